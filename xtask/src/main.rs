@@ -1,1 +1,5 @@
-fn main() {}
+//! The `cargo xtask` binary; everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    xtask::main()
+}

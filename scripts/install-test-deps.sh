@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the tools the test suite runs for real: PostgreSQL 15 (server and client),
+# Node.js with the example app's Prisma packages, tmux, openssl.
+# Safe to re-run: skips what is already there. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+command -v pg_dump >/dev/null || need+=(postgresql-client-15)
+command -v openssl >/dev/null || need+=(openssl)
+command -v tmux >/dev/null || need+=(tmux)
+command -v node >/dev/null || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+if [ -f Backend/package-lock.json ] && [ ! -d Backend/node_modules/prisma ]; then
+  (cd Backend && npm ci --no-audit --no-fund)
+fi

@@ -1,0 +1,66 @@
+//! The built-in tasks a tasks.toml entry can name with `uses = "..."`, all behind
+//! one interface: a name, the arguments it takes, what it would run (for
+//! `--dry-run`), and the function that runs it.
+
+use crate::runner::{Ctx, Failure};
+
+/// How a built-in argument is given on the command line.
+#[derive(Debug, Clone, Copy)]
+pub enum ArgKind {
+    /// `cargo xtask resolve-applied NAME`
+    Positional { required: bool },
+    /// `--verify-restore`
+    Flag,
+    /// `--into DBNAME`
+    Option,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinArg {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: ArgKind,
+}
+
+pub struct Builtin {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// Shown at the end of `cargo xtask <task> --help`.
+    pub example: &'static str,
+    pub args: &'static [BuiltinArg],
+    pub run: fn(&mut Ctx) -> Result<(), Failure>,
+    /// The commands it would run, for `--dry-run` (secrets are masked by the caller).
+    pub describe: fn(&Ctx) -> Vec<String>,
+}
+
+/// Every built-in, in the order `--list` and error messages show them.
+static ALL: &[&Builtin] = &[&PENDING_BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED];
+
+pub fn all() -> &'static [&'static Builtin] {
+    ALL
+}
+
+// Placeholders until each built-in lands; they refuse to run rather than pretend.
+fn pending(_: &mut Ctx) -> Result<(), Failure> {
+    Err(Failure::task("this built-in is not implemented yet"))
+}
+fn nothing(_: &Ctx) -> Vec<String> {
+    vec![]
+}
+macro_rules! pending {
+    ($id:ident, $name:literal) => {
+        static $id: Builtin = Builtin { name: $name, about: "", example: "", args: &[], run: pending, describe: nothing };
+    };
+}
+pending!(PENDING_BACKUP, "backup");
+pending!(PENDING_DEPLOY, "prisma-deploy");
+pending!(PENDING_ROLLED_BACK, "prisma-resolve-rolled-back");
+pending!(PENDING_APPLIED, "prisma-resolve-applied");
+
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    all().iter().copied().find(|b| b.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|b| b.name).collect()
+}

@@ -1,0 +1,264 @@
+//! The command line: global flags, one subcommand per task of tasks.toml (with the
+//! arguments that task accepts), and `completions`. Built at run time because the
+//! tasks come from the configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::builtins::{self, ArgKind};
+use crate::config::{Action, Config};
+use crate::runner::TaskArgs;
+use crate::ui::ColorChoice;
+
+/// The subcommand that prints shell completions; not a task name.
+pub const COMPLETIONS: &str = "completions";
+
+/// Global flags, usable before or after the task name.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub config: Option<PathBuf>,
+    pub dry_run: bool,
+    pub list: bool,
+    pub yes: bool,
+    pub no_progress: bool,
+    pub color: ColorChoice,
+    pub report: Option<PathBuf>,
+    pub json: bool,
+    pub lock_timeout: Option<Duration>,
+    pub no_wait: bool,
+}
+
+/// Finds `--config PATH` (or `--config=PATH`) before full parsing: the tasks it
+/// names decide which subcommands exist.
+pub fn prescan_config(args: &[String]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(v) = a.strip_prefix("--config=") {
+            return Some(PathBuf::from(v));
+        }
+    }
+    std::env::var_os("XTASK_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+fn global_args() -> Vec<Arg> {
+    vec![
+        Arg::new("config")
+            .long("config")
+            .value_name("PATH")
+            .env("XTASK_CONFIG")
+            .global(true)
+            .help("tasks.toml to use [default: the nearest tasks.toml walking up from here]"),
+        Arg::new("dry-run")
+            .long("dry-run")
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help("Print the ordered plan and the exact commands (secrets masked); run nothing"),
+        Arg::new("list")
+            .long("list")
+            .short('l')
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help("List the tasks with their descriptions"),
+        Arg::new("yes")
+            .long("yes")
+            .short('y')
+            .env("XTASK_YES")
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help("Answer yes to confirmation prompts (needed without a terminal)"),
+        Arg::new("no-progress")
+            .long("no-progress")
+            .env("XTASK_NO_PROGRESS")
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help("Plain timestamped lines instead of progress bars"),
+        Arg::new("color")
+            .long("color")
+            .value_name("WHEN")
+            .value_parser(clap::value_parser!(ColorChoice))
+            .default_value("auto")
+            .global(true)
+            .help("Colour output (NO_COLOR is respected with auto)"),
+        Arg::new("report")
+            .long("report")
+            .value_name("FILE")
+            .env("XTASK_REPORT")
+            .global(true)
+            .help("Write a JSON report of the run to FILE"),
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help("Print the JSON report of the run on stdout"),
+        Arg::new("lock-timeout")
+            .long("lock-timeout")
+            .value_name("SECONDS")
+            .value_parser(clap::value_parser!(u64))
+            .env("XTASK_LOCK_TIMEOUT")
+            .global(true)
+            .help("How long deploy waits for another deploy's lock [default: 600]"),
+        Arg::new("no-wait")
+            .long("no-wait")
+            .action(ArgAction::SetTrue)
+            .global(true)
+            .help("Fail at once if another deploy holds the lock"),
+    ]
+}
+
+/// Builds the full command line for this configuration.
+pub fn command(config: Option<&Config>) -> Command {
+    let mut cmd = Command::new("xtask")
+        .bin_name("cargo xtask")
+        .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
+        .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered, 5 deploy lock not acquired.")
+        .args(global_args())
+        .subcommand(
+            Command::new(COMPLETIONS)
+                .about("Print shell completions (bash, zsh or fish)")
+                .arg(
+                    Arg::new("shell")
+                        .required(true)
+                        .value_parser(clap::value_parser!(clap_complete::Shell)),
+                )
+                .after_help("Example: cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"),
+        );
+    if let Some(config) = config {
+        for task in &config.tasks {
+            cmd = cmd.subcommand(task_command(config, task));
+        }
+    }
+    cmd
+}
+
+fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
+    let about = task.description.clone();
+    let mut sub = Command::new(task.name.clone()).about(about);
+    match &task.action {
+        Action::Run(_) => {
+            for a in &task.args {
+                let mut arg = Arg::new(a.name.clone()).value_name(a.name.to_uppercase()).required(a.required);
+                if let Some(h) = &a.help {
+                    arg = arg.help(h.clone());
+                }
+                if let Some(d) = &a.default {
+                    arg = arg.default_value(d.clone());
+                }
+                sub = sub.arg(arg);
+            }
+            sub = sub.after_help(format!("Example: cargo xtask {}", task.name));
+        }
+        Action::Uses(b) => {
+            if let Some(builtin) = builtins::find(b) {
+                for a in builtin.args {
+                    let arg = Arg::new(a.name).help(a.help);
+                    let arg = match a.kind {
+                        ArgKind::Positional { required } => arg.value_name(a.name.to_uppercase()).required(required),
+                        ArgKind::Flag => arg.long(a.name).action(ArgAction::SetTrue),
+                        ArgKind::Option => arg.long(a.name).value_name(a.name.to_uppercase()),
+                    };
+                    sub = sub.arg(arg);
+                }
+                sub = sub.after_help(format!(
+                    "Built-in `{}`: {}\n\nExample: {}",
+                    builtin.name,
+                    builtin.about,
+                    builtin.example.replace("{task}", &task.name)
+                ));
+            }
+        }
+    }
+    sub
+}
+
+pub fn globals(m: &ArgMatches) -> Globals {
+    Globals {
+        config: m.get_one::<String>("config").map(PathBuf::from),
+        dry_run: m.get_flag("dry-run"),
+        list: m.get_flag("list"),
+        yes: m.get_flag("yes"),
+        no_progress: m.get_flag("no-progress"),
+        color: m.get_one::<ColorChoice>("color").copied().unwrap_or(ColorChoice::Auto),
+        report: m.get_one::<String>("report").map(PathBuf::from),
+        json: m.get_flag("json"),
+        lock_timeout: m.get_one::<u64>("lock-timeout").map(|s| Duration::from_secs(*s)),
+        no_wait: m.get_flag("no-wait"),
+    }
+}
+
+/// The target task's arguments, by name.
+pub fn task_args(m: &ArgMatches) -> TaskArgs {
+    let mut out = TaskArgs::default();
+    for id in m.ids() {
+        let name = id.as_str();
+        if global_args().iter().any(|g| g.get_id() == name) {
+            continue;
+        }
+        if let Ok(Some(flag)) = m.try_get_one::<bool>(name) {
+            if *flag {
+                out.0.insert(name.to_string(), "true".into());
+            }
+        } else if let Ok(Some(v)) = m.try_get_one::<String>(name) {
+            out.0.insert(name.to_string(), v.clone());
+        }
+    }
+    out
+}
+
+/// A name within two edits of `wrong`, for "did you mean".
+pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(wrong, c), c))
+        .filter(|(d, c)| *d <= 2.max(wrong.len().min(c.len()) / 4) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["backup", "deploy", "resolve-applied"];
+        assert_eq!(did_you_mean("deplyo", names), Some("deploy"));
+        assert_eq!(did_you_mean("bakup", names), Some("backup"));
+        assert_eq!(did_you_mean("zzz", names), None);
+    }
+
+    #[test]
+    fn prescan_finds_config_anywhere_before_double_dash() {
+        let args: Vec<String> = ["x", "deploy", "--config", "a.toml"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(prescan_config(&args), Some(PathBuf::from("a.toml")));
+        let args: Vec<String> = ["x", "--config=b.toml"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(prescan_config(&args), Some(PathBuf::from("b.toml")));
+    }
+
+    #[test]
+    fn command_is_well_formed() {
+        command(None).debug_assert();
+    }
+}

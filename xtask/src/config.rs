@@ -1,0 +1,641 @@
+//! tasks.toml: the model of the configuration, its parsing and its validation.
+//!
+//! Every error found here points at the file, line and column it comes from and
+//! makes the program exit with status 2 (see `exit::Exit::Config`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::builtins;
+
+/// The name of the configuration file the runner looks for.
+pub const FILE_NAME: &str = "tasks.toml";
+
+/// A configuration error with its location in the file.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// The offending source line and a caret under the column, ready to print.
+    pub snippet: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if !self.snippet.is_empty() {
+            write!(f, "\n{}", self.snippet)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// How a `run` task's command is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunSpec {
+    /// An argv array: run directly, never through a shell.
+    Argv(Vec<String>),
+    /// A plain string the user chose to write: run with `sh -c`.
+    Shell(String),
+}
+
+/// What a task does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Run(RunSpec),
+    Uses(String),
+}
+
+/// One command-line argument a `run` task accepts (built-ins declare their own).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ArgSpec {
+    pub name: String,
+    #[serde(default)]
+    pub help: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+/// What `deploy` does when a migration is recorded as failed.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recover {
+    /// The runbook: mark the failed migration rolled back and deploy once more.
+    RolledBackThenRetry,
+    /// Never resolve anything automatically; diagnose and stop.
+    Stop,
+}
+
+/// What `deploy` does when the evidence says a failed migration did apply.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum IfApplied {
+    Stop,
+    MarkApplied,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: String,
+    pub description: String,
+    pub deps: Vec<String>,
+    pub action: Action,
+    pub env: BTreeMap<String, String>,
+    /// Absolute working directory (the tasks.toml directory when unset).
+    pub cwd: PathBuf,
+    pub args: Vec<ArgSpec>,
+    pub recover: Recover,
+    /// Migration names deploy may resolve automatically; `None` allows any.
+    pub allow: Option<Vec<String>>,
+    pub if_applied: IfApplied,
+    /// 1-based line of the task's header, for messages.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// Name of the environment variable that holds the connection URL.
+    pub url_env: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prisma {
+    /// The Prisma CLI as argv, e.g. `["npx", "prisma"]`.
+    pub command: Vec<String>,
+    /// Absolute path of schema.prisma, passed as `--schema` to every call.
+    pub schema: Option<PathBuf>,
+    /// Absolute directory Prisma runs in.
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+    /// Absolute migrations directory (default: `migrations` beside the schema).
+    pub migrations: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupFormat {
+    Plain,
+    Custom,
+    Directory,
+}
+
+#[derive(Debug, Clone)]
+pub struct Backup {
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub format: BackupFormat,
+    /// gzip level 0-9 for custom/directory formats.
+    pub compress: Option<u8>,
+    /// Parallel jobs, directory format only.
+    pub jobs: Option<u32>,
+    /// Keep at most this many finished backups.
+    pub keep: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// The directory of tasks.toml: relative paths are resolved against it.
+    pub root: PathBuf,
+    pub database: Database,
+    pub prisma: Prisma,
+    pub backup: Backup,
+    /// Tasks in the order they are written in the file.
+    pub tasks: Vec<Task>,
+}
+
+impl Config {
+    pub fn task(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+}
+
+// ---- raw, as written ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    prisma: RawPrisma,
+    #[serde(default)]
+    backup: RawBackup,
+    #[serde(default)]
+    tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url_env: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrisma {
+    command: Option<Spanned<toml::Value>>,
+    schema: Option<String>,
+    cwd: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    migrations: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    dir: Option<String>,
+    prefix: Option<Spanned<String>>,
+    format: Option<BackupFormat>,
+    compress: Option<Spanned<u8>>,
+    jobs: Option<Spanned<u32>>,
+    keep: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    description: Option<String>,
+    #[serde(default)]
+    deps: Vec<Spanned<String>>,
+    run: Option<Spanned<toml::Value>>,
+    uses: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<String>,
+    #[serde(default)]
+    args: Vec<ArgSpec>,
+    recover: Option<Spanned<Recover>>,
+    allow: Option<Spanned<Vec<String>>>,
+    if_applied: Option<Spanned<IfApplied>>,
+}
+
+/// Walks up from `start` to find tasks.toml.
+pub fn discover(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Reads and validates a tasks.toml file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read the file: {e}"),
+        snippet: String::new(),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates tasks.toml text; `path` is used for messages and to resolve
+/// relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let src = Source { path, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|s| s.start).unwrap_or(0);
+        src.error(at, e.message().trim_end().to_string())
+    })?;
+    let root = path
+        .parent()
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .unwrap_or(Path::new("."));
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    build(&src, &root, raw)
+}
+
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn error(&self, offset: usize, message: String) -> ConfigError {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let column = self.text[line_start..offset].chars().count() + 1;
+        let line_text = self.text[line_start..]
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('\r');
+        let gutter = line.to_string();
+        let pad = " ".repeat(gutter.len());
+        let snippet = format!(
+            "{pad} |\n{gutter} | {line_text}\n{pad} | {}^",
+            " ".repeat(column - 1)
+        );
+        ConfigError {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            message,
+            snippet,
+        }
+    }
+}
+
+fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+    let database = Database {
+        url_env: match raw.database.url_env {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(src.error(v.span().start, "database.url_env must not be empty".into()))
+            }
+            Some(v) => v.into_inner(),
+            None => "DATABASE_URL".into(),
+        },
+    };
+
+    let prisma_cwd = resolve(root, raw.prisma.cwd.as_deref().unwrap_or("."));
+    let schema = raw.prisma.schema.as_deref().map(|s| resolve(root, s));
+    let prisma = Prisma {
+        command: match raw.prisma.command {
+            None => vec!["npx".into(), "prisma".into()],
+            Some(v) => match command_value(v.get_ref()) {
+                Some(RunSpec::Argv(argv)) if !argv.is_empty() => argv,
+                Some(RunSpec::Shell(s)) if !s.trim().is_empty() => {
+                    s.split_whitespace().map(String::from).collect()
+                }
+                _ => {
+                    return Err(src.error(
+                        v.span().start,
+                        "prisma.command must be a non-empty array of strings, e.g. [\"npx\", \"prisma\"]"
+                            .into(),
+                    ))
+                }
+            },
+        },
+        migrations: raw
+            .prisma
+            .migrations
+            .as_deref()
+            .map(|m| resolve(root, m))
+            .or_else(|| schema.as_ref().and_then(|s| s.parent().map(|d| d.join("migrations")))),
+        schema,
+        cwd: prisma_cwd,
+        env: raw.prisma.env,
+    };
+
+    let prefix = match raw.backup.prefix {
+        Some(p) => {
+            let ok = !p.get_ref().is_empty()
+                && p.get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if !ok {
+                return Err(src.error(
+                    p.span().start,
+                    "backup.prefix may only contain letters, digits, '-', '_' and '.'".into(),
+                ));
+            }
+            p.into_inner()
+        }
+        None => "pre-migration".into(),
+    };
+    let format = raw.backup.format.unwrap_or(BackupFormat::Plain);
+    if let Some(c) = &raw.backup.compress {
+        if *c.get_ref() > 9 {
+            return Err(src.error(c.span().start, "backup.compress is a gzip level from 0 to 9".into()));
+        }
+        if format == BackupFormat::Plain {
+            return Err(src.error(
+                c.span().start,
+                "backup.compress needs format = \"custom\" or \"directory\" (a plain dump stays readable SQL)"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(j) = &raw.backup.jobs {
+        if format != BackupFormat::Directory || *j.get_ref() == 0 {
+            return Err(src.error(
+                j.span().start,
+                "backup.jobs (1 or more) only works with format = \"directory\"".into(),
+            ));
+        }
+    }
+    if let Some(k) = &raw.backup.keep {
+        if *k.get_ref() == 0 {
+            return Err(src.error(
+                k.span().start,
+                "backup.keep must be at least 1: the backup just written is always kept".into(),
+            ));
+        }
+    }
+    let backup = Backup {
+        dir: resolve(root, raw.backup.dir.as_deref().unwrap_or("backups")),
+        prefix,
+        format,
+        compress: raw.backup.compress.map(|c| c.into_inner()),
+        jobs: raw.backup.jobs.map(|j| j.into_inner()),
+        keep: raw.backup.keep.map(|k| k.into_inner()),
+    };
+
+    // Tasks, in file order.
+    let mut raw_tasks: Vec<(Spanned<String>, Spanned<RawTask>)> = raw.tasks.into_iter().collect();
+    raw_tasks.sort_by_key(|(name, _)| name.span().start);
+    let names: BTreeSet<String> = raw_tasks.iter().map(|(n, _)| n.get_ref().clone()).collect();
+
+    let mut tasks = Vec::new();
+    for (name, task) in raw_tasks {
+        let header = name.span().start;
+        let task_span = task.span();
+        let t = task.into_inner();
+        let name = name.into_inner();
+        if !valid_task_name(&name) {
+            return Err(src.error(
+                header,
+                format!("task name `{name}` may only contain letters, digits, '-' and '_', and must not start with '-'"),
+            ));
+        }
+        let action = match (t.run, t.uses) {
+            (Some(_), Some(u)) => {
+                return Err(src.error(
+                    u.span().start,
+                    format!("task `{name}` has both `run` and `uses`: keep one"),
+                ))
+            }
+            (None, None) => {
+                return Err(src.error(
+                    task_span.start,
+                    format!("task `{name}` needs `run` (a command) or `uses` (a built-in)"),
+                ))
+            }
+            (Some(run), None) => match command_value(run.get_ref()) {
+                Some(RunSpec::Argv(argv)) if argv.is_empty() => {
+                    return Err(src.error(run.span().start, format!("task `{name}`: `run` is an empty array")))
+                }
+                Some(spec) => Action::Run(spec),
+                None => {
+                    return Err(src.error(
+                        run.span().start,
+                        format!("task `{name}`: `run` must be an array of strings (argv) or a string (run with sh -c)"),
+                    ))
+                }
+            },
+            (None, Some(uses)) => {
+                if builtins::find(uses.get_ref()).is_none() {
+                    return Err(src.error(
+                        uses.span().start,
+                        format!(
+                            "task `{name}` uses unknown built-in `{}`; the built-ins are: {}",
+                            uses.get_ref(),
+                            builtins::names().join(", ")
+                        ),
+                    ));
+                }
+                Action::Uses(uses.into_inner())
+            }
+        };
+        for dep in &t.deps {
+            if !names.contains(dep.get_ref()) {
+                return Err(src.error(
+                    dep.span().start,
+                    format!("task `{name}` depends on unknown task `{}`", dep.get_ref()),
+                ));
+            }
+        }
+        let is_deploy = matches!(&action, Action::Uses(u) if u == "prisma-deploy");
+        for (key, at) in [
+            ("recover", t.recover.as_ref().map(|s| s.span().start)),
+            ("allow", t.allow.as_ref().map(|s| s.span().start)),
+            ("if_applied", t.if_applied.as_ref().map(|s| s.span().start)),
+        ] {
+            if let (Some(at), false) = (at, is_deploy) {
+                return Err(src.error(
+                    at,
+                    format!("task `{name}`: `{key}` only applies to a task with uses = \"prisma-deploy\""),
+                ));
+            }
+        }
+        if !t.args.is_empty() && !matches!(action, Action::Run(_)) {
+            return Err(src.error(
+                task_span.start,
+                format!("task `{name}`: `args` only applies to `run` tasks; built-ins declare their own arguments"),
+            ));
+        }
+        let mut seen_args = BTreeSet::new();
+        for a in &t.args {
+            if !valid_task_name(&a.name) || !seen_args.insert(a.name.clone()) {
+                return Err(src.error(
+                    task_span.start,
+                    format!("task `{name}`: argument name `{}` is invalid or repeated", a.name),
+                ));
+            }
+        }
+        tasks.push(Task {
+            line: src.error(header, String::new()).line,
+            description: t.description.unwrap_or_default(),
+            deps: t.deps.into_iter().map(|d| d.into_inner()).collect(),
+            action,
+            env: t.env,
+            cwd: resolve(root, t.cwd.as_deref().unwrap_or(".")),
+            args: t.args,
+            recover: t.recover.map(|r| r.into_inner()).unwrap_or(Recover::RolledBackThenRetry),
+            allow: t.allow.map(|a| a.into_inner()),
+            if_applied: t.if_applied.map(|r| r.into_inner()).unwrap_or(IfApplied::Stop),
+            name,
+        });
+    }
+
+    let config = Config {
+        path: src.path.to_path_buf(),
+        root: root.to_path_buf(),
+        database,
+        prisma,
+        backup,
+        tasks,
+    };
+    if let Err(cycle) = crate::plan::find_cycle(&config) {
+        let first = config.task(&cycle[0]).map(|t| t.line).unwrap_or(1);
+        let offset = line_offset(src.text, first);
+        return Err(src.error(offset, format!("dependency cycle: {}", cycle.join(" -> "))));
+    }
+    Ok(config)
+}
+
+fn line_offset(text: &str, line: usize) -> usize {
+    text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum()
+}
+
+fn valid_task_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn command_value(v: &toml::Value) -> Option<RunSpec> {
+    match v {
+        toml::Value::String(s) => Some(RunSpec::Shell(s.clone())),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .map(RunSpec::Argv),
+        _ => None,
+    }
+}
+
+fn resolve(root: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+        parse(Path::new("/repo/tasks.toml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        let e = parse_str(text).unwrap_err();
+        format!("{}:{}: {}", e.line, e.column, e.message)
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse_str("[tasks.a]\nrun = [\"true\"]\n").unwrap();
+        assert_eq!(c.database.url_env, "DATABASE_URL");
+        assert_eq!(c.prisma.command, vec!["npx", "prisma"]);
+        assert_eq!(c.backup.prefix, "pre-migration");
+        assert_eq!(c.backup.dir, Path::new("/repo/backups"));
+        assert_eq!(c.tasks[0].cwd, Path::new("/repo/."));
+    }
+
+    #[test]
+    fn tasks_keep_file_order() {
+        let c = parse_str("[tasks.zeta]\nrun=[\"true\"]\n[tasks.alpha]\nrun=[\"true\"]\n").unwrap();
+        let names: Vec<_> = c.tasks.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+    }
+
+    #[test]
+    fn unknown_dependency_points_at_it() {
+        assert_eq!(
+            err("[tasks.a]\nrun = [\"true\"]\ndeps = [\"nope\"]\n"),
+            "3:9: task `a` depends on unknown task `nope`"
+        );
+    }
+
+    #[test]
+    fn cycle_prints_the_loop() {
+        let e = err("[tasks.a]\nrun=[\"true\"]\ndeps=[\"b\"]\n[tasks.b]\nrun=[\"true\"]\ndeps=[\"a\"]\n");
+        assert_eq!(e, "1:1: dependency cycle: a -> b -> a");
+    }
+
+    #[test]
+    fn run_and_uses_together() {
+        assert_eq!(
+            err("[tasks.a]\nrun = [\"true\"]\nuses = \"backup\"\n"),
+            "3:8: task `a` has both `run` and `uses`: keep one"
+        );
+    }
+
+    #[test]
+    fn missing_run_and_uses() {
+        assert!(err("[tasks.a]\ndescription = \"x\"\n").ends_with("task `a` needs `run` (a command) or `uses` (a built-in)"));
+    }
+
+    #[test]
+    fn unknown_builtin() {
+        assert!(err("[tasks.a]\nuses = \"bakup\"\n").starts_with("2:8: task `a` uses unknown built-in `bakup`"));
+    }
+
+    #[test]
+    fn wrong_type_and_unknown_key() {
+        assert!(err("[tasks.a]\nrun = [\"true\"]\ndeps = 3\n").starts_with("3:8: invalid type: integer `3`"));
+        assert!(err("[tasks.a]\nrun = [\"true\"]\ndeps = [\"a\"]\ncolour = 1\n").starts_with("4:1: unknown field `colour`"));
+        assert!(err("[backup]\nkeeep = 3\n").starts_with("2:1: unknown field `keeep`"));
+        assert!(err("[tasks.a]\nrun = [1]\n").starts_with("2:7: task `a`: `run` must be"));
+    }
+
+    #[test]
+    fn policy_keys_only_on_deploy() {
+        assert!(err("[tasks.a]\nrun = [\"true\"]\nrecover = \"stop\"\n").contains("only applies to a task with uses = \"prisma-deploy\""));
+        let c = parse_str("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"stop\"\nallow = [\"m1\"]\n").unwrap();
+        assert_eq!(c.tasks[0].recover, Recover::Stop);
+        assert_eq!(c.tasks[0].allow.as_deref(), Some(&["m1".to_string()][..]));
+        assert!(err("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"retry\"\n").starts_with("3:11: unknown variant `retry`"));
+    }
+
+    #[test]
+    fn snippet_has_a_caret_under_the_column() {
+        let e = parse_str("[tasks.a]\nrun = [\"true\"]\ndeps = [\"nope\"]\n").unwrap_err();
+        assert_eq!(e.snippet, "  |\n3 | deps = [\"nope\"]\n  |         ^");
+    }
+
+    #[test]
+    fn garbage_does_not_panic() {
+        for text in ["[", "[tasks]\na = 1", "tasks = 3", "[tasks.\"\"]\nrun=[\"x\"]", "\u{0}", "[tasks.a]\nrun = []"] {
+            assert!(parse_str(text).is_err(), "{text:?} should be an error");
+        }
+    }
+}

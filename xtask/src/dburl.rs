@@ -1,0 +1,232 @@
+//! Connection URLs: Prisma's `DATABASE_URL` translated for libpq's tools
+//! (pg_dump, psql, pg_restore), with the password taken out of it.
+//!
+//! Prisma accepts query parameters that libpq rejects with `invalid URI query
+//! parameter`; some share a name but not a meaning (Prisma's `sslcert` is the CA
+//! certificate, libpq's is the client certificate). The README lists what is
+//! dropped, kept and translated.
+
+use std::path::Path;
+
+/// Parameters libpq understands and that mean the same for Prisma: kept as they are.
+const LIBPQ_KEPT: &[&str] = &[
+    "host", "hostaddr", "port", "dbname", "user", "passfile", "require_auth", "channel_binding",
+    "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name",
+    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+    "gssencmode", "sslmode", "sslkey", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
+    "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
+    "gssdelegation", "service", "target_session_attrs", "load_balance_hosts", "sslcompression",
+];
+
+/// Prisma-only parameters: dropped (libpq would refuse the URL).
+pub const PRISMA_ONLY: &[&str] = &[
+    "schema", "connection_limit", "pool_timeout", "socket_timeout", "pgbouncer",
+    "statement_cache_size", "sslaccept", "sslidentity", "sslpassword", "max_connection_lifetime",
+    "max_idle_connection_lifetime", "single_use_connections",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbUrl {
+    /// User name, decoded.
+    pub user: Option<String>,
+    /// Password, decoded. Never printed, never put in argv.
+    pub password: Option<String>,
+    /// `host[:port][,host[:port]...]` as written (without user info).
+    pub hosts: String,
+    /// Database name, decoded.
+    pub database: String,
+    /// The Prisma schema holding `_prisma_migrations` (`?schema=`, default `public`).
+    pub schema: String,
+    /// The URL for libpq: no password, no Prisma-only parameters.
+    pub libpq: String,
+    /// Parameters that were dropped, for a note to the user.
+    pub dropped: Vec<String>,
+}
+
+impl DbUrl {
+    /// `user@host:port/db` for messages.
+    pub fn display_target(&self) -> String {
+        let user = self.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
+        format!("{user}{}/{}", self.hosts, self.database)
+    }
+}
+
+/// Parses a PostgreSQL URL the way Prisma accepts it. `schema_dir` resolves a
+/// relative Prisma `sslcert` (Prisma resolves it against the schema's folder).
+pub fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+        .ok_or_else(|| "it must start with postgresql:// or postgres://".to_string())?;
+    let (before_query, query) = match rest.split_once('?') {
+        Some((a, q)) => (a, Some(q)),
+        None => (rest, None),
+    };
+    let before_query = before_query.split('#').next().unwrap_or("");
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => (&before_query[..i], &before_query[i + 1..]),
+        None => (before_query, ""),
+    };
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
+    };
+    let (user_enc, password) = match userinfo {
+        Some(ui) => match ui.split_once(':') {
+            Some((u, p)) => (Some(u), Some(decode(p)?)),
+            None => (Some(ui), None),
+        },
+        None => (None, None),
+    };
+    let user = user_enc.map(decode).transpose()?.filter(|u| !u.is_empty());
+    check_hosts(hosts)?;
+    let database = decode(path)?;
+
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut dropped = Vec::new();
+    let mut schema = "public".to_string();
+    let mut password = password;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = decode(k)?;
+        let value = decode(v)?;
+        match key.as_str() {
+            "password" => password = Some(value),
+            "schema" => {
+                schema = value;
+                dropped.push(key);
+            }
+            // Prisma's sslcert is the server's CA certificate: libpq calls it sslrootcert.
+            "sslcert" => {
+                let p = Path::new(&value);
+                let resolved = match schema_dir {
+                    Some(dir) if p.is_relative() => dir.join(p).to_string_lossy().into_owned(),
+                    _ => value,
+                };
+                kept.push(("sslrootcert".into(), resolved));
+            }
+            k if PRISMA_ONLY.contains(&k) => dropped.push(key),
+            k if LIBPQ_KEPT.contains(&k) => kept.push((key, value)),
+            _ => dropped.push(key),
+        }
+    }
+    if hosts.is_empty() && !kept.iter().any(|(k, _)| k == "host") {
+        return Err("it has no host (postgresql://user:password@HOST:PORT/database)".into());
+    }
+    if database.is_empty() && !kept.iter().any(|(k, _)| k == "dbname") {
+        return Err("it has no database name (postgresql://user:password@host:port/DATABASE)".into());
+    }
+
+    let mut libpq = String::from("postgresql://");
+    if let Some(u) = user_enc.filter(|u| !u.is_empty()) {
+        libpq.push_str(u);
+        libpq.push('@');
+    }
+    libpq.push_str(hosts);
+    libpq.push('/');
+    libpq.push_str(path);
+    if !kept.is_empty() {
+        libpq.push('?');
+        let q: Vec<String> = kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+        libpq.push_str(&q.join("&"));
+    }
+    Ok(DbUrl { user, password, hosts: hosts.to_string(), database, schema, libpq, dropped })
+}
+
+fn check_hosts(hosts: &str) -> Result<(), String> {
+    for h in hosts.split(',').filter(|h| !h.is_empty()) {
+        let port = if let Some(rest) = h.strip_prefix('[') {
+            let (_, after) = rest.split_once(']').ok_or("an IPv6 host is missing its closing ']'")?;
+            after.strip_prefix(':')
+        } else {
+            h.rsplit_once(':').map(|(_, p)| p)
+        };
+        if let Some(p) = port {
+            if p.parse::<u16>().map_or(true, |n| n == 0) {
+                return Err(format!("port `{p}` is not a number from 1 to 65535"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("it has a malformed %-escape")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "a %-escape does not decode to UTF-8".to_string())
+}
+
+/// Percent-encodes everything but unreserved characters and `/` (paths in values).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prisma_url_is_translated_for_libpq() {
+        let u = parse(
+            "postgresql://app:p%40ss%3Aw0rd@db.internal:5433/school?schema=tenant&connection_limit=5&sslmode=require&application_name=deploy",
+            None,
+        )
+        .unwrap();
+        assert_eq!(u.user.as_deref(), Some("app"));
+        assert_eq!(u.password.as_deref(), Some("p@ss:w0rd"));
+        assert_eq!(u.database, "school");
+        assert_eq!(u.schema, "tenant");
+        assert_eq!(u.libpq, "postgresql://app@db.internal:5433/school?sslmode=require&application_name=deploy");
+        assert_eq!(u.dropped, ["schema", "connection_limit"]);
+        assert!(!u.libpq.contains("p%40ss"));
+    }
+
+    #[test]
+    fn prisma_sslcert_becomes_sslrootcert_relative_to_the_schema() {
+        let u = parse("postgres://a:b@h/d?sslcert=certs/ca.pem&sslaccept=strict", Some(Path::new("/app/prisma"))).unwrap();
+        assert_eq!(u.libpq, "postgresql://a@h/d?sslrootcert=/app/prisma/certs/ca.pem");
+        assert_eq!(u.dropped, ["sslaccept"]);
+    }
+
+    #[test]
+    fn password_parameter_is_taken_out_too() {
+        let u = parse("postgresql://h:5432/d?user=x&password=secret", None).unwrap();
+        assert_eq!(u.password.as_deref(), Some("secret"));
+        assert_eq!(u.libpq, "postgresql://h:5432/d?user=x");
+    }
+
+    #[test]
+    fn malformed_urls_say_why() {
+        assert!(parse("mysql://a@b/c", None).unwrap_err().contains("postgresql://"));
+        assert!(parse("postgresql://a:b@h:99999/d", None).unwrap_err().contains("port `99999`"));
+        assert!(parse("postgresql://a:b@h:5432", None).unwrap_err().contains("no database name"));
+        assert!(parse("postgresql://a:%zz@h/d", None).unwrap_err().contains("%-escape"));
+        assert!(parse("postgresql:///d", None).unwrap_err().contains("no host"));
+        assert!(parse("postgresql://[::1/d", None).is_err());
+        assert!(parse("postgresql://[::1]:5432/d", None).is_ok());
+    }
+}

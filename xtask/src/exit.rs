@@ -1,0 +1,39 @@
+//! Exit statuses: the outcomes a pipeline must tell apart. Documented in the README.
+
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exit {
+    /// Every task succeeded.
+    Success,
+    /// A task failed (a command exited non-zero, a backup failed, bad input at run time).
+    TaskFailed,
+    /// Usage or configuration error: nothing ran.
+    Usage,
+    /// The database could not be reached or refused our credentials.
+    DatabaseUnreachable,
+    /// A migration failed and was not recovered.
+    MigrationFailed,
+    /// Another deploy holds the deploy lock.
+    LockNotAcquired,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::TaskFailed => 1,
+            Exit::Usage => 2,
+            Exit::DatabaseUnreachable => 3,
+            Exit::MigrationFailed => 4,
+            Exit::LockNotAcquired => 5,
+        }
+    }
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e.code())
+    }
+}

@@ -1,0 +1,127 @@
+//! `cargo xtask`: a task runner that turns the Prisma/PostgreSQL migration-recovery
+//! runbook into one safe command. `main` here is the whole program; the binary only
+//! calls it, and the integration tests use the modules directly.
+
+pub mod builtins;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dburl;
+pub mod exit;
+pub mod plan;
+pub mod proc;
+pub mod redact;
+pub mod runner;
+pub mod ui;
+
+use std::process::ExitCode;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+use exit::Exit;
+
+/// Runs the program with the process arguments and returns its exit status.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    match real_main(&args) {
+        Ok(code) => code.into(),
+        Err((exit, message)) => {
+            eprintln!("{} {message}", console::style("error:").red().bold());
+            exit.into()
+        }
+    }
+}
+
+fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
+    let wants_help_only = args.iter().skip(1).any(|a| {
+        matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | cli::COMPLETIONS)
+    });
+    let config_path = match cli::prescan_config(args) {
+        Some(p) => Some(p),
+        None => std::env::current_dir().ok().and_then(|d| config::discover(&d)),
+    };
+    let config = match &config_path {
+        Some(p) if !p.is_file() => {
+            return Err((Exit::Usage, format!("{}: no such file: pass an existing tasks.toml to --config", p.display())))
+        }
+        Some(p) => Some(config::load(p).map_err(|e| (Exit::Usage, e.to_string()))?),
+        None if wants_help_only => None,
+        None => {
+            return Err((
+                Exit::Usage,
+                "no tasks.toml in this directory or any parent: run from inside the repository, or pass --config PATH"
+                    .into(),
+            ))
+        }
+    };
+
+    let matches = match cli::command(config.as_ref()).try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => return clap_error(e, config.as_ref()),
+    };
+    let globals = cli::globals(&matches);
+
+    if let Some(("completions", sub)) = matches.subcommand() {
+        if let Some(shell) = sub.get_one::<clap_complete::Shell>("shell") {
+            let mut cmd = cli::command(config.as_ref());
+            clap_complete::generate(*shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
+        }
+        return Ok(Exit::Success);
+    }
+    let Some(config) = config else {
+        return Err((Exit::Usage, "no tasks.toml found: pass --config PATH".into()));
+    };
+    if globals.list {
+        print_list(&config);
+        return Ok(Exit::Success);
+    }
+    let Some((task_name, sub)) = matches.subcommand() else {
+        print_list(&config);
+        return Err((Exit::Usage, "name a task to run, e.g. `cargo xtask deploy`".into()));
+    };
+
+    let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
+    let task_args = cli::task_args(sub);
+    let opts = runner::RunOptions {
+        dry_run: globals.dry_run,
+        yes: globals.yes,
+        lock_timeout: globals.lock_timeout,
+        no_wait: globals.no_wait,
+    };
+    let result = runner::run(&config, task_name, &task_args, &opts, &ui);
+    Ok(result.exit)
+}
+
+fn print_list(config: &config::Config) {
+    println!("Tasks in {}:", config.path.display());
+    let width = config.tasks.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for t in &config.tasks {
+        let deps = if t.deps.is_empty() { String::new() } else { format!(" [after: {}]", t.deps.join(", ")) };
+        println!("  {:width$}  {}{deps}", t.name, t.description);
+    }
+}
+
+fn clap_error(e: clap::Error, config: Option<&config::Config>) -> Result<Exit, (Exit, String)> {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            Ok(Exit::Success)
+        }
+        ErrorKind::InvalidSubcommand => {
+            let wrong = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let names: Vec<&str> = config.map(|c| c.tasks.iter().map(|t| t.name.as_str()).collect()).unwrap_or_default();
+            let hint = cli::did_you_mean(&wrong, names.iter().copied())
+                .map(|s| format!(" Did you mean `{s}`?"))
+                .unwrap_or_default();
+            Err((Exit::Usage, format!("unknown task `{wrong}`.{hint}\nTasks: {}", names.join(", "))))
+        }
+        _ => {
+            // clap's own message already says what is wrong and shows the usage.
+            let _ = e.print();
+            Ok(Exit::Usage)
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Running external commands as argv (never through a shell string of ours),
+//! streaming their output through the UI while keeping a copy to inspect.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+
+use crate::ui::Ui;
+
+/// A command to run: program, arguments, extra environment, working directory.
+#[derive(Debug, Clone, Default)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub env_remove: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Let the child read our stdin (user `run` tasks); built-ins never do.
+    pub inherit_stdin: bool,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<String>) -> Cmd {
+        Cmd { program: program.into(), ..Cmd::default() }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Cmd {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// The command as a user could paste it into a shell (env not shown).
+    pub fn display(&self) -> String {
+        std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn to_command(&self) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(&self.args);
+        for k in &self.env_remove {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        c
+    }
+}
+
+/// What a finished command did.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    /// stdout and stderr together, for recognising error texts.
+    pub fn combined(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
+pub fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, String> {
+    run_with(ui, cmd, true)
+}
+
+/// Runs `cmd` without showing its output (for queries whose output is data).
+pub fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, String> {
+    run_with(ui, cmd, false)
+}
+
+fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, String> {
+    let mut command = cmd.to_command();
+    command
+        .stdin(if cmd.inherit_stdin { Stdio::inherit() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| spawn_error(&cmd.program, &e))?;
+    let out = child.stdout.take();
+    let err = child.stderr.take();
+    let (stdout, stderr) = std::thread::scope(|s| {
+        let o = s.spawn(|| pump(out, ui, show));
+        let e = s.spawn(|| pump(err, ui, show));
+        (o.join().unwrap_or_default(), e.join().unwrap_or_default())
+    });
+    let status = child.wait().map_err(|e| format!("waiting for `{}` failed: {e}", cmd.program))?;
+    Ok(Output { status, stdout, stderr })
+}
+
+fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {
+    let Some(stream) = stream else { return String::new() };
+    let mut reader = BufReader::new(stream);
+    let mut all = String::new();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                if show {
+                    ui.child_line(&line);
+                }
+                all.push_str(&line);
+            }
+        }
+    }
+    all
+}
+
+/// A one-line cause and next step for a command that could not be started.
+pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        let hint = match program {
+            "pg_dump" | "psql" | "pg_restore" => {
+                "install the PostgreSQL client tools (Debian/Ubuntu: postgresql-client; macOS: brew install libpq) or add them to PATH"
+            }
+            "npx" | "node" | "npm" => "install Node.js (which provides npx) or set [prisma] command in tasks.toml",
+            _ => "install it or fix the command in tasks.toml",
+        };
+        format!("`{program}` was not found on PATH: {hint}")
+    } else {
+        format!("cannot start `{program}`: {e}")
+    }
+}
+
+/// "exit status 3" or "signal 9 (SIGKILL)".
+pub fn describe_status(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(sig) => {
+            let name = match sig {
+                1 => " (SIGHUP)",
+                2 => " (SIGINT)",
+                6 => " (SIGABRT)",
+                9 => " (SIGKILL)",
+                11 => " (SIGSEGV)",
+                13 => " (SIGPIPE)",
+                15 => " (SIGTERM)",
+                _ => "",
+            };
+            format!("signal {sig}{name}")
+        }
+        None => "an unknown status".into(),
+    }
+}
+
+/// Quotes an argument for display when it needs it.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// Whether `program` can be found on PATH (or is a path that exists).
+pub fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_for_display() {
+        assert_eq!(shell_quote("pg_dump"), "pg_dump");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

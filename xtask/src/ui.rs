@@ -1,0 +1,399 @@
+//! What the user sees while tasks run: progress bars on a terminal, plain
+//! RFC 3339-timestamped lines in CI (or when asked), GitHub Actions groups and
+//! annotations when running there. Every line goes through secret masking.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::redact::Secrets;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How output is shown, decided once at start-up from the flags and environment.
+#[derive(Debug, Clone, Copy)]
+pub struct UiOptions {
+    /// Progress bars (only on a terminal, never in CI).
+    pub progress: bool,
+    pub color: bool,
+    /// GitHub Actions workflow commands (`::group::`, `::error::`).
+    pub github: bool,
+    /// Prompts may be shown (a terminal on stdin and stderr, not CI).
+    pub interactive: bool,
+}
+
+impl UiOptions {
+    /// Decides from the environment: `CI`, `GITHUB_ACTIONS`, `NO_COLOR`, and whether
+    /// stderr/stdin are terminals.
+    pub fn detect(no_progress: bool, color: ColorChoice) -> UiOptions {
+        let env_set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+        let ci = env_set("CI");
+        let stderr_tty = std::io::stderr().is_terminal();
+        let progress = stderr_tty && !ci && !no_progress;
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stderr_tty && !env_set("NO_COLOR") && !ci,
+        };
+        UiOptions {
+            progress,
+            color,
+            github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+            interactive: stderr_tty && std::io::stdin().is_terminal() && !ci,
+        }
+    }
+}
+
+pub struct Ui {
+    opts: UiOptions,
+    multi: Option<MultiProgress>,
+    overall: Mutex<Option<ProgressBar>>,
+    current: Mutex<Option<ProgressBar>>,
+    secrets: RwLock<Secrets>,
+}
+
+impl Ui {
+    pub fn new(opts: UiOptions) -> Ui {
+        console::set_colors_enabled_stderr(opts.color);
+        console::set_colors_enabled(opts.color);
+        let multi = opts
+            .progress
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        Ui {
+            opts,
+            multi,
+            overall: Mutex::new(None),
+            current: Mutex::new(None),
+            secrets: RwLock::new(Secrets::default()),
+        }
+    }
+
+    pub fn options(&self) -> UiOptions {
+        self.opts
+    }
+
+    pub fn add_secret(&self, secret: &str) {
+        if let Ok(mut s) = self.secrets.write() {
+            s.add(secret);
+        }
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        match self.secrets.read() {
+            Ok(s) => s.redact(text),
+            Err(_) => crate::redact::mask_url_passwords(text),
+        }
+    }
+
+    fn timestamp() -> String {
+        Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    /// Prints one line to stderr, above the bars when they are drawn.
+    fn line(&self, text: &str) {
+        let text = self.redact(text);
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(&text);
+            }
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{text}");
+            }
+        }
+    }
+
+    /// An event: timestamped in plain mode, styled on a terminal.
+    pub fn event(&self, text: &str) {
+        if self.multi.is_some() {
+            self.line(text);
+        } else {
+            self.line(&format!("{} {text}", Self::timestamp()));
+        }
+    }
+
+    pub fn warn(&self, text: &str) {
+        let label = console::style("warning:").yellow().bold();
+        self.event(&format!("{label} {text}"));
+        if self.opts.github {
+            self.line(&format!("::warning::{}", escape_annotation(&self.redact(text))));
+        }
+    }
+
+    /// Output of a child process, passed through as it comes.
+    pub fn child_line(&self, text: &str) {
+        self.line(text.trim_end_matches(['\r', '\n']));
+    }
+
+    pub fn plan_started(&self, total: usize) {
+        if let Some(m) = &self.multi {
+            let bar = m.add(ProgressBar::new(total as u64));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:.bold} [{bar:20.cyan/blue}] {pos}/{len} tasks {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_prefix("cargo xtask");
+            bar.enable_steady_tick(Duration::from_millis(200));
+            *self.overall.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+        }
+    }
+
+    pub fn task_started(&self, index: usize, total: usize, name: &str) {
+        if self.opts.github {
+            self.line(&format!("::group::task {name}"));
+        }
+        match &self.multi {
+            Some(m) => {
+                if let Some(o) = &*self.overall.lock().unwrap_or_else(|e| e.into_inner()) {
+                    o.set_position(index as u64 - 1);
+                    o.set_message(name.to_string());
+                }
+                let bar = m.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner:.green} {prefix:.bold} {wide_msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(name.to_string());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                self.replace_current(Some(bar));
+            }
+            None => self.event(&format!("task {name}: started ({index}/{total})")),
+        }
+    }
+
+    fn replace_current(&self, bar: Option<ProgressBar>) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = cur.take() {
+            old.finish_and_clear();
+            if let Some(m) = &self.multi {
+                m.remove(&old);
+            }
+        }
+        *cur = bar;
+    }
+
+    /// Sets the running task's status text (e.g. "waiting for the deploy lock").
+    pub fn status(&self, text: &str) {
+        match &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(bar) => bar.set_message(self.redact(text)),
+            None => self.event(text),
+        }
+    }
+
+    pub fn task_finished(&self, name: &str, took: Duration) {
+        self.replace_current(None);
+        let secs = took.as_secs_f64();
+        if self.multi.is_some() {
+            self.line(&format!("{} {name} ({secs:.2}s)", console::style("✓").green()));
+        } else {
+            self.event(&format!("task {name}: finished in {secs:.2}s"));
+        }
+        if self.opts.github {
+            self.line("::endgroup::");
+        }
+    }
+
+    pub fn task_failed(&self, name: &str, took: Duration, cause: &str) {
+        self.replace_current(None);
+        let secs = took.as_secs_f64();
+        if self.multi.is_some() {
+            self.line(&format!("{} {name} failed after {secs:.2}s: {cause}", console::style("✗").red().bold()));
+        } else {
+            self.event(&format!("task {name}: failed after {secs:.2}s: {cause}"));
+        }
+        if self.opts.github {
+            self.line("::endgroup::");
+        }
+    }
+
+    /// A GitHub `::error::` annotation (no-op elsewhere).
+    pub fn annotate_error(&self, title: &str, text: &str) {
+        if self.opts.github {
+            self.line(&format!(
+                "::error title={}::{}",
+                escape_property(title),
+                escape_annotation(&self.redact(text))
+            ));
+        }
+    }
+
+    /// Clears the bars at the end of a run.
+    pub fn finish(&self) {
+        self.replace_current(None);
+        if let Some(o) = self.overall.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            o.finish_and_clear();
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+
+    /// A byte counter for a task that writes a file of roughly known size.
+    pub fn bytes(&self, label: &str, estimate: Option<u64>) -> ByteProgress<'_> {
+        let bar = self.multi.as_ref().map(|m| {
+            let bar = match estimate {
+                Some(total) => {
+                    let b = m.add(ProgressBar::new(total.max(1)));
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "  {prefix:.bold} [{bar:25.green/white}] {bytes}/~{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    b
+                }
+                None => {
+                    let b = m.add(ProgressBar::new_spinner());
+                    b.set_style(
+                        ProgressStyle::with_template("  {spinner} {prefix:.bold} {bytes} {binary_bytes_per_sec}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    b
+                }
+            };
+            b_prefix(&bar, label);
+            bar
+        });
+        ByteProgress {
+            ui: self,
+            bar,
+            label: label.to_string(),
+            started: Instant::now(),
+            last_line: Mutex::new(Instant::now()),
+            position: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Asks a yes/no question on the terminal. Returns `None` when no terminal is
+    /// available to ask on (the caller then refuses, rather than hang).
+    pub fn confirm(&self, question: &str) -> Option<bool> {
+        let answer = self.ask(&format!("{question} [y/N] "))?;
+        Some(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+    }
+
+    /// Reads one line typed on the terminal; `None` without a terminal.
+    pub fn ask(&self, prompt: &str) -> Option<String> {
+        if !self.opts.interactive {
+            return None;
+        }
+        let prompt = self.redact(prompt);
+        let read = || {
+            eprint!("{prompt}");
+            let _ = std::io::stderr().flush();
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).ok().map(|_| line)
+        };
+        match &self.multi {
+            Some(m) => m.suspend(read),
+            None => read(),
+        }
+    }
+}
+
+fn b_prefix(bar: &ProgressBar, label: &str) {
+    bar.set_prefix(label.to_string());
+    bar.enable_steady_tick(Duration::from_millis(200));
+}
+
+/// Byte progress: a bar on a terminal, a line every few seconds in plain mode.
+pub struct ByteProgress<'u> {
+    ui: &'u Ui,
+    bar: Option<ProgressBar>,
+    label: String,
+    started: Instant,
+    last_line: Mutex<Instant>,
+    position: std::sync::atomic::AtomicU64,
+}
+
+/// How often plain mode reports bytes.
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+impl ByteProgress<'_> {
+    pub fn set(&self, bytes: u64) {
+        self.position.store(bytes, std::sync::atomic::Ordering::Relaxed);
+        match &self.bar {
+            Some(bar) => {
+                if let Some(len) = bar.length() {
+                    if bytes > len {
+                        bar.set_length(bytes);
+                    }
+                }
+                bar.set_position(bytes);
+            }
+            None => {
+                let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+                if last.elapsed() >= PLAIN_EVERY {
+                    *last = Instant::now();
+                    let rate = bytes as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+                    self.ui.event(&format!(
+                        "{}: {} written ({}/s)",
+                        self.label,
+                        human_bytes(bytes),
+                        human_bytes(rate as u64)
+                    ));
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+            if let Some(m) = &self.ui.multi {
+                m.remove(bar);
+            }
+        }
+    }
+}
+
+/// `1.5 MiB`-style sizes for people.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// GitHub workflow-command data escaping (`%`, CR, LF).
+fn escape_annotation(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_annotation(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+
+    #[test]
+    fn annotations_escape_newlines() {
+        assert_eq!(escape_annotation("a\nb%"), "a%0Ab%25");
+        assert_eq!(escape_property("x: y, z"), "x%3A y%2C z");
+    }
+}
