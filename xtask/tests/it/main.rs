@@ -1,0 +1,5 @@
+//! Integration tests: the real `xtask` binary against fixture tasks.toml files,
+//! real PostgreSQL clusters started by the tests, and the real Prisma CLI.
+
+mod harness;
+mod runner;
