@@ -36,13 +36,19 @@ impl Target {
         // Mask the password before anything could print the URL.
         ui.add_secret(&raw);
         let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
-        let url = dburl::parse(&raw, schema_dir)
-            .map_err(|why| Failure::task(format!("{name} is not a valid PostgreSQL URL: {why}")))?;
-        if let Some(p) = &url.password {
+        let target = Target::from_url(name, &raw, schema_dir)?;
+        if let Some(p) = &target.url.password {
             ui.add_secret(p);
             ui.add_secret(&dburl::encode(p));
         }
-        Ok(Target { env_name: name.clone(), raw_url: raw, url })
+        Ok(target)
+    }
+
+    /// A target from a URL given directly (`env_name` is only used in messages).
+    pub fn from_url(env_name: &str, raw: &str, schema_dir: Option<&std::path::Path>) -> Result<Target, Failure> {
+        let url = dburl::parse(raw, schema_dir)
+            .map_err(|why| Failure::task(format!("{env_name} is not a valid PostgreSQL URL: {why}")))?;
+        Ok(Target { env_name: env_name.to_string(), raw_url: raw.to_string(), url })
     }
 
     /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
