@@ -4,6 +4,8 @@
 
 use crate::runner::{Ctx, Failure};
 
+pub mod status;
+
 /// How a built-in argument is given on the command line.
 #[derive(Debug, Clone, Copy)]
 pub enum ArgKind {
@@ -34,7 +36,7 @@ pub struct Builtin {
 }
 
 /// Every built-in, in the order `--list` and error messages show them.
-static ALL: &[&Builtin] = &[&PENDING_BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED];
+static ALL: &[&Builtin] = &[&PENDING_BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED, &status::STATUS];
 
 pub fn all() -> &'static [&'static Builtin] {
     ALL
