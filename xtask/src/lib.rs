@@ -9,6 +9,7 @@ pub mod db;
 pub mod dburl;
 pub mod exit;
 pub mod migrations;
+pub mod pgcluster;
 pub mod plan;
 pub mod proc;
 pub mod redact;
