@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod dburl;
 pub mod exit;
+pub mod pgcluster;
 pub mod plan;
 pub mod proc;
 pub mod redact;
