@@ -2,6 +2,8 @@
 //! one interface: a name, the arguments it takes, what it would run (for
 //! `--dry-run`), and the function that runs it.
 
+mod backup;
+
 use crate::runner::{Ctx, Failure};
 
 /// How a built-in argument is given on the command line.
@@ -34,7 +36,7 @@ pub struct Builtin {
 }
 
 /// Every built-in, in the order `--list` and error messages show them.
-static ALL: &[&Builtin] = &[&PENDING_BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED];
+static ALL: &[&Builtin] = &[&backup::BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED];
 
 pub fn all() -> &'static [&'static Builtin] {
     ALL
@@ -52,7 +54,6 @@ macro_rules! pending {
         static $id: Builtin = Builtin { name: $name, about: "", example: "", args: &[], run: pending, describe: nothing };
     };
 }
-pending!(PENDING_BACKUP, "backup");
 pending!(PENDING_DEPLOY, "prisma-deploy");
 pending!(PENDING_ROLLED_BACK, "prisma-resolve-rolled-back");
 pending!(PENDING_APPLIED, "prisma-resolve-applied");
