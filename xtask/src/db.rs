@@ -139,6 +139,18 @@ pub fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Failure> {
             "the server refused {target} (no pg_hba.conf entry for this host/user/TLS setting): ask its administrator, or try sslmode=require"
         ));
     }
+    if has("server version mismatch") {
+        // pg_dump refuses servers newer than itself; the detail line has both versions.
+        let detail = stderr.lines().find_map(|l| l.split_once("server version: ").map(|(_, v)| v.trim_end()));
+        let major = detail
+            .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("N");
+        let versions = detail.map(|v| format!(" (server version: {v})")).unwrap_or_default();
+        return Some(Failure::task(format!(
+            "the client tools are older than the server at {target}{versions}, so they refuse to dump it: install PostgreSQL {major}'s client tools (Debian/Ubuntu: postgresql-client-{major}) and put them first on PATH"
+        )));
+    }
     if has("SSL") && (has("certificate") || has("server does not support SSL")) {
         let line = stderr.lines().find(|l| l.contains("SSL")).unwrap_or("").trim().to_string();
         return unreachable(format!("TLS connection to {target} failed: {line}"));
@@ -253,5 +265,16 @@ mod tests {
         let f = classify(&url, "DATABASE_URL", "FATAL:  database \"school\" does not exist").unwrap();
         assert!(f.message.starts_with("database `school` does not exist"));
         assert!(classify(&url, "DATABASE_URL", "pg_dump: error: query failed").is_none());
+        let f = classify(
+            &url,
+            "DATABASE_URL",
+            "pg_dump: error: aborting because of server version mismatch\npg_dump: detail: server version: 16.4; pg_dump version: 15.18\n",
+        )
+        .unwrap();
+        assert_eq!(f.exit, Exit::TaskFailed);
+        assert_eq!(
+            f.message,
+            "the client tools are older than the server at app@db:5432/school (server version: 16.4; pg_dump version: 15.18), so they refuse to dump it: install PostgreSQL 16's client tools (Debian/Ubuntu: postgresql-client-16) and put them first on PATH"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! runbook into one safe command. `main` here is the whole program; the binary only
 //! calls it, and the integration tests use the modules directly.
 
+pub mod backup;
 pub mod builtins;
 pub mod cli;
 pub mod config;

@@ -2,6 +2,8 @@
 //! one interface: a name, the arguments it takes, what it would run (for
 //! `--dry-run`), and the function that runs it.
 
+mod backup;
+
 use crate::runner::{Ctx, Failure};
 
 pub mod status;
@@ -36,7 +38,7 @@ pub struct Builtin {
 }
 
 /// Every built-in, in the order `--list` and error messages show them.
-static ALL: &[&Builtin] = &[&PENDING_BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED, &status::STATUS];
+static ALL: &[&Builtin] = &[&backup::BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED, &status::STATUS];
 
 pub fn all() -> &'static [&'static Builtin] {
     ALL
@@ -54,7 +56,6 @@ macro_rules! pending {
         static $id: Builtin = Builtin { name: $name, about: "", example: "", args: &[], run: pending, describe: nothing };
     };
 }
-pending!(PENDING_BACKUP, "backup");
 pending!(PENDING_DEPLOY, "prisma-deploy");
 pending!(PENDING_ROLLED_BACK, "prisma-resolve-rolled-back");
 pending!(PENDING_APPLIED, "prisma-resolve-applied");

@@ -1,0 +1,297 @@
+//! Backup names on disk: `<prefix>-<UTC timestamp>[-N].<ext>` for finished backups,
+//! `.<name>.partial` while one is written, the race-free reservation of a new name,
+//! and retention (which finished backups to remove).
+//!
+//! A partial never matches the finished pattern (leading dot, `.partial` suffix), so
+//! an interrupted run can never leave something that looks like a backup.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::BackupFormat;
+
+/// The file name extension of each format (a directory-format dump is a directory).
+pub fn extension(format: BackupFormat) -> &'static str {
+    match format {
+        BackupFormat::Plain => "sql",
+        BackupFormat::Custom => "dump",
+        BackupFormat::Directory => "dir",
+    }
+}
+
+const EXTENSIONS: [&str; 3] = ["sql", "dump", "dir"];
+
+/// The sortable, filesystem-safe UTC timestamp of a backup name: `20260221T053404Z`.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+/// A finished backup's name, parsed. Orders by time, then by sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BackupName {
+    pub stamp: String,
+    /// 1 for the first backup of a second, 2, 3... for the next ones (`-2` in the name).
+    pub seq: u32,
+    pub ext: String,
+}
+
+impl BackupName {
+    pub fn file_name(&self, prefix: &str) -> String {
+        match self.seq {
+            1 => format!("{prefix}-{}.{}", self.stamp, self.ext),
+            n => format!("{prefix}-{}-{n}.{}", self.stamp, self.ext),
+        }
+    }
+
+    /// Parses a name this tool gave for `prefix`; anything else is `None`.
+    pub fn parse(prefix: &str, file_name: &str) -> Option<BackupName> {
+        let rest = file_name.strip_prefix(prefix)?.strip_prefix('-')?;
+        let (stem, ext) = rest.rsplit_once('.')?;
+        if !EXTENSIONS.contains(&ext) || stem.len() < 16 || !stem.is_char_boundary(16) {
+            return None;
+        }
+        let (stamp, suffix) = stem.split_at(16);
+        let b = stamp.as_bytes();
+        let stamp_ok = b[..8].iter().all(u8::is_ascii_digit)
+            && b[8] == b'T'
+            && b[9..15].iter().all(u8::is_ascii_digit)
+            && b[15] == b'Z';
+        if !stamp_ok {
+            return None;
+        }
+        let seq = match suffix.strip_prefix('-') {
+            None if suffix.is_empty() => 1,
+            // Exactly the numbers `file_name` writes: 2 or more, no leading zero.
+            Some(n) if !n.starts_with('0') && n.bytes().all(|c| c.is_ascii_digit()) => {
+                n.parse().ok().filter(|n| *n >= 2)?
+            }
+            _ => return None,
+        };
+        Some(BackupName { stamp: stamp.to_string(), seq, ext: ext.to_string() })
+    }
+}
+
+/// Creates the backup directory (0700) when it does not exist yet.
+pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    // The umask may have taken bits away from the mode; never leave it wider either.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// A backup being written: the partial on disk and the name it gets once verified.
+/// Dropping it before [`Partial::commit`] removes the partial.
+#[derive(Debug)]
+pub struct Partial {
+    pub path: PathBuf,
+    pub final_path: PathBuf,
+    pub name: BackupName,
+    pub is_dir: bool,
+    committed: bool,
+}
+
+/// The most backups one second can get before reservation gives up.
+const MAX_SEQ: u32 = 1000;
+
+impl Partial {
+    /// Reserves the first free name for `stamp`: creates its partial exclusively
+    /// (a 0600 file, or a 0700 directory for the directory format), then checks
+    /// that no finished backup has the name. Two runs can therefore never get the
+    /// same name: whichever creates the partial second, or after the first one
+    /// renamed it, moves on to `-2`.
+    pub fn reserve(dir: &Path, prefix: &str, format: BackupFormat, stamp: &str) -> io::Result<Partial> {
+        let is_dir = format == BackupFormat::Directory;
+        for seq in 1..=MAX_SEQ {
+            let name = BackupName { stamp: stamp.to_string(), seq, ext: extension(format).to_string() };
+            let file_name = name.file_name(prefix);
+            let path = dir.join(partial_name(&file_name));
+            let created = if is_dir {
+                fs::DirBuilder::new().mode(0o700).create(&path)
+            } else {
+                fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map(drop)
+            };
+            match created {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+            let partial =
+                Partial { path, final_path: dir.join(&file_name), name, is_dir, committed: false };
+            if fs::symlink_metadata(&partial.final_path).is_ok() {
+                continue; // dropping `partial` removes what we just created
+            }
+            let mode = if is_dir { 0o700 } else { 0o600 };
+            fs::set_permissions(&partial.path, fs::Permissions::from_mode(mode))?;
+            return Ok(partial);
+        }
+        Err(io::Error::other(format!("more than {MAX_SEQ} backups named {prefix}-{stamp} already exist")))
+    }
+
+    /// Gives the partial its final name and makes the rename durable.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        fs::rename(&self.path, &self.final_path)?;
+        self.committed = true;
+        if let Some(dir) = self.final_path.parent() {
+            // A rename is only on disk once its directory is.
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(self.final_path.clone())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = if self.is_dir { fs::remove_dir_all(&self.path) } else { fs::remove_file(&self.path) };
+        }
+    }
+}
+
+/// `.pre-migration-20260221T053404Z.sql.partial`
+pub fn partial_name(file_name: &str) -> String {
+    format!(".{file_name}.partial")
+}
+
+/// The finished backups of `prefix` in `dir` to remove so that `keep` remain,
+/// oldest first. Only names this tool gives, of the right kind (a directory for
+/// `.dir`, a regular file otherwise; symlinks never), and never `just_written`.
+pub fn expired(dir: &Path, prefix: &str, keep: u32, just_written: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else { continue };
+        let Some(name) = BackupName::parse(prefix, file_name) else { continue };
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else { continue };
+        let right_kind = if name.ext == "dir" { meta.is_dir() } else { meta.is_file() };
+        if right_kind {
+            found.push((name, entry.path()));
+        }
+    }
+    Ok(select_expired(found, keep, just_written))
+}
+
+fn select_expired(mut found: Vec<(BackupName, PathBuf)>, keep: u32, just_written: &Path) -> Vec<PathBuf> {
+    found.retain(|(_, p)| p != just_written);
+    // Newest first; the one just written is always kept and counts as one.
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    let others_kept = (keep as usize).saturating_sub(1);
+    found.into_iter().skip(others_kept).rev().map(|(_, p)| p).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Option<BackupName> {
+        BackupName::parse("pre-migration", s)
+    }
+
+    #[test]
+    fn names_round_trip_and_order_by_time_then_sequence() {
+        let a = name("pre-migration-20260221T053404Z.sql").unwrap();
+        let b = name("pre-migration-20260221T053404Z-2.dump").unwrap();
+        let c = name("pre-migration-20260221T053404Z-10.dir").unwrap();
+        let d = name("pre-migration-20260221T053405Z.sql").unwrap();
+        assert_eq!((a.seq, b.seq, c.seq), (1, 2, 10));
+        assert!(a < b && b < c && c < d);
+        assert_eq!(c.file_name("pre-migration"), "pre-migration-20260221T053404Z-10.dir");
+        assert_eq!(a.file_name("pre-migration"), "pre-migration-20260221T053404Z.sql");
+    }
+
+    #[test]
+    fn only_this_tools_names_for_this_prefix_parse() {
+        for other in [
+            ".pre-migration-20260221T053404Z.sql.partial",
+            "pre-migration-20260221T053404Z.sql.partial",
+            "pre-migration-20260221T053404Z.txt",
+            "pre-migration-20260221T053404.sql",
+            "pre-migration-2026022XT053404Z.sql",
+            "pre-migration-20260221T053404Z-1.sql",
+            "pre-migration-20260221T053404Z-02.sql",
+            "pre-migration-20260221T053404Z-x.sql",
+            "pre-migration-20260221T053404Z-.sql",
+            "pre-migration-20260221T053404Zextra.sql",
+            "pre-migration-é0260221T053404Z.sql",
+            "pre-migration.sql",
+            "other-20260221T053404Z.sql",
+            "pre-20260221T053404Z.sql",
+        ] {
+            assert_eq!(name(other), None, "{other}");
+        }
+        // A different prefix sharing the start is not ours either.
+        assert_eq!(BackupName::parse("pre", "pre-migration-20260221T053404Z.sql"), None);
+    }
+
+    #[test]
+    fn timestamps_are_utc_and_sortable() {
+        let t = DateTime::parse_from_rfc3339("2026-02-21T06:34:04+01:00").unwrap().with_timezone(&Utc);
+        assert_eq!(timestamp(t), "20260221T053404Z");
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_and_the_one_just_written() {
+        let entries: Vec<(BackupName, PathBuf)> = [
+            "pre-migration-20260101T000000Z.sql",
+            "pre-migration-20260103T000000Z.sql",
+            "pre-migration-20260102T000000Z-2.sql",
+            "pre-migration-20260102T000000Z.dump",
+        ]
+        .iter()
+        .map(|n| (name(n).unwrap(), PathBuf::from(n)))
+        .collect();
+        let just = Path::new("pre-migration-20260104T000000Z.sql");
+        let mut with_new = entries.clone();
+        with_new.push((name("pre-migration-20260104T000000Z.sql").unwrap(), just.to_path_buf()));
+        assert_eq!(
+            select_expired(with_new.clone(), 2, just),
+            [
+                PathBuf::from("pre-migration-20260101T000000Z.sql"),
+                PathBuf::from("pre-migration-20260102T000000Z.dump"),
+                PathBuf::from("pre-migration-20260102T000000Z-2.sql"),
+            ]
+        );
+        assert_eq!(select_expired(with_new.clone(), 1, just).len(), 4);
+        assert!(select_expired(with_new, 5, just).is_empty());
+        // Even when the clock went backwards, the one just written stays.
+        let old = Path::new("pre-migration-20260101T000000Z.sql");
+        assert!(!select_expired(entries, 1, old).contains(&old.to_path_buf()));
+    }
+
+    #[test]
+    fn reservation_never_reuses_a_name() {
+        let dir = std::env::temp_dir().join(format!("xtask-naming-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        ensure_dir(&dir).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+
+        let stamp = "20260221T053404Z";
+        let a = Partial::reserve(&dir, "p", BackupFormat::Plain, stamp).unwrap();
+        assert_eq!(a.path, dir.join(".p-20260221T053404Z.sql.partial"));
+        assert_eq!(fs::metadata(&a.path).unwrap().mode() & 0o777, 0o600);
+        // A concurrent run while `a` is still partial gets -2.
+        let b = Partial::reserve(&dir, "p", BackupFormat::Plain, stamp).unwrap();
+        assert_eq!(b.final_path, dir.join("p-20260221T053404Z-2.sql"));
+        let a_final = a.commit().unwrap();
+        assert!(a_final.is_file());
+        drop(b);
+        assert!(!dir.join(".p-20260221T053404Z-2.sql.partial").exists());
+        // After `a` finished, its name stays taken.
+        let c = Partial::reserve(&dir, "p", BackupFormat::Plain, stamp).unwrap();
+        assert_eq!(c.name.seq, 2);
+        let d = Partial::reserve(&dir, "p", BackupFormat::Directory, stamp).unwrap();
+        assert!(d.path.is_dir());
+        assert_eq!(fs::metadata(&d.path).unwrap().mode() & 0o777, 0o700);
+        drop((c, d));
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["p-20260221T053404Z.sql"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,229 @@
+//! The `backup` built-in: pg_dump of the database named by `[database] url_env` to
+//! `<backup.dir>/<prefix>-<UTC timestamp>.<ext>`. The dump is written under a
+//! partial name and renamed only after pg_dump succeeded and the dump verified, so
+//! `deploy` never runs on a half-written backup. Then retention (`backup.keep`).
+//! The parts live in `crate::backup`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::Builtin;
+use crate::backup::dump::{self, DumpError};
+use crate::backup::interrupt::{self, Interrupts};
+use crate::backup::naming::{self, Partial};
+use crate::backup::verify;
+use crate::config::{Backup, BackupFormat};
+use crate::db::Target;
+use crate::exit::Exit;
+use crate::proc::{self, shell_quote, Cmd};
+use crate::runner::{BackupRecord, Ctx, Failure};
+use crate::ui::{human_bytes, Ui};
+
+pub static BACKUP: Builtin = Builtin {
+    name: "backup",
+    about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
+    example: "cargo xtask {task}    # writes backups/pre-migration-20260221T053404Z.sql",
+    args: &[],
+    run,
+    describe,
+};
+
+/// What stands for the timestamp in `--dry-run`.
+const STAMP_PATTERN: &str = "<YYYYMMDDTHHMMSSZ>";
+
+fn run(ctx: &mut Ctx) -> Result<(), Failure> {
+    let started = Instant::now();
+    let b = &ctx.config.backup;
+    let ui = ctx.ui;
+    let target = Target::from_env(ctx.config, ui)?;
+    for tool in tools(b.format) {
+        if !proc::on_path(tool) {
+            return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
+        }
+    }
+    naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
+
+    // From here until the rename, a signal removes the partial instead of leaving it.
+    let interrupts = Interrupts::catch();
+    let stamp = naming::timestamp(chrono::Utc::now());
+    let partial = Partial::reserve(&b.dir, &b.prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
+    let estimate = estimate(ui, &target, b)?;
+    stop_if_interrupted(&interrupts)?;
+
+    let cmd = target.tool("pg_dump").args(dump::args(b, &target.url.libpq, &partial.path));
+    ui.event(&format!("backup: {}", display(&cmd, b.format, &partial.path)));
+    let dumped = dump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
+        .map_err(|e| dump_failure(ui, &target, e))?;
+
+    let checked = match b.format {
+        BackupFormat::Plain => verify::plain(&partial.path),
+        BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
+    };
+    checked.map_err(|why| Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again")))?;
+    stop_if_interrupted(&interrupts)?;
+    verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
+    let sha256 = match dumped.sha256 {
+        Some(s) => s,
+        None => verify::sha256(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?,
+    };
+    stop_if_interrupted(&interrupts)?;
+    let path = partial.commit().map_err(|e| write_failure(&b.dir, &e))?;
+    drop(interrupts);
+
+    if let Some(keep) = b.keep {
+        apply_retention(ui, b, keep, &path);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    ui.event(&format!("backup: sha256 {sha256}"));
+    ui.event(&format!("backup: {} ({}) in {seconds:.2}s", path.display(), human_bytes(dumped.bytes)));
+    ctx.state.backup = Some(BackupRecord {
+        path: path.to_string_lossy().into_owned(),
+        bytes: dumped.bytes,
+        sha256,
+        format: format_name(b.format).into(),
+        seconds,
+    });
+    Ok(())
+}
+
+/// The client tools a backup of this format runs (psql only estimates the size).
+fn tools(format: BackupFormat) -> &'static [&'static str] {
+    match format {
+        BackupFormat::Plain => &["pg_dump"],
+        BackupFormat::Custom | BackupFormat::Directory => &["pg_dump", "pg_restore"],
+    }
+}
+
+fn format_name(format: BackupFormat) -> &'static str {
+    match format {
+        BackupFormat::Plain => "plain",
+        BackupFormat::Custom => "custom",
+        BackupFormat::Directory => "directory",
+    }
+}
+
+/// The database size, as the progress total of an uncompressed dump. An unreachable
+/// database fails here, before pg_dump starts; any other problem only costs the estimate.
+fn estimate(ui: &Ui, target: &Target, b: &Backup) -> Result<Option<u64>, Failure> {
+    let size = match target.query("SELECT pg_database_size(current_database())", &[]) {
+        Ok(rows) => rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()?.parse::<u64>().ok()),
+        Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
+        Err(f) => {
+            ui.warn(&format!("cannot estimate the database size ({}); progress shows bytes written only", f.message));
+            None
+        }
+    };
+    // A compressed dump is a fraction of the database size: no honest total to show.
+    let compressed = b.format != BackupFormat::Plain && b.compress != Some(0);
+    Ok(size.filter(|_| !compressed))
+}
+
+fn stop_if_interrupted(interrupts: &Interrupts) -> Result<(), Failure> {
+    match interrupts.received() {
+        Some(sig) => Err(interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+fn interrupted(sig: i32) -> Failure {
+    Failure::task(format!(
+        "interrupted by {}: pg_dump was stopped and the partial backup removed; no backup was written",
+        interrupt::name(sig)
+    ))
+}
+
+fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
+    match e {
+        DumpError::Spawn(msg) => Failure::task(msg),
+        DumpError::Interrupted(sig) => interrupted(sig),
+        DumpError::Write(e) => Failure::task(format!(
+            "writing the dump failed ({e}): free space in the backup directory or set `dir` under [backup]; no backup was written"
+        )),
+        DumpError::Failed { status, stderr } => crate::db::classify(&target.url, &target.env_name, &stderr)
+            .unwrap_or_else(|| {
+                // Unrecognised: show everything pg_dump said above the one-line cause.
+                for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+                    ui.child_line(line);
+                }
+                let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
+                Failure::task(format!(
+                    "pg_dump ended with {} ({first}); no backup was written",
+                    proc::describe_status(&status)
+                ))
+            }),
+    }
+}
+
+fn dir_failure(dir: &Path, e: &io::Error) -> Failure {
+    let cause = if dir.exists() && !dir.is_dir() {
+        "it exists and is not a directory".to_string()
+    } else {
+        e.to_string()
+    };
+    Failure::task(format!(
+        "cannot write backups to {} ({cause}): make it a writable directory, or set `dir` under [backup] in tasks.toml",
+        dir.display()
+    ))
+}
+
+fn write_failure(dir: &Path, e: &io::Error) -> Failure {
+    Failure::task(format!(
+        "cannot finish the backup in {} ({e}); the partial was removed, run the backup again",
+        dir.display()
+    ))
+}
+
+/// Removes the oldest finished backups beyond `keep`. The backup is written by
+/// now: problems here are warnings, not failures.
+fn apply_retention(ui: &Ui, b: &Backup, keep: u32, just_written: &Path) {
+    let old = match naming::expired(&b.dir, &b.prefix, keep, just_written) {
+        Ok(old) => old,
+        Err(e) => return ui.warn(&format!("retention skipped: cannot list {} ({e})", b.dir.display())),
+    };
+    for p in old {
+        let removed = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        match removed {
+            Ok(()) => ui.event(&format!("backup: removed {} (keep = {keep})", p.display())),
+            Err(e) => ui.warn(&format!("cannot remove old backup {} ({e})", p.display())),
+        }
+    }
+}
+
+/// The pg_dump command as a shell line; a plain dump shows where its stdout goes.
+fn display(cmd: &Cmd, format: BackupFormat, out: &Path) -> String {
+    match format {
+        BackupFormat::Plain => format!("{} > {}", cmd.display(), shell_quote(&out.to_string_lossy())),
+        _ => cmd.display(),
+    }
+}
+
+fn describe(ctx: &Ctx) -> Vec<String> {
+    let b = &ctx.config.backup;
+    let ext = naming::extension(b.format);
+    let finished = b.dir.join(format!("{}-{STAMP_PATTERN}.{ext}", b.prefix));
+    let partial: PathBuf = b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix)));
+    let mut lines = Vec::new();
+    let url = match Target::from_env(ctx.config, ctx.ui) {
+        Ok(t) => t.url.libpq,
+        Err(f) => {
+            lines.push(format!("note: {}", f.message));
+            format!("<{} for libpq>", ctx.config.database.url_env)
+        }
+    };
+    let cmd = Cmd::new("pg_dump").args(dump::args(b, &url, &partial));
+    lines.push(display(&cmd, b.format, &partial));
+    let check = match b.format {
+        BackupFormat::Plain => format!("verify: not empty, ends with `{}`", verify::PLAIN_FOOTER),
+        _ => format!("verify: {}", verify::pg_restore_command(&partial).display()),
+    };
+    lines.push(check);
+    lines.push(format!("rename to {} (mode {})", finished.display(), if b.format == BackupFormat::Directory { "0700" } else { "0600" }));
+    if let Some(keep) = b.keep {
+        lines.push(format!(
+            "keep the newest {keep} of {}-*; remove older ones",
+            b.dir.join(&b.prefix).display()
+        ));
+    }
+    lines
+}
