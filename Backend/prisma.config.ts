@@ -59,6 +59,9 @@ function pgConfigFromPrismaUrl(raw: string | undefined) {
     config: {
       connectionString: url.toString(),
       options: userOptions ? `${userOptions} ${searchPath}` : searchPath,
+      // The CLI does not end the adapter's pool; without this, every command would keep the
+      // process alive for pg's idle timeout (10 s) after it has finished.
+      allowExitOnIdle: true,
       ...(Number.isFinite(limit) && limit > 0 ? { max: limit } : {}),
     },
   };
