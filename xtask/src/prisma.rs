@@ -60,7 +60,9 @@ pub enum Problem {
     SchemaError,
     /// P3008: already recorded as applied.
     AlreadyApplied,
-    /// P3011/P3012: cannot be rolled back (never applied, or not in a failed state).
+    /// P3011: cannot be rolled back because it was never applied (or has no such name).
+    NeverApplied,
+    /// P3012: cannot be rolled back because it is not in a failed state.
     NotFailed,
     /// P3017: no such migration.
     NotFound,
@@ -84,7 +86,9 @@ pub fn problem(output: &str) -> Problem {
         Problem::MigrationFailedToApply
     } else if has("P3008") || has("is already recorded as applied") {
         Problem::AlreadyApplied
-    } else if has("P3011") || has("P3012") || has("cannot be rolled back") {
+    } else if has("P3011") || has("never applied") {
+        Problem::NeverApplied
+    } else if has("P3012") || has("cannot be rolled back") {
         Problem::NotFailed
     } else if has("P3017") || has("could not be found") {
         Problem::NotFound
@@ -109,8 +113,11 @@ pub fn explain(problem: Problem, migration: Option<&str>) -> String {
         Problem::NoDatabase => "P1003: the database in DATABASE_URL does not exist".into(),
         Problem::SchemaError => "the Prisma schema is invalid or was not found: check [prisma] schema in tasks.toml".into(),
         Problem::AlreadyApplied => format!("P3008: `{m}` is already recorded as applied: there is nothing to mark"),
+        Problem::NeverApplied => format!(
+            "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`cargo xtask status` lists them)"
+        ),
         Problem::NotFailed => format!(
-            "P3011/P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"
+            "P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"
         ),
         Problem::NotFound => format!("P3017: there is no migration `{m}` in the migrations directory: check the name"),
         Problem::Other => "Prisma failed; its output is above".into(),

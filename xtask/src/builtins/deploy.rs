@@ -109,6 +109,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     ));
     let reason = format!("deploy failed with {} and the evidence says: {}", problem_code(problem), evidence.summary());
     resolve::mark_migration(ctx, &name, mark, &reason, evidence.to_json())?;
+    resolve::verify_marked(&target, &name, mark)?;
 
     let retry = prisma::run(ctx, &["migrate", "deploy"])?;
     if retry.success() {

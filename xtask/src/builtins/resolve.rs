@@ -65,7 +65,11 @@ fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
 
 fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     let target = Target::from_env(ctx.config, ctx.ui)?;
-    let rows = migrations::read_table(&target)?.unwrap_or_default();
+    let Some(rows) = migrations::read_table(&target)? else {
+        // Prisma itself fails here with an "Invariant violation".
+        ctx.ui.event("no _prisma_migrations table: Prisma never migrated this database, so there is nothing to resolve; nothing changed");
+        return Ok(());
+    };
     let name = match ctx.args.get("name") {
         Some(n) => n.to_string(),
         None => {
@@ -101,7 +105,27 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
         None => format!("migration `{name}` (not recorded in the database)"),
     };
     confirm(ctx, &format!("Mark {what} as {}?", mark.word()))?;
-    mark_migration(ctx, &name, mark, "asked for on the command line", serde_json::Value::Null)
+    mark_migration(ctx, &name, mark, "asked for on the command line", serde_json::Value::Null)?;
+    verify_marked(&target, &name, mark)
+}
+
+/// Prisma can report success without changing anything (e.g. `--rolled-back` on a
+/// name whose failed row was already rolled back): check the table says what we asked.
+pub fn verify_marked(target: &Target, name: &str, mark: Mark) -> Result<(), Failure> {
+    let rows = migrations::read_table(target)?.unwrap_or_default();
+    let mine: Vec<&Row> = rows.iter().filter(|r| r.migration_name == name).collect();
+    let ok = match mark {
+        Mark::RolledBack => !mine.is_empty() && !mine.iter().any(|r| r.is_failed()),
+        Mark::Applied => mine.iter().any(|r| r.is_applied()) && !mine.iter().any(|r| r.is_failed()),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::task(format!(
+            "Prisma reported success, but _prisma_migrations does not show `{name}` as {}: check it with `cargo xtask status`",
+            mark.word()
+        )))
+    }
 }
 
 /// Gets a yes: `--yes`, or an answer on the terminal. Without either, refuses
