@@ -2,4 +2,6 @@
 //! real PostgreSQL clusters started by the tests, and the real Prisma CLI.
 
 mod harness;
+mod report;
 mod runner;
+mod terminal;
