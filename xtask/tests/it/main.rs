@@ -3,5 +3,6 @@
 
 mod harness;
 mod report;
+mod restore;
 mod runner;
 mod terminal;
