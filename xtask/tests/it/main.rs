@@ -5,4 +5,5 @@ mod harness;
 mod report;
 mod restore;
 mod runner;
+mod status;
 mod terminal;
