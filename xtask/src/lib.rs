@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dburl;
+pub mod evidence;
 pub mod exit;
 pub mod plan;
 pub mod proc;

@@ -1,0 +1,273 @@
+//! Evidence: did a failed migration apply? Reads its `migration.sql`, works out what
+//! it creates, drops and changes, looks those objects up in the catalogs in one
+//! query, and gives a verdict that says which `prisma migrate resolve` is safe.
+//!
+//! # Verdicts
+//!
+//! - **applied**: every change the migration makes is in the database: every table,
+//!   column, enum (with exactly its values), enum value, index, constraint, sequence,
+//!   extension and schema it creates exists, everything it drops or renames away is
+//!   gone, and every column property it sets (`NOT NULL`, default, type) holds. This is
+//!   the runbook's timeout case; `resolve --applied` is right.
+//! - **not applied**: running the migration again from the database as it is would
+//!   get through every statement and end with all of its changes in place. In a
+//!   migration without guards that means none of its changes are there. Objects that
+//!   the migration itself tolerates finding (`CREATE TABLE IF NOT EXISTS`,
+//!   `ADD VALUE IF NOT EXISTS`, `DROP ... IF EXISTS`, a `DO` block whose
+//!   `EXCEPTION WHEN duplicate_object` handler swallows the collision, and column
+//!   properties, which can be set twice) may already be there: they may predate the
+//!   migration, and a re-run skips them. `resolve --rolled-back` and a new deploy are
+//!   safe.
+//! - **partial**: anything else: some changes are there and others are not in a way a
+//!   re-run would trip over (an object without a guard already exists), or would not
+//!   repair (a table created `IF NOT EXISTS` is there but lacks a column the
+//!   migration gives it), or an index is left INVALID by a failed
+//!   `CREATE INDEX CONCURRENTLY`. Neither resolve is safe: repair the database by hand
+//!   first. The report lists what is and is not there and the first statement a
+//!   re-run would fail on. (If the migration never ran and only objects that predate
+//!   it collide, the migration itself needs fixing; the report says so too.)
+//! - **unknown**: the file contains a statement the analyser does not understand or
+//!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
+//!   functions, views, triggers, `SET search_path` to more than one schema, a `DO` block
+//!   with logic in it, ...), or nothing checkable at all. Unknown is never safe: decide
+//!   by hand. The report still lists what it could check.
+//!
+//! Guarded objects ("may predate the migration") count toward *applied* like any
+//! other, but cannot prove it on their own: a migration whose only present objects
+//! are guarded is *not applied* unless every one of its changes is present.
+//!
+//! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
+//! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
+//! (a comment cannot make a migration unsafe to resolve either way).
+//!
+//! # Names
+//!
+//! Unqualified names belong to the schema of the connection (Prisma's `?schema=`,
+//! default `public`), or to the one schema a `SET search_path` in the file names.
+//! Unquoted identifiers fold to lower case, quoted ones are exact, and both are cut to
+//! 63 bytes as the server does. An unnamed `PRIMARY KEY` is `<table>_pkey`; other
+//! unnamed constraints are not looked up (they exist exactly when their table does),
+//! and an `ADD` of one, or a `CREATE INDEX` without a name, is unknown.
+
+mod catalog;
+pub mod lexer;
+mod objects;
+mod replay;
+mod statements;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+pub use objects::{quote_ident, Object, Presence, TypeName};
+pub use replay::Found;
+
+use crate::db::Target;
+use crate::runner::Failure;
+
+/// A change the migration makes, as a state of one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    #[serde(serialize_with = "display")]
+    pub object: Object,
+    /// `Present` for what it creates or sets, `Absent` for what it drops or renames away.
+    pub applied_means: Presence,
+    /// The statement that decides this state, on one line, shortened.
+    pub statement: String,
+    /// Its line in `migration.sql`.
+    pub line: usize,
+    /// The migration tolerates this state existing before it ran (`IF [NOT] EXISTS`,
+    /// an exception handler, a property that can be set twice): finding it proves
+    /// little on its own.
+    pub guarded: bool,
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (line {}", self.object.describe(self.applied_means), self.line)?;
+        if self.guarded {
+            f.write_str(", may predate the migration")?;
+        }
+        f.write_str(")")
+    }
+}
+
+fn display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// What a migration file does, without looking at a database.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The state each object is in once the migration has applied, in file order.
+    pub expectations: Vec<Expectation>,
+    /// Statements not understood: `line N: STATEMENT (why)`, one line each.
+    pub unknown: Vec<String>,
+    program: Vec<statements::Stmt>,
+    /// Every object whose current state the verdict needs.
+    lookups: Vec<Object>,
+}
+
+/// Analyses `sql` with unqualified names in `public`.
+pub fn analyse(sql: &str) -> Analysis {
+    analyse_in(sql, "public")
+}
+
+/// Analyses `sql` with unqualified names in `default_schema` (Prisma's `?schema=`).
+pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
+    let program = statements::parse(sql, default_schema);
+    let mut unknown = Vec::new();
+    for s in &program {
+        if let statements::Body::Unknown(why) = &s.body {
+            unknown.push(format!("line {}: {} ({why})", s.line, s.text));
+        }
+    }
+    let (expectations, lookups) = replay::intended(&program);
+    Analysis { expectations, unknown, program, lookups }
+}
+
+/// The answer, for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    NotApplied,
+    Applied,
+    Partial,
+    Unknown,
+}
+
+impl Verdict {
+    /// One sentence: what the verdict means and what is safe.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::NotApplied => {
+                "not applied: none of its changes are in the database, apart from any its own guards skip; \
+                 marking it rolled back and deploying it again is safe"
+            }
+            Verdict::Applied => {
+                "applied: every change it makes is in the database; marking it applied is safe"
+            }
+            Verdict::Partial => {
+                "partially applied: some of its changes are in the database and others are not \
+                 (or something it creates existed before it ran); neither marking it applied nor rolling it back is safe until the database is repaired by hand"
+            }
+            Verdict::Unknown => {
+                "unknown: it has statements the analyser cannot check in the catalogs; decide by hand"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::NotApplied => "not applied",
+            Verdict::Applied => "applied",
+            Verdict::Partial => "partially applied",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// The verdict and what it rests on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub verdict: Verdict,
+    /// Changes that are in the database (objects created are there, objects dropped are gone).
+    pub present: Vec<Expectation>,
+    /// Changes that are not.
+    pub missing: Vec<Expectation>,
+    /// Objects that are there but unusable or of another kind (an INVALID index, a view
+    /// where a table should be, a column property of a missing column).
+    pub invalid: Vec<Expectation>,
+    /// Statements not understood (as in [`Analysis::unknown`]).
+    pub unknown: Vec<String>,
+    /// For a partial verdict: the first statement a re-run would fail on, and why,
+    /// or what a re-run would leave missing.
+    pub rerun_blocker: Option<String>,
+}
+
+impl Evidence {
+    /// A report for people: the verdict, then what is there and what is not.
+    pub fn report(&self) -> String {
+        let mut out = format!("{}\n", self.verdict.describe());
+        let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
+            let items: Vec<String> = items.collect();
+            if !items.is_empty() {
+                out.push_str(&format!("  {title}:\n"));
+                for i in items {
+                    out.push_str(&format!("    {i}\n"));
+                }
+            }
+        };
+        list("not understood", &mut self.unknown.iter().cloned());
+        list("in the database", &mut self.present.iter().map(|e| e.to_string()));
+        list("not in the database", &mut self.missing.iter().map(|e| e.to_string()));
+        list(
+            "there but unusable or of another kind",
+            &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),
+        );
+        if let Some(b) = &self.rerun_blocker {
+            out.push_str(&format!("  a re-run would fail: {b}\n"));
+        }
+        out
+    }
+}
+
+/// The verdict for `analysis` given what the catalogs hold (`found`; objects not in it
+/// count as absent).
+pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
+    let state = |o: &Object| found.get(o).copied().unwrap_or(Found::Absent);
+    let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
+    for e in &analysis.expectations {
+        match state(&e.object) {
+            Found::Invalid => invalid.push(e.clone()),
+            s if s == Found::from(e.applied_means) => present.push(e.clone()),
+            _ => missing.push(e.clone()),
+        }
+    }
+    let mut rerun_blocker = None;
+    let verdict = if !analysis.unknown.is_empty() || analysis.expectations.is_empty() {
+        Verdict::Unknown
+    } else if missing.is_empty() && invalid.is_empty() {
+        Verdict::Applied
+    } else if !invalid.is_empty() {
+        Verdict::Partial
+    } else {
+        match replay::rerun(&analysis.program, found) {
+            Ok(end) => {
+                let left: Vec<&Expectation> = analysis
+                    .expectations
+                    .iter()
+                    .filter(|e| end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means))
+                    .collect();
+                match left.first() {
+                    None => Verdict::NotApplied,
+                    Some(e) => {
+                        rerun_blocker = Some(format!(
+                            "it would run without error but leave {} unchanged: its guard skips an object that is already there",
+                            e.object.describe(e.applied_means)
+                        ));
+                        Verdict::Partial
+                    }
+                }
+            }
+            Err(b) => {
+                rerun_blocker = Some(format!("line {}: {}: {}", b.line, b.statement, b.why));
+                Verdict::Partial
+            }
+        }
+    };
+    Evidence { verdict, present, missing, invalid, unknown: analysis.unknown.clone(), rerun_blocker }
+}
+
+/// Analyses `sql` and checks it against the database in one query.
+pub fn assess(target: &Target, sql: &str, default_schema: &str) -> Result<Evidence, Failure> {
+    let analysis = analyse_in(sql, default_schema);
+    let found = catalog::look_up(target, &analysis.lookups)?;
+    Ok(judge(&analysis, &found))
+}
+
+#[cfg(test)]
+mod tests;
