@@ -9,6 +9,7 @@ pub mod db;
 pub mod dburl;
 pub mod evidence;
 pub mod exit;
+pub mod pgcluster;
 pub mod plan;
 pub mod proc;
 pub mod redact;
