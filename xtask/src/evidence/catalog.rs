@@ -16,7 +16,8 @@ pub(crate) fn look_up(target: &Target, objects: &[Object]) -> Result<HashMap<Obj
         return Ok(HashMap::new());
     }
     let rows = target.query(&query(objects), &[])?;
-    parse(objects, &rows).map_err(|why| Failure::task(format!("reading the catalogs for the migration's objects: {why}")))
+    parse(objects, &rows)
+        .map_err(|why| Failure::task(format!("reading the catalogs for the migration's objects: {why}")))
 }
 
 /// `(kind, schema, a, b, modifiers, list)` for one object.

@@ -63,10 +63,7 @@ pub fn tokenize(src: &str) -> Vec<Token> {
 /// comments and dollar quotes, which are single tokens here). Empty statements are
 /// dropped; the semicolons are not included.
 pub fn split_statements(tokens: &[Token]) -> Vec<&[Token]> {
-    tokens
-        .split(|t| t.is_punct(';'))
-        .filter(|s| !s.is_empty())
-        .collect()
+    tokens.split(|t| t.is_punct(';')).filter(|s| !s.is_empty()).collect()
 }
 
 struct Lexer<'a> {
@@ -119,12 +116,10 @@ impl<'a> Lexer<'a> {
                 c if c.is_whitespace() => {
                     self.bump();
                 }
-                '-' if self.peek_at(1) == Some('-') => {
-                    match self.rest().find('\n') {
-                        Some(i) => self.pos += i + 1,
-                        None => self.pos = self.src.len(),
-                    }
-                }
+                '-' if self.peek_at(1) == Some('-') => match self.rest().find('\n') {
+                    Some(i) => self.pos += i + 1,
+                    None => self.pos = self.src.len(),
+                },
                 '/' if self.peek_at(1) == Some('*') => {
                     if !self.block_comment() {
                         return self.bad("unterminated /* comment", start);

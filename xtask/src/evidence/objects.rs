@@ -10,25 +10,73 @@ use std::fmt;
 /// quoted ones exact, all cut to 63 bytes; `schema` is always filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Object {
-    Schema { name: String },
-    Table { schema: String, name: String },
-    Column { schema: String, table: String, name: String },
+    Schema {
+        name: String,
+    },
+    Table {
+        schema: String,
+        name: String,
+    },
+    Column {
+        schema: String,
+        table: String,
+        name: String,
+    },
     /// "Present" means the column is `NOT NULL`.
-    NotNull { schema: String, table: String, column: String },
+    NotNull {
+        schema: String,
+        table: String,
+        column: String,
+    },
     /// "Present" means the column has a default.
-    Default { schema: String, table: String, column: String },
+    Default {
+        schema: String,
+        table: String,
+        column: String,
+    },
     /// "Present" means the column has this type.
-    ColumnType { schema: String, table: String, column: String, ty: TypeName },
-    Enum { schema: String, name: String },
-    EnumValue { schema: String, enum_name: String, value: String },
+    ColumnType {
+        schema: String,
+        table: String,
+        column: String,
+        ty: TypeName,
+    },
+    Enum {
+        schema: String,
+        name: String,
+    },
+    EnumValue {
+        schema: String,
+        enum_name: String,
+        value: String,
+    },
     /// "Present" means the enum has exactly these values, in this order.
-    EnumValues { schema: String, enum_name: String, values: Vec<String> },
+    EnumValues {
+        schema: String,
+        enum_name: String,
+        values: Vec<String>,
+    },
     /// A type of any kind (what `DROP TYPE` and `ALTER TYPE ... RENAME TO` act on).
-    Type { schema: String, name: String },
-    Index { schema: String, name: String },
-    Constraint { schema: String, table: String, name: String },
-    Sequence { schema: String, name: String },
-    Extension { name: String },
+    Type {
+        schema: String,
+        name: String,
+    },
+    Index {
+        schema: String,
+        name: String,
+    },
+    Constraint {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    Sequence {
+        schema: String,
+        name: String,
+    },
+    Extension {
+        name: String,
+    },
 }
 
 /// A column type as written in `ALTER COLUMN ... TYPE`, resolved the way the server
@@ -238,11 +286,7 @@ impl Object {
             }
             Object::EnumValues { values, .. } => {
                 let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
-                format!(
-                    "{self} {} exactly the values ({})",
-                    if yes { "has" } else { "does not have" },
-                    list.join(", ")
-                )
+                format!("{self} {} exactly the values ({})", if yes { "has" } else { "does not have" }, list.join(", "))
             }
             _ => format!("{self} {}", if yes { "exists" } else { "does not exist" }),
         }

@@ -89,7 +89,13 @@ pub(crate) fn intended(stmts: &[Stmt]) -> (Vec<Expectation>, Vec<Object>) {
     let expectations = m
         .entries
         .into_iter()
-        .map(|(object, (applied_means, statement, line, guarded))| Expectation { object, applied_means, statement, line, guarded })
+        .map(|(object, (applied_means, statement, line, guarded))| Expectation {
+            object,
+            applied_means,
+            statement,
+            line,
+            guarded,
+        })
         .collect();
     (expectations, m.mentioned.into_iter().collect())
 }
@@ -135,11 +141,8 @@ impl Intended {
     }
 
     fn reparent(&mut self, from: &Owner, to: &Owner) {
-        let moved: Vec<(Object, Prov)> = self
-            .entries
-            .iter()
-            .filter_map(|(k, p)| k.reparent(from, to).map(|n| (n, p.clone())))
-            .collect();
+        let moved: Vec<(Object, Prov)> =
+            self.entries.iter().filter_map(|(k, p)| k.reparent(from, to).map(|n| (n, p.clone()))).collect();
         self.entries.retain(|(k, _)| !k.within(from));
         for (n, p) in moved {
             self.mention(&n);
@@ -164,7 +167,11 @@ pub(crate) fn rerun(stmts: &[Stmt], found: &HashMap<Object, Found>) -> Result<Ha
     for s in stmts {
         match &s.body {
             Body::Changes(changes) => {
-                apply(&mut state, changes).map_err(|(_, why)| Blocker { line: s.line, statement: s.text.clone(), why })?;
+                apply(&mut state, changes).map_err(|(_, why)| Blocker {
+                    line: s.line,
+                    statement: s.text.clone(),
+                    why,
+                })?;
             }
             Body::Block { statements, catches } => {
                 let before = state.clone();
@@ -195,8 +202,12 @@ fn get(state: &HashMap<Object, Found>, o: &Object) -> Found {
 
 /// Applies one statement's changes; the SQLSTATE and message of the error it would raise.
 fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<(), (&'static str, String)> {
-    for c in changes {
-        if c.skip_if.iter().any(|(o, p)| get(state, o) == Found::from(*p)) {
+    // Guards are judged as the statement starts (an ADD VALUE IF NOT EXISTS also
+    // skips its own follow-up change to the value list).
+    let skipped: Vec<bool> =
+        changes.iter().map(|c| c.skip_if.iter().any(|(o, p)| get(state, o) == Found::from(*p))).collect();
+    for (c, skip) in changes.iter().zip(skipped) {
+        if skip {
             continue;
         }
         match &c.op {

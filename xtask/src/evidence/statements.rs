@@ -31,7 +31,10 @@ pub(crate) enum Body {
     Changes(Vec<Change>),
     /// A `DO` block: its statements, and the SQLSTATEs its handler swallows
     /// (`"others"`, a code, or a class such as `"42000"`); empty without a handler.
-    Block { statements: Vec<Stmt>, catches: Vec<String> },
+    Block {
+        statements: Vec<Stmt>,
+        catches: Vec<String>,
+    },
 }
 
 /// One effect of a statement.
@@ -290,7 +293,11 @@ impl<'s> Cx<'s> {
                 let name = e.name()?;
                 children.push(Object::Constraint { schema: schema.clone(), table: table.clone(), name });
             } else if e.is("primary") {
-                children.push(Object::Constraint { schema: schema.clone(), table: table.clone(), name: pkey_name(&table) });
+                children.push(Object::Constraint {
+                    schema: schema.clone(),
+                    table: table.clone(),
+                    name: pkey_name(&table),
+                });
             } else if ["unique", "check", "foreign", "like"].iter().any(|k| e.is(k))
                 || (e.is("exclude") && (e.is_punct_at(1, '(') || e.is_at(1, "using")))
             {
@@ -325,7 +332,11 @@ impl<'s> Cx<'s> {
                 continue;
             }
             if t.is_word("primary") && !named {
-                constraints.push(Object::Constraint { schema: schema.into(), table: table.into(), name: pkey_name(table) });
+                constraints.push(Object::Constraint {
+                    schema: schema.into(),
+                    table: table.into(),
+                    name: pkey_name(table),
+                });
             }
             if ["primary", "unique", "check", "references", "not", "null", "default", "generated"]
                 .iter()
@@ -377,7 +388,10 @@ impl<'s> Cx<'s> {
             p.expect_end()?;
             let from = Object::Index { schema: schema.clone(), name };
             let skip = if exists_guard { vec![(from.clone(), Presence::Absent)] } else { Vec::new() };
-            return Ok(Body::Changes(vec![Change { op: Op::Rename { from, to: Object::Index { schema, name: to } }, skip_if: skip }]));
+            return Ok(Body::Changes(vec![Change {
+                op: Op::Rename { from, to: Object::Index { schema, name: to } },
+                skip_if: skip,
+            }]));
         }
         Err("not an ALTER the analyser knows".into())
     }
@@ -547,7 +561,10 @@ impl<'s> Cx<'s> {
             p.expect("to")?;
             let to = p.string()?;
             p.expect_end()?;
-            let mut changes = vec![Change { op: Op::Rename { from: value(from.clone()), to: value(to.clone()) }, skip_if: Vec::new() }];
+            let mut changes = vec![Change {
+                op: Op::Rename { from: value(from.clone()), to: value(to.clone()) },
+                skip_if: Vec::new(),
+            }];
             if let Some(old) = self.enums.get(&key).cloned() {
                 let new: Vec<String> = old.iter().map(|l| if *l == from { to.clone() } else { l.clone() }).collect();
                 self.enums.insert(key, new.clone());
@@ -562,7 +579,10 @@ impl<'s> Cx<'s> {
                 self.enums.insert((schema.clone(), to.clone()), values);
             }
             let from = Object::Type { schema: schema.clone(), name: name.clone() };
-            return Ok(Body::Changes(vec![Change { op: Op::Rename { from, to: Object::Type { schema, name: to } }, skip_if: Vec::new() }]));
+            return Ok(Body::Changes(vec![Change {
+                op: Op::Rename { from, to: Object::Type { schema, name: to } },
+                skip_if: Vec::new(),
+            }]));
         }
         Err("an ALTER TYPE change the analyser does not check".into())
     }
@@ -831,7 +851,11 @@ fn type_name(p: &mut P, schema: &str) -> Res<TypeName> {
                 "boolean" | "bool" => "bool",
                 "timestamp" | "time" => "",
                 "interval" => {
-                    if matches!(p.peek().map(|t| &t.tok), Some(Tok::Word(_))) && !p.is("array") && !p.is("collate") && !p.is("using") {
+                    if matches!(p.peek().map(|t| &t.tok), Some(Tok::Word(_)))
+                        && !p.is("array")
+                        && !p.is("collate")
+                        && !p.is("using")
+                    {
                         return Err("an interval with fields".into());
                     }
                     "interval"
