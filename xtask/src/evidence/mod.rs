@@ -178,8 +178,8 @@ pub struct Evidence {
     pub present: Vec<Expectation>,
     /// Changes that are not.
     pub missing: Vec<Expectation>,
-    /// Objects that are there but unusable or of another kind (an INVALID index, a view
-    /// where a table should be, a column property of a missing column).
+    /// Objects that are there but unusable or of another kind (an INVALID index left
+    /// by a failed `CREATE INDEX CONCURRENTLY`, a view where a table should be).
     pub invalid: Vec<Expectation>,
     /// Statements not understood (as in [`Analysis::unknown`]).
     pub unknown: Vec<String>,
@@ -222,6 +222,8 @@ pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
     let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for e in &analysis.expectations {
         match state(&e.object) {
+            // A property of a column that does not exist is simply not in place.
+            Found::Invalid if e.object.is_column_property() => missing.push(e.clone()),
             Found::Invalid => invalid.push(e.clone()),
             s if s == Found::from(e.applied_means) => present.push(e.clone()),
             _ => missing.push(e.clone()),

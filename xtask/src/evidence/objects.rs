@@ -232,6 +232,11 @@ impl Object {
         Some(o)
     }
 
+    /// `NOT NULL`, default or type of a column: found "invalid" when the column is missing.
+    pub(crate) fn is_column_property(&self) -> bool {
+        matches!(self, Object::NotNull { .. } | Object::Default { .. } | Object::ColumnType { .. })
+    }
+
     /// Another object that is present whenever this one is (an enum is a type).
     pub(crate) fn implied(&self) -> Option<Object> {
         match self {

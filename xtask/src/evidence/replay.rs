@@ -57,7 +57,7 @@ pub(crate) fn intended(stmts: &[Stmt]) -> (Vec<Expectation>, Vec<Object>) {
     for (stmt, in_handled_block) in flat(stmts) {
         let Body::Changes(changes) = &stmt.body else { continue };
         for c in changes {
-            for (o, _) in &c.skip_if {
+            for o in c.skip_if.iter().map(|(o, _)| o).chain(&c.needs) {
                 m.mention(o);
             }
             let guarded = !c.skip_if.is_empty() || in_handled_block;
@@ -210,6 +210,9 @@ fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<(), (
         if skip {
             continue;
         }
+        if let Some(o) = c.needs.iter().find(|o| get(state, o) != Found::Present) {
+            return Err((o.missing_error(), format!("{o} does not exist")));
+        }
         match &c.op {
             Op::Create { object, children, error } => {
                 if get(state, object) != Found::Absent {
@@ -266,6 +269,14 @@ fn set(state: &mut HashMap<Object, Found>, o: &Object, v: Found) {
         }
         if let Some(implied) = o.implied() {
             state.insert(implied, Found::Present);
+        }
+        // A new column's properties are now real (they were "invalid": no such column).
+        if let Some(id) = o.identity() {
+            for (k, val) in state.iter_mut() {
+                if k != o && k.within(&id) && *val == Found::Invalid {
+                    *val = Found::Absent;
+                }
+            }
         }
     } else if let Some(id) = o.identity() {
         for (k, val) in state.iter_mut() {

@@ -44,6 +44,20 @@ pub(crate) struct Change {
     /// The statement skips this change when any of these holds
     /// (`IF NOT EXISTS`: the object is present; `IF EXISTS`: it is absent).
     pub skip_if: Vec<(Object, Presence)>,
+    /// Objects that must exist for the change to run (the table an `ALTER TABLE`
+    /// changes, the enum an `ADD VALUE` extends).
+    pub needs: Vec<Object>,
+}
+
+impl Change {
+    fn new(op: Op, skip_if: Vec<(Object, Presence)>) -> Change {
+        Change { op, skip_if, needs: Vec::new() }
+    }
+
+    fn needing(mut self, o: Object) -> Change {
+        self.needs.push(o);
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,9 +276,10 @@ impl<'s> Cx<'s> {
         }
         p.expect("on")?;
         p.eat("only");
-        let (schema, _table) = p.qname()?;
+        let (schema, table) = p.qname()?;
         let schema = schema.unwrap_or_else(|| self.schema.clone());
-        Ok(one(create(Object::Index { schema, name }, Vec::new(), guard)))
+        let table = Object::Table { schema: schema.clone(), name: table };
+        Ok(one(create(Object::Index { schema, name }, Vec::new(), guard).needing(table)))
     }
 
     /// `CREATE TABLE [IF NOT EXISTS] name ( columns and constraints ) ...`
@@ -388,10 +403,10 @@ impl<'s> Cx<'s> {
             p.expect_end()?;
             let from = Object::Index { schema: schema.clone(), name };
             let skip = if exists_guard { vec![(from.clone(), Presence::Absent)] } else { Vec::new() };
-            return Ok(Body::Changes(vec![Change {
-                op: Op::Rename { from, to: Object::Index { schema, name: to } },
-                skip_if: skip,
-            }]));
+            return Ok(Body::Changes(vec![Change::new(
+                Op::Rename { from, to: Object::Index { schema, name: to } },
+                skip,
+            )]));
         }
         Err("not an ALTER the analyser knows".into())
     }
@@ -408,7 +423,7 @@ impl<'s> Cx<'s> {
             if if_exists { vec![(table_obj.clone(), Presence::Absent)] } else { Vec::new() };
         let with_guard = |op: Op, mut extra: Vec<(Object, Presence)>| {
             extra.extend(table_guard.iter().cloned());
-            Change { op, skip_if: extra }
+            Change::new(op, extra).needing(table_obj.clone())
         };
         let col = |name: String| Object::Column { schema: schema.clone(), table: table.clone(), name };
         let con = |name: String| Object::Constraint { schema: schema.clone(), table: table.clone(), name };
@@ -473,7 +488,7 @@ impl<'s> Cx<'s> {
                 a.eat("column");
                 let column = a.name()?;
                 let (object, presence) = self.alter_column(&mut a, &schema, &table, &column)?;
-                changes.push(with_guard(Op::Set { object, presence }, Vec::new()));
+                changes.push(with_guard(Op::Set { object, presence }, Vec::new()).needing(col(column)));
             } else {
                 return Err("an ALTER TABLE action the analyser does not check".into());
             }
@@ -523,6 +538,7 @@ impl<'s> Cx<'s> {
         let (schema, name) = p.qname()?;
         let schema = schema.unwrap_or_else(|| self.schema.clone());
         let key = (schema.clone(), name.clone());
+        let the_type = Object::Type { schema: schema.clone(), name: name.clone() };
         let value = |v: String| Object::EnumValue { schema: schema.clone(), enum_name: name.clone(), value: v };
         let list = |values: Vec<String>| Object::EnumValues { schema: schema.clone(), enum_name: name.clone(), values };
         if p.eat_seq(&["add", "value"]) {
@@ -538,7 +554,8 @@ impl<'s> Cx<'s> {
             let object = value(v.clone());
             let skip = if guard { vec![(object.clone(), Presence::Present)] } else { Vec::new() };
             let mut changes =
-                vec![Change { op: Op::Create { object, children: Vec::new(), error: "42710" }, skip_if: skip.clone() }];
+                vec![Change::new(Op::Create { object, children: Vec::new(), error: "42710" }, skip.clone())
+                    .needing(the_type.clone())];
             if let Some(old) = self.enums.get(&key).cloned() {
                 if !old.contains(&v) {
                     let mut new = old.clone();
@@ -551,7 +568,7 @@ impl<'s> Cx<'s> {
                     };
                     new.insert(at, v);
                     self.enums.insert(key, new.clone());
-                    changes.push(Change { op: Op::Rekey { from: list(old), to: list(new) }, skip_if: skip });
+                    changes.push(Change::new(Op::Rekey { from: list(old), to: list(new) }, skip));
                 }
             }
             return Ok(Body::Changes(changes));
@@ -561,14 +578,13 @@ impl<'s> Cx<'s> {
             p.expect("to")?;
             let to = p.string()?;
             p.expect_end()?;
-            let mut changes = vec![Change {
-                op: Op::Rename { from: value(from.clone()), to: value(to.clone()) },
-                skip_if: Vec::new(),
-            }];
+            let mut changes =
+                vec![Change::new(Op::Rename { from: value(from.clone()), to: value(to.clone()) }, Vec::new())
+                    .needing(the_type.clone())];
             if let Some(old) = self.enums.get(&key).cloned() {
                 let new: Vec<String> = old.iter().map(|l| if *l == from { to.clone() } else { l.clone() }).collect();
                 self.enums.insert(key, new.clone());
-                changes.push(Change { op: Op::Rekey { from: list(old), to: list(new) }, skip_if: Vec::new() });
+                changes.push(Change::new(Op::Rekey { from: list(old), to: list(new) }, Vec::new()));
             }
             return Ok(Body::Changes(changes));
         }
@@ -579,10 +595,10 @@ impl<'s> Cx<'s> {
                 self.enums.insert((schema.clone(), to.clone()), values);
             }
             let from = Object::Type { schema: schema.clone(), name: name.clone() };
-            return Ok(Body::Changes(vec![Change {
-                op: Op::Rename { from, to: Object::Type { schema, name: to } },
-                skip_if: Vec::new(),
-            }]));
+            return Ok(Body::Changes(vec![Change::new(
+                Op::Rename { from, to: Object::Type { schema, name: to } },
+                Vec::new(),
+            )]));
         }
         Err("an ALTER TYPE change the analyser does not check".into())
     }
@@ -617,7 +633,7 @@ impl<'s> Cx<'s> {
                 _ => Object::Schema { name },
             };
             let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
-            changes.push(Change { op: Op::Drop { object }, skip_if: skip });
+            changes.push(Change::new(Op::Drop { object }, skip));
             if !p.eat_punct(',') {
                 break;
             }
@@ -760,7 +776,7 @@ fn one(c: Change) -> Body {
 fn create(object: Object, children: Vec<Object>, if_not_exists: bool) -> Change {
     let skip_if = if if_not_exists { vec![(object.clone(), Presence::Present)] } else { Vec::new() };
     let error = object.exists_error();
-    Change { op: Op::Create { object, children, error }, skip_if }
+    Change::new(Op::Create { object, children, error }, skip_if)
 }
 
 /// The error the server raises when an `ADD CONSTRAINT` names one that exists: a

@@ -56,6 +56,15 @@ fn world(present: &[Object]) -> HashMap<Object, Found> {
     present.iter().map(|o| (o.clone(), Found::Present)).collect()
 }
 
+fn ty(name: &str) -> Object {
+    Object::Type { schema: "public".into(), name: name.into() }
+}
+
+/// What [`PRISMA`] changes that earlier migrations created.
+fn prisma_base() -> Vec<Object> {
+    vec![ty("notification_type"), en("notification_type"), t("notes"), t("users")]
+}
+
 const PRISMA: &str = r#"-- CreateEnum
 CREATE TYPE "attendance_status" AS ENUM ('PRESENT', 'ABSENT', 'LATE');
 
@@ -328,12 +337,19 @@ fn verdict_rules() {
     assert_eq!(ev.present.len(), a.expectations.len());
     assert!(ev.missing.is_empty());
 
-    let ev = judge(&a, &HashMap::new());
+    let ev = judge(&a, &world(&prisma_base()));
     assert_eq!(ev.verdict, Verdict::NotApplied);
     assert_eq!(ev.missing.len(), a.expectations.len());
 
+    // Without the table it alters, the migration could not run here: not "not applied".
+    let ev = judge(&a, &world(&[ty("notification_type"), en("notification_type"), t("users")]));
+    assert_eq!(ev.verdict, Verdict::Partial);
+    assert!(ev.rerun_blocker.as_deref().unwrap().ends_with("table \"public\".\"notes\" does not exist"), "{ev:?}");
+
     // The enum and its value list are there, the rest is not.
-    let ev = judge(&a, &world(&[en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT", "LATE"])]));
+    let mut w = prisma_base();
+    w.extend([en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT", "LATE"])]);
+    let ev = judge(&a, &world(&w));
     assert_eq!(ev.verdict, Verdict::Partial);
     assert_eq!(ev.present.len(), 2);
     assert_eq!(ev.missing.len(), a.expectations.len() - 2);
@@ -343,7 +359,7 @@ fn verdict_rules() {
 
     // An INVALID index left by CREATE INDEX CONCURRENTLY: never applied, never safe to roll back.
     let a = analyse("CREATE INDEX CONCURRENTLY \"users_email_idx\" ON \"users\"(\"email\");");
-    let mut w = HashMap::new();
+    let mut w = world(&[t("users")]);
     w.insert(idx("users_email_idx"), Found::Invalid);
     let ev = judge(&a, &w);
     assert_eq!(ev.verdict, Verdict::Partial);
@@ -360,8 +376,7 @@ CREATE TABLE "u" ("id" TEXT);
 "#;
     let a = analyse(sql);
     // Only the guarded enum is there: a re-run skips it and creates the rest.
-    let ev =
-        judge(&a, &world(&[en("e"), evs("e", &["a"]), Object::Type { schema: "public".into(), name: "e".into() }]));
+    let ev = judge(&a, &world(&[en("e"), evs("e", &["a"]), ty("e")]));
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
     assert_eq!(ev.present.len(), 2);
     // The guarded table is there but lacks a column: a re-run would skip it, so it stays broken.
@@ -407,7 +422,6 @@ COMMIT;
 "#;
     let a = analyse(sql);
     assert!(a.unknown.is_empty(), "{:?}", a.unknown);
-    let ty = |n: &str| Object::Type { schema: "public".into(), name: n.into() };
     assert!(has(&a, &en("Role"), Presence::Present));
     assert!(has(&a, &evs("Role", &["USER", "ADMIN"]), Presence::Present));
     assert!(has(&a, &ty("Role_old"), Presence::Absent));
@@ -422,11 +436,14 @@ COMMIT;
     // Before: Role has three values and the column uses it.
     let role_col_type = role_type.object.clone();
     let default = Object::Default { schema: "public".into(), table: "User".into(), column: "role".into() };
-    let before = world(&[ty("Role"), en("Role"), role_col_type.clone(), default.clone()]);
+    let user = [t("User"), col("User", "role")];
+    let mut before = world(&[ty("Role"), en("Role"), role_col_type.clone(), default.clone()]);
+    before.extend(world(&user));
     let ev = judge(&a, &before);
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
     // After: only the value list tells the two apart.
-    let after = world(&[ty("Role"), en("Role"), evs("Role", &["USER", "ADMIN"]), role_col_type, default]);
+    let mut after = world(&[ty("Role"), en("Role"), evs("Role", &["USER", "ADMIN"]), role_col_type, default]);
+    after.extend(world(&user));
     assert_eq!(judge(&a, &after).verdict, Verdict::Applied);
 }
 
