@@ -189,7 +189,8 @@ pub struct Evidence {
 }
 
 impl Evidence {
-    /// A report for people: the verdict, then what is there and what is not.
+    /// A report for people: the verdict, then which of the migration's changes are
+    /// done and which are not (each as the state the migration leaves behind).
     pub fn report(&self) -> String {
         let mut out = format!("{}\n", self.verdict.describe());
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
@@ -202,10 +203,10 @@ impl Evidence {
             }
         };
         list("not understood", &mut self.unknown.iter().cloned());
-        list("in the database", &mut self.present.iter().map(|e| e.to_string()));
-        list("not in the database", &mut self.missing.iter().map(|e| e.to_string()));
+        list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
+        list("not done (the migration would leave it so)", &mut self.missing.iter().map(|e| e.to_string()));
         list(
-            "there but unusable or of another kind",
+            "in the way (there, but unusable or of another kind)",
             &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),
         );
         if let Some(b) = &self.rerun_blocker {
