@@ -7,8 +7,9 @@
 //! - **applied**: every change the migration makes is in the database: every table,
 //!   column, enum (with exactly its values), enum value, index, constraint, sequence,
 //!   extension and schema it creates exists, everything it drops or renames away is
-//!   gone, and every column property it sets (`NOT NULL`, default, type) holds. This is
-//!   the runbook's timeout case; `resolve --applied` is right.
+//!   gone, and every column property it sets (`NOT NULL`, default, type) holds, and at
+//!   least one of those changes shows that it ran (see "same names" below). This is the
+//!   runbook's timeout case; `resolve --applied` is right.
 //! - **not applied**: running the migration again from the database as it is would
 //!   get through every statement and end with all of its changes in place. In a
 //!   migration without guards that means none of its changes are there. Objects that
@@ -29,12 +30,24 @@
 //! - **unknown**: the file contains a statement the analyser does not understand or
 //!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
 //!   functions, views, triggers, `SET search_path` to more than one schema, a `DO` block
-//!   with logic in it, ...), or nothing checkable at all. Unknown is never safe: decide
-//!   by hand. The report still lists what it could check.
+//!   with logic in it, ...), or nothing checkable at all, or the database would look the
+//!   same whether it ran or not (below). Unknown is never safe: decide by hand. The
+//!   report still lists what it could check.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
-//! are guarded is *not applied* unless every one of its changes is present.
+//! are guarded is *not applied* unless every one of its changes is present. When all
+//! of them are present, re-running it would change nothing, so *applied* is safe.
+//!
+//! **Same names.** The catalogs are checked by name. A migration that drops and
+//! re-creates something under the same name (Prisma's primary-key change
+//! `DROP CONSTRAINT "t_pkey", ADD CONSTRAINT "t_pkey" PRIMARY KEY (a, b)`, or its enum
+//! rewrite `"Role"` → `"Role_old"`, `"Role_new"` → `"Role"`) leaves names that existed
+//! before. A change proves the migration ran only if the file shows it was not in place
+//! before (what it creates without a guard did not exist; what it drops did). When
+//! every change is in place but none proves anything and re-running would still change
+//! the database, the verdict is *unknown*, not *applied*. Column definitions (which
+//! columns a constraint covers, an index's expression) are not compared.
 //!
 //! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
 //! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
@@ -107,6 +120,8 @@ pub struct Analysis {
     program: Vec<statements::Stmt>,
     /// Every object whose current state the verdict needs.
     lookups: Vec<Object>,
+    /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
+    informative: std::collections::HashSet<Object>,
 }
 
 /// Analyses `sql` with unqualified names in `public`.
@@ -123,8 +138,8 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
             unknown.push(format!("line {}: {} ({why})", s.line, s.text));
         }
     }
-    let (expectations, lookups) = replay::intended(&program);
-    Analysis { expectations, unknown, program, lookups }
+    let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
+    Analysis { expectations, unknown, program, lookups, informative }
 }
 
 /// The answer, for people.
@@ -153,7 +168,7 @@ impl Verdict {
                  (or something it creates existed before it ran); neither marking it applied nor rolling it back is safe until the database is repaired by hand"
             }
             Verdict::Unknown => {
-                "unknown: it has statements the analyser cannot check in the catalogs; decide by hand"
+                "unknown: it has statements or changes the analyser cannot check in the catalogs; decide by hand"
             }
         }
     }
@@ -231,25 +246,37 @@ pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
         }
     }
     let mut rerun_blocker = None;
-    let verdict = if !analysis.unknown.is_empty() || analysis.expectations.is_empty() {
+    let mut unknown = analysis.unknown.clone();
+    let verdict = if !unknown.is_empty() || analysis.expectations.is_empty() {
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
-        Verdict::Applied
+        let proven = analysis.expectations.iter().any(|e| analysis.informative.contains(&e.object));
+        match replay::rerun(&analysis.program, found) {
+            // Nothing shows that it ran, and running it would still change the database:
+            // the catalogs look the same before and after it.
+            Ok(replay::Rerun { first_change: Some((line, text)), .. }) if !proven => {
+                unknown.push(format!(
+                    "line {line}: {text} (the database looks the same before and after this migration: \
+                     it re-creates objects under names that existed before, so the catalogs cannot show whether it ran)"
+                ));
+                Verdict::Unknown
+            }
+            _ => Verdict::Applied,
+        }
     } else if !invalid.is_empty() {
         Verdict::Partial
     } else {
         match replay::rerun(&analysis.program, found) {
-            Ok(end) => {
-                let left: Vec<&Expectation> = analysis
+            Ok(r) => {
+                let left = analysis
                     .expectations
                     .iter()
-                    .filter(|e| end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means))
-                    .collect();
-                match left.first() {
+                    .find(|e| r.end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means));
+                match left {
                     None => Verdict::NotApplied,
                     Some(e) => {
                         rerun_blocker = Some(format!(
-                            "it would run without error but leave {} unchanged: its guard skips an object that is already there",
+                            "it would run without error but leave {} undone: its guard skips an object that is already there",
                             e.object.describe(e.applied_means)
                         ));
                         Verdict::Partial
@@ -262,7 +289,7 @@ pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
             }
         }
     };
-    Evidence { verdict, present, missing, invalid, unknown: analysis.unknown.clone(), rerun_blocker }
+    Evidence { verdict, present, missing, invalid, unknown, rerun_blocker }
 }
 
 /// Analyses `sql` and checks it against the database in one query.

@@ -7,7 +7,7 @@
 //!   handler swallows its error, anything else that collides fails) and what it
 //!   would leave behind.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::objects::{Object, Owner, Presence};
 use super::statements::{Body, Change, Op, Stmt};
@@ -50,42 +50,79 @@ fn flat(stmts: &[Stmt]) -> Vec<(&Stmt, bool)> {
     out
 }
 
-/// The state the migration leaves each object in, in the order the file first
-/// mentions them, and every object whose current state the verdict needs.
-pub(crate) fn intended(stmts: &[Stmt]) -> (Vec<Expectation>, Vec<Object>) {
+/// What [`intended`] finds.
+pub(crate) struct Intent {
+    /// The state the migration leaves each object in, in the order the file first mentions them.
+    pub expectations: Vec<Expectation>,
+    /// Every object whose current state the verdict needs.
+    pub lookups: Vec<Object>,
+    /// Objects whose state before the migration the file itself reveals, and which the
+    /// migration changes: finding them in their new state shows that it ran. (A table it
+    /// creates was absent; one it drops and creates again under the same name was
+    /// present before and after, and shows nothing.)
+    pub informative: HashSet<Object>,
+}
+
+/// Plays the migration from nothing known; see [`Intent`].
+pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
     let mut m = Intended::default();
     for (stmt, in_handled_block) in flat(stmts) {
         let Body::Changes(changes) = &stmt.body else { continue };
         for c in changes {
-            for o in c.skip_if.iter().map(|(o, _)| o).chain(&c.needs) {
-                m.mention(o);
+            for (o, _) in &c.skip_if {
+                m.observe(o, None);
+            }
+            for o in &c.needs {
+                m.observe(o, Some(Presence::Present));
             }
             let guarded = !c.skip_if.is_empty() || in_handled_block;
+            // What the statement needs to succeed tells what was there before it (unless guarded).
+            let known = |p: Presence| if guarded { None } else { Some(p) };
             let prov = |p: Presence, g: bool| (p, stmt.text.clone(), stmt.line, g);
             match &c.op {
                 Op::Create { object, children, .. } => {
+                    m.observe(object, known(Presence::Absent));
                     m.set(object, prov(Presence::Present, guarded));
                     for ch in children {
+                        m.observe(ch, known(Presence::Absent));
                         m.set(ch, prov(Presence::Present, guarded));
                     }
                 }
-                Op::Drop { object } => m.set(object, prov(Presence::Absent, guarded)),
+                Op::Drop { object } => {
+                    m.observe(object, known(Presence::Present));
+                    m.set(object, prov(Presence::Absent, guarded));
+                }
                 Op::Rename { from, to } => {
+                    m.observe(from, known(Presence::Present));
+                    m.observe(to, known(Presence::Absent));
                     if let (Some(f), Some(t)) = (from.identity(), to.identity()) {
                         m.reparent(&f, &t);
                     }
                     m.set(from, prov(Presence::Absent, guarded));
                     m.set(to, prov(Presence::Present, guarded));
                 }
-                Op::Set { object, presence } => m.set(object, prov(*presence, true)),
+                Op::Set { object, presence } => {
+                    m.observe(object, None);
+                    m.set(object, prov(*presence, true));
+                }
                 Op::Rekey { from, to } => {
-                    m.mention(from);
+                    m.observe(from, None);
+                    m.observe(to, None);
                     m.forget(from);
                     m.set(to, prov(Presence::Present, guarded));
                 }
             }
         }
     }
+    let informative = m
+        .entries
+        .iter()
+        .filter(|(o, (p, ..))| {
+            let before = if *p == Presence::Present { Presence::Absent } else { Presence::Present };
+            m.pre.get(o) == Some(&Some(before))
+        })
+        .map(|(o, _)| o.clone())
+        .collect();
     let expectations = m
         .entries
         .into_iter()
@@ -97,7 +134,7 @@ pub(crate) fn intended(stmts: &[Stmt]) -> (Vec<Expectation>, Vec<Object>) {
             guarded,
         })
         .collect();
-    (expectations, m.mentioned.into_iter().collect())
+    Intent { expectations, lookups: m.mentioned.into_iter().collect(), informative }
 }
 
 type Prov = (Presence, String, usize, bool);
@@ -107,9 +144,35 @@ struct Intended {
     /// In first-mention order.
     entries: Vec<(Object, Prov)>,
     mentioned: BTreeSet<Object>,
+    /// The state before the migration, where the file reveals it; recorded at the first mention.
+    pre: HashMap<Object, Option<Presence>>,
 }
 
 impl Intended {
+    /// Records what the file says about `o` before the migration, if this is its
+    /// first mention. Whatever a new object owns did not exist either.
+    fn observe(&mut self, o: &Object, before: Option<Presence>) {
+        self.mention(o);
+        if self.pre.contains_key(o) {
+            return;
+        }
+        // An enum and the type of the same name are one thing: the first mention of either counts.
+        if let Some(id) = o.identity() {
+            let alias = self.pre.iter().find(|(k, _)| k.identity().as_ref() == Some(&id)).map(|(_, v)| *v);
+            if let Some(before) = alias {
+                self.pre.insert(o.clone(), before);
+                return;
+            }
+        }
+        let owner_was_absent = || {
+            self.pre
+                .iter()
+                .any(|(k, v)| *v == Some(Presence::Absent) && k.identity().is_some_and(|id| k != o && o.within(&id)))
+        };
+        let before = before.or_else(|| owner_was_absent().then_some(Presence::Absent));
+        self.pre.insert(o.clone(), before);
+    }
+
     fn mention(&mut self, o: &Object) {
         self.mentioned.insert(o.clone());
     }
@@ -145,7 +208,7 @@ impl Intended {
             self.entries.iter().filter_map(|(k, p)| k.reparent(from, to).map(|n| (n, p.clone()))).collect();
         self.entries.retain(|(k, _)| !k.within(from));
         for (n, p) in moved {
-            self.mention(&n);
+            self.observe(&n, None);
             self.entries.retain(|(k, _)| *k != n);
             self.entries.push((n, p));
         }
@@ -160,48 +223,71 @@ pub struct Blocker {
     pub why: String,
 }
 
-/// Replays the migration from `found`; the state it would leave, or the first
-/// statement that would fail.
-pub(crate) fn rerun(stmts: &[Stmt], found: &HashMap<Object, Found>) -> Result<HashMap<Object, Found>, Blocker> {
+/// What a re-run would do.
+pub(crate) struct Rerun {
+    /// The state it would leave.
+    pub end: HashMap<Object, Found>,
+    /// The first statement that would change anything (line, text); `None` when every
+    /// statement would be skipped by its guard or find its change already made.
+    pub first_change: Option<(usize, String)>,
+}
+
+/// Replays the migration from `found`; what it would do, or the first statement that would fail.
+pub(crate) fn rerun(stmts: &[Stmt], found: &HashMap<Object, Found>) -> Result<Rerun, Blocker> {
     let mut state = found.clone();
+    let mut first_change = None;
     for s in stmts {
         match &s.body {
             Body::Changes(changes) => {
-                apply(&mut state, changes).map_err(|(_, why)| Blocker {
+                let changed = apply(&mut state, changes).map_err(|(_, why)| Blocker {
                     line: s.line,
                     statement: s.text.clone(),
                     why,
                 })?;
+                if changed && first_change.is_none() {
+                    first_change = Some((s.line, s.text.clone()));
+                }
             }
             Body::Block { statements, catches } => {
                 let before = state.clone();
+                let mut block_change = None;
                 for inner in statements {
                     let Body::Changes(changes) = &inner.body else { continue };
-                    if let Err((code, why)) = apply(&mut state, changes) {
-                        let caught = catches
-                            .iter()
-                            .any(|c| c == "others" || c == code || (c.ends_with("000") && c.get(..2) == code.get(..2)));
-                        if !caught {
-                            return Err(Blocker { line: inner.line, statement: inner.text.clone(), why });
+                    match apply(&mut state, changes) {
+                        Ok(true) if block_change.is_none() => block_change = Some((inner.line, inner.text.clone())),
+                        Ok(_) => {}
+                        Err((code, why)) => {
+                            let caught = catches.iter().any(|c| {
+                                c == "others" || c == code || (c.ends_with("000") && c.get(..2) == code.get(..2))
+                            });
+                            if !caught {
+                                return Err(Blocker { line: inner.line, statement: inner.text.clone(), why });
+                            }
+                            // The handler rolls the whole block back.
+                            state = before;
+                            block_change = None;
+                            break;
                         }
-                        // The handler rolls the whole block back.
-                        state = before;
-                        break;
                     }
+                }
+                if first_change.is_none() {
+                    first_change = block_change;
                 }
             }
             Body::Ignored | Body::Unknown(_) => {}
         }
     }
-    Ok(state)
+    Ok(Rerun { end: state, first_change })
 }
 
 fn get(state: &HashMap<Object, Found>, o: &Object) -> Found {
     state.get(o).copied().unwrap_or(Found::Absent)
 }
 
-/// Applies one statement's changes; the SQLSTATE and message of the error it would raise.
-fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<(), (&'static str, String)> {
+/// Applies one statement's changes: whether it changed anything, or the SQLSTATE and
+/// message of the error it would raise.
+fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<bool, (&'static str, String)> {
+    let mut changed = false;
     // Guards are judged as the statement starts (an ADD VALUE IF NOT EXISTS also
     // skips its own follow-up change to the value list).
     let skipped: Vec<bool> =
@@ -213,6 +299,11 @@ fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<(), (
         if let Some(o) = c.needs.iter().find(|o| get(state, o) != Found::Present) {
             return Err((o.missing_error(), format!("{o} does not exist")));
         }
+        changed |= match &c.op {
+            Op::Set { object, presence } => get(state, object) != Found::from(*presence),
+            Op::Rekey { .. } => false,
+            _ => true,
+        };
         match &c.op {
             Op::Create { object, children, error } => {
                 if get(state, object) != Found::Absent {
@@ -255,7 +346,7 @@ fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<(), (
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 fn set(state: &mut HashMap<Object, Found>, o: &Object, v: Found) {

@@ -447,10 +447,41 @@ COMMIT;
     before.extend(world(&user));
     let ev = judge(&a, &before);
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
-    // After: only the value list tells the two apart.
+    // After: everything is as the migration leaves it, but nothing shows that it ran:
+    // an enum "Role" with exactly these values could have been there before.
     let mut after = world(&[ty("Role"), en("Role"), evs("Role", &["USER", "ADMIN"]), role_col_type, default]);
     after.extend(world(&user));
-    assert_eq!(judge(&a, &after).verdict, Verdict::Applied);
+    let ev = judge(&a, &after);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.unknown.len(), 1);
+    assert!(ev.unknown[0].starts_with("line 3: CREATE TYPE \"Role_new\""), "{:?}", ev.unknown);
+    assert!(ev.unknown[0].contains("looks the same before and after"), "{:?}", ev.unknown);
+    assert!(ev.missing.is_empty());
+}
+
+#[test]
+fn recreating_under_the_same_name_proves_nothing() {
+    // Prisma's primary key change: same name before and after.
+    let a = analyse(
+        r#"ALTER TABLE "t" DROP CONSTRAINT "t_pkey",
+ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
+    );
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    // Without the key, a re-run would fail on the DROP.
+    assert_eq!(judge(&a, &world(&[t("t")])).verdict, Verdict::Partial);
+    // With a change that does show, the whole migration (one transaction) is applied.
+    let a = analyse(
+        r#"ALTER TABLE "t" ADD COLUMN "b" INTEGER NOT NULL, DROP CONSTRAINT "t_pkey",
+ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
+    );
+    assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey"), col("t", "b")])).verdict, Verdict::Applied);
+    assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey")])).verdict, Verdict::NotApplied);
+    // A migration of guards only, all in place: re-running it would change nothing, so applied.
+    let a = analyse(r#"CREATE TABLE IF NOT EXISTS "g" ("id" int); ALTER TABLE "g" ALTER COLUMN "id" SET NOT NULL;"#);
+    let nn = Object::NotNull { schema: "public".into(), table: "g".into(), column: "id".into() };
+    assert_eq!(judge(&a, &world(&[t("g"), col("g", "id"), nn])).verdict, Verdict::Applied);
 }
 
 #[test]
