@@ -247,7 +247,10 @@ pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
     }
     let mut rerun_blocker = None;
     let mut unknown = analysis.unknown.clone();
-    let verdict = if !unknown.is_empty() || analysis.expectations.is_empty() {
+    let verdict = if analysis.expectations.is_empty() && unknown.is_empty() {
+        unknown.push("the migration makes no change the catalogs can show".into());
+        Verdict::Unknown
+    } else if !unknown.is_empty() || analysis.expectations.is_empty() {
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
         let proven = analysis.expectations.iter().any(|e| analysis.informative.contains(&e.object));

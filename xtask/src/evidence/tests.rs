@@ -309,7 +309,9 @@ fn ignored_statements_and_search_path() {
     // Nothing checkable at all: unknown.
     let a = analyse("BEGIN; COMMENT ON TABLE a IS 'x'; COMMIT;");
     assert!(a.unknown.is_empty());
-    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::Unknown);
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    assert_eq!(ev.unknown, ["the migration makes no change the catalogs can show"]);
     assert_eq!(judge(&analyse(""), &HashMap::new()).verdict, Verdict::Unknown);
 }
 
@@ -353,6 +355,10 @@ fn verdict_rules() {
     assert_eq!(ev.verdict, Verdict::Partial);
     assert_eq!(ev.present.len(), 2);
     assert_eq!(ev.missing.len(), a.expectations.len() - 2);
+    let json = serde_json::to_value(&ev).unwrap();
+    assert_eq!(json["verdict"], "partial");
+    assert_eq!(json["present"][0]["object"], "enum \"public\".\"attendance_status\"");
+    assert_eq!(json["present"][0]["applied_means"], "Present");
     let blocker = ev.rerun_blocker.unwrap();
     assert!(blocker.starts_with("line 2: CREATE TYPE \"attendance_status\""), "{blocker}");
     assert!(blocker.ends_with("enum \"public\".\"attendance_status\" already exists"), "{blocker}");
@@ -569,4 +575,86 @@ fn garbage_never_panics() {
         let _ = judge(&a, &applied_world(&a));
         let _ = catalog::query(&a.lookups);
     }
+}
+
+#[test]
+fn more_prisma_shapes() {
+    let sql = r#"/*
+  Warnings:
+
+  - You are about to drop the column `legacy` on the `posts` table. All the data in the column will be lost.
+  - A unique constraint covering the columns `[slug]` on the table `posts` will be added.
+*/
+-- CreateSchema
+CREATE SCHEMA IF NOT EXISTS "audit";
+
+-- CreateExtension
+CREATE EXTENSION IF NOT EXISTS "citext";
+
+-- DropForeignKey
+ALTER TABLE "posts" DROP CONSTRAINT "posts_author_id_fkey";
+
+-- DropIndex
+DROP INDEX "posts_title_idx";
+
+-- AlterTable
+ALTER TABLE "posts" DROP COLUMN "legacy",
+ADD COLUMN     "slug" TEXT NOT NULL,
+ADD COLUMN     "tags" "Tag"[] DEFAULT ARRAY[]::"Tag"[],
+ALTER COLUMN "price" SET DATA TYPE DECIMAL(65,30);
+
+-- CreateTable
+CREATE TABLE "audit"."events" (
+    "id" SERIAL NOT NULL,
+    "at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "payload" JSONB NOT NULL DEFAULT '{}',
+    "n" INTEGER GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 1),
+
+    CONSTRAINT "events_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "_PostToTag" (
+    "A" INTEGER NOT NULL,
+    "B" INTEGER NOT NULL,
+
+    CONSTRAINT "_PostToTag_AB_pkey" PRIMARY KEY ("A","B")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "posts_slug_key" ON "posts"("slug");
+
+-- CreateIndex
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "posts_title_trgm_idx" ON ONLY "public"."posts" USING gin ("title" gin_trgm_ops) INCLUDE ("id") WHERE ("published" = true);
+
+-- RenameIndex
+ALTER INDEX "posts_authorId_idx" RENAME TO "posts_author_id_idx";
+
+-- AddForeignKey
+ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") REFERENCES "posts"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let s = |x: &str| x.to_string();
+    assert!(has(&a, &Object::Schema { name: s("audit") }, Presence::Present));
+    assert!(has(&a, &Object::Extension { name: s("citext") }, Presence::Present));
+    assert!(has(&a, &con("posts", "posts_author_id_fkey"), Presence::Absent));
+    assert!(has(&a, &idx("posts_title_idx"), Presence::Absent));
+    assert!(has(&a, &col("posts", "legacy"), Presence::Absent));
+    assert!(has(&a, &col("posts", "tags"), Presence::Present));
+    assert!(has(&a, &Object::Column { schema: s("audit"), table: s("events"), name: s("n") }, Presence::Present));
+    assert!(has(
+        &a,
+        &Object::Constraint { schema: s("audit"), table: s("events"), name: s("events_pkey") },
+        Presence::Present
+    ));
+    assert!(has(&a, &con("_PostToTag", "_PostToTag_AB_pkey"), Presence::Present));
+    assert!(expect_of(&a, &idx("posts_title_trgm_idx")).guarded);
+    assert!(has(&a, &idx("posts_author_id_idx"), Presence::Present));
+    assert!(has(&a, &idx("posts_authorId_idx"), Presence::Absent));
+    let price = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
+    assert_eq!(price.object.describe(Presence::Present), r#"column "public"."posts"."price" has type numeric(65,30)"#);
+    assert_eq!(expect_of(&a, &con("posts", "posts_author_id_fkey")).line, 14);
+    // Every one of these changes shows whether it ran.
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Applied);
 }
