@@ -68,7 +68,7 @@ mod objects;
 mod replay;
 mod statements;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -121,7 +121,7 @@ pub struct Analysis {
     /// Every object whose current state the verdict needs.
     lookups: Vec<Object>,
     /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
-    informative: std::collections::HashSet<Object>,
+    informative: HashSet<Object>,
 }
 
 /// Analyses `sql` with unqualified names in `public`.
@@ -196,18 +196,29 @@ pub struct Evidence {
     /// Objects that are there but unusable or of another kind (an INVALID index left
     /// by a failed `CREATE INDEX CONCURRENTLY`, a view where a table should be).
     pub invalid: Vec<Expectation>,
+    /// Changes not counted because their object existed before the migration ran
+    /// (see [`Evidence::discount`]).
+    pub predating: Vec<Expectation>,
     /// Statements not understood (as in [`Analysis::unknown`]).
     pub unknown: Vec<String>,
     /// For a partial verdict: the first statement a re-run would fail on, and why,
     /// or what a re-run would leave missing.
     pub rerun_blocker: Option<String>,
+    /// What the verdict was computed from, to compute it again.
+    #[serde(skip)]
+    basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
 }
 
 impl Evidence {
     /// A report for people: the verdict, then which of the migration's changes are
     /// done and which are not (each as the state the migration leaves behind).
     pub fn report(&self) -> String {
-        let mut out = format!("{}\n", self.verdict.describe());
+        format!("{}\n{}", self.verdict.describe(), self.details())
+    }
+
+    /// The lists of [`Evidence::report`] without the verdict line, indented by two.
+    pub fn details(&self) -> String {
+        let mut out = String::new();
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
             let items: Vec<String> = items.collect();
             if !items.is_empty() {
@@ -224,37 +235,129 @@ impl Evidence {
             "in the way (there, but unusable or of another kind)",
             &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),
         );
+        list("not counted (existed before the migration ran)", &mut self.predating.iter().map(|e| e.to_string()));
         if let Some(b) = &self.rerun_blocker {
             out.push_str(&format!("  a re-run would fail: {b}\n"));
         }
         out
     }
+
+    /// One line: the verdict and how many changes are in place.
+    pub fn summary(&self) -> String {
+        let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
+        match self.verdict {
+            Verdict::Applied => format!("applied: all {total} of its changes are in the database"),
+            Verdict::NotApplied if p == 0 => format!("not applied: none of its {total} changes are in the database"),
+            Verdict::NotApplied => {
+                format!("not applied: {p} of its {total} changes are in the database, all of them ones a re-run skips")
+            }
+            Verdict::Partial => {
+                let mut s = format!("partially applied: {p} of its {total} changes are in the database");
+                if !self.invalid.is_empty() {
+                    s.push_str(&format!(", {} object(s) in the way", self.invalid.len()));
+                }
+                s
+            }
+            Verdict::Unknown => {
+                let first = self.unknown.first().map(String::as_str).unwrap_or("nothing checkable");
+                match self.unknown.len() {
+                    0 | 1 => format!("unknown: {first}"),
+                    n => format!("unknown: {first}, and {} more", n - 1),
+                }
+            }
+        }
+    }
+
+    /// Stops counting the changes to the object named `name` (in any schema) and to what
+    /// it owns as evidence, and judges again: for an object the failed attempt's own
+    /// error says "already exists", which therefore predates the migration. A re-run is
+    /// then judged as if the migration skipped it (as it will once the file is fixed).
+    /// False when the migration does not mention such an object.
+    pub fn discount(&mut self, name: &str) -> bool {
+        let Some(basis) = self.basis.take() else { return false };
+        let (analysis, found) = &*basis;
+        let mut off: HashSet<Object> = self.predating.iter().map(|e| e.object.clone()).collect();
+        let before = off.len();
+        off.extend(analysis.expectations.iter().filter(|e| names_object(e, name)).map(|e| e.object.clone()));
+        let changed = off.len() != before;
+        *self = judge_with(analysis, found, &off);
+        changed
+    }
+}
+
+/// One line: see [`Evidence::summary`].
+pub fn summary(e: &Evidence) -> String {
+    e.summary()
+}
+
+/// Prints [`Evidence::details`] to stdout.
+pub fn print_details(e: &Evidence) {
+    print!("{}", e.details());
+}
+
+/// Whether the change is about the object called `name`, or something it owns
+/// (`attendance_status` names the enum, its values and its type).
+pub fn names_object(e: &Expectation, name: &str) -> bool {
+    names(&e.object).contains(&name)
+}
+
+fn names(o: &Object) -> Vec<&str> {
+    match o {
+        Object::Schema { name } | Object::Extension { name } => vec![name],
+        Object::Table { name, .. }
+        | Object::Enum { name, .. }
+        | Object::Type { name, .. }
+        | Object::Index { name, .. }
+        | Object::Sequence { name, .. } => vec![name],
+        Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => vec![table, name],
+        Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => vec![table, column],
+        Object::ColumnType { table, column, .. } => vec![table, column],
+        Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => vec![enum_name],
+    }
+}
+
+/// The verdict again, for evidence whose lists a caller has shortened: changes no
+/// longer in `present`, `missing` or `invalid` count as predating the migration (see
+/// [`Evidence::discount`]).
+pub fn verdict_of(e: &Evidence) -> Verdict {
+    let Some(basis) = &e.basis else { return e.verdict };
+    let (analysis, found) = &**basis;
+    let kept: HashSet<&Object> = e.present.iter().chain(&e.missing).chain(&e.invalid).map(|x| &x.object).collect();
+    let off: HashSet<Object> =
+        analysis.expectations.iter().map(|x| &x.object).filter(|o| !kept.contains(o)).cloned().collect();
+    judge_with(analysis, found, &off).verdict
 }
 
 /// The verdict for `analysis` given what the catalogs hold (`found`; objects not in it
 /// count as absent).
 pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
+    judge_with(analysis, found, &HashSet::new())
+}
+
+/// [`judge`], not counting the changes to `predating` objects.
+fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &HashSet<Object>) -> Evidence {
     let state = |o: &Object| found.get(o).copied().unwrap_or(Found::Absent);
+    let counted: Vec<&Expectation> = analysis.expectations.iter().filter(|e| !predating.contains(&e.object)).collect();
     let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
-    for e in &analysis.expectations {
+    for e in &counted {
         match state(&e.object) {
             // A property of a column that does not exist is simply not in place.
-            Found::Invalid if e.object.is_column_property() => missing.push(e.clone()),
-            Found::Invalid => invalid.push(e.clone()),
-            s if s == Found::from(e.applied_means) => present.push(e.clone()),
-            _ => missing.push(e.clone()),
+            Found::Invalid if e.object.is_column_property() => missing.push((*e).clone()),
+            Found::Invalid => invalid.push((*e).clone()),
+            s if s == Found::from(e.applied_means) => present.push((*e).clone()),
+            _ => missing.push((*e).clone()),
         }
     }
     let mut rerun_blocker = None;
     let mut unknown = analysis.unknown.clone();
-    let verdict = if analysis.expectations.is_empty() && unknown.is_empty() {
+    let verdict = if counted.is_empty() && unknown.is_empty() {
         unknown.push("the migration makes no change the catalogs can show".into());
         Verdict::Unknown
-    } else if !unknown.is_empty() || analysis.expectations.is_empty() {
+    } else if !unknown.is_empty() || counted.is_empty() {
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
-        let proven = analysis.expectations.iter().any(|e| analysis.informative.contains(&e.object));
-        match replay::rerun(&analysis.program, found) {
+        let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
+        match replay::rerun(&analysis.program, found, predating) {
             // Nothing shows that it ran, and running it would still change the database:
             // the catalogs look the same before and after it.
             Ok(replay::Rerun { first_change: Some((line, text)), .. }) if !proven => {
@@ -269,10 +372,9 @@ pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
     } else if !invalid.is_empty() {
         Verdict::Partial
     } else {
-        match replay::rerun(&analysis.program, found) {
+        match replay::rerun(&analysis.program, found, predating) {
             Ok(r) => {
-                let left = analysis
-                    .expectations
+                let left = counted
                     .iter()
                     .find(|e| r.end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means));
                 match left {
@@ -292,7 +394,17 @@ pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
             }
         }
     };
-    Evidence { verdict, present, missing, invalid, unknown, rerun_blocker }
+    let predating = analysis.expectations.iter().filter(|e| predating.contains(&e.object)).cloned().collect();
+    Evidence {
+        verdict,
+        present,
+        missing,
+        invalid,
+        predating,
+        unknown,
+        rerun_blocker,
+        basis: Some(Box::new((analysis.clone(), found.clone()))),
+    }
 }
 
 /// Analyses `sql` and checks it against the database in one query.

@@ -232,14 +232,19 @@ pub(crate) struct Rerun {
     pub first_change: Option<(usize, String)>,
 }
 
-/// Replays the migration from `found`; what it would do, or the first statement that would fail.
-pub(crate) fn rerun(stmts: &[Stmt], found: &HashMap<Object, Found>) -> Result<Rerun, Blocker> {
+/// Replays the migration from `found`; what it would do, or the first statement that
+/// would fail. Creating a `predating` object that exists is skipped, as the fixed file will.
+pub(crate) fn rerun(
+    stmts: &[Stmt],
+    found: &HashMap<Object, Found>,
+    predating: &HashSet<Object>,
+) -> Result<Rerun, Blocker> {
     let mut state = found.clone();
     let mut first_change = None;
     for s in stmts {
         match &s.body {
             Body::Changes(changes) => {
-                let changed = apply(&mut state, changes).map_err(|(_, why)| Blocker {
+                let changed = apply(&mut state, changes, predating).map_err(|(_, why)| Blocker {
                     line: s.line,
                     statement: s.text.clone(),
                     why,
@@ -253,7 +258,7 @@ pub(crate) fn rerun(stmts: &[Stmt], found: &HashMap<Object, Found>) -> Result<Re
                 let mut block_change = None;
                 for inner in statements {
                     let Body::Changes(changes) = &inner.body else { continue };
-                    match apply(&mut state, changes) {
+                    match apply(&mut state, changes, predating) {
                         Ok(true) if block_change.is_none() => block_change = Some((inner.line, inner.text.clone())),
                         Ok(_) => {}
                         Err((code, why)) => {
@@ -286,12 +291,21 @@ fn get(state: &HashMap<Object, Found>, o: &Object) -> Found {
 
 /// Applies one statement's changes: whether it changed anything, or the SQLSTATE and
 /// message of the error it would raise.
-fn apply(state: &mut HashMap<Object, Found>, changes: &[Change]) -> Result<bool, (&'static str, String)> {
+fn apply(
+    state: &mut HashMap<Object, Found>,
+    changes: &[Change],
+    predating: &HashSet<Object>,
+) -> Result<bool, (&'static str, String)> {
     let mut changed = false;
     // Guards are judged as the statement starts (an ADD VALUE IF NOT EXISTS also
     // skips its own follow-up change to the value list).
-    let skipped: Vec<bool> =
-        changes.iter().map(|c| c.skip_if.iter().any(|(o, p)| get(state, o) == Found::from(*p))).collect();
+    let skipped: Vec<bool> = changes
+        .iter()
+        .map(|c| {
+            c.skip_if.iter().any(|(o, p)| get(state, o) == Found::from(*p))
+                || matches!(&c.op, Op::Create { object, .. } if predating.contains(object) && get(state, object) != Found::Absent)
+        })
+        .collect();
     for (c, skip) in changes.iter().zip(skipped) {
         if skip {
             continue;

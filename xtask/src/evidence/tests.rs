@@ -658,3 +658,35 @@ ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") RE
     // Every one of these changes shows whether it ran.
     assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Applied);
 }
+
+#[test]
+fn an_object_the_failed_attempt_says_existed_is_not_counted() {
+    // The production failure: the migration re-creates an enum an earlier migration made.
+    let sql = r#"CREATE TYPE "attendance_status" AS ENUM ('PRESENT', 'ABSENT');
+CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("id"));"#;
+    let a = analyse(sql);
+    let w =
+        world(&[en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT"]), ty("attendance_status")]);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Partial);
+    assert_eq!(ev.summary(), "partially applied: 2 of its 5 changes are in the database");
+
+    let mut fixed = ev.clone();
+    assert!(fixed.discount("attendance_status"));
+    assert_eq!(fixed.verdict, Verdict::NotApplied, "{}", fixed.report());
+    assert_eq!(fixed.predating.len(), 2);
+    assert_eq!(fixed.summary(), "not applied: none of its 3 changes are in the database");
+    assert!(
+        fixed.details().contains("  not counted (existed before the migration ran):\n    enum"),
+        "{}",
+        fixed.details()
+    );
+    assert!(!fixed.discount("no_such_thing"));
+    assert_eq!(fixed.verdict, Verdict::NotApplied);
+
+    // The same through the list-editing helpers `diagnose` uses.
+    let mut edited = ev;
+    edited.present.retain(|e| !names_object(e, "attendance_status"));
+    assert_eq!(verdict_of(&edited), Verdict::NotApplied);
+    assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 5 of its changes are in the database");
+}

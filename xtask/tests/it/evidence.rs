@@ -329,3 +329,22 @@ CREATE TABLE MixedCase (Id int);
         && e.applied_means == Presence::Present));
     assert!(objects(&ev.present).contains(&r#"column "public"."mixedcase"."id" exists"#.to_string()));
 }
+
+#[test]
+fn a_migration_that_recreates_an_existing_enum_failed_without_applying() {
+    let db = Db::start("ev-v1");
+    db.run(INIT);
+    // Generated against an empty database: it re-creates an enum INIT made. Prisma runs
+    // it in one transaction, which fails on the first statement.
+    let v1 =
+        format!("-- CreateEnum\nCREATE TYPE \"notification_type\" AS ENUM ('GENERAL', 'ATTENDANCE');\n\n{MIGRATION}");
+    let err = db.cluster.psql("app", &format!("BEGIN;\n{v1}\nCOMMIT;")).unwrap_err();
+    assert!(format!("{err:#}").contains("type \"notification_type\" already exists"), "{err:#}");
+    let mut ev = db.assess(&v1);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.rerun_blocker.as_deref().unwrap().contains("\"notification_type\" already exists"));
+    // The failed attempt's error names it: it predates the migration, which did not apply.
+    assert!(ev.discount("notification_type"));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.present.is_empty());
+}
