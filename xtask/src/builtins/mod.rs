@@ -9,6 +9,7 @@ use crate::runner::{Ctx, Failure};
 pub mod deploy;
 pub mod diagnose;
 pub mod resolve;
+pub mod restore;
 pub mod status;
 
 /// How a built-in argument is given on the command line.
@@ -48,6 +49,7 @@ static ALL: &[&Builtin] = &[
     &resolve::APPLIED,
     &status::STATUS,
     &diagnose::DIAGNOSE,
+    &restore::RESTORE,
 ];
 
 pub fn all() -> &'static [&'static Builtin] {

@@ -2,8 +2,11 @@
 //! real PostgreSQL clusters started by the tests, and the real Prisma CLI.
 
 mod deploy;
+mod evidence;
 mod harness;
 mod prisma_app;
 mod report;
+mod restore;
 mod runner;
+mod status;
 mod terminal;
