@@ -94,11 +94,19 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             ))
         }
         _ => {
+            // Partial or unknown: say what is and is not there, so whoever repairs
+            // the database by hand starts from the list (as `diagnose` prints it).
+            if let Some(ev) = &evidence.evidence {
+                ctx.ui.event(&format!("evidence: what the database shows of `{name}`:"));
+                for line in ev.details().lines() {
+                    ctx.ui.event(line);
+                }
+            }
             return Err(stop(
                 ctx,
                 &row,
                 &format!("the database does not show that rolling back is safe: {}", evidence.summary()),
-            ))
+            ));
         }
     };
     ctx.ui.event(&format!(
