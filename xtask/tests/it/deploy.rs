@@ -65,21 +65,6 @@ fn events<'a>(lines: &'a [Value], event: &str) -> Vec<&'a Value> {
     lines.iter().filter(|l| l["event"] == event).collect()
 }
 
-/// The backup line of the audit log (issue 5: path, size, SHA-256). Checked last in
-/// the audit tests, so the other lines are checked even while it is missing.
-#[track_caller]
-fn check_backup_audit_line(lines: &[Value], backup: &Path) {
-    let b = events(lines, "backup");
-    assert_eq!(
-        b.len(),
-        1,
-        "expected one `backup` line (path, size, sha256) in the audit log; the backup built-in writes none: {lines:#?}"
-    );
-    let text = b[0].to_string();
-    assert_contains(&text, &backup.file_name().unwrap().to_string_lossy());
-    assert_contains(&text, &sha256_hex(backup));
-}
-
 fn sha256_hex(path: &Path) -> String {
     use sha2::Digest;
     xtask::migrations::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
@@ -142,7 +127,6 @@ fn a_failed_migration_is_recovered_through_p3009() {
     for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr), ("the report", &app.project.read("report.json"))] {
         assert_no_secret(&app, what, text);
     }
-    check_backup_audit_line(&lines, &backups[0]);
 }
 
 /// (b) The migration is still broken (v1 stays on disk): one resolve, one retry,
@@ -188,7 +172,6 @@ fn b_still_broken_migration_gets_one_resolve_one_retry_then_a_diagnosis() {
     assert_eq!(res.len(), 1);
     assert!(res[0]["reason"].is_string() && res[0]["evidence"].is_object(), "{}", res[0]);
     assert_no_secret(&app, "output", &all);
-    check_backup_audit_line(&lines, &app.backups()[0]);
 }
 
 /// (c) The migration did apply (the runbook's timeout case): `resolve-applied`
@@ -361,6 +344,24 @@ fn g_resolve_without_yes_and_without_a_terminal_refuses() {
         assert!(!out.all().contains("migrate resolve"), "{}", out.all());
     }
     assert_eq!(app.rows(), before);
+}
+
+/// Issue 5's audit trail: the backup of a run is recorded with its path, size and
+/// SHA-256 (the Prisma calls and resolves are checked in (a) and (b)).
+#[test]
+fn audit_log_records_the_backup_with_path_size_and_sha256() {
+    let app = PrismaApp::new();
+    app.xtask().arg("backup").run().expect_code(0);
+    let backups = app.backups();
+    assert_eq!(backups.len(), 1);
+    let lines = app.audit();
+    let b = events(&lines, "backup");
+    assert_eq!(b.len(), 1, "expected one `backup` line (path, size, sha256) in the audit log: {lines:#?}");
+    let text = b[0].to_string();
+    assert_contains(&text, &backups[0].display().to_string());
+    assert_contains(&text, &std::fs::metadata(&backups[0]).unwrap().len().to_string());
+    assert_contains(&text, &sha256_hex(&backups[0]));
+    check_audit_lines(&app);
 }
 
 // ---------------------------------------------------------------------------
