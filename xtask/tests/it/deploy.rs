@@ -236,23 +236,26 @@ fn e_database_down_means_no_backup_no_resolve_exit_3() {
     assert_eq!(app.rows(), before);
 }
 
-/// (e) Prisma cannot reach the database although we can (a failed migration is
-/// recorded): P1001 is never a reason to resolve.
+/// (e) Prisma cannot reach the database, or is refused, although we can (a failed
+/// migration is recorded): P1001 and P1000 are never a reason to resolve.
 #[test]
-fn e_prisma_unreachable_is_never_resolved_even_with_a_failed_migration() {
-    let app = PrismaApp::with(Options {
-        prisma_env: "DATABASE_URL = \"postgresql://postgres:nope@127.0.0.1:1/school?schema=public\"".into(),
-        ..Options::default()
-    });
+fn e_prisma_unreachable_or_refused_is_never_resolved_even_with_a_failed_migration() {
+    let app = PrismaApp::new();
     app.production_state();
     let before = app.rows();
-
-    let out = app.xtask().arg("deploy").run();
-    out.expect_code(3);
-    assert_contains(&out.all(), "Can't reach database server");
-    assert_eq!(resolves(&out), 0, "{}", out.all());
-    assert_contains(&out.all(), "nothing was resolved");
-    assert_eq!(app.rows(), before);
+    let port = app.cluster.port();
+    for (url, says) in [
+        ("postgresql://postgres:nope@127.0.0.1:1/school?schema=public".to_string(), "Can't reach database server"),
+        (format!("postgresql://postgres:wrong-password@127.0.0.1:{port}/school?schema=public"), "Authentication failed"),
+    ] {
+        app.reconfigure(Options { prisma_env: format!("DATABASE_URL = \"{url}\""), ..Options::default() });
+        let out = app.xtask().arg("deploy").run();
+        out.expect_code(3);
+        assert_contains(&out.all(), says);
+        assert_eq!(resolves(&out), 0, "{}", out.all());
+        assert_contains(&out.all(), "nothing was resolved");
+        assert_eq!(app.rows(), before);
+    }
 }
 
 /// (f) `recover = "stop"`: a diagnosis, no resolve, exit 4, the table untouched.
@@ -644,4 +647,57 @@ fn deploy_workflow_runs_the_ci_step_and_passes_actionlint() {
     };
     let out = output(Command::new(actionlint).arg(".github/workflows/deploy.yml").current_dir(&root));
     out.expect_code(0);
+}
+
+/// Prisma's own migrate lock (72707369) held elsewhere: Prisma times out (P1002),
+/// which is never a reason to resolve, even with a failed migration recorded.
+#[test]
+fn prisma_lock_timeout_is_never_resolved() {
+    let app = PrismaApp::new();
+    app.production_state();
+    let before = app.rows();
+    // Another session holds Prisma's advisory lock for longer than Prisma waits (10 s).
+    let mut holder = Command::new("psql")
+        .args(["-X", "-q", "-d"])
+        .arg(app.cluster.url(&app.db))
+        .arg("-c")
+        .arg("SELECT pg_advisory_lock(72707369), pg_sleep(30)")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("psql to hold Prisma's lock", Duration::from_secs(10), || {
+        app.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 72707369").trim() == "1"
+    });
+
+    let out = app.xtask().arg("deploy").run();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    out.expect_code(1);
+    assert_contains(&out.all(), "P1002");
+    assert_contains(&out.all(), "nothing was resolved");
+    assert_eq!(resolves(&out), 0, "{}", out.all());
+    assert_eq!(app.rows(), before);
+}
+
+/// An invalid datasource in the schema: Prisma fails before it looks at the migrations, which
+/// is never a reason to resolve, even with a failed migration recorded.
+#[test]
+fn schema_error_is_never_resolved() {
+    let app = PrismaApp::new();
+    app.production_state();
+    let before = app.rows();
+    let schema = app.path().join("Backend/src/prisma/db/schema.prisma");
+    // Deploy does not validate models, only what it needs: the datasource. (With this
+    // offline fixture Prisma reports the bad datasource as a failed engine download, its
+    // fallback, rather than P1012; the point is the same: it failed before migrating.)
+    let text = std::fs::read_to_string(&schema).unwrap();
+    assert!(text.contains("provider = \"postgresql\""));
+    std::fs::write(&schema, text.replace("provider = \"postgresql\"", "provider = \"postgres-sql\"")).unwrap();
+
+    let out = app.xtask().arg("deploy").run();
+    out.expect_code(1);
+    assert_contains(&out.all(), "nothing was resolved");
+    assert_eq!(resolves(&out), 0, "{}", out.all());
+    assert_eq!(app.rows(), before);
 }

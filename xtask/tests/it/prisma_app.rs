@@ -106,6 +106,12 @@ impl PrismaApp {
         self.project.path()
     }
 
+    /// Rewrites tasks.toml with other options (same app, cluster and database).
+    pub fn reconfigure(&self, opts: Options) {
+        let hook = self.path().join("exit-promptly.js");
+        self.project.file("tasks.toml", &tasks_toml(&opts, &hook));
+    }
+
     pub fn password(&self) -> &str {
         self.cluster.password()
     }
