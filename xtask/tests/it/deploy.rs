@@ -367,6 +367,31 @@ fn audit_log_records_the_backup_with_path_size_and_sha256() {
     check_audit_lines(&app);
 }
 
+/// Two migrations recorded as failed: deploy resolves neither (exit 4), the resolve
+/// tasks without a name list them and refuse (exit 1).
+#[test]
+fn several_failed_migrations_are_listed_and_never_resolved_automatically() {
+    let app = PrismaApp::new();
+    app.production_state();
+    let other = "20260301000000_add_more";
+    app.psql(&format!(
+        "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, logs, applied_steps_count) \
+         VALUES ('other-row', 'x', '{other}', now(), 'ERROR: relation \"x\" does not exist', 0)"
+    ));
+    let before = app.rows();
+
+    let out = app.xtask().arg("deploy").run();
+    out.expect_code(4);
+    assert_eq!(resolves(&out), 0, "{}", out.all());
+    assert_contains(&out.all(), &format!("2 migrations are recorded as failed ({MIGRATION}, {other})"));
+
+    let out = app.xtask().args(["resolve-rolled-back", "--yes"]).run();
+    out.expect_code(1);
+    assert_contains(&out.all(), &format!("2 migrations are recorded as failed ({MIGRATION}, {other})"));
+    assert!(!out.all().contains("migrate resolve"), "{}", out.all());
+    assert_eq!(app.rows(), before);
+}
+
 // ---------------------------------------------------------------------------
 // Issue 5: evidence before resolving.
 // NEEDS THE REAL EVIDENCE ANALYSER (xtask/src/evidence/, branch `evidence`): the
