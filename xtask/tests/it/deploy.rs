@@ -396,6 +396,63 @@ fn several_failed_migrations_are_listed_and_never_resolved_automatically() {
     assert_eq!(app.rows(), before);
 }
 
+/// (g) On a terminal (tmux), the resolve tasks ask first, showing the migration,
+/// when it started and its logged error; "n" changes nothing, "y" marks it.
+#[test]
+fn g_resolve_on_a_terminal_asks_with_the_migration_its_start_and_its_error() {
+    let app = PrismaApp::new();
+    app.production_state();
+    let before = app.rows();
+    let started = app.psql(&format!(
+        "SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI') FROM _prisma_migrations WHERE migration_name = '{MIGRATION}'"
+    ));
+    let started = started.trim();
+    let socket = format!("xtask-it-resolve-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux").arg("-L").arg(&socket).args(args).output().expect("tmux is installed (scripts/install-test-deps.sh)")
+    };
+    for (answer, code) in [("n", 1), ("y", 0)] {
+        let done = app.path().join(format!("done-{answer}"));
+        let script = format!(
+            "env -u CI -u GITHUB_ACTIONS TERM=xterm-256color DATABASE_URL='{}' {} resolve-rolled-back; echo $? > {}; sleep 30",
+            app.url,
+            env!("CARGO_BIN_EXE_xtask"),
+            done.display()
+        );
+        let session = format!("r{answer}");
+        let path = app.path().to_string_lossy().into_owned();
+        let up = tmux(&["new-session", "-d", "-x", "250", "-y", "50", "-s", &session, "-c", &path, &script]);
+        assert!(up.status.success(), "tmux: {}", String::from_utf8_lossy(&up.stderr));
+        let mut screen = String::new();
+        let asked = Instant::now();
+        while asked.elapsed() < Duration::from_secs(20) && !screen.contains("[y/N]") {
+            std::thread::sleep(Duration::from_millis(100));
+            screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+        }
+        if !screen.contains("[y/N]") {
+            tmux(&["kill-server"]);
+            panic!("no confirmation prompt on the terminal:\n{screen}");
+        }
+        for needle in [MIGRATION, &format!("started {started}"), "42710 type \"attendance_status\" already exists", "as rolled-back?"] {
+            assert_contains(&screen, needle);
+        }
+        tmux(&["send-keys", "-t", &session, answer, "Enter"]);
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) && !done.exists() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let end = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned();
+        tmux(&["kill-session", "-t", &session]);
+        assert_eq!(std::fs::read_to_string(&done).unwrap_or_default().trim(), code.to_string(), "{end}");
+        if answer == "n" {
+            assert_contains(&end, "nothing was changed");
+            assert_eq!(app.rows(), before);
+        }
+    }
+    tmux(&["kill-server"]);
+    assert_eq!(app.states(), st(&[(INIT, APPLIED), (MIGRATION, ROLLED_BACK)]));
+}
+
 // ---------------------------------------------------------------------------
 // Issue 5: evidence before resolving.
 // NEEDS THE REAL EVIDENCE ANALYSER (xtask/src/evidence/, branch `evidence`): the
