@@ -8,3 +8,4 @@ mod restore;
 mod runner;
 mod status;
 mod terminal;
+mod tls;
