@@ -10,7 +10,7 @@
 // Real users do NOT need any of this: they run plain `npx prisma ...` with Prisma's default
 // native engines and no prisma.config.ts.
 //
-// Shims in this file:
+// Shims in this file (4 is ours, found while measuring; see below):
 //   1. adapter-pg cannot map the catalog types `name` (OID 19) and `"char"` (OID 18) that the
 //      schema engine reads ("Column type 'name' could not be deserialized from the database",
 //      prisma/orm#27403): result columns of those types are reported as `text` (OID 25).
@@ -20,6 +20,19 @@
 // (Shim 2, the connectivity pre-check of `migrate resolve`, is scripts/schema-engine-shim,
 //  selected with PRISMA_SCHEMA_ENGINE_BINARY.)
 import path from "node:path";
+
+// Shim 4 (found while measuring): the Wasm schema engine arms a 10 s timer (its
+// migrate-lock timeout) and never clears it, so every successful command lingers
+// 10 s before Node exits. Long timers are unref'd: they still fire while the CLI is
+// busy, they just no longer keep a finished process alive.
+const originalSetTimeout = globalThis.setTimeout;
+globalThis.setTimeout = function (handler: any, ms?: number, ...args: any[]) {
+  const timer: any = (originalSetTimeout as any)(handler, ms, ...args);
+  if (typeof ms === "number" && ms >= 5000 && timer && typeof timer.unref === "function") {
+    timer.unref();
+  }
+  return timer;
+} as typeof setTimeout;
 import { defineConfig } from "prisma/config";
 import { PrismaPg } from "@prisma/adapter-pg";
 

@@ -127,7 +127,7 @@ fn prisma_deploy(config: &Config) -> Cmd {
     for (k, v) in &p.env {
         cmd = cmd.env(k.clone(), v.clone());
     }
-    cmd.cwd(p.cwd.clone())
+    cmd.env("CHECKPOINT_DISABLE", "1").cwd(p.cwd.clone())
 }
 
 /// `fixtures/<migration>.v1.sql`: the broken first version of a migration.

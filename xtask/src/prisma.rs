@@ -19,8 +19,15 @@ pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
     for (k, v) in &p.env {
         cmd = cmd.env(k.clone(), v.clone());
     }
-    // Prisma must not stop to ask anything, and must not print update notices.
-    cmd = cmd.env("PRISMA_HIDE_UPDATE_MESSAGE", "1").cwd(p.cwd.clone());
+    // No update notices and no telemetry call: a deploy must not wait on Prisma's
+    // checkpoint server (behind a firewall that call hangs until it times out).
+    // A `[prisma] env` entry still wins.
+    for (k, v) in [("PRISMA_HIDE_UPDATE_MESSAGE", "1"), ("CHECKPOINT_DISABLE", "1")] {
+        if !p.env.contains_key(k) {
+            cmd = cmd.env(k, v);
+        }
+    }
+    cmd = cmd.cwd(p.cwd.clone());
     cmd
 }
 

@@ -10,3 +10,4 @@ mod restore;
 mod runner;
 mod status;
 mod terminal;
+mod tls;
