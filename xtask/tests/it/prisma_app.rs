@@ -26,26 +26,6 @@ pub const MIGRATION: &str = "20260221053404_add_missing_models";
 const SCHEMA: &str = "Backend/src/prisma/db/schema.prisma";
 const MIGRATIONS: &str = "Backend/src/prisma/db/migrations";
 
-/// TEST-FIXTURE ONLY (like the shims in Backend/): Prisma 6.19.3's WebAssembly
-/// schema engine starts a 10 s timer (`setTimeout` from inside the Wasm module)
-/// during `migrate deploy` and `migrate resolve --rolled-back` and never clears
-/// it, so Node only exits 10 s after the command has finished (measured: 11.5 s
-/// instead of 1.3 s for a deploy with nothing to do). Output, exit status and
-/// database effects are the same with this hook, which `unref()`s long timers
-/// created from Wasm code: Node still waits for every socket and query, it just
-/// no longer waits for that stray timer. Loaded through NODE_OPTIONS.
-const EXIT_PROMPTLY_JS: &str = r#"// Test fixture only: see xtask/tests/it/prisma_app.rs (EXIT_PROMPTLY_JS).
-"use strict";
-const original = global.setTimeout;
-global.setTimeout = function (fn, ms, ...args) {
-  const timer = original(fn, ms, ...args);
-  if (ms >= 5000 && /wasm:\/\//.test(new Error().stack || "")) {
-    timer.unref();
-  }
-  return timer;
-};
-"#;
-
 /// Extra keys for `[tasks.deploy]` (the policy), in TOML.
 #[derive(Default, Clone)]
 pub struct Options {
@@ -85,8 +65,7 @@ impl PrismaApp {
             node_modules.display()
         );
         let project = Project::new("");
-        let hook = project.file("exit-promptly.js", EXIT_PROMPTLY_JS);
-        project.file("tasks.toml", &tasks_toml(&opts, &hook));
+        project.file("tasks.toml", &tasks_toml(&opts));
         let app = project.path().join("Backend");
         copy_dir(&root.join("Backend"), &app).expect("copy Backend/ into the test project");
         std::os::unix::fs::symlink(&node_modules, app.join("node_modules")).expect("link node_modules");
@@ -108,8 +87,7 @@ impl PrismaApp {
 
     /// Rewrites tasks.toml with other options (same app, cluster and database).
     pub fn reconfigure(&self, opts: Options) {
-        let hook = self.path().join("exit-promptly.js");
-        self.project.file("tasks.toml", &tasks_toml(&opts, &hook));
+        self.project.file("tasks.toml", &tasks_toml(&opts));
     }
 
     pub fn password(&self) -> &str {
@@ -147,7 +125,7 @@ impl PrismaApp {
             .env("DATABASE_URL", &self.url)
             .env("PRISMA_SCHEMA_ENGINE_BINARY", "./scripts/schema-engine-shim")
             .env("PRISMA_HIDE_UPDATE_MESSAGE", "1")
-            .env("NODE_OPTIONS", self.node_options())
+            .env("CHECKPOINT_DISABLE", "1")
             .env_remove("CI")
             .stdin(std::process::Stdio::null())
             .output()
@@ -157,10 +135,6 @@ impl PrismaApp {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
-    }
-
-    fn node_options(&self) -> String {
-        format!("--require {}", self.path().join("exit-promptly.js").display())
     }
 
     /// Production after the runbook's first deploy: `init` applied, the v1 migration
@@ -297,7 +271,7 @@ fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A tasks.toml like the root one, for the app copy in the project directory.
-pub fn tasks_toml(opts: &Options, hook: &Path) -> String {
+pub fn tasks_toml(opts: &Options) -> String {
     let mut deps: Vec<String> = opts.deploy_deps.iter().map(|d| format!("{d:?}")).collect();
     deps.push("\"backup\"".into());
     format!(
@@ -310,7 +284,7 @@ command = ["npx", "prisma"]
 schema = "{SCHEMA}"
 cwd = "Backend"
 migrations = "{MIGRATIONS}"
-env = {{ PRISMA_SCHEMA_ENGINE_BINARY = "./scripts/schema-engine-shim", NODE_OPTIONS = "--require {hook}"{prisma_env} }}
+env = {{ PRISMA_SCHEMA_ENGINE_BINARY = "./scripts/schema-engine-shim"{prisma_env} }}
 
 [backup]
 dir = "backups"
@@ -349,7 +323,6 @@ uses = "diagnose"
         deps = deps.join(", "),
         policy = opts.deploy_policy,
         extra = opts.extra_toml,
-        hook = hook.display(),
     )
 }
 
