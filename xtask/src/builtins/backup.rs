@@ -16,7 +16,7 @@ use crate::backup::verify;
 use crate::config::{Backup, BackupFormat};
 use crate::db::Target;
 use crate::exit::Exit;
-use crate::proc::{self, shell_quote, Cmd};
+use crate::proc::{self, Cmd};
 use crate::runner::{BackupRecord, Ctx, Failure};
 use crate::ui::{human_bytes, Ui};
 
@@ -52,7 +52,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     stop_if_interrupted(&interrupts)?;
 
     let cmd = target.tool("pg_dump").args(dump::args(b, &target.url.libpq, &partial.path));
-    ui.event(&format!("backup: {}", display(&cmd, b.format, &partial.path)));
+    ui.event(&format!("backup: {}", cmd.display()));
     let dumped = dump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
         .map_err(|e| dump_failure(ui, &target, e))?;
 
@@ -137,8 +137,8 @@ fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
     match e {
         DumpError::Spawn(msg) => Failure::task(msg),
         DumpError::Interrupted(sig) => interrupted(sig),
-        DumpError::Write(e) => Failure::task(format!(
-            "writing the dump failed ({e}): free space in the backup directory or set `dir` under [backup]; no backup was written"
+        DumpError::Read(e) => Failure::task(format!(
+            "cannot read the dump back to hash it ({e}); it was removed, run the backup again"
         )),
         DumpError::Failed { status, stderr } => crate::db::classify(&target.url, &target.env_name, &stderr)
             .unwrap_or_else(|| {
@@ -190,14 +190,6 @@ fn apply_retention(ui: &Ui, b: &Backup, keep: u32, just_written: &Path) {
     }
 }
 
-/// The pg_dump command as a shell line; a plain dump shows where its stdout goes.
-fn display(cmd: &Cmd, format: BackupFormat, out: &Path) -> String {
-    match format {
-        BackupFormat::Plain => format!("{} > {}", cmd.display(), shell_quote(&out.to_string_lossy())),
-        _ => cmd.display(),
-    }
-}
-
 fn describe(ctx: &Ctx) -> Vec<String> {
     let b = &ctx.config.backup;
     let ext = naming::extension(b.format);
@@ -212,7 +204,7 @@ fn describe(ctx: &Ctx) -> Vec<String> {
         }
     };
     let cmd = Cmd::new("pg_dump").args(dump::args(b, &url, &partial));
-    lines.push(display(&cmd, b.format, &partial));
+    lines.push(cmd.display());
     let check = match b.format {
         BackupFormat::Plain => format!("verify: not empty, ends with `{}`", verify::PLAIN_FOOTER),
         _ => format!("verify: {}", verify::pg_restore_command(&partial).display()),
