@@ -127,7 +127,8 @@ pub fn run(
         };
         exited.store(true, Ordering::Release);
         let errors = errors.join().unwrap_or_default();
-        let hashed = follower.map(|f| f.join().unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked"))));
+        let hashed =
+            follower.map(|f| f.join().unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked"))));
         (status, signalled.map(|(sig, _)| sig), errors, hashed)
     });
     progress.finish();

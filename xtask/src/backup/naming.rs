@@ -121,8 +121,7 @@ impl Partial {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             }
-            let partial =
-                Partial { path, final_path: dir.join(&file_name), name, is_dir, committed: false };
+            let partial = Partial { path, final_path: dir.join(&file_name), name, is_dir, committed: false };
             if fs::symlink_metadata(&partial.final_path).is_ok() {
                 continue; // dropping `partial` removes what we just created
             }

@@ -60,7 +60,9 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         BackupFormat::Plain => verify::plain(&partial.path),
         BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
     };
-    checked.map_err(|why| Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again")))?;
+    checked.map_err(|why| {
+        Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again"))
+    })?;
     stop_if_interrupted(&interrupts)?;
     verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
     let sha256 = match dumped.sha256 {
@@ -137,30 +139,31 @@ fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
     match e {
         DumpError::Spawn(msg) => Failure::task(msg),
         DumpError::Interrupted(sig) => interrupted(sig),
-        DumpError::Read(e) => Failure::task(format!(
-            "cannot read the dump back to hash it ({e}); it was removed, run the backup again"
-        )),
+        DumpError::Read(e) => {
+            Failure::task(format!("cannot read the dump back to hash it ({e}); it was removed, run the backup again"))
+        }
         DumpError::Failed { status, stderr } => crate::db::classify(&target.url, &target.env_name, &stderr)
             .unwrap_or_else(|| {
                 // Unrecognised: show everything pg_dump said above the one-line cause.
                 for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
                     ui.child_line(line);
                 }
-                let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
-                Failure::task(format!(
-                    "pg_dump ended with {} ({first}); no backup was written",
-                    proc::describe_status(&status)
-                ))
+                let status = proc::describe_status(&status);
+                match stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
+                    Some(first) => {
+                        Failure::task(format!("pg_dump ended with {status}: {first}; no backup was written"))
+                    }
+                    None => {
+                        Failure::task(format!("pg_dump ended with {status} before finishing; no backup was written"))
+                    }
+                }
             }),
     }
 }
 
 fn dir_failure(dir: &Path, e: &io::Error) -> Failure {
-    let cause = if dir.exists() && !dir.is_dir() {
-        "it exists and is not a directory".to_string()
-    } else {
-        e.to_string()
-    };
+    let cause =
+        if dir.exists() && !dir.is_dir() { "it exists and is not a directory".to_string() } else { e.to_string() };
     Failure::task(format!(
         "cannot write backups to {} ({cause}): make it a writable directory, or set `dir` under [backup] in tasks.toml",
         dir.display()
@@ -210,12 +213,13 @@ fn describe(ctx: &Ctx) -> Vec<String> {
         _ => format!("verify: {}", verify::pg_restore_command(&partial).display()),
     };
     lines.push(check);
-    lines.push(format!("rename to {} (mode {})", finished.display(), if b.format == BackupFormat::Directory { "0700" } else { "0600" }));
+    lines.push(format!(
+        "rename to {} (mode {})",
+        finished.display(),
+        if b.format == BackupFormat::Directory { "0700" } else { "0600" }
+    ));
     if let Some(keep) = b.keep {
-        lines.push(format!(
-            "keep the newest {keep} of {}-*; remove older ones",
-            b.dir.join(&b.prefix).display()
-        ));
+        lines.push(format!("keep the newest {keep} of {}-*; remove older ones", b.dir.join(&b.prefix).display()));
     }
     lines
 }
