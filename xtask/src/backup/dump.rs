@@ -65,7 +65,7 @@ const TERM_GRACE: Duration = Duration::from_secs(5);
 /// How long the hashing thread waits when it has caught up with pg_dump.
 const FOLLOW_PAUSE: Duration = Duration::from_millis(10);
 
-/// Runs `cmd` (a pg_dump built with [`args`]) writing into `out`, which exists.
+/// Runs `cmd` (a pg_dump built with [`args`]) writing `out`, which it creates.
 pub fn run(
     ui: &Ui,
     cmd: &Cmd,
@@ -157,10 +157,19 @@ pub fn run(
     Ok(Dumped { bytes, sha256 })
 }
 
-/// Hashes `path` while another process appends to it, until `exited` is set and
-/// everything is read. Returns the bytes read and their SHA-256.
+/// Hashes `path` while another process creates it and appends to it, until
+/// `exited` is set and everything is read. Returns the bytes read and their SHA-256.
 fn follow_hashing(path: &Path, exited: &AtomicBool) -> io::Result<(u64, String)> {
-    let mut file = fs::File::open(path)?;
+    let mut file = loop {
+        let writer_gone = exited.load(Ordering::Acquire);
+        match fs::File::open(path) {
+            Ok(f) => break f,
+            // pg_dump failed before creating it: nothing to hash.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && writer_gone => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => std::thread::sleep(FOLLOW_PAUSE),
+            Err(e) => return Err(e),
+        }
+    };
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;

@@ -197,7 +197,8 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     let b = &ctx.config.backup;
     let ext = naming::extension(b.format);
     let finished = b.dir.join(format!("{}-{STAMP_PATTERN}.{ext}", b.prefix));
-    let partial: PathBuf = b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix)));
+    let partial: PathBuf =
+        b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix))).join(naming::PARTIAL_DUMP);
     let mut lines = Vec::new();
     let url = match Target::from_env(ctx.config, ctx.ui) {
         Ok(t) => t.url.libpq,

@@ -335,13 +335,13 @@ fn local_problems_are_one_line_causes_and_leave_nothing() {
     fs::remove_file(&backups).unwrap();
 
     // A directory this user cannot write to. Root writes anywhere permissions allow,
-    // so as root use sysfs, which refuses new files even to root.
-    let (dir, locked) = if unsafe { libc::geteuid() } == 0 {
-        (PathBuf::from("/sys"), None)
+    // so as root use sysfs, which refuses new entries even to root.
+    let (dir, locked, why) = if unsafe { libc::geteuid() } == 0 {
+        (PathBuf::from("/sys"), None, "Operation not permitted (os error 1)")
     } else {
         fs::create_dir(&backups).unwrap();
         fs::set_permissions(&backups, fs::Permissions::from_mode(0o500)).unwrap();
-        (backups.clone(), Some(&backups))
+        (backups.clone(), Some(&backups), "Permission denied (os error 13)")
     };
     let p2 = Project::new(&TASKS.replace("\"backups\"", &format!("{:?}", dir.display().to_string())));
     let out = p2.xtask().arg("backup").env("DATABASE_URL", &url).run();
@@ -349,7 +349,7 @@ fn local_problems_are_one_line_causes_and_leave_nothing() {
     assert_eq!(
         cause(&out),
         format!(
-            "cannot write backups to {} (Permission denied (os error 13)): make it a writable directory, or set `dir` under [backup] in tasks.toml",
+            "cannot write backups to {} ({why}): make it a writable directory, or set `dir` under [backup] in tasks.toml",
             dir.display()
         )
     );
@@ -374,8 +374,8 @@ fn dry_run_shows_the_exact_pg_dump_command_and_the_target_path() {
         [
             "plan for `backup` (1 task), nothing will run:".to_string(),
             "  1. backup (built-in backup)".to_string(),
-            format!("       pg_dump --no-password -F c -Z 1 -d 'postgresql://app@db.internal:5433/school?sslmode=require' -f '{root}/backups/.pre-migration-<YYYYMMDDTHHMMSSZ>.dump.partial'"),
-            format!("       verify: pg_restore --list '{root}/backups/.pre-migration-<YYYYMMDDTHHMMSSZ>.dump.partial'"),
+            format!("       pg_dump --no-password -F c -Z 1 -d 'postgresql://app@db.internal:5433/school?sslmode=require' -f '{root}/backups/.pre-migration-<YYYYMMDDTHHMMSSZ>.dump.partial/dump.partial'"),
+            format!("       verify: pg_restore --list '{root}/backups/.pre-migration-<YYYYMMDDTHHMMSSZ>.dump.partial/dump.partial'"),
             format!("       rename to {root}/backups/pre-migration-<YYYYMMDDTHHMMSSZ>.dump (mode 0600)"),
             format!("       keep the newest 3 of {root}/backups/pre-migration-*; remove older ones"),
         ]
@@ -542,8 +542,10 @@ fn pg_dump_killed_mid_way_leaves_no_finished_looking_file() {
     let xtask = p.xtask().arg("backup").env("DATABASE_URL", prisma_url(&c, "big")).spawn();
     let mut partial_bytes = 0;
     let seen = watch_children(&xtask, |seen| {
-        partial_bytes =
-            entries(&backups).first().and_then(|n| fs::metadata(backups.join(n)).ok()).map_or(0, |m| m.len());
+        partial_bytes = entries(&backups)
+            .first()
+            .and_then(|n| fs::metadata(backups.join(n).join("dump.partial")).ok())
+            .map_or(0, |m| m.len());
         pg_dump(seen).is_some() && partial_bytes > 1 << 20
     });
     let (dumper, _) = pg_dump(&seen).unwrap();
