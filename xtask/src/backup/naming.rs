@@ -142,15 +142,21 @@ impl Partial {
         Err(io::Error::other(format!("more than {MAX_SEQ} backups named {prefix}-{stamp} already exist")))
     }
 
-    /// Gives the dump its final name, then releases the reservation, and makes
-    /// both durable.
+    /// Gives the dump its final name, releases the reservation, and makes the
+    /// rename durable. On error nothing with the final name is left.
     pub fn commit(mut self) -> io::Result<PathBuf> {
         fs::rename(&self.path, &self.final_path)?;
         self.committed = true;
-        fs::remove_dir(&self.dir)?;
-        if let Some(dir) = self.final_path.parent() {
-            // A rename is only on disk once its directory is.
-            fs::File::open(dir)?.sync_all()?;
+        // Empty now; should it stay, it only makes the next run of this second use -2.
+        let _ = fs::remove_dir(&self.dir);
+        // A rename is only on disk once its directory is.
+        let synced = match self.final_path.parent() {
+            Some(dir) => fs::File::open(dir).and_then(|d| d.sync_all()),
+            None => Ok(()),
+        };
+        if let Err(e) = synced {
+            let _ = if self.is_dir { fs::remove_dir_all(&self.final_path) } else { fs::remove_file(&self.final_path) };
+            return Err(e);
         }
         Ok(self.final_path.clone())
     }

@@ -48,8 +48,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let interrupts = Interrupts::catch();
     let stamp = naming::timestamp(chrono::Utc::now());
     let partial = Partial::reserve(&b.dir, &b.prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
-    let estimate = estimate(ui, &target, b)?;
-    stop_if_interrupted(&interrupts)?;
+    let estimate = estimate(ui, &target, b, &interrupts)?;
 
     let cmd = target.tool("pg_dump").args(dump::args(b, &target.url.libpq, &partial.path));
     ui.event(&format!("backup: {}", cmd.display()));
@@ -60,10 +59,11 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         BackupFormat::Plain => verify::plain(&partial.path),
         BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
     };
+    // A Ctrl-C reaches pg_restore too: then the interruption is the cause, not the archive.
+    stop_if_interrupted(&interrupts)?;
     checked.map_err(|why| {
         Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again"))
     })?;
-    stop_if_interrupted(&interrupts)?;
     verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
     let sha256 = match dumped.sha256 {
         Some(s) => s,
@@ -107,8 +107,11 @@ fn format_name(format: BackupFormat) -> &'static str {
 
 /// The database size, as the progress total of an uncompressed dump. An unreachable
 /// database fails here, before pg_dump starts; any other problem only costs the estimate.
-fn estimate(ui: &Ui, target: &Target, b: &Backup) -> Result<Option<u64>, Failure> {
-    let size = match target.query("SELECT pg_database_size(current_database())", &[]) {
+fn estimate(ui: &Ui, target: &Target, b: &Backup, interrupts: &Interrupts) -> Result<Option<u64>, Failure> {
+    let queried = target.query("SELECT pg_database_size(current_database())", &[]);
+    // A Ctrl-C also ends psql: then the interruption is the cause.
+    stop_if_interrupted(interrupts)?;
+    let size = match queried {
         Ok(rows) => rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()?.parse::<u64>().ok()),
         Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
         Err(f) => {
