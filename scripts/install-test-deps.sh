@@ -19,3 +19,5 @@ fi
 if [ -f Backend/package-lock.json ] && [ ! -d Backend/node_modules/prisma ]; then
   (cd Backend && npm ci --no-audit --no-fund)
 fi
+# The real `just` (for the justfile test) and actionlint (for the workflow test).
+if ! command -v just >/dev/null; then pip install --quiet rust-just; fi

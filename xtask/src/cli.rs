@@ -15,6 +15,12 @@ use crate::ui::ColorChoice;
 /// The subcommand that prints shell completions; not a task name.
 pub const COMPLETIONS: &str = "completions";
 
+/// The subcommand that runs the demo on a throwaway cluster; not a task name.
+pub const DEMO: &str = "demo";
+
+/// Names the tool uses itself; tasks.toml cannot define tasks with them.
+pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO];
+
 /// Global flags, usable before or after the task name.
 #[derive(Debug, Clone)]
 pub struct Globals {
@@ -130,6 +136,11 @@ pub fn command(config: Option<&Config>) -> Command {
                 )
                 .after_help("Example: cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"),
         );
+    cmd = cmd.subcommand(
+        Command::new(DEMO)
+            .about("Run the whole runbook story on a throwaway PostgreSQL cluster under target/demo (the repository's example app)")
+            .after_help("Example: cargo xtask demo"),
+    );
     if let Some(config) = config {
         for task in &config.tasks {
             cmd = cmd.subcommand(task_command(config, task));

@@ -404,6 +404,9 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         let task_span = task.span();
         let t = task.into_inner();
         let name = name.into_inner();
+        if crate::cli::RESERVED.contains(&name.as_str()) {
+            return Err(src.error(header, format!("task name `{name}` is reserved by the tool: choose another name")));
+        }
         if !valid_task_name(&name) {
             return Err(src.error(
                 header,

@@ -51,6 +51,11 @@ impl Target {
         Ok(Target { env_name: env_name.to_string(), raw_url: raw.to_string(), url })
     }
 
+    /// The same server, another database.
+    pub fn with_database(&self, name: &str) -> Target {
+        Target { url: self.url.with_database(name), ..self.clone() }
+    }
+
     /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
     pub fn tool(&self, program: &str) -> Cmd {
         let mut cmd = Cmd::new(program);

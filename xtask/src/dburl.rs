@@ -44,6 +44,23 @@ pub struct DbUrl {
 }
 
 impl DbUrl {
+    /// The same connection to another database of the server (a scratch database,
+    /// `postgres` for CREATE/DROP DATABASE).
+    pub fn with_database(&self, name: &str) -> DbUrl {
+        let rest = &self.libpq["postgresql://".len()..];
+        let slash = rest.find('/').unwrap_or(rest.len());
+        let (authority, after) = rest.split_at(slash);
+        let query = after.find('?').map(|i| &after[i + 1..]).unwrap_or("");
+        // A `dbname` parameter would override the path: leave it out.
+        let query: Vec<&str> = query.split('&').filter(|p| !p.is_empty() && !p.starts_with("dbname=")).collect();
+        let mut libpq = format!("postgresql://{authority}/{}", encode(name));
+        if !query.is_empty() {
+            libpq.push('?');
+            libpq.push_str(&query.join("&"));
+        }
+        DbUrl { database: name.to_string(), libpq, ..self.clone() }
+    }
+
     /// `user@host:port/db` for messages.
     pub fn display_target(&self) -> String {
         let user = self.user.as_deref().map(|u| format!("{u}@")).unwrap_or_default();
@@ -203,6 +220,15 @@ mod tests {
         assert_eq!(u.libpq, "postgresql://app@db.internal:5433/school?sslmode=require&application_name=deploy");
         assert_eq!(u.dropped, ["schema", "connection_limit"]);
         assert!(!u.libpq.contains("p%40ss"));
+    }
+
+    #[test]
+    fn another_database_of_the_same_server() {
+        let u = parse("postgresql://app:pw@h:5432/school?schema=x&sslmode=require&dbname=school", None).unwrap();
+        let v = u.with_database("scratch db");
+        assert_eq!(v.libpq, "postgresql://app@h:5432/scratch%20db?sslmode=require");
+        assert_eq!(v.database, "scratch db");
+        assert_eq!(v.password.as_deref(), Some("pw"));
     }
 
     #[test]

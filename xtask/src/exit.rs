@@ -17,6 +17,8 @@ pub enum Exit {
     MigrationFailed,
     /// Another deploy holds the deploy lock.
     LockNotAcquired,
+    /// `status`: migrations are waiting to be deployed (nothing is wrong).
+    Pending,
 }
 
 impl Exit {
@@ -28,6 +30,7 @@ impl Exit {
             Exit::DatabaseUnreachable => 3,
             Exit::MigrationFailed => 4,
             Exit::LockNotAcquired => 5,
+            Exit::Pending => 6,
         }
     }
 }

@@ -2,17 +2,24 @@
 //! runbook into one safe command. `main` here is the whole program; the binary only
 //! calls it, and the integration tests use the modules directly.
 
+pub mod audit;
 pub mod backup;
 pub mod builtins;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod dburl;
+pub mod evidence;
 pub mod exit;
+pub mod lock;
+pub mod migrations;
 pub mod pgcluster;
 pub mod plan;
+pub mod prisma;
 pub mod proc;
 pub mod redact;
+pub mod report;
 pub mod runner;
 pub mod ui;
 
@@ -73,6 +80,11 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
     let Some(config) = config else {
         return Err((Exit::Usage, "no tasks.toml found: pass --config PATH".into()));
     };
+    // .env beside tasks.toml: the real environment wins; values are never printed.
+    let dotenv = load_dotenv(&config.root);
+    if let Some((cli::DEMO, _)) = matches.subcommand() {
+        return demo::run(&config, &globals);
+    }
     if globals.list {
         print_list(&config);
         return Ok(Exit::Success);
@@ -83,6 +95,9 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
     };
 
     let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
+    if let Some(env_file) = &dotenv {
+        ui.event(&format!("loaded environment from {} (variables already set were kept)", env_file.display()));
+    }
     let task_args = cli::task_args(sub);
     let opts = runner::RunOptions {
         dry_run: globals.dry_run,
@@ -91,7 +106,54 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
         no_wait: globals.no_wait,
     };
     let result = runner::run(&config, task_name, &task_args, &opts, &ui);
+    if !opts.dry_run {
+        write_reports(&result, &globals, &ui);
+    }
     Ok(result.exit)
+}
+
+fn load_dotenv(root: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = root.join(".env");
+    if !path.is_file() {
+        return None;
+    }
+    match dotenvy::from_path(&path) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            eprintln!("warning: {} could not be read and was ignored: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// The JSON report (`--report`, `--json`) and the GitHub step summary.
+fn write_reports(result: &runner::RunResult, globals: &cli::Globals, ui: &ui::Ui) {
+    let redact = |s: &str| ui.redact(s);
+    if let Some(path) = &globals.report {
+        let text = report::json(result, &redact) + "\n";
+        let tmp = path.with_extension("json.partial");
+        let written = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            ui.warn(&format!("cannot write the report {}: {e}", path.display()));
+        }
+    }
+    if globals.json {
+        println!("{}", report::json(result, &redact));
+    }
+    if ui.options().github {
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+            use std::io::Write;
+            let md = report::markdown(result, &redact);
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&summary)
+                .and_then(|mut f| f.write_all(md.as_bytes()));
+            if let Err(e) = appended {
+                ui.warn(&format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));
+            }
+        }
+    }
 }
 
 fn print_list(config: &config::Config) {

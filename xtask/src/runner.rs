@@ -86,6 +86,7 @@ pub struct PrismaCall {
 pub struct Resolution {
     pub migration: String,
     /// "rolled-back" or "applied".
+    #[serde(rename = "as")]
     pub as_: String,
     pub reason: String,
 }
@@ -157,6 +158,24 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     }
 
     ui.plan_started(order.len());
+    let needs_lock = order.iter().any(|n| {
+        matches!(config.task(n).map(|t| &t.action), Some(Action::Uses(b)) if builtins::needs_deploy_lock(b))
+    });
+    if needs_lock {
+        match crate::lock::acquire(config, ui, opts) {
+            Ok(lock) => state.held.push(Box::new(lock)),
+            Err(f) => {
+                ui.finish();
+                let message = ui.redact(&f.message);
+                eprintln!("{} {message}", console::style("error:").red().bold());
+                ui.annotate_error("deploy lock", &message);
+                for name in &order {
+                    state.tasks.push(TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None });
+                }
+                return RunResult { exit: f.exit, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() };
+            }
+        }
+    }
     let mut exit = Exit::Success;
     for (i, name) in order.iter().enumerate() {
         let Some(task) = config.task(name) else { continue };

@@ -6,6 +6,12 @@ mod backup;
 
 use crate::runner::{Ctx, Failure};
 
+pub mod deploy;
+pub mod diagnose;
+pub mod resolve;
+pub mod restore;
+pub mod status;
+
 /// How a built-in argument is given on the command line.
 #[derive(Debug, Clone, Copy)]
 pub enum ArgKind {
@@ -36,27 +42,25 @@ pub struct Builtin {
 }
 
 /// Every built-in, in the order `--list` and error messages show them.
-static ALL: &[&Builtin] = &[&backup::BACKUP, &PENDING_DEPLOY, &PENDING_ROLLED_BACK, &PENDING_APPLIED];
+static ALL: &[&Builtin] = &[
+    &backup::BACKUP,
+    &deploy::DEPLOY,
+    &resolve::ROLLED_BACK,
+    &resolve::APPLIED,
+    &status::STATUS,
+    &diagnose::DIAGNOSE,
+    &restore::RESTORE,
+];
 
 pub fn all() -> &'static [&'static Builtin] {
     ALL
 }
 
-// Placeholders until each built-in lands; they refuse to run rather than pretend.
-fn pending(_: &mut Ctx) -> Result<(), Failure> {
-    Err(Failure::task("this built-in is not implemented yet"))
+/// Built-ins that change the migration ledger: a run containing one holds the
+/// deploy lock from before its first task (the backup) to its end.
+pub fn needs_deploy_lock(name: &str) -> bool {
+    matches!(name, "prisma-deploy" | "prisma-resolve-rolled-back" | "prisma-resolve-applied")
 }
-fn nothing(_: &Ctx) -> Vec<String> {
-    vec![]
-}
-macro_rules! pending {
-    ($id:ident, $name:literal) => {
-        static $id: Builtin = Builtin { name: $name, about: "", example: "", args: &[], run: pending, describe: nothing };
-    };
-}
-pending!(PENDING_DEPLOY, "prisma-deploy");
-pending!(PENDING_ROLLED_BACK, "prisma-resolve-rolled-back");
-pending!(PENDING_APPLIED, "prisma-resolve-applied");
 
 pub fn find(name: &str) -> Option<&'static Builtin> {
     all().iter().copied().find(|b| b.name == name)

@@ -1,0 +1,227 @@
+//! `prisma-deploy`: `prisma migrate deploy` with a bounded recovery of a failed
+//! migration, the runbook's way: mark it rolled back and deploy once more.
+//!
+//! The recovery happens at most once per run, only when `_prisma_migrations`
+//! records exactly one failed migration and Prisma's output says a migration failed
+//! (P3009/P3018), only for migrations the policy allows, and only when the database
+//! shows that the migration's changes are not there. Anything else stops the run
+//! with a diagnosis and the next commands to choose from.
+
+use super::resolve::{self, Mark};
+use super::{Builtin, BuiltinArg};
+use crate::config::{IfApplied, Recover};
+use crate::db::Target;
+use crate::exit::Exit;
+use crate::migrations::{self, Row};
+use crate::prisma::{self, Problem};
+use crate::runner::{Ctx, Diagnosis, Failure};
+
+pub static DEPLOY: Builtin = Builtin {
+    name: "prisma-deploy",
+    about: "prisma migrate deploy, with one automatic recovery of a failed migration when the policy and the database allow it",
+    example: "cargo xtask {task}            # backup first (deps), then deploy\n         cargo xtask {task} --dry-run  # show the plan",
+    args: &[] as &[BuiltinArg],
+    run,
+    describe,
+};
+
+fn describe(ctx: &Ctx) -> Vec<String> {
+    let task = ctx.task;
+    let policy = match task.recover {
+        Recover::Stop => "recover = stop: never resolve automatically".to_string(),
+        Recover::RolledBackThenRetry => format!(
+            "on a failed migration ({}): check the database for its changes, then {} and deploy once more",
+            match &task.allow {
+                Some(names) => format!("only {}", names.join(", ")),
+                None => "any migration".into(),
+            },
+            prisma::command(ctx, &["migrate", "resolve", "--rolled-back", "<NAME>"]).display()
+        ),
+    };
+    vec![
+        "take the deploy lock (PostgreSQL advisory lock)".into(),
+        prisma::command(ctx, &["migrate", "deploy"]).display(),
+        policy,
+    ]
+}
+
+fn run(ctx: &mut Ctx) -> Result<(), Failure> {
+    let target = Target::from_env(ctx.config, ctx.ui)?;
+
+    let out = prisma::run(ctx, &["migrate", "deploy"])?;
+    if out.success() {
+        return Ok(());
+    }
+    let problem = prisma::problem(&out.combined());
+    let rows = match migrations::read_table(&target) {
+        Ok(rows) => rows.unwrap_or_default(),
+        Err(f) => return Err(stop_without_migration(ctx, problem, Some(f))),
+    };
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.is_failed()).collect();
+    let migration_problem = matches!(problem, Problem::FailedMigrationRecorded | Problem::MigrationFailedToApply);
+    let row = match (migration_problem, failed.as_slice()) {
+        (true, [one]) => (*one).clone(),
+        (true, many) if many.len() > 1 => {
+            let names: Vec<&str> = many.iter().map(|r| r.migration_name.as_str()).collect();
+            return Err(stop(
+                ctx,
+                failed[0],
+                &format!("{} migrations are recorded as failed ({}): resolve them one by one", many.len(), names.join(", ")),
+            ));
+        }
+        _ => return Err(stop_without_migration(ctx, problem, None)),
+    };
+
+    // From here on the failure is a failed migration: decide whether to recover.
+    let name = row.migration_name.clone();
+    if ctx.task.recover == Recover::Stop {
+        return Err(stop(ctx, &row, "the policy is recover = \"stop\": nothing was resolved automatically"));
+    }
+    if let Some(allowed) = &ctx.task.allow {
+        if !allowed.iter().any(|a| a == &name) {
+            return Err(stop(ctx, &row, &format!("`{name}` is not in this task's allow list: nothing was resolved automatically")));
+        }
+    }
+    let evidence = super::diagnose::evidence_for(ctx, &target, &name)?;
+    let mark = match evidence.verdict() {
+        Some(crate::evidence::Verdict::NotApplied) => Mark::RolledBack,
+        Some(crate::evidence::Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
+        Some(crate::evidence::Verdict::Applied) => {
+            return Err(stop(
+                ctx,
+                &row,
+                &format!("its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"", evidence.summary()),
+            ))
+        }
+        _ => {
+            return Err(stop(
+                ctx,
+                &row,
+                &format!("the database does not show that rolling back is safe: {}", evidence.summary()),
+            ))
+        }
+    };
+    ctx.ui.event(&format!(
+        "recovering: `{name}` failed ({}); {}; marking it {} and deploying once more",
+        row.error().describe(),
+        evidence.summary(),
+        mark.word()
+    ));
+    let reason = format!("deploy failed with {} and the evidence says: {}", problem_code(problem), evidence.summary());
+    resolve::mark_migration(ctx, &name, mark, &reason, evidence.to_json())?;
+    resolve::verify_marked(&target, &name, mark)?;
+
+    let retry = prisma::run(ctx, &["migrate", "deploy"])?;
+    if retry.success() {
+        ctx.ui.event(&format!("recovered: `{name}` is deployed"));
+        return Ok(());
+    }
+    let problem = prisma::problem(&retry.combined());
+    let rows = migrations::read_table(&target).map(|r| r.unwrap_or_default()).unwrap_or_default();
+    match rows.iter().rev().find(|r| r.is_failed()) {
+        Some(again) => {
+            let again = again.clone();
+            Err(stop(ctx, &again, "it failed again after one recovery; no further attempt is made in this run"))
+        }
+        None => Err(stop_without_migration(ctx, problem, None)),
+    }
+}
+
+fn problem_code(p: Problem) -> &'static str {
+    match p {
+        Problem::FailedMigrationRecorded => "P3009",
+        Problem::MigrationFailedToApply => "P3018",
+        _ => "an error",
+    }
+}
+
+/// Stops on a failed migration: prints the diagnosis, returns the failure.
+fn stop(ctx: &mut Ctx, row: &Row, why: &str) -> Failure {
+    let err = row.error();
+    let name = &row.migration_name;
+    let next = next_commands(ctx, name);
+    let diagnosis = Diagnosis {
+        summary: format!("migration `{name}` failed and was not recovered: {why}"),
+        migration: Some(name.clone()),
+        started_at: Some(row.started_at.clone()),
+        error_code: err.code.clone(),
+        error_message: err.message.clone(),
+        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
+        next_commands: next,
+    };
+    print_diagnosis(ctx, &diagnosis);
+    let message = format!("migration `{name}` failed ({}) and was not recovered: {why}", err.describe());
+    ctx.state.diagnosis = Some(diagnosis);
+    Failure::new(Exit::MigrationFailed, message)
+}
+
+/// Stops on a failure that is not a failed migration (unreachable, auth, schema...).
+fn stop_without_migration(ctx: &mut Ctx, problem: Problem, db_failure: Option<Failure>) -> Failure {
+    let (exit, message) = match db_failure {
+        Some(f) => (f.exit, f.message),
+        None => {
+            let exit = match problem {
+                Problem::Unreachable | Problem::Authentication | Problem::NoDatabase => Exit::DatabaseUnreachable,
+                _ => Exit::TaskFailed,
+            };
+            (exit, format!("prisma migrate deploy failed: {}; nothing was resolved", prisma::explain(problem, None)))
+        }
+    };
+    let diagnosis = Diagnosis {
+        summary: message.clone(),
+        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
+        next_commands: vec![format!("cargo xtask {}", ctx.task.name)],
+        ..Diagnosis::default()
+    };
+    print_diagnosis(ctx, &diagnosis);
+    ctx.state.diagnosis = Some(diagnosis);
+    Failure::new(exit, message)
+}
+
+/// The commands to choose from after a failed migration, using this config's task
+/// names when it has resolve tasks.
+fn next_commands(ctx: &Ctx, name: &str) -> Vec<String> {
+    let task_for = |builtin: &str| {
+        ctx.config
+            .tasks
+            .iter()
+            .find(|t| matches!(&t.action, crate::config::Action::Uses(b) if b == builtin))
+            .map(|t| format!("cargo xtask {} {name}", t.name))
+    };
+    let rolled_back = task_for("prisma-resolve-rolled-back")
+        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--rolled-back", name]).display());
+    let applied = task_for("prisma-resolve-applied")
+        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--applied", name]).display());
+    vec![
+        format!("{rolled_back}   # after fixing migration.sql, if its changes are NOT in the database; then deploy again"),
+        format!("{applied}   # if its changes ARE in the database; then deploy again"),
+    ]
+}
+
+fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
+    let ui = ctx.ui;
+    ui.event(&format!("diagnosis: {}", d.summary));
+    if let Some(m) = &d.migration {
+        ui.event(&format!("  migration: {m}"));
+    }
+    if let Some(s) = &d.started_at {
+        ui.event(&format!("  started:   {s}"));
+    }
+    if d.error_code.is_some() || d.error_message.is_some() {
+        ui.event(&format!(
+            "  error:     {} {}",
+            d.error_code.as_deref().unwrap_or("(no code)"),
+            d.error_message.as_deref().unwrap_or("")
+        ));
+    }
+    ui.event(&format!(
+        "  backup:    {}",
+        d.backup.as_deref().unwrap_or("none taken in this run")
+    ));
+    if !d.next_commands.is_empty() {
+        ui.event("  next, choose one:");
+        for c in &d.next_commands {
+            ui.event(&format!("    {c}"));
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! One query that looks every object up in the system catalogs at once: a `VALUES`
+//! list of the objects (names as SQL string literals, quotes doubled, under
+//! `standard_conforming_strings = on`) joined against `pg_class`, `pg_attribute`,
+//! `pg_type`, `pg_enum`, `pg_constraint`, `pg_extension` and `pg_namespace`.
+
+use std::collections::HashMap;
+
+use super::objects::{quote_literal, Object};
+use super::replay::Found;
+use crate::db::Target;
+use crate::runner::Failure;
+
+/// Looks up `objects` in one psql round trip.
+pub(crate) fn look_up(target: &Target, objects: &[Object]) -> Result<HashMap<Object, Found>, Failure> {
+    if objects.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = target.query(&query(objects), &[])?;
+    parse(objects, &rows)
+        .map_err(|why| Failure::task(format!("reading the catalogs for the migration's objects: {why}")))
+}
+
+/// `(kind, schema, a, b, modifiers, list)` for one object.
+fn row(o: &Object) -> (&'static str, &str, &str, &str, &str, Vec<String>) {
+    match o {
+        Object::Schema { name } => ("schema", "", name, "", "", Vec::new()),
+        Object::Table { schema, name } => ("table", schema, name, "", "", Vec::new()),
+        Object::Column { schema, table, name } => ("column", schema, table, name, "", Vec::new()),
+        Object::NotNull { schema, table, column } => ("not_null", schema, table, column, "", Vec::new()),
+        Object::Default { schema, table, column } => ("default", schema, table, column, "", Vec::new()),
+        Object::ColumnType { schema, table, column, ty } => {
+            ("column_type", schema, table, column, &ty.modifiers, ty.regtype_texts())
+        }
+        Object::Enum { schema, name } => ("enum", schema, name, "", "", Vec::new()),
+        Object::EnumValue { schema, enum_name, value } => ("enum_value", schema, enum_name, value, "", Vec::new()),
+        Object::EnumValues { schema, enum_name, values } => ("enum_values", schema, enum_name, "", "", values.clone()),
+        Object::Type { schema, name } => ("type", schema, name, "", "", Vec::new()),
+        Object::Index { schema, name } => ("index", schema, name, "", "", Vec::new()),
+        Object::Constraint { schema, table, name } => ("constraint", schema, table, name, "", Vec::new()),
+        Object::Sequence { schema, name } => ("sequence", schema, name, "", "", Vec::new()),
+        Object::Extension { name } => ("extension", "", name, "", "", Vec::new()),
+    }
+}
+
+/// The query: one row `(position, present|absent|invalid)` per object.
+pub(crate) fn query(objects: &[Object]) -> String {
+    let values: Vec<String> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let (kind, s, a, b, m, l) = row(o);
+            let list: Vec<String> = l.iter().map(|v| quote_literal(v)).collect();
+            format!(
+                "({}, '{kind}', {}::text, {}::text, {}::text, {}::text, ARRAY[{}]::text[])",
+                i + 1,
+                quote_literal(s),
+                quote_literal(a),
+                quote_literal(b),
+                quote_literal(m),
+                list.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        r#"SET standard_conforming_strings = on;
+SET client_encoding = 'UTF8';
+SET search_path = pg_catalog;
+WITH o(i, kind, s, a, b, m, l) AS (VALUES
+{values}
+),
+rels AS (
+  SELECT o.i, c.oid, c.relkind, x.indisvalid, x.indisready
+  FROM o JOIN pg_namespace n ON n.nspname = o.s
+  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.a
+  LEFT JOIN pg_index x ON x.indexrelid = c.oid
+  WHERE o.kind IN ('table', 'index', 'sequence')
+),
+cols AS (
+  SELECT o.i, a.attnotnull, a.atthasdef, a.atttypid, a.atttypmod
+  FROM o JOIN pg_namespace n ON n.nspname = o.s
+  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.a AND c.relkind IN ('r', 'p')
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = o.b AND a.attnum > 0 AND NOT a.attisdropped
+  WHERE o.kind IN ('column', 'not_null', 'default', 'column_type')
+),
+types AS (
+  SELECT o.i, t.oid, t.typtype, t.typrelid, c.relkind
+  FROM o JOIN pg_namespace n ON n.nspname = o.s
+  JOIN pg_type t ON t.typnamespace = n.oid AND t.typname = o.a
+  LEFT JOIN pg_class c ON c.oid = t.typrelid
+  WHERE o.kind IN ('enum', 'enum_value', 'enum_values', 'type')
+)
+SELECT o.i, CASE o.kind
+  WHEN 'schema' THEN CASE WHEN EXISTS (SELECT FROM pg_namespace WHERE nspname = o.a) THEN 'present' ELSE 'absent' END
+  WHEN 'extension' THEN CASE WHEN EXISTS (SELECT FROM pg_extension WHERE extname = o.a) THEN 'present' ELSE 'absent' END
+  WHEN 'table' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind IN ('r', 'p') THEN 'present' ELSE 'invalid' END
+  WHEN 'sequence' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind = 'S' THEN 'present' ELSE 'invalid' END
+  WHEN 'index' THEN CASE WHEN r.oid IS NULL THEN 'absent'
+    WHEN r.relkind IN ('i', 'I') AND r.indisvalid AND r.indisready THEN 'present' ELSE 'invalid' END
+  WHEN 'column' THEN CASE WHEN k.i IS NULL THEN 'absent' ELSE 'present' END
+  WHEN 'not_null' THEN CASE WHEN k.i IS NULL THEN 'invalid' WHEN k.attnotnull THEN 'present' ELSE 'absent' END
+  WHEN 'default' THEN CASE WHEN k.i IS NULL THEN 'invalid' WHEN k.atthasdef THEN 'present' ELSE 'absent' END
+  WHEN 'column_type' THEN CASE WHEN k.i IS NULL THEN 'invalid'
+    WHEN k.atttypid = (SELECT r.t::oid FROM unnest(o.l) WITH ORDINALITY u(txt, pos)
+                       CROSS JOIN LATERAL (SELECT to_regtype(u.txt) AS t) r
+                       WHERE r.t IS NOT NULL ORDER BY u.pos LIMIT 1)
+     AND coalesce(substring(format_type(k.atttypid, k.atttypmod) FROM '\(([0-9,]+)\)'), '') = o.m
+    THEN 'present' ELSE 'absent' END
+  WHEN 'enum' THEN CASE WHEN t.oid IS NULL THEN 'absent' WHEN t.typtype = 'e' THEN 'present' ELSE 'invalid' END
+  WHEN 'type' THEN CASE WHEN t.oid IS NULL THEN 'absent' WHEN t.typrelid = 0 OR t.relkind = 'c' THEN 'present' ELSE 'invalid' END
+  WHEN 'enum_value' THEN CASE WHEN t.typtype = 'e'
+    AND EXISTS (SELECT FROM pg_enum e WHERE e.enumtypid = t.oid AND e.enumlabel = o.b) THEN 'present' ELSE 'absent' END
+  WHEN 'enum_values' THEN CASE WHEN t.typtype = 'e'
+    AND coalesce((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{{}}') = o.l
+    THEN 'present' ELSE 'absent' END
+  WHEN 'constraint' THEN CASE WHEN EXISTS (
+    SELECT FROM pg_constraint x JOIN pg_class c ON c.oid = x.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = o.s AND c.relname = o.a AND x.conname = o.b) THEN 'present' ELSE 'absent' END
+END
+FROM o
+LEFT JOIN rels r ON r.i = o.i
+LEFT JOIN cols k ON k.i = o.i
+LEFT JOIN types t ON t.i = o.i
+ORDER BY o.i;
+"#,
+        values = values.join(",\n")
+    )
+}
+
+fn parse(objects: &[Object], rows: &[Vec<Option<String>>]) -> Result<HashMap<Object, Found>, String> {
+    let mut out = HashMap::new();
+    for r in rows {
+        let (Some(Some(i)), Some(Some(state))) = (r.first(), r.get(1)) else {
+            return Err(format!("unexpected row {r:?}"));
+        };
+        let i: usize = i.parse().map_err(|_| format!("unexpected row {r:?}"))?;
+        let o = objects.get(i.wrapping_sub(1)).ok_or_else(|| format!("unexpected row {r:?}"))?;
+        let found = match state.as_str() {
+            "present" => Found::Present,
+            "absent" => Found::Absent,
+            "invalid" => Found::Invalid,
+            other => return Err(format!("unexpected state {other:?}")),
+        };
+        out.insert(o.clone(), found);
+    }
+    if out.len() != objects.len() {
+        return Err(format!("{} of {} objects came back", out.len(), objects.len()));
+    }
+    Ok(out)
+}

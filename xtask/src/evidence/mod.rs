@@ -1,0 +1,418 @@
+//! Evidence: did a failed migration apply? Reads its `migration.sql`, works out what
+//! it creates, drops and changes, looks those objects up in the catalogs in one
+//! query, and gives a verdict that says which `prisma migrate resolve` is safe.
+//!
+//! # Verdicts
+//!
+//! - **applied**: every change the migration makes is in the database: every table,
+//!   column, enum (with exactly its values), enum value, index, constraint, sequence,
+//!   extension and schema it creates exists, everything it drops or renames away is
+//!   gone, and every column property it sets (`NOT NULL`, default, type) holds, and at
+//!   least one of those changes shows that it ran (see "same names" below). This is the
+//!   runbook's timeout case; `resolve --applied` is right.
+//! - **not applied**: running the migration again from the database as it is would
+//!   get through every statement and end with all of its changes in place. In a
+//!   migration without guards that means none of its changes are there. Objects that
+//!   the migration itself tolerates finding (`CREATE TABLE IF NOT EXISTS`,
+//!   `ADD VALUE IF NOT EXISTS`, `DROP ... IF EXISTS`, a `DO` block whose
+//!   `EXCEPTION WHEN duplicate_object` handler swallows the collision, and column
+//!   properties, which can be set twice) may already be there: they may predate the
+//!   migration, and a re-run skips them. `resolve --rolled-back` and a new deploy are
+//!   safe.
+//! - **partial**: anything else: some changes are there and others are not in a way a
+//!   re-run would trip over (an object without a guard already exists), or would not
+//!   repair (a table created `IF NOT EXISTS` is there but lacks a column the
+//!   migration gives it), or an index is left INVALID by a failed
+//!   `CREATE INDEX CONCURRENTLY`. Neither resolve is safe: repair the database by hand
+//!   first. The report lists what is and is not there and the first statement a
+//!   re-run would fail on. (If the migration never ran and only objects that predate
+//!   it collide, the migration itself needs fixing; the report says so too.)
+//! - **unknown**: the file contains a statement the analyser does not understand or
+//!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
+//!   functions, views, triggers, `SET search_path` to more than one schema, a `DO` block
+//!   with logic in it, ...), or nothing checkable at all, or the database would look the
+//!   same whether it ran or not (below). Unknown is never safe: decide by hand. The
+//!   report still lists what it could check.
+//!
+//! Guarded objects ("may predate the migration") count toward *applied* like any
+//! other, but cannot prove it on their own: a migration whose only present objects
+//! are guarded is *not applied* unless every one of its changes is present. When all
+//! of them are present, re-running it would change nothing, so *applied* is safe.
+//!
+//! **Same names.** The catalogs are checked by name. A migration that drops and
+//! re-creates something under the same name (Prisma's primary-key change
+//! `DROP CONSTRAINT "t_pkey", ADD CONSTRAINT "t_pkey" PRIMARY KEY (a, b)`, or its enum
+//! rewrite `"Role"` → `"Role_old"`, `"Role_new"` → `"Role"`) leaves names that existed
+//! before. A change proves the migration ran only if the file shows it was not in place
+//! before (what it creates without a guard did not exist; what it drops did). When
+//! every change is in place but none proves anything and re-running would still change
+//! the database, the verdict is *unknown*, not *applied*. Column definitions (which
+//! columns a constraint covers, an index's expression) are not compared.
+//!
+//! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
+//! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
+//! (a comment cannot make a migration unsafe to resolve either way).
+//!
+//! # Names
+//!
+//! Unqualified names belong to the schema of the connection (Prisma's `?schema=`,
+//! default `public`), or to the one schema a `SET search_path` in the file names.
+//! Unquoted identifiers fold to lower case, quoted ones are exact, and both are cut to
+//! 63 bytes as the server does. An unnamed `PRIMARY KEY` is `<table>_pkey`; other
+//! unnamed constraints are not looked up (they exist exactly when their table does),
+//! and an `ADD` of one, or a `CREATE INDEX` without a name, is unknown.
+
+mod catalog;
+pub mod lexer;
+mod objects;
+mod replay;
+mod statements;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::Serialize;
+
+pub use objects::{quote_ident, Object, Presence, TypeName};
+pub use replay::Found;
+
+use crate::db::Target;
+use crate::runner::Failure;
+
+/// A change the migration makes, as a state of one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectation {
+    #[serde(serialize_with = "display")]
+    pub object: Object,
+    /// `Present` for what it creates or sets, `Absent` for what it drops or renames away.
+    pub applied_means: Presence,
+    /// The statement that decides this state, on one line, shortened.
+    pub statement: String,
+    /// Its line in `migration.sql`.
+    pub line: usize,
+    /// The migration tolerates this state existing before it ran (`IF [NOT] EXISTS`,
+    /// an exception handler, a property that can be set twice): finding it proves
+    /// little on its own.
+    pub guarded: bool,
+}
+
+impl fmt::Display for Expectation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (line {}", self.object.describe(self.applied_means), self.line)?;
+        if self.guarded {
+            f.write_str(", may predate the migration")?;
+        }
+        f.write_str(")")
+    }
+}
+
+fn display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// What a migration file does, without looking at a database.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The state each object is in once the migration has applied, in file order.
+    pub expectations: Vec<Expectation>,
+    /// Statements not understood: `line N: STATEMENT (why)`, one line each.
+    pub unknown: Vec<String>,
+    program: Vec<statements::Stmt>,
+    /// Every object whose current state the verdict needs.
+    lookups: Vec<Object>,
+    /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
+    informative: HashSet<Object>,
+}
+
+/// Analyses `sql` with unqualified names in `public`.
+pub fn analyse(sql: &str) -> Analysis {
+    analyse_in(sql, "public")
+}
+
+/// Analyses `sql` with unqualified names in `default_schema` (Prisma's `?schema=`).
+pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
+    let program = statements::parse(sql, default_schema);
+    let mut unknown = Vec::new();
+    for s in &program {
+        if let statements::Body::Unknown(why) = &s.body {
+            unknown.push(format!("line {}: {} ({why})", s.line, s.text));
+        }
+    }
+    let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
+    Analysis { expectations, unknown, program, lookups, informative }
+}
+
+/// The answer, for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    NotApplied,
+    Applied,
+    Partial,
+    Unknown,
+}
+
+impl Verdict {
+    /// One sentence: what the verdict means and what is safe.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::NotApplied => {
+                "not applied: none of its changes are in the database, apart from any its own guards skip; \
+                 marking it rolled back and deploying it again is safe"
+            }
+            Verdict::Applied => {
+                "applied: every change it makes is in the database; marking it applied is safe"
+            }
+            Verdict::Partial => {
+                "partially applied: some of its changes are in the database and others are not \
+                 (or something it creates existed before it ran); neither marking it applied nor rolling it back is safe until the database is repaired by hand"
+            }
+            Verdict::Unknown => {
+                "unknown: it has statements or changes the analyser cannot check in the catalogs; decide by hand"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::NotApplied => "not applied",
+            Verdict::Applied => "applied",
+            Verdict::Partial => "partially applied",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// The verdict and what it rests on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub verdict: Verdict,
+    /// Changes that are in the database (objects created are there, objects dropped are gone).
+    pub present: Vec<Expectation>,
+    /// Changes that are not.
+    pub missing: Vec<Expectation>,
+    /// Objects that are there but unusable or of another kind (an INVALID index left
+    /// by a failed `CREATE INDEX CONCURRENTLY`, a view where a table should be).
+    pub invalid: Vec<Expectation>,
+    /// Changes not counted because their object existed before the migration ran
+    /// (see [`Evidence::discount`]).
+    pub predating: Vec<Expectation>,
+    /// Statements not understood (as in [`Analysis::unknown`]).
+    pub unknown: Vec<String>,
+    /// For a partial verdict: the first statement a re-run would fail on, and why,
+    /// or what a re-run would leave missing.
+    pub rerun_blocker: Option<String>,
+    /// What the verdict was computed from, to compute it again.
+    #[serde(skip)]
+    basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
+}
+
+impl Evidence {
+    /// A report for people: the verdict, then which of the migration's changes are
+    /// done and which are not (each as the state the migration leaves behind).
+    pub fn report(&self) -> String {
+        format!("{}\n{}", self.verdict.describe(), self.details())
+    }
+
+    /// The lists of [`Evidence::report`] without the verdict line, indented by two.
+    pub fn details(&self) -> String {
+        let mut out = String::new();
+        let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
+            let items: Vec<String> = items.collect();
+            if !items.is_empty() {
+                out.push_str(&format!("  {title}:\n"));
+                for i in items {
+                    out.push_str(&format!("    {i}\n"));
+                }
+            }
+        };
+        list("not understood", &mut self.unknown.iter().cloned());
+        list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
+        list("not done (the migration would leave it so)", &mut self.missing.iter().map(|e| e.to_string()));
+        list(
+            "in the way (there, but unusable or of another kind)",
+            &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),
+        );
+        list("not counted (existed before the migration ran)", &mut self.predating.iter().map(|e| e.to_string()));
+        if let Some(b) = &self.rerun_blocker {
+            out.push_str(&format!("  a re-run would fail: {b}\n"));
+        }
+        out
+    }
+
+    /// One line: the verdict and how many changes are in place.
+    pub fn summary(&self) -> String {
+        let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
+        match self.verdict {
+            Verdict::Applied => format!("applied: all {total} of its changes are in the database"),
+            Verdict::NotApplied if p == 0 => format!("not applied: none of its {total} changes are in the database"),
+            Verdict::NotApplied => {
+                format!("not applied: {p} of its {total} changes are in the database, all of them ones a re-run skips")
+            }
+            Verdict::Partial => {
+                let mut s = format!("partially applied: {p} of its {total} changes are in the database");
+                if !self.invalid.is_empty() {
+                    s.push_str(&format!(", {} object(s) in the way", self.invalid.len()));
+                }
+                s
+            }
+            Verdict::Unknown => {
+                let first = self.unknown.first().map(String::as_str).unwrap_or("nothing checkable");
+                match self.unknown.len() {
+                    0 | 1 => format!("unknown: {first}"),
+                    n => format!("unknown: {first}, and {} more", n - 1),
+                }
+            }
+        }
+    }
+
+    /// Stops counting the changes to the object named `name` (in any schema) and to what
+    /// it owns as evidence, and judges again: for an object the failed attempt's own
+    /// error says "already exists", which therefore predates the migration. A re-run is
+    /// then judged as if the migration skipped it (as it will once the file is fixed).
+    /// False when the migration does not mention such an object.
+    pub fn discount(&mut self, name: &str) -> bool {
+        let Some(basis) = self.basis.take() else { return false };
+        let (analysis, found) = &*basis;
+        let mut off: HashSet<Object> = self.predating.iter().map(|e| e.object.clone()).collect();
+        let before = off.len();
+        off.extend(analysis.expectations.iter().filter(|e| names_object(e, name)).map(|e| e.object.clone()));
+        let changed = off.len() != before;
+        *self = judge_with(analysis, found, &off);
+        changed
+    }
+}
+
+/// One line: see [`Evidence::summary`].
+pub fn summary(e: &Evidence) -> String {
+    e.summary()
+}
+
+/// Prints [`Evidence::details`] to stdout.
+pub fn print_details(e: &Evidence) {
+    print!("{}", e.details());
+}
+
+/// Whether the change is about the object called `name`, or something it owns
+/// (`attendance_status` names the enum, its values and its type).
+pub fn names_object(e: &Expectation, name: &str) -> bool {
+    names(&e.object).contains(&name)
+}
+
+fn names(o: &Object) -> Vec<&str> {
+    match o {
+        Object::Schema { name } | Object::Extension { name } => vec![name],
+        Object::Table { name, .. }
+        | Object::Enum { name, .. }
+        | Object::Type { name, .. }
+        | Object::Index { name, .. }
+        | Object::Sequence { name, .. } => vec![name],
+        Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => vec![table, name],
+        Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => vec![table, column],
+        Object::ColumnType { table, column, .. } => vec![table, column],
+        Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => vec![enum_name],
+    }
+}
+
+/// The verdict again, for evidence whose lists a caller has shortened: changes no
+/// longer in `present`, `missing` or `invalid` count as predating the migration (see
+/// [`Evidence::discount`]).
+pub fn verdict_of(e: &Evidence) -> Verdict {
+    let Some(basis) = &e.basis else { return e.verdict };
+    let (analysis, found) = &**basis;
+    let kept: HashSet<&Object> = e.present.iter().chain(&e.missing).chain(&e.invalid).map(|x| &x.object).collect();
+    let off: HashSet<Object> =
+        analysis.expectations.iter().map(|x| &x.object).filter(|o| !kept.contains(o)).cloned().collect();
+    judge_with(analysis, found, &off).verdict
+}
+
+/// The verdict for `analysis` given what the catalogs hold (`found`; objects not in it
+/// count as absent).
+pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
+    judge_with(analysis, found, &HashSet::new())
+}
+
+/// [`judge`], not counting the changes to `predating` objects.
+fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &HashSet<Object>) -> Evidence {
+    let state = |o: &Object| found.get(o).copied().unwrap_or(Found::Absent);
+    let counted: Vec<&Expectation> = analysis.expectations.iter().filter(|e| !predating.contains(&e.object)).collect();
+    let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
+    for e in &counted {
+        match state(&e.object) {
+            // A property of a column that does not exist is simply not in place.
+            Found::Invalid if e.object.is_column_property() => missing.push((*e).clone()),
+            Found::Invalid => invalid.push((*e).clone()),
+            s if s == Found::from(e.applied_means) => present.push((*e).clone()),
+            _ => missing.push((*e).clone()),
+        }
+    }
+    let mut rerun_blocker = None;
+    let mut unknown = analysis.unknown.clone();
+    let verdict = if counted.is_empty() && unknown.is_empty() {
+        unknown.push("the migration makes no change the catalogs can show".into());
+        Verdict::Unknown
+    } else if !unknown.is_empty() || counted.is_empty() {
+        Verdict::Unknown
+    } else if missing.is_empty() && invalid.is_empty() {
+        let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
+        match replay::rerun(&analysis.program, found, predating) {
+            // Nothing shows that it ran, and running it would still change the database:
+            // the catalogs look the same before and after it.
+            Ok(replay::Rerun { first_change: Some((line, text)), .. }) if !proven => {
+                unknown.push(format!(
+                    "line {line}: {text} (the database looks the same before and after this migration: \
+                     it re-creates objects under names that existed before, so the catalogs cannot show whether it ran)"
+                ));
+                Verdict::Unknown
+            }
+            _ => Verdict::Applied,
+        }
+    } else if !invalid.is_empty() {
+        Verdict::Partial
+    } else {
+        match replay::rerun(&analysis.program, found, predating) {
+            Ok(r) => {
+                let left = counted
+                    .iter()
+                    .find(|e| r.end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means));
+                match left {
+                    None => Verdict::NotApplied,
+                    Some(e) => {
+                        rerun_blocker = Some(format!(
+                            "it would run without error but leave {} undone: its guard skips an object that is already there",
+                            e.object.describe(e.applied_means)
+                        ));
+                        Verdict::Partial
+                    }
+                }
+            }
+            Err(b) => {
+                rerun_blocker = Some(format!("line {}: {}: {}", b.line, b.statement, b.why));
+                Verdict::Partial
+            }
+        }
+    };
+    let predating = analysis.expectations.iter().filter(|e| predating.contains(&e.object)).cloned().collect();
+    Evidence {
+        verdict,
+        present,
+        missing,
+        invalid,
+        predating,
+        unknown,
+        rerun_blocker,
+        basis: Some(Box::new((analysis.clone(), found.clone()))),
+    }
+}
+
+/// Analyses `sql` and checks it against the database in one query.
+pub fn assess(target: &Target, sql: &str, default_schema: &str) -> Result<Evidence, Failure> {
+    let analysis = analyse_in(sql, default_schema);
+    let found = catalog::look_up(target, &analysis.lookups)?;
+    Ok(judge(&analysis, &found))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! The database objects and properties a migration creates, drops or changes, as the
+//! catalogs name them, and how they relate (a column belongs to its table, an enum's
+//! value list to its enum) so that renames and drops carry what belongs to them.
+
+use std::fmt;
+
+/// A thing in the catalogs whose presence a migration decides.
+///
+/// Names are as PostgreSQL stores them: unquoted identifiers folded to lower case,
+/// quoted ones exact, all cut to 63 bytes; `schema` is always filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Object {
+    Schema {
+        name: String,
+    },
+    Table {
+        schema: String,
+        name: String,
+    },
+    Column {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    /// "Present" means the column is `NOT NULL`.
+    NotNull {
+        schema: String,
+        table: String,
+        column: String,
+    },
+    /// "Present" means the column has a default.
+    Default {
+        schema: String,
+        table: String,
+        column: String,
+    },
+    /// "Present" means the column has this type.
+    ColumnType {
+        schema: String,
+        table: String,
+        column: String,
+        ty: TypeName,
+    },
+    Enum {
+        schema: String,
+        name: String,
+    },
+    EnumValue {
+        schema: String,
+        enum_name: String,
+        value: String,
+    },
+    /// "Present" means the enum has exactly these values, in this order.
+    EnumValues {
+        schema: String,
+        enum_name: String,
+        values: Vec<String>,
+    },
+    /// A type of any kind (what `DROP TYPE` and `ALTER TYPE ... RENAME TO` act on).
+    Type {
+        schema: String,
+        name: String,
+    },
+    Index {
+        schema: String,
+        name: String,
+    },
+    Constraint {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    Sequence {
+        schema: String,
+        name: String,
+    },
+    Extension {
+        name: String,
+    },
+}
+
+/// A column type as written in `ALTER COLUMN ... TYPE`, resolved the way the server
+/// resolves it: the first of `lookup` that exists, with these modifiers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeName {
+    /// Candidate `(schema, name)` pairs in lookup order (`pg_catalog` first for unqualified names).
+    pub lookup: Vec<(String, String)>,
+    /// Modifiers as `format_type` prints them between parentheses (`3`, `10,2`), or empty.
+    pub modifiers: String,
+    pub array: bool,
+}
+
+impl TypeName {
+    /// The text `to_regtype` gets for each candidate: every part quoted, so that no
+    /// name from the migration can be a syntax error in our query.
+    pub fn regtype_texts(&self) -> Vec<String> {
+        let suffix = if self.array { "[]" } else { "" };
+        self.lookup.iter().map(|(s, n)| format!("{}.{}{suffix}", quote_ident(s), quote_ident(n))).collect()
+    }
+
+    fn renamed(&self, schema: &str, from: &str, to: &str) -> Option<TypeName> {
+        if !self.lookup.iter().any(|(s, n)| s == schema && n == from) {
+            return None;
+        }
+        let mut t = self.clone();
+        for (s, n) in &mut t.lookup {
+            if n == from && (s == schema || s == "pg_catalog") {
+                *n = to.to_string();
+            }
+        }
+        Some(t)
+    }
+}
+
+impl fmt::Display for TypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (s, n) = self.lookup.last().map(|(s, n)| (s.as_str(), n.as_str())).unwrap_or(("", ""));
+        if s == "pg_catalog" {
+            f.write_str(n)?;
+        } else {
+            write!(f, "{}.{}", quote_ident(s), quote_ident(n))?;
+        }
+        if !self.modifiers.is_empty() {
+            write!(f, "({})", self.modifiers)?;
+        }
+        if self.array {
+            f.write_str("[]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an object exists (or a property holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Presence {
+    Present,
+    Absent,
+}
+
+/// What owns other objects: renaming or dropping it carries them along.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Relation { schema: String, name: String },
+    Column { schema: String, table: String, name: String },
+    Type { schema: String, name: String },
+}
+
+impl Object {
+    /// The owner this object *is* (a table is a relation, an enum is a type).
+    pub(crate) fn identity(&self) -> Option<Owner> {
+        match self {
+            Object::Table { schema, name } => Some(Owner::Relation { schema: schema.clone(), name: name.clone() }),
+            Object::Column { schema, table, name } => {
+                Some(Owner::Column { schema: schema.clone(), table: table.clone(), name: name.clone() })
+            }
+            Object::Enum { schema, name } | Object::Type { schema, name } => {
+                Some(Owner::Type { schema: schema.clone(), name: name.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// Is this object the owner `o`, or owned by it?
+    pub(crate) fn within(&self, o: &Owner) -> bool {
+        use Object as O;
+        match (self, o) {
+            (O::Table { schema, name }, Owner::Relation { schema: s, name: n }) => schema == s && name == n,
+            (
+                O::Column { schema, table, .. }
+                | O::NotNull { schema, table, .. }
+                | O::Default { schema, table, .. }
+                | O::ColumnType { schema, table, .. }
+                | O::Constraint { schema, table, .. },
+                Owner::Relation { schema: s, name: n },
+            ) => schema == s && table == n,
+            (
+                O::Column { schema, table, name: column }
+                | O::NotNull { schema, table, column }
+                | O::Default { schema, table, column }
+                | O::ColumnType { schema, table, column, .. },
+                Owner::Column { schema: s, table: t, name: c },
+            ) => schema == s && table == t && column == c,
+            (
+                O::Enum { schema, name }
+                | O::Type { schema, name }
+                | O::EnumValue { schema, enum_name: name, .. }
+                | O::EnumValues { schema, enum_name: name, .. },
+                Owner::Type { schema: s, name: n },
+            ) => schema == s && name == n,
+            (O::ColumnType { ty, .. }, Owner::Type { schema: s, name: n }) => {
+                ty.lookup.iter().any(|(ts, tn)| ts == s && tn == n)
+            }
+            _ => false,
+        }
+    }
+
+    /// This object after its owner `from` was renamed to `to` (same kind of owner).
+    pub(crate) fn reparent(&self, from: &Owner, to: &Owner) -> Option<Object> {
+        use Object as O;
+        if !self.within(from) {
+            return None;
+        }
+        let mut o = self.clone();
+        match (&mut o, to) {
+            (O::Table { name, .. }, Owner::Relation { name: n, .. }) => *name = n.clone(),
+            (
+                O::Column { table, .. }
+                | O::NotNull { table, .. }
+                | O::Default { table, .. }
+                | O::ColumnType { table, .. }
+                | O::Constraint { table, .. },
+                Owner::Relation { name: n, .. },
+            ) => *table = n.clone(),
+            (O::Column { name: c, .. }, Owner::Column { name: n, .. })
+            | (
+                O::NotNull { column: c, .. } | O::Default { column: c, .. } | O::ColumnType { column: c, .. },
+                Owner::Column { name: n, .. },
+            ) => *c = n.clone(),
+            (O::ColumnType { ty, .. }, Owner::Type { name: n, .. }) => {
+                let Owner::Type { schema: fs, name: fname } = from else { return None };
+                *ty = ty.renamed(fs, fname, n)?;
+            }
+            (
+                O::Enum { name, .. }
+                | O::Type { name, .. }
+                | O::EnumValue { enum_name: name, .. }
+                | O::EnumValues { enum_name: name, .. },
+                Owner::Type { name: n, .. },
+            ) => *name = n.clone(),
+            _ => return None,
+        }
+        Some(o)
+    }
+
+    /// `NOT NULL`, default or type of a column: found "invalid" when the column is missing.
+    pub(crate) fn is_column_property(&self) -> bool {
+        matches!(self, Object::NotNull { .. } | Object::Default { .. } | Object::ColumnType { .. })
+    }
+
+    /// Another object that is present whenever this one is (an enum is a type).
+    pub(crate) fn implied(&self) -> Option<Object> {
+        match self {
+            Object::Enum { schema, name } => Some(Object::Type { schema: schema.clone(), name: name.clone() }),
+            _ => None,
+        }
+    }
+
+    /// Objects of which at most one can be present at a time (a column has one type,
+    /// an enum one list of values): the group they share.
+    pub(crate) fn exclusive_group(&self) -> Option<Owner> {
+        match self {
+            Object::ColumnType { schema, table, column, .. } => {
+                Some(Owner::Column { schema: schema.clone(), table: table.clone(), name: column.clone() })
+            }
+            Object::EnumValues { schema, enum_name, .. } => {
+                Some(Owner::Type { schema: schema.clone(), name: enum_name.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE the server raises when a statement creates this object and it exists.
+    pub(crate) fn exists_error(&self) -> &'static str {
+        match self {
+            Object::Table { .. } | Object::Index { .. } | Object::Sequence { .. } => "42P07",
+            Object::Column { .. } => "42701",
+            Object::Schema { .. } => "42P06",
+            _ => "42710",
+        }
+    }
+
+    /// The SQLSTATE the server raises when a statement drops or renames this object and it is missing.
+    pub(crate) fn missing_error(&self) -> &'static str {
+        match self {
+            Object::Table { .. } | Object::Sequence { .. } => "42P01",
+            Object::Column { .. } => "42703",
+            Object::Schema { .. } => "3F000",
+            Object::EnumValue { .. } => "22023",
+            _ => "42704",
+        }
+    }
+
+    /// What it means for this object to be in `p`, for people.
+    pub fn describe(&self, p: Presence) -> String {
+        let yes = p == Presence::Present;
+        match self {
+            Object::NotNull { .. } => format!("{self} {}", if yes { "is NOT NULL" } else { "allows NULL" }),
+            Object::Default { .. } => format!("{self} {}", if yes { "has a default" } else { "has no default" }),
+            Object::ColumnType { ty, .. } => {
+                format!("{self} {} type {ty}", if yes { "has" } else { "does not have" })
+            }
+            Object::EnumValues { values, .. } => {
+                let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
+                format!("{self} {} exactly the values ({})", if yes { "has" } else { "does not have" }, list.join(", "))
+            }
+            _ => format!("{self} {}", if yes { "exists" } else { "does not exist" }),
+        }
+    }
+}
+
+impl fmt::Display for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let q = quote_ident;
+        match self {
+            Object::Schema { name } => write!(f, "schema {}", q(name)),
+            Object::Table { schema, name } => write!(f, "table {}.{}", q(schema), q(name)),
+            Object::Column { schema, table, name } => write!(f, "column {}.{}.{}", q(schema), q(table), q(name)),
+            Object::NotNull { schema, table, column }
+            | Object::Default { schema, table, column }
+            | Object::ColumnType { schema, table, column, .. } => {
+                write!(f, "column {}.{}.{}", q(schema), q(table), q(column))
+            }
+            Object::Enum { schema, name } | Object::EnumValues { schema, enum_name: name, .. } => {
+                write!(f, "enum {}.{}", q(schema), q(name))
+            }
+            Object::EnumValue { schema, enum_name, value } => {
+                write!(f, "enum value {}.{} {}", q(schema), q(enum_name), quote_literal(value))
+            }
+            Object::Type { schema, name } => write!(f, "type {}.{}", q(schema), q(name)),
+            Object::Index { schema, name } => write!(f, "index {}.{}", q(schema), q(name)),
+            Object::Constraint { schema, table, name } => {
+                write!(f, "constraint {} on {}.{}", q(name), q(schema), q(table))
+            }
+            Object::Sequence { schema, name } => write!(f, "sequence {}.{}", q(schema), q(name)),
+            Object::Extension { name } => write!(f, "extension {}", q(name)),
+        }
+    }
+}
+
+/// `"name"` with embedded quotes doubled.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// `'text'` with embedded quotes doubled (for `standard_conforming_strings = on`).
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(t: &str, c: &str) -> Object {
+        Object::Column { schema: "public".into(), table: t.into(), name: c.into() }
+    }
+
+    #[test]
+    fn renames_carry_owned_objects() {
+        let from = Owner::Relation { schema: "public".into(), name: "a".into() };
+        let to = Owner::Relation { schema: "public".into(), name: "b".into() };
+        assert_eq!(col("a", "x").reparent(&from, &to), Some(col("b", "x")));
+        assert_eq!(col("c", "x").reparent(&from, &to), None);
+        let ty = TypeName {
+            lookup: vec![("pg_catalog".into(), "Role_new".into()), ("public".into(), "Role_new".into())],
+            modifiers: String::new(),
+            array: false,
+        };
+        let ct = Object::ColumnType { schema: "public".into(), table: "u".into(), column: "r".into(), ty };
+        let from = Owner::Type { schema: "public".into(), name: "Role_new".into() };
+        let to = Owner::Type { schema: "public".into(), name: "Role".into() };
+        let Some(Object::ColumnType { ty, .. }) = ct.reparent(&from, &to) else { panic!() };
+        assert_eq!(ty.to_string(), "\"public\".\"Role\"");
+        assert_eq!(ty.regtype_texts(), ["\"pg_catalog\".\"Role\"", "\"public\".\"Role\""]);
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(col("t", "x").describe(Presence::Present), "column \"public\".\"t\".\"x\" exists");
+        let v = Object::EnumValues { schema: "s".into(), enum_name: "e".into(), values: vec!["a'b".into()] };
+        assert_eq!(v.describe(Presence::Absent), "enum \"s\".\"e\" does not have exactly the values ('a''b')");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

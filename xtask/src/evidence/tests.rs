@@ -1,0 +1,692 @@
+//! Unit tests: what the analyser reads out of Prisma-shaped and hand-written SQL, and
+//! the verdict rules over made-up catalog states.
+
+use std::collections::HashMap;
+
+use super::*;
+
+fn t(name: &str) -> Object {
+    Object::Table { schema: "public".into(), name: name.into() }
+}
+fn col(table: &str, name: &str) -> Object {
+    Object::Column { schema: "public".into(), table: table.into(), name: name.into() }
+}
+fn con(table: &str, name: &str) -> Object {
+    Object::Constraint { schema: "public".into(), table: table.into(), name: name.into() }
+}
+fn idx(name: &str) -> Object {
+    Object::Index { schema: "public".into(), name: name.into() }
+}
+fn en(name: &str) -> Object {
+    Object::Enum { schema: "public".into(), name: name.into() }
+}
+fn ev(e: &str, v: &str) -> Object {
+    Object::EnumValue { schema: "public".into(), enum_name: e.into(), value: v.into() }
+}
+fn evs(e: &str, vs: &[&str]) -> Object {
+    Object::EnumValues {
+        schema: "public".into(),
+        enum_name: e.into(),
+        values: vs.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+fn expect_of<'a>(a: &'a Analysis, o: &Object) -> &'a Expectation {
+    a.expectations
+        .iter()
+        .find(|e| e.object == *o)
+        .unwrap_or_else(|| panic!("no expectation for {o}: {:#?}", a.expectations))
+}
+
+fn has(a: &Analysis, o: &Object, p: Presence) -> bool {
+    a.expectations.iter().any(|e| e.object == *o && e.applied_means == p)
+}
+
+/// The catalogs as they are after the migration applied.
+fn applied_world(a: &Analysis) -> HashMap<Object, Found> {
+    let mut w: HashMap<Object, Found> = a.lookups.iter().map(|o| (o.clone(), Found::Absent)).collect();
+    for e in &a.expectations {
+        w.insert(e.object.clone(), e.applied_means.into());
+    }
+    w
+}
+
+/// Only `present` exist.
+fn world(present: &[Object]) -> HashMap<Object, Found> {
+    present.iter().map(|o| (o.clone(), Found::Present)).collect()
+}
+
+fn ty(name: &str) -> Object {
+    Object::Type { schema: "public".into(), name: name.into() }
+}
+
+/// What [`PRISMA`] changes that earlier migrations created.
+fn prisma_base() -> Vec<Object> {
+    vec![ty("notification_type"), en("notification_type"), t("notes"), t("users")]
+}
+
+const PRISMA: &str = r#"-- CreateEnum
+CREATE TYPE "attendance_status" AS ENUM ('PRESENT', 'ABSENT', 'LATE');
+
+-- AlterEnum
+ALTER TYPE "notification_type" ADD VALUE 'LIBRARY';
+
+-- CreateTable
+CREATE TABLE "library_books" (
+    "id" TEXT NOT NULL,
+    "title" TEXT NOT NULL,
+    "status" "library_issue_status" NOT NULL DEFAULT 'AVAILABLE',
+    "cost" DECIMAL(10,2),
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "library_books_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "library_books_isbn_key" ON "library_books"("isbn");
+
+-- AddForeignKey
+ALTER TABLE "notes" ADD CONSTRAINT "notes_author_id_fkey" FOREIGN KEY ("author_id") REFERENCES "users"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+"#;
+
+#[test]
+fn prisma_generated_statements() {
+    let a = analyse(PRISMA);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let want = [
+        en("attendance_status"),
+        evs("attendance_status", &["PRESENT", "ABSENT", "LATE"]),
+        ev("notification_type", "LIBRARY"),
+        t("library_books"),
+        col("library_books", "id"),
+        col("library_books", "title"),
+        col("library_books", "status"),
+        col("library_books", "cost"),
+        col("library_books", "created_at"),
+        con("library_books", "library_books_pkey"),
+        idx("library_books_isbn_key"),
+        con("notes", "notes_author_id_fkey"),
+    ];
+    let got: Vec<&Object> = a.expectations.iter().map(|e| &e.object).collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>());
+    assert!(a.expectations.iter().all(|e| e.applied_means == Presence::Present && !e.guarded));
+    let e = expect_of(&a, &idx("library_books_isbn_key"));
+    assert_eq!(e.line, 19);
+    assert_eq!(e.statement, r#"CREATE UNIQUE INDEX "library_books_isbn_key" ON "library_books"("isbn")"#);
+    assert_eq!(e.to_string(), r#"index "public"."library_books_isbn_key" exists (line 19)"#);
+}
+
+#[test]
+fn guarded_forms_are_expectations_marked_guarded() {
+    let sql = r#"
+DO $$ BEGIN
+    CREATE TYPE "gallery_privacy" AS ENUM ('PUBLIC', 'PRIVATE');
+EXCEPTION
+    WHEN duplicate_object THEN null;
+END $$;
+ALTER TYPE "notification_type" ADD VALUE IF NOT EXISTS 'CIRCULAR';
+CREATE TABLE IF NOT EXISTS "faqs" ("id" TEXT NOT NULL, CONSTRAINT "faqs_pkey" PRIMARY KEY ("id"));
+CREATE INDEX IF NOT EXISTS "faqs_id_idx" ON "faqs"("id");
+DO $$ BEGIN
+    ALTER TABLE "faqs" ADD CONSTRAINT "faqs_x_fkey" FOREIGN KEY ("id") REFERENCES "users"("id");
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    for o in [
+        en("gallery_privacy"),
+        ev("notification_type", "CIRCULAR"),
+        t("faqs"),
+        col("faqs", "id"),
+        idx("faqs_id_idx"),
+        con("faqs", "faqs_x_fkey"),
+    ] {
+        let e = expect_of(&a, &o);
+        assert!(e.guarded, "{e}");
+        assert_eq!(e.applied_means, Presence::Present);
+    }
+    assert_eq!(expect_of(&a, &en("gallery_privacy")).line, 3);
+}
+
+#[test]
+fn identifiers_schemas_and_generated_names() {
+    let sql = r#"CREATE TABLE Foo."Bar" (ID int PRIMARY KEY, "MixedCase" text);
+CREATE TABLE t2 (a int, PRIMARY KEY (a), UNIQUE (a), CHECK (a > 0));
+CREATE TABLE "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" (x int);
+ALTER TABLE t2 ADD COLUMN b serial CONSTRAINT b_key UNIQUE, ADD COLUMN IF NOT EXISTS c int;"#;
+    let a = analyse_in(sql, "tenant");
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let o = |s: &str| s.to_string();
+    assert!(has(&a, &Object::Table { schema: o("foo"), name: o("Bar") }, Presence::Present));
+    assert!(has(&a, &Object::Column { schema: o("foo"), table: o("Bar"), name: o("id") }, Presence::Present));
+    assert!(has(&a, &Object::Column { schema: o("foo"), table: o("Bar"), name: o("MixedCase") }, Presence::Present));
+    assert!(has(&a, &Object::Constraint { schema: o("foo"), table: o("Bar"), name: o("Bar_pkey") }, Presence::Present));
+    assert!(has(
+        &a,
+        &Object::Constraint { schema: o("tenant"), table: o("t2"), name: o("t2_pkey") },
+        Presence::Present
+    ));
+    let long = "a".repeat(63);
+    assert!(has(&a, &Object::Table { schema: o("tenant"), name: long.clone() }, Presence::Present));
+    assert_eq!(statements::pkey_name(&long), format!("{}_pkey", "a".repeat(58)));
+    assert!(has(&a, &Object::Constraint { schema: o("tenant"), table: o("t2"), name: o("b_key") }, Presence::Present));
+    let c = a.expectations.iter().find(|e| matches!(&e.object, Object::Column { name, .. } if name == "c")).unwrap();
+    assert!(c.guarded);
+    // Only the named constraints and the primary key: the unnamed UNIQUE and CHECK are not looked up.
+    let constraints = a.expectations.iter().filter(|e| matches!(e.object, Object::Constraint { .. })).count();
+    assert_eq!(constraints, 3);
+}
+
+#[test]
+fn drops_renames_and_column_properties() {
+    let sql = r#"ALTER TABLE "users" DROP COLUMN "legacy", DROP CONSTRAINT IF EXISTS "users_legacy_key";
+ALTER TABLE "users" RENAME COLUMN "name" TO "full_name";
+ALTER TABLE "users" RENAME CONSTRAINT "a" TO "b";
+ALTER INDEX "users_email_idx" RENAME TO "users_email_key";
+ALTER TABLE ONLY "users" ALTER COLUMN "email" SET NOT NULL, ALTER "role" DROP DEFAULT, ALTER COLUMN "age" DROP NOT NULL;
+ALTER TABLE "users" ALTER COLUMN "score" SET DEFAULT 0;
+ALTER TABLE "users" ALTER COLUMN "bio" SET DATA TYPE VARCHAR(255);
+DROP INDEX IF EXISTS "old_idx", "older_idx";
+DROP TABLE "old_table" CASCADE;
+DROP TYPE "old_enum";
+CREATE SEQUENCE "counter_seq" START 1;
+DROP SEQUENCE IF EXISTS "gone_seq";
+CREATE EXTENSION IF NOT EXISTS "pg_trgm" WITH SCHEMA public;
+ALTER TYPE "mood" RENAME VALUE 'sad' TO 'blue';
+"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let s = |x: &str| x.to_string();
+    assert!(has(&a, &col("users", "legacy"), Presence::Absent));
+    assert!(expect_of(&a, &con("users", "users_legacy_key")).guarded);
+    assert!(has(&a, &col("users", "full_name"), Presence::Present));
+    assert!(has(&a, &col("users", "name"), Presence::Absent));
+    assert!(has(&a, &con("users", "b"), Presence::Present));
+    assert!(has(&a, &con("users", "a"), Presence::Absent));
+    assert!(has(&a, &idx("users_email_key"), Presence::Present));
+    assert!(has(&a, &idx("users_email_idx"), Presence::Absent));
+    let nn = |c: &str| Object::NotNull { schema: s("public"), table: s("users"), column: s(c) };
+    let df = |c: &str| Object::Default { schema: s("public"), table: s("users"), column: s(c) };
+    assert!(has(&a, &nn("email"), Presence::Present));
+    assert!(has(&a, &nn("age"), Presence::Absent));
+    assert!(has(&a, &df("role"), Presence::Absent));
+    assert!(has(&a, &df("score"), Presence::Present));
+    let ty = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
+    assert_eq!(
+        ty.to_string(),
+        r#"column "public"."users"."bio" has type varchar(255) (line 7, may predate the migration)"#
+    );
+    assert!(has(&a, &idx("old_idx"), Presence::Absent));
+    assert!(has(&a, &idx("older_idx"), Presence::Absent));
+    assert!(has(&a, &t("old_table"), Presence::Absent));
+    assert!(has(&a, &Object::Type { schema: s("public"), name: s("old_enum") }, Presence::Absent));
+    assert!(has(&a, &Object::Sequence { schema: s("public"), name: s("counter_seq") }, Presence::Present));
+    assert!(has(&a, &Object::Sequence { schema: s("public"), name: s("gone_seq") }, Presence::Absent));
+    assert!(has(&a, &Object::Extension { name: s("pg_trgm") }, Presence::Present));
+    assert!(has(&a, &ev("mood", "blue"), Presence::Present));
+    assert!(has(&a, &ev("mood", "sad"), Presence::Absent));
+}
+
+#[test]
+fn column_types_resolve_like_the_server() {
+    let ty = |decl: &str| {
+        let a = analyse_in(&format!("ALTER TABLE t ALTER COLUMN c TYPE {decl} USING c::text"), "app");
+        assert!(a.unknown.is_empty(), "{decl}: {:?}", a.unknown);
+        match &a.expectations[0].object {
+            Object::ColumnType { ty, .. } => (ty.regtype_texts(), ty.modifiers.clone()),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(ty("INTEGER"), (vec![r#""pg_catalog"."int4""#.to_string()], String::new()));
+    assert_eq!(ty("TIMESTAMP(3)"), (vec![r#""pg_catalog"."timestamp""#.to_string()], "3".into()));
+    assert_eq!(ty("timestamp (6) with time zone"), (vec![r#""pg_catalog"."timestamptz""#.to_string()], "6".into()));
+    assert_eq!(ty("DOUBLE PRECISION"), (vec![r#""pg_catalog"."float8""#.to_string()], String::new()));
+    assert_eq!(ty("character varying(20)[]"), (vec![r#""pg_catalog"."varchar"[]"#.to_string()], "20".into()));
+    assert_eq!(ty("char"), (vec![r#""pg_catalog"."bpchar""#.to_string()], "1".into()));
+    assert_eq!(ty("DECIMAL(65,30)"), (vec![r#""pg_catalog"."numeric""#.to_string()], "65,30".into()));
+    assert_eq!(
+        ty("\"Role\""),
+        (vec![r#""pg_catalog"."Role""#.to_string(), r#""app"."Role""#.to_string()], String::new())
+    );
+    assert_eq!(
+        ty("jsonb"),
+        (vec![r#""pg_catalog"."jsonb""#.to_string(), r#""app"."jsonb""#.to_string()], String::new())
+    );
+    assert_eq!(ty("other.\"T\"[]"), (vec![r#""other"."T"[]"#.to_string()], String::new()));
+    for bad in ["interval day to second", "numeric(a)", "setof int", "int + 1"] {
+        let a = analyse(&format!("ALTER TABLE t ALTER COLUMN c TYPE {bad}"));
+        assert_eq!(a.unknown.len(), 1, "{bad}");
+    }
+}
+
+#[test]
+fn statements_that_cannot_be_checked_are_unknown() {
+    let cases = [
+        "INSERT INTO \"users\" (\"id\") VALUES ('1')",
+        "UPDATE users SET a = 1",
+        "DELETE FROM users",
+        "GRANT SELECT ON users TO app",
+        "CREATE VIEW v AS SELECT 1",
+        "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql",
+        "SELECT pg_sleep(1)",
+        "CREATE INDEX ON users (email)",
+        "ALTER TABLE users ADD UNIQUE (email)",
+        "ALTER TABLE users ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE users SET SCHEMA other",
+        "CREATE TYPE pair AS (a int, b int)",
+        "SET search_path TO tenant, public",
+        "SET search_path = \"$user\", public",
+        "RESET search_path",
+        "ROLLBACK",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'x') THEN CREATE TYPE x AS ENUM ('a'); END IF; END $$",
+        "DO $$ BEGIN EXECUTE 'CREATE TABLE x ()'; END $$",
+        "DO $$ DECLARE n int; BEGIN CREATE TABLE x (); END $$",
+        "DO $$ BEGIN CREATE TABLE x (); EXCEPTION WHEN others THEN DROP TABLE y; END $$",
+        "DO 'BEGIN CREATE TABLE x (); END'",
+        "DO $$ BEGIN CREATE TABLE x () $$",
+        "CREATE TABLE \"x\" (\"a\" TEXT DEFAULT 'unterminated",
+        "CREATE TEMP TABLE x (a int)",
+        "frobnicate the database",
+    ];
+    for sql in cases {
+        let a = analyse(sql);
+        assert_eq!(a.unknown.len(), 1, "{sql}: {:?}", a.unknown);
+        assert!(a.unknown[0].starts_with("line 1: "), "{}", a.unknown[0]);
+        let ev = judge(&a, &applied_world(&a));
+        assert_eq!(ev.verdict, Verdict::Unknown, "{sql}");
+    }
+    let a = analyse("CREATE TABLE a (x int);\n\nINSERT INTO a VALUES (1);");
+    assert_eq!(a.unknown, ["line 3: INSERT INTO a VALUES (1) (data changes cannot be checked in the catalogs)"]);
+}
+
+#[test]
+fn ignored_statements_and_search_path() {
+    let sql = "BEGIN;\nSET lock_timeout = '5s';\nSET LOCAL search_path TO tenant;\nCOMMENT ON TABLE a IS 'x';\nCREATE TABLE a (x int);\nCOMMIT;";
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert_eq!(a.expectations.len(), 2);
+    assert!(has(&a, &Object::Table { schema: "tenant".into(), name: "a".into() }, Presence::Present));
+    // Nothing checkable at all: unknown.
+    let a = analyse("BEGIN; COMMENT ON TABLE a IS 'x'; COMMIT;");
+    assert!(a.unknown.is_empty());
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    assert_eq!(ev.unknown, ["the migration makes no change the catalogs can show"]);
+    assert_eq!(judge(&analyse(""), &HashMap::new()).verdict, Verdict::Unknown);
+}
+
+#[test]
+fn lexical_traps_do_not_split_or_hide_statements() {
+    let sql = r#"/* header /* nested; */ still comment; */
+CREATE TABLE "a;b" ("x" TEXT DEFAULT ';--', "y" TEXT DEFAULT E'it\'s; $$');
+-- CREATE TABLE "commented_out" ();
+DO $body$ BEGIN CREATE TYPE "e" AS ENUM ('x;y', 'don''t'); EXCEPTION WHEN duplicate_object THEN null; END $body$;"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert!(has(&a, &t("a;b"), Presence::Present));
+    assert!(has(&a, &col("a;b", "y"), Presence::Present));
+    assert!(has(&a, &evs("e", &["x;y", "don't"]), Presence::Present));
+    assert!(!a.expectations.iter().any(|e| e.to_string().contains("commented_out")));
+    assert_eq!(expect_of(&a, &en("e")).line, 4);
+}
+
+#[test]
+fn verdict_rules() {
+    let a = analyse(PRISMA);
+    let all = applied_world(&a);
+    let ev = judge(&a, &all);
+    assert_eq!(ev.verdict, Verdict::Applied);
+    assert_eq!(ev.present.len(), a.expectations.len());
+    assert!(ev.missing.is_empty());
+
+    let ev = judge(&a, &world(&prisma_base()));
+    assert_eq!(ev.verdict, Verdict::NotApplied);
+    assert_eq!(ev.missing.len(), a.expectations.len());
+
+    // Without the table it alters, the migration could not run here: not "not applied".
+    let ev = judge(&a, &world(&[ty("notification_type"), en("notification_type"), t("users")]));
+    assert_eq!(ev.verdict, Verdict::Partial);
+    assert!(ev.rerun_blocker.as_deref().unwrap().ends_with("table \"public\".\"notes\" does not exist"), "{ev:?}");
+
+    // The enum and its value list are there, the rest is not.
+    let mut w = prisma_base();
+    w.extend([en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT", "LATE"])]);
+    let ev = judge(&a, &world(&w));
+    assert_eq!(ev.verdict, Verdict::Partial);
+    assert_eq!(ev.present.len(), 2);
+    assert_eq!(ev.missing.len(), a.expectations.len() - 2);
+    let json = serde_json::to_value(&ev).unwrap();
+    assert_eq!(json["verdict"], "partial");
+    assert_eq!(json["present"][0]["object"], "enum \"public\".\"attendance_status\"");
+    assert_eq!(json["present"][0]["applied_means"], "Present");
+    let blocker = ev.rerun_blocker.unwrap();
+    assert!(blocker.starts_with("line 2: CREATE TYPE \"attendance_status\""), "{blocker}");
+    assert!(blocker.ends_with("enum \"public\".\"attendance_status\" already exists"), "{blocker}");
+
+    // An INVALID index left by CREATE INDEX CONCURRENTLY: never applied, never safe to roll back.
+    let a = analyse("CREATE INDEX CONCURRENTLY \"users_email_idx\" ON \"users\"(\"email\");");
+    let mut w = world(&[t("users")]);
+    w.insert(idx("users_email_idx"), Found::Invalid);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Partial);
+    assert_eq!(ev.invalid.len(), 1);
+    assert!(
+        ev.report().contains(
+            "in the way (there, but unusable or of another kind):\n    index \"public\".\"users_email_idx\" (line 1)"
+        ),
+        "{}",
+        ev.report()
+    );
+}
+
+#[test]
+fn guarded_objects_alone_do_not_make_it_partial() {
+    let sql = r#"
+DO $$ BEGIN CREATE TYPE "e" AS ENUM ('a'); EXCEPTION WHEN duplicate_object THEN null; END $$;
+CREATE TABLE IF NOT EXISTS "t" ("id" TEXT NOT NULL, CONSTRAINT "t_pkey" PRIMARY KEY ("id"));
+CREATE TABLE "u" ("id" TEXT);
+"#;
+    let a = analyse(sql);
+    // Only the guarded enum is there: a re-run skips it and creates the rest.
+    let ev = judge(&a, &world(&[en("e"), evs("e", &["a"]), ty("e")]));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert_eq!(ev.present.len(), 2);
+    // The guarded table is there but lacks a column: a re-run would skip it, so it stays broken.
+    let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.rerun_blocker.unwrap().contains("column \"public\".\"t\".\"id\" exists"));
+    // The unguarded table is there: a re-run fails on it.
+    let ev = judge(&a, &world(&[t("u"), col("u", "id")]));
+    assert_eq!(ev.verdict, Verdict::Partial);
+    // A duplicate_object handler does not catch "relation already exists" (42P07).
+    let a = analyse(
+        r#"DO $$ BEGIN CREATE TABLE "v" ("id" int); EXCEPTION WHEN duplicate_object THEN null; END $$;
+CREATE TABLE "w" ("id" int);"#,
+    );
+    assert_eq!(judge(&a, &world(&[t("v"), col("v", "id")])).verdict, Verdict::Partial);
+    let a = analyse(
+        r#"DO $$ BEGIN CREATE TABLE "v" ("id" int); EXCEPTION WHEN duplicate_table THEN null; END $$;
+CREATE TABLE "w" ("id" int);"#,
+    );
+    assert_eq!(judge(&a, &world(&[t("v"), col("v", "id")])).verdict, Verdict::NotApplied);
+    // A handler rolls back its whole block: the first type is not created when the second collides.
+    let a = analyse(
+        r#"DO $$ BEGIN CREATE TYPE "a" AS ENUM ('x'); CREATE TYPE "b" AS ENUM ('y');
+EXCEPTION WHEN duplicate_object THEN null; END $$;"#,
+    );
+    let ev = judge(&a, &world(&[en("b"), evs("b", &["y"])]));
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+}
+
+#[test]
+fn prisma_enum_rewrite_is_followed_through_renames() {
+    // What Prisma generates when a value is removed from an enum.
+    let sql = r#"-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;
+"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert!(has(&a, &en("Role"), Presence::Present));
+    assert!(has(&a, &evs("Role", &["USER", "ADMIN"]), Presence::Present));
+    assert!(has(&a, &ty("Role_old"), Presence::Absent));
+    assert!(has(&a, &ty("Role_new"), Presence::Absent));
+    let role_type = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
+    assert_eq!(
+        role_type.object.describe(Presence::Present),
+        r#"column "public"."User"."role" has type "public"."Role""#
+    );
+    assert!(!a.expectations.iter().any(|e| matches!(&e.object, Object::Enum { name, .. } if name == "Role_new")));
+
+    // Before: Role has three values and the column uses it.
+    let role_col_type = role_type.object.clone();
+    let default = Object::Default { schema: "public".into(), table: "User".into(), column: "role".into() };
+    let user = [t("User"), col("User", "role")];
+    let mut before = world(&[ty("Role"), en("Role"), role_col_type.clone(), default.clone()]);
+    before.extend(world(&user));
+    let ev = judge(&a, &before);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // After: everything is as the migration leaves it, but nothing shows that it ran:
+    // an enum "Role" with exactly these values could have been there before.
+    let mut after = world(&[ty("Role"), en("Role"), evs("Role", &["USER", "ADMIN"]), role_col_type, default]);
+    after.extend(world(&user));
+    let ev = judge(&a, &after);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.unknown.len(), 1);
+    assert!(ev.unknown[0].starts_with("line 3: CREATE TYPE \"Role_new\""), "{:?}", ev.unknown);
+    assert!(ev.unknown[0].contains("looks the same before and after"), "{:?}", ev.unknown);
+    assert!(ev.missing.is_empty());
+}
+
+#[test]
+fn recreating_under_the_same_name_proves_nothing() {
+    // Prisma's primary key change: same name before and after.
+    let a = analyse(
+        r#"ALTER TABLE "t" DROP CONSTRAINT "t_pkey",
+ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
+    );
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    // Without the key, a re-run would fail on the DROP.
+    assert_eq!(judge(&a, &world(&[t("t")])).verdict, Verdict::Partial);
+    // With a change that does show, the whole migration (one transaction) is applied.
+    let a = analyse(
+        r#"ALTER TABLE "t" ADD COLUMN "b" INTEGER NOT NULL, DROP CONSTRAINT "t_pkey",
+ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
+    );
+    assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey"), col("t", "b")])).verdict, Verdict::Applied);
+    assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey")])).verdict, Verdict::NotApplied);
+    // A migration of guards only, all in place: re-running it would change nothing, so applied.
+    let a = analyse(r#"CREATE TABLE IF NOT EXISTS "g" ("id" int); ALTER TABLE "g" ALTER COLUMN "id" SET NOT NULL;"#);
+    let nn = Object::NotNull { schema: "public".into(), table: "g".into(), column: "id".into() };
+    assert_eq!(judge(&a, &world(&[t("g"), col("g", "id"), nn])).verdict, Verdict::Applied);
+}
+
+#[test]
+fn enum_values_follow_add_value() {
+    let a = analyse(
+        "CREATE TYPE e AS ENUM ('a', 'c');\nALTER TYPE e ADD VALUE 'b' BEFORE 'c';\nALTER TYPE e ADD VALUE IF NOT EXISTS 'd' AFTER 'c';",
+    );
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert!(has(&a, &evs("e", &["a", "b", "c", "d"]), Presence::Present));
+    assert!(!a.expectations.iter().any(|e| e.object == evs("e", &["a", "c"])));
+    assert!(has(&a, &ev("e", "b"), Presence::Present));
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Applied);
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+}
+
+#[test]
+fn garbage_never_panics() {
+    let pieces = [
+        "CREATE",
+        "TABLE",
+        "INDEX",
+        "ALTER",
+        "TYPE",
+        "DO",
+        "$$",
+        "BEGIN",
+        "END",
+        "EXCEPTION",
+        "WHEN",
+        "ADD",
+        "VALUE",
+        "IF",
+        "NOT",
+        "EXISTS",
+        "(",
+        ")",
+        ",",
+        ";",
+        "'x'",
+        "\"Q\"",
+        "a",
+        ".",
+        "ON",
+        "CONSTRAINT",
+        "PRIMARY",
+        "KEY",
+        "RENAME",
+        "TO",
+        "DROP",
+        "COLUMN",
+        "SET",
+        "search_path",
+        "ENUM",
+        "AS",
+        "[",
+        "]",
+        "E'\\",
+        "/*",
+        "--",
+        "\n",
+        "THEN",
+        "null",
+        "duplicate_object",
+        "SEQUENCE",
+        "EXTENSION",
+        "SCHEMA",
+        "*",
+        "=",
+        "TIMESTAMP",
+        "WITH",
+        "$t$",
+    ];
+    let mut seed: u64 = 42;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    for _ in 0..400 {
+        let n = next() % 30;
+        let sql: Vec<&str> = (0..n).map(|_| pieces[next() % pieces.len()]).collect();
+        let sql = sql.join(" ");
+        let a = analyse(&sql);
+        let _ = judge(&a, &HashMap::new());
+        let _ = judge(&a, &applied_world(&a));
+        let _ = catalog::query(&a.lookups);
+    }
+}
+
+#[test]
+fn more_prisma_shapes() {
+    let sql = r#"/*
+  Warnings:
+
+  - You are about to drop the column `legacy` on the `posts` table. All the data in the column will be lost.
+  - A unique constraint covering the columns `[slug]` on the table `posts` will be added.
+*/
+-- CreateSchema
+CREATE SCHEMA IF NOT EXISTS "audit";
+
+-- CreateExtension
+CREATE EXTENSION IF NOT EXISTS "citext";
+
+-- DropForeignKey
+ALTER TABLE "posts" DROP CONSTRAINT "posts_author_id_fkey";
+
+-- DropIndex
+DROP INDEX "posts_title_idx";
+
+-- AlterTable
+ALTER TABLE "posts" DROP COLUMN "legacy",
+ADD COLUMN     "slug" TEXT NOT NULL,
+ADD COLUMN     "tags" "Tag"[] DEFAULT ARRAY[]::"Tag"[],
+ALTER COLUMN "price" SET DATA TYPE DECIMAL(65,30);
+
+-- CreateTable
+CREATE TABLE "audit"."events" (
+    "id" SERIAL NOT NULL,
+    "at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "payload" JSONB NOT NULL DEFAULT '{}',
+    "n" INTEGER GENERATED ALWAYS AS IDENTITY (START WITH 10 INCREMENT BY 1),
+
+    CONSTRAINT "events_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "_PostToTag" (
+    "A" INTEGER NOT NULL,
+    "B" INTEGER NOT NULL,
+
+    CONSTRAINT "_PostToTag_AB_pkey" PRIMARY KEY ("A","B")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "posts_slug_key" ON "posts"("slug");
+
+-- CreateIndex
+CREATE INDEX CONCURRENTLY IF NOT EXISTS "posts_title_trgm_idx" ON ONLY "public"."posts" USING gin ("title" gin_trgm_ops) INCLUDE ("id") WHERE ("published" = true);
+
+-- RenameIndex
+ALTER INDEX "posts_authorId_idx" RENAME TO "posts_author_id_idx";
+
+-- AddForeignKey
+ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") REFERENCES "posts"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let s = |x: &str| x.to_string();
+    assert!(has(&a, &Object::Schema { name: s("audit") }, Presence::Present));
+    assert!(has(&a, &Object::Extension { name: s("citext") }, Presence::Present));
+    assert!(has(&a, &con("posts", "posts_author_id_fkey"), Presence::Absent));
+    assert!(has(&a, &idx("posts_title_idx"), Presence::Absent));
+    assert!(has(&a, &col("posts", "legacy"), Presence::Absent));
+    assert!(has(&a, &col("posts", "tags"), Presence::Present));
+    assert!(has(&a, &Object::Column { schema: s("audit"), table: s("events"), name: s("n") }, Presence::Present));
+    assert!(has(
+        &a,
+        &Object::Constraint { schema: s("audit"), table: s("events"), name: s("events_pkey") },
+        Presence::Present
+    ));
+    assert!(has(&a, &con("_PostToTag", "_PostToTag_AB_pkey"), Presence::Present));
+    assert!(expect_of(&a, &idx("posts_title_trgm_idx")).guarded);
+    assert!(has(&a, &idx("posts_author_id_idx"), Presence::Present));
+    assert!(has(&a, &idx("posts_authorId_idx"), Presence::Absent));
+    let price = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
+    assert_eq!(price.object.describe(Presence::Present), r#"column "public"."posts"."price" has type numeric(65,30)"#);
+    assert_eq!(expect_of(&a, &con("posts", "posts_author_id_fkey")).line, 14);
+    // Every one of these changes shows whether it ran.
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Applied);
+}
+
+#[test]
+fn an_object_the_failed_attempt_says_existed_is_not_counted() {
+    // The production failure: the migration re-creates an enum an earlier migration made.
+    let sql = r#"CREATE TYPE "attendance_status" AS ENUM ('PRESENT', 'ABSENT');
+CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("id"));"#;
+    let a = analyse(sql);
+    let w =
+        world(&[en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT"]), ty("attendance_status")]);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Partial);
+    assert_eq!(ev.summary(), "partially applied: 2 of its 5 changes are in the database");
+
+    let mut fixed = ev.clone();
+    assert!(fixed.discount("attendance_status"));
+    assert_eq!(fixed.verdict, Verdict::NotApplied, "{}", fixed.report());
+    assert_eq!(fixed.predating.len(), 2);
+    assert_eq!(fixed.summary(), "not applied: none of its 3 changes are in the database");
+    assert!(
+        fixed.details().contains("  not counted (existed before the migration ran):\n    enum"),
+        "{}",
+        fixed.details()
+    );
+    assert!(!fixed.discount("no_such_thing"));
+    assert_eq!(fixed.verdict, Verdict::NotApplied);
+
+    // The same through the list-editing helpers `diagnose` uses.
+    let mut edited = ev;
+    edited.present.retain(|e| !names_object(e, "attendance_status"));
+    assert_eq!(verdict_of(&edited), Verdict::NotApplied);
+    assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 5 of its changes are in the database");
+}

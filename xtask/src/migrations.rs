@@ -1,0 +1,295 @@
+//! Prisma's migration ledger: the `_prisma_migrations` table read directly (one
+//! psql round-trip, no Node), the migration directories on disk, and how the two
+//! compare (applied, pending, failed, rolled back, missing on disk, drift).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::db::Target;
+use crate::runner::Failure;
+
+/// One row of `_prisma_migrations`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Row {
+    pub id: String,
+    pub checksum: String,
+    pub migration_name: String,
+    /// RFC 3339 UTC.
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub rolled_back_at: Option<String>,
+    pub logs: Option<String>,
+    pub applied_steps_count: i64,
+}
+
+impl Row {
+    /// Recorded as failed: started, neither finished nor rolled back. Prisma's P3009.
+    pub fn is_failed(&self) -> bool {
+        self.finished_at.is_none() && self.rolled_back_at.is_none()
+    }
+
+    pub fn is_applied(&self) -> bool {
+        self.finished_at.is_some() && self.rolled_back_at.is_none()
+    }
+
+    /// The database error of a failed migration, from its logs.
+    pub fn error(&self) -> DbError {
+        DbError::from_logs(self.logs.as_deref().unwrap_or(""))
+    }
+}
+
+/// A database error as Prisma logged it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct DbError {
+    /// SQLSTATE, e.g. `42710`.
+    pub code: Option<String>,
+    /// The server's message, e.g. `type "attendance_status" already exists`.
+    pub message: Option<String>,
+}
+
+impl DbError {
+    /// Reads Prisma's logs (native engine: `Database error code: 42710` and
+    /// `Database error: ERROR: ...`; Wasm engine: `ERROR: ...` lines).
+    pub fn from_logs(logs: &str) -> DbError {
+        let code = logs.lines().find_map(|l| {
+            let i = l.find("Database error code:")?;
+            let c = l[i + "Database error code:".len()..].trim();
+            Some(c.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>())
+        });
+        let message = logs.lines().find_map(|l| {
+            let i = l.find("ERROR:")?;
+            let m = l[i + "ERROR:".len()..].trim();
+            (!m.is_empty()).then(|| m.to_string())
+        });
+        // Without a logged SQLSTATE, map the commonest messages to theirs.
+        let code = code.filter(|c| !c.is_empty()).or_else(|| {
+            let m = message.as_deref()?;
+            [
+                ("already exists", "42710"),
+                ("does not exist", "42704"),
+                ("violates foreign key constraint", "23503"),
+                ("could not create unique index", "23505"),
+                ("violates not-null constraint", "23502"),
+                ("syntax error", "42601"),
+                ("canceling statement due to statement timeout", "57014"),
+                ("canceling statement due to lock timeout", "55P03"),
+            ]
+            .iter()
+            .find(|(needle, _)| m.contains(needle))
+            .map(|(_, c)| {
+                // 42710 is for types/constraints; relations that exist are 42P07.
+                if *c == "42710" && (m.starts_with("relation ") || m.starts_with("table ")) {
+                    "42P07".to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+        });
+        DbError { code, message }
+    }
+
+    pub fn describe(&self) -> String {
+        match (&self.code, &self.message) {
+            (Some(c), Some(m)) => format!("{c} {m}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => "no database error was logged".into(),
+        }
+    }
+}
+
+/// Reads `_prisma_migrations` in Prisma's schema; `None` when the table does not
+/// exist yet (a database Prisma never migrated).
+pub fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {
+    // One psql process: check the table exists, then read it.
+    const SQL: &str = r#"
+SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \gset
+\if :present
+SELECT id, checksum, migration_name,
+       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       to_char(rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       logs, applied_steps_count
+  FROM :"schema"._prisma_migrations
+ ORDER BY started_at, migration_name;
+\else
+\echo __no_migrations_table__
+\endif
+"#;
+    let schema = target.url.schema.as_str();
+    let rows = target.query(SQL, &[("schema", schema)])?;
+    if rows.len() == 1 && rows[0].first().and_then(|c| c.as_deref()) == Some("__no_migrations_table__") {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let col = |i: usize| r.get(i).cloned().flatten();
+        let Some(name) = col(2) else { continue };
+        out.push(Row {
+            id: col(0).unwrap_or_default(),
+            checksum: col(1).unwrap_or_default(),
+            migration_name: name,
+            started_at: col(3).unwrap_or_default(),
+            finished_at: col(4),
+            rolled_back_at: col(5),
+            logs: col(6),
+            applied_steps_count: col(7).and_then(|c| c.parse().ok()).unwrap_or(0),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// A migration directory on disk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Local {
+    pub name: String,
+    pub sql_path: PathBuf,
+    /// SHA-256 hex of migration.sql, as Prisma records it.
+    pub checksum: String,
+}
+
+/// Lists the migration directories (those with a migration.sql), sorted by name
+/// as Prisma applies them.
+pub fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Failure::task(format!(
+            "cannot read the migrations directory {}: {e}; set [prisma] schema (or migrations) in tasks.toml",
+            dir.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let sql_path = entry.path().join("migration.sql");
+        if !sql_path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&sql_path)
+            .map_err(|e| Failure::task(format!("cannot read {}: {e}", sql_path.display())))?;
+        out.push(Local {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            checksum: hex(&Sha256::digest(&bytes)),
+            sql_path,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How the directories and the table compare.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Status {
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+    pub failed: Vec<Row>,
+    /// Marked rolled back and not applied since (deploy will run them again).
+    pub rolled_back: Vec<String>,
+    /// Recorded as applied in the database, but no directory on disk.
+    pub missing_on_disk: Vec<String>,
+    /// Applied, but migration.sql changed since (checksum differs).
+    pub drift: Vec<String>,
+}
+
+impl Status {
+    pub fn in_sync(&self) -> bool {
+        self.pending.is_empty() && self.failed.is_empty() && self.missing_on_disk.is_empty() && self.drift.is_empty()
+    }
+}
+
+pub fn compare(local: &[Local], rows: &[Row]) -> Status {
+    let mut s = Status::default();
+    for m in local {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.migration_name == m.name).collect();
+        if let Some(applied) = mine.iter().rev().find(|r| r.is_applied()) {
+            s.applied.push(m.name.clone());
+            if !applied.checksum.is_empty() && applied.checksum != m.checksum {
+                s.drift.push(m.name.clone());
+            }
+        } else if let Some(failed) = mine.iter().find(|r| r.is_failed()) {
+            s.failed.push((*failed).clone());
+        } else if !mine.is_empty() {
+            s.rolled_back.push(m.name.clone());
+            s.pending.push(m.name.clone());
+        } else {
+            s.pending.push(m.name.clone());
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for r in rows {
+        if !local.iter().any(|m| m.name == r.migration_name) && seen.insert(r.migration_name.clone()) {
+            if r.is_failed() {
+                s.failed.push(r.clone());
+            } else if r.is_applied() {
+                s.missing_on_disk.push(r.migration_name.clone());
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, finished: bool, rolled_back: bool, checksum: &str) -> Row {
+        Row {
+            id: name.into(),
+            checksum: checksum.into(),
+            migration_name: name.into(),
+            started_at: "2026-02-21T05:34:04.000Z".into(),
+            finished_at: finished.then(|| "2026-02-21T05:34:05.000Z".into()),
+            rolled_back_at: rolled_back.then(|| "2026-02-21T06:00:00.000Z".into()),
+            logs: None,
+            applied_steps_count: 0,
+        }
+    }
+
+    fn local(name: &str, checksum: &str) -> Local {
+        Local { name: name.into(), sql_path: PathBuf::from("x"), checksum: checksum.into() }
+    }
+
+    #[test]
+    fn every_state_is_told_apart() {
+        let local = [local("1_init", "aa"), local("2_edited", "new"), local("3_failed", "cc"), local("4_retry", "dd"), local("5_new", "ee")];
+        let rows = [
+            row("1_init", true, false, "aa"),
+            row("2_edited", true, false, "old"),
+            row("3_failed", false, false, "cc"),
+            row("4_retry", false, true, "dd"),
+            row("0_gone", true, false, "zz"),
+        ];
+        let s = compare(&local, &rows);
+        assert_eq!(s.applied, ["1_init", "2_edited"]);
+        assert_eq!(s.drift, ["2_edited"]);
+        assert_eq!(s.failed.iter().map(|r| r.migration_name.as_str()).collect::<Vec<_>>(), ["3_failed"]);
+        assert_eq!(s.rolled_back, ["4_retry"]);
+        assert_eq!(s.pending, ["4_retry", "5_new"]);
+        assert_eq!(s.missing_on_disk, ["0_gone"]);
+        assert!(!s.in_sync());
+    }
+
+    #[test]
+    fn rolled_back_then_applied_counts_as_applied() {
+        let rows = [row("1", false, true, "a"), row("1", true, false, "a")];
+        let s = compare(&[local("1", "a")], &rows);
+        assert_eq!(s.applied, ["1"]);
+        assert!(s.in_sync());
+    }
+
+    #[test]
+    fn errors_are_read_from_both_engines_logs() {
+        let native = "Migration name: 20260221053404_add_missing_models\n\nDatabase error code: 42710\n\nDatabase error:\nERROR: type \"attendance_status\" already exists\n";
+        let e = DbError::from_logs(native);
+        assert_eq!(e.code.as_deref(), Some("42710"));
+        assert_eq!(e.message.as_deref(), Some("type \"attendance_status\" already exists"));
+        let wasm = "Error querying the database: ERROR: type \"attendance_status\" already exists";
+        let e = DbError::from_logs(wasm);
+        assert_eq!(e.describe(), "42710 type \"attendance_status\" already exists");
+        assert_eq!(DbError::from_logs("ERROR: relation \"users\" already exists").code.as_deref(), Some("42P07"));
+        assert_eq!(DbError::from_logs("").describe(), "no database error was logged");
+    }
+}

@@ -1,0 +1,156 @@
+//! The Prisma CLI as the built-ins call it: the configured command with
+//! `--schema`, run in the configured directory with the database URL in the
+//! environment (never in argv); and what its error texts mean here.
+
+use std::time::Instant;
+
+use crate::proc::{self, Cmd, Output};
+use crate::runner::{Ctx, Failure, PrismaCall};
+
+/// Builds `<prisma command> <args> --schema <schema>`.
+pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
+    let p = &ctx.config.prisma;
+    let mut cmd = Cmd::new(p.command[0].clone())
+        .args(p.command[1..].iter().cloned())
+        .args(args.iter().map(|a| a.to_string()));
+    if let Some(schema) = &p.schema {
+        cmd = cmd.arg("--schema").arg(schema.display().to_string());
+    }
+    for (k, v) in &p.env {
+        cmd = cmd.env(k.clone(), v.clone());
+    }
+    // No update notices and no telemetry call: a deploy must not wait on Prisma's
+    // checkpoint server (behind a firewall that call hangs until it times out).
+    // A `[prisma] env` entry still wins.
+    for (k, v) in [("PRISMA_HIDE_UPDATE_MESSAGE", "1"), ("CHECKPOINT_DISABLE", "1")] {
+        if !p.env.contains_key(k) {
+            cmd = cmd.env(k, v);
+        }
+    }
+    cmd = cmd.cwd(p.cwd.clone());
+    cmd
+}
+
+/// Runs Prisma, showing its output, and records the call in the run state.
+pub fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
+    let cmd = command(ctx, args);
+    let shown = ctx.ui.redact(&cmd.display());
+    ctx.ui.event(&format!("$ {shown}"));
+    let t0 = Instant::now();
+    let out = proc::run(ctx.ui, &cmd).map_err(Failure::task)?;
+    let call = PrismaCall {
+        command: shown,
+        exit_code: out.status.code(),
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
+    ctx.state.prisma_calls.push(call);
+    Ok(out)
+}
+
+/// What a failed Prisma call was about, from its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// P3009: a failed migration blocks every deploy.
+    FailedMigrationRecorded,
+    /// P3018 (native engine) or the Wasm engine's connector error: a migration failed to apply.
+    MigrationFailedToApply,
+    /// P1001: can't reach the database server.
+    Unreachable,
+    /// P1000: authentication failed.
+    Authentication,
+    /// P1002: timed out (e.g. waiting for Prisma's advisory lock).
+    Timeout,
+    /// P1003: the database does not exist.
+    NoDatabase,
+    /// P1012 and friends: the schema file is invalid.
+    SchemaError,
+    /// P3008: already recorded as applied.
+    AlreadyApplied,
+    /// P3011: cannot be rolled back because it was never applied (or has no such name).
+    NeverApplied,
+    /// P3012: cannot be rolled back because it is not in a failed state.
+    NotFailed,
+    /// P3017: no such migration.
+    NotFound,
+    Other,
+}
+
+pub fn problem(output: &str) -> Problem {
+    let has = |s: &str| output.contains(s);
+    // Connection problems first: they can come with any command.
+    if has("P1001") || has("Can't reach database server") {
+        Problem::Unreachable
+    } else if has("P1000") || has("Authentication failed against database server") || has("password authentication failed") {
+        Problem::Authentication
+    } else if has("P1003") || (has("Database `") && has("does not exist")) {
+        Problem::NoDatabase
+    } else if has("P1002") || has("timed out") {
+        Problem::Timeout
+    } else if has("P3009") || has("migrate found failed migrations") {
+        Problem::FailedMigrationRecorded
+    } else if has("P3018") || has("A migration failed to apply") || has("external connector error") || has("Error querying the database") {
+        Problem::MigrationFailedToApply
+    } else if has("P3008") || has("is already recorded as applied") {
+        Problem::AlreadyApplied
+    } else if has("P3011") || has("never applied") {
+        Problem::NeverApplied
+    } else if has("P3012") || has("cannot be rolled back") {
+        Problem::NotFailed
+    } else if has("P3017") || has("could not be found") {
+        Problem::NotFound
+    } else if has("P1012") || has("Schema validation error") || has("Error validating") || has("Could not find Prisma Schema") {
+        Problem::SchemaError
+    } else {
+        Problem::Other
+    }
+}
+
+/// A sentence saying what a Prisma error means for the user here.
+pub fn explain(problem: Problem, migration: Option<&str>) -> String {
+    let m = migration.unwrap_or("the migration");
+    match problem {
+        Problem::FailedMigrationRecorded => format!(
+            "P3009: `{m}` is recorded as failed in _prisma_migrations, so Prisma refuses to deploy until it is resolved"
+        ),
+        Problem::MigrationFailedToApply => format!("P3018: `{m}` failed to apply; its changes were rolled back by the database if it ran in one transaction"),
+        Problem::Unreachable => "P1001: Prisma cannot reach the database server: check that it runs and that DATABASE_URL points at it".into(),
+        Problem::Authentication => "P1000: the database refused the credentials in DATABASE_URL".into(),
+        Problem::Timeout => "P1002: the database timed out (another migration may hold Prisma's lock); try again when it is done".into(),
+        Problem::NoDatabase => "P1003: the database in DATABASE_URL does not exist".into(),
+        Problem::SchemaError => "the Prisma schema is invalid or was not found: check [prisma] schema in tasks.toml".into(),
+        Problem::AlreadyApplied => format!("P3008: `{m}` is already recorded as applied: there is nothing to mark"),
+        Problem::NeverApplied => format!(
+            "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`cargo xtask status` lists them)"
+        ),
+        Problem::NotFailed => format!(
+            "P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"
+        ),
+        Problem::NotFound => format!("P3017: there is no migration `{m}` in the migrations directory: check the name"),
+        Problem::Other => "Prisma failed; its output is above".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_the_runbook_errors() {
+        assert_eq!(
+            problem("Error: P3009\n\nmigrate found failed migrations in the target database"),
+            Problem::FailedMigrationRecorded
+        );
+        assert_eq!(
+            problem("Error: P3018\n\nA migration failed to apply. ... Database error code: 42710"),
+            Problem::MigrationFailedToApply
+        );
+        assert_eq!(
+            problem("Error: external connector error\nError querying the database: ERROR: type \"x\" already exists"),
+            Problem::MigrationFailedToApply
+        );
+        assert_eq!(problem("Error: P1001: Can't reach database server at `127.0.0.1:1`"), Problem::Unreachable);
+        assert_eq!(problem("Error: P3017\n\nThe migration x could not be found."), Problem::NotFound);
+        assert_eq!(problem("something else"), Problem::Other);
+    }
+}

@@ -1,0 +1,350 @@
+//! Evidence against a real PostgreSQL 15: a Prisma migration not applied, applied,
+//! half applied, with a statement the analyser cannot check, in a non-default
+//! schema, an INVALID index from a failed `CREATE INDEX CONCURRENTLY`, Prisma's
+//! enum rewrite, and names that need quoting.
+
+use xtask::db::Target;
+use xtask::evidence::{self, lexer, Evidence, Object, Presence, Verdict};
+use xtask::pgcluster::{Cluster, ClusterOptions};
+
+use crate::harness::TempDir;
+
+/// What earlier migrations created.
+const INIT: &str = r#"-- CreateEnum
+CREATE TYPE "notification_type" AS ENUM ('GENERAL', 'ATTENDANCE');
+
+-- CreateTable
+CREATE TABLE "users" (
+    "id" TEXT NOT NULL,
+    "email" TEXT NOT NULL,
+    "name" TEXT NOT NULL,
+    "role" TEXT NOT NULL DEFAULT 'STUDENT',
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "users_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "users_email_key" ON "users"("email");
+"#;
+
+/// The migration that failed: Prisma's output with hand-made guards, as in production.
+const MIGRATION: &str = r#"-- CreateEnum
+CREATE TYPE "library_issue_status" AS ENUM ('ISSUED', 'RETURNED', 'OVERDUE', 'LOST');
+
+-- CreateEnum
+DO $$ BEGIN
+    CREATE TYPE "gallery_privacy" AS ENUM ('PUBLIC', 'SCHOOL_ONLY', 'PRIVATE');
+EXCEPTION
+    WHEN duplicate_object THEN null;
+END $$;
+
+-- AlterEnum
+ALTER TYPE "notification_type" ADD VALUE IF NOT EXISTS 'LIBRARY';
+
+-- CreateTable
+CREATE TABLE "library_books" (
+    "id" TEXT NOT NULL,
+    "title" TEXT NOT NULL,
+    "isbn" TEXT,
+    "issued_to_id" TEXT,
+    "issue_status" "library_issue_status",
+    "cost" DECIMAL(10,2),
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "library_books_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "galleries" (
+    "id" TEXT NOT NULL,
+    "privacy" "gallery_privacy" NOT NULL DEFAULT 'SCHOOL_ONLY',
+    "image_urls" TEXT[],
+    "created_by_id" TEXT NOT NULL,
+
+    CONSTRAINT "galleries_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "notes" (
+    "id" TEXT NOT NULL,
+    "author_id" TEXT NOT NULL,
+    "content" TEXT NOT NULL,
+
+    CONSTRAINT "notes_pkey" PRIMARY KEY ("id")
+);
+
+-- AlterTable
+ALTER TABLE "users" ADD COLUMN "phone" TEXT,
+ALTER COLUMN "name" DROP NOT NULL;
+
+-- CreateIndex
+CREATE UNIQUE INDEX "library_books_isbn_key" ON "library_books"("isbn");
+
+-- CreateIndex
+CREATE INDEX "notes_author_id_idx" ON "notes"("author_id");
+
+-- AddForeignKey
+ALTER TABLE "library_books" ADD CONSTRAINT "library_books_issued_to_id_fkey" FOREIGN KEY ("issued_to_id") REFERENCES "users"("id") ON DELETE SET NULL ON UPDATE CASCADE;
+
+-- AddForeignKey
+DO $$ BEGIN
+    ALTER TABLE "notes" ADD CONSTRAINT "notes_author_id_fkey" FOREIGN KEY ("author_id") REFERENCES "users"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+EXCEPTION
+    WHEN duplicate_object THEN null;
+END $$;
+"#;
+
+/// A cluster with database `app`; the temp dir outlives the cluster (dropped after it).
+struct Db {
+    cluster: Cluster,
+    _dir: TempDir,
+}
+
+impl Db {
+    fn start(label: &str) -> Db {
+        let dir = TempDir::new(label);
+        let opts = ClusterOptions { tls: false, superuser_password: "evidence pw".into() };
+        let cluster = Cluster::start(&dir.path().join("pg"), &opts).expect("start PostgreSQL");
+        cluster.create_database("app").expect("create database");
+        Db { cluster, _dir: dir }
+    }
+
+    fn run(&self, sql: &str) {
+        self.cluster.psql("app", sql).unwrap_or_else(|e| panic!("{e:#}\n{sql}"));
+    }
+
+    fn target(&self, query: &str) -> Target {
+        Target::from_url("DATABASE_URL", &format!("{}{query}", self.cluster.url("app")), None).unwrap()
+    }
+
+    fn assess(&self, sql: &str) -> Evidence {
+        let target = self.target("");
+        evidence::assess(&target, sql, &target.url.schema).unwrap_or_else(|f| panic!("{}", f.message))
+    }
+}
+
+fn objects(list: &[evidence::Expectation]) -> Vec<String> {
+    list.iter().map(|e| e.object.describe(e.applied_means)).collect()
+}
+
+/// The statements of `sql`, as text, split the way the analyser splits them.
+fn statements(sql: &str) -> Vec<String> {
+    let tokens = lexer::tokenize(sql);
+    lexer::split_statements(&tokens).into_iter().map(|s| format!("{};", &sql[s[0].start..s[s.len() - 1].end])).collect()
+}
+
+#[test]
+fn nothing_applied_is_not_applied() {
+    let db = Db::start("ev-none");
+    db.run(INIT);
+    let ev = db.assess(MIGRATION);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.present.is_empty(), "{}", ev.report());
+    assert!(ev.unknown.is_empty() && ev.invalid.is_empty());
+    let analysis = evidence::analyse(MIGRATION);
+    assert_eq!(ev.missing.len(), analysis.expectations.len());
+}
+
+#[test]
+fn everything_applied_is_applied() {
+    let db = Db::start("ev-all");
+    db.run(INIT);
+    db.run(MIGRATION);
+    let ev = db.assess(MIGRATION);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.missing.is_empty());
+    let present = objects(&ev.present);
+    for want in [
+        r#"enum "public"."library_issue_status" has exactly the values ('ISSUED', 'RETURNED', 'OVERDUE', 'LOST')"#,
+        r#"enum value "public"."notification_type" 'LIBRARY' exists"#,
+        r#"column "public"."galleries"."image_urls" exists"#,
+        r#"constraint "notes_author_id_fkey" on "public"."notes" exists"#,
+        r#"index "public"."library_books_isbn_key" exists"#,
+        r#"column "public"."users"."name" allows NULL"#,
+    ] {
+        assert!(present.iter().any(|p| p == want), "{want} not in {present:#?}");
+    }
+}
+
+#[test]
+fn first_half_applied_is_partial_with_both_lists() {
+    let db = Db::start("ev-half");
+    db.run(INIT);
+    let stmts = statements(MIGRATION);
+    let (first, second) = stmts.split_at(stmts.len() / 2);
+    let (first, second) = (first.join("\n"), second.join("\n"));
+    db.run(&first);
+    let ev = db.assess(MIGRATION);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+
+    // Exactly what the first half creates is there; what only the second half creates is not.
+    let first_half: Vec<Object> = evidence::analyse(&first).expectations.into_iter().map(|e| e.object).collect();
+    let second_half: Vec<Object> = evidence::analyse(&second).expectations.into_iter().map(|e| e.object).collect();
+    assert!(!first_half.is_empty() && !second_half.is_empty());
+    for e in &ev.present {
+        assert!(first_half.contains(&e.object), "{e} is there but the first half does not create it");
+    }
+    for o in &first_half {
+        assert!(ev.present.iter().any(|e| e.object == *o), "{o} is missing");
+    }
+    for e in &ev.missing {
+        assert!(second_half.contains(&e.object), "{e} is missing but the first half creates it");
+    }
+    let missing = objects(&ev.missing);
+    assert!(missing.contains(&r#"table "public"."notes" exists"#.to_string()), "{missing:#?}");
+    assert!(objects(&ev.present).contains(&r#"table "public"."library_books" exists"#.to_string()));
+    // A re-run would fail on the first unguarded object that is already there.
+    let blocker = ev.rerun_blocker.as_deref().unwrap();
+    assert!(blocker.starts_with("line 2: CREATE TYPE \"library_issue_status\""), "{blocker}");
+    let report = ev.report();
+    assert!(
+        report.contains(
+            "  not done (the migration would leave it so):\n    table \"public\".\"notes\" exists (line 38)\n"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_statement_not_understood_makes_it_unknown_even_when_the_rest_is_there() {
+    let db = Db::start("ev-unknown");
+    db.run(INIT);
+    let with_data = format!(
+        "{MIGRATION}\n-- Backfill\nUPDATE \"users\" SET \"role\" = 'TEACHER' WHERE \"email\" LIKE '%@staff%';\n"
+    );
+    db.run(&with_data);
+    let ev = db.assess(&with_data);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.unknown.len(), 1);
+    assert!(ev.unknown[0].contains("UPDATE \"users\" SET"), "{:?}", ev.unknown);
+    assert!(ev.unknown[0].contains("data changes cannot be checked"), "{:?}", ev.unknown);
+    // Everything it could check is there, and the report says so.
+    assert!(ev.missing.is_empty());
+    assert_eq!(ev.present.len(), evidence::analyse(&with_data).expectations.len());
+    assert!(ev.report().starts_with("unknown: "));
+}
+
+#[test]
+fn prisma_schema_parameter_picks_the_schema() {
+    let db = Db::start("ev-schema");
+    db.run(&format!("CREATE SCHEMA tenant; SET search_path TO tenant;\n{INIT}"));
+    let tenant = db.target("?schema=tenant");
+    assert_eq!(tenant.url.schema, "tenant");
+    let ev = evidence::assess(&tenant, MIGRATION, &tenant.url.schema).unwrap();
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+
+    db.run(&format!("SET search_path TO tenant;\n{MIGRATION}"));
+    let ev = evidence::assess(&tenant, MIGRATION, &tenant.url.schema).unwrap();
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(objects(&ev.present).contains(&r#"table "tenant"."notes" exists"#.to_string()));
+
+    // In public there is nothing this migration could have run against.
+    let ev = evidence::assess(&tenant, MIGRATION, "public").unwrap();
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.present.is_empty());
+    assert!(ev.rerun_blocker.unwrap().contains("\"public\".\"notification_type\" does not exist"));
+}
+
+#[test]
+fn failed_create_index_concurrently_leaves_an_invalid_index() {
+    let db = Db::start("ev-invalid");
+    db.run(INIT);
+    db.run(r#"INSERT INTO "users" ("id", "email", "name") VALUES ('1', 'a@x', 'Ann'), ('2', 'b@x', 'Ann');"#);
+    let migration = r#"-- CreateIndex
+CREATE UNIQUE INDEX CONCURRENTLY "users_name_key" ON "users"("name");
+"#;
+    assert!(db.cluster.psql("app", migration).is_err(), "duplicate names must make the index build fail");
+    let ev = db.assess(migration);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert_eq!(ev.invalid.len(), 1);
+    assert_eq!(ev.invalid[0].object.to_string(), r#"index "public"."users_name_key""#);
+    // Once dropped, it is cleanly not applied.
+    db.run(r#"DROP INDEX "users_name_key";"#);
+    assert_eq!(db.assess(migration).verdict, Verdict::NotApplied);
+}
+
+#[test]
+fn prisma_enum_rewrite_is_not_applied_before_and_unknown_after() {
+    let db = Db::start("ev-enum");
+    db.run(
+        r#"CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN', 'GUEST');
+CREATE TABLE "User" ("id" SERIAL NOT NULL, "role" "Role" NOT NULL DEFAULT 'GUEST', "tags" VARCHAR(20)[], CONSTRAINT "User_pkey" PRIMARY KEY ("id"));"#,
+    );
+    let migration = r#"-- AlterEnum
+BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE "User" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "User" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;
+
+-- AlterTable
+ALTER TABLE "User" ALTER COLUMN "tags" SET DATA TYPE VARCHAR(40)[],
+ALTER COLUMN "id" SET DATA TYPE BIGINT;
+"#;
+    let ev = db.assess(migration);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    db.run(migration);
+    // Every change is in place, but an enum "Role" with exactly these values could have
+    // been there before: the catalogs cannot tell, so a person decides.
+    let ev = db.assess(migration);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert!(ev.missing.is_empty() && ev.invalid.is_empty(), "{}", ev.report());
+    assert!(ev.unknown[0].contains("looks the same before and after"), "{:?}", ev.unknown);
+    let present = objects(&ev.present);
+    for want in [
+        r#"enum "public"."Role" has exactly the values ('USER', 'ADMIN')"#,
+        r#"column "public"."User"."role" has type "public"."Role""#,
+        r#"column "public"."User"."tags" has type varchar(40)[]"#,
+        r#"column "public"."User"."id" has type int8"#,
+    ] {
+        assert!(present.iter().any(|p| p == want), "{want} not in {present:#?}");
+    }
+}
+
+#[test]
+fn names_that_need_quoting_are_looked_up_exactly() {
+    let db = Db::start("ev-quote");
+    let migration = r#"CREATE SCHEMA IF NOT EXISTS "it's";
+CREATE TYPE "it's"."Mood ""quoted""" AS ENUM ('it''s', 'back\slash', E'tab\there');
+CREATE TABLE "it's"."Tab;le" ("Col'umn" "it's"."Mood ""quoted""" DEFAULT 'it''s', "$x" int);
+CREATE INDEX "idx--not a comment" ON "it's"."Tab;le" ("$x");
+CREATE TABLE MixedCase (Id int);
+"#;
+    let ev = db.assess(migration);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    db.run(migration);
+    let ev = db.assess(migration);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.present.iter().any(|e| e.object
+        == Object::EnumValues {
+            schema: "it's".into(),
+            enum_name: "Mood \"quoted\"".into(),
+            values: vec!["it's".into(), "back\\slash".into(), "tab\there".into()],
+        }
+        && e.applied_means == Presence::Present));
+    assert!(objects(&ev.present).contains(&r#"column "public"."mixedcase"."id" exists"#.to_string()));
+}
+
+#[test]
+fn a_migration_that_recreates_an_existing_enum_failed_without_applying() {
+    let db = Db::start("ev-v1");
+    db.run(INIT);
+    // Generated against an empty database: it re-creates an enum INIT made. Prisma runs
+    // it in one transaction, which fails on the first statement.
+    let v1 =
+        format!("-- CreateEnum\nCREATE TYPE \"notification_type\" AS ENUM ('GENERAL', 'ATTENDANCE');\n\n{MIGRATION}");
+    let err = db.cluster.psql("app", &format!("BEGIN;\n{v1}\nCOMMIT;")).unwrap_err();
+    assert!(format!("{err:#}").contains("type \"notification_type\" already exists"), "{err:#}");
+    let mut ev = db.assess(&v1);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.rerun_blocker.as_deref().unwrap().contains("\"notification_type\" already exists"));
+    // The failed attempt's error names it: it predates the migration, which did not apply.
+    assert!(ev.discount("notification_type"));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.present.is_empty());
+}
