@@ -2,8 +2,9 @@
 # Benchmark of `cargo xtask backup` (issue 3): on a throwaway PostgreSQL cluster holding a
 # pgbench database (scale 40 is about 600 MB), interleaves bare `pg_dump -F p -f` with
 # `xtask backup` (plain) and the other formats the tool offers, in one run, and reports
-# the median wall time of each and its ratio to bare pg_dump (target for plain: at most
-# 1.03), plus the median CPU time of the client processes (pg_dump, psql, xtask).
+# the median wall time of each, its ratio to bare pg_dump's and the median of the
+# per-repetition ratios (target for plain: at most 1.03), plus the median CPU time of
+# the client processes (pg_dump, psql, xtask; not the server's).
 #
 #   scripts/bench-backup.sh                 # REPS=5 SCALE=40
 #   REPS=7 SCALE=60 scripts/bench-backup.sh
@@ -91,6 +92,9 @@ measure() { # configuration
 }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# Median of the per-repetition ratios to bare pg_dump (the two ran back to back, so a
+# change of machine load between repetitions cancels out).
+paired() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf "%.4f\n", x[i] / y[i] }' | median; }
 
 configs=(bare plain dir-z0-j2 dir-z1-j2 custom-z1)
 echo "warm-up..." >&2
@@ -110,11 +114,12 @@ bare=$(median <<<"${wall[bare]}")
 bare_cpu=$(median <<<"${cpu[bare]}")
 echo "database: pgbench scale $SCALE, $size; $REPS repetitions, order rotated; $(nproc) CPUs, load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after"
 echo "$(pg_dump --version), $(uname -sr)"
-printf '%-30s %8s %7s %9s %7s %11s  %s\n' configuration "wall" ratio "cpu" ratio "output B" "wall of each run (s)"
+printf '%-30s %8s %7s %7s %9s %7s %11s  %s\n' configuration "wall" ratio paired "cpu" ratio "output B" "wall of each run (s)"
 for c in "${configs[@]}"; do
   label="xtask backup ($c)"
   [ "$c" = bare ] && label="pg_dump -F p -f FILE (bare)"
   m=$(median <<<"${wall[$c]}")
   mc=$(median <<<"${cpu[$c]}")
-  printf '%-30s %7.3fs %7s %8.2fs %7s %11s  %s\n' "$label" "$m" "$(ratio "$m" "$bare")" "$mc" "$(ratio "$mc" "$bare_cpu")" "${bytes[$c]}" "${wall[$c]}"
+  printf '%-30s %7.3fs %7s %7.3f %8.2fs %7s %11s  %s\n' "$label" "$m" "$(ratio "$m" "$bare")" "$(paired "${wall[$c]}" "${wall[bare]}")" \
+    "$mc" "$(ratio "$mc" "$bare_cpu")" "${bytes[$c]}" "${wall[$c]}"
 done
