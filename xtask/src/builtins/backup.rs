@@ -1,8 +1,8 @@
 //! The `backup` built-in: pg_dump of the database named by `[database] url_env` to
-//! `<backup.dir>/<prefix>-<UTC timestamp>.<ext>`. The dump is written under a
-//! partial name and renamed only after pg_dump succeeded and the dump verified, so
-//! `deploy` never runs on a half-written backup. Then retention (`backup.keep`).
-//! The parts live in `crate::backup`.
+//! `<backup.dir>/<prefix>-<UTC timestamp>.<ext>`. The dump is written inside a
+//! private `.<name>.partial/` directory and renamed to its name only after pg_dump
+//! succeeded and the dump verified, so `deploy` never runs on a half-written
+//! backup. Then retention (`backup.keep`). The parts live in `crate::backup`.
 
 use std::io;
 use std::path::{Path, PathBuf};
