@@ -1,12 +1,13 @@
-//! Running pg_dump into a partial: a plain dump through a pipe that is written,
-//! counted and hashed as it comes (so the checksum costs no second read), the other
-//! formats with `-f`; byte progress meanwhile, and pg_dump stopped on Ctrl-C.
+//! Running pg_dump into a partial (`-f`, as the runbook does), with byte progress
+//! from the size of the growing output, and pg_dump stopped on Ctrl-C. A plain dump
+//! is hashed while pg_dump writes it: pg_dump only appends to it, so a thread can
+//! follow the file, and the checksum costs no second pass once pg_dump is done.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
-use std::process::{ChildStdout, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,7 @@ use crate::config::{Backup, BackupFormat};
 use crate::proc::{self, Cmd};
 use crate::ui::Ui;
 
-/// pg_dump's arguments after the program name. Plain dumps go to stdout; the other
-/// formats write `out` themselves.
+/// pg_dump's arguments after the program name.
 pub fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
     let format = match backup.format {
         BackupFormat::Plain => "p",
@@ -34,10 +34,7 @@ pub fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
     if let Some(j) = backup.jobs {
         a.extend(["-j".into(), j.to_string()]);
     }
-    a.extend(["-d".into(), libpq_url.into()]);
-    if backup.format != BackupFormat::Plain {
-        a.extend(["-f".into(), out.to_string_lossy().into_owned()]);
-    }
+    a.extend(["-d".into(), libpq_url.into(), "-f".into(), out.to_string_lossy().into_owned()]);
     a
 }
 
@@ -45,7 +42,7 @@ pub fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
 #[derive(Debug)]
 pub struct Dumped {
     pub bytes: u64,
-    /// Computed while writing (plain format only).
+    /// Computed while pg_dump wrote (plain format only).
     pub sha256: Option<String>,
 }
 
@@ -55,8 +52,8 @@ pub enum DumpError {
     Spawn(String),
     /// pg_dump ended unsuccessfully.
     Failed { status: ExitStatus, stderr: String },
-    /// Writing the plain dump to disk failed (disk full, I/O error).
-    Write(io::Error),
+    /// Reading back the plain dump to hash it failed.
+    Read(io::Error),
     /// A signal asked us to stop; pg_dump was stopped.
     Interrupted(i32),
 }
@@ -65,8 +62,10 @@ pub enum DumpError {
 const TICK: Duration = Duration::from_millis(200);
 /// How long pg_dump gets to exit after SIGTERM before it is killed.
 const TERM_GRACE: Duration = Duration::from_secs(5);
+/// How long the hashing thread waits when it has caught up with pg_dump.
+const FOLLOW_PAUSE: Duration = Duration::from_millis(10);
 
-/// Runs `cmd` (a pg_dump built with [`args`]) writing into `out`, which exists.
+/// Runs `cmd` (a pg_dump built with [`args`]) writing `out`, which it creates.
 pub fn run(
     ui: &Ui,
     cmd: &Cmd,
@@ -75,22 +74,20 @@ pub fn run(
     estimate: Option<u64>,
     interrupts: &Interrupts,
 ) -> Result<Dumped, DumpError> {
-    let plain = format == BackupFormat::Plain;
     let mut child = cmd
         .to_command()
         .stdin(Stdio::null())
-        .stdout(if plain { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| DumpError::Spawn(proc::spawn_error(&cmd.program, &e)))?;
     let pid = child.id() as libc::pid_t;
-    let stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
-    let written = AtomicU64::new(0);
+    let exited = AtomicBool::new(false);
     let progress = ui.bytes("pg_dump", estimate);
     let (done_tx, done_rx) = mpsc::channel();
 
-    let (status, signalled, errors, copied) = std::thread::scope(|s| {
+    let (status, signalled, errors, hashed) = std::thread::scope(|s| {
         let errors = s.spawn(move || {
             let mut buf = Vec::new();
             if let Some(e) = stderr.as_mut() {
@@ -98,10 +95,7 @@ pub fn run(
             }
             String::from_utf8_lossy(&buf).into_owned()
         });
-        let copier = stdout.map(|from| {
-            let written = &written;
-            s.spawn(move || copy_hashing(from, out, written))
-        });
+        let follower = (format == BackupFormat::Plain).then(|| s.spawn(|| follow_hashing(out, &exited)));
         // Waiting in its own thread lets this one notice the exit at once, and keeps
         // the child unreaped (its pid valid for kill) until then.
         s.spawn(move || {
@@ -119,7 +113,7 @@ pub fn run(
                     if let Some(sig) = interrupts.received() {
                         signalled = Some((sig, Instant::now()));
                         // pg_dump cancels its query on the server and exits.
-                        // SAFETY: `pid` is our unreaped child.
+                        // SAFETY: `pid` is our child, not reaped yet.
                         unsafe { libc::kill(pid, libc::SIGTERM) };
                     }
                 }
@@ -129,19 +123,19 @@ pub fn run(
                 }
                 Some(_) => {}
             }
-            progress.set(if plain { written.load(Ordering::Relaxed) } else { verify::size(out) });
+            progress.set(verify::size(out));
         };
+        exited.store(true, Ordering::Release);
         let errors = errors.join().unwrap_or_default();
-        let copied = copier.map(|c| c.join().unwrap_or_else(|_| Err(io::Error::other("the copy thread panicked"))));
-        (status, signalled.map(|(sig, _)| sig), errors, copied)
+        let hashed =
+            follower.map(|f| f.join().unwrap_or_else(|_| Err(io::Error::other("the hashing thread panicked"))));
+        (status, signalled.map(|(sig, _)| sig), errors, hashed)
     });
     progress.finish();
 
     if let Some(sig) = signalled.or_else(|| interrupts.received()) {
         return Err(DumpError::Interrupted(sig));
     }
-    // A failed write closes the pipe, which ends pg_dump with SIGPIPE: the write error is the cause.
-    let copied = copied.transpose().map_err(DumpError::Write)?;
     let status = status.map_err(|e| DumpError::Spawn(format!("waiting for pg_dump failed: {e}")))?;
     if !status.success() {
         return Err(DumpError::Failed { status, stderr: errors });
@@ -150,33 +144,52 @@ pub fn run(
     for line in errors.lines().filter(|l| !l.trim().is_empty()) {
         ui.child_line(line);
     }
-    Ok(match copied {
-        Some((bytes, sha)) => Dumped { bytes, sha256: Some(sha) },
-        None => Dumped { bytes: verify::size(out), sha256: None },
-    })
+    let bytes = verify::size(out);
+    let sha256 = match hashed.transpose().map_err(DumpError::Read)? {
+        Some((n, _)) if n != bytes => {
+            return Err(DumpError::Read(io::Error::other(format!(
+                "read {n} bytes while hashing but the file has {bytes}"
+            ))))
+        }
+        Some((_, sha)) => Some(sha),
+        None => None,
+    };
+    Ok(Dumped { bytes, sha256 })
 }
 
-/// Copies pg_dump's stdout into `to`, counting and hashing; syncs the file at the end.
-fn copy_hashing(mut from: ChildStdout, to: &Path, written: &AtomicU64) -> io::Result<(u64, String)> {
-    let mut file = fs::OpenOptions::new().write(true).truncate(true).open(to)?;
+/// Hashes `path` while another process creates it and appends to it, until
+/// `exited` is set and everything is read. Returns the bytes read and their SHA-256.
+fn follow_hashing(path: &Path, exited: &AtomicBool) -> io::Result<(u64, String)> {
+    let mut file = loop {
+        let writer_gone = exited.load(Ordering::Acquire);
+        match fs::File::open(path) {
+            Ok(f) => break f,
+            // pg_dump failed before creating it: nothing to hash.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && writer_gone => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => std::thread::sleep(FOLLOW_PAUSE),
+            Err(e) => return Err(e),
+        }
+    };
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
+        // Read after looking at the flag: an empty read after the writer exited is the end.
+        let writer_gone = exited.load(Ordering::Acquire);
+        let n = match file.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        file.write_all(&buf[..n])?;
-        hasher.update(&buf[..n]);
-        total += n as u64;
-        written.store(total, Ordering::Relaxed);
+        if n > 0 {
+            hasher.update(&buf[..n]);
+            total += n as u64;
+        } else if writer_gone {
+            return Ok((total, verify::hex(&hasher.finalize())));
+        } else {
+            std::thread::sleep(FOLLOW_PAUSE);
+        }
     }
-    // pg_dump syncs what it writes itself (-f); for the pipe that is our job.
-    file.sync_all()?;
-    Ok((total, verify::hex(&hasher.finalize())))
 }
 
 #[cfg(test)]
@@ -194,7 +207,7 @@ mod tests {
         let out = Path::new("/b/.p-x.sql.partial");
         assert_eq!(
             args(&backup(BackupFormat::Plain, None, None), url, out),
-            ["--no-password", "-F", "p", "-d", url]
+            ["--no-password", "-F", "p", "-d", url, "-f", "/b/.p-x.sql.partial"]
         );
         assert_eq!(
             args(&backup(BackupFormat::Custom, Some(1), None), url, Path::new("/b/x")),

@@ -152,10 +152,7 @@ mod tests {
         let d = temp("sha");
         let f = d.join("abc");
         fs::write(&f, "abc").unwrap();
-        assert_eq!(
-            sha256(&f, false).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256(&f, false).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let dir = d.join("dump.dir");
         fs::create_dir(&dir).unwrap();
         fs::write(dir.join("toc.dat"), "abc").unwrap();

@@ -1,8 +1,8 @@
 //! The `backup` built-in: pg_dump of the database named by `[database] url_env` to
-//! `<backup.dir>/<prefix>-<UTC timestamp>.<ext>`. The dump is written under a
-//! partial name and renamed only after pg_dump succeeded and the dump verified, so
-//! `deploy` never runs on a half-written backup. Then retention (`backup.keep`).
-//! The parts live in `crate::backup`.
+//! `<backup.dir>/<prefix>-<UTC timestamp>.<ext>`. The dump is written inside a
+//! private `.<name>.partial/` directory and renamed to its name only after pg_dump
+//! succeeded and the dump verified, so `deploy` never runs on a half-written
+//! backup. Then retention (`backup.keep`). The parts live in `crate::backup`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use crate::backup::verify;
 use crate::config::{Backup, BackupFormat};
 use crate::db::Target;
 use crate::exit::Exit;
-use crate::proc::{self, shell_quote, Cmd};
+use crate::proc::{self, Cmd};
 use crate::runner::{BackupRecord, Ctx, Failure};
 use crate::ui::{human_bytes, Ui};
 
@@ -48,11 +48,10 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let interrupts = Interrupts::catch();
     let stamp = naming::timestamp(chrono::Utc::now());
     let partial = Partial::reserve(&b.dir, &b.prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
-    let estimate = estimate(ui, &target, b)?;
-    stop_if_interrupted(&interrupts)?;
+    let estimate = estimate(ui, &target, b, &interrupts)?;
 
     let cmd = target.tool("pg_dump").args(dump::args(b, &target.url.libpq, &partial.path));
-    ui.event(&format!("backup: {}", display(&cmd, b.format, &partial.path)));
+    ui.event(&format!("backup: {}", cmd.display()));
     let dumped = dump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
         .map_err(|e| dump_failure(ui, &target, e))?;
 
@@ -60,8 +59,11 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         BackupFormat::Plain => verify::plain(&partial.path),
         BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
     };
-    checked.map_err(|why| Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again")))?;
+    // A Ctrl-C reaches pg_restore too: then the interruption is the cause, not the archive.
     stop_if_interrupted(&interrupts)?;
+    checked.map_err(|why| {
+        Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again"))
+    })?;
     verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
     let sha256 = match dumped.sha256 {
         Some(s) => s,
@@ -107,8 +109,11 @@ fn format_name(format: BackupFormat) -> &'static str {
 
 /// The database size, as the progress total of an uncompressed dump. An unreachable
 /// database fails here, before pg_dump starts; any other problem only costs the estimate.
-fn estimate(ui: &Ui, target: &Target, b: &Backup) -> Result<Option<u64>, Failure> {
-    let size = match target.query("SELECT pg_database_size(current_database())", &[]) {
+fn estimate(ui: &Ui, target: &Target, b: &Backup, interrupts: &Interrupts) -> Result<Option<u64>, Failure> {
+    let queried = target.query("SELECT pg_database_size(current_database())", &[]);
+    // A Ctrl-C also ends psql: then the interruption is the cause.
+    stop_if_interrupted(interrupts)?;
+    let size = match queried {
         Ok(rows) => rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()?.parse::<u64>().ok()),
         Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
         Err(f) => {
@@ -139,30 +144,31 @@ fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
     match e {
         DumpError::Spawn(msg) => Failure::task(msg),
         DumpError::Interrupted(sig) => interrupted(sig),
-        DumpError::Write(e) => Failure::task(format!(
-            "writing the dump failed ({e}): free space in the backup directory or set `dir` under [backup]; no backup was written"
-        )),
+        DumpError::Read(e) => {
+            Failure::task(format!("cannot read the dump back to hash it ({e}); it was removed, run the backup again"))
+        }
         DumpError::Failed { status, stderr } => crate::db::classify(&target.url, &target.env_name, &stderr)
             .unwrap_or_else(|| {
                 // Unrecognised: show everything pg_dump said above the one-line cause.
                 for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
                     ui.child_line(line);
                 }
-                let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
-                Failure::task(format!(
-                    "pg_dump ended with {} ({first}); no backup was written",
-                    proc::describe_status(&status)
-                ))
+                let status = proc::describe_status(&status);
+                match stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
+                    Some(first) => {
+                        Failure::task(format!("pg_dump ended with {status}: {first}; no backup was written"))
+                    }
+                    None => {
+                        Failure::task(format!("pg_dump ended with {status} before finishing; no backup was written"))
+                    }
+                }
             }),
     }
 }
 
 fn dir_failure(dir: &Path, e: &io::Error) -> Failure {
-    let cause = if dir.exists() && !dir.is_dir() {
-        "it exists and is not a directory".to_string()
-    } else {
-        e.to_string()
-    };
+    let cause =
+        if dir.exists() && !dir.is_dir() { "it exists and is not a directory".to_string() } else { e.to_string() };
     Failure::task(format!(
         "cannot write backups to {} ({cause}): make it a writable directory, or set `dir` under [backup] in tasks.toml",
         dir.display()
@@ -192,19 +198,12 @@ fn apply_retention(ui: &Ui, b: &Backup, keep: u32, just_written: &Path) {
     }
 }
 
-/// The pg_dump command as a shell line; a plain dump shows where its stdout goes.
-fn display(cmd: &Cmd, format: BackupFormat, out: &Path) -> String {
-    match format {
-        BackupFormat::Plain => format!("{} > {}", cmd.display(), shell_quote(&out.to_string_lossy())),
-        _ => cmd.display(),
-    }
-}
-
 fn describe(ctx: &Ctx) -> Vec<String> {
     let b = &ctx.config.backup;
     let ext = naming::extension(b.format);
     let finished = b.dir.join(format!("{}-{STAMP_PATTERN}.{ext}", b.prefix));
-    let partial: PathBuf = b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix)));
+    let partial: PathBuf =
+        b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix))).join(naming::PARTIAL_DUMP);
     let mut lines = Vec::new();
     let url = match Target::from_env(ctx.config, ctx.ui) {
         Ok(t) => t.url.libpq,
@@ -214,18 +213,19 @@ fn describe(ctx: &Ctx) -> Vec<String> {
         }
     };
     let cmd = Cmd::new("pg_dump").args(dump::args(b, &url, &partial));
-    lines.push(display(&cmd, b.format, &partial));
+    lines.push(cmd.display());
     let check = match b.format {
         BackupFormat::Plain => format!("verify: not empty, ends with `{}`", verify::PLAIN_FOOTER),
         _ => format!("verify: {}", verify::pg_restore_command(&partial).display()),
     };
     lines.push(check);
-    lines.push(format!("rename to {} (mode {})", finished.display(), if b.format == BackupFormat::Directory { "0700" } else { "0600" }));
+    lines.push(format!(
+        "rename to {} (mode {})",
+        finished.display(),
+        if b.format == BackupFormat::Directory { "0700" } else { "0600" }
+    ));
     if let Some(keep) = b.keep {
-        lines.push(format!(
-            "keep the newest {keep} of {}-*; remove older ones",
-            b.dir.join(&b.prefix).display()
-        ));
+        lines.push(format!("keep the newest {keep} of {}-*; remove older ones", b.dir.join(&b.prefix).display()));
     }
     lines
 }
