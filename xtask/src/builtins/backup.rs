@@ -24,7 +24,11 @@ pub static BACKUP: Builtin = Builtin {
     name: "backup",
     about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
     example: "cargo xtask {task}    # writes backups/pre-migration-20260221T053404Z.sql",
-    args: &[],
+    args: &[super::BuiltinArg {
+        name: "verify-restore",
+        help: "Then restore the backup into a scratch database, compare per-table row counts with the source, drop the scratch database",
+        kind: super::ArgKind::Flag,
+    }],
     run,
     describe,
 };
@@ -88,6 +92,10 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     };
     crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
     ctx.state.backup = Some(record);
+    if ctx.args.flag("verify-restore") {
+        let tables = super::restore::verify_restore(ctx.ui, &target, &path)?;
+        crate::audit::record(ctx, "verify-restore", serde_json::json!({ "path": path.display().to_string(), "tables": tables }));
+    }
     Ok(())
 }
 

@@ -118,9 +118,13 @@ fn fingerprint(c: &Cluster, db: &str) -> String {
     format!("{rows}\n{text}")
 }
 
+/// What is in the backup directory besides the audit log (which lives there by design).
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != xtask::audit::FILE_NAME)
+            .collect(),
         Err(_) => vec![],
     };
     names.sort();

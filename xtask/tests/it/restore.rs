@@ -102,6 +102,10 @@ fn verify_restore_round_trips_through_a_scratch_database() {
     assert_eq!(tables, 2);
     let left = c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'xtask_verify_%'").unwrap();
     assert_eq!(left.trim(), "0", "scratch database dropped");
+    // The same round trip from the command line.
+    let out = p.xtask().args(["backup", "--verify-restore"]).env("DATABASE_URL", &url).run();
+    out.expect_code(0);
+    assert!(out.stderr.contains("verify-restore: 2 tables restored with the same row counts"), "{}", out.stderr);
     // A database that changed since the dump no longer matches its backup.
     c.psql("school", "INSERT INTO pupils VALUES (9999, 'late', 'b');").unwrap();
     let err = xtask::builtins::restore::verify_restore(&ui, &target, &file).unwrap_err();
