@@ -19,7 +19,11 @@ pub const COMPLETIONS: &str = "completions";
 pub const DEMO: &str = "demo";
 
 /// Names the tool uses itself; tasks.toml cannot define tasks with them.
-pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO];
+pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO, "help"];
+
+/// The ids of the global flags: a task argument cannot take one of these names.
+pub const GLOBAL_FLAGS: &[&str] =
+    &["config", "dry-run", "list", "yes", "no-progress", "color", "report", "json", "lock-timeout", "no-wait"];
 
 /// Global flags, usable before or after the task name.
 #[derive(Debug, Clone)]
@@ -209,7 +213,7 @@ pub fn task_args(m: &ArgMatches) -> TaskArgs {
     let mut out = TaskArgs::default();
     for id in m.ids() {
         let name = id.as_str();
-        if global_args().iter().any(|g| g.get_id() == name) {
+        if GLOBAL_FLAGS.contains(&name) {
             continue;
         }
         if let Ok(Some(flag)) = m.try_get_one::<bool>(name) {
@@ -271,5 +275,11 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         command(None).debug_assert();
+    }
+
+    #[test]
+    fn global_flag_list_matches_the_flags() {
+        let ids: Vec<String> = global_args().iter().map(|a| a.get_id().to_string()).collect();
+        assert_eq!(ids, GLOBAL_FLAGS);
     }
 }

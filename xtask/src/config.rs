@@ -480,13 +480,25 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             ));
         }
         let mut seen_args = BTreeSet::new();
+        let mut optional_seen = false;
         for a in &t.args {
-            if !valid_task_name(&a.name) || !seen_args.insert(a.name.clone()) {
-                return Err(src.error(
-                    task_span.start,
-                    format!("task `{name}`: argument name `{}` is invalid or repeated", a.name),
-                ));
+            let why = if !valid_task_name(&a.name) {
+                Some("may only contain letters, digits, '-' and '_'")
+            } else if !seen_args.insert(a.name.clone()) {
+                Some("is given twice")
+            } else if crate::cli::GLOBAL_FLAGS.contains(&a.name.as_str()) || a.name == "help" || a.name == "version" {
+                Some("is the name of a global flag")
+            } else if a.required && a.default.is_some() {
+                Some("is required and has a default: keep one")
+            } else if a.required && optional_seen {
+                Some("is required but comes after an optional argument: put required arguments first")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(src.error(task_span.start, format!("task `{name}`: argument `{}` {why}", a.name)));
             }
+            optional_seen |= !a.required;
         }
         tasks.push(Task {
             line: src.error(header, String::new()).line,
@@ -633,6 +645,47 @@ mod tests {
     fn snippet_has_a_caret_under_the_column() {
         let e = parse_str("[tasks.a]\nrun = [\"true\"]\ndeps = [\"nope\"]\n").unwrap_err();
         assert_eq!(e.snippet, "  |\n3 | deps = [\"nope\"]\n  |         ^");
+    }
+
+    #[test]
+    fn argument_specs_that_the_command_line_could_not_take_are_errors() {
+        let e = err("[tasks.a]\nrun = [\"x\"]\nargs = [{ name = \"config\" }]\n");
+        assert!(e.ends_with("argument `config` is the name of a global flag"), "{e}");
+        let e = err("[tasks.a]\nrun = [\"x\"]\nargs = [{ name = \"a\" }, { name = \"b\", required = true }]\n");
+        assert!(e.contains("comes after an optional argument"), "{e}");
+        let e = err("[tasks.a]\nrun = [\"x\"]\nargs = [{ name = \"a\", required = true, default = \"1\" }]\n");
+        assert!(e.contains("is required and has a default"), "{e}");
+        assert!(err("[tasks.help]\nrun = [\"x\"]\n").contains("reserved"));
+    }
+
+    /// Every valid configuration gives a command line clap accepts (clap's own
+    /// consistency checks panic otherwise): generated task and argument shapes.
+    #[test]
+    fn valid_configs_build_a_consistent_command_line() {
+        let names = ["a", "b-c", "d_e", "list", "config", "yes", "x1"];
+        let mut seed: u64 = 7;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..300 {
+            let mut text = String::new();
+            for t in 0..(1 + next() % 3) {
+                text.push_str(&format!("[tasks.t{t}]\nrun = [\"x\"]\nargs = ["));
+                for _ in 0..next() % 4 {
+                    let flavour = match next() % 3 {
+                        0 => ", required = true",
+                        1 => ", default = \"v\"",
+                        _ => "",
+                    };
+                    text.push_str(&format!("{{ name = \"{}\"{flavour} }}, ", names[next() % names.len()]));
+                }
+                text.push_str("]\n");
+            }
+            if let Ok(config) = parse_str(&text) {
+                crate::cli::command(Some(&config)).debug_assert();
+            }
+        }
     }
 
     #[test]

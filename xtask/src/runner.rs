@@ -213,7 +213,12 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                 }
                 ui.finish();
                 eprintln!("{} task `{name}` failed: {message}", console::style("error:").red().bold());
-                ui.annotate_error(&format!("task {name} failed"), &message);
+                // In GitHub Actions the annotation carries the whole diagnosis.
+                let annotation = match &state.diagnosis {
+                    Some(d) => diagnosis_text(d),
+                    None => message.clone(),
+                };
+                ui.annotate_error(&format!("task {name} failed"), &annotation);
                 exit = f.exit;
                 break;
             }
@@ -223,6 +228,30 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     // Resources such as the deploy lock are released here, at the end of the run.
     state.held.clear();
     RunResult { exit, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
+}
+
+/// The diagnosis as lines of text (annotations, summaries).
+pub fn diagnosis_text(d: &Diagnosis) -> String {
+    let mut lines = vec![d.summary.clone()];
+    if let Some(m) = &d.migration {
+        lines.push(format!("migration: {m}"));
+    }
+    if let Some(s) = &d.started_at {
+        lines.push(format!("started: {s}"));
+    }
+    if d.error_code.is_some() || d.error_message.is_some() {
+        lines.push(format!(
+            "error: {} {}",
+            d.error_code.as_deref().unwrap_or("(no code)"),
+            d.error_message.as_deref().unwrap_or("")
+        ));
+    }
+    lines.push(format!("backup: {}", d.backup.as_deref().unwrap_or("none taken in this run")));
+    if !d.next_commands.is_empty() {
+        lines.push("next, choose one:".into());
+        lines.extend(d.next_commands.iter().map(|c| format!("  {c}")));
+    }
+    lines.join("\n")
 }
 
 fn run_task(

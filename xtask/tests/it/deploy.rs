@@ -804,3 +804,48 @@ fn schema_error_is_never_resolved() {
     assert_eq!(resolves(&out), 0, "{}", out.all());
     assert_eq!(app.rows(), before);
 }
+
+/// GitHub Actions: groups per task, an `::error::` annotation carrying the
+/// diagnosis, and the step summary of a failed run and then of a recovering run.
+#[test]
+fn github_mode_annotates_the_diagnosis_and_summarises_both_runs() {
+    let app = PrismaApp::new();
+    app.production_state();
+    app.put_broken();
+    let summary = app.path().join("step-summary.md");
+    let github = |app: &PrismaApp| {
+        app.xtask().arg("deploy").env("CI", "true").env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).run()
+    };
+
+    let failed = github(&app);
+    failed.expect_code(4);
+    for group in ["::group::task backup", "::group::task deploy"] {
+        assert!(failed.stderr.lines().any(|l| l == group), "{group} missing:\n{}", failed.stderr);
+    }
+    let annotation = failed
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("::error title=task deploy failed::"))
+        .unwrap_or_else(|| panic!("no error annotation:\n{}", failed.stderr));
+    assert_contains(annotation, "42710");
+    assert_contains(annotation, "%0Anext, choose one:%0A");
+    assert_contains(annotation, &format!("cargo xtask resolve-applied {MIGRATION}"));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert_contains(&md, "## ❌ `cargo xtask deploy`: failed");
+    assert_contains(&md, "| deploy | failed |");
+    assert_contains(&md, "**Diagnosis:** migration `");
+    assert_contains(&md, "- error: 42710 type \"attendance_status\" already exists");
+    assert_contains(&md, &format!("cargo xtask resolve-rolled-back {MIGRATION}"));
+
+    // The team fixes the file; the next run recovers and the summary says so.
+    app.put_fixed();
+    let ok = github(&app);
+    ok.expect_code(0);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("## ❌"), "the failed run's summary stays: {md}");
+    assert_contains(&md, "## ✅ `cargo xtask deploy`: succeeded");
+    assert_contains(&md, &format!("**Resolved:** `{MIGRATION}` as rolled-back"));
+    assert_contains(&md, "**Backup:** `");
+    assert_no_secret(&app, "step summary", &md);
+    assert_no_secret(&app, "output", &ok.all());
+}
