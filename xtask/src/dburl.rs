@@ -245,6 +245,26 @@ mod tests {
         assert_eq!(u.libpq, "postgresql://h:5432/d?user=x");
     }
 
+    /// Generated URL-ish strings never panic the parser, the translation or the masking.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let pieces = ["postgresql://", "postgres://", "u", ":", "@", "[", "]", "::1", "h", ":5432", "/", "d", "?", "&", "=", "%", "%4", "%zz", "%C3%A9", "é", "schema", "sslcert", ",", "#", " "];
+        let mut seed: u64 = 11;
+        for _ in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..(seed % 12) {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            seed = seed.wrapping_add(1);
+            if let Ok(u) = parse(&s, Some(Path::new("/x"))) {
+                let _ = u.with_database("other");
+                let _ = u.display_target();
+            }
+            let _ = crate::redact::mask_url_passwords(&s);
+        }
+    }
+
     #[test]
     fn malformed_urls_say_why() {
         assert!(parse("mysql://a@b/c", None).unwrap_err().contains("postgresql://"));

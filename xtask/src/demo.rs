@@ -61,7 +61,8 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
     let fixed = std::fs::read_to_string(&migration_sql).map_err(fail("reading the fixed migration"))?;
 
     ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
-    let password = format!("demo-{:x}", std::process::id() as u64 * 2_654_435_761 ^ chrono::Utc::now().timestamp_micros() as u64);
+    // Throwaway, but not guessable from outside the run: pid and time mixed.
+    let password = format!("demo-{:x}", (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64);
     let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
         .map_err(fail("starting PostgreSQL"))?;
     cluster.create_database("school").map_err(fail("creating the database"))?;

@@ -227,3 +227,40 @@ fn justfile_recipes_run_the_same_tasks() {
 fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|c| c.is_file()))
 }
+
+/// Runs `script` in a fresh tmux terminal and returns the screen with its styles.
+fn in_terminal(dir: &Path, script: &str) -> String {
+    let socket = format!("xtask-it-c-{}-{}", std::process::id(), script.len());
+    let done = dir.join(format!("done-{}", script.len()));
+    let full = format!("{script}; touch {}; sleep 30", done.display());
+    let started = tmux(&socket, &["new-session", "-d", "-x", "150", "-y", "20", "-s", "t", "-c", &dir.to_string_lossy(), &full]);
+    assert!(started.status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let screen = String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-e", "-t", "t"]).stdout).into_owned();
+    tmux(&socket, &["kill-server"]);
+    screen
+}
+
+#[test]
+fn no_color_turns_colour_off_on_a_terminal() {
+    let p = Project::new("[tasks.boom]\nrun = [\"false\"]\n");
+    let bin = env!("CARGO_BIN_EXE_xtask");
+    let coloured = in_terminal(p.path(), &format!("env -u CI -u NO_COLOR TERM=xterm-256color {bin} boom --no-progress"));
+    assert!(coloured.contains("error:"), "{coloured}");
+    assert!(coloured.contains("\x1b["), "a terminal gets colour: {coloured:?}");
+    let plain = in_terminal(p.path(), &format!("env -u CI NO_COLOR=1 TERM=xterm-256color {bin} boom --no-progress --color auto"));
+    assert!(plain.contains("error:"), "{plain}");
+    assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
+}
+
+#[test]
+fn dry_run_masks_secrets_in_the_commands_it_prints() {
+    let p = Project::new("[tasks.connect]\nrun = [\"psql\", \"postgresql://app:s3cret-pw@db/x\"]\n");
+    let out = p.xtask().args(["connect", "--dry-run"]).run();
+    out.expect_code(0);
+    assert!(out.stdout.contains("psql postgresql://app:***@db/x"), "{}", out.stdout);
+    assert!(!out.all().contains("s3cret-pw"));
+}
