@@ -154,7 +154,8 @@ fn ensure_node_modules(ui: &Ui, app: &Path) -> DemoResult<()> {
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies a directory tree, leaving out `node_modules` (the copy links to the original's).
+pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;

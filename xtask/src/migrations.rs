@@ -99,6 +99,26 @@ impl DbError {
     }
 }
 
+/// The migration a command acts on: the one `named`, or else the one recorded as
+/// failed. `Ok(None)` when none is named and none failed; an error naming them all
+/// when several failed (the user must choose).
+pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<Option<String>, Failure> {
+    if let Some(n) = named {
+        return Ok(Some(n.to_string()));
+    }
+    let failed: Vec<&str> = rows.iter().filter(|r| r.is_failed()).map(|r| r.migration_name.as_str()).collect();
+    match failed.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.to_string())),
+        many => Err(Failure::task(format!(
+            "{} migrations are recorded as failed ({}): name one, e.g. `cargo xtask {task} {}`",
+            many.len(),
+            many.join(", "),
+            many[0]
+        ))),
+    }
+}
+
 /// Reads `_prisma_migrations` in Prisma's schema; `None` when the table does not
 /// exist yet (a database Prisma never migrated).
 pub fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {

@@ -106,28 +106,9 @@ fn already_exists(message: &str) -> Option<String> {
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let target = Target::from_env(ctx.config, ctx.ui)?;
     let rows = migrations::read_table(&target)?.unwrap_or_default();
-    let name = match ctx.args.get("name") {
-        Some(n) => n.to_string(),
-        None => {
-            let failed: Vec<&Row> = rows.iter().filter(|r| r.is_failed()).collect();
-            match failed.as_slice() {
-                [] => {
-                    println!("No failed migration in _prisma_migrations: nothing to diagnose.");
-                    return Ok(());
-                }
-                [one] => one.migration_name.clone(),
-                many => {
-                    let names: Vec<&str> = many.iter().map(|r| r.migration_name.as_str()).collect();
-                    return Err(Failure::task(format!(
-                        "{} failed migrations ({}): name one, e.g. `cargo xtask {} {}`",
-                        many.len(),
-                        names.join(", "),
-                        ctx.task.name,
-                        names[0]
-                    )));
-                }
-            }
-        }
+    let Some(name) = migrations::named_or_failed(&rows, ctx.args.get("name"), &ctx.task.name)? else {
+        println!("No failed migration in _prisma_migrations: nothing to diagnose.");
+        return Ok(());
     };
     let a = evidence_for(ctx, &target, &name)?;
     println!("Migration {name}:");

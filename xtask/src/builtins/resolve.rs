@@ -70,28 +70,9 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
         ctx.ui.event("no _prisma_migrations table: Prisma never migrated this database, so there is nothing to resolve; nothing changed");
         return Ok(());
     };
-    let name = match ctx.args.get("name") {
-        Some(n) => n.to_string(),
-        None => {
-            let failed: Vec<&Row> = rows.iter().filter(|r| r.is_failed()).collect();
-            match failed.as_slice() {
-                [] => {
-                    ctx.ui.event("no failed migration in _prisma_migrations: nothing to resolve, nothing changed");
-                    return Ok(());
-                }
-                [one] => one.migration_name.clone(),
-                many => {
-                    let names: Vec<&str> = many.iter().map(|r| r.migration_name.as_str()).collect();
-                    return Err(Failure::task(format!(
-                        "{} migrations are recorded as failed ({}): name the one to mark, e.g. `cargo xtask {} {}`",
-                        many.len(),
-                        names.join(", "),
-                        ctx.task.name,
-                        names[0]
-                    )));
-                }
-            }
-        }
+    let Some(name) = migrations::named_or_failed(&rows, ctx.args.get("name"), &ctx.task.name)? else {
+        ctx.ui.event("no failed migration in _prisma_migrations: nothing to resolve, nothing changed");
+        return Ok(());
     };
     let row = rows.iter().rev().find(|r| r.migration_name == name);
     let what = match row {

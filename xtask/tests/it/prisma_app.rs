@@ -67,7 +67,7 @@ impl PrismaApp {
         let project = Project::new("");
         project.file("tasks.toml", &tasks_toml(&opts));
         let app = project.path().join("Backend");
-        copy_dir(&root.join("Backend"), &app).expect("copy Backend/ into the test project");
+        xtask::demo::copy_dir(&root.join("Backend"), &app).expect("copy Backend/ into the test project");
         std::os::unix::fs::symlink(&node_modules, app.join("node_modules")).expect("link node_modules");
 
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -326,21 +326,3 @@ uses = "diagnose"
     )
 }
 
-/// Copies a directory tree, leaving out `node_modules`.
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "node_modules" {
-            continue;
-        }
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            copy_dir(&entry.path(), &to.join(&name))?;
-        } else if ty.is_file() {
-            std::fs::copy(entry.path(), to.join(&name))?;
-        }
-    }
-    Ok(())
-}
