@@ -138,7 +138,7 @@ run = ["sh", "-c", "echo releasing; exit 3"]
 
 #[test]
 fn secrets_are_masked_in_annotations_and_summaries() {
-    let p = Project::new("[tasks.leak]\nrun = [\"sh\", \"-c\", \"echo connecting to $DATABASE_URL; exit 1\"]\n");
+    let p = Project::new("[tasks.leak]\nrun = [\"sh\", \"-c\", \"echo connecting to $DATABASE_URL; echo pw=hunter2-secret; exit 1\"]\n");
     let summary = p.path().join("summary.md");
     let out = p
         .xtask()
@@ -148,8 +148,9 @@ fn secrets_are_masked_in_annotations_and_summaries() {
         .env("GITHUB_STEP_SUMMARY", &summary)
         .run();
     out.expect_code(1);
-    // A `run` task is not told the URL is a secret, but URL userinfo is always masked.
+    // The password of the configured URL is a secret wherever it appears.
     assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    assert!(out.stderr.contains("pw=***"), "{}", out.stderr);
     assert!(out.stderr.contains("postgresql://app:***@db:5432/x"), "{}", out.stderr);
     assert!(!std::fs::read_to_string(&summary).unwrap().contains("hunter2"));
 }
