@@ -111,3 +111,55 @@ fn verify_restore_round_trips_through_a_scratch_database() {
     let err = xtask::builtins::restore::verify_restore(&ui, &target, &file).unwrap_err();
     assert!(err.message.contains("public.pupils: 251 rows in the database, 250 restored"), "{}", err.message);
 }
+
+/// On a terminal, restoring over the live database also needs its name typed:
+/// a wrong name changes nothing, the right one restores.
+#[test]
+fn live_restore_on_a_terminal_needs_the_database_name_typed() {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+    let c = cluster("typed");
+    let url = seeded(&c);
+    let p = Project::new(TASKS);
+    p.xtask().arg("backup").env("DATABASE_URL", &url).run().expect_code(0);
+    let file = only_backup(&p);
+    let before = digest(&c, "school");
+    c.psql("school", "DELETE FROM pupils WHERE id > 5;").unwrap();
+    let changed = digest(&c, "school");
+
+    let socket = format!("xtask-it-restore-{}", std::process::id());
+    let tmux = |args: &[&str]| Command::new("tmux").arg("-L").arg(&socket).args(args).output().unwrap();
+    let run = |typed: &str| -> String {
+        let done = p.path().join("done");
+        let _ = std::fs::remove_file(&done);
+        let script = format!(
+            "env -u CI DATABASE_URL='{url}' {} restore {} --yes --no-progress; echo EXIT=$? > {}; sleep 30",
+            env!("CARGO_BIN_EXE_xtask"),
+            file.display(),
+            done.display()
+        );
+        tmux(&["new-session", "-d", "-x", "200", "-y", "30", "-s", "r", "-c", &p.path().to_string_lossy(), &script]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut screen = String::new();
+        while Instant::now() < deadline && !screen.contains("Type its name to go on") {
+            std::thread::sleep(Duration::from_millis(100));
+            screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "r"]).stdout).into_owned();
+        }
+        assert!(screen.contains("This drops database `school`"), "{screen}");
+        tmux(&["send-keys", "-t", "r", typed, "Enter"]);
+        while Instant::now() < deadline && !done.exists() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", "r"]).stdout).into_owned();
+        tmux(&["kill-server"]);
+        assert!(!screen.contains(PASSWORD), "{screen}");
+        std::fs::read_to_string(&done).unwrap_or_default() + &screen
+    };
+    let wrong = run("schol");
+    assert!(wrong.starts_with("EXIT=1"), "{wrong}");
+    assert!(wrong.contains("does not match: nothing was changed"), "{wrong}");
+    assert_eq!(digest(&c, "school"), changed);
+    let right = run("school");
+    assert!(right.starts_with("EXIT=0"), "{right}");
+    assert_eq!(digest(&c, "school"), before);
+}
