@@ -34,14 +34,9 @@ impl Target {
             )));
         }
         // Mask the password before anything could print the URL.
-        ui.add_secret(&raw);
+        mask_secrets(ui, &raw);
         let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
-        let target = Target::from_url(name, &raw, schema_dir)?;
-        if let Some(p) = &target.url.password {
-            ui.add_secret(p);
-            ui.add_secret(&dburl::encode(p));
-        }
-        Ok(target)
+        Target::from_url(name, &raw, schema_dir)
     }
 
     /// A target from a URL given directly (`env_name` is only used in messages).
@@ -100,6 +95,17 @@ impl Target {
                 .unwrap_or("no error output");
             Failure::task(format!("{tool} failed: {first}"))
         })
+    }
+}
+
+/// Registers a database URL and its password (as written and percent-encoded) as
+/// secrets with the UI, so no output shows them. A URL that does not parse is
+/// still masked whole.
+pub fn mask_secrets(ui: &Ui, raw: &str) {
+    ui.add_secret(raw);
+    if let Some(p) = dburl::parse(raw, None).ok().and_then(|u| u.password) {
+        ui.add_secret(&p);
+        ui.add_secret(&dburl::encode(&p));
     }
 }
 

@@ -74,7 +74,7 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
     // Production's state: the first version of the migration failed there.
     ui.event(&format!("demo: production state: deploying the first version of {migration} (it recreates an existing enum)"));
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
-    let cmd = prisma_deploy(&demo);
+    let cmd = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]);
     let out = proc::run_quiet(&ui, &cmd).map_err(|e| (Exit::TaskFailed, format!("demo: {e}")))?;
     let text = ui.redact(&out.combined());
     if out.success() {
@@ -119,17 +119,6 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
     Ok(result.exit)
 }
 
-fn prisma_deploy(config: &Config) -> Cmd {
-    let p = &config.prisma;
-    let mut cmd = Cmd::new(p.command[0].clone()).args(p.command[1..].iter().cloned()).args(["migrate", "deploy"]);
-    if let Some(s) = &p.schema {
-        cmd = cmd.arg("--schema").arg(s.display().to_string());
-    }
-    for (k, v) in &p.env {
-        cmd = cmd.env(k.clone(), v.clone());
-    }
-    cmd.env("CHECKPOINT_DISABLE", "1").cwd(p.cwd.clone())
-}
 
 /// `fixtures/<migration>.v1.sql`: the broken first version of a migration.
 fn find_broken_fixture(dir: &Path) -> Option<(String, String)> {

@@ -97,11 +97,7 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
     let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
     // The database password is masked everywhere, also in the output of `run` tasks.
     if let Ok(raw) = std::env::var(&config.database.url_env) {
-        ui.add_secret(&raw);
-        if let Some(password) = dburl::parse(&raw, None).ok().and_then(|u| u.password) {
-            ui.add_secret(&password);
-            ui.add_secret(&dburl::encode(&password));
-        }
+        db::mask_secrets(&ui, &raw);
     }
     if let Some(env_file) = &dotenv {
         ui.event(&format!("loaded environment from {} (variables already set were kept)", env_file.display()));

@@ -7,9 +7,13 @@ use std::time::Instant;
 use crate::proc::{self, Cmd, Output};
 use crate::runner::{Ctx, Failure, PrismaCall};
 
-/// Builds `<prisma command> <args> --schema <schema>`.
+/// Builds `<prisma command> <args> --schema <schema>` for a task.
 pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
-    let p = &ctx.config.prisma;
+    cli(&ctx.config.prisma, args)
+}
+
+/// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
+pub fn cli(p: &crate::config::Prisma, args: &[&str]) -> Cmd {
     let mut cmd = Cmd::new(p.command[0].clone())
         .args(p.command[1..].iter().cloned())
         .args(args.iter().map(|a| a.to_string()));
@@ -27,8 +31,7 @@ pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
             cmd = cmd.env(k, v);
         }
     }
-    cmd = cmd.cwd(p.cwd.clone());
-    cmd
+    cmd.cwd(p.cwd.clone())
 }
 
 /// Runs Prisma, showing its output, and records the call in the run state.

@@ -215,7 +215,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                 eprintln!("{} task `{name}` failed: {message}", console::style("error:").red().bold());
                 // In GitHub Actions the annotation carries the whole diagnosis.
                 let annotation = match &state.diagnosis {
-                    Some(d) => diagnosis_text(d),
+                    Some(d) => diagnosis_lines(d).join("\n"),
                     None => message.clone(),
                 };
                 ui.annotate_error(&format!("task {name} failed"), &annotation);
@@ -230,28 +230,29 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     RunResult { exit, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
 }
 
-/// The diagnosis as lines of text (annotations, summaries).
-pub fn diagnosis_text(d: &Diagnosis) -> String {
+/// The diagnosis as lines: the summary, then labelled details, then the commands
+/// to choose from (indented). The printout and the GitHub annotation both use it.
+pub fn diagnosis_lines(d: &Diagnosis) -> Vec<String> {
     let mut lines = vec![d.summary.clone()];
     if let Some(m) = &d.migration {
         lines.push(format!("migration: {m}"));
     }
     if let Some(s) = &d.started_at {
-        lines.push(format!("started: {s}"));
+        lines.push(format!("started:   {s}"));
     }
     if d.error_code.is_some() || d.error_message.is_some() {
         lines.push(format!(
-            "error: {} {}",
+            "error:     {} {}",
             d.error_code.as_deref().unwrap_or("(no code)"),
             d.error_message.as_deref().unwrap_or("")
         ));
     }
-    lines.push(format!("backup: {}", d.backup.as_deref().unwrap_or("none taken in this run")));
+    lines.push(format!("backup:    {}", d.backup.as_deref().unwrap_or("none taken in this run")));
     if !d.next_commands.is_empty() {
         lines.push("next, choose one:".into());
         lines.extend(d.next_commands.iter().map(|c| format!("  {c}")));
     }
-    lines.join("\n")
+    lines
 }
 
 fn run_task(

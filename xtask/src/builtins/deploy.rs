@@ -207,29 +207,11 @@ fn next_commands(ctx: &Ctx, name: &str) -> Vec<String> {
 }
 
 fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
-    let ui = ctx.ui;
-    ui.event(&format!("diagnosis: {}", d.summary));
-    if let Some(m) = &d.migration {
-        ui.event(&format!("  migration: {m}"));
-    }
-    if let Some(s) = &d.started_at {
-        ui.event(&format!("  started:   {s}"));
-    }
-    if d.error_code.is_some() || d.error_message.is_some() {
-        ui.event(&format!(
-            "  error:     {} {}",
-            d.error_code.as_deref().unwrap_or("(no code)"),
-            d.error_message.as_deref().unwrap_or("")
-        ));
-    }
-    ui.event(&format!(
-        "  backup:    {}",
-        d.backup.as_deref().unwrap_or("none taken in this run")
-    ));
-    if !d.next_commands.is_empty() {
-        ui.event("  next, choose one:");
-        for c in &d.next_commands {
-            ui.event(&format!("    {c}"));
+    for (i, line) in crate::runner::diagnosis_lines(d).iter().enumerate() {
+        if i == 0 {
+            ctx.ui.event(&format!("diagnosis: {line}"));
+        } else {
+            ctx.ui.event(&format!("  {line}"));
         }
     }
 }
