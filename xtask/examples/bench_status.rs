@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use xtask::pgcluster::{Cluster, ClusterOptions};
+use pgcluster::{Cluster, ClusterOptions};
 
 fn main() -> anyhow::Result<()> {
     let reps: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(15);
@@ -43,7 +43,12 @@ fn main() -> anyhow::Result<()> {
 
     let ours = || {
         let mut c = Command::new(&xtask);
-        c.arg("status").current_dir(&root).env("DATABASE_URL", &url).env("CI", "true").stdout(Stdio::null()).stderr(Stdio::null());
+        c.arg("status")
+            .current_dir(&root)
+            .env("DATABASE_URL", &url)
+            .env("CI", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         c
     };
     anyhow::ensure!(ours().status()?.success(), "xtask status is not in sync");

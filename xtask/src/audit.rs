@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::runner::Ctx;
+use crate::context::Ctx;
 
 pub const FILE_NAME: &str = "xtask-audit.jsonl";
 

@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
+use crate::exit::Failure;
 use crate::ui::Ui;
 
 /// A command to run: program, arguments, extra environment, working directory.
@@ -50,11 +51,7 @@ impl Cmd {
 
     /// The command as a user could paste it into a shell (env not shown).
     pub fn display(&self) -> String {
-        std::iter::once(&self.program)
-            .chain(&self.args)
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(&self.program).chain(&self.args).map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
     }
 
     pub fn to_command(&self) -> Command {
@@ -92,23 +89,42 @@ impl Output {
     }
 }
 
+/// What a spawned child's standard streams are connected to.
+#[derive(Debug, Clone, Copy)]
+pub struct Pipes {
+    /// A pipe we write to; otherwise `/dev/null`, or our stdin for `inherit_stdin`.
+    pub stdin: bool,
+    /// A pipe we read; otherwise `/dev/null`.
+    pub stdout: bool,
+}
+
+/// Starts `cmd` with stderr always piped (its text is how failures are explained).
+/// Every child of the tool is started here, so what all children need is set once.
+pub fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
+    let mut command = cmd.to_command();
+    let stdin = if pipes.stdin {
+        Stdio::piped()
+    } else if cmd.inherit_stdin {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    command.stdin(stdin).stdout(if pipes.stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
+    command.spawn().map_err(|e| Failure::task(spawn_error(&cmd.program, &e)))
+}
+
 /// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
-pub fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, String> {
+pub fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
     run_with(ui, cmd, true)
 }
 
 /// Runs `cmd` without showing its output (for queries whose output is data).
-pub fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, String> {
+pub fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
     run_with(ui, cmd, false)
 }
 
-fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, String> {
-    let mut command = cmd.to_command();
-    command
-        .stdin(if cmd.inherit_stdin { Stdio::inherit() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| spawn_error(&cmd.program, &e))?;
+fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
+    let mut child = spawn(cmd, Pipes { stdin: false, stdout: true })?;
     let out = child.stdout.take();
     let err = child.stderr.take();
     let (stdout, stderr) = std::thread::scope(|s| {
@@ -116,12 +132,38 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, String> {
         let e = s.spawn(|| pump(err, ui, show));
         (o.join().unwrap_or_default(), e.join().unwrap_or_default())
     });
-    let status = child.wait().map_err(|e| format!("waiting for `{}` failed: {e}", cmd.program))?;
+    let status = child.wait().map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
     Ok(Output { status, stdout, stderr })
 }
 
+/// Runs `cmd` with `input` on its stdin and captures its output (nothing shown).
+/// A thread writes the input while this one reads, so a child that answers
+/// before it has read everything cannot deadlock on a full pipe.
+pub fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
+    use std::io::Write;
+    let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
+    let stdin = child.stdin.take();
+    let out = std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(mut stdin) = stdin {
+                // A closed pipe means the child exited early; its stderr says why.
+                let _ = stdin.write_all(input.as_bytes());
+            }
+        });
+        child.wait_with_output()
+    });
+    let out = out.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
+    Ok(Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
 fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {
-    let Some(stream) = stream else { return String::new() };
+    let Some(stream) = stream else {
+        return String::new();
+    };
     let mut reader = BufReader::new(stream);
     let mut all = String::new();
     let mut buf = Vec::new();
@@ -183,10 +225,7 @@ pub fn describe_status(status: &ExitStatus) -> String {
 
 /// Quotes an argument for display when it needs it.
 pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if plain {
         arg.to_string()
     } else {
@@ -199,9 +238,7 @@ pub fn on_path(program: &str) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).exists();
     }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -64,9 +64,7 @@ impl Ui {
     pub fn new(opts: UiOptions) -> Ui {
         console::set_colors_enabled_stderr(opts.color);
         console::set_colors_enabled(opts.color);
-        let multi = opts
-            .progress
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        let multi = opts.progress.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
         Ui {
             opts,
             multi,
@@ -217,11 +215,7 @@ impl Ui {
     /// A GitHub `::error::` annotation (no-op elsewhere).
     pub fn annotate_error(&self, title: &str, text: &str) {
         if self.opts.github {
-            self.line(&format!(
-                "::error title={}::{}",
-                escape_property(title),
-                escape_annotation(&self.redact(text))
-            ));
+            self.line(&format!("::error title={}::{}", escape_property(title), escape_annotation(&self.redact(text))));
         }
     }
 

@@ -5,6 +5,7 @@ mod backup;
 mod deploy;
 mod evidence;
 mod harness;
+mod layers;
 mod prisma_app;
 mod report;
 mod restore;

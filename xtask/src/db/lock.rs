@@ -5,14 +5,14 @@
 //! connection closes, and the server releases the lock: no stale lock files.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
+use super::Target;
 use crate::config::Config;
-use crate::db::Target;
-use crate::exit::Exit;
-use crate::proc;
-use crate::runner::{Failure, RunOptions};
+use crate::context::RunOptions;
+use crate::exit::{Exit, Failure};
+use crate::proc::{self, Pipes};
 use crate::ui::Ui;
 
 /// Our advisory lock key: "xtaskdpl" read as a big-endian i64. Prisma's own
@@ -80,19 +80,11 @@ impl Session {
 /// timeout, or not at all with `--no-wait`.
 pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock, Failure> {
     let target = Target::from_env(config, ui)?;
-    let mut cmd = target
-        .tool("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(target.url.libpq.clone());
+    let mut cmd =
+        target.tool("psql").args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"]).arg(target.url.libpq.clone());
     // Lets whoever waits see who holds the lock (pg_stat_activity.application_name).
     cmd = cmd.env("PGAPPNAME", "xtask-deploy-lock");
-    let mut child = cmd
-        .to_command()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Failure::task(proc::spawn_error("psql", &e)))?;
+    let mut child = proc::spawn(&cmd, Pipes { stdin: true, stdout: true })?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(Failure::task("cannot talk to psql for the deploy lock"));
     };

@@ -10,19 +10,58 @@ use std::path::Path;
 
 /// Parameters libpq understands and that mean the same for Prisma: kept as they are.
 const LIBPQ_KEPT: &[&str] = &[
-    "host", "hostaddr", "port", "dbname", "user", "passfile", "require_auth", "channel_binding",
-    "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name",
-    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-    "gssencmode", "sslmode", "sslkey", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
-    "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
-    "gssdelegation", "service", "target_session_attrs", "load_balance_hosts", "sslcompression",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "gssencmode",
+    "sslmode",
+    "sslkey",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "sslcompression",
 ];
 
 /// Prisma-only parameters: dropped (libpq would refuse the URL).
 pub const PRISMA_ONLY: &[&str] = &[
-    "schema", "connection_limit", "pool_timeout", "socket_timeout", "pgbouncer",
-    "statement_cache_size", "sslaccept", "sslidentity", "sslpassword", "max_connection_lifetime",
-    "max_idle_connection_lifetime", "single_use_connections",
+    "schema",
+    "connection_limit",
+    "pool_timeout",
+    "socket_timeout",
+    "pgbouncer",
+    "statement_cache_size",
+    "sslaccept",
+    "sslidentity",
+    "sslpassword",
+    "max_connection_lifetime",
+    "max_idle_connection_lifetime",
+    "single_use_connections",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -233,7 +272,8 @@ mod tests {
 
     #[test]
     fn prisma_sslcert_becomes_sslrootcert_relative_to_the_schema() {
-        let u = parse("postgres://a:b@h/d?sslcert=certs/ca.pem&sslaccept=strict", Some(Path::new("/app/prisma"))).unwrap();
+        let u =
+            parse("postgres://a:b@h/d?sslcert=certs/ca.pem&sslaccept=strict", Some(Path::new("/app/prisma"))).unwrap();
         assert_eq!(u.libpq, "postgresql://a@h/d?sslrootcert=/app/prisma/certs/ca.pem");
         assert_eq!(u.dropped, ["sslaccept"]);
     }
@@ -248,7 +288,33 @@ mod tests {
     /// Generated URL-ish strings never panic the parser, the translation or the masking.
     #[test]
     fn arbitrary_input_never_panics() {
-        let pieces = ["postgresql://", "postgres://", "u", ":", "@", "[", "]", "::1", "h", ":5432", "/", "d", "?", "&", "=", "%", "%4", "%zz", "%C3%A9", "é", "schema", "sslcert", ",", "#", " "];
+        let pieces = [
+            "postgresql://",
+            "postgres://",
+            "u",
+            ":",
+            "@",
+            "[",
+            "]",
+            "::1",
+            "h",
+            ":5432",
+            "/",
+            "d",
+            "?",
+            "&",
+            "=",
+            "%",
+            "%4",
+            "%zz",
+            "%C3%A9",
+            "é",
+            "schema",
+            "sslcert",
+            ",",
+            "#",
+            " ",
+        ];
         let mut seed: u64 = 11;
         for _ in 0..3000 {
             let mut s = String::new();

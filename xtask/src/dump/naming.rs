@@ -183,9 +183,15 @@ pub fn expired(dir: &Path, prefix: &str, keep: u32, just_written: &Path) -> io::
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else { continue };
-        let Some(name) = BackupName::parse(prefix, file_name) else { continue };
-        let Ok(meta) = fs::symlink_metadata(entry.path()) else { continue };
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let Some(name) = BackupName::parse(prefix, file_name) else {
+            continue;
+        };
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
         let right_kind = if name.ext == "dir" { meta.is_dir() } else { meta.is_file() };
         if right_kind {
             found.push((name, entry.path()));
