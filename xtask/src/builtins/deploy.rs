@@ -95,14 +95,16 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let mark = match evidence.verdict() {
         Some(Verdict::NotApplied) => Mark::RolledBack,
         Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
-        Some(Verdict::Applied) => return Err(stop(
-            ctx,
-            &row,
-            &format!(
+        Some(Verdict::Applied) => {
+            return Err(stop(
+                ctx,
+                &row,
+                &format!(
                 "its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"",
                 evidence.summary()
             ),
-        )),
+            ))
+        }
         _ => {
             // Partial or unknown: say what is and is not there, so whoever repairs
             // the database by hand starts from the list (as `diagnose` prints it).
