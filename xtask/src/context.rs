@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{Config, Task};
-use crate::exit::Exit;
+use crate::exit::{Exit, Failure};
 use crate::ui::Ui;
 
 /// Flags that change how a run behaves (not how it looks).
@@ -114,6 +114,8 @@ pub struct Ctx<'a> {
 /// The result of a whole run.
 pub struct RunResult {
     pub exit: Exit,
+    /// Why the run stopped (already masked); `lib` prints it, after the reports.
+    pub failure: Option<Failure>,
     pub state: RunState,
     pub target: String,
     pub started: chrono::DateTime<chrono::Utc>,

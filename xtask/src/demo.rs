@@ -118,10 +118,13 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     }
     ui.event("demo: stopping the cluster");
     drop(cluster);
-    if result.exit == Exit::Success {
-        ui.event("demo: done: backup, P3009, evidence check, recovery, success");
+    match result.failure {
+        Some(f) => Err(f),
+        None => {
+            ui.event("demo: done: backup, P3009, evidence check, recovery, success");
+            Ok(result.exit)
+        }
     }
-    Ok(result.exit)
 }
 
 /// `fixtures/<migration>.v1.sql`: the broken first version of a migration.

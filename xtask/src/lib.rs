@@ -123,7 +123,10 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     if !opts.dry_run {
         write_reports(&result, &globals, &ui);
     }
-    Ok(result.exit)
+    match result.failure {
+        Some(f) => Err(f),
+        None => Ok(result.exit),
+    }
 }
 
 fn load_dotenv(root: &std::path::Path) -> Option<std::path::PathBuf> {

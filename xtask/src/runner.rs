@@ -22,7 +22,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
 
     if opts.dry_run {
         print_plan(config, target, &order, args, opts, ui, &mut state);
-        return RunResult { exit: Exit::Success, state, target: target.into(), started, seconds: 0.0 };
+        return RunResult { exit: Exit::Success, failure: None, state, target: target.into(), started, seconds: 0.0 };
     }
 
     ui.plan_started(order.len());
@@ -35,7 +35,6 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
             Err(f) => {
                 ui.finish();
                 let message = ui.redact(&f.message);
-                eprintln!("{} {message}", console::style("error:").red().bold());
                 ui.annotate_error("deploy lock", &message);
                 for name in &order {
                     state.tasks.push(TaskRecord {
@@ -47,6 +46,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                 }
                 return RunResult {
                     exit: f.exit,
+                    failure: Some(Failure::new(f.exit, message)),
                     state,
                     target: target.into(),
                     started,
@@ -55,7 +55,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
             }
         }
     }
-    let mut exit = Exit::Success;
+    let mut failure = None;
     for (i, name) in order.iter().enumerate() {
         let Some(task) = config.task(name) else {
             continue;
@@ -93,14 +93,13 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                     });
                 }
                 ui.finish();
-                eprintln!("{} task `{name}` failed: {message}", console::style("error:").red().bold());
                 // In GitHub Actions the annotation carries the whole diagnosis.
                 let annotation = match &state.diagnosis {
                     Some(d) => diagnosis_lines(d).join("\n"),
                     None => message.clone(),
                 };
                 ui.annotate_error(&format!("task {name} failed"), &annotation);
-                exit = f.exit;
+                failure = Some(Failure::new(f.exit, format!("task `{name}` failed: {message}")));
                 break;
             }
         }
@@ -108,7 +107,8 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     ui.finish();
     // Resources such as the deploy lock are released here, at the end of the run.
     state.held.clear();
-    RunResult { exit, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
+    let exit = failure.as_ref().map_or(Exit::Success, |f| f.exit);
+    RunResult { exit, failure, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
 }
 
 fn run_task(
