@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod exit;
 pub mod lock;
 pub mod migrations;
+pub mod pgbin;
 pub mod pgcluster;
 pub mod plan;
 pub mod prisma;
