@@ -80,7 +80,9 @@ section "Cold build: \`cargo build -p xtask\` from nothing"
 para "Every CI deploy compiles this crate. Built into fresh target directories, once with
 the workspace's profile and once with the sha2 optimisation turned off (\`--config
 profile.dev.package.sha2.opt-level=0\`, the profile before issue 14). Dependencies' sources
-are already downloaded; nothing else differs."
+are already downloaded; nothing else differs. The two builds run one after the other, so a change of
+load between them (other people's builds) changes the figures more than the profile does:
+compare them only at similar load."
 cold() { # label, extra cargo args...
   local label=$1 dir=$work/cold-$1 l0 t0 t1
   shift
