@@ -6,26 +6,27 @@
 // checks that every `crate::` import points down this list).
 #[macro_use]
 mod out;
-pub mod audit;
-mod builtins;
-mod cli;
+pub mod exit;
+mod redact;
 pub mod config;
+pub mod ui;
+mod plan;
+mod proc;
 mod context;
+mod pgbin;
+pub mod audit;
 pub mod db;
+pub mod dump;
+pub mod migrations;
+mod prisma;
+pub mod evidence;
+mod recovery;
+mod builtins;
+mod runner;
+mod cli;
+mod report;
 #[cfg(feature = "demo")]
 mod demo;
-pub mod dump;
-pub mod evidence;
-pub mod exit;
-pub mod migrations;
-mod plan;
-mod prisma;
-mod proc;
-mod recovery;
-mod redact;
-mod report;
-mod runner;
-pub mod ui;
 
 use std::process::ExitCode;
 

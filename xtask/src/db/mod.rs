@@ -55,7 +55,7 @@ impl Target {
 
     /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
     pub fn tool(&self, program: &str) -> Cmd {
-        let mut cmd = Cmd::new(program);
+        let mut cmd = crate::pgbin::cmd(program);
         if let Some(p) = &self.url.password {
             cmd = cmd.env("PGPASSWORD", p.clone());
         }

@@ -41,7 +41,8 @@ pub fn pg_restore_command(path: &Path) -> Cmd {
 }
 
 pub fn archive(ui: &Ui, path: &Path) -> Result<(), Failure> {
-    let cmd = pg_restore_command(path);
+    // The same arguments as shown by --dry-run, run by the real binary (see pgbin).
+    let cmd = Cmd { program: crate::pgbin::cmd("pg_restore").program, ..pg_restore_command(path) };
     let out = proc::run_quiet(ui, &cmd)?;
     if out.success() {
         return Ok(());

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["ui", "plan"],
     &["proc"],
-    &["context"],
+    &["context", "pgbin"],
     &["db", "audit"],
     &["dump", "migrations", "prisma"],
     &["evidence"],
