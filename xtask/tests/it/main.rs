@@ -4,6 +4,7 @@
 mod backup;
 mod deploy;
 mod evidence;
+mod hostile;
 mod harness;
 mod layers;
 mod prisma_app;
