@@ -220,7 +220,7 @@ uses = "prisma-deploy"
         assert_no_password(&format!("{task} report"), &report);
     }
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains("percent-encoded"), "{md}");
+    assert!(md.contains("`cargo xtask deploy`: failed"), "{md}");
     assert_no_password("step summary", &md);
 }
 
