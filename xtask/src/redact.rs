@@ -43,7 +43,8 @@ pub fn mask_url_passwords(text: &str) -> String {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        let word_end = tail.find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '`').unwrap_or(tail.len());
+        let word_end =
+            tail.find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '`').unwrap_or(tail.len());
         let word = &tail[..word_end];
         // Another URL in the same word starts its own masking.
         let word = word.find("://").map_or(word, |j| &word[..j]);

@@ -111,7 +111,8 @@ mod tests {
         match Target::from_url("DATABASE_URL", raw, None) {
             Err(f) => vec![f.message],
             Ok(t) => {
-                let mut m = vec![t.url.display_target(), t.url.libpq.clone(), t.url.hosts.clone(), t.url.database.clone()];
+                let mut m =
+                    vec![t.url.display_target(), t.url.libpq.clone(), t.url.hosts.clone(), t.url.database.clone()];
                 for stderr in [
                     "FATAL:  password authentication failed for user \"app\"",
                     "FATAL:  database \"school\" does not exist",

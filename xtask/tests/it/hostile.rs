@@ -39,20 +39,14 @@ fn obeyed_commands(log: &str) -> Vec<(String, String)> {
     for line in log.split(['\n', '\r']) {
         let parsed = {
             let t = line.trim_start();
-            let v2 = t.strip_prefix("::").and_then(|r| r.split_once("::")).map(|(info, data)| (info, data));
-            let v1 = line
-                .find("##[")
-                .and_then(|i| line[i + 3..].split_once(']'))
-                .map(|(info, data)| (info, data));
+            let v2 = t.strip_prefix("::").and_then(|r| r.split_once("::"));
+            let v1 = line.find("##[").and_then(|i| line[i + 3..].split_once(']'));
             v2.or(v1).map(|(info, data)| (info.split(' ').next().unwrap_or("").to_string(), data.to_string()))
         };
         let Some((name, data)) = parsed else { continue };
         match &stopped {
-            Some(token) => {
-                if &name == token {
-                    stopped = None;
-                }
-            }
+            Some(token) if &name == token => stopped = None,
+            Some(_) => {}
             None if REGISTERED.contains(&name.as_str()) => {
                 if name == "stop-commands" {
                     stopped = Some(data.clone());
@@ -105,7 +99,8 @@ fn github_mode_obeys_no_command_from_child_output() {
 fn github_mode_obeys_no_command_from_migration_names_on_disk_or_in_the_database() {
     let name = format!("20260101000000_x\n{INJECTED}");
     let base = std::env::temp_dir().join(format!("xtask-it-hostile-names-{}", std::process::id()));
-    let cluster = Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: "ho-Zq7-pw".into() }).unwrap();
+    let cluster =
+        Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: "ho-Zq7-pw".into() }).unwrap();
     cluster.create_database("app").unwrap();
     let sql = "CREATE TABLE a (id int);\n";
     cluster
@@ -227,7 +222,8 @@ uses = "prisma-deploy"
 #[test]
 fn boolean_env_flags_accept_the_usual_values() {
     let base = std::env::temp_dir().join(format!("xtask-it-hostile-bool-{}", std::process::id()));
-    let cluster = Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: "bo-Zq7-pw".into() }).unwrap();
+    let cluster =
+        Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: "bo-Zq7-pw".into() }).unwrap();
     cluster.create_database("app").unwrap();
     cluster.psql("app", "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);").unwrap();
     let p = Project::new("[tasks.backup]\nuses = \"backup\"\n\n[tasks.restore]\nuses = \"restore\"\n");
@@ -239,9 +235,7 @@ fn boolean_env_flags_accept_the_usual_values() {
         .map(|e| e.path())
         .find(|f| f.extension().is_some_and(|e| e == "sql"))
         .expect("a backup");
-    let restore = |yes: &str| {
-        p.xtask().arg("restore").arg(&file).env("DATABASE_URL", &url).env("XTASK_YES", yes).run()
-    };
+    let restore = |yes: &str| p.xtask().arg("restore").arg(&file).env("DATABASE_URL", &url).env("XTASK_YES", yes).run();
     // Restoring over the live database without a terminal needs a yes.
     for no in ["0", "false", "no", "off", "NO"] {
         let out = restore(no);
@@ -285,10 +279,8 @@ fn recording_wrapper(dir: &Path, program: &str, log: &Path) {
 
 #[test]
 fn no_child_of_the_tool_gets_the_password_in_argv() {
-    let app = PrismaApp::with(Options {
-        extra_toml: "[tasks.restore]\nuses = \"restore\"\n".into(),
-        ..Options::default()
-    });
+    let app =
+        PrismaApp::with(Options { extra_toml: "[tasks.restore]\nuses = \"restore\"\n".into(), ..Options::default() });
     app.production_state();
     let wrappers = app.path().join("wrappers");
     std::fs::create_dir_all(&wrappers).unwrap();
@@ -301,13 +293,7 @@ fn no_child_of_the_tool_gets_the_password_in_argv() {
     let out: Out = app.xtask().arg("deploy").env("PATH", &path).run();
     out.expect_code(0);
     let backup = app.backups().pop().expect("a backup");
-    app.xtask()
-        .arg("restore")
-        .arg(&backup)
-        .args(["--into", "school_check"])
-        .env("PATH", &path)
-        .run()
-        .expect_code(0);
+    app.xtask().arg("restore").arg(&backup).args(["--into", "school_check"]).env("PATH", &path).run().expect_code(0);
     let argv = std::fs::read_to_string(&log).unwrap();
     for program in ["pg_dump ", "psql ", "npx prisma migrate deploy", "npx prisma migrate resolve --rolled-back"] {
         assert!(argv.lines().any(|l| l.starts_with(program)), "no `{program}` call recorded:\n{argv}");

@@ -4,8 +4,8 @@
 mod backup;
 mod deploy;
 mod evidence;
-mod hostile;
 mod harness;
+mod hostile;
 mod layers;
 mod prisma_app;
 mod report;
