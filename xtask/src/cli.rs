@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::builtins::{self, ArgKind};
@@ -46,6 +47,8 @@ pub fn prescan_config(args: &[String]) -> Option<PathBuf> {
     std::env::var_os("XTASK_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
+/// Boolean flags that also read an environment variable accept what people write
+/// there (`1/0`, `true/false`, `yes/no`, `on/off`), not only clap's default `true/false`.
 fn global_args() -> Vec<Arg> {
     vec![
         Arg::new("config")
@@ -70,12 +73,14 @@ fn global_args() -> Vec<Arg> {
             .short('y')
             .env("XTASK_YES")
             .action(ArgAction::SetTrue)
+            .value_parser(BoolishValueParser::new())
             .global(true)
             .help("Answer yes to confirmation prompts (needed without a terminal)"),
         Arg::new("no-progress")
             .long("no-progress")
             .env("XTASK_NO_PROGRESS")
             .action(ArgAction::SetTrue)
+            .value_parser(BoolishValueParser::new())
             .global(true)
             .help("Plain timestamped lines instead of progress bars"),
         Arg::new("color")

@@ -5,6 +5,7 @@ mod backup;
 mod deploy;
 mod evidence;
 mod harness;
+mod hostile;
 mod layers;
 mod prisma_app;
 mod report;
