@@ -2,6 +2,7 @@
 //! streaming their output through the UI while keeping a copy to inspect.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -110,7 +111,56 @@ pub fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
         Stdio::null()
     };
     command.stdin(stdin).stdout(if pipes.stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
+    // Its own process group, so that a terminal's Ctrl-C (sent to the whole
+    // foreground group) reaches only this process, which then stops its children in
+    // order (the backup stops pg_dump and removes its partial; the deploy lock's
+    // session stays up until the run is over). The exception is a child that reads
+    // the terminal (a user `run` task): a background group reading the terminal is
+    // stopped with SIGTTIN, so it stays in ours, where Ctrl-C reaches it as it would
+    // if the user had started it directly.
+    if !(cmd.inherit_stdin && stdin_is_terminal()) {
+        command.process_group(0);
+    }
+    die_with_parent(&mut command);
     command.spawn().map_err(|e| Failure::task(spawn_error(&cmd.program, &e)))
+}
+
+/// Asks the kernel to send the child SIGTERM when this process dies, however it
+/// dies (even `kill -9`, when no code of ours runs): no pg_dump, Prisma or lock
+/// session outlives the tool and goes on unsupervised. SIGTERM rather than
+/// SIGKILL because the children pass it on and clean up: pg_dump cancels its query
+/// on the server, npm (`npx`) forwards it to the Prisma CLI it started, psql closes
+/// its connection. The kernel sends it when the *thread* that forked the child
+/// ends, not the process: every caller spawns from the thread that waits for the
+/// child (the main thread, or a scoped thread that joins it first), so the child
+/// never outlives its thread while the tool lives.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died between fork and prctl: the signal will never come.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere there is no parent-death signal; children are stopped by the code
+/// that waits for them (and by the pipes closing when the tool dies).
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
+
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
 }
 
 /// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
