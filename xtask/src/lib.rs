@@ -21,6 +21,7 @@ pub mod migrations;
 mod plan;
 mod prisma;
 mod proc;
+mod reaper;
 mod recovery;
 mod redact;
 mod report;

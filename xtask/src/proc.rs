@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use crate::exit::Failure;
+use crate::reaper;
 use crate::ui::Ui;
 
 /// A command to run: program, arguments, extra environment, working directory.
@@ -118,11 +119,25 @@ pub fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
     // the terminal (a user `run` task): a background group reading the terminal is
     // stopped with SIGTTIN, so it stays in ours, where Ctrl-C reaches it as it would
     // if the user had started it directly.
-    if !(cmd.inherit_stdin && stdin_is_terminal()) {
+    let own_group = !(cmd.inherit_stdin && stdin_is_terminal());
+    if own_group {
         command.process_group(0);
+        reaper::start_once();
     }
     die_with_parent(&mut command);
-    command.spawn().map_err(|e| Failure::task(spawn_error(&cmd.program, &e)))
+    let child = command.spawn().map_err(|e| Failure::task(spawn_error(&cmd.program, &e)))?;
+    if own_group {
+        // Should xtask die, the reaper stops this child's whole group (what it
+        // started too, which the parent-death signal does not reach).
+        reaper::watch(child.id());
+    }
+    Ok(child)
+}
+
+/// Says that `child` (from [`spawn`]) has been waited for: its process group id
+/// may be reused from now on, so the reaper lets go of it.
+pub fn waited(child: &Child) {
+    reaper::forget(child.id());
 }
 
 /// Asks the kernel to send the child SIGTERM when this process dies, however it
@@ -182,7 +197,9 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
         let e = s.spawn(|| pump(err, ui, show));
         (o.join().unwrap_or_default(), e.join().unwrap_or_default())
     });
-    let status = child.wait().map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
+    let status = child.wait();
+    waited(&child);
+    let status = status.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
     Ok(Output { status, stdout, stderr })
 }
 
@@ -193,6 +210,7 @@ pub fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
     use std::io::Write;
     let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
     let stdin = child.stdin.take();
+    let pid = child.id();
     let out = std::thread::scope(|s| {
         s.spawn(move || {
             if let Some(mut stdin) = stdin {
@@ -202,6 +220,7 @@ pub fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
         });
         child.wait_with_output()
     });
+    reaper::forget(pid);
     let out = out.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
     Ok(Output {
         status: out.status,

@@ -55,12 +55,14 @@ impl Drop for DeployLock {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
+                proc::waited(&child);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
         let _ = child.wait();
+        proc::waited(&child);
     }
 }
 
@@ -148,6 +150,7 @@ impl Session {
             let _ = std::io::Read::read_to_string(&mut e, &mut err);
         }
         let _ = child.wait();
+        proc::waited(&child);
         err
     }
 }
