@@ -170,7 +170,7 @@ fn kill_9_mid_dump_leaves_no_pg_dump_and_the_next_backup_removes_the_partial() {
     });
     drop(lock);
     // Nobody writes the partial on: it stays as the killed run left it.
-    assert_eq!(partials(&app), [partial.clone()]);
+    assert_eq!(partials(&app), std::slice::from_ref(&partial));
     assert!(app.backups().is_empty(), "{:?}", app.backups());
 
     let out = app.xtask().arg("backup").run();
