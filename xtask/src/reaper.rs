@@ -52,10 +52,20 @@ fn send(v: i32) {
 }
 
 /// How long groups get between SIGTERM and SIGKILL.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const GRACE_MS: u32 = 2000;
 /// The most groups watched at once (xtask runs a handful at a time).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const SLOTS: usize = 512;
 
+/// Elsewhere (macOS) children still stop with the pipes that close when xtask
+/// dies; the reaper is Linux-only (pipe2, errno location).
+#[cfg(not(target_os = "linux"))]
+fn start() -> Option<libc::c_int> {
+    None
+}
+
+#[cfg(target_os = "linux")]
 fn start() -> Option<libc::c_int> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills the two descriptors; both are close-on-exec, so no
@@ -84,6 +94,7 @@ fn start() -> Option<libc::c_int> {
 }
 
 /// The reaper's whole life. Never returns.
+#[cfg(target_os = "linux")]
 fn reap(read_end: libc::c_int) -> ! {
     // SAFETY: async-signal-safe calls only, on stack memory.
     unsafe {
