@@ -48,3 +48,11 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.sync_data()
 }
+
+/// Confirms the run still holds its deploy lock before `next` (see
+/// `RunState::check_lock`); a lost lock is also written to the log.
+pub fn check_lock(ctx: &mut Ctx, next: Option<&str>) -> Result<(), crate::exit::Failure> {
+    ctx.state.check_lock(next).inspect_err(|lost| {
+        record(ctx, "lock-lost", serde_json::json!({ "message": lost.message }));
+    })
+}

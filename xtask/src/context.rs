@@ -99,6 +99,61 @@ pub struct RunState {
     pub diagnosis: Option<Diagnosis>,
     /// Resources held until the end of the run (e.g. the deploy lock's connection).
     pub held: Vec<Box<dyn std::any::Any>>,
+    /// The deploy lock, when the run holds one: checked between steps.
+    pub lock: Option<Box<dyn RunLock>>,
+    /// What ran since the lock was last confirmed held (for the message if it was lost).
+    pub since_check: Vec<String>,
+}
+
+/// A lock held for the whole run that can be lost without this process noticing:
+/// its session terminated (`pg_terminate_backend`, `idle_session_timeout`), or
+/// the server failed over.
+pub trait RunLock {
+    /// `Ok` while it is still held; otherwise why it is not.
+    fn still_held(&mut self) -> Result<(), String>;
+}
+
+impl RunState {
+    /// Notes a step that ran, for the message should the lock turn out lost.
+    pub fn ran(&mut self, step: String) {
+        if self.lock.is_some() {
+            self.since_check.push(step);
+        }
+    }
+
+    /// Confirms the run still holds its lock before `next` runs (or after the last
+    /// step when `next` is `None`). A lost lock stops the run (exit 5) with what
+    /// ran without it; the lock is then dropped so nothing checks it again.
+    pub fn check_lock(&mut self, next: Option<&str>) -> Result<(), Failure> {
+        let Some(lock) = self.lock.as_mut() else {
+            return Ok(());
+        };
+        match lock.still_held() {
+            Ok(()) => {
+                self.since_check.clear();
+                Ok(())
+            }
+            Err(why) => {
+                self.lock = None;
+                let ran = std::mem::take(&mut self.since_check);
+                let unprotected = if ran.is_empty() {
+                    "nothing ran since it was last confirmed".to_string()
+                } else {
+                    format!("these ran without it, while another deploy could have run too: {}", ran.join("; "))
+                };
+                let stopped = match next {
+                    Some(n) => format!("stopped before {n}"),
+                    None => "stopped".to_string(),
+                };
+                Err(Failure::new(
+                    Exit::LockNotAcquired,
+                    format!(
+                        "the deploy lock was lost ({why}); {unprotected}; {stopped}: check `cargo xtask status`, then run the deploy again"
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 /// Everything a task needs while it runs.

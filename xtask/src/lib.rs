@@ -6,6 +6,7 @@
 // checks that every `crate::` import points down this list).
 #[macro_use]
 mod out;
+mod reaper;
 pub mod exit;
 mod redact;
 pub mod config;

@@ -163,6 +163,13 @@ pub fn mark_migration(
     reason: &str,
     evidence: serde_json::Value,
 ) -> Result<(), Failure> {
+    // Checked before the resolve is announced: a run that lost its lock resolves nothing.
+    crate::audit::check_lock(ctx, Some(&format!("resolving `{name}`")))?;
+    crate::audit::record(
+        ctx,
+        "resolve-start",
+        serde_json::json!({ "migration": name, "as": mark.word(), "reason": reason }),
+    );
     let out = prisma::run(ctx, &["migrate", "resolve", mark.flag(), name])?;
     if !out.success() {
         let p = prisma::problem(&out.combined());

@@ -31,7 +31,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
         .any(|n| matches!(config.task(n).map(|t| &t.action), Some(Action::Uses(kind)) if kind.needs_deploy_lock()));
     if needs_lock {
         match lock::acquire(config, ui, opts) {
-            Ok(lock) => state.held.push(Box::new(lock)),
+            Ok(lock) => state.lock = Some(Box::new(lock)),
             Err(f) => {
                 ui.finish();
                 let message = ui.redact(&f.message);
@@ -63,7 +63,11 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
         let task_args = if *name == target { args } else { &no_args };
         ui.task_started(i + 1, order.len(), name);
         let t0 = Instant::now();
-        let result = run_task(config, task, task_args, opts, ui, &mut state);
+        // A lock lost since the last step stops the run before this one.
+        let result = state
+            .check_lock(Some(&format!("task `{name}`")))
+            .and_then(|()| run_task(config, task, task_args, opts, ui, &mut state));
+        state.ran(format!("task `{name}`"));
         let took = t0.elapsed();
         match result {
             Ok(()) => {
@@ -107,6 +111,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     ui.finish();
     // Resources such as the deploy lock are released here, at the end of the run.
     state.held.clear();
+    state.lock = None;
     let exit = failure.as_ref().map_or(Exit::Success, |f| f.exit);
     RunResult { exit, failure, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
 }

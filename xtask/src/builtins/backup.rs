@@ -47,6 +47,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         }
     }
     naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
+    remove_orphans(ui, b);
 
     // From here until the rename, a signal removes the partial instead of leaving it.
     let interrupts = Interrupts::catch();
@@ -193,6 +194,21 @@ fn write_failure(dir: &Path, e: &io::Error) -> Failure {
         "cannot finish the backup in {} ({e}); the partial was removed, run the backup again",
         dir.display()
     ))
+}
+
+/// Removes the partials of runs that died before they could (`kill -9`, a crash),
+/// in one line. A problem here is a warning: the new backup does not depend on it.
+fn remove_orphans(ui: &Ui, b: &Backup) {
+    match naming::remove_orphans(&b.dir, &b.prefix) {
+        Ok(gone) if gone.is_empty() => {}
+        Ok(gone) => ui.event(&format!(
+            "backup: removed {} partial backup{} left by a run that died: {}",
+            gone.len(),
+            if gone.len() == 1 { "" } else { "s" },
+            gone.join(", ")
+        )),
+        Err(e) => ui.warn(&format!("cannot remove partial backups of dead runs in {} ({e})", b.dir.display())),
+    }
 }
 
 /// Removes the oldest finished backups beyond `keep`. The backup is written by

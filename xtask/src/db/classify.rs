@@ -4,12 +4,35 @@
 use super::url::DbUrl;
 use crate::exit::{Exit, Failure};
 
-/// Recognises connection failures in libpq's messages.
+/// The SQLSTATE codes in psql's verbose messages (`FATAL:  28P01: ...`): the same
+/// in every server language, unlike the text after them.
+pub fn sqlstates(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let (_, rest) = l.split_once(":  ")?;
+            let code = rest.get(..5)?;
+            let ok = code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) && rest[5..].starts_with(':');
+            ok.then_some(code)
+        })
+        .collect()
+}
+
+/// Recognises connection failures: by SQLSTATE where psql printed one, otherwise
+/// by libpq's (English: the tools run with LC_ALL=C) and the server's messages.
 pub fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Failure> {
     let target = url.display_target();
+    let codes = sqlstates(stderr);
+    let code = |c: &str| codes.contains(&c);
     let has = |s: &str| stderr.contains(s);
     let unreachable = |msg: String| Some(Failure::new(Exit::DatabaseUnreachable, msg));
-    if has("password authentication failed") {
+    if code("3D000") {
+        return unreachable(format!(
+            "database `{}` does not exist on {}: check the database name in {env_name}",
+            url.database, url.hosts
+        ));
+    }
+    if code("28P01") || has("password authentication failed") {
         return unreachable(format!(
             "password authentication failed for {target}: check the user and password in {env_name}"
         ));
@@ -29,6 +52,11 @@ pub fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Failure> {
     }
     if has("could not translate host name") {
         return unreachable(format!("cannot resolve the host of {target}: check the host in {env_name}"));
+    }
+    if codes.iter().any(|c| c.starts_with("08") || *c == "57P01" || *c == "57P02" || *c == "57P03") {
+        return unreachable(format!(
+            "the database server for {target} is unreachable (the connection failed or was ended by the server): is it running, and is {env_name} right?"
+        ));
     }
     if has("Connection refused")
         || has("timeout expired")
@@ -91,6 +119,12 @@ mod tests {
         let f = classify(&url, "DATABASE_URL", "FATAL:  database \"school\" does not exist").unwrap();
         assert!(f.message.starts_with("database `school` does not exist"));
         assert!(classify(&url, "DATABASE_URL", "pg_dump: error: query failed").is_none());
+        // A German server's message, with the code psql prints in verbose mode.
+        let f = classify(&url, "DATABASE_URL", "psql:<stdin>:1: FATAL:  3D000: Datenbank »school« existiert nicht")
+            .unwrap();
+        assert!(f.message.starts_with("database `school` does not exist"));
+        assert_eq!(sqlstates("ERROR:  42P01: relation \"x\" does not exist\nLOCATION:  parserOpenTable"), ["42P01"]);
+        assert!(sqlstates("psql: error: connection to server failed: Connection refused").is_empty());
         let f = classify(
             &url,
             "DATABASE_URL",

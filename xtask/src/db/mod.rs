@@ -56,6 +56,14 @@ impl Target {
     /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
     pub fn tool(&self, program: &str) -> Cmd {
         let mut cmd = crate::pgbin::cmd(program);
+        // Failures are recognised by their text (db/classify.rs): libpq's own
+        // messages ("Connection refused", "could not translate host name") follow the
+        // client's locale, so the tools speak English whatever the user's locale is.
+        // LC_ALL also wins over LANGUAGE in gettext. The dump's encoding does not
+        // depend on it (pg_dump uses the database's), nor does a piped psql's.
+        // The server's own messages follow its lc_messages; SQLSTATE codes are
+        // preferred where psql prints them (`VERBOSITY=verbose` on the queries).
+        cmd = cmd.env("LC_ALL", "C");
         if let Some(p) = &self.url.password {
             cmd = cmd.env("PGPASSWORD", p.clone());
         }

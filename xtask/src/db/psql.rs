@@ -16,7 +16,10 @@ pub type Row = Vec<Option<String>>;
 impl Target {
     /// psql reading a script from stdin, data out as CSV.
     fn psql(&self, vars: &[(&str, &str)]) -> Cmd {
-        let mut cmd = self.tool("psql").args(["-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1"]);
+        // VERBOSITY=verbose: a failed query's message carries its SQLSTATE
+        // (`ERROR:  42P01: ...`), which does not depend on the server's language.
+        let mut cmd =
+            self.tool("psql").args(["-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"]);
         for (k, v) in vars {
             cmd = cmd.arg("-v").arg(format!("{k}={v}"));
         }

@@ -126,6 +126,7 @@ pub fn run(
         (status, signalled.map(|(sig, _)| sig), errors, hashed)
     });
     progress.finish();
+    crate::reaper::forget(pid as u32);
 
     if let Some(sig) = signalled.or_else(|| interrupts.received()) {
         return Err(DumpError::Interrupted(sig));

@@ -4,6 +4,7 @@
 mod backup;
 mod deploy;
 mod evidence;
+mod faults;
 mod harness;
 mod hostile;
 mod layers;
