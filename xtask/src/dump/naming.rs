@@ -132,8 +132,11 @@ impl Partial {
             // Between mkdir and flock, another run cleaning up could take the
             // directory for an orphan: then it is locked or gone, and this run
             // moves on to the next name.
-            let Some(owner) = lock_dir(&reservation)? else {
-                continue;
+            let owner = match lock_dir(&reservation) {
+                Ok(Some(owner)) => owner,
+                Ok(None) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
             };
             if !same_file(&owner, &reservation) {
                 continue;
