@@ -111,7 +111,8 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
         [] => Ok(None),
         [one] => Ok(Some(one.to_string())),
         many => Err(Failure::task(format!(
-            "{} migrations are recorded as failed ({}): name one, e.g. `cargo xtask {task} {}`",
+            "{} migrations are recorded as failed ({}): name one, e.g. `{} {task} {}`",
+            crate::invocation::name(),
             many.len(),
             many.join(", "),
             many[0]

@@ -133,7 +133,8 @@ pub fn explain(problem: Problem, migration: Option<&str>) -> String {
         Problem::SchemaError => "the Prisma schema is invalid or was not found: check [prisma] schema in tasks.toml".into(),
         Problem::AlreadyApplied => format!("P3008: `{m}` is already recorded as applied: there is nothing to mark"),
         Problem::NeverApplied => format!(
-            "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`cargo xtask status` lists them)"
+            "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`{}` lists them)",
+            crate::invocation::cmd("status")
         ),
         Problem::NotFailed => format!("P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"),
         Problem::NotFound => format!("P3017: there is no migration `{m}` in the migrations directory: check the name"),
