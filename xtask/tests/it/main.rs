@@ -7,6 +7,7 @@ mod deploy;
 mod evidence;
 mod harness;
 mod layers;
+mod pooler;
 mod prisma_app;
 mod report;
 mod restore;
