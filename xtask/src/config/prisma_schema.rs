@@ -107,7 +107,7 @@ pub struct ConfigFile {
 
 pub fn config_file(text: &str) -> ConfigFile {
     let code: String = text.lines().map(strip_comment).collect::<Vec<_>>().join("\n");
-    let mut c = ConfigFile { schema: value_of(&code, "schema").and_then(|v| path_expr(v)), ..ConfigFile::default() };
+    let mut c = ConfigFile { schema: value_of(&code, "schema").and_then(path_expr), ..ConfigFile::default() };
     if let Some(block) = block_of(&code, "migrations") {
         c.migrations = value_of(block, "path").and_then(path_expr);
     }
