@@ -112,9 +112,9 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
         [one] => Ok(Some(one.to_string())),
         many => Err(Failure::task(format!(
             "{} migrations are recorded as failed ({}): name one, e.g. `{} {task} {}`",
-            crate::invocation::name(),
             many.len(),
             many.join(", "),
+            crate::invocation::name(),
             many[0]
         ))),
     }
