@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite runs for real: PostgreSQL 15 (server and client),
-# Node.js with the example app's Prisma packages, tmux, openssl.
+# PgBouncer, Node.js with the example app's Prisma packages, tmux, openssl.
 # Safe to re-run: skips what is already there. Needs root (or sudo) for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ need=()
 command -v pg_dump >/dev/null || need+=(postgresql-client-15)
 command -v openssl >/dev/null || need+=(openssl)
 command -v tmux >/dev/null || need+=(tmux)
+# A real connection pooler (transaction mode) for the pooled-URL tests.
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
 command -v node >/dev/null || need+=(nodejs npm)
 [ -d /usr/share/i18n/locales ] && command -v localedef >/dev/null || need+=(locales)
 if [ ${#need[@]} -gt 0 ]; then

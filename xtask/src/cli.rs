@@ -13,7 +13,7 @@ use crate::config::{Action, Config};
 use crate::context::TaskArgs;
 use crate::ui::ColorChoice;
 
-pub use crate::config::names::{COMPLETIONS, DEMO, GLOBAL_FLAGS};
+pub use crate::config::names::{COMPLETIONS, DEMO, GLOBAL_FLAGS, INIT};
 
 /// Global flags, usable before or after the task name.
 #[derive(Debug, Clone)]
@@ -49,6 +49,25 @@ pub fn prescan_config(args: &[String]) -> Option<PathBuf> {
 
 /// Boolean flags that also read an environment variable accept what people write
 /// there (`1/0`, `true/false`, `yes/no`, `on/off`), not only clap's default `true/false`.
+/// The subcommand named on the command line, found before full parsing (global
+/// flags and their values skipped): `init` must run without a tasks.toml.
+pub fn prescan_subcommand(args: &[String]) -> Option<&str> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--" {
+            return None;
+        }
+        if matches!(a.as_str(), "--config" | "--color" | "--report" | "--lock-timeout") {
+            it.next();
+            continue;
+        }
+        if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
 fn global_args() -> Vec<Arg> {
     vec![
         Arg::new("config")
@@ -119,7 +138,7 @@ fn global_args() -> Vec<Arg> {
 /// Builds the full command line for this configuration.
 pub fn command(config: Option<&Config>) -> Command {
     let mut cmd = Command::new("xtask")
-        .bin_name("cargo xtask")
+        .bin_name(crate::invocation::name())
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
         .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered, 5 deploy lock not acquired.")
         .args(global_args())
@@ -131,12 +150,29 @@ pub fn command(config: Option<&Config>) -> Command {
                         .required(true)
                         .value_parser(clap::value_parser!(clap_complete::Shell)),
                 )
-                .after_help("Example: cargo xtask completions bash > ~/.local/share/bash-completion/completions/cargo-xtask"),
+                .after_help(crate::invocation::fill("Example: {xtask} completions bash > ~/.local/share/bash-completion/completions/xtask")),
         );
     cmd = cmd.subcommand(
         Command::new(DEMO)
             .about("Run the whole runbook story on a throwaway PostgreSQL cluster under target/demo (the repository's example app)")
-            .after_help("Example: cargo xtask demo"),
+            .after_help(crate::invocation::fill("Example: {xtask} demo")),
+    );
+    cmd = cmd.subcommand(
+        Command::new(INIT)
+            .about("Add the tool to this repository: an xtask/ crate, the cargo alias, a tasks.toml from what it finds, .gitignore lines")
+            .arg(
+                Arg::new("source")
+                    .long("source")
+                    .value_name("PATH")
+                    .help("Depend on the xtask checkout at PATH (a path dependency: offline, vendored, monorepos) instead of its git repository"),
+            )
+            .arg(
+                Arg::new("force")
+                    .long("force")
+                    .action(ArgAction::SetTrue)
+                    .help("Replace files init writes that already exist (never your Cargo.toml or .cargo/config.toml)"),
+            )
+            .after_help(crate::invocation::fill("Run it from the root of the repository.\n\nExample: {xtask} init --source ../xtask")),
     );
     if let Some(config) = config {
         for task in &config.tasks {
@@ -161,7 +197,7 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
                 }
                 sub = sub.arg(arg);
             }
-            sub = sub.after_help(format!("Example: cargo xtask {}", task.name));
+            sub = sub.after_help(format!("Example: {}", crate::invocation::cmd(&task.name)));
         }
         Action::Uses(kind) => {
             let builtin = builtins::find(*kind);
@@ -178,7 +214,7 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
                 "Built-in `{}`: {}\n\nExample: {}",
                 builtin.kind,
                 builtin.about,
-                builtin.example.replace("{task}", &task.name)
+                crate::invocation::fill(builtin.example).replace("{task}", &task.name)
             ));
         }
     }
@@ -261,6 +297,15 @@ mod tests {
         assert_eq!(prescan_config(&args), Some(PathBuf::from("a.toml")));
         let args: Vec<String> = ["x", "--config=b.toml"].iter().map(|s| s.to_string()).collect();
         assert_eq!(prescan_config(&args), Some(PathBuf::from("b.toml")));
+    }
+
+    #[test]
+    fn prescan_finds_the_subcommand_after_global_flags() {
+        let args: Vec<String> =
+            ["x", "--color", "never", "--config", "t.toml", "init", "--force"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(prescan_subcommand(&args), Some("init"));
+        let args: Vec<String> = ["x", "--list"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(prescan_subcommand(&args), None);
     }
 
     #[test]

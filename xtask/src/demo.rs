@@ -90,7 +90,8 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     // The team's fix, then the real deploy chain.
     std::fs::write(&migration_sql, &fixed).map_err(fail("restoring the fixed migration"))?;
     ui.event(&format!(
-        "demo: the production-safe {migration}/migration.sql is in place; running `cargo xtask {}`",
+        "demo: the production-safe {migration}/migration.sql is in place; running `{} {}`",
+        crate::invocation::name(),
         deploy_task.name
     ));
     drop(ui);

@@ -7,6 +7,7 @@
 #[macro_use]
 mod out;
 mod reaper;
+mod invocation;
 pub mod exit;
 mod redact;
 pub mod config;
@@ -26,6 +27,7 @@ mod builtins;
 mod runner;
 mod cli;
 mod report;
+mod init;
 #[cfg(feature = "demo")]
 mod demo;
 
@@ -38,6 +40,7 @@ use exit::{Exit, Failure};
 /// Runs the program with the process arguments and returns its exit status.
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    invocation::init(args.first().map(String::as_str));
     match real_main(&args) {
         Ok(code) => code.into(),
         Err(f) => {
@@ -48,6 +51,10 @@ pub fn main() -> ExitCode {
 }
 
 fn real_main(args: &[String]) -> Result<Exit, Failure> {
+    // `init` is how a repository gets its tasks.toml: it never needs one.
+    if cli::prescan_subcommand(args) == Some(cli::INIT) {
+        return run_init(args);
+    }
     let wants_help_only =
         args.iter().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | cli::COMPLETIONS));
     let config_path = match cli::prescan_config(args) {
@@ -84,7 +91,9 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
         if let Some(shell) = sub.get_one::<clap_complete::Shell>("shell") {
             let mut cmd = cli::command(config.as_ref());
             let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut cmd, "cargo-xtask", &mut script);
+            // Completions are registered for the program's name (`cargo-xtask` for cargo's).
+            let bin = invocation::name().replace(' ', "-");
+            clap_complete::generate(*shell, &mut cmd, bin, &mut script);
             out!("{}", String::from_utf8_lossy(&script));
         }
         return Ok(Exit::Success);
@@ -103,13 +112,15 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     }
     let Some((task_name, sub)) = matches.subcommand() else {
         print_list(&config);
-        return Err(Failure::usage("name a task to run, e.g. `cargo xtask deploy`"));
+        return Err(Failure::usage(format!("name a task to run, e.g. `{}`", invocation::cmd("deploy"))));
     };
 
     let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
     // The database password is masked everywhere, also in the output of `run` tasks.
-    if let Ok(raw) = std::env::var(&config.database.url_env) {
-        db::mask_secrets(&ui, &raw);
+    for var in std::iter::once(&config.database.url_env).chain(&config.database.direct_url_env) {
+        if let Ok(raw) = std::env::var(var) {
+            db::mask_secrets(&ui, &raw);
+        }
     }
     if let Some(env_file) = &dotenv {
         ui.event(&format!("loaded environment from {} (variables already set were kept)", env_file.display()));
@@ -129,6 +140,24 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
         Some(f) => Err(f),
         None => Ok(result.exit),
     }
+}
+
+fn run_init(args: &[String]) -> Result<Exit, Failure> {
+    let matches = match cli::command(None).try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => return clap_error(e, None),
+    };
+    let Some((cli::INIT, sub)) = matches.subcommand() else {
+        return Err(Failure::usage(format!("usage: {}", invocation::cmd("init [--source PATH] [--force]"))));
+    };
+    let root = std::env::current_dir().map_err(|e| {
+        Failure::usage(format!("cannot tell the current directory ({e}): run init from the repository root"))
+    })?;
+    let opts = init::Options {
+        source: sub.get_one::<String>("source").map(std::path::PathBuf::from),
+        force: sub.get_flag("force"),
+    };
+    init::run(&root, &opts)
 }
 
 fn load_dotenv(root: &std::path::Path) -> Option<std::path::PathBuf> {

@@ -111,9 +111,10 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
         [] => Ok(None),
         [one] => Ok(Some(one.to_string())),
         many => Err(Failure::task(format!(
-            "{} migrations are recorded as failed ({}): name one, e.g. `cargo xtask {task} {}`",
+            "{} migrations are recorded as failed ({}): name one, e.g. `{} {task} {}`",
             many.len(),
             many.join(", "),
+            crate::invocation::name(),
             many[0]
         ))),
     }
@@ -304,6 +305,39 @@ mod tests {
         let s = compare(&[local("1", "a")], &rows);
         assert_eq!(s.applied, ["1"]);
         assert!(s.in_sync());
+    }
+
+    /// `_prisma_migrations.logs` of the failed row, native engine (Prisma 6.19.3 and
+    /// 7.10.1 byte-identical, recorded in /work/shared/notes/prisma-native-outputs.md).
+    const NATIVE_LOGS: &str = r#"A migration failed to apply. New migrations cannot be applied before the error is recovered from. Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve
+
+Migration name: 20260221053404_add_missing_models
+
+Database error code: 42710
+
+Database error:
+ERROR: type "attendance_status" already exists
+
+DbError { severity: "ERROR", parsed_severity: Some(Error), code: SqlState(E42710), message: "type \"attendance_status\" already exists", detail: None, hint: None, position: None, where_: None, schema: None, table: None, column: None, datatype: None, constraint: None, file: Some("typecmds.c"), line: Some(1167), routine: Some("DefineEnum") }
+
+   0: sql_schema_connector::apply_migration::apply_script
+           with migration_name="20260221053404_add_missing_models"
+             at schema-engine/connectors/sql-schema-connector/src/apply_migration.rs:113
+   1: schema_commands::commands::apply_migrations::Applying migration
+           with migration_name="20260221053404_add_missing_models"
+             at schema-engine/commands/src/commands/apply_migrations.rs:95
+   2: schema_core::state::ApplyMigrations
+             at schema-engine/core/src/state.rs:260
+"#;
+
+    #[test]
+    fn native_logs_give_the_code_and_message() {
+        let e = DbError::from_logs(NATIVE_LOGS);
+        assert_eq!(e.code.as_deref(), Some("42710"));
+        assert_eq!(e.message.as_deref(), Some("type \"attendance_status\" already exists"));
+        assert_eq!(e.describe(), "42710 type \"attendance_status\" already exists");
+        // The timeout case of the runbook: a log without a database error.
+        assert_eq!(DbError::from_logs("Error: P1017: Server has closed the connection.").code, None);
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub enum Problem {
     NotFailed,
     /// P3017: no such migration.
     NotFound,
+    /// Prisma 7's config could not be loaded (a variable it reads is unset) or
+    /// has no datasource URL.
+    ConfigError,
+    /// Prisma could not download its native engine (no network to its binary host).
+    EngineUnavailable,
     Other,
 }
 
@@ -93,11 +98,20 @@ pub fn problem(output: &str) -> Problem {
         || has("password authentication failed")
     {
         Problem::Authentication
-    } else if has("P1003") || (has("Database `") && has("does not exist")) {
+    } else if has("P1003")
+        || (has("Database `") && has("does not exist"))
+        // The native engine creates a missing database; a role without CREATEDB gets this.
+        || (has("Schema engine error") && has("permission denied to create database"))
+    {
         Problem::NoDatabase
     } else if has("P1002") || has("timed out") {
         Problem::Timeout
-    } else if has("P3009") || has("migrate found failed migrations") {
+    } else if has("PrismaConfigEnvError")
+        || has("Failed to load config file")
+        || has("datasource.url property is required in your Prisma config")
+    {
+        Problem::ConfigError
+    } else if has("P3009") || has("migrate found failed migrations") || has("Following migration have failed") {
         Problem::FailedMigrationRecorded
     } else if has("P3018")
         || has("A migration failed to apply")
@@ -113,6 +127,8 @@ pub fn problem(output: &str) -> Problem {
         Problem::NotFailed
     } else if has("P3017") || has("could not be found") {
         Problem::NotFound
+    } else if (has("request to https://") && has("failed, reason:")) || has("Could not find schema-engine binary") {
+        Problem::EngineUnavailable
     } else if has("P1012")
         || has("Schema validation error")
         || has("Error validating")
@@ -137,11 +153,14 @@ pub fn explain(problem: Problem, migration: Option<&str>) -> String {
         Problem::Unreachable => "P1001: Prisma cannot reach the database server: check that it runs and that DATABASE_URL points at it".into(),
         Problem::Authentication => "P1000: the database refused the credentials in DATABASE_URL".into(),
         Problem::Timeout => "P1002: the database timed out (another migration may hold Prisma's lock); try again when it is done".into(),
-        Problem::NoDatabase => "P1003: the database in DATABASE_URL does not exist".into(),
+        Problem::NoDatabase => "P1003: the database in DATABASE_URL does not exist (a native Prisma engine tries to create it, and says `permission denied to create database` when the role may not): check the database name".into(),
+        Problem::ConfigError => "Prisma could not load its config (prisma.config.ts): a variable it reads with env() is not set in Prisma's environment, or it has no datasource url; Prisma 7 does not read .env itself, this tool passes the variables it has (including a .env next to tasks.toml)".into(),
+        Problem::EngineUnavailable => "Prisma could not download its schema engine (its binary host is unreachable from here): install the engines with the project (`npm ci` where Prisma's binary host is reachable) or point PRISMA_SCHEMA_ENGINE_BINARY at one".into(),
         Problem::SchemaError => "the Prisma schema is invalid or was not found: check [prisma] schema in tasks.toml".into(),
         Problem::AlreadyApplied => format!("P3008: `{m}` is already recorded as applied: there is nothing to mark"),
         Problem::NeverApplied => format!(
-            "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`cargo xtask status` lists them)"
+            "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`{}` lists them)",
+            crate::invocation::cmd("status")
         ),
         Problem::NotFailed => format!("P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"),
         Problem::NotFound => format!("P3017: there is no migration `{m}` in the migrations directory: check the name"),
@@ -149,6 +168,8 @@ pub fn explain(problem: Problem, migration: Option<&str>) -> String {
     }
 }
 
+#[cfg(test)]
+mod native_texts;
 #[cfg(test)]
 mod tests {
     use super::*;

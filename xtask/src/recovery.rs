@@ -133,8 +133,9 @@ pub fn verify_marked(target: &Target, name: &str, mark: Mark) -> Result<(), Fail
         Ok(())
     } else {
         Err(Failure::task(format!(
-            "Prisma reported success, but _prisma_migrations does not show `{name}` as {}: check it with `cargo xtask status`",
-            mark.word()
+            "Prisma reported success, but _prisma_migrations does not show `{name}` as {}: check it with `{}`",
+            mark.word(),
+            crate::invocation::cmd("status")
         )))
     }
 }
@@ -198,7 +199,7 @@ pub fn next_commands(ctx: &Ctx, name: &str) -> Vec<String> {
             .tasks
             .iter()
             .find(|t| t.action == Action::Uses(builtin))
-            .map(|t| format!("cargo xtask {} {name}", t.name))
+            .map(|t| crate::invocation::cmd(&format!("{} {name}", t.name)))
     };
     let rolled_back = task_for(BuiltinKind::ResolveRolledBack)
         .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--rolled-back", name]).display());

@@ -56,8 +56,8 @@ pub fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
     let mut md = String::new();
     let icon = if r.exit == Exit::Success { "✅" } else { "❌" };
     md.push_str(&format!(
-        "## {icon} `cargo xtask {}`: {}\n\n",
-        r.target,
+        "## {icon} `{}`: {}\n\n",
+        crate::invocation::cmd(&r.target),
         if r.exit == Exit::Success { "succeeded" } else { "failed" }
     ));
     md.push_str("| task | outcome | duration |\n| --- | --- | --- |\n");

@@ -126,7 +126,14 @@ fn run_task(
 ) -> Result<(), Failure> {
     match &task.action {
         Action::Run(spec) => {
-            let cmd = run_command(task, spec, args);
+            let backup = state.backup.as_ref().map(|b| b.path.as_str());
+            if backup.is_none() && uses_backup_path(spec) {
+                return Err(Failure::usage(format!(
+                    "task `{}` uses {BACKUP_PATH}, but no backup was taken earlier in this run: add the backup task to its `deps`",
+                    task.name
+                )));
+            }
+            let cmd = run_command(task, spec, args, backup);
             let out = proc::run(ui, &cmd)?;
             if out.success() {
                 Ok(())
@@ -142,9 +149,25 @@ fn run_task(
     }
 }
 
+/// Stands for the path of this run's backup in a `run` task's argv.
+pub const BACKUP_PATH: &str = "{backup.path}";
+
+/// The environment variable with the same path, for shell strings and scripts.
+pub const BACKUP_PATH_ENV: &str = "XTASK_BACKUP_PATH";
+
+fn uses_backup_path(spec: &RunSpec) -> bool {
+    match spec {
+        RunSpec::Argv(argv) => argv.iter().any(|a| a.contains(BACKUP_PATH)),
+        RunSpec::Shell(script) => script.contains(BACKUP_PATH_ENV),
+    }
+}
+
 /// Builds the command of a `run` task. Argument values replace `{name}` inside
 /// argv elements (no shell involved); a shell string gets them as "$1", "$2"...
-pub fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs) -> Cmd {
+/// `{backup.path}` is replaced the same way by the path of the backup taken
+/// earlier in this run (one argv element whatever it contains; a shell string
+/// reads it from `$XTASK_BACKUP_PATH` instead, never pasted into the script).
+pub fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs, backup: Option<&str>) -> Cmd {
     let values: Vec<(String, String)> = task
         .args
         .iter()
@@ -153,11 +176,17 @@ pub fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs) -> Cmd {
             (a.name.clone(), v)
         })
         .collect();
+    let backup_shown = backup.unwrap_or("<backup of this run>");
     let mut cmd = match spec {
         RunSpec::Argv(argv) => {
             let argv: Vec<String> = argv
                 .iter()
-                .map(|a| values.iter().fold(a.clone(), |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v)))
+                .map(|a| {
+                    // The backup path first: an argument value containing the
+                    // placeholder text is not expanded a second time.
+                    let a = a.replace(BACKUP_PATH, &backup_shown.replace('{', "\u{0}"));
+                    values.iter().fold(a, |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v)).replace('\u{0}', "{")
+                })
                 .collect();
             Cmd::new(argv[0].clone()).args(argv[1..].iter().cloned())
         }
@@ -165,6 +194,9 @@ pub fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs) -> Cmd {
             Cmd::new("sh").arg("-c").arg(script.clone()).arg(task.name.clone()).args(values.into_iter().map(|(_, v)| v))
         }
     };
+    if let Some(path) = backup {
+        cmd = cmd.env(BACKUP_PATH_ENV, path);
+    }
     for (k, v) in &task.env {
         cmd = cmd.env(k.clone(), v.clone());
     }
@@ -191,7 +223,7 @@ fn print_plan(
         let task_args = if *name == target { args } else { &no_args };
         let (kind, lines) = match &task.action {
             Action::Run(spec) => {
-                let cmd = run_command(task, spec, task_args);
+                let cmd = run_command(task, spec, task_args, None);
                 ("run".to_string(), vec![cmd.display()])
             }
             Action::Uses(kind) => {

@@ -161,7 +161,7 @@ impl Ui {
                 ProgressStyle::with_template("{prefix:.bold} [{bar:20.cyan/blue}] {pos}/{len} tasks {elapsed} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_prefix("cargo xtask");
+            bar.set_prefix(crate::invocation::name());
             bar.enable_steady_tick(Duration::from_millis(200));
             *self.overall.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
         }

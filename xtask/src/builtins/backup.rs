@@ -23,7 +23,7 @@ use crate::ui::{human_bytes, Ui};
 pub static BACKUP: Builtin = Builtin {
     kind: BuiltinKind::Backup,
     about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
-    example: "cargo xtask {task}    # writes backups/pre-migration-20260221T053404Z.sql",
+    example: "{xtask} {task}    # writes backups/pre-migration-20260221T053404Z.sql",
     args: &[super::BuiltinArg {
         name: "verify-restore",
         help: "Then restore the backup into a scratch database, compare per-table row counts with the source, drop the scratch database",

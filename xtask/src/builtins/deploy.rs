@@ -20,7 +20,7 @@ use crate::recovery::{evidence_for, mark_migration, next_commands, print_diagnos
 pub static DEPLOY: Builtin = Builtin {
     kind: BuiltinKind::PrismaDeploy,
     about: "prisma migrate deploy, with one automatic recovery of a failed migration when the policy and the database allow it",
-    example: "cargo xtask {task}            # backup first (deps), then deploy\n         cargo xtask {task} --dry-run  # show the plan",
+    example: "{xtask} {task}            # backup first (deps), then deploy\n         {xtask} {task} --dry-run  # show the plan",
     args: &[] as &[BuiltinArg],
     run,
     describe,
@@ -190,7 +190,7 @@ fn stop_without_migration(ctx: &mut Ctx, problem: Problem, db_failure: Option<Fa
     let diagnosis = Diagnosis {
         summary: message.clone(),
         backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
-        next_commands: vec![format!("cargo xtask {}", ctx.task.name)],
+        next_commands: vec![crate::invocation::cmd(&ctx.task.name)],
         ..Diagnosis::default()
     };
     print_diagnosis(ctx, &diagnosis);

@@ -14,7 +14,7 @@ use crate::recovery::evidence_for;
 pub static DIAGNOSE: Builtin = Builtin {
     kind: BuiltinKind::Diagnose,
     about: "Check the database for the changes of a failed migration: not applied (rolled back is safe), applied, partial or unknown",
-    example: "cargo xtask {task}                     # the one failed migration\n         cargo xtask {task} 20260221053404_add_missing_models",
+    example: "{xtask} {task}                     # the one failed migration\n         {xtask} {task} 20260221053404_add_missing_models",
     args: &[BuiltinArg {
         name: "name",
         help: "The migration to check [default: the one failed migration in _prisma_migrations]",
@@ -55,10 +55,16 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     outln!("  verdict:   {}", a.summary());
     let advice = match a.verdict() {
         Some(Verdict::NotApplied) => {
-            format!("its changes are not in the database: after fixing the file, `cargo xtask resolve-rolled-back {name}` then deploy")
+            format!(
+                "its changes are not in the database: after fixing the file, `{}` then deploy",
+                crate::invocation::cmd(&format!("resolve-rolled-back {name}"))
+            )
         }
         Some(Verdict::Applied) => {
-            format!("its changes are in the database: `cargo xtask resolve-applied {name}` then deploy")
+            format!(
+                "its changes are in the database: `{}` then deploy",
+                crate::invocation::cmd(&format!("resolve-applied {name}"))
+            )
         }
         Some(Verdict::Partial) => "partly applied: finish or undo the listed changes by hand, then resolve".to_string(),
         _ => "cannot tell from the catalogs: check by hand before resolving".to_string(),

@@ -20,7 +20,7 @@ const NAME_ARG: &[BuiltinArg] = &[BuiltinArg {
 pub static ROLLED_BACK: Builtin = Builtin {
     kind: BuiltinKind::ResolveRolledBack,
     about: "Mark a failed migration as rolled back (prisma migrate resolve --rolled-back), so deploy runs it again",
-    example: "cargo xtask {task} 20260221053404_add_missing_models --yes",
+    example: "{xtask} {task} 20260221053404_add_missing_models --yes",
     args: NAME_ARG,
     run: |ctx| run(ctx, Mark::RolledBack),
     describe: |ctx| describe(ctx, Mark::RolledBack),
@@ -29,7 +29,7 @@ pub static ROLLED_BACK: Builtin = Builtin {
 pub static APPLIED: Builtin = Builtin {
     kind: BuiltinKind::ResolveApplied,
     about: "Mark a failed migration as applied (prisma migrate resolve --applied) when its changes are in the database",
-    example: "cargo xtask {task} 20260221053404_add_missing_models --yes",
+    example: "{xtask} {task} 20260221053404_add_missing_models --yes",
     args: NAME_ARG,
     run: |ctx| run(ctx, Mark::Applied),
     describe: |ctx| describe(ctx, Mark::Applied),

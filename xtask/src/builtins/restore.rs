@@ -14,7 +14,7 @@ use crate::exit::{Exit, Failure};
 pub static RESTORE: Builtin = Builtin {
     kind: BuiltinKind::Restore,
     about: "Restore a backup: into a new database with --into, or over the live one (needs --yes and, on a terminal, its name typed)",
-    example: "cargo xtask {task} backups/pre-migration-20260221T053404Z.sql --into school_copy",
+    example: "{xtask} {task} backups/pre-migration-20260221T053404Z.sql --into school_copy",
     args: &[
         BuiltinArg {
             name: "file",

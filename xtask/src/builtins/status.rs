@@ -12,7 +12,7 @@ use crate::recovery::migrations_dir;
 pub static STATUS: Builtin = Builtin {
     kind: BuiltinKind::Status,
     about: "Compare the migration directories with _prisma_migrations (exit 0 in sync, 6 pending, 4 failed or drift)",
-    example: "cargo xtask {task}",
+    example: "{xtask} {task}",
     args: &[] as &[BuiltinArg],
     run,
     describe,
@@ -61,7 +61,11 @@ fn verdict(s: &Status) -> Result<(), Failure> {
         outln!("Status: failed");
         return Err(Failure::new(
             Exit::MigrationFailed,
-            format!("failed migration {}: run `cargo xtask diagnose` to see whether it applied", names.join(", ")),
+            format!(
+                "failed migration {}: run `{}` to see whether it applied",
+                names.join(", "),
+                crate::invocation::cmd("diagnose")
+            ),
         ));
     }
     if !s.drift.is_empty() || !s.missing_on_disk.is_empty() {
@@ -79,7 +83,7 @@ fn verdict(s: &Status) -> Result<(), Failure> {
         outln!("Status: pending");
         return Err(Failure::new(
             Exit::Pending,
-            format!("{} migration(s) pending: run `cargo xtask deploy`", s.pending.len()),
+            format!("{} migration(s) pending: run `{}`", s.pending.len(), crate::invocation::cmd("deploy")),
         ));
     }
     outln!("Status: in sync");

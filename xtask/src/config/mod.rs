@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod names;
+pub mod prisma_schema;
 
 pub use names::BuiltinKind;
 
@@ -112,6 +113,10 @@ pub struct Task {
 pub struct Database {
     /// Name of the environment variable that holds the connection URL.
     pub url_env: String,
+    /// The variable holding a direct (not pooled) URL, for the tool's own
+    /// connections (pg_dump, the lock, status, evidence): `direct_url_env`, or
+    /// what the schema's `directUrl = env("...")` names.
+    pub direct_url_env: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +200,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url_env: Option<Spanned<String>>,
+    direct_url_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -303,6 +309,13 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             Some(v) => v.into_inner(),
             None => "DATABASE_URL".into(),
         },
+        direct_url_env: match raw.database.direct_url_env {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(src.error(v.span().start, "database.direct_url_env must not be empty".into()))
+            }
+            Some(v) => Some(v.into_inner()),
+            None => None,
+        },
     };
 
     let prisma_cwd = resolve(root, raw.prisma.cwd.as_deref().unwrap_or("."));
@@ -331,6 +344,17 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         cwd: prisma_cwd,
         env: raw.prisma.env,
     };
+
+    // A schema that declares `directUrl = env("...")` names the direct URL itself.
+    let mut database = database;
+    if database.direct_url_env.is_none() {
+        database.direct_url_env = prisma
+            .schema
+            .as_deref()
+            .and_then(prisma_schema::datasource_of)
+            .and_then(|d| d.direct_url_env)
+            .filter(|d| *d != database.url_env);
+    }
 
     let prefix = match raw.backup.prefix {
         Some(p) => {

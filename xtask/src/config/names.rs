@@ -72,8 +72,11 @@ pub const COMPLETIONS: &str = "completions";
 /// The subcommand that runs the demo on a throwaway cluster; not a task name.
 pub const DEMO: &str = "demo";
 
+/// The subcommand that scaffolds the tool into a repository; not a task name.
+pub const INIT: &str = "init";
+
 /// Names the tool uses itself; tasks.toml cannot define tasks with them.
-pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO, "help"];
+pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO, INIT, "help"];
 
 /// The ids of the global flags: a task argument cannot take one of these names.
 pub const GLOBAL_FLAGS: &[&str] =

@@ -26,10 +26,31 @@ pub struct Target {
 }
 
 impl Target {
-    /// Reads and parses the URL; registers its password as a secret with the UI.
+    /// The database for the tool's own connections (pg_dump, the deploy lock,
+    /// status, the evidence, restores): the direct URL when one is configured
+    /// (`direct_url_env`, or the schema's `directUrl`) and set, else the URL
+    /// Prisma gets. A URL that goes through a transaction-mode pooler is refused
+    /// (exit 2): a session advisory lock does not hold there and pg_dump is
+    /// unreliable. Registers the passwords as secrets with the UI.
     pub fn from_env(config: &Config, ui: &Ui) -> Result<Target, Failure> {
         let name = &config.database.url_env;
         let raw = std::env::var(name).unwrap_or_default();
+        let direct = config
+            .database
+            .direct_url_env
+            .as_ref()
+            .map(|d| (d, std::env::var(d).unwrap_or_default()))
+            .filter(|(_, v)| !v.trim().is_empty());
+        if let Some((direct_name, direct_raw)) = &direct {
+            mask_secrets(ui, direct_raw);
+            if let Some(why) = url::pooler(direct_raw) {
+                return Err(Failure::usage(format!(
+                    "{direct_name} goes through a connection pooler ({why}), but it must be the direct URL of the database server: pg_dump and the deploy lock need a session of their own; set {direct_name} to the server's own host and port"
+                )));
+            }
+            let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
+            return Target::from_url(direct_name, direct_raw, schema_dir);
+        }
         if raw.trim().is_empty() {
             return Err(Failure::task(format!(
                 "{name} is not set: export it (postgresql://user:password@host:5432/database) or put it in .env next to tasks.toml"
@@ -37,6 +58,19 @@ impl Target {
         }
         // Mask the password before anything could print the URL.
         mask_secrets(ui, &raw);
+        if let Some(why) = url::pooler(&raw) {
+            let var = config.database.direct_url_env.as_deref().unwrap_or("DIRECT_URL");
+            let how = if config.database.direct_url_env.is_some() {
+                format!("set {var} (empty or unset now) to the database server's direct URL")
+            } else {
+                format!(
+                    "put the database server's direct URL in {var} and add `direct_url_env = \"{var}\"` under [database] in tasks.toml (Prisma still gets {name})"
+                )
+            };
+            return Err(Failure::usage(format!(
+                "{name} goes through a connection pooler ({why}): pg_dump, the deploy lock and the checks need a direct connection, which a transaction-mode pooler does not give; {how}"
+            )));
+        }
         let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
         Target::from_url(name, &raw, schema_dir)
     }

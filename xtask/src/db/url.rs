@@ -210,6 +210,37 @@ pub fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
     Ok(DbUrl { user, password, hosts: hosts.to_string(), database, schema, libpq, dropped })
 }
 
+/// Why a URL goes through a transaction-mode connection pooler, if it visibly does.
+/// Conservative on purpose (a false alarm only asks for the direct URL): Prisma's
+/// `pgbouncer=true`, port 6543 (Supabase's transaction pooler), or a host whose
+/// first label ends in `-pooler` (Neon's pooled endpoints). Session-mode poolers
+/// (Supabase on 5432) keep a session per client and are not flagged.
+pub fn pooler(url: &str) -> Option<String> {
+    let rest = url.trim().split_once("://").map(|(_, r)| r)?;
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "pgbouncer" && v.eq_ignore_ascii_case("true") {
+            return Some("pgbouncer=true".into());
+        }
+    }
+    let authority = before_query.split('/').next().unwrap_or("");
+    let hosts = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    for h in hosts.split(',') {
+        let (host, port) = match h.rsplit_once(':') {
+            Some((host, port)) if !host.ends_with(']') || h.starts_with('[') => (host, Some(port)),
+            _ => (h, None),
+        };
+        if port == Some("6543") {
+            return Some("port 6543, a transaction-mode pooler's port".into());
+        }
+        if host.split('.').next().is_some_and(|l| l.ends_with("-pooler")) {
+            return Some(format!("host {host}, a pooled endpoint"));
+        }
+    }
+    None
+}
+
 fn check_hosts(hosts: &str) -> Result<(), String> {
     for h in hosts.split(',').filter(|h| !h.is_empty()) {
         let port = if let Some(rest) = h.strip_prefix('[') {
@@ -263,6 +294,20 @@ pub fn encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pooled_urls_are_recognised_conservatively() {
+        use super::pooler;
+        assert!(pooler("postgresql://u:p@db.example.com:5432/app?pgbouncer=true&connection_limit=1").is_some());
+        assert!(pooler("postgresql://u:p@aws-0-eu.pooler.supabase.com:6543/postgres").is_some());
+        assert!(
+            pooler("postgres://u:p@ep-cool-1234-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require").is_some()
+        );
+        assert_eq!(pooler("postgresql://u:p@ep-cool-1234.eu-central-1.aws.neon.tech/neondb"), None);
+        assert_eq!(pooler("postgresql://u:p@aws-0-eu.pooler.supabase.com:5432/postgres"), None);
+        assert_eq!(pooler("postgresql://u:p@127.0.0.1:5432/app?pgbouncer=false"), None);
+        assert_eq!(pooler("postgresql://u:p@[::1]:6543/app").map(|_| ()), Some(()));
+    }
+
     use super::*;
 
     #[test]

@@ -747,6 +747,14 @@ fn deploy_workflow_runs_the_ci_step_and_passes_actionlint() {
         "XTASK_REPORT",
         "if: always()",
         "A real project does not set PRISMA_SCHEMA_ENGINE_BINARY",
+        // The runbook's setup: a runner on the production host, backups kept outside
+        // the workspace; the hosted alternative ships the file with {backup.path}.
+        "runs-on: [self-hosted, production-db]",
+        "BACKUP_DIR: /opt/",
+        "ln -sfn \"$BACKUP_DIR\" backups",
+        "\"{backup.path}\"",
+        "actions/cache@",
+        "DIRECT_URL: ${{ secrets.DIRECT_URL }}",
     ] {
         assert_contains(&wf, needle);
     }

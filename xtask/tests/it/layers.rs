@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// modules of lower layers only (its own children are part of it). README's
 /// Layout table shows the same order.
 const LAYERS: &[&[&str]] = &[
-    &["out", "exit", "redact", "reaper"],
+    &["out", "exit", "redact", "reaper", "invocation"],
     &["config"],
     &["ui", "plan"],
     &["proc"],
@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["recovery"],
     &["builtins"],
     &["runner"],
-    &["cli", "report"],
+    &["cli", "report", "init"],
     &["demo"],
     &["lib", "main"],
 ];

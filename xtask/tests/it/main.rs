@@ -1,6 +1,7 @@
 //! Integration tests: the real `xtask` binary against fixture tasks.toml files,
 //! real PostgreSQL clusters started by the tests, and the real Prisma CLI.
 
+mod adoption;
 mod backup;
 mod deploy;
 mod evidence;
@@ -8,6 +9,7 @@ mod faults;
 mod harness;
 mod hostile;
 mod layers;
+mod pooler;
 mod prisma_app;
 mod report;
 mod restore;

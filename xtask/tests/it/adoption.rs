@@ -1,0 +1,351 @@
+//! Adopting the tool in another repository: `init` on outside-looking Prisma apps
+//! (the classic `prisma/schema.prisma` layout, Prisma 7's `prisma.config.ts`,
+//! package.json's `prisma.schema`), the scaffolded crate built offline against
+//! this checkout and run through its own `cargo xtask` alias (list, status,
+//! dry run, a real recovering deploy), an installed binary naming itself as
+//! invoked, and `{backup.path}` reaching a follow-up task as one argument.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pgcluster::{Cluster, ClusterOptions};
+
+use crate::harness::{Out, Project, TempDir, Xtask};
+use crate::prisma_app::{repo_root, INIT, MIGRATION};
+
+fn run(cmd: &mut Command) -> Out {
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[track_caller]
+fn assert_contains(hay: &str, needle: &str) {
+    assert!(hay.contains(needle), "expected {needle:?} in:\n{hay}");
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// An app that looks like an outside project: the schema at `prisma/schema.prisma`
+/// with its migrations beside it, a package.json asking for Prisma, and the
+/// project's node_modules (the example app's, linked: the offline Prisma CLI).
+fn outside_app(dir: &Path) {
+    let backend = repo_root().join("Backend");
+    write(dir, "prisma/schema.prisma", &std::fs::read_to_string(backend.join("src/prisma/db/schema.prisma")).unwrap());
+    pgcluster::copy_dir(&backend.join("src/prisma/db/migrations"), &dir.join("prisma/migrations")).unwrap();
+    write(dir, "package.json", &std::fs::read_to_string(backend.join("package.json")).unwrap());
+    std::os::unix::fs::symlink(backend.join("node_modules"), dir.join("node_modules")).unwrap();
+    write(dir, ".gitignore", "node_modules\n");
+}
+
+/// The test-fixture part of the offline Prisma setup (Backend/README.md): the Wasm
+/// engine's prisma.config.ts with this app's paths, and the connectivity shim.
+/// Added after `init`, as a team's real setup would already be there.
+fn offline_prisma(dir: &Path) {
+    let config = std::fs::read_to_string(repo_root().join("Backend/prisma.config.ts")).unwrap();
+    let config = config
+        .replace(r#"path.join("src", "prisma", "db", "schema.prisma")"#, r#"path.join("prisma", "schema.prisma")"#)
+        .replace(r#"path.join("src", "prisma", "db", "migrations")"#, r#"path.join("prisma", "migrations")"#);
+    assert!(config.contains(r#"path.join("prisma", "migrations")"#), "Backend/prisma.config.ts changed shape");
+    write(dir, "prisma.config.ts", &config);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    let shim = repo_root().join("Backend/scripts/schema-engine-shim");
+    let tasks = tasks.replacen(
+        "[prisma]\n",
+        &format!("[prisma]\nenv = {{ PRISMA_SCHEMA_ENGINE_BINARY = {:?} }}\n", shim.display().to_string()),
+        1,
+    );
+    std::fs::write(dir.join("tasks.toml"), tasks).unwrap();
+}
+
+/// `cargo xtask ...` in the app, through the alias init wrote, offline. The build
+/// goes to a target directory of its own under this checkout's target/ (not the
+/// one `cargo test` holds locked), kept between runs so only the first compiles.
+fn cargo_xtask(app: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.arg("--offline").arg("xtask").args(args).current_dir(app);
+    c.env("CARGO_TARGET_DIR", repo_root().join("target/adoption-it"));
+    for k in ["DATABASE_URL", "CI", "GITHUB_ACTIONS", "XTASK_CONFIG", "NO_COLOR", "PGPASSWORD", "RUSTFLAGS"] {
+        c.env_remove(k);
+    }
+    c
+}
+
+/// README "Adding it to your repository", way 1, on an outside-looking app.
+#[test]
+fn init_scaffolds_an_outside_app_that_then_deploys_and_recovers() {
+    let root = repo_root();
+    assert!(root.join("Backend/node_modules/prisma").is_dir(), "run scripts/install-test-deps.sh first");
+    let app = TempDir::new("adopt");
+    let dir = app.path();
+    outside_app(dir);
+
+    // init, from the repository root, with this checkout as the source.
+    let out = Xtask::new(dir).args(["init", "--source"]).arg(&root).run();
+    out.expect_code(0);
+    for f in ["xtask/Cargo.toml", "xtask/src/main.rs", "Cargo.toml", ".cargo/config.toml", "tasks.toml", "Cargo.lock"] {
+        assert!(dir.join(f).is_file(), "init did not write {f}:\n{}", out.all());
+        assert_contains(&out.stdout, f);
+    }
+    assert_contains(&out.stdout, "cargo xtask --list\n  cargo xtask status\n  cargo xtask deploy --dry-run");
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "\nschema = \"prisma/schema.prisma\"\n");
+    assert_contains(&tasks, "\nmigrations = \"prisma/migrations\"\n");
+    assert_contains(&tasks, "\nurl_env = \"DATABASE_URL\"\n");
+    assert_contains(&tasks, "\n# direct_url_env = \"DIRECT_URL\"\n");
+    assert_contains(&tasks, "\ncommand = [\"npx\", \"--no-install\", \"prisma\"]\n");
+    assert_contains(&tasks, "prisma 6.19.3");
+    let manifest = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
+    assert_contains(
+        &manifest,
+        &format!("path = {:?}, default-features = false", root.join("xtask").display().to_string()),
+    );
+    let gitignore = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
+    assert!(
+        gitignore.starts_with("node_modules\n")
+            && gitignore.contains("\n/target/\n")
+            && gitignore.ends_with("/backups/\n")
+    );
+
+    offline_prisma(dir);
+    let cluster = Cluster::start(
+        &dir.join("pg"),
+        &ClusterOptions { tls: false, superuser_password: format!("adopt-{}-pw", std::process::id()) },
+    )
+    .expect("start a cluster");
+    cluster.create_database("shop").unwrap();
+    let url = format!("{}?schema=public", cluster.url("shop"));
+
+    let list = run(&mut cargo_xtask(dir, &["--list"]));
+    list.expect_code(0);
+    assert_contains(&list.stdout, "deploy");
+    assert_contains(&list.stdout, &dir.join("tasks.toml").display().to_string());
+
+    let status = run(cargo_xtask(dir, &["status"]).env("DATABASE_URL", &url));
+    status.expect_code(6);
+    assert_contains(&status.stdout, &format!("pending      {MIGRATION}"));
+    assert_contains(&status.stderr, "run `cargo xtask deploy`");
+
+    let plan = run(cargo_xtask(dir, &["deploy", "--dry-run"]).env("DATABASE_URL", &url));
+    plan.expect_code(0);
+    assert_contains(&plan.stdout, "pg_dump");
+    assert_contains(&plan.stdout, "npx --no-install prisma migrate deploy --schema");
+    assert!(!plan.all().contains(cluster.password()), "password shown:\n{}", plan.all());
+
+    // Production after the failed first deploy: the broken file fails (42710) with
+    // Prisma run directly, then the team's fixed file goes back on disk.
+    let sql = dir.join("prisma/migrations").join(MIGRATION).join("migration.sql");
+    let fixed = std::fs::read_to_string(&sql).unwrap();
+    std::fs::copy(root.join("Backend/fixtures").join(format!("{MIGRATION}.v1.sql")), &sql).unwrap();
+    let failed = run(Command::new("npx")
+        .args(["--no-install", "prisma", "migrate", "deploy", "--schema", "prisma/schema.prisma"])
+        .current_dir(dir)
+        .env("DATABASE_URL", &url)
+        .env("PRISMA_SCHEMA_ENGINE_BINARY", root.join("Backend/scripts/schema-engine-shim"))
+        .env("CHECKPOINT_DISABLE", "1")
+        .env_remove("CI"));
+    failed.expect_code(1);
+    assert_contains(&failed.all(), "type \"attendance_status\" already exists");
+    std::fs::write(&sql, fixed).unwrap();
+
+    let deploy = run(cargo_xtask(dir, &["deploy", "--no-progress"]).env("DATABASE_URL", &url));
+    deploy.expect_code(0);
+    assert_contains(&deploy.stderr, &format!("recovered: `{MIGRATION}` is deployed"));
+    assert!(!deploy.all().contains(cluster.password()), "password shown:\n{}", deploy.all());
+    let backups: Vec<_> = std::fs::read_dir(dir.join("backups"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pre-migration-"))
+        .collect();
+    assert_eq!(backups.len(), 1, "one verified backup before the migration");
+
+    let status = run(cargo_xtask(dir, &["status"]).env("DATABASE_URL", &url));
+    status.expect_code(0);
+    assert_contains(&status.stdout, &format!("applied      {INIT}\n  applied      {MIGRATION}\nStatus: in sync"));
+}
+
+/// Prisma 7: schema, migrations and the datasource URL's variable come from
+/// prisma.config.ts (here the direct URL, as Prisma 7 documents for poolers); the
+/// dependency defaults to this project's git repository; a second init refuses
+/// and changes nothing, `--force` replaces.
+#[test]
+fn init_reads_a_prisma_7_config_and_refuses_to_overwrite() {
+    let app = TempDir::new("adopt7");
+    let dir = app.path();
+    write(
+        dir,
+        "prisma.config.ts",
+        "import \"dotenv/config\";\nimport { defineConfig, env } from \"prisma/config\";\n\nexport default defineConfig({\n  schema: \"src/db/schema.prisma\",\n  migrations: {\n    path: \"src/db/migrations\",\n  },\n  datasource: {\n    url: env(\"DIRECT_URL\"),\n  },\n});\n",
+    );
+    write(dir, "src/db/schema.prisma", "generator client {\n  provider = \"prisma-client\"\n  output   = \"../generated\"\n}\n\ndatasource db {\n  provider = \"postgresql\"\n}\n");
+    std::fs::create_dir_all(dir.join("src/db/migrations/20260101000000_init")).unwrap();
+    write(dir, "package.json", "{\"name\":\"umami-like\",\"dependencies\":{\"@prisma/client\":\"7.10.1\"},\"devDependencies\":{\"prisma\":\"^7.10.1\"}}\n");
+
+    let out = Xtask::new(dir).arg("init").run();
+    out.expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "\nschema = \"src/db/schema.prisma\"\n");
+    assert_contains(&tasks, "\nmigrations = \"src/db/migrations\"\n");
+    assert_contains(&tasks, "\nurl_env = \"DIRECT_URL\"\n");
+    assert_contains(&tasks, "`datasource.url = env(\"DIRECT_URL\")` in prisma.config.ts");
+    assert_contains(&tasks, "Prisma 7 does not load .env itself");
+    assert_contains(&tasks, "package.json asks for prisma ^7.10.1");
+    let manifest = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
+    let repo = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    let url = repo.lines().find_map(|l| l.strip_prefix("repository = ")).expect("[workspace.package] repository");
+    assert_contains(&manifest, &format!("xtask = {{ git = {url}, default-features = false }}"));
+    assert!(!dir.join("Cargo.lock").exists(), "no lock file without --source");
+    // What init wrote is a valid configuration.
+    Xtask::new(dir).arg("--list").run().expect_code(0);
+
+    // Again: refused, nothing changed.
+    std::fs::write(dir.join("tasks.toml"), "# the team's edits\n").unwrap();
+    let again = Xtask::new(dir).arg("init").run();
+    again.expect_code(2);
+    assert_contains(
+        &again.stderr,
+        "xtask/Cargo.toml, xtask/src/main.rs, tasks.toml already exist: nothing was written",
+    );
+    assert_contains(&again.stderr, "`cargo xtask init --force`");
+    assert_eq!(std::fs::read_to_string(dir.join("tasks.toml")).unwrap(), "# the team's edits\n");
+    let forced = Xtask::new(dir).args(["init", "--force"]).run();
+    forced.expect_code(0);
+    assert_contains(&forced.stdout, "tasks.toml (replaced)");
+    assert_eq!(std::fs::read_to_string(dir.join("tasks.toml")).unwrap(), tasks);
+}
+
+/// package.json's `prisma.schema`, a schema with a pooled URL and a directUrl,
+/// an existing Cargo workspace (kept, with the line to add) and cargo config.
+#[test]
+fn init_reads_package_json_and_keeps_an_existing_workspace() {
+    let app = TempDir::new("adoptpkg");
+    let dir = app.path();
+    write(
+        dir,
+        "package.json",
+        "{\"name\":\"x\",\"prisma\":{\"schema\":\"./db/schema.prisma\",\"seed\":\"node seed.js\"}}\n",
+    );
+    write(dir, "db/schema.prisma", "datasource db {\n  provider  = \"postgresql\"\n  url       = env(\"POSTGRES_PRISMA_URL\") // pooled\n  directUrl = env(\"POSTGRES_URL_NON_POOLING\")\n}\n");
+    std::fs::create_dir_all(dir.join("db/migrations")).unwrap();
+    let workspace = "[workspace]\nmembers = [\"server\"]\n";
+    write(dir, "Cargo.toml", workspace);
+    write(dir, ".cargo/config.toml", "[build]\njobs = 1\n");
+    write(dir, ".gitignore", "/target\n");
+
+    let out = Xtask::new(dir).arg("init").run();
+    out.expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "\nschema = \"db/schema.prisma\"\n");
+    assert_contains(&tasks, "from `prisma.schema` in package.json");
+    assert_contains(&tasks, "\nmigrations = \"db/migrations\"\n");
+    assert_contains(&tasks, "\nurl_env = \"POSTGRES_PRISMA_URL\"\n");
+    assert_contains(&tasks, "\ndirect_url_env = \"POSTGRES_URL_NON_POOLING\"\n");
+    // Nothing found: commented out with a note, never a guess.
+    assert_contains(&tasks, "no Prisma CLI found");
+    assert_contains(&tasks, "\n# command = [\"npx\", \"--no-install\", \"prisma\"]\n");
+    assert_eq!(std::fs::read_to_string(dir.join("Cargo.toml")).unwrap(), workspace);
+    assert_eq!(std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap(), "[build]\njobs = 1\n");
+    assert_contains(&out.stdout, "Cargo.toml is already a workspace (kept as it is): add \"xtask\" to its members");
+    assert_contains(&out.stdout, "add the alias to .cargo/config.toml");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/target\n# xtask (written by `xtask init`): build output and database backups\n/backups/\n"
+    );
+    // A source that is not an xtask checkout is a usage error, and writes nothing.
+    let other = TempDir::new("adoptbad");
+    let bad = Xtask::new(other.path()).args(["init", "--source", "/nonexistent"]).run();
+    bad.expect_code(2);
+    assert_contains(&bad.stderr, "--source /nonexistent: no xtask library crate there");
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+}
+
+/// Way 2: the installed binary names itself as it was invoked, in usage lines and
+/// advice; through cargo (CARGO set by `cargo run`) it is `cargo xtask`.
+#[test]
+fn an_installed_binary_names_itself_as_invoked() {
+    let bin = TempDir::new("adoptbin");
+    let project = Project::new("[tasks.deploy]\nrun = [\"true\"]\n");
+    for name in ["xtask", "db-tool"] {
+        let exe: PathBuf = bin.path().join(name);
+        std::fs::copy(env!("CARGO_BIN_EXE_xtask"), &exe).unwrap();
+        let plain = |args: &[&str]| {
+            let mut c = Command::new(&exe);
+            c.args(args).current_dir(project.path()).env_remove("CARGO").env_remove("XTASK_CONFIG");
+            run(&mut c)
+        };
+        let help = plain(&["--help"]);
+        help.expect_code(0);
+        assert_contains(&help.stdout, &format!("Usage: {name} [OPTIONS] [COMMAND]"));
+        assert!(!help.stdout.contains("cargo xtask"), "{}", help.stdout);
+        let task_help = plain(&["deploy", "--help"]);
+        assert_contains(&task_help.stdout, &format!("Usage: {name} deploy"));
+        assert_contains(&task_help.stdout, &format!("Example: {name} deploy"));
+        let none = plain(&[]);
+        none.expect_code(2);
+        assert_contains(&none.stderr, &format!("name a task to run, e.g. `{name} deploy`"));
+    }
+    let via_cargo = Xtask::new(project.path()).env("CARGO", "/usr/bin/cargo").arg("--help").run();
+    assert_contains(&via_cargo.stdout, "Usage: cargo xtask [OPTIONS] [COMMAND]");
+}
+
+/// `{backup.path}` is this run's backup path as ONE argv element (the path has
+/// spaces), and `$XTASK_BACKUP_PATH` for shell strings; without a backup earlier
+/// in the run the task is refused before it runs.
+#[test]
+fn backup_path_reaches_a_follow_up_task_as_one_argument() {
+    let password = format!("bp-{}-pw", std::process::id());
+    let project = Project::new("");
+    let cluster = Cluster::start(
+        &project.path().join("pg"),
+        &ClusterOptions { tls: false, superuser_password: password.clone() },
+    )
+    .expect("start a cluster");
+    cluster.create_database("shop").unwrap();
+    project.file(
+        "tasks.toml",
+        r#"[backup]
+dir = "db backups/it's here"
+
+[tasks.backup]
+uses = "backup"
+
+[tasks.ship]
+deps = ["backup"]
+run = ["sh", "-c", "printf '%s|' \"$#\" \"$1\" > shipped.txt", "ship", "{backup.path}"]
+
+[tasks.ship-shell]
+deps = ["ship"]
+run = "printf '%s' \"$XTASK_BACKUP_PATH\" > shell.txt"
+
+[tasks.orphan]
+run = ["echo", "{backup.path}"]
+"#,
+    );
+    let out = project.xtask().env("DATABASE_URL", cluster.url("shop")).args(["ship-shell", "--no-progress"]).run();
+    out.expect_code(0);
+    let dir = project.path().join("db backups/it's here");
+    let backup: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("pre-migration-"))
+        .collect();
+    assert_eq!(backup.len(), 1);
+    let path = backup[0].display().to_string();
+    assert_eq!(project.read("shipped.txt"), format!("1|{path}|"));
+    assert_eq!(project.read("shell.txt"), path);
+
+    let plan = project.xtask().env("DATABASE_URL", cluster.url("shop")).args(["ship", "--dry-run"]).run();
+    plan.expect_code(0);
+    assert_contains(&plan.stdout, "<backup of this run>");
+    let orphan = project.xtask().arg("orphan").run();
+    orphan.expect_code(2);
+    assert_contains(&orphan.stderr, "no backup was taken earlier in this run: add the backup task to its `deps`");
+}
