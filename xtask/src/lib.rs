@@ -25,6 +25,7 @@ mod recovery;
 mod redact;
 mod report;
 mod runner;
+mod suggest;
 pub mod ui;
 
 use std::process::ExitCode;

@@ -70,6 +70,12 @@ impl DbError {
                 ("does not exist", "42704"),
                 ("violates foreign key constraint", "23503"),
                 ("could not create unique index", "23505"),
+                ("violates unique constraint", "23505"),
+                ("violates check constraint", "23514"),
+                ("deadlock detected", "40P01"),
+                ("could not serialize access", "40001"),
+                ("server closed the connection", "08006"),
+                ("terminating connection", "08006"),
                 ("violates not-null constraint", "23502"),
                 ("syntax error", "42601"),
                 ("canceling statement due to statement timeout", "57014"),
@@ -194,6 +200,11 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// SHA-256 hex of a migration file, as Prisma records it in `checksum`.
+pub fn checksum(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

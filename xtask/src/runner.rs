@@ -75,6 +75,29 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                     error: None,
                 });
             }
+            Err(f) if f.exit == Exit::Pending => {
+                // A state, not an error (`status` with migrations to deploy): the task
+                // did its job; the run ends here with exit 6 and no error line.
+                ui.task_finished(name, took);
+                state.tasks.push(TaskRecord {
+                    name: name.to_string(),
+                    outcome: "success",
+                    seconds: took.as_secs_f64(),
+                    error: None,
+                });
+                for skipped in &order[i + 1..] {
+                    state.tasks.push(TaskRecord {
+                        name: skipped.to_string(),
+                        outcome: "skipped",
+                        seconds: 0.0,
+                        error: None,
+                    });
+                }
+                ui.finish();
+                eprintln!("{name}: {}", ui.redact(&f.message));
+                exit = f.exit;
+                break;
+            }
             Err(f) => {
                 let message = ui.redact(&f.message);
                 ui.task_failed(name, took, &message);

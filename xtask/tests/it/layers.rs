@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// modules of lower layers only (its own children are part of it). README's
 /// Layout table shows the same order.
 const LAYERS: &[&[&str]] = &[
-    &["out", "exit", "redact"],
+    &["out", "exit", "redact", "suggest"],
     &["config"],
     &["ui", "plan"],
     &["proc"],
