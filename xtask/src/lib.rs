@@ -19,6 +19,7 @@ pub mod evidence;
 pub mod exit;
 pub mod migrations;
 mod plan;
+mod preflight;
 mod prisma;
 mod proc;
 mod recovery;

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["db", "audit"],
     &["dump", "migrations", "prisma"],
     &["evidence"],
-    &["recovery"],
+    &["recovery", "preflight"],
     &["builtins"],
     &["runner"],
     &["cli", "report"],

@@ -1,6 +1,7 @@
 //! Integration tests: the real `xtask` binary against fixture tasks.toml files,
 //! real PostgreSQL clusters started by the tests, and the real Prisma CLI.
 
+mod advice;
 mod backup;
 mod deploy;
 mod evidence;
