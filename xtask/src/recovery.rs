@@ -451,3 +451,66 @@ pub fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_classed_by_whether_a_retry_can_succeed() {
+        for c in ["55P03", "57014", "40P01", "40001", "08006", "08P01", "53100"] {
+            assert_eq!(error_class(c), ErrorClass::Transient, "{c}");
+        }
+        for c in ["42710", "42P07", "42701"] {
+            assert_eq!(error_class(c), ErrorClass::AlreadyExists, "{c}");
+        }
+        for c in ["23505", "23514", "23502", "23503", "22P02"] {
+            assert_eq!(error_class(c), ErrorClass::Data, "{c}");
+        }
+        for c in ["42601", "42703", "42P01"] {
+            assert_eq!(error_class(c), ErrorClass::Sql, "{c}");
+        }
+        assert_eq!(error_class("42501"), ErrorClass::Other);
+        assert_eq!(error_class("XX000"), ErrorClass::Other);
+    }
+
+    fn assessment(logs: &str, unchanged: bool, pre_existing: Option<(String, Option<bool>)>) -> Assessment {
+        Assessment {
+            migration: "2_m".into(),
+            evidence: None,
+            note: None,
+            recorded: Some(Row {
+                id: "r".into(),
+                checksum: "c".into(),
+                migration_name: "2_m".into(),
+                started_at: "2026-02-21T05:34:04.000Z".into(),
+                finished_at: None,
+                rolled_back_at: None,
+                logs: Some(logs.into()),
+                applied_steps_count: 0,
+            }),
+            unchanged,
+            pre_existing,
+        }
+    }
+
+    #[test]
+    fn only_an_unchanged_file_with_a_lasting_cause_is_blocked() {
+        let exists = "Database error code: 42710\nERROR: type \"s\" already exists\n";
+        let still = Some(("s".to_string(), Some(true)));
+        let gone = Some(("s".to_string(), Some(false)));
+        let b = unchanged_blocker(&assessment(exists, true, still.clone())).unwrap();
+        assert!(b.contains("unchanged since the failed attempt") && b.contains("`s` still exists"), "{b}");
+        assert!(unchanged_blocker(&assessment(exists, false, still)).is_none(), "a changed file gets its retry");
+        assert!(unchanged_blocker(&assessment(exists, true, gone)).is_none(), "the cause is gone");
+        let timeout = "Database error code: 55P03\nERROR: canceling statement due to lock timeout\n";
+        assert!(unchanged_blocker(&assessment(timeout, true, None)).is_none(), "transient");
+        let dup = "Database error code: 23505\nERROR: could not create unique index \"u\"\nDETAIL: Key (d)=(x) is duplicated.\n";
+        let b = unchanged_blocker(&assessment(dup, true, None)).unwrap();
+        assert!(
+            b.contains("the data does not fit") && b.contains("\"u\"") && b.contains("Key (d)=(x) is duplicated"),
+            "{b}"
+        );
+        assert!(unchanged_blocker(&assessment("", true, None)).is_none(), "no error to judge by");
+    }
+}

@@ -135,10 +135,9 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         }
     };
     // Never retry what cannot succeed: the same file meets the same error.
-    if mark == Mark::RolledBack {
-        if let Some(why) = unchanged_blocker(&evidence) {
-            return Err(stop(ctx, &row, Some(&evidence), &format!("{why}; nothing was resolved")));
-        }
+    if mark == Mark::RolledBack && unchanged_blocker(&evidence).is_some() {
+        let why = "migration.sql is unchanged since the failed attempt and would fail the same way (what to fix: below); nothing was resolved";
+        return Err(stop(ctx, &row, Some(&evidence), why));
     }
     ctx.ui.event(&format!(
         "recovering: `{name}` failed ({}); {}; marking it {} and deploying once more",

@@ -368,8 +368,10 @@ fn g_resolve_without_yes_and_without_a_terminal_refuses() {
     let app = PrismaApp::new();
     app.production_state();
     let before = app.rows();
-    for task in ["resolve-rolled-back", "resolve-applied"] {
-        let out = app.xtask().arg(task).run();
+    // Issue 11: resolve-applied on this not-applied migration is refused by the
+    // evidence check before any question; `--force` gets it to the question.
+    for args in [&["resolve-rolled-back"][..], &["resolve-applied", "--force"]] {
+        let out = app.xtask().args(args).run();
         out.expect_code(2);
         assert_contains(&out.all(), "pass --yes");
         assert_contains(&out.all(), MIGRATION);
