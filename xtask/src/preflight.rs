@@ -143,7 +143,7 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
     }
 
     if problems.is_empty() {
-        Ok(Passed { line: format!("preflight ok ({:.2}s): {}", t0.elapsed().as_secs_f64(), found.join("; ")) })
+        Ok(Passed { line: format!("preflight ok ({:.3}s): {}", t0.elapsed().as_secs_f64(), found.join("; ")) })
     } else {
         // Configuration first: a run needs those fixed whatever the database says.
         let exit = problems.iter().map(|f| f.exit).find(|e| *e == Exit::Usage).unwrap_or(problems[0].exit);
