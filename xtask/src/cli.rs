@@ -14,6 +14,7 @@ use crate::context::TaskArgs;
 use crate::ui::ColorChoice;
 
 pub use crate::config::names::{COMPLETIONS, DEMO, GLOBAL_FLAGS, INIT};
+pub use crate::suggest::did_you_mean;
 
 /// Global flags, usable before or after the task name.
 #[derive(Debug, Clone)]
@@ -140,7 +141,7 @@ pub fn command(config: Option<&Config>) -> Command {
     let mut cmd = Command::new("xtask")
         .bin_name(crate::invocation::name())
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
-        .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered, 5 deploy lock not acquired.")
+        .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered (status: failed or drift), 5 deploy lock not acquired, 6 status: migrations pending.")
         .args(global_args())
         .subcommand(
             Command::new(COMPLETIONS)
@@ -254,42 +255,9 @@ pub fn task_args(m: &ArgMatches) -> TaskArgs {
     out
 }
 
-/// A name within two edits of `wrong`, for "did you mean".
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(wrong, c), c))
-        .filter(|(d, c)| *d <= 2.max(wrong.len().min(c.len()) / 4) && *d < c.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_names_only() {
-        let names = ["backup", "deploy", "resolve-applied"];
-        assert_eq!(did_you_mean("deplyo", names), Some("deploy"));
-        assert_eq!(did_you_mean("bakup", names), Some("backup"));
-        assert_eq!(did_you_mean("zzz", names), None);
-    }
 
     #[test]
     fn prescan_finds_config_anywhere_before_double_dash() {

@@ -148,7 +148,8 @@ impl RunState {
                 Err(Failure::new(
                     Exit::LockNotAcquired,
                     format!(
-                        "the deploy lock was lost ({why}); {unprotected}; {stopped}: check `cargo xtask status`, then run the deploy again"
+                        "the deploy lock was lost ({why}); {unprotected}; {stopped}: check `{}`, then run the deploy again",
+                        crate::invocation::cmd("status")
                     ),
                 ))
             }
@@ -177,8 +178,8 @@ pub struct RunResult {
     pub seconds: f64,
 }
 
-/// The diagnosis as lines: the summary, then labelled details, then the commands
-/// to choose from (indented). The printout and the GitHub annotation both use it.
+/// The diagnosis as lines: the summary, then labelled details, then the next steps
+/// in order (indented). The printout and the GitHub annotation both use it.
 pub fn diagnosis_lines(d: &Diagnosis) -> Vec<String> {
     let mut lines = vec![d.summary.clone()];
     if let Some(m) = &d.migration {
@@ -196,7 +197,7 @@ pub fn diagnosis_lines(d: &Diagnosis) -> Vec<String> {
     }
     lines.push(format!("backup:    {}", d.backup.as_deref().unwrap_or("none taken in this run")));
     if !d.next_commands.is_empty() {
-        lines.push("next, choose one:".into());
+        lines.push("next:".into());
         lines.extend(d.next_commands.iter().map(|c| format!("  {c}")));
     }
     lines

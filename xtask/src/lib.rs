@@ -8,6 +8,7 @@
 mod out;
 mod reaper;
 mod invocation;
+mod suggest;
 pub mod exit;
 mod redact;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod migrations;
 mod prisma;
 pub mod evidence;
 mod recovery;
+mod preflight;
 mod builtins;
 mod runner;
 mod cli;

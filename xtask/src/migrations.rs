@@ -39,6 +39,14 @@ impl Row {
     }
 }
 
+/// Prisma's own words for some database errors (the Wasm engine logs these instead
+/// of the server's message), with their SQLSTATE.
+const PRISMA_MAPPED: &[(&str, &str)] = &[
+    ("Unique constraint failed", "23505"),
+    ("Foreign key constraint failed", "23503"),
+    ("Null constraint violation", "23502"),
+];
+
 /// A database error as Prisma logged it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct DbError {
@@ -57,34 +65,50 @@ impl DbError {
             let c = l[i + "Database error code:".len()..].trim();
             Some(c.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>())
         });
-        let message = logs.lines().find_map(|l| {
-            let i = l.find("ERROR:")?;
-            let m = l[i + "ERROR:".len()..].trim();
-            (!m.is_empty()).then(|| m.to_string())
-        });
+        let message = logs
+            .lines()
+            .find_map(|l| {
+                let i = l.find("ERROR:")?;
+                let m = l[i + "ERROR:".len()..].trim();
+                (!m.is_empty()).then(|| m.to_string())
+            })
+            .or_else(|| {
+                // The Wasm engine maps some errors to Prisma's own words, without ERROR:.
+                logs.lines()
+                    .map(str::trim)
+                    .find(|l| PRISMA_MAPPED.iter().any(|(p, _)| l.starts_with(p)))
+                    .map(String::from)
+            });
         // Without a logged SQLSTATE, map the commonest messages to theirs.
         let code = code.filter(|c| !c.is_empty()).or_else(|| {
             let m = message.as_deref()?;
-            [
-                ("already exists", "42710"),
-                ("does not exist", "42704"),
-                ("violates foreign key constraint", "23503"),
-                ("could not create unique index", "23505"),
-                ("violates not-null constraint", "23502"),
-                ("syntax error", "42601"),
-                ("canceling statement due to statement timeout", "57014"),
-                ("canceling statement due to lock timeout", "55P03"),
-            ]
-            .iter()
-            .find(|(needle, _)| m.contains(needle))
-            .map(|(_, c)| {
-                // 42710 is for types/constraints; relations that exist are 42P07.
-                if *c == "42710" && (m.starts_with("relation ") || m.starts_with("table ")) {
-                    "42P07".to_string()
-                } else {
-                    c.to_string()
-                }
-            })
+            PRISMA_MAPPED
+                .iter()
+                .chain(&[
+                    ("already exists", "42710"),
+                    ("does not exist", "42704"),
+                    ("violates foreign key constraint", "23503"),
+                    ("could not create unique index", "23505"),
+                    ("violates unique constraint", "23505"),
+                    ("violates check constraint", "23514"),
+                    ("deadlock detected", "40P01"),
+                    ("could not serialize access", "40001"),
+                    ("server closed the connection", "08006"),
+                    ("terminating connection", "08006"),
+                    ("violates not-null constraint", "23502"),
+                    ("syntax error", "42601"),
+                    ("canceling statement due to statement timeout", "57014"),
+                    ("canceling statement due to lock timeout", "55P03"),
+                ])
+                .find(|(needle, _)| m.contains(needle))
+                .map(|(_, c)| {
+                    // 42710 is for types/constraints; relations that exist are 42P07.
+                    if *c == "42710" && (m.starts_with("relation ") || m.starts_with("table ")) {
+                        "42P07".to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
         });
         DbError { code, message }
     }
@@ -195,6 +219,11 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// SHA-256 hex of a migration file, as Prisma records it in `checksum`.
+pub fn checksum(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -351,5 +380,9 @@ DbError { severity: "ERROR", parsed_severity: Some(Error), code: SqlState(E42710
         assert_eq!(e.describe(), "42710 type \"attendance_status\" already exists");
         assert_eq!(DbError::from_logs("ERROR: relation \"users\" already exists").code.as_deref(), Some("42P07"));
         assert_eq!(DbError::from_logs("").describe(), "no database error was logged");
+        let mapped = "external connector error\nUnique constraint failed: (name)\n   0: sql_schema_connector::apply_migration::apply_script";
+        assert_eq!(DbError::from_logs(mapped).describe(), "23505 Unique constraint failed: (name)");
+        let deadlock = "Database error code: 40P01\n\nDatabase error:\nERROR: deadlock detected\n";
+        assert_eq!(DbError::from_logs(deadlock).code.as_deref(), Some("40P01"));
     }
 }

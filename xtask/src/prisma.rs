@@ -8,6 +8,10 @@ use crate::context::{Ctx, PrismaCall};
 use crate::exit::Failure;
 use crate::proc::{self, Cmd, Output};
 
+/// npm's setting that makes `npx` fail rather than download a package it does not
+/// find installed (`npx --no-install`).
+pub const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
+
 /// Builds `<prisma command> <args> --schema <schema>` for a task.
 pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
     cli(&ctx.config.prisma, args)
@@ -26,6 +30,12 @@ pub fn cli(p: &crate::config::Prisma, args: &[&str]) -> Cmd {
     // No update notices and no telemetry call: a deploy must not wait on Prisma's
     // checkpoint server (behind a firewall that call hangs until it times out).
     // A `[prisma] env` entry still wins.
+    // npx never downloads a Prisma of its choosing (the latest, not the app's pinned
+    // version) when the app's own is not installed: it fails instead.
+    let npx = p.command.first().is_some_and(|c| c == "npx" || c.ends_with("/npx"));
+    if npx && !p.env.contains_key(NPX_NO_DOWNLOAD.0) {
+        cmd = cmd.env(NPX_NO_DOWNLOAD.0, NPX_NO_DOWNLOAD.1);
+    }
     for (k, v) in [("PRISMA_HIDE_UPDATE_MESSAGE", "1"), ("CHECKPOINT_DISABLE", "1")] {
         if !p.env.contains_key(k) {
             cmd = cmd.env(k, v);
@@ -85,6 +95,8 @@ pub enum Problem {
     ConfigError,
     /// Prisma could not download its native engine (no network to its binary host).
     EngineUnavailable,
+    /// npx found no local Prisma and was told not to download one.
+    CliMissing,
     Other,
 }
 
@@ -129,7 +141,10 @@ pub fn problem(output: &str) -> Problem {
         Problem::NotFound
     } else if (has("request to https://") && has("failed, reason:")) || has("Could not find schema-engine binary") {
         Problem::EngineUnavailable
+    } else if has("npx canceled due to missing packages") || has("could not determine executable to run") {
+        Problem::CliMissing
     } else if has("P1012")
+        || has("Could not load `--schema`")
         || has("Schema validation error")
         || has("Error validating")
         || has("Could not find Prisma Schema")
@@ -164,6 +179,9 @@ pub fn explain(problem: Problem, migration: Option<&str>) -> String {
         ),
         Problem::NotFailed => format!("P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"),
         Problem::NotFound => format!("P3017: there is no migration `{m}` in the migrations directory: check the name"),
+        Problem::CliMissing => {
+            "the Prisma CLI is not installed where Prisma runs ([prisma] cwd), and npx may not download one".into()
+        }
         Problem::Other => "Prisma failed; its output is above".into(),
     }
 }

@@ -9,6 +9,7 @@ use crate::evidence::{self, Evidence, Verdict};
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
+use crate::suggest::did_you_mean;
 
 /// The migrations directory from the config, or a message saying how to set it.
 pub fn migrations_dir(ctx: &Ctx) -> Result<std::path::PathBuf, Failure> {
@@ -23,6 +24,15 @@ pub struct Assessment {
     pub evidence: Option<Evidence>,
     /// Why there is no evidence, or what qualifies it.
     pub note: Option<String>,
+    /// The migration's latest row in `_prisma_migrations` (`None`: never recorded).
+    pub recorded: Option<Row>,
+    /// migration.sql is byte for byte the file of the latest failed or rolled-back
+    /// attempt (same checksum): running it again meets the same error, unless the
+    /// error was transient or its cause is gone.
+    pub unchanged: bool,
+    /// The object the failed attempt's error says "already exists", and whether it
+    /// still does (`None`: the catalog check does not cover it).
+    pub pre_existing: Option<(String, Option<bool>)>,
 }
 
 impl Assessment {
@@ -57,29 +67,45 @@ impl Assessment {
 pub fn evidence_for(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
     let dir = migrations_dir(ctx)?;
     let path = dir.join(name).join("migration.sql");
+    let rows = migrations::read_table(target)?.unwrap_or_default();
+    let recorded = rows.iter().rev().find(|r| r.migration_name == name).cloned();
     let Ok(sql) = std::fs::read_to_string(&path) else {
         return Ok(Assessment {
             migration: name.to_string(),
             evidence: None,
             note: Some(format!("{} is not on disk", path.display())),
+            recorded,
+            unchanged: false,
+            pre_existing: None,
         });
     };
-    let rows = migrations::read_table(target)?.unwrap_or_default();
     let failed: Option<&Row> = rows.iter().rev().find(|r| r.migration_name == name && r.is_failed());
-    let pre_existing = failed.and_then(|r| already_exists(r.error().message.as_deref()?));
+    let pre_existing_name = failed.and_then(|r| already_exists(r.error().message.as_deref()?));
     let mut ev = evidence::assess(target, &sql, &target.url.schema)?;
     let mut note = None;
-    if let Some(obj) = &pre_existing {
-        let before = ev.present.len();
-        ev.present.retain(|e| !evidence::names_object(e, obj));
-        if ev.present.len() != before {
-            ev.verdict = evidence::verdict_of(&ev);
+    let mut pre_existing = None;
+    if let Some(obj) = &pre_existing_name {
+        // Before it is discounted: is the object still there? The catalog check covers
+        // it when the migration creates it (it does: that is why it failed).
+        let named = |e: &&evidence::Expectation| evidence::names_object(e, obj);
+        let exists = if ev.present.iter().any(|e| named(&e)) {
+            Some(true)
+        } else if ev.missing.iter().any(|e| named(&e)) {
+            Some(false)
+        } else {
+            None
+        };
+        pre_existing = Some((obj.clone(), exists));
+        // Judged as if the migration skipped it, as it will once the file is fixed.
+        if ev.discount(obj) {
             note = Some(format!("`{obj}` is not counted: the failed attempt says it already existed"));
         }
     }
-    if let Some(r) = failed {
-        let local = migrations::read_dir(&dir)?;
-        if local.iter().any(|l| l.name == name && l.checksum != r.checksum) {
+    let mut unchanged = false;
+    if let Some(r) = recorded.as_ref().filter(|r| !r.is_applied()) {
+        let checksum = migrations::checksum(sql.as_bytes());
+        unchanged = checksum == r.checksum;
+        if !unchanged && r.is_failed() {
             let n = "migration.sql has changed since the failed attempt; the check reads the current file".to_string();
             note = Some(match note {
                 Some(prev) => format!("{prev}; {n}"),
@@ -87,7 +113,32 @@ pub fn evidence_for(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment
             });
         }
     }
-    Ok(Assessment { migration: name.to_string(), evidence: Some(ev), note })
+    Ok(Assessment { migration: name.to_string(), evidence: Some(ev), note, recorded, unchanged, pre_existing })
+}
+
+/// A migration name must be on disk or in `_prisma_migrations`: otherwise a usage
+/// error (exit 2) with the closest existing name.
+pub fn known_migration(ctx: &Ctx, rows: &[Row], name: &str) -> Result<(), Failure> {
+    let dir = migrations_dir(ctx)?;
+    if dir.join(name).join("migration.sql").is_file() || rows.iter().any(|r| r.migration_name == name) {
+        return Ok(());
+    }
+    let local = migrations::read_dir(&dir).unwrap_or_default();
+    let mut names: Vec<&str> = local.iter().map(|l| l.name.as_str()).collect();
+    for r in rows {
+        if !names.contains(&r.migration_name.as_str()) {
+            names.push(&r.migration_name);
+        }
+    }
+    let hint = match did_you_mean(name, names.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None if names.is_empty() => "there are no migrations at all".to_string(),
+        None => {
+            let newest: Vec<&str> = names.iter().rev().take(5).copied().collect();
+            format!("the newest are: {}", newest.join(", "))
+        }
+    };
+    Err(Failure::usage(format!("no migration `{name}` in {} or in _prisma_migrations: {hint}", dir.display())))
 }
 
 /// The object name in `type "x" already exists` / `relation "x" already exists`.
@@ -164,6 +215,19 @@ pub fn mark_migration(
     reason: &str,
     evidence: serde_json::Value,
 ) -> Result<(), Failure> {
+    mark_migration_forced(ctx, name, mark, reason, evidence, None)
+}
+
+/// [`mark_migration`]; `overrode` is the verdict a `--force` went against, which the
+/// audit log records with the resolve.
+pub fn mark_migration_forced(
+    ctx: &mut Ctx,
+    name: &str,
+    mark: Mark,
+    reason: &str,
+    evidence: serde_json::Value,
+    overrode: Option<Verdict>,
+) -> Result<(), Failure> {
     // Checked before the resolve is announced: a run that lost its lock resolves nothing.
     crate::audit::check_lock(ctx, Some(&format!("resolving `{name}`")))?;
     crate::audit::record(
@@ -186,31 +250,204 @@ pub fn mark_migration(
     crate::audit::record(
         ctx,
         "resolve",
-        serde_json::json!({ "migration": name, "as": mark.word(), "reason": reason, "evidence": evidence }),
+        serde_json::json!({
+            "migration": name,
+            "as": mark.word(),
+            "reason": reason,
+            "evidence": evidence,
+            "forced": overrode.is_some(),
+            "overrode_verdict": overrode,
+        }),
     );
     ctx.state.resolutions.push(resolution);
     Ok(())
 }
-/// The commands to choose from after a failed migration, using this config's task
-/// names when it has resolve tasks.
-pub fn next_commands(ctx: &Ctx, name: &str) -> Vec<String> {
-    let task_for = |builtin: BuiltinKind| {
-        ctx.config
-            .tasks
-            .iter()
-            .find(|t| t.action == Action::Uses(builtin))
-            .map(|t| crate::invocation::cmd(&format!("{} {name}", t.name)))
-    };
-    let rolled_back = task_for(BuiltinKind::ResolveRolledBack)
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--rolled-back", name]).display());
-    let applied = task_for(BuiltinKind::ResolveApplied)
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--applied", name]).display());
-    vec![
-        format!(
-            "{rolled_back}   # after fixing migration.sql, if its changes are NOT in the database; then deploy again"
+/// How a database error behaves when the same SQL runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Lock or statement timeout, deadlock, serialization failure, lost connection,
+    /// server shutting down or out of resources: the same file can succeed next time.
+    Transient,
+    /// An object it creates already exists: fails again while that object is there.
+    AlreadyExists,
+    /// The data does not fit (unique, check, not-null, foreign key, bad values).
+    Data,
+    /// The database rejects the SQL itself (syntax, undefined object or column...).
+    Sql,
+    /// Another SQLSTATE: nothing suggests that running it again changes anything.
+    Other,
+}
+
+/// The class of a SQLSTATE (its first two characters, with the exceptions that matter).
+pub fn error_class(sqlstate: &str) -> ErrorClass {
+    match sqlstate {
+        "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" => ErrorClass::Transient,
+        c if c.starts_with("08") || c.starts_with("53") => ErrorClass::Transient,
+        "42710" | "42P07" | "42P06" | "42723" | "42701" | "42P04" | "42712" => ErrorClass::AlreadyExists,
+        c if c.starts_with("23") || c.starts_with("22") => ErrorClass::Data,
+        "42501" => ErrorClass::Other,
+        c if c.starts_with("42") || c.starts_with("0A") || c.starts_with("3F") => ErrorClass::Sql,
+        _ => ErrorClass::Other,
+    }
+}
+
+/// Why running this migration again, unchanged, would fail the same way, as what to
+/// fix; `None` when a retry can succeed: the file changed since the failed attempt,
+/// the error was transient, the object that "already exists" is gone, or the logs
+/// carry no error to judge by.
+pub fn unchanged_blocker(a: &Assessment) -> Option<String> {
+    let row = a.recorded.as_ref().filter(|r| !r.is_applied())?;
+    if !a.unchanged {
+        return None;
+    }
+    let err = row.error();
+    let code = err.code.as_deref()?;
+    let detail = row
+        .logs
+        .as_deref()
+        .and_then(|l| l.lines().find_map(|x| x.split_once("DETAIL:").map(|(_, d)| d.trim().to_string())))
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("; {d}"))
+        .unwrap_or_default();
+    let what = err.describe();
+    let fix = match error_class(code) {
+        ErrorClass::Transient => return None,
+        ErrorClass::AlreadyExists => match &a.pre_existing {
+            Some((_, Some(false))) => return None,
+            Some((obj, _)) => format!(
+                "`{obj}` still exists and migration.sql creates it again ({what}): make migration.sql skip it \
+                 (IF NOT EXISTS, or a DO block that catches duplicate_object), or drop `{obj}` if nothing needs it"
+            ),
+            None => format!("the object in the error still exists ({what}): make migration.sql skip it, or drop it"),
+        },
+        ErrorClass::Data => format!(
+            "the data does not fit what the migration adds ({what}{detail}): fix the rows it names \
+             (e.g. remove the duplicates), or change migration.sql"
         ),
-        format!("{applied}   # if its changes ARE in the database; then deploy again"),
-    ]
+        ErrorClass::Sql => format!("the database rejects migration.sql itself ({what}): fix migration.sql"),
+        ErrorClass::Other => format!("{what}: remove that cause first (in migration.sql or in the database)"),
+    };
+    Some(format!(
+        "migration.sql of `{}` is unchanged since the failed attempt, so it would fail the same way: {fix}",
+        a.migration
+    ))
+}
+
+/// `cargo xtask TASK ARG` (as invoked) for this config's task of a built-in kind, if it has one.
+pub fn task_command(ctx: &Ctx, kind: BuiltinKind, arg: Option<&str>) -> Option<String> {
+    let own = (ctx.task.action == Action::Uses(kind)).then_some(ctx.task);
+    let task = own.or_else(|| ctx.config.tasks.iter().find(|t| t.action == Action::Uses(kind)))?;
+    Some(match arg {
+        Some(a) => crate::invocation::cmd(&format!("{} {a}", task.name)),
+        None => crate::invocation::cmd(&task.name),
+    })
+}
+
+fn resolve_command(ctx: &Ctx, mark: Mark, name: &str) -> String {
+    let kind = match mark {
+        Mark::RolledBack => BuiltinKind::ResolveRolledBack,
+        Mark::Applied => BuiltinKind::ResolveApplied,
+    };
+    task_command(ctx, kind, Some(name))
+        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", mark.flag(), name]).display())
+}
+
+fn deploy_command(ctx: &Ctx) -> String {
+    task_command(ctx, BuiltinKind::PrismaDeploy, None)
+        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "deploy"]).display())
+}
+
+pub fn diagnose_command(ctx: &Ctx, name: &str) -> String {
+    task_command(ctx, BuiltinKind::Diagnose, Some(name))
+        .unwrap_or_else(|| "the evidence check again (a task with uses = \"diagnose\")".to_string())
+}
+
+/// The next steps, in order, for a migration in the state `a` describes: the one
+/// answer that `deploy`'s stop and `diagnose` both give, with this config's task names.
+pub fn next_steps(ctx: &Ctx, a: &Assessment) -> Vec<String> {
+    let name = a.migration.as_str();
+    let deploy = deploy_command(ctx);
+    let Some(row) = &a.recorded else {
+        return vec![format!(
+            "nothing to resolve: `{name}` is not recorded in _prisma_migrations; {deploy} applies it"
+        )];
+    };
+    if row.is_applied() {
+        return vec![format!("nothing to resolve: `{name}` is already recorded as applied")];
+    }
+    let blocker = unchanged_blocker(a);
+    if !row.is_failed() {
+        // Marked rolled back: deploy runs it again.
+        return match blocker {
+            Some(b) => vec![format!("first: {b}"), format!("then: {deploy}")],
+            None => vec![format!("nothing to resolve: `{name}` is marked rolled back; {deploy} runs it again")],
+        };
+    }
+    if a.evidence.is_none() {
+        let why = a.note.as_deref().unwrap_or("its migration.sql cannot be read");
+        return vec![
+            format!("restore its migration.sql from version control ({why})"),
+            format!("then: {}", diagnose_command(ctx, name)),
+        ];
+    }
+    match a.verdict() {
+        Some(Verdict::Applied) => vec![
+            format!("{}   # its changes are in the database", resolve_command(ctx, Mark::Applied, name)),
+            format!("then: {deploy}"),
+        ],
+        Some(Verdict::NotApplied) => match blocker {
+            Some(b) => vec![
+                format!("first: {b}"),
+                format!("then: {}", resolve_command(ctx, Mark::RolledBack, name)),
+                format!("then: {deploy}"),
+            ],
+            None => vec![
+                format!("{}   # none of its changes are in the database", resolve_command(ctx, Mark::RolledBack, name)),
+                format!("then: {deploy}"),
+            ],
+        },
+        Some(Verdict::Partial) => vec![
+            "repair by hand to all or nothing (what is and is not there is listed above): neither resolve is safe now"
+                .to_string(),
+            format!("then run diagnose again: {}", diagnose_command(ctx, name)),
+        ],
+        _ => vec![
+            "check by hand whether its changes are in the database (the analyser cannot tell), then one of:"
+                .to_string(),
+            format!(
+                "{}   # they are NOT there (fix migration.sql first)",
+                resolve_command(ctx, Mark::RolledBack, name)
+            ),
+            format!("{}   # they ARE there", resolve_command(ctx, Mark::Applied, name)),
+            format!("then: {deploy}"),
+        ],
+    }
+}
+
+/// The next steps after a Prisma failure that is not a failed migration: the cause's
+/// own fix, then the deploy.
+pub fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
+    let url_env = &ctx.config.database.url_env;
+    let config = ctx.config.path.display();
+    let fix = match problem {
+        Problem::Unreachable => format!("start the database server, or fix the host and port in {url_env}"),
+        Problem::Authentication => format!("fix the user and password in {url_env}"),
+        Problem::NoDatabase => format!("create the database, or fix its name in {url_env}"),
+        Problem::Timeout => {
+            "wait until the other migration holding Prisma's lock is done (it is not a failed migration)".into()
+        }
+        Problem::SchemaError => match &ctx.config.prisma.schema {
+            Some(s) if !s.is_file() => format!("{} does not exist: fix [prisma] schema in {config}", s.display()),
+            Some(s) => format!("fix the schema {} (Prisma's message above names the problem)", s.display()),
+            None => format!("set [prisma] schema in {config} to your schema.prisma"),
+        },
+        Problem::CliMissing => format!(
+            "install the app's Prisma CLI: run `npm ci` in {} (npx must not download another version)",
+            ctx.config.prisma.cwd.display()
+        ),
+        _ => "Prisma's output above names the cause: fix it (the preflight, `--dry-run`, checks the schema, the migrations, the Prisma CLI and the database)".into(),
+    };
+    vec![format!("first: {fix}"), format!("then: {}", deploy_command(ctx))]
 }
 
 pub fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
@@ -220,5 +457,68 @@ pub fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
         } else {
             ctx.ui.event(&format!("  {line}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_classed_by_whether_a_retry_can_succeed() {
+        for c in ["55P03", "57014", "40P01", "40001", "08006", "08P01", "53100"] {
+            assert_eq!(error_class(c), ErrorClass::Transient, "{c}");
+        }
+        for c in ["42710", "42P07", "42701"] {
+            assert_eq!(error_class(c), ErrorClass::AlreadyExists, "{c}");
+        }
+        for c in ["23505", "23514", "23502", "23503", "22P02"] {
+            assert_eq!(error_class(c), ErrorClass::Data, "{c}");
+        }
+        for c in ["42601", "42703", "42P01"] {
+            assert_eq!(error_class(c), ErrorClass::Sql, "{c}");
+        }
+        assert_eq!(error_class("42501"), ErrorClass::Other);
+        assert_eq!(error_class("XX000"), ErrorClass::Other);
+    }
+
+    fn assessment(logs: &str, unchanged: bool, pre_existing: Option<(String, Option<bool>)>) -> Assessment {
+        Assessment {
+            migration: "2_m".into(),
+            evidence: None,
+            note: None,
+            recorded: Some(Row {
+                id: "r".into(),
+                checksum: "c".into(),
+                migration_name: "2_m".into(),
+                started_at: "2026-02-21T05:34:04.000Z".into(),
+                finished_at: None,
+                rolled_back_at: None,
+                logs: Some(logs.into()),
+                applied_steps_count: 0,
+            }),
+            unchanged,
+            pre_existing,
+        }
+    }
+
+    #[test]
+    fn only_an_unchanged_file_with_a_lasting_cause_is_blocked() {
+        let exists = "Database error code: 42710\nERROR: type \"s\" already exists\n";
+        let still = Some(("s".to_string(), Some(true)));
+        let gone = Some(("s".to_string(), Some(false)));
+        let b = unchanged_blocker(&assessment(exists, true, still.clone())).unwrap();
+        assert!(b.contains("unchanged since the failed attempt") && b.contains("`s` still exists"), "{b}");
+        assert!(unchanged_blocker(&assessment(exists, false, still)).is_none(), "a changed file gets its retry");
+        assert!(unchanged_blocker(&assessment(exists, true, gone)).is_none(), "the cause is gone");
+        let timeout = "Database error code: 55P03\nERROR: canceling statement due to lock timeout\n";
+        assert!(unchanged_blocker(&assessment(timeout, true, None)).is_none(), "transient");
+        let dup = "Database error code: 23505\nERROR: could not create unique index \"u\"\nDETAIL: Key (d)=(x) is duplicated.\n";
+        let b = unchanged_blocker(&assessment(dup, true, None)).unwrap();
+        assert!(
+            b.contains("the data does not fit") && b.contains("\"u\"") && b.contains("Key (d)=(x) is duplicated"),
+            "{b}"
+        );
+        assert!(unchanged_blocker(&assessment("", true, None)).is_none(), "no error to judge by");
     }
 }

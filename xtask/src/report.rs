@@ -92,7 +92,7 @@ pub fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
             ));
         }
         if !d.next_commands.is_empty() {
-            md.push_str("\nNext, choose one:\n\n```sh\n");
+            md.push_str("\nNext:\n\n```text\n");
             for c in &d.next_commands {
                 md.push_str(c);
                 md.push('\n');

@@ -8,6 +8,7 @@ use crate::config::{Action, Config, RunSpec, Task};
 use crate::context::{diagnosis_lines, Ctx, RunOptions, RunResult, RunState, TaskArgs, TaskRecord};
 use crate::db::lock;
 use crate::exit::{Exit, Failure};
+use crate::preflight;
 use crate::proc::{self, Cmd};
 use crate::ui::Ui;
 
@@ -20,41 +21,50 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     let mut state = RunState::default();
     let no_args = TaskArgs::default();
 
+    let needs = preflight::needs(config, &order, target, args);
     if opts.dry_run {
         print_plan(config, target, &order, args, opts, ui, &mut state);
-        return RunResult { exit: Exit::Success, failure: None, state, target: target.into(), started, seconds: 0.0 };
+        // The checks a real run would make first: what would fail, and its exit status.
+        let mut exit = Exit::Success;
+        if let Some(needs) = &needs {
+            match preflight::check(config, ui, needs) {
+                Ok(passed) => outln!("{}", ui.redact(&passed.line)),
+                Err(problems) => {
+                    outln!("preflight would fail:");
+                    for line in &problems.lines {
+                        outln!("  {}", ui.redact(line));
+                    }
+                    exit = problems.exit;
+                }
+            }
+        }
+        return RunResult { exit, failure: None, state, target: target.into(), started, seconds: 0.0 };
     }
 
     ui.plan_started(order.len());
+    if let Some(needs) = &needs {
+        match preflight::check(config, ui, needs) {
+            Ok(passed) => ui.event(&passed.line),
+            Err(problems) => {
+                if problems.lines.len() > 1 {
+                    for line in &problems.lines {
+                        ui.event(&format!("preflight: {line}"));
+                    }
+                }
+                return nothing_ran(problems.failure(), "preflight", &order, ui, state, target, started, clock);
+            }
+        }
+    }
     let needs_lock = order
         .iter()
         .any(|n| matches!(config.task(n).map(|t| &t.action), Some(Action::Uses(kind)) if kind.needs_deploy_lock()));
     if needs_lock {
         match lock::acquire(config, ui, opts) {
             Ok(lock) => state.lock = Some(Box::new(lock)),
-            Err(f) => {
-                ui.finish();
-                let message = ui.redact(&f.message);
-                ui.annotate_error("deploy lock", &message);
-                for name in &order {
-                    state.tasks.push(TaskRecord {
-                        name: name.to_string(),
-                        outcome: "skipped",
-                        seconds: 0.0,
-                        error: None,
-                    });
-                }
-                return RunResult {
-                    exit: f.exit,
-                    failure: Some(Failure::new(f.exit, message)),
-                    state,
-                    target: target.into(),
-                    started,
-                    seconds: clock.elapsed().as_secs_f64(),
-                };
-            }
+            Err(f) => return nothing_ran(f, "deploy lock", &order, ui, state, target, started, clock),
         }
     }
+    let mut exit = Exit::Success;
     let mut failure = None;
     for (i, name) in order.iter().enumerate() {
         let Some(task) = config.task(name) else {
@@ -78,6 +88,29 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                     seconds: took.as_secs_f64(),
                     error: None,
                 });
+            }
+            Err(f) if f.exit == Exit::Pending => {
+                // A state, not an error (`status` with migrations to deploy): the task
+                // did its job; the run ends here with exit 6 and no error line.
+                ui.task_finished(name, took);
+                state.tasks.push(TaskRecord {
+                    name: name.to_string(),
+                    outcome: "success",
+                    seconds: took.as_secs_f64(),
+                    error: None,
+                });
+                for skipped in &order[i + 1..] {
+                    state.tasks.push(TaskRecord {
+                        name: skipped.to_string(),
+                        outcome: "skipped",
+                        seconds: 0.0,
+                        error: None,
+                    });
+                }
+                ui.finish();
+                eprintln!("{name}: {}", ui.redact(&f.message));
+                exit = f.exit;
+                break;
             }
             Err(f) => {
                 let message = ui.redact(&f.message);
@@ -103,6 +136,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                     None => message.clone(),
                 };
                 ui.annotate_error(&format!("task {name} failed"), &annotation);
+                exit = f.exit;
                 failure = Some(Failure::new(f.exit, format!("task `{name}` failed: {message}")));
                 break;
             }
@@ -112,8 +146,36 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     // Resources such as the deploy lock are released here, at the end of the run.
     state.held.clear();
     state.lock = None;
-    let exit = failure.as_ref().map_or(Exit::Success, |f| f.exit);
     RunResult { exit, failure, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
+}
+
+/// Ends a run that failed before its first task (preflight, deploy lock): the error
+/// once, every task skipped.
+#[allow(clippy::too_many_arguments)]
+fn nothing_ran(
+    f: Failure,
+    what: &str,
+    order: &[&str],
+    ui: &Ui,
+    mut state: RunState,
+    target: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    clock: Instant,
+) -> RunResult {
+    ui.finish();
+    let message = ui.redact(&f.message);
+    ui.annotate_error(what, &message);
+    for name in order {
+        state.tasks.push(TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None });
+    }
+    RunResult {
+        exit: f.exit,
+        failure: Some(Failure::new(f.exit, message)),
+        state,
+        target: target.into(),
+        started,
+        seconds: clock.elapsed().as_secs_f64(),
+    }
 }
 
 fn run_task(

@@ -15,7 +15,10 @@ use crate::evidence::Verdict;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
-use crate::recovery::{evidence_for, mark_migration, next_commands, print_diagnosis, verify_marked, Mark};
+use crate::recovery::{
+    diagnose_command, evidence_for, mark_migration, next_steps, print_diagnosis, problem_steps, unchanged_blocker,
+    verify_marked, Assessment, Mark,
+};
 
 pub static DEPLOY: Builtin = Builtin {
     kind: BuiltinKind::PrismaDeploy,
@@ -67,6 +70,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             return Err(stop(
                 ctx,
                 failed[0],
+                None,
                 &format!(
                     "{} migrations are recorded as failed ({}): resolve them one by one",
                     many.len(),
@@ -78,20 +82,27 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     };
 
     // From here on the failure is a failed migration: decide whether to recover.
+    // The evidence comes first, so that every stop advises by what the database shows.
     let name = row.migration_name.clone();
+    let evidence = evidence_for(ctx, &target, &name)?;
     if ctx.task.recover == Recover::Stop {
-        return Err(stop(ctx, &row, "the policy is recover = \"stop\": nothing was resolved automatically"));
+        return Err(stop(
+            ctx,
+            &row,
+            Some(&evidence),
+            "the policy is recover = \"stop\": nothing was resolved automatically",
+        ));
     }
     if let Some(allowed) = &ctx.task.allow {
         if !allowed.iter().any(|a| a == &name) {
             return Err(stop(
                 ctx,
                 &row,
+                Some(&evidence),
                 &format!("`{name}` is not in this task's allow list: nothing was resolved automatically"),
             ));
         }
     }
-    let evidence = evidence_for(ctx, &target, &name)?;
     let mark = match evidence.verdict() {
         Some(Verdict::NotApplied) => Mark::RolledBack,
         Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
@@ -99,6 +110,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             return Err(stop(
                 ctx,
                 &row,
+                Some(&evidence),
                 &format!(
                 "its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"",
                 evidence.summary()
@@ -117,10 +129,16 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             return Err(stop(
                 ctx,
                 &row,
+                Some(&evidence),
                 &format!("the database does not show that rolling back is safe: {}", evidence.summary()),
             ));
         }
     };
+    // Never retry what cannot succeed: the same file meets the same error.
+    if mark == Mark::RolledBack && unchanged_blocker(&evidence).is_some() {
+        let why = "migration.sql is unchanged since the failed attempt and would fail the same way (what to fix: below); nothing was resolved";
+        return Err(stop(ctx, &row, Some(&evidence), why));
+    }
     ctx.ui.event(&format!(
         "recovering: `{name}` failed ({}); {}; marking it {} and deploying once more",
         row.error().describe(),
@@ -141,7 +159,13 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     match rows.iter().rev().find(|r| r.is_failed()) {
         Some(again) => {
             let again = again.clone();
-            Err(stop(ctx, &again, "it failed again after one recovery; no further attempt is made in this run"))
+            let evidence = evidence_for(ctx, &target, &again.migration_name)?;
+            Err(stop(
+                ctx,
+                &again,
+                Some(&evidence),
+                "it failed again after one recovery; no further attempt is made in this run",
+            ))
         }
         None => Err(stop_without_migration(ctx, problem, None)),
     }
@@ -155,11 +179,18 @@ fn problem_code(p: Problem) -> &'static str {
     }
 }
 
-/// Stops on a failed migration: prints the diagnosis, returns the failure.
-fn stop(ctx: &mut Ctx, row: &Row, why: &str) -> Failure {
+/// Stops on a failed migration: prints the diagnosis, returns the failure. The next
+/// steps follow the evidence (`None`: several migrations failed, one must be chosen).
+fn stop(ctx: &mut Ctx, row: &Row, evidence: Option<&Assessment>, why: &str) -> Failure {
     let err = row.error();
     let name = &row.migration_name;
-    let next = next_commands(ctx, name);
+    let next = match evidence {
+        Some(a) => next_steps(ctx, a),
+        None => vec![format!(
+            "check each failed migration, then resolve it as the check says: {}",
+            diagnose_command(ctx, name)
+        )],
+    };
     let diagnosis = Diagnosis {
         summary: format!("migration `{name}` failed and was not recovered: {why}"),
         migration: Some(name.clone()),
@@ -190,7 +221,7 @@ fn stop_without_migration(ctx: &mut Ctx, problem: Problem, db_failure: Option<Fa
     let diagnosis = Diagnosis {
         summary: message.clone(),
         backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
-        next_commands: vec![crate::invocation::cmd(&ctx.task.name)],
+        next_commands: problem_steps(ctx, problem),
         ..Diagnosis::default()
     };
     print_diagnosis(ctx, &diagnosis);

@@ -9,7 +9,7 @@ use crate::db::Target;
 use crate::evidence::{self, Verdict};
 use crate::exit::{Exit, Failure};
 use crate::migrations;
-use crate::recovery::evidence_for;
+use crate::recovery::{evidence_for, known_migration, next_steps};
 
 pub static DIAGNOSE: Builtin = Builtin {
     kind: BuiltinKind::Diagnose,
@@ -31,9 +31,10 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         outln!("No failed migration in _prisma_migrations: nothing to diagnose.");
         return Ok(());
     };
+    known_migration(ctx, &rows, &name)?;
     let a = evidence_for(ctx, &target, &name)?;
     outln!("Migration {name}:");
-    if let Some(r) = rows.iter().rev().find(|r| r.migration_name == name) {
+    if let Some(r) = &a.recorded {
         outln!(
             "  recorded:  started {}, {}",
             r.started_at,
@@ -53,24 +54,13 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         evidence::print_details(ev);
     }
     outln!("  verdict:   {}", a.summary());
-    let advice = match a.verdict() {
-        Some(Verdict::NotApplied) => {
-            format!(
-                "its changes are not in the database: after fixing the file, `{}` then deploy",
-                crate::invocation::cmd(&format!("resolve-rolled-back {name}"))
-            )
-        }
-        Some(Verdict::Applied) => {
-            format!(
-                "its changes are in the database: `{}` then deploy",
-                crate::invocation::cmd(&format!("resolve-applied {name}"))
-            )
-        }
-        Some(Verdict::Partial) => "partly applied: finish or undo the listed changes by hand, then resolve".to_string(),
-        _ => "cannot tell from the catalogs: check by hand before resolving".to_string(),
-    };
-    outln!("  next:      {advice}");
+    // The same steps deploy's stop gives for the same state.
+    for (i, step) in next_steps(ctx, &a).iter().enumerate() {
+        outln!("  {}{step}", if i == 0 { "next:      " } else { "           " });
+    }
+    let settled = a.recorded.as_ref().is_some_and(|r| !r.is_failed());
     match a.verdict() {
+        _ if settled => Ok(()),
         Some(Verdict::NotApplied) | Some(Verdict::Applied) => Ok(()),
         _ => Err(Failure::new(Exit::MigrationFailed, format!("`{name}`: {}", a.summary()))),
     }

@@ -6,16 +6,26 @@ use super::{ArgKind, Builtin, BuiltinArg};
 use crate::config::BuiltinKind;
 use crate::context::Ctx;
 use crate::db::Target;
+use crate::evidence::Verdict;
 use crate::exit::Failure;
 use crate::migrations;
 use crate::prisma;
-use crate::recovery::{confirm, mark_migration, verify_marked, Mark};
+use crate::recovery::{
+    confirm, evidence_for, mark_migration_forced, next_steps, unchanged_blocker, verify_marked, Mark,
+};
 
-const NAME_ARG: &[BuiltinArg] = &[BuiltinArg {
-    name: "name",
-    help: "The migration to mark [default: the one failed migration in _prisma_migrations]",
-    kind: ArgKind::Positional { required: false },
-}];
+const NAME_ARG: &[BuiltinArg] = &[
+    BuiltinArg {
+        name: "name",
+        help: "The migration to mark [default: the one failed migration in _prisma_migrations]",
+        kind: ArgKind::Positional { required: false },
+    },
+    BuiltinArg {
+        name: "force",
+        help: "Mark it even when the database check contradicts the mark (recorded in the audit log with the verdict it overrode)",
+        kind: ArgKind::Flag,
+    },
+];
 
 pub static ROLLED_BACK: Builtin = Builtin {
     kind: BuiltinKind::ResolveRolledBack,
@@ -38,7 +48,11 @@ pub static APPLIED: Builtin = Builtin {
 fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
     let name = ctx.args.get("name").unwrap_or("<the failed migration>");
     vec![
-        "read _prisma_migrations (psql); ask for confirmation unless --yes".into(),
+        "read _prisma_migrations and check the database for the migration's changes (psql)".into(),
+        format!(
+            "refuse if the check contradicts marking it {} (unless --force); ask for confirmation unless --yes",
+            mark.word()
+        ),
         prisma::command(ctx, &["migrate", "resolve", mark.flag(), name]).display(),
     ]
 }
@@ -55,15 +69,60 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
         return Ok(());
     };
     let row = rows.iter().rev().find(|r| r.migration_name == name);
+    // A failed migration is checked first: the mark must not contradict the database.
+    // (Other states are Prisma's to refuse, with its own error.)
+    let assessment = match row {
+        Some(r) if r.is_failed() => Some(evidence_for(ctx, &target, &name)?),
+        _ => None,
+    };
+    let verdict = assessment.as_ref().and_then(|a| a.verdict());
     let what = match row {
-        Some(r) if r.is_failed() => {
-            format!("migration `{name}` (started {}, failed with: {})", r.started_at, r.error().describe())
-        }
+        Some(r) if r.is_failed() => format!(
+            "migration `{name}` (started {}, failed with: {}; the database check says: {})",
+            r.started_at,
+            r.error().describe(),
+            verdict.map(|v| v.to_string()).unwrap_or_else(|| "no evidence".into())
+        ),
         Some(r) if r.is_applied() => format!("migration `{name}` (already recorded as applied)"),
         Some(_) => format!("migration `{name}` (already marked rolled back)"),
         None => format!("migration `{name}` (not recorded in the database)"),
     };
+    let mut overrode = None;
+    if let Some(a) = &assessment {
+        ctx.ui.event(&format!("evidence: `{name}`: {}", a.summary()));
+        if let Some(v) = verdict.filter(|v| contradicts(mark, *v)) {
+            if !ctx.args.flag("force") {
+                return Err(Failure::task(format!(
+                    "refused to mark `{name}` {}: the database check says {}; next: {}. \
+                     Pass --force to mark it anyway (recorded in the audit log); nothing was changed",
+                    mark.word(),
+                    a.summary(),
+                    next_steps(ctx, a).join("; "),
+                )));
+            }
+            ctx.ui.warn(&format!("--force: marking `{name}` {} against the verdict \"{v}\"", mark.word()));
+            overrode = Some(v);
+        } else if mark == Mark::RolledBack {
+            if let Some(b) = unchanged_blocker(a) {
+                ctx.ui.warn(&format!("{b}; deploy will fail again until it is fixed"));
+            }
+        }
+    }
     confirm(ctx, &format!("Mark {what} as {}?", mark.word()))?;
-    mark_migration(ctx, &name, mark, "asked for on the command line", serde_json::Value::Null)?;
+    let reason = match overrode {
+        Some(v) => format!("asked for on the command line with --force, overriding the verdict: {v}"),
+        None => "asked for on the command line".to_string(),
+    };
+    let evidence = assessment.as_ref().map(|a| a.to_json()).unwrap_or(serde_json::Value::Null);
+    mark_migration_forced(ctx, &name, mark, &reason, evidence, overrode)?;
     verify_marked(&target, &name, mark)
+}
+
+/// Whether the verdict says the mark is wrong: rolled back while changes are in the
+/// database, applied while some or all are missing.
+fn contradicts(mark: Mark, verdict: Verdict) -> bool {
+    match mark {
+        Mark::RolledBack => matches!(verdict, Verdict::Applied | Verdict::Partial),
+        Mark::Applied => matches!(verdict, Verdict::NotApplied | Verdict::Partial),
+    }
 }

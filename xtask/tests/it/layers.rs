@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// modules of lower layers only (its own children are part of it). README's
 /// Layout table shows the same order.
 const LAYERS: &[&[&str]] = &[
-    &["out", "exit", "redact", "reaper", "invocation"],
+    &["out", "exit", "redact", "reaper", "invocation", "suggest"],
     &["config"],
     &["ui", "plan"],
     &["proc"],
@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["db", "audit"],
     &["dump", "migrations", "prisma"],
     &["evidence"],
-    &["recovery"],
+    &["recovery", "preflight"],
     &["builtins"],
     &["runner"],
     &["cli", "report", "init"],

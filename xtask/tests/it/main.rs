@@ -2,6 +2,7 @@
 //! real PostgreSQL clusters started by the tests, and the real Prisma CLI.
 
 mod adoption;
+mod advice;
 mod backup;
 mod deploy;
 mod evidence;
