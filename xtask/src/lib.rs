@@ -45,11 +45,14 @@ pub fn main() -> ExitCode {
     invocation::init(args.first().map(String::as_str));
     match real_main(&args) {
         Ok(code) => code.into(),
-        Err(f) => {
-            eprintln!("{} {}", console::style("error:").red().bold(), f.message);
-            f.exit.into()
-        }
+        Err(f) => print_error(&f).into(),
     }
+}
+
+/// Prints a failure, the one way errors reach the user, and returns its exit status.
+fn print_error(f: &Failure) -> Exit {
+    eprintln!("{} {}", console::style("error:").red().bold(), f.message);
+    f.exit
 }
 
 fn real_main(args: &[String]) -> Result<Exit, Failure> {
@@ -138,10 +141,9 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     if !opts.dry_run {
         write_reports(&result, &globals, &ui);
     }
-    match result.failure {
-        Some(f) => Err(f),
-        None => Ok(result.exit),
-    }
+    // Printed while `ui` lives: in GitHub mode the runner's command processing is
+    // still stopped, so a message quoting hostile text cannot issue commands.
+    Ok(result.failure.as_ref().map_or(result.exit, print_error))
 }
 
 fn run_init(args: &[String]) -> Result<Exit, Failure> {

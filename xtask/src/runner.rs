@@ -51,7 +51,19 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                         ui.event(&format!("preflight: {line}"));
                     }
                 }
-                return nothing_ran(problems.failure(), "preflight", &order, ui, state, target, started, clock);
+                // The annotation lists every problem: in GitHub it stands alone.
+                let listed = problems.lines.join("\n");
+                return nothing_ran(
+                    problems.failure(),
+                    Some(&listed),
+                    "preflight",
+                    &order,
+                    ui,
+                    state,
+                    target,
+                    started,
+                    clock,
+                );
             }
         }
     }
@@ -61,7 +73,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     if needs_lock {
         match lock::acquire(config, ui, opts) {
             Ok(lock) => state.lock = Some(Box::new(lock)),
-            Err(f) => return nothing_ran(f, "deploy lock", &order, ui, state, target, started, clock),
+            Err(f) => return nothing_ran(f, None, "deploy lock", &order, ui, state, target, started, clock),
         }
     }
     let mut exit = Exit::Success;
@@ -154,6 +166,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
 #[allow(clippy::too_many_arguments)]
 fn nothing_ran(
     f: Failure,
+    annotation: Option<&str>,
     what: &str,
     order: &[&str],
     ui: &Ui,
@@ -164,7 +177,7 @@ fn nothing_ran(
 ) -> RunResult {
     ui.finish();
     let message = ui.redact(&f.message);
-    ui.annotate_error(what, &message);
+    ui.annotate_error(what, &ui.redact(annotation.unwrap_or(&message)));
     for name in order {
         state.tasks.push(TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None });
     }

@@ -196,9 +196,11 @@ uses = "prisma-deploy"
     assert!(out.stderr.contains("connecting to postgresql://app:***@db.internal:5432/school"), "{}", out.stderr);
 
     // The backup (URL read by the task) and the deploy (URL read by the lock first).
-    for task in ["backup", "deploy"] {
+    // deploy: the preflight finds the URL before anything runs, a configuration error
+    // (exit 2, issue 11); a plain backup has no preflight and fails its task (exit 1).
+    for (task, code) in [("backup", 1), ("deploy", 2)] {
         let out = run(task);
-        out.expect_code(1);
+        out.expect_code(code);
         let stderr = &out.stderr;
         assert_no_password(&format!("{task} output"), &out.all());
         assert!(
