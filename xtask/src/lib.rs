@@ -23,6 +23,7 @@ mod prisma;
 mod proc;
 mod recovery;
 mod redact;
+mod rehearsal;
 mod report;
 mod runner;
 pub mod ui;

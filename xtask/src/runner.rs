@@ -32,27 +32,11 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     if needs_lock {
         match lock::acquire(config, ui, opts) {
             Ok(lock) => state.held.push(Box::new(lock)),
-            Err(f) => {
-                ui.finish();
-                let message = ui.redact(&f.message);
-                eprintln!("{} {message}", console::style("error:").red().bold());
-                ui.annotate_error("deploy lock", &message);
-                for name in &order {
-                    state.tasks.push(TaskRecord {
-                        name: name.to_string(),
-                        outcome: "skipped",
-                        seconds: 0.0,
-                        error: None,
-                    });
-                }
-                return RunResult {
-                    exit: f.exit,
-                    state,
-                    target: target.into(),
-                    started,
-                    seconds: clock.elapsed().as_secs_f64(),
-                };
-            }
+            Err(f) => return stopped_before_start(ui, "deploy lock", &f, &order, state, target, started, clock),
+        }
+        // A rehearsal that was asked for and cannot run stops the run before the backup.
+        if let Err(f) = crate::rehearsal::preflight(config, &order, ui) {
+            return stopped_before_start(ui, "rehearsal", &f, &order, state, target, started, clock);
         }
     }
     let mut exit = Exit::Success;
@@ -109,6 +93,29 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     // Resources such as the deploy lock are released here, at the end of the run.
     state.held.clear();
     RunResult { exit, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
+}
+
+/// The run ends before its first task (the lock, a preflight check): every task skipped.
+#[allow(clippy::too_many_arguments)]
+fn stopped_before_start(
+    ui: &Ui,
+    what: &str,
+    f: &Failure,
+    order: &[&str],
+    mut state: RunState,
+    target: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    clock: Instant,
+) -> RunResult {
+    ui.finish();
+    let message = ui.redact(&f.message);
+    eprintln!("{} {message}", console::style("error:").red().bold());
+    ui.annotate_error(what, &message);
+    for name in order {
+        state.tasks.push(TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None });
+    }
+    state.held.clear();
+    RunResult { exit: f.exit, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
 }
 
 fn run_task(
