@@ -122,7 +122,8 @@ pub fn describe(ctx: &Ctx) -> Vec<String> {
         .and_then(|raw| crate::db::url::parse(&raw, None).ok())
         .map(|u| u.database)
         .unwrap_or_else(|| "<database>".into());
-    let (name, prefix) = scratch_names(&database, "<run id>");
+    let (_, prefix) = scratch_names(&database, "");
+    let name = format!("{prefix}<run id>");
     let copy = match mode {
         Rehearse::Full => "copy production: restore this run's backup (pg_dump --no-owner --no-privileges without one)",
         _ => "copy production's schema: pg_dump --schema-only --no-owner --no-privileges, and the rows of _prisma_migrations, restored with psql --single-transaction",

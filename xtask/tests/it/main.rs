@@ -8,6 +8,7 @@ mod harness;
 mod layers;
 mod prisma_app;
 mod report;
+mod rehearsal;
 mod restore;
 mod runner;
 mod status;
