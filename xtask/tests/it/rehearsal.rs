@@ -171,17 +171,17 @@ fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
     let app = PrismaApp::with(policy("rehearse = \"full\"\nrecover = \"stop\""));
     app.deployed_state();
     app.psql(
-        "INSERT INTO users (id, email, name, updated_at) VALUES ('u1', 'same@example.org', 'A', now()), \
-         ('u2', 'same@example.org', 'B', now())",
+        "INSERT INTO users (id, email, name, updated_at) VALUES ('u1', 'a@example.org', 'Sam', now()), \
+         ('u2', 'b@example.org', 'Sam', now())",
     );
-    let unique = "20260301000000_unique_user_email";
-    add_migration(&app, unique, "CREATE UNIQUE INDEX \"users_email_key\" ON \"users\"(\"email\");\n");
+    let unique = "20260301000000_unique_user_name";
+    add_migration(&app, unique, "CREATE UNIQUE INDEX \"users_name_key\" ON \"users\"(\"name\");\n");
 
     let out = app.xtask().args(["deploy"]).run();
     out.expect_code(4);
     let all = out.all();
     assert_contains(&all, "23505");
-    assert_contains(&all, "rehearsal: migration `20260301000000_unique_user_email` failed on a copy");
+    assert_contains(&all, "rehearsal: migration `20260301000000_unique_user_name` failed on a copy");
     assert!(prisma_calls(&out).is_empty(), "{all}");
     assert!(!app.states().iter().any(|s| s.starts_with(unique)), "{:?}", app.states());
     assert_eq!(scratch_databases(&app), Vec::<String>::new());
