@@ -144,7 +144,8 @@ fn a_failed_migration_is_recovered_through_p3009() {
 /// then a diagnosis and exit 4. Also the audit log of a failed run.
 #[test]
 fn b_still_broken_migration_gets_one_resolve_one_retry_then_a_diagnosis() {
-    let app = PrismaApp::new();
+    // Without the rehearsal (issue 15), which would stop the broken file on a copy.
+    let app = PrismaApp::with(Options { deploy_policy: "rehearse = \"off\"".into(), ..Options::default() });
     app.production_state();
     app.put_broken();
 
