@@ -29,7 +29,8 @@ fn main() -> anyhow::Result<()> {
 
     let base = std::env::temp_dir().join(format!("xtask-bench-rehearsal-{}", std::process::id()));
     std::fs::create_dir_all(&base)?;
-    let cluster = Cluster::start(&base.join("pg"), &ClusterOptions { tls: false, superuser_password: "bench-pw".into() })?;
+    let cluster =
+        Cluster::start(&base.join("pg"), &ClusterOptions { tls: false, superuser_password: "bench-pw".into() })?;
 
     let example = root.join("Backend/src/prisma/db/migrations");
     bench(&root, &xtask, &cluster, &base, "example app", &example, reps, 1)?;
@@ -103,7 +104,10 @@ fn bench(
             .success();
         anyhow::ensure!(ok, "prisma migrate deploy of {label}'s history into schema copy{n} failed");
     }
-    let tables = cluster.psql(&template, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")?;
+    let tables = cluster.psql(
+        &template,
+        "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )?;
 
     let run = |mode: &str, i: usize| -> anyhow::Result<(f64, f64)> {
         let db = format!("bench_{mode}_{i}");

@@ -68,7 +68,8 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
         .map_err(fail("starting PostgreSQL"))?;
     ui.add_secret(cluster.password());
-    let story = Story { demo: &demo, cluster: &cluster, globals, task: &deploy_task.name, url_env: &config.database.url_env };
+    let story =
+        Story { demo: &demo, cluster: &cluster, globals, task: &deploy_task.name, url_env: &config.database.url_env };
 
     // Part 1: the tool in use from the start. Production has `init` (and so the
     // enum); the broken first version is deployed with the tool: the rehearsal
@@ -113,7 +114,8 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     ui.event("demo: part 2: a migration that failed before the tool was in use (the runbook's P3009)");
     story.use_database("school_legacy")?;
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
-    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"])).map_err(fail("running Prisma"))?;
+    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]))
+        .map_err(fail("running Prisma"))?;
     let text = ui.redact(&out.combined());
     if out.success() {
         return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));

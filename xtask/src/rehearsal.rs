@@ -275,8 +275,9 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     let (name, prefix) = scratch_names(&production.url.database, crate::audit::run_id());
     for leftover in admin::databases_with_prefix(&server, &prefix)? {
         ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
-        admin::drop_database(&server, &leftover)
-            .map_err(|f| Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message)))?;
+        admin::drop_database(&server, &leftover).map_err(|f| {
+            Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
+        })?;
     }
     let (recover, pending) = match plan(ctx, production)? {
         Plan::Skip(why) => {
@@ -357,8 +358,12 @@ fn copy_production(ctx: &Ctx, production: &Target, copy: &Target, mode: Rehearse
     if mode == Rehearse::Full {
         if let Some(backup) = &ctx.state.backup {
             let path = Path::new(&backup.path);
-            return restore::restore_into(ctx.ui, copy, path, restore::format_of(path)?)
-                .map_err(|f| Failure::new(f.exit, format!("the rehearsal could not restore the backup into its scratch database: {}", f.message)));
+            return restore::restore_into(ctx.ui, copy, path, restore::format_of(path)?).map_err(|f| {
+                Failure::new(
+                    f.exit,
+                    format!("the rehearsal could not restore the backup into its scratch database: {}", f.message),
+                )
+            });
         }
     }
     let mut script = dump(ctx.ui, production, mode == Rehearse::Schema, None)?;
@@ -422,7 +427,8 @@ fn mark_on_copy(copy: &Target, name: &str, mark: Mark, checksum: Option<&str>) -
 /// An id shaped like the UUIDs Prisma writes, unique per run and migration.
 fn row_id(name: &str, index: usize) -> String {
     use sha2::Digest;
-    let seed = format!("{}/{name}/{index}/{}", crate::audit::run_id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let seed =
+        format!("{}/{name}/{index}/{}", crate::audit::run_id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
     let h = migrations::hex(&sha2::Sha256::digest(seed.as_bytes()));
     format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
 }
@@ -502,7 +508,10 @@ fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, F
     }
     if result.failed.is_none() && result.applied.len() != pending.len() {
         let f = copy.failure("psql", &out.stderr);
-        return Err(Failure::new(f.exit, format!("the rehearsal stopped before its migrations were applied: {}", f.message)));
+        return Err(Failure::new(
+            f.exit,
+            format!("the rehearsal stopped before its migrations were applied: {}", f.message),
+        ));
     }
     Ok(result)
 }

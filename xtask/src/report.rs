@@ -84,7 +84,10 @@ pub fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
             h.outcome,
             h.database.as_ref().map(|d| format!(" on `{d}`")).unwrap_or_default(),
             h.seconds,
-            h.failed.as_ref().map(|m| format!("; `{m}` failed on the copy, production was not changed")).unwrap_or_default(),
+            h.failed
+                .as_ref()
+                .map(|m| format!("; `{m}` failed on the copy, production was not changed"))
+                .unwrap_or_default(),
             h.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default(),
         ));
     }

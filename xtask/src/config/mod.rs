@@ -673,13 +673,17 @@ mod tests {
 
     #[test]
     fn rehearse_and_the_rehearsal_section() {
-        let c = parse_str("[rehearsal]\nurl_env = \"SCRATCH_URL\"\n[tasks.d]\nuses = \"prisma-deploy\"\nrehearse = \"full\"\n")
-            .unwrap();
+        let c = parse_str(
+            "[rehearsal]\nurl_env = \"SCRATCH_URL\"\n[tasks.d]\nuses = \"prisma-deploy\"\nrehearse = \"full\"\n",
+        )
+        .unwrap();
         assert_eq!(c.tasks[0].rehearse, Some(Rehearse::Full));
         assert_eq!(c.rehearsal.url_env.as_deref(), Some("SCRATCH_URL"));
         let c = parse_str("[tasks.d]\nuses = \"prisma-deploy\"\n").unwrap();
         assert_eq!((c.tasks[0].rehearse, c.rehearsal.url_env), (None, None));
-        assert!(err("[tasks.d]\nuses = \"prisma-deploy\"\nrehearse = \"yes\"\n").starts_with("3:12: unknown variant `yes`"));
+        assert!(
+            err("[tasks.d]\nuses = \"prisma-deploy\"\nrehearse = \"yes\"\n").starts_with("3:12: unknown variant `yes`")
+        );
         assert!(err("[tasks.b]\nuses = \"backup\"\nrehearse = \"off\"\n")
             .contains("`rehearse` only applies to a task with uses = \"prisma-deploy\""));
         assert!(err("[rehearsal]\nurl_env = \" \"\n").contains("rehearsal.url_env must not be empty"));
