@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
 /// Copies the Backend app with `migrations` as its history, applies all but the
 /// last with Prisma, then times deploys of the last one (dropping its row and
 /// objects between runs by restoring a template database).
+#[allow(clippy::too_many_arguments)]
 fn bench(
     root: &Path,
     xtask: &Path,

@@ -89,7 +89,8 @@ pub fn preflight(config: &Config, order: &[&str], ui: &Ui) -> Result<(), Failure
         .collect();
     for task in deploys {
         let explicit = matches!(task.rehearse, Some(Rehearse::Schema | Rehearse::Full));
-        if !explicit && !(task.rehearse.is_none() && config.rehearsal.url_env.is_some()) {
+        let configured_server = task.rehearse.is_none() && config.rehearsal.url_env.is_some();
+        if !(explicit || configured_server) {
             continue;
         }
         let production = Target::from_env(config, ui)?;
