@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps="${1:-7}"
-corpus="${2:-../shared/corpus/inbox-zero}"
-copies="${3:-4}"
+corpus="${2:-../shared/corpus/papermark}"
+copies="${3:-5}"
 args=("$reps")
 if [ -d "$corpus" ]; then
   args+=("$corpus" "$copies")
