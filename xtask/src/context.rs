@@ -68,6 +68,28 @@ pub struct Resolution {
     pub reason: String,
 }
 
+/// The rehearsal of a deploy on a scratch copy of production.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RehearsalRecord {
+    /// "schema" or "full".
+    pub mode: String,
+    /// The scratch database (`None` when none was made).
+    pub database: Option<String>,
+    /// The environment variable naming the scratch server; `None`: production's server.
+    pub server_env: Option<String>,
+    /// "passed", "failed", "skipped" (could not or need not run) or "interrupted".
+    pub outcome: String,
+    pub seconds: f64,
+    /// The pending migrations that applied on the copy, in order.
+    pub applied: Vec<String>,
+    /// The migration that failed on the copy.
+    pub failed: Option<String>,
+    /// The failed migration recovered on the copy first, and how ("rolled-back", "applied").
+    pub recovered: Option<String>,
+    /// Why it was skipped, or what else to know.
+    pub note: Option<String>,
+}
+
 /// What is known about a failure that stopped the run, for people and reports.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Diagnosis {
@@ -97,6 +119,7 @@ pub struct RunState {
     pub prisma_calls: Vec<PrismaCall>,
     pub resolutions: Vec<Resolution>,
     pub diagnosis: Option<Diagnosis>,
+    pub rehearsal: Option<RehearsalRecord>,
     /// Resources held until the end of the run (e.g. the deploy lock's connection).
     pub held: Vec<Box<dyn std::any::Any>>,
     /// The deploy lock, when the run holds one: checked between steps.

@@ -1,7 +1,9 @@
 //! `cargo xtask demo`: the whole runbook story on a throwaway PostgreSQL cluster
-//! under `target/demo/`, with the repository's example app: production is left with
-//! the first, broken version of a migration recorded as failed (P3018, 42710), the
-//! team's fixed file is in place, and the real `deploy` chain runs: backup, P3009,
+//! under `target/demo/`, with the repository's example app. First the tool in use
+//! from the start: the broken first version of a migration (42710) is stopped by
+//! the rehearsal on a scratch copy before production, then the fixed file goes
+//! through. Then a failure from before the tool: production already has the failed
+//! row (P3018), and the real `deploy` chain recovers it: backup, rehearsal, P3009,
 //! evidence, recovery, success.
 
 use std::path::{Path, PathBuf};
@@ -65,19 +67,55 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     );
     let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
         .map_err(fail("starting PostgreSQL"))?;
-    cluster.create_database("school").map_err(fail("creating the database"))?;
-    let url = format!("{}?schema=public&connection_limit=5", cluster.url("school"));
     ui.add_secret(cluster.password());
-    // The children (pg_dump, psql, Prisma) read the URL from the environment.
-    std::env::set_var(&config.database.url_env, &url);
+    let story =
+        Story { demo: &demo, cluster: &cluster, globals, task: &deploy_task.name, url_env: &config.database.url_env };
 
-    // Production's state: the first version of the migration failed there.
-    ui.event(&format!(
-        "demo: production state: deploying the first version of {migration} (it recreates an existing enum)"
-    ));
+    // Part 1: the tool in use from the start. Production has `init` (and so the
+    // enum); the broken first version is deployed with the tool: the rehearsal
+    // fails on a copy and production is never touched. Then the fix goes through.
+    ui.event("demo: part 1: the broken migration meets the rehearsal, not production");
+    story.use_database("school")?;
+    let held = work.join("held-back-migration");
+    let dir = migration_sql.parent().unwrap_or(&copy).to_path_buf();
+    std::fs::rename(&dir, &held).map_err(fail("holding back the migration"))?;
+    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]));
+    std::fs::rename(&held, &dir).map_err(fail("putting the migration back"))?;
+    if !out.map_err(fail("running Prisma"))?.success() {
+        return Err(Failure::task("demo: deploying the init migration failed"));
+    }
+    ui.event("demo: production has the init migration (it created the enum attendance_status)");
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
-    let cmd = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]);
-    let out = proc::run_quiet(&ui, &cmd).map_err(fail("running Prisma"))?;
+    ui.event(&format!(
+        "demo: the first version of {migration} (it creates attendance_status again) is on disk; running `{} {}`",
+        crate::invocation::name(),
+        deploy_task.name
+    ));
+    drop(ui);
+    let caught = story.deploy();
+    let ui = story.ui();
+    story.show_ledger(&ui, "school");
+    match caught {
+        Err(f) if f.exit == Exit::MigrationFailed => ui.event(&format!("demo: deploy stopped: {}", f.message)),
+        _ => return Err(Failure::task("demo: the rehearsal did not stop the broken migration")),
+    }
+    ui.event("demo: the rehearsal caught it: production has no row for the migration and none of its objects");
+    std::fs::write(&migration_sql, &fixed).map_err(fail("restoring the fixed migration"))?;
+    ui.event(&format!("demo: the production-safe {migration}/migration.sql is in place; deploying again"));
+    drop(ui);
+    let passed = story.deploy();
+    let ui = story.ui();
+    story.show_ledger(&ui, "school");
+    passed?;
+
+    // Part 2: a failure from before the tool was in use: production already has
+    // the failed row (P3018 with plain Prisma). The rehearsal rehearses the
+    // recovery on a copy, then the deploy performs it.
+    ui.event("demo: part 2: a migration that failed before the tool was in use (the runbook's P3009)");
+    story.use_database("school_legacy")?;
+    std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
+    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]))
+        .map_err(fail("running Prisma"))?;
     let text = ui.redact(&out.combined());
     if out.success() {
         return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));
@@ -86,8 +124,6 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
         ui.event(&format!("demo:   prisma said: {}", line.trim()));
     }
     ui.event(&format!("demo: {migration} is now recorded as failed; every deploy would stop with P3009"));
-
-    // The team's fix, then the real deploy chain.
     std::fs::write(&migration_sql, &fixed).map_err(fail("restoring the fixed migration"))?;
     ui.event(&format!(
         "demo: the production-safe {migration}/migration.sql is in place; running `{} {}`",
@@ -95,35 +131,77 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
         deploy_task.name
     ));
     drop(ui);
-    let ui = Ui::new(UiOptions::detect(globals.no_progress, globals.color));
-    ui.add_secret(cluster.password());
-    let opts = RunOptions { yes: true, ..RunOptions::default() };
-    let result = runner::run(&demo, &deploy_task.name, &TaskArgs::default(), &opts, &ui);
-
-    if let Some(b) = &result.state.backup {
-        ui.event(&format!("demo: the backup of this run is {} ({})", b.path, crate::ui::human_bytes(b.bytes)));
-    }
-    for r in &result.state.resolutions {
-        ui.event(&format!("demo: resolved {} as {} ({})", r.migration, r.as_, r.reason));
-    }
-    let ledger = cluster
-        .psql(
-            "school",
-            "SELECT migration_name || '  ' || CASE WHEN rolled_back_at IS NOT NULL THEN 'rolled back' \
-             WHEN finished_at IS NOT NULL THEN 'applied' ELSE 'failed' END FROM _prisma_migrations ORDER BY started_at",
-        )
-        .unwrap_or_default();
-    ui.event("demo: _prisma_migrations now:");
-    for line in ledger.lines().filter(|l| !l.trim().is_empty()) {
-        ui.event(&format!("demo:   {line}"));
-    }
+    let recovered = story.deploy();
+    let ui = story.ui();
+    story.show_ledger(&ui, "school_legacy");
     ui.event("demo: stopping the cluster");
     drop(cluster);
-    match result.failure {
-        Some(f) => Err(f),
-        None => {
-            ui.event("demo: done: backup, P3009, evidence check, recovery, success");
-            Ok(result.exit)
+    recovered?;
+    ui.event("demo: done: a broken migration caught by the rehearsal before production; an earlier failure recovered (rehearsed, then P3009, evidence, resolve, deploy)");
+    Ok(Exit::Success)
+}
+
+/// One throwaway cluster, the demo's config, and the deploy task to run.
+struct Story<'a> {
+    demo: &'a Config,
+    cluster: &'a Cluster,
+    globals: &'a Globals,
+    task: &'a str,
+    url_env: &'a str,
+}
+
+impl Story<'_> {
+    fn ui(&self) -> Ui {
+        let ui = Ui::new(UiOptions::detect(self.globals.no_progress, self.globals.color));
+        ui.add_secret(self.cluster.password());
+        ui
+    }
+
+    /// Creates `db` and points the URL variable at it (the children read it from the environment).
+    fn use_database(&self, db: &str) -> Result<(), Failure> {
+        self.cluster.create_database(db).map_err(fail("creating the database"))?;
+        std::env::set_var(self.url_env, format!("{}?schema=public&connection_limit=5", self.cluster.url(db)));
+        Ok(())
+    }
+
+    /// The real deploy chain (backup, rehearsal, deploy), with what it left; the
+    /// run's failure, if it stopped.
+    fn deploy(&self) -> Result<(), Failure> {
+        let ui = self.ui();
+        let opts = RunOptions { yes: true, ..RunOptions::default() };
+        let result = runner::run(self.demo, self.task, &TaskArgs::default(), &opts, &ui);
+        if let Some(b) = &result.state.backup {
+            ui.event(&format!("demo: the backup of this run is {} ({})", b.path, crate::ui::human_bytes(b.bytes)));
+        }
+        if let Some(r) = &result.state.rehearsal {
+            ui.event(&format!(
+                "demo: rehearsal {} on {} in {:.2}s",
+                r.outcome,
+                r.database.as_deref().unwrap_or("no scratch database"),
+                r.seconds
+            ));
+        }
+        for r in &result.state.resolutions {
+            ui.event(&format!("demo: resolved {} as {} ({})", r.migration, r.as_, r.reason));
+        }
+        match result.failure {
+            Some(f) => Err(f),
+            None => Ok(()),
+        }
+    }
+
+    fn show_ledger(&self, ui: &Ui, db: &str) {
+        let ledger = self
+            .cluster
+            .psql(
+                db,
+                "SELECT migration_name || '  ' || CASE WHEN rolled_back_at IS NOT NULL THEN 'rolled back' \
+                 WHEN finished_at IS NOT NULL THEN 'applied' ELSE 'failed' END FROM _prisma_migrations ORDER BY started_at",
+            )
+            .unwrap_or_default();
+        ui.event(&format!("demo: {db}'s _prisma_migrations now:"));
+        for line in ledger.lines().filter(|l| !l.trim().is_empty()) {
+            ui.event(&format!("demo:   {line}"));
         }
     }
 }

@@ -25,6 +25,7 @@ mod prisma;
 pub mod evidence;
 mod recovery;
 mod preflight;
+mod rehearsal;
 mod builtins;
 mod runner;
 mod cli;

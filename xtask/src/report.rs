@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::context::{BackupRecord, Diagnosis, PrismaCall, Resolution, RunResult, TaskRecord};
+use crate::context::{BackupRecord, Diagnosis, PrismaCall, RehearsalRecord, Resolution, RunResult, TaskRecord};
 use crate::exit::Exit;
 
 /// Bumped on any incompatible change of the JSON shape.
@@ -25,6 +25,9 @@ pub struct Report<'a> {
     pub prisma_calls: &'a [PrismaCall],
     pub resolutions: &'a [Resolution],
     pub diagnosis: Option<&'a Diagnosis>,
+    /// Added within version 1: absent when the run had no deploy rehearsal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<&'a RehearsalRecord>,
 }
 
 pub fn build(r: &RunResult) -> Report<'_> {
@@ -42,6 +45,7 @@ pub fn build(r: &RunResult) -> Report<'_> {
         prisma_calls: &r.state.prisma_calls,
         resolutions: &r.state.resolutions,
         diagnosis: r.state.diagnosis.as_ref(),
+        rehearsal: r.state.rehearsal.as_ref(),
     }
 }
 
@@ -71,6 +75,20 @@ pub fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
             b.path,
             crate::ui::human_bytes(b.bytes),
             b.sha256
+        ));
+    }
+    if let Some(h) = &r.state.rehearsal {
+        md.push_str(&format!(
+            "**Rehearsal** ({}): {}{} in {:.2}s{}{}\n\n",
+            h.mode,
+            h.outcome,
+            h.database.as_ref().map(|d| format!(" on `{d}`")).unwrap_or_default(),
+            h.seconds,
+            h.failed
+                .as_ref()
+                .map(|m| format!("; `{m}` failed on the copy, production was not changed"))
+                .unwrap_or_default(),
+            h.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default(),
         ));
     }
     for res in &r.state.resolutions {

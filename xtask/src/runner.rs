@@ -75,6 +75,10 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
             Ok(lock) => state.lock = Some(Box::new(lock)),
             Err(f) => return nothing_ran(f, None, "deploy lock", &order, ui, state, target, started, clock),
         }
+        // A rehearsal that was asked for and cannot run stops the run before the backup.
+        if let Err(f) = crate::rehearsal::preflight(config, &order, ui) {
+            return nothing_ran(f, None, "rehearsal", &order, ui, state, target, started, clock);
+        }
     }
     let mut exit = Exit::Success;
     let mut failure = None;
@@ -181,6 +185,9 @@ fn nothing_ran(
     for name in order {
         state.tasks.push(TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None });
     }
+    // A lock taken before the check that failed is released now, not when the result goes.
+    state.held.clear();
+    state.lock = None;
     RunResult {
         exit: f.exit,
         failure: Some(Failure::new(f.exit, message)),

@@ -42,15 +42,16 @@ fn describe(ctx: &Ctx) -> Vec<String> {
             prisma::command(ctx, &["migrate", "resolve", "--rolled-back", "<NAME>"]).display()
         ),
     };
-    vec![
-        "take the deploy lock (PostgreSQL advisory lock)".into(),
-        prisma::command(ctx, &["migrate", "deploy"]).display(),
-        policy,
-    ]
+    let mut lines = vec!["take the deploy lock (PostgreSQL advisory lock)".into()];
+    lines.extend(crate::rehearsal::describe(ctx));
+    lines.extend([prisma::command(ctx, &["migrate", "deploy"]).display(), policy]);
+    lines
 }
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let target = Target::from_env(ctx.config, ctx.ui)?;
+    // The pending migrations run on a scratch copy first; a failure there stops here.
+    crate::rehearsal::rehearse(ctx, &target)?;
 
     let out = prisma::run(ctx, &["migrate", "deploy"])?;
     if out.success() {

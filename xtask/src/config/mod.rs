@@ -80,6 +80,17 @@ pub enum Recover {
     Stop,
 }
 
+/// How `deploy` rehearses pending migrations on a scratch copy before production.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rehearse {
+    /// A copy of the schema and `_prisma_migrations` (the default).
+    Schema,
+    /// The backup just taken, data included.
+    Full,
+    Off,
+}
+
 /// What `deploy` does when the evidence says a failed migration did apply.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -105,6 +116,9 @@ pub struct Task {
     /// Migration names deploy may resolve automatically; `None` allows any.
     pub allow: Option<Vec<String>>,
     pub if_applied: IfApplied,
+    /// `None` when tasks.toml does not say: a schema rehearsal that steps aside
+    /// (with a note) where it cannot run, where an explicit one is an error.
+    pub rehearse: Option<Rehearse>,
     /// 1-based line of the task's header, for messages.
     pub line: usize,
 }
@@ -117,6 +131,14 @@ pub struct Database {
     /// connections (pg_dump, the lock, status, evidence): `direct_url_env`, or
     /// what the schema's `directUrl = env("...")` names.
     pub direct_url_env: Option<String>,
+}
+
+/// `[rehearsal]`: where deploy's scratch databases go.
+#[derive(Debug, Clone, Default)]
+pub struct Rehearsal {
+    /// An environment variable with the URL of a scratch server; `None`: the
+    /// production server.
+    pub url_env: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +183,7 @@ pub struct Config {
     pub database: Database,
     pub prisma: Prisma,
     pub backup: Backup,
+    pub rehearsal: Rehearsal,
     /// Tasks in the order they are written in the file.
     pub tasks: Vec<Task>,
     /// The file's text, so that checks run after loading can point at a line.
@@ -193,6 +216,8 @@ struct RawConfig {
     #[serde(default)]
     backup: RawBackup,
     #[serde(default)]
+    rehearsal: RawRehearsal,
+    #[serde(default)]
     tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
 }
 
@@ -201,6 +226,12 @@ struct RawConfig {
 struct RawDatabase {
     url_env: Option<Spanned<String>>,
     direct_url_env: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRehearsal {
+    url_env: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -241,6 +272,7 @@ struct RawTask {
     recover: Option<Spanned<Recover>>,
     allow: Option<Spanned<Vec<String>>>,
     if_applied: Option<Spanned<IfApplied>>,
+    rehearse: Option<Spanned<Rehearse>>,
 }
 
 /// Walks up from `start` to find tasks.toml.
@@ -312,6 +344,16 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         direct_url_env: match raw.database.direct_url_env {
             Some(v) if v.get_ref().trim().is_empty() => {
                 return Err(src.error(v.span().start, "database.direct_url_env must not be empty".into()))
+            }
+            Some(v) => Some(v.into_inner()),
+            None => None,
+        },
+    };
+
+    let rehearsal = Rehearsal {
+        url_env: match raw.rehearsal.url_env {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(src.error(v.span().start, "rehearsal.url_env must not be empty".into()))
             }
             Some(v) => Some(v.into_inner()),
             None => None,
@@ -478,6 +520,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             ("recover", t.recover.as_ref().map(|s| s.span().start)),
             ("allow", t.allow.as_ref().map(|s| s.span().start)),
             ("if_applied", t.if_applied.as_ref().map(|s| s.span().start)),
+            ("rehearse", t.rehearse.as_ref().map(|s| s.span().start)),
         ] {
             if let (Some(at), false) = (at, policy_keys.contains(&key)) {
                 let owners: Vec<&str> =
@@ -530,6 +573,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             recover: t.recover.map(|r| r.into_inner()).unwrap_or(Recover::RolledBackThenRetry),
             allow: t.allow.map(|a| a.into_inner()),
             if_applied: t.if_applied.map(|r| r.into_inner()).unwrap_or(IfApplied::Stop),
+            rehearse: t.rehearse.map(|r| r.into_inner()),
             name,
         });
     }
@@ -540,6 +584,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         database,
         prisma,
         backup,
+        rehearsal,
         index: tasks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect(),
         tasks,
         text: src.text.to_string(),
@@ -648,6 +693,24 @@ mod tests {
         assert_eq!(c.tasks[0].allow.as_deref(), Some(&["m1".to_string()][..]));
         assert!(err("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"retry\"\n")
             .starts_with("3:11: unknown variant `retry`"));
+    }
+
+    #[test]
+    fn rehearse_and_the_rehearsal_section() {
+        let c = parse_str(
+            "[rehearsal]\nurl_env = \"SCRATCH_URL\"\n[tasks.d]\nuses = \"prisma-deploy\"\nrehearse = \"full\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.tasks[0].rehearse, Some(Rehearse::Full));
+        assert_eq!(c.rehearsal.url_env.as_deref(), Some("SCRATCH_URL"));
+        let c = parse_str("[tasks.d]\nuses = \"prisma-deploy\"\n").unwrap();
+        assert_eq!((c.tasks[0].rehearse, c.rehearsal.url_env), (None, None));
+        assert!(
+            err("[tasks.d]\nuses = \"prisma-deploy\"\nrehearse = \"yes\"\n").starts_with("3:12: unknown variant `yes`")
+        );
+        assert!(err("[tasks.b]\nuses = \"backup\"\nrehearse = \"off\"\n")
+            .contains("`rehearse` only applies to a task with uses = \"prisma-deploy\""));
+        assert!(err("[rehearsal]\nurl_env = \" \"\n").contains("rehearsal.url_env must not be empty"));
     }
 
     #[test]

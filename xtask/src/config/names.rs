@@ -54,7 +54,7 @@ impl BuiltinKind {
     /// The deploy-policy keys a task of this kind may set.
     pub fn policy_keys(self) -> &'static [&'static str] {
         match self {
-            BuiltinKind::PrismaDeploy => &["recover", "allow", "if_applied"],
+            BuiltinKind::PrismaDeploy => &["recover", "allow", "if_applied", "rehearse"],
             _ => &[],
         }
     }

@@ -37,3 +37,25 @@ pub fn recreate(target: &Target, name: &str) -> Result<(), Failure> {
         .map_err(|f| Failure::new(f.exit, format!("cannot drop database `{name}`: {}", f.message)))?;
     create(target, name)
 }
+
+/// The databases on the target's server whose names start with `prefix`
+/// (scratch databases a killed run left behind).
+pub fn databases_with_prefix(target: &Target, prefix: &str) -> Result<Vec<String>, Failure> {
+    let rows = maintenance(target).query_n::<1>(
+        "SELECT datname FROM pg_database WHERE left(datname, length(:'p')) = :'p' ORDER BY 1;",
+        &[("p", prefix)],
+    )?;
+    Ok(rows.into_iter().filter_map(|[name]| name).collect())
+}
+
+/// The connecting role's name and whether it may create databases (CREATEDB or superuser).
+pub fn may_create_databases(target: &Target) -> Result<(String, bool), Failure> {
+    let rows = target.query_n::<2>(
+        "SELECT current_user, (rolcreatedb OR rolsuper)::text FROM pg_roles WHERE rolname = current_user;",
+        &[],
+    )?;
+    Ok(match rows.into_iter().next() {
+        Some([user, may]) => (user.unwrap_or_default(), may.as_deref() == Some("true")),
+        None => (String::new(), false),
+    })
+}

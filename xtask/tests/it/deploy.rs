@@ -146,7 +146,8 @@ fn a_failed_migration_is_recovered_through_p3009() {
 /// attempt is not retried at all; see advice.rs.)
 #[test]
 fn b_still_broken_migration_gets_one_resolve_one_retry_then_a_diagnosis() {
-    let app = PrismaApp::new();
+    // Without the rehearsal (issue 15), which would stop the broken file on a copy.
+    let app = PrismaApp::with(Options { deploy_policy: "rehearse = \"off\"".into(), ..Options::default() });
     app.production_state();
     app.put_broken();
     let edited = std::fs::read_to_string(app.migration_sql()).unwrap() + "\n-- edited, still broken\n";
@@ -859,7 +860,8 @@ fn schema_error_is_never_resolved() {
 /// diagnosis, and the step summary of a failed run and then of a recovering run.
 #[test]
 fn github_mode_annotates_the_diagnosis_and_summarises_both_runs() {
-    let app = PrismaApp::new();
+    // Without the rehearsal (issue 15), which would stop the broken file on a copy.
+    let app = PrismaApp::with(Options { deploy_policy: "rehearse = \"off\"".into(), ..Options::default() });
     app.production_state();
     app.put_broken();
     let summary = app.path().join("step-summary.md");

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["dump", "migrations", "prisma"],
     &["evidence"],
     &["recovery", "preflight"],
+    &["rehearsal"],
     &["builtins"],
     &["runner"],
     &["cli", "report", "init"],

@@ -12,6 +12,7 @@ mod hostile;
 mod layers;
 mod pooler;
 mod prisma_app;
+mod rehearsal;
 mod report;
 mod restore;
 mod runner;

@@ -1,0 +1,598 @@
+//! Rehearsing a deploy before production: the pending migrations (and the
+//! recovery of a failed one, when the policy would do it) run first on a scratch
+//! copy of production's schema (or of the backup just taken), so a migration that
+//! would fail in production fails on the copy instead and production is never
+//! touched. The copy is dropped in every case.
+//!
+//! The copy is migrated without starting Prisma (about a second of Node per call,
+//! the bulk of a deploy): each pending `migration.sql` is sent whole as one simple
+//! query, which PostgreSQL runs as one implicit transaction, the way Prisma's
+//! schema engine sends it, and `_prisma_migrations` gets the rows Prisma writes
+//! (started, then finished or failed with the error in `logs`).
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::config::{BuiltinKind, Config, IfApplied, Recover, Rehearse, Task};
+use crate::context::{Ctx, Diagnosis, RehearsalRecord};
+use crate::db::{admin, psql, Target};
+use crate::dump::interrupt::{self, Interrupts};
+use crate::dump::restore;
+use crate::evidence::Verdict;
+use crate::exit::{Exit, Failure};
+use crate::migrations::{self, DbError, Local, Row};
+use crate::proc::{self, Cmd};
+use crate::recovery::{evidence_for, migrations_dir, print_diagnosis, Mark};
+use crate::ui::Ui;
+
+const INFIX: &str = "_rehearsal_";
+
+fn mode_word(m: Rehearse) -> &'static str {
+    match m {
+        Rehearse::Schema => "schema",
+        Rehearse::Full => "full",
+        Rehearse::Off => "off",
+    }
+}
+
+/// The scratch database's name, `<database>_rehearsal_<run id>`, and the prefix
+/// that recognises a leftover (the database name is shortened to fit 63 bytes).
+pub fn scratch_names(database: &str, run_id: &str) -> (String, String) {
+    let run: String =
+        run_id.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let budget = 63usize.saturating_sub(INFIX.len() + run.len());
+    let mut base = String::new();
+    for c in database.chars() {
+        if base.len() + c.len_utf8() > budget {
+            break;
+        }
+        base.push(c);
+    }
+    let prefix = format!("{base}{INFIX}");
+    (format!("{prefix}{run}"), prefix)
+}
+
+/// The server scratch databases go to: `[rehearsal] url_env`'s, or production's.
+fn scratch_server(config: &Config, ui: &Ui, production: &Target) -> Result<Target, Failure> {
+    let Some(env) = &config.rehearsal.url_env else {
+        return Ok(production.clone());
+    };
+    let raw = std::env::var(env).unwrap_or_default();
+    if raw.trim().is_empty() {
+        return Err(Failure::usage(format!(
+            "[rehearsal] url_env names {env}, which is not set: export it (postgresql://user:password@host:5432/postgres, a server where that role may create databases) or remove [rehearsal] from tasks.toml; nothing ran"
+        )));
+    }
+    crate::db::mask_secrets(ui, &raw);
+    let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
+    let mut server = Target::from_url(env, &raw, schema_dir).map_err(|f| Failure::usage(f.message))?;
+    // The copy keeps production's ledger schema, whatever the scratch URL says.
+    server.url.schema = production.url.schema.clone();
+    Ok(server)
+}
+
+fn where_words(config: &Config) -> String {
+    match &config.rehearsal.url_env {
+        Some(env) => format!("on the scratch server in ${env}"),
+        None => "on production's server".into(),
+    }
+}
+
+/// Checked before the first task: an explicit `rehearse = "schema"|"full"`, or a
+/// configured `[rehearsal] url_env`, that cannot run is a configuration error
+/// (exit 2), so nothing (not even the backup) runs.
+pub fn preflight(config: &Config, order: &[&str], ui: &Ui) -> Result<(), Failure> {
+    let deploys: Vec<&Task> = order
+        .iter()
+        .filter_map(|n| config.task(n))
+        .filter(|t| t.action == crate::config::Action::Uses(BuiltinKind::PrismaDeploy))
+        .collect();
+    for task in deploys {
+        let explicit = matches!(task.rehearse, Some(Rehearse::Schema | Rehearse::Full));
+        let configured_server = task.rehearse.is_none() && config.rehearsal.url_env.is_some();
+        if !(explicit || configured_server) {
+            continue;
+        }
+        let production = Target::from_env(config, ui)?;
+        let server = scratch_server(config, ui, &production)?;
+        let (role, may) = admin::may_create_databases(&server)?;
+        if !may {
+            let how = match &config.rehearsal.url_env {
+                Some(env) => format!("grant it CREATEDB on the server in ${env} (ALTER ROLE \"{role}\" CREATEDB) or point {env} at a server where it may"),
+                None => format!("grant it CREATEDB (ALTER ROLE \"{role}\" CREATEDB), or set [rehearsal] url_env to a scratch server where it may, or set rehearse = \"off\""),
+            };
+            return Err(Failure::usage(format!(
+                "task `{}` rehearses its migrations ({}) {}, but role `{role}` may not create databases there: {how}; nothing ran",
+                task.name,
+                mode_word(task.rehearse.unwrap_or(Rehearse::Schema)),
+                where_words(config),
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The rehearsal's steps for `--dry-run`.
+pub fn describe(ctx: &Ctx) -> Vec<String> {
+    let mode = ctx.task.rehearse.unwrap_or(Rehearse::Schema);
+    if mode == Rehearse::Off {
+        return vec!["no rehearsal (rehearse = \"off\"): production is migrated directly".into()];
+    }
+    let database = std::env::var(&ctx.config.database.url_env)
+        .ok()
+        .and_then(|raw| crate::db::url::parse(&raw, None).ok())
+        .map(|u| u.database)
+        .unwrap_or_else(|| "<database>".into());
+    let (_, prefix) = scratch_names(&database, "");
+    let name = format!("{prefix}<run id>");
+    let copy = match mode {
+        Rehearse::Full => "copy production: restore this run's backup (pg_dump --no-owner --no-privileges without one)",
+        _ => "copy production's schema: pg_dump --schema-only --no-owner --no-privileges, and the rows of _prisma_migrations, restored with psql --single-transaction",
+    };
+    vec![
+        format!(
+            "rehearse first (rehearse = \"{}\"), {}{}:",
+            mode_word(mode),
+            where_words(ctx.config),
+            if ctx.task.rehearse.is_none() { "; skipped with a note if the role may not create databases" } else { "" }
+        ),
+        format!("  drop leftovers of killed runs ({prefix}*), then CREATE DATABASE \"{name}\""),
+        format!("  {copy}"),
+        "  a failed migration the policy would recover: the same evidence check and mark, on the copy".into(),
+        "  each pending migration.sql sent whole as one query (one implicit transaction, as Prisma's engine does), recorded in the copy's _prisma_migrations".into(),
+        "  a failure on the copy stops the deploy here (exit 4): production is not touched".into(),
+        format!("  DROP DATABASE \"{name}\" WITH (FORCE), in every case"),
+    ]
+}
+
+/// A scratch database that is dropped when this goes out of scope (success,
+/// failure, interruption or panic alike).
+struct Scratch<'a> {
+    server: Target,
+    name: String,
+    ui: &'a Ui,
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if let Err(f) = admin::drop_database(&self.server, &self.name) {
+            self.ui.warn(&format!(
+                "could not drop the rehearsal's scratch database `{}`: {} (the next deploy removes it)",
+                self.name, f.message
+            ));
+        }
+    }
+}
+
+/// What the production ledger says the deploy will do.
+enum Plan {
+    /// The deploy will not change production (or cannot be rehearsed): why.
+    Skip(String),
+    /// Recover this failed row first (if the evidence on the copy agrees), then apply these.
+    Run { recover: Option<Row>, pending: Vec<Local> },
+}
+
+fn plan(ctx: &Ctx, production: &Target) -> Result<Plan, Failure> {
+    let local = migrations::read_dir(&migrations_dir(ctx)?)?;
+    let Some(rows) = migrations::read_table(production)? else {
+        // Prisma refuses a non-empty schema without a ledger (P3005): nothing to rehearse.
+        let objects = production.query_n::<1>(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :'s';",
+            &[("s", production.url.schema.as_str())],
+        )?;
+        let count: i64 = objects.first().and_then(|[c]| c.as_deref()?.parse().ok()).unwrap_or(0);
+        if count > 0 {
+            return Ok(Plan::Skip(
+                "production has no _prisma_migrations but its schema is not empty: Prisma refuses that (P3005) without changing it".into(),
+            ));
+        }
+        return Ok(Plan::Run { recover: None, pending: local });
+    };
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.is_failed()).collect();
+    let recover = match failed.as_slice() {
+        [] => None,
+        [one] => {
+            let name = &one.migration_name;
+            if ctx.task.recover == Recover::Stop {
+                return Ok(Plan::Skip(format!(
+                    "`{name}` is recorded as failed and the policy is recover = \"stop\": the deploy stops on it without changing production"
+                )));
+            }
+            if ctx.task.allow.as_ref().is_some_and(|a| !a.iter().any(|n| n == name)) {
+                return Ok(Plan::Skip(format!(
+                    "`{name}` is recorded as failed and is not in the allow list: the deploy stops on it without changing production"
+                )));
+            }
+            Some((*one).clone())
+        }
+        many => {
+            return Ok(Plan::Skip(format!(
+                "{} migrations are recorded as failed: the deploy stops on them without changing production",
+                many.len()
+            )))
+        }
+    };
+    let pending: Vec<Local> =
+        local.into_iter().filter(|l| !rows.iter().any(|r| r.migration_name == l.name && r.is_applied())).collect();
+    if recover.is_none() && pending.is_empty() {
+        return Ok(Plan::Skip("no pending migrations".into()));
+    }
+    Ok(Plan::Run { recover, pending })
+}
+
+/// Rehearses the deploy on a scratch copy. `Ok` lets the deploy go on to production
+/// (passed, or skipped with a note); a failure on the copy stops it with exit 4
+/// and a diagnosis, before production is touched.
+pub fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
+    let mode = match ctx.task.rehearse {
+        Some(Rehearse::Off) => return Ok(()),
+        Some(m) => m,
+        None => Rehearse::Schema,
+    };
+    let t0 = Instant::now();
+    let mut rec = RehearsalRecord {
+        mode: mode_word(mode).into(),
+        server_env: ctx.config.rehearsal.url_env.clone(),
+        ..RehearsalRecord::default()
+    };
+    let result = rehearse_into(ctx, production, mode, &mut rec);
+    rec.seconds = t0.elapsed().as_secs_f64();
+    if let Err(f) = &result {
+        if rec.outcome.is_empty() {
+            rec.outcome = "failed".into();
+            rec.note.get_or_insert_with(|| ctx.ui.redact(&f.message));
+        }
+    }
+    let line = match rec.outcome.as_str() {
+        "passed" => format!(
+            "rehearsal: passed in {:.2}s: {} pending migration{} applied on a copy of production{}; the scratch database is dropped",
+            rec.seconds,
+            rec.applied.len(),
+            if rec.applied.len() == 1 { "" } else { "s" },
+            rec.recovered.as_ref().map(|r| format!(" after recovering {r}")).unwrap_or_default()
+        ),
+        "skipped" => format!("rehearsal: skipped: {}", rec.note.as_deref().unwrap_or("")),
+        other => format!("rehearsal: {other} after {:.2}s; production was not changed", rec.seconds),
+    };
+    ctx.ui.event(&line);
+    crate::audit::record(ctx, "rehearsal", serde_json::to_value(&rec).unwrap_or_default());
+    ctx.state.rehearsal = Some(rec);
+    result
+}
+
+fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut RehearsalRecord) -> Result<(), Failure> {
+    let explicit = ctx.task.rehearse.is_some();
+    let server = scratch_server(ctx.config, ctx.ui, production)?;
+    if !explicit && ctx.config.rehearsal.url_env.is_none() {
+        let (role, may) = admin::may_create_databases(&server)?;
+        if !may {
+            rec.outcome = "skipped".into();
+            rec.note = Some(format!(
+                "role `{role}` may not create databases, so there is no scratch copy to rehearse on; to rehearse, grant it CREATEDB (ALTER ROLE \"{role}\" CREATEDB) or set [rehearsal] url_env to a scratch server; rehearse = \"off\" silences this"
+            ));
+            return Ok(());
+        }
+    }
+    let (name, prefix) = scratch_names(&production.url.database, crate::audit::run_id());
+    for leftover in admin::databases_with_prefix(&server, &prefix)? {
+        ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
+        admin::drop_database(&server, &leftover).map_err(|f| {
+            Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
+        })?;
+    }
+    let (recover, pending) = match plan(ctx, production)? {
+        Plan::Skip(why) => {
+            rec.outcome = "skipped".into();
+            rec.note = Some(why);
+            return Ok(());
+        }
+        Plan::Run { recover, pending } => (recover, pending),
+    };
+
+    let interrupts = Interrupts::catch();
+    let stop_if_interrupted = |rec: &mut RehearsalRecord| match interrupts.received() {
+        Some(sig) => {
+            rec.outcome = "interrupted".into();
+            Err(Failure::task(format!(
+                "interrupted by {} during the rehearsal: its scratch database was dropped and production was not changed",
+                interrupt::name(sig)
+            )))
+        }
+        None => Ok(()),
+    };
+    ctx.ui.event(&format!(
+        "rehearsal: copying production ({}) into scratch database `{name}` {}",
+        if mode == Rehearse::Full { "schema and data" } else { "schema and _prisma_migrations" },
+        where_words(ctx.config)
+    ));
+    admin::create(&server, &name)?;
+    let scratch = Scratch { server: server.clone(), name: name.clone(), ui: ctx.ui };
+    rec.database = Some(name.clone());
+    let copy = server.with_database(&name);
+    let copied = copy_production(ctx, production, &copy, mode);
+    stop_if_interrupted(rec)?;
+    copied?;
+
+    let mut pending = pending;
+    if let Some(row) = recover {
+        let failed = row.migration_name.clone();
+        let evidence = evidence_for(ctx, &copy, &failed)?;
+        let mark = match evidence.verdict() {
+            Some(Verdict::NotApplied) => Mark::RolledBack,
+            Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
+            _ => {
+                rec.outcome = "skipped".into();
+                rec.note = Some(format!(
+                    "`{failed}` is recorded as failed and the evidence does not let the deploy recover it ({}): the deploy stops on it without changing production",
+                    evidence.summary()
+                ));
+                return Ok(());
+            }
+        };
+        ctx.ui.event(&format!("rehearsal: marking `{failed}` {} on the copy ({})", mark.word(), evidence.summary()));
+        mark_on_copy(&copy, &failed, mark, pending.iter().find(|l| l.name == failed).map(|l| l.checksum.as_str()))?;
+        if mark == Mark::Applied {
+            pending.retain(|l| l.name != failed);
+        }
+        rec.recovered = Some(format!("`{failed}` as {}", mark.word()));
+    }
+
+    let applied = apply_pending(ctx.ui, &copy, &pending);
+    stop_if_interrupted(rec)?;
+    let outcome = applied?;
+    rec.applied = outcome.applied;
+    if let Some((migration, error)) = outcome.failed {
+        rec.outcome = "failed".into();
+        rec.failed = Some(migration.clone());
+        let failure = stop(ctx, &migration, &error, &name);
+        drop(scratch);
+        return Err(failure);
+    }
+    drop(scratch);
+    rec.outcome = "passed".into();
+    Ok(())
+}
+
+/// Copies production into the scratch database: schema (and the ledger's rows)
+/// or, with "full", this run's backup (or a full dump without one).
+fn copy_production(ctx: &Ctx, production: &Target, copy: &Target, mode: Rehearse) -> Result<(), Failure> {
+    if mode == Rehearse::Full {
+        if let Some(backup) = &ctx.state.backup {
+            let path = Path::new(&backup.path);
+            return restore::restore_into(ctx.ui, copy, path, restore::format_of(path)?).map_err(|f| {
+                Failure::new(
+                    f.exit,
+                    format!("the rehearsal could not restore the backup into its scratch database: {}", f.message),
+                )
+            });
+        }
+    }
+    let mut script = dump(ctx.ui, production, mode == Rehearse::Schema, None)?;
+    if mode == Rehearse::Schema && migrations::read_table(production)?.is_some() {
+        let table = format!("\"{}\".\"_prisma_migrations\"", production.url.schema.replace('"', "\"\""));
+        script.push_str(&dump(ctx.ui, production, false, Some(&table))?);
+    }
+    let cmd = copy
+        .tool("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d"])
+        .arg(copy.url.libpq.clone());
+    let out = proc::run_with_input(&cmd, &script)?;
+    if !out.success() {
+        let f = copy.failure("psql", &out.stderr);
+        return Err(Failure::new(
+            f.exit,
+            format!("the rehearsal could not copy production's schema into its scratch database: {}", f.message),
+        ));
+    }
+    Ok(())
+}
+
+/// `pg_dump` to memory: the schema only, or one table's rows, or everything.
+fn dump(ui: &Ui, production: &Target, schema_only: bool, table: Option<&str>) -> Result<String, Failure> {
+    let mut cmd = production.tool("pg_dump").args(["--no-password", "--no-owner", "--no-privileges"]);
+    if schema_only {
+        cmd = cmd.arg("--schema-only");
+    }
+    if let Some(t) = table {
+        cmd = cmd.args(["--data-only", "--table"]).arg(t);
+    }
+    let cmd = cmd.arg("-d").arg(production.url.libpq.clone());
+    let out = proc::run_quiet(ui, &cmd)?;
+    if !out.success() {
+        return Err(production.failure("pg_dump", &out.stderr));
+    }
+    Ok(out.stdout)
+}
+
+/// What `prisma migrate resolve` writes, on the copy: `--rolled-back` sets
+/// `rolled_back_at` on the failed row; `--applied` also records a finished row.
+fn mark_on_copy(copy: &Target, name: &str, mark: Mark, checksum: Option<&str>) -> Result<(), Failure> {
+    let mut sql = String::from(
+        "UPDATE :\"s\"._prisma_migrations SET rolled_back_at = now() \
+         WHERE migration_name = :'n' AND finished_at IS NULL AND rolled_back_at IS NULL;\n",
+    );
+    if mark == Mark::Applied {
+        sql.push_str(
+            "INSERT INTO :\"s\"._prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count) \
+             VALUES (:'id', :'c', :'n', now(), now(), 0);\n",
+        );
+    }
+    let id = row_id(name, 0);
+    copy.query(
+        &sql,
+        &[("s", copy.url.schema.as_str()), ("n", name), ("c", checksum.unwrap_or("")), ("id", id.as_str())],
+    )
+    .map(|_| ())
+}
+
+/// An id shaped like the UUIDs Prisma writes, unique per run and migration.
+fn row_id(name: &str, index: usize) -> String {
+    use sha2::Digest;
+    let seed =
+        format!("{}/{name}/{index}/{}", crate::audit::run_id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+    let h = migrations::hex(&sha2::Sha256::digest(seed.as_bytes()));
+    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+struct Applied {
+    applied: Vec<String>,
+    /// The migration that failed and its database error.
+    failed: Option<(String, DbError)>,
+}
+
+/// Applies the pending migrations to the copy in one psql session, stopping at
+/// the first failure. Each file is sent whole as one simple query (`\gexec` of a
+/// dollar-quoted literal), so PostgreSQL runs it as one implicit transaction unless
+/// the file itself says BEGIN/COMMIT: what Prisma's engine does with it. Around it,
+/// the ledger rows Prisma writes: started, then finished or failed with the error.
+fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, Failure> {
+    if pending.is_empty() {
+        return Ok(Applied { applied: Vec::new(), failed: None });
+    }
+    let mut script = String::from(
+        "\\set SHOW_CONTEXT never\nSET search_path TO :\"s\";\n\
+         CREATE TABLE IF NOT EXISTS :\"s\"._prisma_migrations (id VARCHAR(36) PRIMARY KEY NOT NULL, checksum VARCHAR(64) NOT NULL, \
+         finished_at TIMESTAMPTZ, migration_name VARCHAR(255) NOT NULL, logs TEXT, rolled_back_at TIMESTAMPTZ, \
+         started_at TIMESTAMPTZ NOT NULL DEFAULT now(), applied_steps_count INTEGER NOT NULL DEFAULT 0);\n\
+         \\if :ERROR\nSELECT 'xtask-ledger', :'LAST_ERROR_MESSAGE';\n\\q\n\\endif\n",
+    );
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for (i, m) in pending.iter().enumerate() {
+        let sql = std::fs::read_to_string(&m.sql_path)
+            .map_err(|e| Failure::task(format!("cannot read {}: {e}", m.sql_path.display())))?;
+        let mut tag = format!("xtask_{i}");
+        while sql.contains(&format!("${tag}$")) {
+            tag.push('x');
+        }
+        vars.push((format!("n{i}"), m.name.clone()));
+        vars.push((format!("c{i}"), m.checksum.clone()));
+        vars.push((format!("i{i}"), row_id(&m.name, i + 1)));
+        script.push_str(&format!(
+            "INSERT INTO :\"s\"._prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) \
+             VALUES (:'i{i}', :'c{i}', :'n{i}', now(), 0);\n\
+             \\if :ERROR\nSELECT 'xtask-ledger', :'LAST_ERROR_MESSAGE';\n\\q\n\\endif\n\
+             \\o /dev/null\nSELECT ${tag}${sql}${tag}$ \\gexec\n\\o\n\
+             \\if :ERROR\n\
+             UPDATE :\"s\"._prisma_migrations SET logs = 'Database error code: ' || :'LAST_ERROR_SQLSTATE' || E'\\n\\nDatabase error:\\nERROR: ' || :'LAST_ERROR_MESSAGE' WHERE id = :'i{i}';\n\
+             SELECT 'xtask-failed', :'n{i}', :'LAST_ERROR_SQLSTATE', :'LAST_ERROR_MESSAGE';\n\\q\n\\endif\n\
+             UPDATE :\"s\"._prisma_migrations SET finished_at = now(), applied_steps_count = 1 WHERE id = :'i{i}';\n\
+             SELECT 'xtask-applied', :'n{i}';\n"
+        ));
+    }
+    let mut cmd = copy.tool("psql").args(["-X", "-q", "--csv", "-t", "-v"]).arg(format!("s={}", copy.url.schema));
+    for (k, v) in &vars {
+        cmd = cmd.arg("-v").arg(format!("{k}={v}"));
+    }
+    let cmd: Cmd = cmd.arg("-d").arg(copy.url.libpq.clone());
+    let out = proc::run_with_input(&cmd, &script)?;
+    let mut result = Applied { applied: Vec::new(), failed: None };
+    for row in psql::parse_csv(&out.stdout) {
+        let cell = |i: usize| row.get(i).cloned().flatten();
+        match cell(0).as_deref() {
+            Some("xtask-applied") => {
+                let m = cell(1).unwrap_or_default();
+                ui.event(&format!("rehearsal: `{m}` applied on the copy"));
+                result.applied.push(m);
+            }
+            Some("xtask-failed") => {
+                let error = DbError { code: cell(2), message: cell(3) };
+                result.failed = Some((cell(1).unwrap_or_default(), error));
+            }
+            Some("xtask-ledger") => {
+                return Err(Failure::task(format!(
+                    "the rehearsal could not write _prisma_migrations on its copy: {}",
+                    cell(1).unwrap_or_default()
+                )))
+            }
+            _ => {}
+        }
+    }
+    if result.failed.is_none() && result.applied.len() != pending.len() {
+        let f = copy.failure("psql", &out.stderr);
+        return Err(Failure::new(
+            f.exit,
+            format!("the rehearsal stopped before its migrations were applied: {}", f.message),
+        ));
+    }
+    Ok(result)
+}
+
+/// Stops the deploy on a migration that failed on the copy: the diagnosis (it
+/// happened in the rehearsal; the migration, the database error, what to fix).
+fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failure {
+    let file = migrations_dir(ctx).map(|d| d.join(migration).join("migration.sql")).ok();
+    let file = file.map(|f| f.display().to_string()).unwrap_or_else(|| format!("{migration}/migration.sql"));
+    let fix = what_to_fix(error);
+    let diagnosis = Diagnosis {
+        summary: format!(
+            "rehearsal: migration `{migration}` failed on a copy of production (scratch database `{scratch}`, now dropped); production was not changed and has no row for it"
+        ),
+        migration: Some(migration.to_string()),
+        started_at: None,
+        error_code: error.code.clone(),
+        error_message: error.message.clone(),
+        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
+        next_commands: vec![
+            format!("edit {file}   # {fix}"),
+            format!("cargo xtask {}   # rehearses the fixed file, then deploys", ctx.task.name),
+        ],
+    };
+    print_diagnosis(ctx, &diagnosis);
+    let message = format!(
+        "the rehearsal stopped the deploy: `{migration}` fails on a copy of production ({}); production was not changed",
+        error.describe()
+    );
+    ctx.state.diagnosis = Some(diagnosis);
+    Failure::new(Exit::MigrationFailed, message)
+}
+
+/// What to change in the migration, by SQLSTATE.
+fn what_to_fix(error: &DbError) -> String {
+    let msg = error.message.as_deref().unwrap_or("");
+    match error.code.as_deref().unwrap_or("") {
+        "42710" | "42P07" | "42701" | "42P06" | "42723" => format!(
+            "production already has what the migration creates ({msg}): drop that statement or make it tolerate the object (IF NOT EXISTS, or a DO block catching duplicate_object)"
+        ),
+        "42704" | "42P01" | "42703" | "3F000" => {
+            format!("production lacks what the migration expects ({msg}): its schema has drifted from the migration history")
+        }
+        "23505" => format!("production's rows break a unique constraint ({msg}): remove the duplicates first (a data step before the index)"),
+        "23502" => format!("production has rows the NOT NULL change rejects ({msg}): add a DEFAULT or fill the column first"),
+        "23503" => format!("production's rows break a foreign key ({msg}): fix the orphaned rows first"),
+        "42601" => format!("the SQL does not parse ({msg})"),
+        _ => "make the migration succeed against production's schema as the error says".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_names_fit_postgres_identifiers_and_share_a_prefix() {
+        let (name, prefix) = scratch_names("school", "20260221T053404.123Z-4242");
+        assert_eq!(name, "school_rehearsal_20260221t053404_123z_4242");
+        assert_eq!(prefix, "school_rehearsal_");
+        let long = "d".repeat(80);
+        let (name, prefix) = scratch_names(&long, "20260221T053404.123Z-4242");
+        assert!(name.len() <= 63 && name.starts_with(&prefix), "{name}");
+        let (name, _) = scratch_names("écoleécoleécoleécoleécoleécoleécole", "20260221T053404.123Z-4242");
+        assert!(name.len() <= 63, "{name}");
+    }
+
+    #[test]
+    fn ids_look_like_prisma_uuids() {
+        let id = row_id("m", 1);
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+        assert_ne!(id, row_id("m", 2));
+    }
+
+    #[test]
+    fn advice_follows_the_sqlstate() {
+        let e = DbError { code: Some("42710".into()), message: Some("type \"x\" already exists".into()) };
+        assert!(what_to_fix(&e).contains("IF NOT EXISTS"));
+        let e = DbError { code: Some("23505".into()), message: None };
+        assert!(what_to_fix(&e).contains("duplicates"));
+    }
+}

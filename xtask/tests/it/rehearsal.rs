@@ -1,0 +1,324 @@
+//! `deploy` rehearses its pending migrations on a scratch copy of production
+//! before production (issue 15), against real PostgreSQL clusters and the real
+//! Prisma CLI: the runbook's drift caught on the copy, a passing rehearsal, a
+//! rehearsed recovery, a data-dependent failure only a full copy shows, a role
+//! without CREATEDB, a separate scratch server, and a run killed mid-rehearsal.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::harness::Out;
+use crate::prisma_app::{repo_root, Options, PrismaApp, INIT, MIGRATION};
+
+const MIGRATIONS: &str = "Backend/src/prisma/db/migrations";
+
+#[track_caller]
+fn assert_contains(haystack: &str, needle: &str) {
+    assert!(haystack.contains(needle), "expected to find {needle:?} in:\n{haystack}");
+}
+
+fn prisma_calls(out: &Out) -> Vec<String> {
+    out.all().lines().filter_map(|l| l.split_once("$ npx prisma ").map(|(_, c)| c.to_string())).collect()
+}
+
+/// Scratch databases of rehearsals on this cluster (any left behind is a bug).
+fn scratch_databases(app: &PrismaApp) -> Vec<String> {
+    app.psql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_rehearsal\\_%' ORDER BY 1")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Production with `init` applied and the runbook's migration pending (its file
+/// as it is on disk now).
+fn init_only(app: &PrismaApp) {
+    let dir = app.path().join(MIGRATIONS).join(MIGRATION);
+    let held = app.path().join("held-back-migration");
+    std::fs::rename(&dir, &held).unwrap();
+    app.prisma(&["migrate", "deploy"]).expect_code(0);
+    std::fs::rename(&held, &dir).unwrap();
+    assert_eq!(app.states(), crate::prisma_app::ledger(&[(INIT, "applied")]));
+}
+
+/// Adds a migration directory to the app copy.
+fn add_migration(app: &PrismaApp, name: &str, sql: &str) {
+    app.project.file(&format!("{MIGRATIONS}/{name}/migration.sql"), sql);
+}
+
+fn policy(p: &str) -> Options {
+    Options { deploy_policy: p.to_string(), ..Options::default() }
+}
+
+fn schema_json() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(repo_root().join("docs/report-v1.schema.json")).unwrap()).unwrap()
+}
+
+/// The runbook's drift: production already has the enum the pending migration
+/// creates unguarded. The rehearsal fails on the copy; production is not touched.
+#[test]
+fn the_runbooks_drift_is_caught_in_the_rehearsal_before_production() {
+    let app = PrismaApp::new();
+    init_only(&app);
+    app.put_broken();
+    let before = app.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
+
+    let out = app.xtask().args(["deploy", "--report", "report.json"]).run();
+    out.expect_code(4);
+    let all = out.all();
+    assert!(prisma_calls(&out).is_empty(), "Prisma ran against production:\n{all}");
+    assert_contains(&all, "rehearsal");
+    assert_contains(&all, "42710");
+    assert_contains(&all, "type \"attendance_status\" already exists");
+    assert_contains(&all, &format!("migration: {MIGRATION}"));
+    assert_contains(&all, "production was not changed");
+    assert_contains(&all, "IF NOT EXISTS");
+
+    // Production: no row for the migration, no new objects.
+    assert_eq!(app.states(), crate::prisma_app::ledger(&[(INIT, "applied")]));
+    assert!(!app.has_object("library_books") && !app.has_object("library_issue_status"));
+    assert_eq!(app.psql("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"), before);
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+
+    let report = app.report("report.json");
+    crate::report::validate(&schema_json(), &report, "report").unwrap();
+    let r = &report["rehearsal"];
+    assert_eq!(r["outcome"], "failed", "{report:#}");
+    assert_eq!(r["failed"], MIGRATION);
+    assert!(r["database"].as_str().unwrap().starts_with("school_rehearsal_"), "{r}");
+    assert_eq!(report["diagnosis"]["error_code"], "42710");
+    assert!(report["diagnosis"]["summary"].as_str().unwrap().starts_with("rehearsal:"), "{report:#}");
+    let audit: Vec<Value> = app.audit().into_iter().filter(|l| l["event"] == "rehearsal").collect();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["outcome"], "failed");
+    assert!(!app.audit_text().contains(app.password()));
+}
+
+/// A pending migration that succeeds: rehearsed, then deployed; the run's
+/// report, audit log and GitHub step summary record the rehearsal.
+#[test]
+fn a_pending_migration_passes_the_rehearsal_then_deploys() {
+    let app = PrismaApp::new();
+    init_only(&app);
+    let summary = app.path().join("summary.md");
+
+    let out = app
+        .xtask()
+        .args(["deploy", "--report", "report.json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, &format!("rehearsal: `{MIGRATION}` applied on the copy"));
+    assert_contains(&all, "rehearsal: passed");
+    assert_eq!(prisma_calls(&out).len(), 1, "{all}");
+    assert_eq!(app.states(), crate::prisma_app::ledger(&[(INIT, "applied"), (MIGRATION, "applied")]));
+    assert!(app.has_object("library_books"));
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+    // The rehearsal came before the production deploy.
+    let rehearsed = all.find("rehearsal: passed").unwrap();
+    let deployed = all.find("$ npx prisma migrate deploy").unwrap();
+    assert!(rehearsed < deployed, "{all}");
+
+    let report = app.report("report.json");
+    crate::report::validate(&schema_json(), &report, "report").unwrap();
+    let r = &report["rehearsal"];
+    assert_eq!(r["outcome"], "passed");
+    assert_eq!(r["mode"], "schema");
+    assert_eq!(r["applied"], serde_json::json!([MIGRATION]));
+    assert!(r["seconds"].as_f64().unwrap() > 0.0);
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert_contains(&md, "**Rehearsal** (schema): passed on `school_rehearsal_");
+    assert!(app.audit().iter().any(|l| l["event"] == "rehearsal" && l["outcome"] == "passed"));
+
+    // Nothing pending: no scratch database is made.
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(0);
+    assert_contains(&out.all(), "rehearsal: skipped: no pending migrations");
+}
+
+/// Production has the runbook's failed row and the fixed file is on disk: the
+/// rehearsal recovers it on the copy first, then production does the same.
+#[test]
+fn a_recorded_failure_whose_file_was_fixed_is_recovered_on_the_copy_then_in_production() {
+    let app = PrismaApp::new();
+    app.production_state();
+
+    let out = app.xtask().args(["deploy", "--report", "report.json"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, &format!("rehearsal: marking `{MIGRATION}` rolled-back on the copy"));
+    assert_contains(&all, &format!("rehearsal: `{MIGRATION}` applied on the copy"));
+    let rehearsed = all.find("rehearsal: passed").expect("a passed rehearsal");
+    let resolved = all.find("$ npx prisma migrate resolve --rolled-back").expect("a resolve in production");
+    assert!(rehearsed < resolved, "{all}");
+    assert_eq!(
+        app.states(),
+        crate::prisma_app::ledger(&[(INIT, "applied"), (MIGRATION, "rolled back"), (MIGRATION, "applied")])
+    );
+    let report = app.report("report.json");
+    assert_eq!(report["rehearsal"]["recovered"], format!("`{MIGRATION}` as rolled-back"));
+    assert_eq!(report["resolutions"].as_array().unwrap().len(), 1);
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+}
+
+/// A unique index over duplicate rows fails only with data: a schema rehearsal
+/// passes it (and production then fails), `rehearse = "full"` catches it.
+#[test]
+fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
+    let app = PrismaApp::with(policy("rehearse = \"full\"\nrecover = \"stop\""));
+    app.deployed_state();
+    app.psql(
+        "INSERT INTO users (id, email, name, updated_at) VALUES ('u1', 'a@example.org', 'Sam', now()), \
+         ('u2', 'b@example.org', 'Sam', now())",
+    );
+    let unique = "20260301000000_unique_user_name";
+    add_migration(&app, unique, "CREATE UNIQUE INDEX \"users_name_key\" ON \"users\"(\"name\");\n");
+
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(4);
+    let all = out.all();
+    assert_contains(&all, "23505");
+    assert_contains(&all, "rehearsal: migration `20260301000000_unique_user_name` failed on a copy");
+    assert!(prisma_calls(&out).is_empty(), "{all}");
+    assert!(!app.states().iter().any(|s| s.starts_with(unique)), "{:?}", app.states());
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+
+    // The schema copy has no rows: its rehearsal passes and production fails.
+    app.reconfigure(policy("rehearse = \"schema\"\nrecover = \"stop\""));
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(4);
+    assert_contains(&out.all(), "rehearsal: passed");
+    assert!(app.states().contains(&format!("{unique} failed")), "{:?}", app.states());
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+}
+
+/// A login role that owns the app's database but may not create databases.
+fn app_role_url(app: &PrismaApp) -> String {
+    app.psql(
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw-Zq7' NOCREATEDB; ALTER DATABASE school OWNER TO app; \
+         ALTER SCHEMA public OWNER TO app;",
+    );
+    format!("postgresql://app:app-pw-Zq7@127.0.0.1:{}/school?schema=public", app.cluster.port())
+}
+
+/// Without CREATEDB: the default rehearsal steps aside with a note; an explicit
+/// one is a preflight error; a scratch server in `[rehearsal] url_env` rehearses there.
+#[test]
+fn a_role_without_createdb_skips_by_default_fails_when_explicit_and_uses_a_scratch_server() {
+    let app = PrismaApp::new();
+    let url = app_role_url(&app);
+
+    // Explicit: exit 2 before anything ran (no backup).
+    app.reconfigure(policy("rehearse = \"schema\""));
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(2);
+    assert_contains(&out.all(), "role `app` may not create databases");
+    assert_contains(&out.all(), "CREATEDB");
+    assert!(app.backups().is_empty(), "{:?}", app.backups());
+    assert!(prisma_calls(&out).is_empty());
+
+    // A second server as the scratch server.
+    let scratch = pgcluster::Cluster::start(
+        &app.path().join("pg-scratch"),
+        &pgcluster::ClusterOptions { tls: false, superuser_password: "scratch-pw-Zq7".into() },
+    )
+    .unwrap();
+    app.reconfigure(Options {
+        deploy_policy: "rehearse = \"schema\"".into(),
+        extra_toml: "\n[rehearsal]\nurl_env = \"SCRATCH_URL\"\n".into(),
+        ..Options::default()
+    });
+    // url_env set but the variable missing: a preflight error.
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(2);
+    assert_contains(&out.all(), "SCRATCH_URL, which is not set");
+
+    let out = app
+        .xtask()
+        .env("DATABASE_URL", &url)
+        .env("SCRATCH_URL", scratch.url("postgres"))
+        .args(["deploy", "--report", "report.json"])
+        .run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "on the scratch server in $SCRATCH_URL");
+    assert_contains(&all, "rehearsal: passed");
+    assert!(!all.contains("scratch-pw-Zq7") && !all.contains("app-pw-Zq7"), "{all}");
+    let report = app.report("report.json");
+    assert_eq!(report["rehearsal"]["server_env"], "SCRATCH_URL");
+    assert_eq!(report["rehearsal"]["applied"].as_array().unwrap().len(), 2, "{report:#}");
+    assert_eq!(app.states(), crate::prisma_app::ledger(&[(INIT, "applied"), (MIGRATION, "applied")]));
+    let left = scratch.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE '%rehearsal%'").unwrap();
+    assert_eq!(left.trim(), "0");
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+
+    // The default with no scratch server: skipped, with why and how.
+    app.reconfigure(Options::default());
+    add_migration(&app, "20260301000000_add_note", "ALTER TABLE \"users\" ADD COLUMN \"note\" TEXT;\n");
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "rehearsal: skipped: role `app` may not create databases");
+    assert_contains(&all, "ALTER ROLE \"app\" CREATEDB");
+    assert_contains(&all, "[rehearsal] url_env");
+    assert_eq!(all.matches("rehearsal: skipped").count(), 1, "{all}");
+}
+
+/// A run killed in the middle of its rehearsal leaves its scratch database; the
+/// next run drops it.
+#[test]
+fn a_run_killed_mid_rehearsal_leaves_a_scratch_database_the_next_run_removes() {
+    let app = PrismaApp::new();
+    app.deployed_state();
+    let slow = "20260301000000_slow";
+    add_migration(&app, slow, "SELECT pg_sleep(60);\n");
+
+    let mut child = app.xtask().args(["deploy"]).spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let sleeping = app.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '%\\_rehearsal\\_%' AND query LIKE '%pg_sleep%'",
+        );
+        if sleeping.trim() == "1" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rehearsal never reached the slow migration");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = scratch_databases(&app);
+    assert_eq!(left.len(), 1, "{left:?}");
+
+    add_migration(&app, slow, "SELECT 1;\n");
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(0);
+    assert_contains(&out.all(), &format!("rehearsal: dropping `{}`, left behind by an interrupted run", left[0]));
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+    assert!(app.states().contains(&format!("{slow} applied")), "{:?}", app.states());
+}
+
+/// `--dry-run` shows the rehearsal's steps and runs nothing.
+#[test]
+fn dry_run_shows_the_rehearsal() {
+    let app = PrismaApp::new();
+    let out = app.xtask().args(["deploy", "--dry-run"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "rehearse first (rehearse = \"schema\"), on production's server");
+    assert_contains(&all, "CREATE DATABASE \"school_rehearsal_<run id>\"");
+    assert_contains(&all, "pg_dump --schema-only --no-owner --no-privileges");
+    assert_contains(&all, "DROP DATABASE \"school_rehearsal_<run id>\" WITH (FORCE)");
+    let rehearse = all.find("rehearse first").unwrap();
+    let deploy = all.find("npx prisma migrate deploy").unwrap();
+    assert!(rehearse < deploy, "{all}");
+    assert!(!all.contains(app.password()));
+    assert!(app.backups().is_empty());
+
+    app.reconfigure(policy("rehearse = \"off\""));
+    let out = app.xtask().args(["deploy", "--dry-run"]).run();
+    assert_contains(&out.all(), "no rehearsal (rehearse = \"off\")");
+}
