@@ -2,7 +2,7 @@
 //! migration (did it apply?), marking a migration with `prisma migrate resolve`
 //! and checking the mark took, asking for a yes, and the next commands to offer.
 
-use crate::config::{Action, BuiltinKind};
+use crate::config::{Action, BuiltinKind, IfApplied, Recover};
 use crate::context::{diagnosis_lines, Ctx, Diagnosis, Resolution};
 use crate::db::Target;
 use crate::evidence::{self, Evidence, Verdict};
@@ -331,6 +331,53 @@ pub fn unchanged_blocker(a: &Assessment) -> Option<String> {
         "migration.sql of `{}` is unchanged since the failed attempt, so it would fail the same way: {fix}",
         a.migration
     ))
+}
+
+/// What a deploy may do about its one failed migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Resolve it with this mark, then deploy once more.
+    Resolve(Mark),
+    /// Stop without resolving; `show_evidence` when the lists of what is and is not
+    /// in the database are what a person repairing it by hand starts from.
+    Stop { why: String, show_evidence: bool },
+}
+
+/// The one recovery decision, asked by `deploy` and by its rehearsal: the policy
+/// (`recover`, `allow`, `if_applied`), the evidence, and never a retry that cannot
+/// succeed (an unchanged file after a deterministic error).
+pub fn decide(ctx: &Ctx, a: &Assessment) -> Decision {
+    let stop = |why: String| Decision::Stop { why, show_evidence: false };
+    let name = &a.migration;
+    if ctx.task.recover == Recover::Stop {
+        return stop("the policy is recover = \"stop\": nothing was resolved automatically".into());
+    }
+    if ctx.task.allow.as_ref().is_some_and(|allowed| !allowed.iter().any(|n| n == name)) {
+        return stop(format!("`{name}` is not in this task's allow list: nothing was resolved automatically"));
+    }
+    let mark = match a.verdict() {
+        Some(Verdict::NotApplied) => Mark::RolledBack,
+        Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
+        Some(Verdict::Applied) => {
+            return stop(format!(
+                "its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"",
+                a.summary()
+            ))
+        }
+        _ => {
+            return Decision::Stop {
+                why: format!("the database does not show that rolling back is safe: {}", a.summary()),
+                show_evidence: true,
+            }
+        }
+    };
+    if mark == Mark::RolledBack && unchanged_blocker(a).is_some() {
+        return stop(
+            "migration.sql is unchanged since the failed attempt and would fail the same way (what to fix: below); nothing was resolved"
+                .into(),
+        );
+    }
+    Decision::Resolve(mark)
 }
 
 /// `cargo xtask TASK ARG` (as invoked) for this config's task of a built-in kind, if it has one.

@@ -13,16 +13,15 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::config::{BuiltinKind, Config, IfApplied, Recover, Rehearse, Task};
+use crate::config::{BuiltinKind, Config, Rehearse, Task};
 use crate::context::{Ctx, Diagnosis, RehearsalRecord};
 use crate::db::{admin, psql, Target};
 use crate::dump::interrupt::{self, Interrupts};
 use crate::dump::restore;
-use crate::evidence::Verdict;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, DbError, Local, Row};
 use crate::proc::{self, Cmd};
-use crate::recovery::{evidence_for, migrations_dir, print_diagnosis, Mark};
+use crate::recovery::{decide, evidence_for, migrations_dir, print_diagnosis, Decision, Mark};
 use crate::ui::Ui;
 
 const INFIX: &str = "_rehearsal_";
@@ -168,8 +167,9 @@ impl Drop for Scratch<'_> {
 enum Plan {
     /// The deploy will not change production (or cannot be rehearsed): why.
     Skip(String),
-    /// Recover this failed row first (if the evidence on the copy agrees), then apply these.
-    Run { recover: Option<Row>, pending: Vec<Local> },
+    /// Recover this failed row first, with the mark the deploy's decision chose (and
+    /// the evidence's summary), then apply these.
+    Run { recover: Option<Box<(Row, Mark, String)>>, pending: Vec<Local> },
 }
 
 fn plan(ctx: &Ctx, production: &Target) -> Result<Plan, Failure> {
@@ -192,18 +192,18 @@ fn plan(ctx: &Ctx, production: &Target) -> Result<Plan, Failure> {
     let recover = match failed.as_slice() {
         [] => None,
         [one] => {
+            // The deploy's own decision, on production's evidence (read-only): a
+            // failed migration the deploy will not resolve is not rehearsed.
             let name = &one.migration_name;
-            if ctx.task.recover == Recover::Stop {
-                return Ok(Plan::Skip(format!(
-                    "`{name}` is recorded as failed and the policy is recover = \"stop\": the deploy stops on it without changing production"
-                )));
+            let evidence = evidence_for(ctx, production, name)?;
+            match decide(ctx, &evidence) {
+                Decision::Resolve(mark) => Some(Box::new(((*one).clone(), mark, evidence.summary()))),
+                Decision::Stop { why, .. } => {
+                    return Ok(Plan::Skip(format!(
+                        "`{name}` is recorded as failed and the deploy will not recover it ({why}): it stops on it without changing production"
+                    )))
+                }
             }
-            if ctx.task.allow.as_ref().is_some_and(|a| !a.iter().any(|n| n == name)) {
-                return Ok(Plan::Skip(format!(
-                    "`{name}` is recorded as failed and is not in the allow list: the deploy stops on it without changing production"
-                )));
-            }
-            Some((*one).clone())
         }
         many => {
             return Ok(Plan::Skip(format!(
@@ -314,22 +314,9 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     copied?;
 
     let mut pending = pending;
-    if let Some(row) = recover {
+    if let Some((row, mark, summary)) = recover.map(|r| *r) {
         let failed = row.migration_name.clone();
-        let evidence = evidence_for(ctx, &copy, &failed)?;
-        let mark = match evidence.verdict() {
-            Some(Verdict::NotApplied) => Mark::RolledBack,
-            Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
-            _ => {
-                rec.outcome = "skipped".into();
-                rec.note = Some(format!(
-                    "`{failed}` is recorded as failed and the evidence does not let the deploy recover it ({}): the deploy stops on it without changing production",
-                    evidence.summary()
-                ));
-                return Ok(());
-            }
-        };
-        ctx.ui.event(&format!("rehearsal: marking `{failed}` {} on the copy ({})", mark.word(), evidence.summary()));
+        ctx.ui.event(&format!("rehearsal: marking `{failed}` {} on the copy ({summary})", mark.word()));
         mark_on_copy(&copy, &failed, mark, pending.iter().find(|l| l.name == failed).map(|l| l.checksum.as_str()))?;
         if mark == Mark::Applied {
             pending.retain(|l| l.name != failed);

@@ -8,16 +8,15 @@
 //! with a diagnosis and the next commands to choose from.
 
 use super::{Builtin, BuiltinArg};
-use crate::config::{BuiltinKind, IfApplied, Recover};
+use crate::config::{BuiltinKind, Recover};
 use crate::context::{Ctx, Diagnosis};
 use crate::db::Target;
-use crate::evidence::Verdict;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
 use crate::recovery::{
-    diagnose_command, evidence_for, mark_migration, next_steps, print_diagnosis, problem_steps, unchanged_blocker,
-    verify_marked, Assessment, Mark,
+    decide, diagnose_command, evidence_for, mark_migration, next_steps, print_diagnosis, problem_steps, verify_marked,
+    Assessment, Decision,
 };
 
 pub static DEPLOY: Builtin = Builtin {
@@ -86,60 +85,22 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // The evidence comes first, so that every stop advises by what the database shows.
     let name = row.migration_name.clone();
     let evidence = evidence_for(ctx, &target, &name)?;
-    if ctx.task.recover == Recover::Stop {
-        return Err(stop(
-            ctx,
-            &row,
-            Some(&evidence),
-            "the policy is recover = \"stop\": nothing was resolved automatically",
-        ));
-    }
-    if let Some(allowed) = &ctx.task.allow {
-        if !allowed.iter().any(|a| a == &name) {
-            return Err(stop(
-                ctx,
-                &row,
-                Some(&evidence),
-                &format!("`{name}` is not in this task's allow list: nothing was resolved automatically"),
-            ));
-        }
-    }
-    let mark = match evidence.verdict() {
-        Some(Verdict::NotApplied) => Mark::RolledBack,
-        Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
-        Some(Verdict::Applied) => {
-            return Err(stop(
-                ctx,
-                &row,
-                Some(&evidence),
-                &format!(
-                "its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"",
-                evidence.summary()
-            ),
-            ))
-        }
-        _ => {
-            // Partial or unknown: say what is and is not there, so whoever repairs
-            // the database by hand starts from the list (as `diagnose` prints it).
-            if let Some(ev) = &evidence.evidence {
-                ctx.ui.event(&format!("evidence: what the database shows of `{name}`:"));
-                for line in ev.details().lines() {
-                    ctx.ui.event(line);
+    let mark = match decide(ctx, &evidence) {
+        Decision::Resolve(mark) => mark,
+        Decision::Stop { why, show_evidence } => {
+            if show_evidence {
+                // Partial or unknown: say what is and is not there, so whoever repairs
+                // the database by hand starts from the list (as `diagnose` prints it).
+                if let Some(ev) = &evidence.evidence {
+                    ctx.ui.event(&format!("evidence: what the database shows of `{name}`:"));
+                    for line in ev.details().lines() {
+                        ctx.ui.event(line);
+                    }
                 }
             }
-            return Err(stop(
-                ctx,
-                &row,
-                Some(&evidence),
-                &format!("the database does not show that rolling back is safe: {}", evidence.summary()),
-            ));
+            return Err(stop(ctx, &row, Some(&evidence), &why));
         }
     };
-    // Never retry what cannot succeed: the same file meets the same error.
-    if mark == Mark::RolledBack && unchanged_blocker(&evidence).is_some() {
-        let why = "migration.sql is unchanged since the failed attempt and would fail the same way (what to fix: below); nothing was resolved";
-        return Err(stop(ctx, &row, Some(&evidence), why));
-    }
     ctx.ui.event(&format!(
         "recovering: `{name}` failed ({}); {}; marking it {} and deploying once more",
         row.error().describe(),
