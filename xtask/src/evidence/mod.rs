@@ -63,6 +63,7 @@
 //! and an `ADD` of one, or a `CREATE INDEX` without a name, is unknown.
 
 mod catalog;
+mod definition;
 pub mod lexer;
 mod objects;
 mod replay;
@@ -106,6 +107,18 @@ impl fmt::Display for Expectation {
     }
 }
 
+impl Expectation {
+    /// The opposite state, as the database holds it when this change is not done, with
+    /// the line of the change: `column "t"."c" does not exist (line 3)`.
+    pub fn now(&self) -> String {
+        let other = match self.applied_means {
+            Presence::Present => Presence::Absent,
+            Presence::Absent => Presence::Present,
+        };
+        format!("{} (line {})", self.object.describe(other), self.line)
+    }
+}
+
 fn display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
@@ -122,6 +135,9 @@ pub struct Analysis {
     lookups: Vec<Object>,
     /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
     informative: HashSet<Object>,
+    /// The file runs as one transaction under Prisma: no transaction control, nothing
+    /// that cannot run in a transaction block, nothing unreadable.
+    pub transactional: bool,
 }
 
 /// Analyses `sql` with unqualified names in `public`.
@@ -139,7 +155,8 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
         }
     }
     let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
-    Analysis { expectations, unknown, program, lookups, informative }
+    let transactional = statements::transactional(sql);
+    Analysis { expectations, unknown, program, lookups, informative, transactional }
 }
 
 /// The answer, for people.
@@ -204,6 +221,9 @@ pub struct Evidence {
     /// For a partial verdict: the first statement a re-run would fail on, and why,
     /// or what a re-run would leave missing.
     pub rerun_blocker: Option<String>,
+    /// When the transactional rule decided (statements not understood follow the
+    /// file's checkable changes): why.
+    pub rule: Option<String>,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -219,6 +239,9 @@ impl Evidence {
     /// The lists of [`Evidence::report`] without the verdict line, indented by two.
     pub fn details(&self) -> String {
         let mut out = String::new();
+        if let Some(r) = &self.rule {
+            out.push_str(&format!("  decided by the transactional rule: {r}\n"));
+        }
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
             let items: Vec<String> = items.collect();
             if !items.is_empty() {
@@ -230,7 +253,8 @@ impl Evidence {
         };
         list("not understood", &mut self.unknown.iter().cloned());
         list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
-        list("not done (the migration would leave it so)", &mut self.missing.iter().map(|e| e.to_string()));
+        // Each line says what the database holds now, so that it reads true on its own.
+        list("not done (as the database has it now)", &mut self.missing.iter().map(|e| e.now()));
         list(
             "in the way (there, but unusable or of another kind)",
             &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),
@@ -246,7 +270,13 @@ impl Evidence {
     pub fn summary(&self) -> String {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
         match self.verdict {
+            Verdict::Applied if self.rule.is_some() => format!(
+                "applied: all {total} of its checkable changes are in the database, and it ran as one transaction"
+            ),
             Verdict::Applied => format!("applied: all {total} of its changes are in the database"),
+            Verdict::NotApplied if self.rule.is_some() => format!(
+                "not applied: {p} of its {total} checkable changes are in the database (all of them ones a re-run skips), and it runs as one transaction"
+            ),
             Verdict::NotApplied if p == 0 => format!("not applied: none of its {total} changes are in the database"),
             Verdict::NotApplied => {
                 format!("not applied: {p} of its {total} changes are in the database, all of them ones a re-run skips")
@@ -311,6 +341,8 @@ fn names(o: &Object) -> Vec<&str> {
         | Object::Sequence { name, .. } => vec![name],
         Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => vec![table, name],
         Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => vec![table, column],
+        Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => vec![table, name],
+        Object::IndexDef { name, .. } => vec![name],
         Object::ColumnType { table, column, .. } => vec![table, column],
         Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => vec![enum_name],
     }
@@ -350,13 +382,20 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     }
     let mut rerun_blocker = None;
     let mut unknown = analysis.unknown.clone();
+    // The transactional rule: Prisma sends the file as one query, which the server runs
+    // as one implicit transaction, so what the analyser cannot check (data changes,
+    // functions, ...) ran exactly when the checkable changes did.
+    let follows = analysis.transactional && !unknown.is_empty() && !counted.is_empty();
+    let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
     let verdict = if counted.is_empty() && unknown.is_empty() {
         unknown.push("the migration makes no change the catalogs can show".into());
         Verdict::Unknown
-    } else if !unknown.is_empty() || counted.is_empty() {
+    } else if (!unknown.is_empty() && !follows) || counted.is_empty() {
+        Verdict::Unknown
+    } else if follows && missing.is_empty() && invalid.is_empty() && !proven {
+        // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
-        let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
         match replay::rerun(&analysis.program, found, predating) {
             // Nothing shows that it ran, and running it would still change the database:
             // the catalogs look the same before and after it.
@@ -394,8 +433,24 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
             }
         }
     };
+    let rule = match verdict {
+        _ if !follows => None,
+        Verdict::Applied => Some(format!(
+            "it has no transaction control and nothing that cannot run in a transaction, so Prisma ran it as one \
+             transaction; its checkable changes are all in place, so its {} statement(s) not understood ran too",
+            analysis.unknown.len()
+        )),
+        Verdict::NotApplied => Some(format!(
+            "it has no transaction control and nothing that cannot run in a transaction, so Prisma ran it as one \
+             transaction; its checkable changes are not in place, so that transaction did not commit and its {} \
+             statement(s) not understood left nothing behind",
+            analysis.unknown.len()
+        )),
+        _ => None,
+    };
     let predating = analysis.expectations.iter().filter(|e| predating.contains(&e.object)).cloned().collect();
     Evidence {
+        rule,
         verdict,
         present,
         missing,

@@ -83,12 +83,18 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
                 Op::Create { object, children, .. } => {
                     m.observe(object, known(Presence::Absent));
                     m.set(object, prov(Presence::Present, guarded));
-                    for ch in children {
-                        m.observe(ch, known(Presence::Absent));
-                        m.set(ch, prov(Presence::Present, guarded));
+                    // What it owns was absent before exactly when it was (see `observe`).
+                    // A constraint or index dropped and added again under its name in one
+                    // file is added with another definition: the new one was not there.
+                    let redefined = m.dropped.contains(object);
+                    for (ch, p) in children {
+                        let def = matches!(ch, Object::ConstraintDef { .. } | Object::IndexDef { .. });
+                        m.observe(ch, (def && redefined && !guarded).then_some(Presence::Absent));
+                        m.set(ch, prov(*p, guarded));
                     }
                 }
                 Op::Drop { object } => {
+                    m.dropped.insert(object.clone());
                     m.observe(object, known(Presence::Present));
                     m.set(object, prov(Presence::Absent, guarded));
                 }
@@ -101,9 +107,11 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
                     m.set(from, prov(Presence::Absent, guarded));
                     m.set(to, prov(Presence::Present, guarded));
                 }
-                Op::Set { object, presence } => {
-                    m.observe(object, None);
-                    m.set(object, prov(*presence, true));
+                Op::Set { object, presence, once } => {
+                    // A conversion (`TYPE ... USING`) is written for a column that does not
+                    // have the type yet; finding the type shows that it ran.
+                    m.observe(object, once.then_some(if *presence == Presence::Present { Presence::Absent } else { Presence::Present }));
+                    m.set(object, prov(*presence, !once));
                 }
                 Op::Rekey { from, to } => {
                     m.observe(from, None);
@@ -146,6 +154,8 @@ struct Intended {
     mentioned: BTreeSet<Object>,
     /// The state before the migration, where the file reveals it; recorded at the first mention.
     pre: HashMap<Object, Option<Presence>>,
+    /// What the file drops, so far.
+    dropped: HashSet<Object>,
 }
 
 impl Intended {
@@ -313,8 +323,13 @@ fn apply(
         if let Some(o) = c.needs.iter().find(|o| get(state, o) != Found::Present) {
             return Err((o.missing_error(), format!("{o} does not exist")));
         }
+        if let Op::Set { object, presence, once: true } = &c.op {
+            if get(state, object) == Found::from(*presence) {
+                return Err(("once", format!("{} already: running it again would convert the data again", object.describe(*presence))));
+            }
+        }
         changed |= match &c.op {
-            Op::Set { object, presence } => get(state, object) != Found::from(*presence),
+            Op::Set { object, presence, .. } => get(state, object) != Found::from(*presence),
             Op::Rekey { .. } => false,
             _ => true,
         };
@@ -324,8 +339,8 @@ fn apply(
                     return Err((error, format!("{object} already exists")));
                 }
                 set(state, object, Found::Present);
-                for ch in children {
-                    set(state, ch, Found::Present);
+                for (ch, p) in children {
+                    set(state, ch, Found::from(*p));
                 }
             }
             Op::Drop { object } => {
@@ -352,7 +367,7 @@ fn apply(
                 set(state, from, Found::Absent);
                 set(state, to, Found::Present);
             }
-            Op::Set { object, presence } => set(state, object, Found::from(*presence)),
+            Op::Set { object, presence, .. } => set(state, object, Found::from(*presence)),
             Op::Rekey { from, to } => {
                 let v = get(state, from);
                 state.insert(from.clone(), Found::Absent);

@@ -31,6 +31,11 @@ fn evs(e: &str, vs: &[&str]) -> Object {
     }
 }
 
+/// A column property or a definition rather than an object of its own.
+fn is_definition(o: &Object) -> bool {
+    o.is_column_property()
+}
+
 fn expect_of<'a>(a: &'a Analysis, o: &Object) -> &'a Expectation {
     a.expectations
         .iter()
@@ -49,6 +54,13 @@ fn applied_world(a: &Analysis) -> HashMap<Object, Found> {
         w.insert(e.object.clone(), e.applied_means.into());
     }
     w
+}
+
+/// The catalogs after `sql` ran on an empty database (what it leaves present).
+fn after(sql: &str) -> HashMap<Object, Found> {
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    a.expectations.iter().filter(|e| e.applied_means == Presence::Present).map(|e| (e.object.clone(), Found::Present)).collect()
 }
 
 /// Only `present` exist.
@@ -107,9 +119,26 @@ fn prisma_generated_statements() {
         idx("library_books_isbn_key"),
         con("notes", "notes_author_id_fkey"),
     ];
-    let got: Vec<&Object> = a.expectations.iter().map(|e| &e.object).collect();
+    // Objects first; their definitions are checked below.
+    let got: Vec<&Object> = a.expectations.iter().map(|e| &e.object).filter(|o| !is_definition(o)).collect();
     assert_eq!(got, want.iter().collect::<Vec<_>>());
-    assert!(a.expectations.iter().all(|e| e.applied_means == Presence::Present && !e.guarded));
+    assert!(a.expectations.iter().all(|e| !e.guarded));
+    let described: Vec<String> =
+        a.expectations.iter().filter(|e| is_definition(&e.object)).map(|e| e.object.describe(e.applied_means)).collect();
+    for want in [
+        r#"column "public"."library_books"."id" has type text"#,
+        r#"column "public"."library_books"."id" is NOT NULL"#,
+        r#"column "public"."library_books"."id" has no default"#,
+        r#"column "public"."library_books"."status" has the default 'AVAILABLE'"#,
+        r#"column "public"."library_books"."cost" has type numeric(10,2)"#,
+        r#"column "public"."library_books"."cost" allows NULL"#,
+        r#"column "public"."library_books"."created_at" has the default current_timestamp"#,
+        r#"constraint "library_books_pkey" on "public"."library_books" has the definition primary key id"#,
+        r#"index "public"."library_books_isbn_key" has the definition unique using btree isbn"#,
+        r#"constraint "notes_author_id_fkey" on "public"."notes" has the definition foreign key author_id references users id delete restrict update cascade"#,
+    ] {
+        assert!(described.iter().any(|d| d == want), "{want}: {described:#?}");
+    }
     let e = expect_of(&a, &idx("library_books_isbn_key"));
     assert_eq!(e.line, 19);
     assert_eq!(e.statement, r#"CREATE UNIQUE INDEX "library_books_isbn_key" ON "library_books"("isbn")"#);
@@ -206,11 +235,16 @@ ALTER TYPE "mood" RENAME VALUE 'sad' TO 'blue';
     assert!(has(&a, &idx("users_email_key"), Presence::Present));
     assert!(has(&a, &idx("users_email_idx"), Presence::Absent));
     let nn = |c: &str| Object::NotNull { schema: s("public"), table: s("users"), column: s(c) };
-    let df = |c: &str| Object::Default { schema: s("public"), table: s("users"), column: s(c) };
+    let df = |c: &str, v: Option<&str>| Object::Default {
+        schema: s("public"),
+        table: s("users"),
+        column: s(c),
+        value: v.map(String::from),
+    };
     assert!(has(&a, &nn("email"), Presence::Present));
     assert!(has(&a, &nn("age"), Presence::Absent));
-    assert!(has(&a, &df("role"), Presence::Absent));
-    assert!(has(&a, &df("score"), Presence::Present));
+    assert!(has(&a, &df("role", None), Presence::Present));
+    assert!(has(&a, &df("score", Some("0")), Presence::Present));
     let ty = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
     assert_eq!(
         ty.to_string(),
@@ -304,7 +338,8 @@ fn ignored_statements_and_search_path() {
     let sql = "BEGIN;\nSET lock_timeout = '5s';\nSET LOCAL search_path TO tenant;\nCOMMENT ON TABLE a IS 'x';\nCREATE TABLE a (x int);\nCOMMIT;";
     let a = analyse(sql);
     assert!(a.unknown.is_empty(), "{:?}", a.unknown);
-    assert_eq!(a.expectations.len(), 2);
+    // The table, its column, and the column's type, nullability and default.
+    assert_eq!(a.expectations.len(), 5);
     assert!(has(&a, &Object::Table { schema: "tenant".into(), name: "a".into() }, Presence::Present));
     // Nothing checkable at all: unknown.
     let a = analyse("BEGIN; COMMENT ON TABLE a IS 'x'; COMMIT;");
@@ -341,7 +376,9 @@ fn verdict_rules() {
 
     let ev = judge(&a, &world(&prisma_base()));
     assert_eq!(ev.verdict, Verdict::NotApplied);
-    assert_eq!(ev.missing.len(), a.expectations.len());
+    // All missing but the nullable column's "allows NULL" (true of a column that is not there
+    // in this made-up world; the catalog query reports such a property as missing).
+    assert_eq!(ev.missing.len(), a.expectations.len() - 1);
 
     // Without the table it alters, the migration could not run here: not "not applied".
     let ev = judge(&a, &world(&[ty("notification_type"), en("notification_type"), t("users")]));
@@ -353,8 +390,9 @@ fn verdict_rules() {
     w.extend([en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT", "LATE"])]);
     let ev = judge(&a, &world(&w));
     assert_eq!(ev.verdict, Verdict::Partial);
-    assert_eq!(ev.present.len(), 2);
-    assert_eq!(ev.missing.len(), a.expectations.len() - 2);
+    // (A nullable column's "allows NULL" holds in this made-up world without the column.)
+    assert_eq!(ev.present.len(), 3);
+    assert_eq!(ev.present.len() + ev.missing.len(), a.expectations.len());
     let json = serde_json::to_value(&ev).unwrap();
     assert_eq!(json["verdict"], "partial");
     assert_eq!(json["present"][0]["object"], "enum \"public\".\"attendance_status\"");
@@ -390,7 +428,7 @@ CREATE TABLE "u" ("id" TEXT);
     // Only the guarded enum is there: a re-run skips it and creates the rest.
     let ev = judge(&a, &world(&[en("e"), evs("e", &["a"]), ty("e")]));
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
-    assert_eq!(ev.present.len(), 2);
+    assert_eq!(ev.present.iter().filter(|e| !is_definition(&e.object)).count(), 2);
     // The guarded table is there but lacks a column: a re-run would skip it, so it stays broken.
     let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
     assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
@@ -408,7 +446,7 @@ CREATE TABLE "w" ("id" int);"#,
         r#"DO $$ BEGIN CREATE TABLE "v" ("id" int); EXCEPTION WHEN duplicate_table THEN null; END $$;
 CREATE TABLE "w" ("id" int);"#,
     );
-    assert_eq!(judge(&a, &world(&[t("v"), col("v", "id")])).verdict, Verdict::NotApplied);
+    assert_eq!(judge(&a, &after(r#"CREATE TABLE "v" ("id" int);"#)).verdict, Verdict::NotApplied);
     // A handler rolls back its whole block: the first type is not created when the second collides.
     let a = analyse(
         r#"DO $$ BEGIN CREATE TYPE "a" AS ENUM ('x'); CREATE TYPE "b" AS ENUM ('y');
@@ -441,13 +479,14 @@ COMMIT;
     let role_type = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
     assert_eq!(
         role_type.object.describe(Presence::Present),
-        r#"column "public"."User"."role" has type "public"."Role""#
+        r#"column "public"."User"."role" has type "Role""#
     );
     assert!(!a.expectations.iter().any(|e| matches!(&e.object, Object::Enum { name, .. } if name == "Role_new")));
 
     // Before: Role has three values and the column uses it.
     let role_col_type = role_type.object.clone();
-    let default = Object::Default { schema: "public".into(), table: "User".into(), column: "role".into() };
+    let default =
+        Object::Default { schema: "public".into(), table: "User".into(), column: "role".into(), value: Some("'USER'".into()) };
     let user = [t("User"), col("User", "role")];
     let mut before = world(&[ty("Role"), en("Role"), role_col_type.clone(), default.clone()]);
     before.extend(world(&user));
@@ -473,8 +512,14 @@ fn recreating_under_the_same_name_proves_nothing() {
 ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
     );
     assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    // A key of that name with another definition: not applied.
     let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
-    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // With this definition: dropped and added again in one file, the definition changed, so it shows.
+    let mut w = after(r#"CREATE TABLE "t" ("a" int, "b" int, PRIMARY KEY ("a", "b"));"#);
+    w.retain(|o, _| matches!(o, Object::Table { .. } | Object::Constraint { .. } | Object::ConstraintDef { .. }));
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
     // Without the key, a re-run would fail on the DROP.
     assert_eq!(judge(&a, &world(&[t("t")])).verdict, Verdict::Partial);
     // With a change that does show, the whole migration (one transaction) is applied.
@@ -482,12 +527,12 @@ ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
         r#"ALTER TABLE "t" ADD COLUMN "b" INTEGER NOT NULL, DROP CONSTRAINT "t_pkey",
 ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
     );
-    assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey"), col("t", "b")])).verdict, Verdict::Applied);
+    let w = after(r#"CREATE TABLE "t" ("b" INTEGER NOT NULL, CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b"));"#);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Applied);
     assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey")])).verdict, Verdict::NotApplied);
     // A migration of guards only, all in place: re-running it would change nothing, so applied.
     let a = analyse(r#"CREATE TABLE IF NOT EXISTS "g" ("id" int); ALTER TABLE "g" ALTER COLUMN "id" SET NOT NULL;"#);
-    let nn = Object::NotNull { schema: "public".into(), table: "g".into(), column: "id".into() };
-    assert_eq!(judge(&a, &world(&[t("g"), col("g", "id"), nn])).verdict, Verdict::Applied);
+    assert_eq!(judge(&a, &after(r#"CREATE TABLE "g" ("id" int NOT NULL);"#)).verdict, Verdict::Applied);
 }
 
 #[test]
@@ -652,7 +697,11 @@ ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") RE
     assert!(expect_of(&a, &idx("posts_title_trgm_idx")).guarded);
     assert!(has(&a, &idx("posts_author_id_idx"), Presence::Present));
     assert!(has(&a, &idx("posts_authorId_idx"), Presence::Absent));
-    let price = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
+    let price = a
+        .expectations
+        .iter()
+        .find(|e| matches!(&e.object, Object::ColumnType { column, .. } if column == "price"))
+        .unwrap();
     assert_eq!(price.object.describe(Presence::Present), r#"column "public"."posts"."price" has type numeric(65,30)"#);
     assert_eq!(expect_of(&a, &con("posts", "posts_author_id_fkey")).line, 14);
     // Every one of these changes shows whether it ran.
@@ -669,13 +718,13 @@ CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("
         world(&[en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT"]), ty("attendance_status")]);
     let ev = judge(&a, &w);
     assert_eq!(ev.verdict, Verdict::Partial);
-    assert_eq!(ev.summary(), "partially applied: 2 of its 5 changes are in the database");
+    assert_eq!(ev.summary(), "partially applied: 2 of its 9 changes are in the database");
 
     let mut fixed = ev.clone();
     assert!(fixed.discount("attendance_status"));
     assert_eq!(fixed.verdict, Verdict::NotApplied, "{}", fixed.report());
     assert_eq!(fixed.predating.len(), 2);
-    assert_eq!(fixed.summary(), "not applied: none of its 3 changes are in the database");
+    assert_eq!(fixed.summary(), "not applied: none of its 7 changes are in the database");
     assert!(
         fixed.details().contains("  not counted (existed before the migration ran):\n    enum"),
         "{}",
@@ -688,5 +737,5 @@ CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("
     let mut edited = ev;
     edited.present.retain(|e| !names_object(e, "attendance_status"));
     assert_eq!(verdict_of(&edited), Verdict::NotApplied);
-    assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 5 of its changes are in the database");
+    assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 9 of its changes are in the database");
 }
