@@ -843,6 +843,51 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// `IF NOT EXISTS (SELECT ... 'name' ...) THEN CREATE/ADD name ...` (up to the
+    /// semicolon): the hand-written guard of a re-runnable migration. The statement is
+    /// skipped when what it creates exists, provided the condition names it; any
+    /// other condition is logic the analyser does not follow.
+    fn guarded_by_if(&mut self, seg: &[Token]) -> Res<Stmt> {
+        let logic = || "PL/pgSQL logic in a DO block".to_string();
+        let mut p = P { t: seg, i: 0 };
+        if !p.eat_seq(&["if", "not", "exists"]) {
+            return Err(logic());
+        }
+        let condition = p.group()?;
+        if !p.eat("then") || p.at_end() {
+            return Err(logic());
+        }
+        let mut stmt = self.statement(&seg[p.i..], true);
+        let Body::Changes(changes) = &mut stmt.body else {
+            return match stmt.body {
+                Body::Unknown(why) => Err(why),
+                _ => Err(logic()),
+            };
+        };
+        let named = |n: &str| condition.iter().any(|t| matches!(&t.tok, Tok::Str(s) if s == n));
+        for c in changes.iter_mut() {
+            let Op::Create { object, .. } = &c.op else { return Err(logic()) };
+            let name = match object {
+                Object::Table { name, .. }
+                | Object::Column { name, .. }
+                | Object::Constraint { name, .. }
+                | Object::Index { name, .. }
+                | Object::Enum { name, .. }
+                | Object::Sequence { name, .. }
+                | Object::Trigger { name, .. }
+                | Object::Schema { name }
+                | Object::Extension { name } => name.clone(),
+                Object::EnumValue { value, .. } => value.clone(),
+                _ => return Err(logic()),
+            };
+            if !named(&name) {
+                return Err(logic());
+            }
+            c.skip_if.push((object.clone(), Presence::Present));
+        }
+        Ok(stmt)
+    }
+
     fn plpgsql(&mut self, tokens: &[Token]) -> Res<Body> {
         if let Some(Token { tok: Tok::Bad(why), .. }) = tokens.iter().find(|t| matches!(t.tok, Tok::Bad(_))) {
             return Err(format!("cannot read the DO block: {why}"));
@@ -860,6 +905,8 @@ impl<'s> Cx<'s> {
         let mut catches = Vec::new();
         let mut in_handler = false;
         let mut ended = false;
+        // Inside `IF NOT EXISTS (...) THEN stmt;`, waiting for its `END IF`.
+        let mut in_if = false;
         for seg in segments {
             if seg.is_empty() {
                 continue;
@@ -868,6 +915,21 @@ impl<'s> Cx<'s> {
                 return Err("text after the END of a DO block".into());
             }
             let mut s = P { t: seg, i: 0 };
+            if in_if {
+                if !(s.eat_seq(&["end", "if"]) && s.at_end()) {
+                    return Err("PL/pgSQL logic in a DO block (an IF with more than one statement)".into());
+                }
+                in_if = false;
+                continue;
+            }
+            if s.is("end") && (s.is_at(1, "if") || s.is_at(1, "loop") || s.is_at(1, "case")) {
+                return Err("PL/pgSQL logic in a DO block".into());
+            }
+            if s.is("if") && !in_handler {
+                statements.push(self.guarded_by_if(seg)?);
+                in_if = true;
+                continue;
+            }
             if s.eat("end") {
                 // An optional label may follow END.
                 if s.peek().is_some() && s.name().is_err() || !s.at_end() {

@@ -312,7 +312,7 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "SET search_path = \"$user\", public",
         "RESET search_path",
         "ROLLBACK",
-        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'x') THEN CREATE TYPE x AS ENUM ('a'); END IF; END $$",
+        "DO $$ BEGIN IF x > 1 THEN CREATE TYPE x AS ENUM ('a'); END IF; END $$",
         "DO $$ BEGIN EXECUTE 'CREATE TABLE x ()'; END $$",
         "DO $$ DECLARE n int; BEGIN CREATE TABLE x (); END $$",
         "DO $$ BEGIN CREATE TABLE x (); EXCEPTION WHEN others THEN DROP TABLE y; END $$",
@@ -738,4 +738,51 @@ CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("
     edited.present.retain(|e| !names_object(e, "attendance_status"));
     assert_eq!(verdict_of(&edited), Verdict::NotApplied);
     assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 9 of its changes are in the database");
+}
+
+#[test]
+fn a_do_block_guarded_by_if_not_exists_is_a_guard() {
+    let sql = r#"DO $$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_constraint WHERE conname = 'M_userId_fkey'
+  ) THEN
+    ALTER TABLE "M" ADD CONSTRAINT "M_userId_fkey"
+      FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS "M_userId_idx" ON "M"("userId");"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert!(expect_of(&a, &con("M", "M_userId_fkey")).guarded);
+    // Already there: a re-run skips it.
+    let mut w = after(
+        r#"ALTER TABLE "M" ADD CONSTRAINT "M_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;"#,
+    );
+    w.insert(t("M"), Found::Present);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // There with another definition: the guard would skip it and leave it so.
+    let ev = judge(&a, &world(&[t("M"), con("M", "M_userId_fkey")]));
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    // A condition that does not name what it creates, or more logic: not understood,
+    // and never "text after the END".
+    for sql in [
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'other') THEN CREATE TABLE t (a int); END IF; END $$;",
+        "DO $$ BEGIN IF x > 1 THEN CREATE TABLE t (a int); END IF; END $$;",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 't') THEN CREATE TABLE t (a int); CREATE TABLE u (a int); END IF; END $$;",
+    ] {
+        let a = analyse(sql);
+        assert_eq!(a.unknown.len(), 1, "{sql}");
+        assert!(a.unknown[0].contains("PL/pgSQL logic"), "{:?}", a.unknown);
+    }
+}
+
+#[test]
+fn transactional_files() {
+    assert!(statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 1;"));
+    assert!(statements::transactional("CREATE INDEX CONCURRENTLY i ON a (x);"));
+    assert!(!statements::transactional("BEGIN; CREATE TABLE a (x int); COMMIT; UPDATE a SET x = 1;"));
+    assert!(!statements::transactional("CREATE TABLE a (x int); CREATE INDEX CONCURRENTLY i ON a (x);"));
+    assert!(!statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 'unterminated;"));
 }

@@ -520,12 +520,12 @@ fn partial_migration_stops_with_the_list_of_what_is_there() {
     assert_contains(&all, "partially applied");
     // The lists: what is there, then what is not.
     let done = all.find("done (as the migration leaves it):").expect("no list of what is there");
-    let not_done = all.find("not done (the migration would leave it so):").expect("no list of what is not there");
+    let not_done = all.find("not done (as the database has it now):").expect("no list of what is not there");
     assert!(done < not_done, "{all}");
     assert_contains(&all[done..not_done], "enum \"public\".\"library_issue_status\" exists");
     assert_contains(&all[done..not_done], "enum \"public\".\"gallery_privacy\" exists");
-    assert_contains(&all[not_done..], "enum \"public\".\"circular_status\" exists");
-    assert_contains(&all[not_done..], "table \"public\".\"library_books\" exists");
+    assert_contains(&all[not_done..], "enum \"public\".\"circular_status\" does not exist");
+    assert_contains(&all[not_done..], "table \"public\".\"library_books\" does not exist");
     assert_eq!(app.rows(), before);
 }
 
