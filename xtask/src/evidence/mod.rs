@@ -130,6 +130,9 @@ pub struct Analysis {
     pub expectations: Vec<Expectation>,
     /// Statements not understood: `line N: STATEMENT (why)`, one line each.
     pub unknown: Vec<String>,
+    /// `CREATE OR REPLACE` statements, whose definitions are not checked but which a
+    /// re-run repeats safely: `line N: STATEMENT (why)`.
+    pub replaced: Vec<String>,
     program: Vec<statements::Stmt>,
     /// Every object whose current state the verdict needs.
     lookups: Vec<Object>,
@@ -149,14 +152,22 @@ pub fn analyse(sql: &str) -> Analysis {
 pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     let program = statements::parse(sql, default_schema);
     let mut unknown = Vec::new();
+    let mut replaced = Vec::new();
     for s in &program {
-        if let statements::Body::Unknown(why) = &s.body {
-            unknown.push(format!("line {}: {} ({why})", s.line, s.text));
+        match &s.body {
+            statements::Body::Unknown(why) => unknown.push(format!("line {}: {} ({why})", s.line, s.text)),
+            statements::Body::Replace(kind) => replaced.push(format!(
+                "line {}: {} (CREATE OR REPLACE {}: its definition is not checked)",
+                s.line,
+                s.text,
+                kind.to_uppercase()
+            )),
+            _ => {}
         }
     }
     let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
     let transactional = statements::transactional(sql);
-    Analysis { expectations, unknown, program, lookups, informative, transactional }
+    Analysis { expectations, unknown, replaced, program, lookups, informative, transactional }
 }
 
 /// The answer, for people.
@@ -221,6 +232,9 @@ pub struct Evidence {
     /// For a partial verdict: the first statement a re-run would fail on, and why,
     /// or what a re-run would leave missing.
     pub rerun_blocker: Option<String>,
+    /// `CREATE OR REPLACE` statements (as in [`Analysis::replaced`]), when they are not
+    /// already in `unknown`.
+    pub replaced: Vec<String>,
     /// When the transactional rule decided (statements not understood follow the
     /// file's checkable changes): why.
     pub rule: Option<String>,
@@ -252,6 +266,7 @@ impl Evidence {
             }
         };
         list("not understood", &mut self.unknown.iter().cloned());
+        list("not checked (safe to run again)", &mut self.replaced.iter().cloned());
         list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
         // Each line says what the database holds now, so that it reads true on its own.
         list("not done (as the database has it now)", &mut self.missing.iter().map(|e| e.now()));
@@ -271,11 +286,15 @@ impl Evidence {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
         match self.verdict {
             Verdict::Applied if self.rule.is_some() => format!(
-                "applied: all {total} of its checkable changes are in the database, and it ran as one transaction"
+                "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
             ),
+            Verdict::NotApplied if total == 0 && self.rule.is_some() => {
+                "not applied: it only has CREATE OR REPLACE statements, which are safe to run again".to_string()
+            }
             Verdict::Applied => format!("applied: all {total} of its changes are in the database"),
             Verdict::NotApplied if self.rule.is_some() => format!(
-                "not applied: {p} of its {total} checkable changes are in the database (all of them ones a re-run skips), and it runs as one transaction"
+                "not applied: {p} of its {total} checkable changes are in the database (all of them ones a re-run skips), \
+                 and what it cannot check is safe to run again"
             ),
             Verdict::NotApplied if p == 0 => format!("not applied: none of its {total} changes are in the database"),
             Verdict::NotApplied => {
@@ -387,13 +406,24 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     // functions, ...) ran exactly when the checkable changes did.
     let follows = analysis.transactional && !unknown.is_empty() && !counted.is_empty();
     let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
-    let verdict = if counted.is_empty() && unknown.is_empty() {
+    let replaced = &analysis.replaced;
+    let mut only_replaces = false;
+    let verdict = if counted.is_empty() && unknown.is_empty() && !replaced.is_empty() {
+        // Nothing to look up, and running it again replaces the same objects again.
+        only_replaces = true;
+        Verdict::NotApplied
+    } else if counted.is_empty() && unknown.is_empty() {
         unknown.push("the migration makes no change the catalogs can show".into());
         Verdict::Unknown
     } else if (!unknown.is_empty() && !follows) || counted.is_empty() {
         Verdict::Unknown
-    } else if follows && missing.is_empty() && invalid.is_empty() && !proven {
+    } else if (follows || !replaced.is_empty()) && missing.is_empty() && invalid.is_empty() && !proven {
         // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
+        unknown.extend(replaced.iter().cloned());
+        Verdict::Unknown
+    } else if !replaced.is_empty() && !analysis.transactional && missing.is_empty() && invalid.is_empty() {
+        // Outside one transaction, what it replaces need not have run with the rest.
+        unknown.extend(replaced.iter().cloned());
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
         match replay::rerun(&analysis.program, found, predating) {
@@ -433,24 +463,35 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
             }
         }
     };
+    let unchecked = analysis.unknown.len() + replaced.len();
+    let one_transaction = "it has no transaction control and nothing that cannot run in a transaction, so Prisma \
+                           ran it as one transaction";
     let rule = match verdict {
-        _ if !follows => None,
-        Verdict::Applied => Some(format!(
-            "it has no transaction control and nothing that cannot run in a transaction, so Prisma ran it as one \
-             transaction; its checkable changes are all in place, so its {} statement(s) not understood ran too",
-            analysis.unknown.len()
+        Verdict::NotApplied if only_replaces => Some(format!(
+            "every statement of it is CREATE OR REPLACE ({}): running it again replaces them again, whatever ran",
+            replaced.len()
+        )),
+        _ if unchecked == 0 => None,
+        Verdict::Applied if analysis.transactional => Some(format!(
+            "{one_transaction}; its checkable changes are all in place, so its {unchecked} statement(s) the \
+             catalogs cannot show ran too"
+        )),
+        Verdict::NotApplied if analysis.transactional => Some(format!(
+            "{one_transaction}; its checkable changes are not all in place, so that transaction did not commit and \
+             its {unchecked} statement(s) the catalogs cannot show left nothing behind"
         )),
         Verdict::NotApplied => Some(format!(
-            "it has no transaction control and nothing that cannot run in a transaction, so Prisma ran it as one \
-             transaction; its checkable changes are not in place, so that transaction did not commit and its {} \
-             statement(s) not understood left nothing behind",
-            analysis.unknown.len()
+            "its checkable changes are not in place, and its {} CREATE OR REPLACE statement(s) replace the same \
+             objects again when it is run again",
+            replaced.len()
         )),
         _ => None,
     };
     let predating = analysis.expectations.iter().filter(|e| predating.contains(&e.object)).cloned().collect();
+    let replaced = if verdict == Verdict::Unknown { Vec::new() } else { replaced.clone() };
     Evidence {
         rule,
+        replaced,
         verdict,
         present,
         missing,

@@ -289,7 +289,7 @@ pub(crate) fn rerun(
                     first_change = block_change;
                 }
             }
-            Body::Ignored | Body::Unknown(_) => {}
+            Body::Ignored | Body::Unknown(_) | Body::Replace(_) => {}
         }
     }
     Ok(Rerun { end: state, first_change })

@@ -29,6 +29,10 @@ pub(crate) struct Stmt {
 pub(crate) enum Body {
     Ignored,
     Unknown(String),
+    /// `CREATE OR REPLACE` of a function, procedure, view, trigger or rule: its
+    /// definition is not checked, but running it again replaces it again, whatever
+    /// was there (the text says what kind).
+    Replace(String),
     Changes(Vec<Change>),
     /// A `DO` block: its statements, and the SQLSTATEs its handler swallows
     /// (`"others"`, a code, or a class such as `"42000"`); empty without a handler.
@@ -180,6 +184,20 @@ impl<'s> Cx<'s> {
                     Ok(Body::Ignored)
                 } else {
                     Err("RAISE that stops the block".into())
+                }
+            }
+            "create" if p.is_at(1, "or") && p.is_at(2, "replace") => {
+                let kind = p.t.get(p.i + 3).and_then(|t| match &t.tok {
+                    Tok::Word(w) => Some(w.to_ascii_lowercase()),
+                    _ => None,
+                });
+                match kind.as_deref() {
+                    Some("function" | "procedure" | "view" | "recursive" | "trigger" | "constraint" | "rule")
+                        if !in_block =>
+                    {
+                        Ok(Body::Replace(kind.unwrap_or_default()))
+                    }
+                    _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
                 }
             }
             "create" => {

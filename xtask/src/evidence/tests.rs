@@ -301,7 +301,7 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "DELETE FROM users",
         "GRANT SELECT ON users TO app",
         "CREATE VIEW v AS SELECT 1",
-        "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql",
+        "CREATE OR REPLACE AGGREGATE f(int) (SFUNC = int4pl, STYPE = int)",
         "SELECT pg_sleep(1)",
         "CREATE INDEX ON users (email)",
         "ALTER TABLE users ADD UNIQUE (email)",
@@ -785,4 +785,25 @@ fn transactional_files() {
     assert!(!statements::transactional("BEGIN; CREATE TABLE a (x int); COMMIT; UPDATE a SET x = 1;"));
     assert!(!statements::transactional("CREATE TABLE a (x int); CREATE INDEX CONCURRENTLY i ON a (x);"));
     assert!(!statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 'unterminated;"));
+}
+
+#[test]
+fn create_or_replace_is_safe_to_run_again_but_proves_nothing() {
+    let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;";
+    let a = analyse(f);
+    assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{:?}", a.unknown);
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.as_deref().unwrap().contains("CREATE OR REPLACE"));
+    // With a table: not applied while the table is missing; applied once it is there
+    // only because the file is one transaction.
+    let sql = format!("CREATE TABLE t (a int);\n{f}");
+    let a = analyse(&sql);
+    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::NotApplied);
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.rule.is_some());
+    let a = analyse(&format!("BEGIN; CREATE TABLE t (a int); COMMIT;\n{f}"));
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Unknown);
+    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::NotApplied);
 }
