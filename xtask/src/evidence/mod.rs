@@ -29,10 +29,21 @@
 //!   it collide, the migration itself needs fixing; the report says so too.)
 //! - **unknown**: the file contains a statement the analyser does not understand or
 //!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
-//!   functions, views, triggers, `SET search_path` to more than one schema, a `DO` block
-//!   with logic in it, ...), or nothing checkable at all, or the database would look the
-//!   same whether it ran or not (below). Unknown is never safe: decide by hand. The
-//!   report still lists what it could check.
+//!   functions, views, `SET search_path` to more than one schema, a `DO` block with
+//!   logic in it, ...) and the transactional rule (below) does not decide, or nothing
+//!   checkable at all, or the database would look the same whether it ran or not
+//!   (below). Unknown is never safe: decide by hand. The report still lists what it
+//!   could check.
+//!
+//! **The transactional rule.** Prisma's schema engine sends a migration file as one
+//! query, which the server runs as one implicit transaction unless the file controls
+//! transactions itself or has a statement that cannot run in one (`statements::transactional`).
+//! In such a file, what the analyser cannot check ran exactly when its checkable
+//! changes did: all of those in place (one of them showing it ran) is *applied*, not all
+//! in place is whatever the checkable changes say (*not applied* when a re-run gets
+//! through). `CREATE OR REPLACE` of a function, view, trigger or rule is repeated
+//! safely by a re-run, so it never stands in the way of *not applied*; it cannot show
+//! *applied* outside one transaction. The evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
@@ -46,8 +57,15 @@
 //! before. A change proves the migration ran only if the file shows it was not in place
 //! before (what it creates without a guard did not exist; what it drops did). When
 //! every change is in place but none proves anything and re-running would still change
-//! the database, the verdict is *unknown*, not *applied*. Column definitions (which
-//! columns a constraint covers, an index's expression) are not compared.
+//! the database, the verdict is *unknown*, not *applied*.
+//!
+//! **Definitions.** Besides names, the catalogs are compared on definitions: a column's
+//! type, nullability and default value, a constraint's and an index's definition, an
+//! enum's value list (see `definition.rs` for how the server's spelling and the file's
+//! are made comparable). A constraint or index dropped and added again in one file gets
+//! another definition, so its new definition shows that the file ran.
+//! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
+//! a column that already has the target type counts as applied.
 //!
 //! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
 //! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`

@@ -29,7 +29,7 @@ pub enum Object {
         column: String,
     },
     /// "Present" means the column's default is this expression (in the spelling of
-    /// [`super::definition::expression`]), or it has none when `value` is `None`.
+    /// `definition::expression`), or it has none when `value` is `None`.
     Default {
         schema: String,
         table: String,
@@ -73,14 +73,14 @@ pub enum Object {
         name: String,
     },
     /// "Present" means the constraint has this definition (in the spelling of
-    /// [`super::definition::constraint`]).
+    /// `definition::constraint`).
     ConstraintDef {
         schema: String,
         table: String,
         name: String,
         def: String,
     },
-    /// "Present" means the index has this definition (see [`super::definition::index`]).
+    /// "Present" means the index has this definition (see `definition::index`).
     IndexDef {
         schema: String,
         name: String,
