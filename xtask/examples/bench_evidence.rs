@@ -26,6 +26,11 @@
 //! - *partial* is right on P and *wrong* (but safe: nothing is resolved) on N or A;
 //! - *unknown* is undecided.
 //!
+//! A verdict that would be dangerous on a P state of a file without transaction
+//! control is counted apart ("cannot leave"): Prisma runs such a file as one
+//! transaction, so that state does not follow from a failed deploy, and the
+//! transactional rule of the evidence assumes exactly that.
+//!
 //! Files with data statements (INSERT, UPDATE, DELETE, WITH, ...) are counted apart.
 //! P states of a file without explicit transaction control cannot arise from a
 //! Prisma deploy (the file runs as one implicit transaction); they are counted, and
@@ -93,6 +98,9 @@ enum Outcome {
     /// Wrong, but nothing unsafe follows (partial on N/A, not applied where the re-run fails).
     Wrong,
     Dangerous,
+    /// Would be dangerous, on a P state of a file without transaction control, which
+    /// a Prisma deploy cannot leave (the transactional rule assumes exactly that).
+    Unreachable,
     Undecided,
 }
 
@@ -168,8 +176,11 @@ fn main() -> anyhow::Result<()> {
     let pg = Pg { cluster };
     let t0 = std::time::Instant::now();
 
-    let mut apps: Vec<PathBuf> =
-        std::fs::read_dir(&corpus)?.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("migrations").is_dir()).collect();
+    let mut apps: Vec<PathBuf> = std::fs::read_dir(&corpus)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("migrations").is_dir())
+        .collect();
     apps.sort();
     let mut samples = Vec::new();
     for app_dir in &apps {
@@ -184,7 +195,8 @@ fn main() -> anyhow::Result<()> {
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect();
         names.sort();
-        let all: String = names.iter().map(|n| text(&app_dir.join("migrations").join(n).join("migration.sql"))).collect();
+        let all: String =
+            names.iter().map(|n| text(&app_dir.join("migrations").join(n).join("migration.sql"))).collect();
         if all.contains("extensions.uuid_generate_v4") {
             pg.one_query(
                 &basedb,
@@ -198,7 +210,10 @@ fn main() -> anyhow::Result<()> {
                 samples.extend(sample(&pg, &app, &basedb, name, &sql, verbose)?);
             }
             if let Err(e) = pg.one_query(&basedb, &sql) {
-                eprintln!("{app}/{name}: does not apply on stock PostgreSQL, skipped: {}", e.lines().next().unwrap_or(""));
+                eprintln!(
+                    "{app}/{name}: does not apply on stock PostgreSQL, skipped: {}",
+                    e.lines().next().unwrap_or("")
+                );
             }
         }
         pg.admin(&format!("DROP DATABASE {basedb};"))?;
@@ -211,7 +226,9 @@ fn main() -> anyhow::Result<()> {
 fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool) -> anyhow::Result<Vec<Sample>> {
     let stmts = statements(sql);
     let words: Vec<String> = stmts.iter().map(|r| first_word(sql, *r)).collect();
-    let data = words.iter().any(|w| ["insert", "update", "delete", "with", "merge", "copy", "truncate", "select"].contains(&w.as_str()));
+    let data = words
+        .iter()
+        .any(|w| ["insert", "update", "delete", "with", "merge", "copy", "truncate", "select"].contains(&w.as_str()));
     let transactional = !words.iter().any(|w| ["begin", "start", "commit", "end", "rollback"].contains(&w.as_str()))
         && !sql.to_ascii_lowercase().contains("concurrently");
     // The A state's schema, to compare re-runs with; a file that does not apply is not sampled.
@@ -259,16 +276,29 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             (Verdict::Applied, State::A) => (Outcome::Right, String::new()),
             (Verdict::Applied, _) => (Outcome::Dangerous, "applied, but it is not".into()),
             (Verdict::NotApplied, State::N) => (Outcome::Right, String::new()),
-            (Verdict::NotApplied, _) if rerun.is_err() => {
-                (Outcome::Wrong, format!("not applied, but a re-run fails: {}", rerun.as_ref().unwrap_err().lines().next().unwrap_or("")))
+            (Verdict::NotApplied, _) if rerun.is_err() => (
+                Outcome::Wrong,
+                format!(
+                    "not applied, but a re-run fails: {}",
+                    rerun.as_ref().unwrap_err().lines().next().unwrap_or("")
+                ),
+            ),
+            (Verdict::NotApplied, _) if !same_end => {
+                (Outcome::Dangerous, "not applied, and a re-run ends in another schema".into())
             }
-            (Verdict::NotApplied, _) if !same_end => (Outcome::Dangerous, "not applied, and a re-run ends in another schema".into()),
-            (Verdict::NotApplied, _) if data => (Outcome::Dangerous, "not applied, and a re-run changes data again".into()),
+            (Verdict::NotApplied, _) if data => {
+                (Outcome::Dangerous, "not applied, and a re-run changes data again".into())
+            }
             (Verdict::NotApplied, _) => (Outcome::Right, String::new()),
             (Verdict::Partial, State::P) => (Outcome::Right, String::new()),
             (Verdict::Partial, _) => (Outcome::Wrong, "partial".into()),
         };
-        if verbose || outcome == Outcome::Dangerous {
+        let outcome = if outcome == Outcome::Dangerous && state == State::P && transactional {
+            Outcome::Unreachable
+        } else {
+            outcome
+        };
+        if verbose || matches!(outcome, Outcome::Dangerous | Outcome::Unreachable) {
             println!("{app}/{name} {state:?}: {} {why}", ev.summary());
             if verbose && outcome != Outcome::Right {
                 print!("{}", ev.details());
@@ -315,12 +345,14 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
         let n = |o: Outcome| rows.iter().filter(|s| s.outcome == o).count();
         let decided = rows.len() - n(Outcome::Undecided);
         println!(
-            "  decided {decided}/{} ({:.1}%), right {}, wrong but safe {}, dangerous {}",
+            "  decided {decided}/{} ({:.1}%), right {}, wrong but safe {}, dangerous {}, \
+             dangerous only on P states a Prisma deploy cannot leave {}",
             rows.len(),
             100.0 * decided as f64 / rows.len().max(1) as f64,
             n(Outcome::Right),
             n(Outcome::Wrong),
-            n(Outcome::Dangerous)
+            n(Outcome::Dangerous),
+            n(Outcome::Unreachable)
         );
     };
     let all: Vec<&Sample> = samples.iter().collect();
@@ -346,5 +378,7 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
         println!("unknown: {n} x {why}");
     }
     let dangerous = samples.iter().filter(|s| s.outcome == Outcome::Dangerous).count();
+    let unreachable = samples.iter().filter(|s| s.outcome == Outcome::Unreachable).count();
     println!("\ndangerous verdicts: {dangerous}");
+    println!("dangerous verdicts on P states a Prisma deploy cannot leave (transactional rule): {unreachable}");
 }

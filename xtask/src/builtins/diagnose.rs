@@ -74,8 +74,7 @@ pub fn evidence_for(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment
     let rows = migrations::read_table(target)?.unwrap_or_default();
     let failed: Option<&Row> = rows.iter().rev().find(|r| r.migration_name == name && r.is_failed());
     let earlier_attempt = rows.iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
-    let pre_existing =
-        failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
+    let pre_existing = failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
     let mut ev = evidence::assess(target, &sql, &target.url.schema)?;
     let mut note = None;
     if let Some(obj) = &pre_existing {

@@ -154,8 +154,7 @@ fn canonical(toks: &[Token]) -> Vec<String> {
             }
             Tok::Punct('(' | ')') => {}
             Tok::Word(_) | Tok::Quoted(_)
-                if toks.get(i + 1).is_some_and(|x| x.is_punct('.'))
-                    && toks.get(i + 2).and_then(ident).is_some() =>
+                if toks.get(i + 1).is_some_and(|x| x.is_punct('.')) && toks.get(i + 2).and_then(ident).is_some() =>
             {
                 // A schema (or table) qualifier: the last part names the thing.
                 i += 2;
@@ -286,9 +285,18 @@ mod tests {
             index(r#"CREATE INDEX CONCURRENTLY IF NOT EXISTS "i" ON "T" USING GIN ("tags")"#),
             index(r#"CREATE INDEX i ON public."T" USING gin (tags)"#)
         );
-        assert_ne!(index(r#"CREATE INDEX "i" ON "T"("a")"#), index(r#"CREATE UNIQUE INDEX i ON public."T" USING btree (a)"#));
-        assert_ne!(index(r#"CREATE INDEX "i" ON "T"("a", "b")"#), index(r#"CREATE INDEX i ON public."T" USING btree (a)"#));
-        assert_eq!(index(r#"CREATE INDEX "i" ON "T"("a" ASC)"#), index(r#"CREATE INDEX i ON public."T" USING btree (a)"#));
+        assert_ne!(
+            index(r#"CREATE INDEX "i" ON "T"("a")"#),
+            index(r#"CREATE UNIQUE INDEX i ON public."T" USING btree (a)"#)
+        );
+        assert_ne!(
+            index(r#"CREATE INDEX "i" ON "T"("a", "b")"#),
+            index(r#"CREATE INDEX i ON public."T" USING btree (a)"#)
+        );
+        assert_eq!(
+            index(r#"CREATE INDEX "i" ON "T"("a" ASC)"#),
+            index(r#"CREATE INDEX i ON public."T" USING btree (a)"#)
+        );
         assert_eq!(
             index(r#"CREATE UNIQUE INDEX "i" ON "T"("a") WHERE "s" IN ('P', 'E')"#),
             index(r#"CREATE UNIQUE INDEX i ON public."T" USING btree (a) WHERE (s = ANY (ARRAY['P'::"S", 'E'::"S"]))"#)

@@ -341,7 +341,9 @@ impl Evidence {
     /// then judged as if the migration skipped it (as it will once the file is fixed).
     /// False when the migration does not mention such an object.
     pub fn discount(&mut self, name: &str) -> bool {
-        let Some(basis) = self.basis.take() else { return false };
+        let Some(basis) = self.basis.take() else {
+            return false;
+        };
         let (analysis, found) = &*basis;
         let mut off: HashSet<Object> = self.predating.iter().map(|e| e.object.clone()).collect();
         let before = off.len();
@@ -376,12 +378,20 @@ fn names(o: &Object) -> Vec<&str> {
         | Object::Type { name, .. }
         | Object::Index { name, .. }
         | Object::Sequence { name, .. } => vec![name],
-        Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => vec![table, name],
-        Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => vec![table, column],
-        Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => vec![table, name],
+        Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => {
+            vec![table, name]
+        }
+        Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => {
+            vec![table, column]
+        }
+        Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => {
+            vec![table, name]
+        }
         Object::IndexDef { name, .. } => vec![name],
         Object::ColumnType { table, column, .. } => vec![table, column],
-        Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => vec![enum_name],
+        Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => {
+            vec![enum_name]
+        }
     }
 }
 
@@ -389,7 +399,9 @@ fn names(o: &Object) -> Vec<&str> {
 /// longer in `present`, `missing` or `invalid` count as predating the migration (see
 /// [`Evidence::discount`]).
 pub fn verdict_of(e: &Evidence) -> Verdict {
-    let Some(basis) = &e.basis else { return e.verdict };
+    let Some(basis) = &e.basis else {
+        return e.verdict;
+    };
     let (analysis, found) = &**basis;
     let kept: HashSet<&Object> = e.present.iter().chain(&e.missing).chain(&e.invalid).map(|x| &x.object).collect();
     let off: HashSet<Object> =

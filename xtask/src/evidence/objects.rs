@@ -206,10 +206,9 @@ impl Object {
                 | O::Trigger { schema, table, .. },
                 Owner::Relation { schema: s, name: n },
             ) => schema == s && table == n,
-            (
-                O::Index { schema, name } | O::IndexDef { schema, name, .. },
-                Owner::Index { schema: s, name: n },
-            ) => schema == s && name == n,
+            (O::Index { schema, name } | O::IndexDef { schema, name, .. }, Owner::Index { schema: s, name: n }) => {
+                schema == s && name == n
+            }
             (
                 O::Constraint { schema, table, name } | O::ConstraintDef { schema, table, name, .. },
                 Owner::Constraint { schema: s, table: t, name: n },
@@ -264,7 +263,9 @@ impl Object {
                 Owner::Column { name: n, .. },
             ) => *c = n.clone(),
             (O::ColumnType { ty, .. }, Owner::Type { name: n, .. }) => {
-                let Owner::Type { schema: fs, name: fname } = from else { return None };
+                let Owner::Type { schema: fs, name: fname } = from else {
+                    return None;
+                };
                 *ty = ty.renamed(fs, fname, n)?;
             }
             (
@@ -350,7 +351,9 @@ impl Object {
     pub fn describe(&self, p: Presence) -> String {
         let yes = p == Presence::Present;
         match self {
-            Object::NotNull { .. } => format!("{self} {}", if yes { "is NOT NULL" } else { "allows NULL" }),
+            Object::NotNull { .. } => {
+                format!("{self} {}", if yes { "is NOT NULL" } else { "allows NULL" })
+            }
             Object::Default { value: Some(v), .. } => {
                 format!("{self} {} the default {v}", if yes { "has" } else { "does not have" })
             }

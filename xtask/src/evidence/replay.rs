@@ -67,7 +67,9 @@ pub(crate) struct Intent {
 pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
     let mut m = Intended::default();
     for (stmt, in_handled_block) in flat(stmts) {
-        let Body::Changes(changes) = &stmt.body else { continue };
+        let Body::Changes(changes) = &stmt.body else {
+            continue;
+        };
         for c in changes {
             for (o, _) in &c.skip_if {
                 m.observe(o, None);
@@ -110,7 +112,14 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
                 Op::Set { object, presence, once } => {
                     // A conversion (`TYPE ... USING`) is written for a column that does not
                     // have the type yet; finding the type shows that it ran.
-                    m.observe(object, once.then_some(if *presence == Presence::Present { Presence::Absent } else { Presence::Present }));
+                    m.observe(
+                        object,
+                        once.then_some(if *presence == Presence::Present {
+                            Presence::Absent
+                        } else {
+                            Presence::Present
+                        }),
+                    );
                     m.set(object, prov(*presence, !once));
                 }
                 Op::Rekey { from, to } => {
@@ -267,7 +276,9 @@ pub(crate) fn rerun(
                 let before = state.clone();
                 let mut block_change = None;
                 for inner in statements {
-                    let Body::Changes(changes) = &inner.body else { continue };
+                    let Body::Changes(changes) = &inner.body else {
+                        continue;
+                    };
                     match apply(&mut state, changes, predating) {
                         Ok(true) if block_change.is_none() => block_change = Some((inner.line, inner.text.clone())),
                         Ok(_) => {}
@@ -325,7 +336,10 @@ fn apply(
         }
         if let Op::Set { object, presence, once: true } = &c.op {
             if get(state, object) == Found::from(*presence) {
-                return Err(("once", format!("{} already: running it again would convert the data again", object.describe(*presence))));
+                return Err((
+                    "once",
+                    format!("{} already: running it again would convert the data again", object.describe(*presence)),
+                ));
             }
         }
         changed |= match &c.op {

@@ -111,9 +111,8 @@ pub(crate) fn transactional(src: &str) -> bool {
         let outside = ["vacuum", "reindex", "cluster", "checkpoint"];
         !control.iter().chain(&outside).any(|w| first(w))
             && !s.iter().any(|t| t.is_word("concurrently"))
-            && !(first("create") || first("drop") || first("alter"))
-                .then(|| s.get(1).is_some_and(|t| t.is_word("database") || t.is_word("tablespace") || t.is_word("system")))
-                .unwrap_or(false)
+            && !((first("create") || first("drop") || first("alter"))
+                && s.get(1).is_some_and(|t| t.is_word("database") || t.is_word("tablespace") || t.is_word("system")))
     })
 }
 
@@ -134,7 +133,9 @@ impl<'s> Cx<'s> {
     }
 
     fn short_text(&self, toks: &[Token]) -> String {
-        let (Some(first), Some(last)) = (toks.first(), toks.last()) else { return String::new() };
+        let (Some(first), Some(last)) = (toks.first(), toks.last()) else {
+            return String::new();
+        };
         shorten(&self.src[first.start..last.end])
     }
 
@@ -419,7 +420,10 @@ impl<'s> Cx<'s> {
         )];
         if !rest.windows(2).any(|w| w[0].is_word("using") && w[1].is_word("index")) {
             let def = definition::constraint_tokens(rest);
-            out.push((Object::ConstraintDef { schema: schema.into(), table: table.into(), name, def }, Presence::Present));
+            out.push((
+                Object::ConstraintDef { schema: schema.into(), table: table.into(), name, def },
+                Presence::Present,
+            ));
         }
         Ok(out)
     }
@@ -462,7 +466,8 @@ impl<'s> Cx<'s> {
             if t.is_word("constraint") {
                 e.bump();
                 let name = e.name()?;
-                children.push((Object::Constraint { schema: schema.into(), table: table.into(), name }, Presence::Present));
+                children
+                    .push((Object::Constraint { schema: schema.into(), table: table.into(), name }, Presence::Present));
                 named = true;
                 continue;
             }
@@ -509,7 +514,8 @@ impl<'s> Cx<'s> {
         let nn = Object::NotNull { schema: schema_s.clone(), table: table_s.clone(), column: name.clone() };
         children.push((nn, if not_null { Presence::Present } else { Presence::Absent }));
         if let Some(value) = default {
-            children.push((Object::Default { schema: schema_s, table: table_s, column: name, value }, Presence::Present));
+            children
+                .push((Object::Default { schema: schema_s, table: table_s, column: name, value }, Presence::Present));
         }
         Ok((column, children))
     }
@@ -841,7 +847,9 @@ impl<'s> Cx<'s> {
                 _ => return unknown("not a DO block the analyser can read"),
             }
         }
-        let Some((start, end)) = code else { return unknown("a DO block without a body") };
+        let Some((start, end)) = code else {
+            return unknown("a DO block without a body");
+        };
         let mut tokens = lexer::tokenize(&self.src[start..end]);
         for t in &mut tokens {
             t.start += start;
@@ -884,7 +892,9 @@ impl<'s> Cx<'s> {
         };
         let named = |n: &str| condition.iter().any(|t| matches!(&t.tok, Tok::Str(s) if s == n));
         for c in changes.iter_mut() {
-            let Op::Create { object, .. } = &c.op else { return Err(logic()) };
+            let Op::Create { object, .. } = &c.op else {
+                return Err(logic());
+            };
             let name = match object {
                 Object::Table { name, .. }
                 | Object::Column { name, .. }
@@ -1007,7 +1017,9 @@ fn key_list(e: &P) -> Vec<String> {
     if !(p.eat("primary") && p.eat("key")) {
         return Vec::new();
     }
-    let Ok(group) = p.group() else { return Vec::new() };
+    let Ok(group) = p.group() else {
+        return Vec::new();
+    };
     split_commas(group)
         .into_iter()
         .filter_map(|c| match c.first().map(|t| &t.tok) {

@@ -60,7 +60,11 @@ fn applied_world(a: &Analysis) -> HashMap<Object, Found> {
 fn after(sql: &str) -> HashMap<Object, Found> {
     let a = analyse(sql);
     assert!(a.unknown.is_empty(), "{:?}", a.unknown);
-    a.expectations.iter().filter(|e| e.applied_means == Presence::Present).map(|e| (e.object.clone(), Found::Present)).collect()
+    a.expectations
+        .iter()
+        .filter(|e| e.applied_means == Presence::Present)
+        .map(|e| (e.object.clone(), Found::Present))
+        .collect()
 }
 
 /// Only `present` exist.
@@ -123,8 +127,12 @@ fn prisma_generated_statements() {
     let got: Vec<&Object> = a.expectations.iter().map(|e| &e.object).filter(|o| !is_definition(o)).collect();
     assert_eq!(got, want.iter().collect::<Vec<_>>());
     assert!(a.expectations.iter().all(|e| !e.guarded));
-    let described: Vec<String> =
-        a.expectations.iter().filter(|e| is_definition(&e.object)).map(|e| e.object.describe(e.applied_means)).collect();
+    let described: Vec<String> = a
+        .expectations
+        .iter()
+        .filter(|e| is_definition(&e.object))
+        .map(|e| e.object.describe(e.applied_means))
+        .collect();
     for want in [
         r#"column "public"."library_books"."id" has type text"#,
         r#"column "public"."library_books"."id" is NOT NULL"#,
@@ -477,16 +485,17 @@ COMMIT;
     assert!(has(&a, &ty("Role_old"), Presence::Absent));
     assert!(has(&a, &ty("Role_new"), Presence::Absent));
     let role_type = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
-    assert_eq!(
-        role_type.object.describe(Presence::Present),
-        r#"column "public"."User"."role" has type "Role""#
-    );
+    assert_eq!(role_type.object.describe(Presence::Present), r#"column "public"."User"."role" has type "Role""#);
     assert!(!a.expectations.iter().any(|e| matches!(&e.object, Object::Enum { name, .. } if name == "Role_new")));
 
     // Before: Role has three values and the column uses it.
     let role_col_type = role_type.object.clone();
-    let default =
-        Object::Default { schema: "public".into(), table: "User".into(), column: "role".into(), value: Some("'USER'".into()) };
+    let default = Object::Default {
+        schema: "public".into(),
+        table: "User".into(),
+        column: "role".into(),
+        value: Some("'USER'".into()),
+    };
     let user = [t("User"), col("User", "role")];
     let mut before = world(&[ty("Role"), en("Role"), role_col_type.clone(), default.clone()]);
     before.extend(world(&user));

@@ -849,3 +849,22 @@ fn github_mode_annotates_the_diagnosis_and_summarises_both_runs() {
     assert_no_secret(&app, "step summary", &md);
     assert_no_secret(&app, "output", &ok.all());
 }
+
+/// Issue 12: the object a failed attempt says "already exists" predates the migration
+/// only when no earlier attempt of it (a rolled-back row of the same name) could have
+/// left it behind.
+#[test]
+fn diagnose_discounts_an_existing_object_only_without_an_earlier_attempt() {
+    let app = PrismaApp::new();
+    app.production_state();
+    app.put_broken();
+    let out = app.xtask().arg("diagnose").run();
+    assert_contains(&out.all(), "`attendance_status` is not counted");
+    // A second attempt after a rollback: what the first left may be what collides now.
+    app.prisma(&["migrate", "resolve", "--rolled-back", MIGRATION]).expect_code(0);
+    app.prisma(&["migrate", "deploy"]).expect_code(1);
+    let out = app.xtask().arg("diagnose").run();
+    let all = out.all();
+    assert!(!all.contains("is not counted"), "{all}");
+    assert_contains(&all, "enum \"public\".\"attendance_status\" exists");
+}
