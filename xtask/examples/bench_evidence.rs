@@ -2,6 +2,9 @@
 //!
 //!     cargo run --release -p xtask --example bench_evidence [EVERY_K] [CORPUS_DIR]
 //!
+//! `BENCH_OFFSET=n` samples another set of migrations; `BENCH_VERBOSE=1` prints every
+//! verdict, and the evidence of each one that is not right.
+//!
 //! For each app in the corpus (default `../shared/corpus`, see its README) it applies the
 //! history in byte order of folder names to a base database, each file as one simple
 //! query (`psql -c`), as Prisma's schema engine sends it. Every EVERY_K-th migration
@@ -170,6 +173,8 @@ fn main() -> anyhow::Result<()> {
     let corpus = std::env::args().nth(2).map(PathBuf::from).unwrap_or_else(|| root.join("../shared/corpus"));
     anyhow::ensure!(corpus.is_dir(), "no corpus at {}", corpus.display());
     let verbose = std::env::var_os("BENCH_VERBOSE").is_some();
+    // Another sample of the same histories: migrations i with (i + 1 + OFFSET) % EVERY_K == 0.
+    let offset: usize = std::env::var("BENCH_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0);
 
     let base = std::env::temp_dir().join(format!("xtask-bench-evidence-{}", std::process::id()));
     let cluster = Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: PASSWORD.into() })?;
@@ -206,7 +211,7 @@ fn main() -> anyhow::Result<()> {
         }
         for (i, name) in names.iter().enumerate() {
             let sql = text(&app_dir.join("migrations").join(name).join("migration.sql"));
-            if (i + 1) % every == 0 {
+            if (i + 1 + offset) % every == 0 {
                 samples.extend(sample(&pg, &app, &basedb, name, &sql, verbose)?);
             }
             if let Err(e) = pg.one_query(&basedb, &sql) {
