@@ -211,7 +211,7 @@ fn main() -> anyhow::Result<()> {
         }
         for (i, name) in names.iter().enumerate() {
             let sql = text(&app_dir.join("migrations").join(name).join("migration.sql"));
-            if (i + 1 + offset) % every == 0 {
+            if (i + 1 + offset).is_multiple_of(every) {
                 samples.extend(sample(&pg, &app, &basedb, name, &sql, verbose)?);
             }
             if let Err(e) = pg.one_query(&basedb, &sql) {

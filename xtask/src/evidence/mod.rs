@@ -174,11 +174,9 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     for s in &program {
         match &s.body {
             statements::Body::Unknown(why) => unknown.push(format!("line {}: {} ({why})", s.line, s.text)),
-            statements::Body::Replace(kind) => replaced.push(format!(
-                "line {}: {} (CREATE OR REPLACE {}: its definition is not checked)",
-                s.line,
-                s.text,
-                kind.to_uppercase()
+            statements::Body::Replace(what) => replaced.push(format!(
+                "line {}: {} ({what}: not checked, and running it again does the same again)",
+                s.line, s.text
             )),
             _ => {}
         }
@@ -307,7 +305,8 @@ impl Evidence {
                 "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
             ),
             Verdict::NotApplied if total == 0 && self.rule.is_some() => {
-                "not applied: it only has CREATE OR REPLACE statements, which are safe to run again".to_string()
+                "not applied: it only has CREATE OR REPLACE and DROP ... IF EXISTS statements, which are safe to run again"
+                    .to_string()
             }
             Verdict::Applied => format!("applied: all {total} of its changes are in the database"),
             Verdict::NotApplied if self.rule.is_some() => format!(
@@ -498,7 +497,8 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
                            ran it as one transaction";
     let rule = match verdict {
         Verdict::NotApplied if only_replaces => Some(format!(
-            "every statement of it is CREATE OR REPLACE ({}): running it again replaces them again, whatever ran",
+            "every statement of it is CREATE OR REPLACE or DROP ... IF EXISTS ({}): running it again does the same \
+             again, whatever ran",
             replaced.len()
         )),
         _ if unchecked == 0 => None,
@@ -511,8 +511,8 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
              its {unchecked} statement(s) the catalogs cannot show left nothing behind"
         )),
         Verdict::NotApplied => Some(format!(
-            "its checkable changes are not in place, and its {} CREATE OR REPLACE statement(s) replace the same \
-             objects again when it is run again",
+            "its checkable changes are not in place, and its {} CREATE OR REPLACE or DROP ... IF EXISTS \
+             statement(s) do the same again when it is run again",
             replaced.len()
         )),
         _ => None,

@@ -105,6 +105,7 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
                     m.observe(to, known(Presence::Absent));
                     if let (Some(f), Some(t)) = (from.identity(), to.identity()) {
                         m.reparent(&f, &t);
+                        m.renames.push((f, t));
                     }
                     m.set(from, prov(Presence::Absent, guarded));
                     m.set(to, prov(Presence::Present, guarded));
@@ -165,6 +166,8 @@ struct Intended {
     pre: HashMap<Object, Option<Presence>>,
     /// What the file drops, so far.
     dropped: HashSet<Object>,
+    /// Owners the file renamed so far (from, to), in order.
+    renames: Vec<(Owner, Owner)>,
 }
 
 impl Intended {
@@ -192,8 +195,17 @@ impl Intended {
         self.pre.insert(o.clone(), before);
     }
 
+    /// Something the verdict needs to look up; named under an owner the file renamed
+    /// earlier, it is also looked up under the name it had before (a re-run starts there).
     fn mention(&mut self, o: &Object) {
         self.mentioned.insert(o.clone());
+        let mut cur = o.clone();
+        for (from, to) in self.renames.iter().rev() {
+            if let Some(before) = cur.reparent(to, from) {
+                self.mentioned.insert(before.clone());
+                cur = before;
+            }
+        }
     }
 
     fn forget(&mut self, o: &Object) {

@@ -29,9 +29,9 @@ pub(crate) struct Stmt {
 pub(crate) enum Body {
     Ignored,
     Unknown(String),
-    /// `CREATE OR REPLACE` of a function, procedure, view, trigger or rule: its
-    /// definition is not checked, but running it again replaces it again, whatever
-    /// was there (the text says what kind).
+    /// `CREATE OR REPLACE` of a function, procedure, view, trigger or rule, or
+    /// `DROP FUNCTION|PROCEDURE|VIEW IF EXISTS`: not checked, but running it again does
+    /// the same again, whatever was there (the text says which statement it is).
     Replace(String),
     Changes(Vec<Change>),
     /// A `DO` block: its statements, and the SQLSTATEs its handler swallows
@@ -196,7 +196,7 @@ impl<'s> Cx<'s> {
                     Some("function" | "procedure" | "view" | "recursive" | "trigger" | "constraint" | "rule")
                         if !in_block =>
                     {
-                        Ok(Body::Replace(kind.unwrap_or_default()))
+                        Ok(Body::Replace(format!("CREATE OR REPLACE {}", kind.unwrap_or_default().to_uppercase())))
                     }
                     _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
                 }
@@ -208,6 +208,16 @@ impl<'s> Cx<'s> {
             "alter" => {
                 p.bump();
                 self.alter(p)
+            }
+            "drop"
+                if !in_block
+                    && ["function", "procedure", "view"].iter().any(|k| p.is_at(1, k))
+                    && p.is_at(2, "if")
+                    && p.is_at(3, "exists") =>
+            {
+                let kind = p.t[p.i + 1].tok.clone();
+                let Tok::Word(kind) = kind else { unreachable!("is_at matched a word") };
+                Ok(Body::Replace(format!("DROP {} IF EXISTS", kind.to_uppercase())))
             }
             "drop" => {
                 p.bump();
