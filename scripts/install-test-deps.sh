@@ -12,9 +12,15 @@ command -v pg_dump >/dev/null || need+=(postgresql-client-15)
 command -v openssl >/dev/null || need+=(openssl)
 command -v tmux >/dev/null || need+=(tmux)
 command -v node >/dev/null || need+=(nodejs npm)
+[ -d /usr/share/i18n/locales ] && command -v localedef >/dev/null || need+=(locales)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+# A German locale for the test that libpq's messages are recognised whatever the
+# user's locale (xtask/tests/it/faults.rs).
+if ! locale -a 2>/dev/null | grep -qiE '^de_DE\.utf-?8$'; then
+  $SUDO localedef -i de_DE -f UTF-8 de_DE.UTF-8
 fi
 if [ -f Backend/package-lock.json ] && [ ! -d Backend/node_modules/prisma ]; then
   (cd Backend && npm ci --no-audit --no-fund)

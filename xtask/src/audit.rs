@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::runner::Ctx;
+use crate::context::Ctx;
 
 pub const FILE_NAME: &str = "xtask-audit.jsonl";
 
@@ -47,4 +47,12 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
     f.write_all(text.as_bytes())?;
     f.sync_data()
+}
+
+/// Confirms the run still holds its deploy lock before `next` (see
+/// `RunState::check_lock`); a lost lock is also written to the log.
+pub fn check_lock(ctx: &mut Ctx, next: Option<&str>) -> Result<(), crate::exit::Failure> {
+    ctx.state.check_lock(next).inspect_err(|lost| {
+        record(ctx, "lock-lost", serde_json::json!({ "message": lost.message }));
+    })
 }

@@ -5,30 +5,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::builtins::{self, ArgKind};
 use crate::config::{Action, Config};
-use crate::runner::TaskArgs;
+use crate::context::TaskArgs;
 use crate::ui::ColorChoice;
 
-/// The subcommand that prints shell completions; not a task name.
-pub const COMPLETIONS: &str = "completions";
-
-/// The subcommand that runs the demo on a throwaway cluster; not a task name.
-pub const DEMO: &str = "demo";
-
-/// Names the tool uses itself; tasks.toml cannot define tasks with them.
-pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO, "help"];
-
-/// The ids of the global flags: a task argument cannot take one of these names.
-pub const GLOBAL_FLAGS: &[&str] =
-    &["config", "dry-run", "list", "yes", "no-progress", "color", "report", "json", "lock-timeout", "no-wait"];
+pub use crate::config::names::{COMPLETIONS, DEMO, GLOBAL_FLAGS};
 
 /// Global flags, usable before or after the task name.
 #[derive(Debug, Clone)]
 pub struct Globals {
-    pub config: Option<PathBuf>,
     pub dry_run: bool,
     pub list: bool,
     pub yes: bool,
@@ -58,6 +47,8 @@ pub fn prescan_config(args: &[String]) -> Option<PathBuf> {
     std::env::var_os("XTASK_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from)
 }
 
+/// Boolean flags that also read an environment variable accept what people write
+/// there (`1/0`, `true/false`, `yes/no`, `on/off`), not only clap's default `true/false`.
 fn global_args() -> Vec<Arg> {
     vec![
         Arg::new("config")
@@ -82,12 +73,14 @@ fn global_args() -> Vec<Arg> {
             .short('y')
             .env("XTASK_YES")
             .action(ArgAction::SetTrue)
+            .value_parser(BoolishValueParser::new())
             .global(true)
             .help("Answer yes to confirmation prompts (needed without a terminal)"),
         Arg::new("no-progress")
             .long("no-progress")
             .env("XTASK_NO_PROGRESS")
             .action(ArgAction::SetTrue)
+            .value_parser(BoolishValueParser::new())
             .global(true)
             .help("Plain timestamped lines instead of progress bars"),
         Arg::new("color")
@@ -170,24 +163,23 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
             }
             sub = sub.after_help(format!("Example: cargo xtask {}", task.name));
         }
-        Action::Uses(b) => {
-            if let Some(builtin) = builtins::find(b) {
-                for a in builtin.args {
-                    let arg = Arg::new(a.name).help(a.help);
-                    let arg = match a.kind {
-                        ArgKind::Positional { required } => arg.value_name(a.name.to_uppercase()).required(required),
-                        ArgKind::Flag => arg.long(a.name).action(ArgAction::SetTrue),
-                        ArgKind::Option => arg.long(a.name).value_name(a.name.to_uppercase()),
-                    };
-                    sub = sub.arg(arg);
-                }
-                sub = sub.after_help(format!(
-                    "Built-in `{}`: {}\n\nExample: {}",
-                    builtin.name,
-                    builtin.about,
-                    builtin.example.replace("{task}", &task.name)
-                ));
+        Action::Uses(kind) => {
+            let builtin = builtins::find(*kind);
+            for a in builtin.args {
+                let arg = Arg::new(a.name).help(a.help);
+                let arg = match a.kind {
+                    ArgKind::Positional { required } => arg.value_name(a.name.to_uppercase()).required(required),
+                    ArgKind::Flag => arg.long(a.name).action(ArgAction::SetTrue),
+                    ArgKind::Option => arg.long(a.name).value_name(a.name.to_uppercase()),
+                };
+                sub = sub.arg(arg);
             }
+            sub = sub.after_help(format!(
+                "Built-in `{}`: {}\n\nExample: {}",
+                builtin.kind,
+                builtin.about,
+                builtin.example.replace("{task}", &task.name)
+            ));
         }
     }
     sub
@@ -195,7 +187,6 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
 
 pub fn globals(m: &ArgMatches) -> Globals {
     Globals {
-        config: m.get_one::<String>("config").map(PathBuf::from),
         dry_run: m.get_flag("dry-run"),
         list: m.get_flag("list"),
         yes: m.get_flag("yes"),

@@ -6,40 +6,37 @@
 
 use std::path::{Path, PathBuf};
 
+use pgcluster::{copy_dir, Cluster, ClusterOptions};
+
 use crate::cli::Globals;
-use crate::config::Config;
-use crate::exit::Exit;
-use crate::pgcluster::{Cluster, ClusterOptions};
+use crate::config::{Action, BuiltinKind, Config};
+use crate::context::{RunOptions, TaskArgs};
+use crate::exit::{Exit, Failure};
 use crate::proc::{self, Cmd};
-use crate::runner::{self, RunOptions, TaskArgs};
+use crate::runner;
 use crate::ui::{Ui, UiOptions};
 
-type DemoResult<T> = Result<T, (Exit, String)>;
-
-fn fail<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> (Exit, String) + '_ {
-    move |e| (Exit::TaskFailed, format!("demo: {what}: {e:#}"))
+fn fail<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Failure + '_ {
+    move |e| Failure::task(format!("demo: {what}: {e:#}"))
 }
 
-pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
+pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     let ui = Ui::new(UiOptions::detect(globals.no_progress, globals.color));
-    let deploy_task = config
-        .tasks
-        .iter()
-        .find(|t| matches!(&t.action, crate::config::Action::Uses(b) if b == "prisma-deploy"))
-        .ok_or((Exit::Usage, "demo: tasks.toml has no task with uses = \"prisma-deploy\" to demonstrate".to_string()))?;
+    let deploy_task =
+        config.tasks.iter().find(|t| t.action == Action::Uses(BuiltinKind::PrismaDeploy)).ok_or_else(|| {
+            Failure::usage("demo: tasks.toml has no task with uses = \"prisma-deploy\" to demonstrate")
+        })?;
     let app = config.prisma.cwd.clone();
-    let schema = config.prisma.schema.clone().ok_or((
-        Exit::Usage,
-        "demo: set [prisma] schema in tasks.toml (the demo runs the example app in Backend/)".to_string(),
-    ))?;
+    let schema = config.prisma.schema.clone().ok_or_else(|| {
+        Failure::usage("demo: set [prisma] schema in tasks.toml (the demo runs the example app in Backend/)")
+    })?;
     let migrations = config.prisma.migrations.clone().unwrap_or_else(|| schema.with_file_name("migrations"));
-    let (broken, migration) = find_broken_fixture(&app.join("fixtures")).ok_or((
-        Exit::Usage,
-        format!(
+    let (broken, migration) = find_broken_fixture(&app.join("fixtures")).ok_or_else(|| {
+        Failure::usage(format!(
             "demo: no fixtures/<migration>.v1.sql in {}: the demo needs the repository's example app",
             app.display()
-        ),
-    ))?;
+        ))
+    })?;
 
     ensure_node_modules(&ui, &app)?;
 
@@ -62,7 +59,10 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
 
     ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
     // Throwaway, but not guessable from outside the run: pid and time mixed.
-    let password = format!("demo-{:x}", (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64);
+    let password = format!(
+        "demo-{:x}",
+        (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64
+    );
     let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
         .map_err(fail("starting PostgreSQL"))?;
     cluster.create_database("school").map_err(fail("creating the database"))?;
@@ -72,13 +72,15 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
     std::env::set_var(&config.database.url_env, &url);
 
     // Production's state: the first version of the migration failed there.
-    ui.event(&format!("demo: production state: deploying the first version of {migration} (it recreates an existing enum)"));
+    ui.event(&format!(
+        "demo: production state: deploying the first version of {migration} (it recreates an existing enum)"
+    ));
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
     let cmd = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]);
-    let out = proc::run_quiet(&ui, &cmd).map_err(|e| (Exit::TaskFailed, format!("demo: {e}")))?;
+    let out = proc::run_quiet(&ui, &cmd).map_err(fail("running Prisma"))?;
     let text = ui.redact(&out.combined());
     if out.success() {
-        return Err((Exit::TaskFailed, "demo: the broken migration applied; the fixture no longer reproduces the runbook".into()));
+        return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));
     }
     for line in text.lines().filter(|l| l.contains("Error") || l.contains("ERROR") || l.contains("P3018")).take(4) {
         ui.event(&format!("demo:   prisma said: {}", line.trim()));
@@ -87,7 +89,10 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
 
     // The team's fix, then the real deploy chain.
     std::fs::write(&migration_sql, &fixed).map_err(fail("restoring the fixed migration"))?;
-    ui.event(&format!("demo: the production-safe {migration}/migration.sql is in place; running `cargo xtask {}`", deploy_task.name));
+    ui.event(&format!(
+        "demo: the production-safe {migration}/migration.sql is in place; running `cargo xtask {}`",
+        deploy_task.name
+    ));
     drop(ui);
     let ui = Ui::new(UiOptions::detect(globals.no_progress, globals.color));
     ui.add_secret(cluster.password());
@@ -113,12 +118,14 @@ pub fn run(config: &Config, globals: &Globals) -> DemoResult<Exit> {
     }
     ui.event("demo: stopping the cluster");
     drop(cluster);
-    if result.exit == Exit::Success {
-        ui.event("demo: done: backup, P3009, evidence check, recovery, success");
+    match result.failure {
+        Some(f) => Err(f),
+        None => {
+            ui.event("demo: done: backup, P3009, evidence check, recovery, success");
+            Ok(result.exit)
+        }
     }
-    Ok(result.exit)
 }
-
 
 /// `fixtures/<migration>.v1.sql`: the broken first version of a migration.
 fn find_broken_fixture(dir: &Path) -> Option<(String, String)> {
@@ -130,34 +137,15 @@ fn find_broken_fixture(dir: &Path) -> Option<(String, String)> {
     })
 }
 
-fn ensure_node_modules(ui: &Ui, app: &Path) -> DemoResult<()> {
+fn ensure_node_modules(ui: &Ui, app: &Path) -> Result<(), Failure> {
     if app.join("node_modules").join("prisma").is_dir() {
         return Ok(());
     }
     ui.event(&format!("demo: installing the example app's Prisma CLI (npm ci in {})", app.display()));
     let out = proc::run(ui, &Cmd::new("npm").args(["ci", "--no-audit", "--no-fund"]).cwd(app.to_path_buf()))
-        .map_err(|e| (Exit::TaskFailed, format!("demo: {e}")))?;
+        .map_err(fail("installing the example app"))?;
     if !out.success() {
-        return Err((Exit::TaskFailed, format!("demo: `npm ci` in {} failed: see its output above", app.display())));
-    }
-    Ok(())
-}
-
-/// Copies a directory tree, leaving out `node_modules` (the copy links to the original's).
-pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == "node_modules" {
-            continue;
-        }
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            copy_dir(&entry.path(), &to.join(&name))?;
-        } else if ty.is_file() {
-            std::fs::copy(entry.path(), to.join(&name))?;
-        }
+        return Err(Failure::task(format!("demo: `npm ci` in {} failed: see its output above", app.display())));
     }
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! Exit statuses: the outcomes a pipeline must tell apart. Documented in the README.
+//! Exit statuses (the outcomes a pipeline must tell apart, documented in the README)
+//! and `Failure`, the one error type that crosses module boundaries: a one-line
+//! cause with the next step, and the exit status it leads to.
 
 use std::process::ExitCode;
 
@@ -38,5 +40,35 @@ impl Exit {
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e.code())
+    }
+}
+
+/// Why something failed: a one-line cause with the next step, and the exit status.
+/// Printed once, by `lib`.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure { exit, message: message.into() }
+    }
+
+    /// A task failed at run time (exit 1).
+    pub fn task(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::TaskFailed, message)
+    }
+
+    /// Usage or configuration (exit 2): nothing ran.
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, message)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }

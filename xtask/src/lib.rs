@@ -1,68 +1,78 @@
 //! `cargo xtask`: a task runner that turns the Prisma/PostgreSQL migration-recovery
-//! runbook into one safe command. `main` here is the whole program; the binary only
-//! calls it, and the integration tests use the modules directly.
+//! runbook into one safe command. `main` here is the whole program and the one
+//! place an error is printed; the binary only calls it.
 
-pub mod audit;
-pub mod backup;
-pub mod builtins;
-pub mod cli;
-pub mod config;
-pub mod db;
-pub mod demo;
-pub mod dburl;
-pub mod evidence;
+// Modules from the bottom layer up (the layering test in tests/it/layers.rs
+// checks that every `crate::` import points down this list).
+#[macro_use]
+mod out;
+mod reaper;
 pub mod exit;
-pub mod lock;
-pub mod migrations;
-pub mod pgcluster;
-pub mod plan;
-pub mod prisma;
-pub mod proc;
-pub mod redact;
-pub mod report;
-pub mod runner;
+mod redact;
+pub mod config;
 pub mod ui;
+mod plan;
+mod proc;
+mod context;
+mod pgbin;
+pub mod audit;
+pub mod db;
+pub mod dump;
+pub mod migrations;
+mod prisma;
+pub mod evidence;
+mod recovery;
+mod builtins;
+mod runner;
+mod cli;
+mod report;
+#[cfg(feature = "demo")]
+mod demo;
 
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-use exit::Exit;
+use exit::{Exit, Failure};
 
 /// Runs the program with the process arguments and returns its exit status.
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     match real_main(&args) {
         Ok(code) => code.into(),
-        Err((exit, message)) => {
-            eprintln!("{} {message}", console::style("error:").red().bold());
-            exit.into()
+        Err(f) => {
+            eprintln!("{} {}", console::style("error:").red().bold(), f.message);
+            f.exit.into()
         }
     }
 }
 
-fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
-    let wants_help_only = args.iter().skip(1).any(|a| {
-        matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | cli::COMPLETIONS)
-    });
+fn real_main(args: &[String]) -> Result<Exit, Failure> {
+    let wants_help_only =
+        args.iter().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | cli::COMPLETIONS));
     let config_path = match cli::prescan_config(args) {
         Some(p) => Some(p),
         None => std::env::current_dir().ok().and_then(|d| config::discover(&d)),
     };
-    let config = match &config_path {
-        Some(p) if !p.is_file() => {
-            return Err((Exit::Usage, format!("{}: no such file: pass an existing tasks.toml to --config", p.display())))
-        }
-        Some(p) => Some(config::load(p).map_err(|e| (Exit::Usage, e.to_string()))?),
-        None if wants_help_only => None,
-        None => {
-            return Err((
-                Exit::Usage,
-                "no tasks.toml in this directory or any parent: run from inside the repository, or pass --config PATH"
-                    .into(),
-            ))
-        }
-    };
+    let config =
+        match &config_path {
+            Some(p) if !p.is_file() => {
+                return Err(Failure::usage(format!(
+                    "{}: no such file: pass an existing tasks.toml to --config",
+                    p.display()
+                )))
+            }
+            Some(p) => {
+                // Parse and validate, then the analysis pass (cycles) over the whole graph.
+                let config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
+                plan::check(&config).map_err(|e| Failure::usage(e.to_string()))?;
+                Some(config)
+            }
+            None if wants_help_only => None,
+            None => return Err(Failure::usage(
+                "no tasks.toml in this directory or any parent: run from inside the repository, or pass --config PATH",
+            )),
+        };
 
     let matches = match cli::command(config.as_ref()).try_get_matches_from(args) {
         Ok(m) => m,
@@ -73,17 +83,19 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
     if let Some(("completions", sub)) = matches.subcommand() {
         if let Some(shell) = sub.get_one::<clap_complete::Shell>("shell") {
             let mut cmd = cli::command(config.as_ref());
-            clap_complete::generate(*shell, &mut cmd, "cargo-xtask", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "cargo-xtask", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
         }
         return Ok(Exit::Success);
     }
     let Some(config) = config else {
-        return Err((Exit::Usage, "no tasks.toml found: pass --config PATH".into()));
+        return Err(Failure::usage("no tasks.toml found: pass --config PATH"));
     };
     // .env beside tasks.toml: the real environment wins; values are never printed.
     let dotenv = load_dotenv(&config.root);
     if let Some((cli::DEMO, _)) = matches.subcommand() {
-        return demo::run(&config, &globals);
+        return run_demo(&config, &globals);
     }
     if globals.list {
         print_list(&config);
@@ -91,7 +103,7 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
     }
     let Some((task_name, sub)) = matches.subcommand() else {
         print_list(&config);
-        return Err((Exit::Usage, "name a task to run, e.g. `cargo xtask deploy`".into()));
+        return Err(Failure::usage("name a task to run, e.g. `cargo xtask deploy`"));
     };
 
     let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
@@ -103,7 +115,7 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
         ui.event(&format!("loaded environment from {} (variables already set were kept)", env_file.display()));
     }
     let task_args = cli::task_args(sub);
-    let opts = runner::RunOptions {
+    let opts = context::RunOptions {
         dry_run: globals.dry_run,
         yes: globals.yes,
         lock_timeout: globals.lock_timeout,
@@ -113,7 +125,10 @@ fn real_main(args: &[String]) -> Result<Exit, (Exit, String)> {
     if !opts.dry_run {
         write_reports(&result, &globals, &ui);
     }
-    Ok(result.exit)
+    match result.failure {
+        Some(f) => Err(f),
+        None => Ok(result.exit),
+    }
 }
 
 fn load_dotenv(root: &std::path::Path) -> Option<std::path::PathBuf> {
@@ -131,7 +146,7 @@ fn load_dotenv(root: &std::path::Path) -> Option<std::path::PathBuf> {
 }
 
 /// The JSON report (`--report`, `--json`) and the GitHub step summary.
-fn write_reports(result: &runner::RunResult, globals: &cli::Globals, ui: &ui::Ui) {
+fn write_reports(result: &context::RunResult, globals: &cli::Globals, ui: &ui::Ui) {
     let redact = |s: &str| ui.redact(s);
     if let Some(path) = &globals.report {
         let text = report::json(result, &redact) + "\n";
@@ -142,7 +157,7 @@ fn write_reports(result: &runner::RunResult, globals: &cli::Globals, ui: &ui::Ui
         }
     }
     if globals.json {
-        println!("{}", report::json(result, &redact));
+        outln!("{}", report::json(result, &redact));
     }
     if ui.options().github {
         if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
@@ -161,15 +176,15 @@ fn write_reports(result: &runner::RunResult, globals: &cli::Globals, ui: &ui::Ui
 }
 
 fn print_list(config: &config::Config) {
-    println!("Tasks in {}:", config.path.display());
+    outln!("Tasks in {}:", config.path.display());
     let width = config.tasks.iter().map(|t| t.name.len()).max().unwrap_or(0);
     for t in &config.tasks {
         let deps = if t.deps.is_empty() { String::new() } else { format!(" [after: {}]", t.deps.join(", ")) };
-        println!("  {:width$}  {}{deps}", t.name, t.description);
+        outln!("  {:width$}  {}{deps}", t.name, t.description);
     }
 }
 
-fn clap_error(e: clap::Error, config: Option<&config::Config>) -> Result<Exit, (Exit, String)> {
+fn clap_error(e: clap::Error, config: Option<&config::Config>) -> Result<Exit, Failure> {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
@@ -180,11 +195,12 @@ fn clap_error(e: clap::Error, config: Option<&config::Config>) -> Result<Exit, (
                 Some(ContextValue::String(s)) => s.clone(),
                 _ => String::new(),
             };
-            let names: Vec<&str> = config.map(|c| c.tasks.iter().map(|t| t.name.as_str()).collect()).unwrap_or_default();
+            let names: Vec<&str> =
+                config.map(|c| c.tasks.iter().map(|t| t.name.as_str()).collect()).unwrap_or_default();
             let hint = cli::did_you_mean(&wrong, names.iter().copied())
                 .map(|s| format!(" Did you mean `{s}`?"))
                 .unwrap_or_default();
-            Err((Exit::Usage, format!("unknown task `{wrong}`.{hint}\nTasks: {}", names.join(", "))))
+            Err(Failure::usage(format!("unknown task `{wrong}`.{hint}\nTasks: {}", names.join(", "))))
         }
         _ => {
             // clap's own message already says what is wrong and shows the usage.
@@ -192,4 +208,17 @@ fn clap_error(e: clap::Error, config: Option<&config::Config>) -> Result<Exit, (
             Ok(Exit::Usage)
         }
     }
+}
+
+#[cfg(feature = "demo")]
+fn run_demo(config: &config::Config, globals: &cli::Globals) -> Result<Exit, Failure> {
+    demo::run(config, globals)
+}
+
+/// Built without the demo (a team's own xtask): say how to get it.
+#[cfg(not(feature = "demo"))]
+fn run_demo(_: &config::Config, _: &cli::Globals) -> Result<Exit, Failure> {
+    Err(Failure::usage(
+        "this build has no demo: it runs in the xtask project's own repository (`cargo xtask demo` there)",
+    ))
 }

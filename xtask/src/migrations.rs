@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::db::Target;
-use crate::runner::Failure;
+use crate::db::{psql, Target};
+use crate::exit::Failure;
 
 /// One row of `_prisma_migrations`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -122,9 +122,10 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
 /// Reads `_prisma_migrations` in Prisma's schema; `None` when the table does not
 /// exist yet (a database Prisma never migrated).
 pub fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {
-    // One psql process: check the table exists, then read it.
+    // One psql process: a first row says whether the table exists, then its rows.
     const SQL: &str = r#"
 SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \gset
+SELECT :'present';
 \if :present
 SELECT id, checksum, migration_name,
        to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
@@ -133,28 +134,27 @@ SELECT id, checksum, migration_name,
        logs, applied_steps_count
   FROM :"schema"._prisma_migrations
  ORDER BY started_at, migration_name;
-\else
-\echo __no_migrations_table__
 \endif
 "#;
     let schema = target.url.schema.as_str();
-    let rows = target.query(SQL, &[("schema", schema)])?;
-    if rows.len() == 1 && rows[0].first().and_then(|c| c.as_deref()) == Some("__no_migrations_table__") {
+    let mut rows = target.query(SQL, &[("schema", schema)])?.into_iter();
+    let [present] = psql::columns::<1>(rows.next().unwrap_or_default())?;
+    if present.as_deref() != Some("t") {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let col = |i: usize| r.get(i).cloned().flatten();
-        let Some(name) = col(2) else { continue };
+        let [id, checksum, name, started_at, finished_at, rolled_back_at, logs, steps] = psql::columns::<8>(r)?;
+        let Some(name) = name else { continue };
         out.push(Row {
-            id: col(0).unwrap_or_default(),
-            checksum: col(1).unwrap_or_default(),
+            id: id.unwrap_or_default(),
+            checksum: checksum.unwrap_or_default(),
             migration_name: name,
-            started_at: col(3).unwrap_or_default(),
-            finished_at: col(4),
-            rolled_back_at: col(5),
-            logs: col(6),
-            applied_steps_count: col(7).and_then(|c| c.parse().ok()).unwrap_or(0),
+            started_at: started_at.unwrap_or_default(),
+            finished_at,
+            rolled_back_at,
+            logs,
+            applied_steps_count: steps.and_then(|c| c.parse().ok()).unwrap_or(0),
         });
     }
     Ok(Some(out))
@@ -184,8 +184,8 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
         if !sql_path.is_file() {
             continue;
         }
-        let bytes = std::fs::read(&sql_path)
-            .map_err(|e| Failure::task(format!("cannot read {}: {e}", sql_path.display())))?;
+        let bytes =
+            std::fs::read(&sql_path).map_err(|e| Failure::task(format!("cannot read {}: {e}", sql_path.display())))?;
         out.push(Local {
             name: entry.file_name().to_string_lossy().into_owned(),
             checksum: hex(&Sha256::digest(&bytes)),
@@ -274,7 +274,13 @@ mod tests {
 
     #[test]
     fn every_state_is_told_apart() {
-        let local = [local("1_init", "aa"), local("2_edited", "new"), local("3_failed", "cc"), local("4_retry", "dd"), local("5_new", "ee")];
+        let local = [
+            local("1_init", "aa"),
+            local("2_edited", "new"),
+            local("3_failed", "cc"),
+            local("4_retry", "dd"),
+            local("5_new", "ee"),
+        ];
         let rows = [
             row("1_init", true, false, "aa"),
             row("2_edited", true, false, "old"),

@@ -1,65 +1,86 @@
-//! The planner: which tasks run, in which order (dependencies first, each once).
+//! The planner: which tasks run, in which order (dependencies first, each once),
+//! and the analysis pass that runs after loading: no dependency cycles.
+//!
+//! Both are linear in the number of tasks and dependencies (a generated config
+//! with a 10,000-task chain plans in milliseconds).
 
-use crate::config::Config;
+use std::collections::HashMap;
+
+use crate::config::{Config, ConfigError};
 
 /// Returns the tasks to run for `target`, dependencies first, each task once, in a
 /// stable order: a task's dependencies are visited in the order they are written.
 /// The config has been checked for unknown names and cycles already.
 pub fn order<'c>(config: &'c Config, target: &str) -> Vec<&'c str> {
-    let mut done: Vec<&'c str> = Vec::new();
-    visit(config, target, &mut done);
+    let index = index(config);
+    let Some(&start) = index.get(target) else {
+        return Vec::new();
+    };
+    let mut done = Vec::new();
+    let mut seen = vec![false; config.tasks.len()];
+    // Iterative post-order walk, so that a deep chain cannot overflow the stack.
+    let mut work: Vec<(usize, usize)> = vec![(start, 0)];
+    seen[start] = true;
+    while let Some(&mut (node, ref mut next)) = work.last_mut() {
+        let deps = &config.tasks[node].deps;
+        if let Some(dep) = deps.get(*next) {
+            *next += 1;
+            if let Some(&d) = index.get(dep.as_str()) {
+                if !seen[d] {
+                    seen[d] = true;
+                    work.push((d, 0));
+                }
+            }
+        } else {
+            done.push(config.tasks[node].name.as_str());
+            work.pop();
+        }
+    }
     done
 }
 
-fn visit<'c>(config: &'c Config, name: &str, done: &mut Vec<&'c str>) {
-    let Some(task) = config.task(name) else { return };
-    if done.contains(&task.name.as_str()) {
-        return;
-    }
-    for dep in &task.deps {
-        visit(config, dep, done);
-    }
-    if !done.contains(&task.name.as_str()) {
-        done.push(task.name.as_str());
-    }
-}
-
-/// Finds a dependency cycle, returned as the loop `[a, b, a]`.
-pub fn find_cycle(config: &Config) -> Result<(), Vec<String>> {
+/// The analysis pass after loading: a dependency cycle is an error that prints
+/// the loop (`a -> b -> a`) and points at the dependency that closes it.
+pub fn check(config: &Config) -> Result<(), ConfigError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
         OnStack,
         Done,
     }
-    let index = |name: &str| config.tasks.iter().position(|t| t.name == name);
+    let index = index(config);
     let mut marks = vec![Mark::New; config.tasks.len()];
+    // Position of each task on the current path, to print the loop without a search.
     let mut stack: Vec<usize> = Vec::new();
+    let mut position = vec![usize::MAX; config.tasks.len()];
 
-    // Iterative depth-first walk so a deep chain cannot overflow the stack.
     for start in 0..config.tasks.len() {
         if marks[start] != Mark::New {
             continue;
         }
         let mut work: Vec<(usize, usize)> = vec![(start, 0)];
         marks[start] = Mark::OnStack;
+        position[start] = stack.len();
         stack.push(start);
         while let Some(&mut (node, ref mut next)) = work.last_mut() {
-            let deps = &config.tasks[node].deps;
-            if *next < deps.len() {
-                let dep = deps[*next].as_str();
+            let task = &config.tasks[node];
+            if *next < task.deps.len() {
+                let i = *next;
                 *next += 1;
-                let Some(d) = index(dep) else { continue };
+                let Some(&d) = index.get(task.deps[i].as_str()) else {
+                    continue;
+                };
                 match marks[d] {
                     Mark::OnStack => {
-                        let from = stack.iter().position(|&s| s == d).unwrap_or(0);
-                        let mut cycle: Vec<String> =
-                            stack[from..].iter().map(|&s| config.tasks[s].name.clone()).collect();
-                        cycle.push(config.tasks[d].name.clone());
-                        return Err(cycle);
+                        let mut cycle: Vec<&str> =
+                            stack[position[d]..].iter().map(|&s| config.tasks[s].name.as_str()).collect();
+                        cycle.push(config.tasks[d].name.as_str());
+                        let at = task.dep_offsets.get(i).copied().unwrap_or(0);
+                        return Err(config.error_at(at, format!("dependency cycle: {}", cycle.join(" -> "))));
                     }
                     Mark::New => {
                         marks[d] = Mark::OnStack;
+                        position[d] = stack.len();
                         stack.push(d);
                         work.push((d, 0));
                     }
@@ -75,13 +96,21 @@ pub fn find_cycle(config: &Config) -> Result<(), Vec<String>> {
     Ok(())
 }
 
+fn index(config: &Config) -> HashMap<&str, usize> {
+    config.tasks.iter().enumerate().map(|(i, t)| (t.name.as_str(), i)).collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::config::parse;
+    use crate::config::{parse, ConfigError};
     use std::path::Path;
 
     fn config(text: &str) -> crate::config::Config {
         parse(Path::new("/r/tasks.toml"), text).unwrap()
+    }
+
+    fn checked(text: &str) -> Result<(), ConfigError> {
+        super::check(&config(text))
     }
 
     #[test]
@@ -105,13 +134,38 @@ mod tests {
 
     #[test]
     fn self_cycle_and_long_cycle() {
-        let e = parse(Path::new("/r/tasks.toml"), "[tasks.a]\nrun=[\"true\"]\ndeps=[\"a\"]\n").unwrap_err();
+        let e = checked("[tasks.a]\nrun=[\"true\"]\ndeps=[\"a\"]\n").unwrap_err();
         assert!(e.message.ends_with("a -> a"), "{}", e.message);
-        let e = parse(
-            Path::new("/r/tasks.toml"),
+        let e = checked(
             "[tasks.x]\nrun=[\"true\"]\n[tasks.a]\nrun=[\"true\"]\ndeps=[\"b\"]\n[tasks.b]\nrun=[\"true\"]\ndeps=[\"c\"]\n[tasks.c]\nrun=[\"true\"]\ndeps=[\"a\"]\n",
         )
         .unwrap_err();
         assert_eq!(e.message, "dependency cycle: a -> b -> c -> a");
+        // The error points at the dependency that closes the loop: c's `deps = ["a"]`.
+        assert_eq!((e.line, e.column), (11, 7));
+    }
+
+    #[test]
+    fn cycle_prints_the_loop_at_the_closing_dependency() {
+        let e =
+            checked("[tasks.a]\nrun=[\"true\"]\ndeps=[\"b\"]\n[tasks.b]\nrun=[\"true\"]\ndeps=[\"a\"]\n").unwrap_err();
+        assert_eq!(format!("{}:{}: {}", e.line, e.column, e.message), "6:7: dependency cycle: a -> b -> a");
+        assert_eq!(e.snippet, "  |\n6 | deps=[\"a\"]\n  |       ^");
+    }
+
+    #[test]
+    fn a_long_chain_plans_without_recursion() {
+        let mut text = String::new();
+        for i in 0..20_000 {
+            text.push_str(&format!("[tasks.t{i}]\nrun=[\"true\"]\n"));
+            if i > 0 {
+                text.push_str(&format!("deps=[\"t{}\"]\n", i - 1));
+            }
+        }
+        let c = config(&text);
+        assert!(super::check(&c).is_ok());
+        let order = super::order(&c, "t19999");
+        assert_eq!(order.len(), 20_000);
+        assert_eq!((order[0], order[19_999]), ("t0", "t19999"));
     }
 }

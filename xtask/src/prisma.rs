@@ -4,8 +4,9 @@
 
 use std::time::Instant;
 
+use crate::context::{Ctx, PrismaCall};
+use crate::exit::Failure;
 use crate::proc::{self, Cmd, Output};
-use crate::runner::{Ctx, Failure, PrismaCall};
 
 /// Builds `<prisma command> <args> --schema <schema>` for a task.
 pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
@@ -14,9 +15,8 @@ pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
 
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
 pub fn cli(p: &crate::config::Prisma, args: &[&str]) -> Cmd {
-    let mut cmd = Cmd::new(p.command[0].clone())
-        .args(p.command[1..].iter().cloned())
-        .args(args.iter().map(|a| a.to_string()));
+    let mut cmd =
+        Cmd::new(p.command[0].clone()).args(p.command[1..].iter().cloned()).args(args.iter().map(|a| a.to_string()));
     if let Some(schema) = &p.schema {
         cmd = cmd.arg("--schema").arg(schema.display().to_string());
     }
@@ -38,16 +38,20 @@ pub fn cli(p: &crate::config::Prisma, args: &[&str]) -> Cmd {
 pub fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     let cmd = command(ctx, args);
     let shown = ctx.ui.redact(&cmd.display());
+    crate::audit::check_lock(ctx, Some(&format!("`{shown}`")))?;
     ctx.ui.event(&format!("$ {shown}"));
+    // Written before the call: should this process die during it, the log still
+    // says what was running.
+    crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }));
     let t0 = Instant::now();
-    let out = proc::run(ctx.ui, &cmd).map_err(Failure::task)?;
-    let call = PrismaCall {
-        command: shown,
-        exit_code: out.status.code(),
-        seconds: t0.elapsed().as_secs_f64(),
-    };
+    let out = proc::run(ctx.ui, &cmd)?;
+    let call = PrismaCall { command: shown, exit_code: out.status.code(), seconds: t0.elapsed().as_secs_f64() };
     crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
+    ctx.state.ran(format!("`{}` ({})", call.command, proc::describe_status(&out.status)));
     ctx.state.prisma_calls.push(call);
+    // Whatever it did, it must have done it under the lock; if the lock went
+    // meanwhile, nothing more runs.
+    crate::audit::check_lock(ctx, None)?;
     Ok(out)
 }
 
@@ -84,7 +88,10 @@ pub fn problem(output: &str) -> Problem {
     // Connection problems first: they can come with any command.
     if has("P1001") || has("Can't reach database server") {
         Problem::Unreachable
-    } else if has("P1000") || has("Authentication failed against database server") || has("password authentication failed") {
+    } else if has("P1000")
+        || has("Authentication failed against database server")
+        || has("password authentication failed")
+    {
         Problem::Authentication
     } else if has("P1003") || (has("Database `") && has("does not exist")) {
         Problem::NoDatabase
@@ -92,7 +99,11 @@ pub fn problem(output: &str) -> Problem {
         Problem::Timeout
     } else if has("P3009") || has("migrate found failed migrations") {
         Problem::FailedMigrationRecorded
-    } else if has("P3018") || has("A migration failed to apply") || has("external connector error") || has("Error querying the database") {
+    } else if has("P3018")
+        || has("A migration failed to apply")
+        || has("external connector error")
+        || has("Error querying the database")
+    {
         Problem::MigrationFailedToApply
     } else if has("P3008") || has("is already recorded as applied") {
         Problem::AlreadyApplied
@@ -102,7 +113,11 @@ pub fn problem(output: &str) -> Problem {
         Problem::NotFailed
     } else if has("P3017") || has("could not be found") {
         Problem::NotFound
-    } else if has("P1012") || has("Schema validation error") || has("Error validating") || has("Could not find Prisma Schema") {
+    } else if has("P1012")
+        || has("Schema validation error")
+        || has("Error validating")
+        || has("Could not find Prisma Schema")
+    {
         Problem::SchemaError
     } else {
         Problem::Other
@@ -113,10 +128,12 @@ pub fn problem(output: &str) -> Problem {
 pub fn explain(problem: Problem, migration: Option<&str>) -> String {
     let m = migration.unwrap_or("the migration");
     match problem {
-        Problem::FailedMigrationRecorded => format!(
-            "P3009: `{m}` is recorded as failed in _prisma_migrations, so Prisma refuses to deploy until it is resolved"
-        ),
-        Problem::MigrationFailedToApply => format!("P3018: `{m}` failed to apply; its changes were rolled back by the database if it ran in one transaction"),
+        Problem::FailedMigrationRecorded => {
+            format!("P3009: `{m}` is recorded as failed in _prisma_migrations, so Prisma refuses to deploy until it is resolved")
+        }
+        Problem::MigrationFailedToApply => {
+            format!("P3018: `{m}` failed to apply; its changes were rolled back by the database if it ran in one transaction")
+        }
         Problem::Unreachable => "P1001: Prisma cannot reach the database server: check that it runs and that DATABASE_URL points at it".into(),
         Problem::Authentication => "P1000: the database refused the credentials in DATABASE_URL".into(),
         Problem::Timeout => "P1002: the database timed out (another migration may hold Prisma's lock); try again when it is done".into(),
@@ -126,9 +143,7 @@ pub fn explain(problem: Problem, migration: Option<&str>) -> String {
         Problem::NeverApplied => format!(
             "P3011: `{m}` was never applied to this database, so there is nothing to roll back: check the name (`cargo xtask status` lists them)"
         ),
-        Problem::NotFailed => format!(
-            "P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"
-        ),
+        Problem::NotFailed => format!("P3012: `{m}` is not in a failed state, so it cannot be marked rolled back (only a failed migration can)"),
         Problem::NotFound => format!("P3017: there is no migration `{m}` in the migrations directory: check the name"),
         Problem::Other => "Prisma failed; its output is above".into(),
     }

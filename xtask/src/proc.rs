@@ -2,9 +2,12 @@
 //! streaming their output through the UI while keeping a copy to inspect.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
+use crate::exit::Failure;
+use crate::reaper;
 use crate::ui::Ui;
 
 /// A command to run: program, arguments, extra environment, working directory.
@@ -50,11 +53,7 @@ impl Cmd {
 
     /// The command as a user could paste it into a shell (env not shown).
     pub fn display(&self) -> String {
-        std::iter::once(&self.program)
-            .chain(&self.args)
-            .map(|a| shell_quote(a))
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once(&self.program).chain(&self.args).map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
     }
 
     pub fn to_command(&self) -> Command {
@@ -92,23 +91,105 @@ impl Output {
     }
 }
 
+/// What a spawned child's standard streams are connected to.
+#[derive(Debug, Clone, Copy)]
+pub struct Pipes {
+    /// A pipe we write to; otherwise `/dev/null`, or our stdin for `inherit_stdin`.
+    pub stdin: bool,
+    /// A pipe we read; otherwise `/dev/null`.
+    pub stdout: bool,
+}
+
+/// Starts `cmd` with stderr always piped (its text is how failures are explained).
+/// Every child of the tool is started here, so what all children need is set once.
+pub fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
+    let mut command = cmd.to_command();
+    let stdin = if pipes.stdin {
+        Stdio::piped()
+    } else if cmd.inherit_stdin {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    command.stdin(stdin).stdout(if pipes.stdout { Stdio::piped() } else { Stdio::null() }).stderr(Stdio::piped());
+    // Its own process group, so that a terminal's Ctrl-C (sent to the whole
+    // foreground group) reaches only this process, which then stops its children in
+    // order (the backup stops pg_dump and removes its partial; the deploy lock's
+    // session stays up until the run is over). The exception is a child that reads
+    // the terminal (a user `run` task): a background group reading the terminal is
+    // stopped with SIGTTIN, so it stays in ours, where Ctrl-C reaches it as it would
+    // if the user had started it directly.
+    let own_group = !(cmd.inherit_stdin && stdin_is_terminal());
+    if own_group {
+        command.process_group(0);
+        reaper::start_once();
+    }
+    die_with_parent(&mut command);
+    let child = command.spawn().map_err(|e| Failure::task(spawn_error(&cmd.program, &e)))?;
+    if own_group {
+        // Should xtask die, the reaper stops this child's whole group (what it
+        // started too, which the parent-death signal does not reach).
+        reaper::watch(child.id());
+    }
+    Ok(child)
+}
+
+/// Says that `child` (from [`spawn`]) has been waited for: its process group id
+/// may be reused from now on, so the reaper lets go of it.
+pub fn waited(child: &Child) {
+    reaper::forget(child.id());
+}
+
+/// Asks the kernel to send the child SIGTERM when this process dies, however it
+/// dies (even `kill -9`, when no code of ours runs): no pg_dump, Prisma or lock
+/// session outlives the tool and goes on unsupervised. SIGTERM rather than
+/// SIGKILL because the children pass it on and clean up: pg_dump cancels its query
+/// on the server, npm (`npx`) forwards it to the Prisma CLI it started, psql closes
+/// its connection. The kernel sends it when the *thread* that forked the child
+/// ends, not the process: every caller spawns from the thread that waits for the
+/// child (the main thread, or a scoped thread that joins it first), so the child
+/// never outlives its thread while the tool lives.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died between fork and prctl: the signal will never come.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Elsewhere there is no parent-death signal; children are stopped by the code
+/// that waits for them (and by the pipes closing when the tool dies).
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
+
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal()
+}
+
 /// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
-pub fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, String> {
+pub fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
     run_with(ui, cmd, true)
 }
 
 /// Runs `cmd` without showing its output (for queries whose output is data).
-pub fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, String> {
+pub fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
     run_with(ui, cmd, false)
 }
 
-fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, String> {
-    let mut command = cmd.to_command();
-    command
-        .stdin(if cmd.inherit_stdin { Stdio::inherit() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| spawn_error(&cmd.program, &e))?;
+fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
+    let mut child = spawn(cmd, Pipes { stdin: false, stdout: true })?;
     let out = child.stdout.take();
     let err = child.stderr.take();
     let (stdout, stderr) = std::thread::scope(|s| {
@@ -116,12 +197,42 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, String> {
         let e = s.spawn(|| pump(err, ui, show));
         (o.join().unwrap_or_default(), e.join().unwrap_or_default())
     });
-    let status = child.wait().map_err(|e| format!("waiting for `{}` failed: {e}", cmd.program))?;
+    let status = child.wait();
+    waited(&child);
+    let status = status.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
     Ok(Output { status, stdout, stderr })
 }
 
+/// Runs `cmd` with `input` on its stdin and captures its output (nothing shown).
+/// A thread writes the input while this one reads, so a child that answers
+/// before it has read everything cannot deadlock on a full pipe.
+pub fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
+    use std::io::Write;
+    let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
+    let stdin = child.stdin.take();
+    let pid = child.id();
+    let out = std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(mut stdin) = stdin {
+                // A closed pipe means the child exited early; its stderr says why.
+                let _ = stdin.write_all(input.as_bytes());
+            }
+        });
+        child.wait_with_output()
+    });
+    reaper::forget(pid);
+    let out = out.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
+    Ok(Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
 fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {
-    let Some(stream) = stream else { return String::new() };
+    let Some(stream) = stream else {
+        return String::new();
+    };
     let mut reader = BufReader::new(stream);
     let mut all = String::new();
     let mut buf = Vec::new();
@@ -183,10 +294,7 @@ pub fn describe_status(status: &ExitStatus) -> String {
 
 /// Quotes an argument for display when it needs it.
 pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if plain {
         arg.to_string()
     } else {
@@ -199,9 +307,7 @@ pub fn on_path(program: &str) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).exists();
     }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -32,25 +32,30 @@ impl Secrets {
 }
 
 /// Masks the password of any `scheme://user:password@host` in the text, known or not.
+///
+/// The userinfo ends at the *last* `@` of the URL (up to whitespace or a quote),
+/// not at the first `/`, `?` or `#`: a password with one of those characters left
+/// unencoded (`app:Tr0ub4dor/X9@db`) is still a password, and masking a little too
+/// much of an odd URL costs nothing.
 pub fn mask_url_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or whitespace.
-        let end = tail
-            .find(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
+        let word_end =
+            tail.find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '`').unwrap_or(tail.len());
+        let word = &tail[..word_end];
+        // Another URL in the same word starts its own masking.
+        let word = word.find("://").map_or(word, |j| &word[..j]);
+        let end = match (word.rfind('@'), word.find(':')) {
             (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon + 1]);
+                out.push_str(&word[..colon + 1]);
                 out.push_str(MASK);
-                out.push_str(&authority[at..]);
+                at
             }
-            _ => out.push_str(authority),
-        }
+            _ => 0,
+        };
         rest = &tail[end..];
     }
     out.push_str(rest);
@@ -72,5 +77,12 @@ mod tests {
         );
         assert_eq!(s.redact("postgresql://app@db/x"), "postgresql://app@db/x");
         assert_eq!(s.redact("no url: a:b@c"), "no url: a:b@c");
+        // Unencoded `/`, `?`, `#`, `@` in the password: masked to the last `@`.
+        assert_eq!(
+            mask_url_passwords("at postgresql://app:Tr0ub4dor/X9@db.internal:5432/school now"),
+            "at postgresql://app:***@db.internal:5432/school now"
+        );
+        assert_eq!(mask_url_passwords("'postgres://u:a?b#c@d@h/x'"), "'postgres://u:***@h/x'");
+        assert_eq!(mask_url_passwords("a://x:1@h b://y:2@i"), "a://x:***@h b://y:***@i");
     }
 }

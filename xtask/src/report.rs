@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use crate::context::{BackupRecord, Diagnosis, PrismaCall, Resolution, RunResult, TaskRecord};
 use crate::exit::Exit;
-use crate::runner::{BackupRecord, Diagnosis, PrismaCall, Resolution, RunResult, TaskRecord};
 
 /// Bumped on any incompatible change of the JSON shape.
 pub const VERSION: u32 = 1;
@@ -55,14 +55,23 @@ pub fn json(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
 pub fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
     let mut md = String::new();
     let icon = if r.exit == Exit::Success { "✅" } else { "❌" };
-    md.push_str(&format!("## {icon} `cargo xtask {}`: {}\n\n", r.target, if r.exit == Exit::Success { "succeeded" } else { "failed" }));
+    md.push_str(&format!(
+        "## {icon} `cargo xtask {}`: {}\n\n",
+        r.target,
+        if r.exit == Exit::Success { "succeeded" } else { "failed" }
+    ));
     md.push_str("| task | outcome | duration |\n| --- | --- | --- |\n");
     for t in &r.state.tasks {
         md.push_str(&format!("| {} | {} | {:.2}s |\n", t.name, t.outcome, t.seconds));
     }
     md.push('\n');
     if let Some(b) = &r.state.backup {
-        md.push_str(&format!("**Backup:** `{}` ({}, sha256 `{}`)\n\n", b.path, crate::ui::human_bytes(b.bytes), b.sha256));
+        md.push_str(&format!(
+            "**Backup:** `{}` ({}, sha256 `{}`)\n\n",
+            b.path,
+            crate::ui::human_bytes(b.bytes),
+            b.sha256
+        ));
     }
     for res in &r.state.resolutions {
         md.push_str(&format!("**Resolved:** `{}` as {} — {}\n\n", res.migration, res.as_, res.reason));

@@ -58,21 +58,26 @@ pub struct Ui {
     overall: Mutex<Option<ProgressBar>>,
     current: Mutex<Option<ProgressBar>>,
     secrets: RwLock<Secrets>,
+    /// GitHub mode: the token that resumes the runner's command processing.
+    commands_token: Option<String>,
 }
 
 impl Ui {
     pub fn new(opts: UiOptions) -> Ui {
         console::set_colors_enabled_stderr(opts.color);
         console::set_colors_enabled(opts.color);
-        let multi = opts
-            .progress
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        let multi = opts.progress.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+        let commands_token = opts.github.then(github::token);
+        if let Some(token) = &commands_token {
+            github::stop(token);
+        }
         Ui {
             opts,
             multi,
             overall: Mutex::new(None),
             current: Mutex::new(None),
             secrets: RwLock::new(Secrets::default()),
+            commands_token,
         }
     }
 
@@ -99,15 +104,31 @@ impl Ui {
 
     /// Prints one line to stderr, above the bars when they are drawn.
     fn line(&self, text: &str) {
-        let text = self.redact(text);
+        self.raw_line(&self.redact(text));
+    }
+
+    /// `line` for text already masked (the GitHub token, being hex, must not be
+    /// touched by masking a short numeric password).
+    fn raw_line(&self, text: &str) {
         match &self.multi {
             Some(m) => {
-                let _ = m.println(&text);
+                let _ = m.println(text);
             }
             None => {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "{text}");
             }
+        }
+    }
+
+    /// One of the tool's own GitHub workflow commands: the runner's command
+    /// processing is resumed for exactly this line (see `github`). Its data and
+    /// properties are escaped by the caller.
+    fn command(&self, command: &str) {
+        let command = self.redact(command);
+        match &self.commands_token {
+            Some(token) => self.raw_line(&github::resumed(token, &command)),
+            None => self.raw_line(&command),
         }
     }
 
@@ -124,7 +145,7 @@ impl Ui {
         let label = console::style("warning:").yellow().bold();
         self.event(&format!("{label} {text}"));
         if self.opts.github {
-            self.line(&format!("::warning::{}", escape_annotation(&self.redact(text))));
+            self.command(&format!("::warning::{}", escape_annotation(&self.redact(text))));
         }
     }
 
@@ -148,7 +169,7 @@ impl Ui {
 
     pub fn task_started(&self, index: usize, total: usize, name: &str) {
         if self.opts.github {
-            self.line(&format!("::group::task {name}"));
+            self.command(&format!("::group::task {}", escape_annotation(name)));
         }
         match &self.multi {
             Some(m) => {
@@ -197,7 +218,7 @@ impl Ui {
             self.event(&format!("task {name}: finished in {secs:.2}s"));
         }
         if self.opts.github {
-            self.line("::endgroup::");
+            self.command("::endgroup::");
         }
     }
 
@@ -210,16 +231,16 @@ impl Ui {
             self.event(&format!("task {name}: failed after {secs:.2}s: {cause}"));
         }
         if self.opts.github {
-            self.line("::endgroup::");
+            self.command("::endgroup::");
         }
     }
 
     /// A GitHub `::error::` annotation (no-op elsewhere).
     pub fn annotate_error(&self, title: &str, text: &str) {
         if self.opts.github {
-            self.line(&format!(
+            self.command(&format!(
                 "::error title={}::{}",
-                escape_property(title),
+                escape_property(&self.redact(title)),
                 escape_annotation(&self.redact(text))
             ));
         }
@@ -296,6 +317,63 @@ impl Ui {
             Some(m) => m.suspend(read),
             None => read(),
         }
+    }
+}
+
+impl Drop for Ui {
+    /// Hands command processing back to the rest of the step (a script may print
+    /// its own workflow commands after the tool ends).
+    fn drop(&mut self) {
+        if let Some(token) = &self.commands_token {
+            github::resume(token);
+        }
+    }
+}
+
+/// GitHub Actions' runner obeys workflow commands in every line a step prints:
+/// `::add-mask::`, `::warning::` at the start of a line (after blanks), and the
+/// older `##[command]` form anywhere in a line. Child output, migration names,
+/// folder names and Prisma's text are data, and a name can hold a newline; so in
+/// GitHub mode the runner's command processing is stopped
+/// (`::stop-commands::TOKEN`) for the whole run and resumed (`::TOKEN::`) only
+/// around the tool's own commands. The token is random per run: nothing printed as
+/// data can know it. The runner keeps this state per step, so even a killed run
+/// cannot silence later steps.
+mod github {
+    use std::io::{Read, Write};
+
+    pub fn token() -> String {
+        let mut bytes = [0u8; 16];
+        let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+        if read.is_err() {
+            // Without /dev/urandom: still unpredictable enough to a child that
+            // cannot see our output (time and pid), never a fixed word.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            bytes[..8].copy_from_slice(&(nanos as u64).to_le_bytes());
+            bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        }
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("xtask-{hex}")
+    }
+
+    /// On stderr, where all of the tool's own lines go. The runner applies it to
+    /// stdout too (one state per step); stdout itself stays clean for `--json`.
+    pub fn stop(token: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "::stop-commands::{token}");
+    }
+
+    pub fn resume(token: &str) {
+        let _ = std::io::stdout().flush();
+        let _ = writeln!(std::io::stderr().lock(), "::{token}::");
+    }
+
+    /// One command with processing resumed just for it, as one write so that no
+    /// other thread's line (child output) falls inside the window.
+    pub fn resumed(token: &str, command: &str) -> String {
+        format!("::{token}::\n{command}\n::stop-commands::{token}")
     }
 }
 

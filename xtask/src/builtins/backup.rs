@@ -9,19 +9,19 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Builtin;
-use crate::backup::dump::{self, DumpError};
-use crate::backup::interrupt::{self, Interrupts};
-use crate::backup::naming::{self, Partial};
-use crate::backup::verify;
-use crate::config::{Backup, BackupFormat};
+use crate::config::{Backup, BackupFormat, BuiltinKind};
+use crate::context::{BackupRecord, Ctx};
 use crate::db::Target;
-use crate::exit::Exit;
+use crate::dump::interrupt::{self, Interrupts};
+use crate::dump::naming::{self, Partial};
+use crate::dump::pgdump::{self, DumpError};
+use crate::dump::{restore, verify};
+use crate::exit::{Exit, Failure};
 use crate::proc::{self, Cmd};
-use crate::runner::{BackupRecord, Ctx, Failure};
 use crate::ui::{human_bytes, Ui};
 
 pub static BACKUP: Builtin = Builtin {
-    name: "backup",
+    kind: BuiltinKind::Backup,
     about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
     example: "cargo xtask {task}    # writes backups/pre-migration-20260221T053404Z.sql",
     args: &[super::BuiltinArg {
@@ -47,6 +47,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         }
     }
     naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
+    remove_orphans(ui, b);
 
     // From here until the rename, a signal removes the partial instead of leaving it.
     let interrupts = Interrupts::catch();
@@ -54,9 +55,9 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let partial = Partial::reserve(&b.dir, &b.prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
     let estimate = estimate(ui, &target, b, &interrupts)?;
 
-    let cmd = target.tool("pg_dump").args(dump::args(b, &target.url.libpq, &partial.path));
+    let cmd = target.tool("pg_dump").args(pgdump::args(b, &target.url.libpq, &partial.path));
     ui.event(&format!("backup: {}", cmd.display()));
-    let dumped = dump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
+    let dumped = pgdump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
         .map_err(|e| dump_failure(ui, &target, e))?;
 
     let checked = match b.format {
@@ -66,7 +67,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // A Ctrl-C reaches pg_restore too: then the interruption is the cause, not the archive.
     stop_if_interrupted(&interrupts)?;
     checked.map_err(|why| {
-        Failure::task(format!("the dump did not verify: {why}; it was removed, run the backup again"))
+        Failure::task(format!("the dump did not verify: {}; it was removed, run the backup again", why.message))
     })?;
     verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
     let sha256 = match dumped.sha256 {
@@ -93,8 +94,12 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
     ctx.state.backup = Some(record);
     if ctx.args.flag("verify-restore") {
-        let tables = super::restore::verify_restore(ctx.ui, &target, &path)?;
-        crate::audit::record(ctx, "verify-restore", serde_json::json!({ "path": path.display().to_string(), "tables": tables }));
+        let tables = restore::verify_restore(ctx.ui, &target, &path)?;
+        crate::audit::record(
+            ctx,
+            "verify-restore",
+            serde_json::json!({ "path": path.display().to_string(), "tables": tables }),
+        );
     }
     Ok(())
 }
@@ -118,11 +123,11 @@ fn format_name(format: BackupFormat) -> &'static str {
 /// The database size, as the progress total of an uncompressed dump. An unreachable
 /// database fails here, before pg_dump starts; any other problem only costs the estimate.
 fn estimate(ui: &Ui, target: &Target, b: &Backup, interrupts: &Interrupts) -> Result<Option<u64>, Failure> {
-    let queried = target.query("SELECT pg_database_size(current_database())", &[]);
+    let queried = target.query_n::<1>("SELECT pg_database_size(current_database())", &[]);
     // A Ctrl-C also ends psql: then the interruption is the cause.
     stop_if_interrupted(interrupts)?;
     let size = match queried {
-        Ok(rows) => rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()?.parse::<u64>().ok()),
+        Ok(rows) => rows.first().and_then(|[v]| v.as_deref()?.parse::<u64>().ok()),
         Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
         Err(f) => {
             ui.warn(&format!("cannot estimate the database size ({}); progress shows bytes written only", f.message));
@@ -155,8 +160,8 @@ fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
         DumpError::Read(e) => {
             Failure::task(format!("cannot read the dump back to hash it ({e}); it was removed, run the backup again"))
         }
-        DumpError::Failed { status, stderr } => crate::db::classify(&target.url, &target.env_name, &stderr)
-            .unwrap_or_else(|| {
+        DumpError::Failed { status, stderr } => {
+            crate::db::classify::classify(&target.url, &target.env_name, &stderr).unwrap_or_else(|| {
                 // Unrecognised: show everything pg_dump said above the one-line cause.
                 for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
                     ui.child_line(line);
@@ -170,7 +175,8 @@ fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
                         Failure::task(format!("pg_dump ended with {status} before finishing; no backup was written"))
                     }
                 }
-            }),
+            })
+        }
     }
 }
 
@@ -188,6 +194,21 @@ fn write_failure(dir: &Path, e: &io::Error) -> Failure {
         "cannot finish the backup in {} ({e}); the partial was removed, run the backup again",
         dir.display()
     ))
+}
+
+/// Removes the partials of runs that died before they could (`kill -9`, a crash),
+/// in one line. A problem here is a warning: the new backup does not depend on it.
+fn remove_orphans(ui: &Ui, b: &Backup) {
+    match naming::remove_orphans(&b.dir, &b.prefix) {
+        Ok(gone) if gone.is_empty() => {}
+        Ok(gone) => ui.event(&format!(
+            "backup: removed {} partial backup{} left by a run that died: {}",
+            gone.len(),
+            if gone.len() == 1 { "" } else { "s" },
+            gone.join(", ")
+        )),
+        Err(e) => ui.warn(&format!("cannot remove partial backups of dead runs in {} ({e})", b.dir.display())),
+    }
 }
 
 /// Removes the oldest finished backups beyond `keep`. The backup is written by
@@ -220,7 +241,7 @@ fn describe(ctx: &Ctx) -> Vec<String> {
             format!("<{} for libpq>", ctx.config.database.url_env)
         }
     };
-    let cmd = Cmd::new("pg_dump").args(dump::args(b, &url, &partial));
+    let cmd = Cmd::new("pg_dump").args(pgdump::args(b, &url, &partial));
     lines.push(cmd.display());
     let check = match b.format {
         BackupFormat::Plain => format!("verify: not empty, ends with `{}`", verify::PLAIN_FOOTER),

@@ -7,17 +7,18 @@
 //! shows that the migration's changes are not there. Anything else stops the run
 //! with a diagnosis and the next commands to choose from.
 
-use super::resolve::{self, Mark};
 use super::{Builtin, BuiltinArg};
-use crate::config::{IfApplied, Recover};
+use crate::config::{BuiltinKind, IfApplied, Recover};
+use crate::context::{Ctx, Diagnosis};
 use crate::db::Target;
-use crate::exit::Exit;
+use crate::evidence::Verdict;
+use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
-use crate::runner::{Ctx, Diagnosis, Failure};
+use crate::recovery::{evidence_for, mark_migration, next_commands, print_diagnosis, verify_marked, Mark};
 
 pub static DEPLOY: Builtin = Builtin {
-    name: "prisma-deploy",
+    kind: BuiltinKind::PrismaDeploy,
     about: "prisma migrate deploy, with one automatic recovery of a failed migration when the policy and the database allow it",
     example: "cargo xtask {task}            # backup first (deps), then deploy\n         cargo xtask {task} --dry-run  # show the plan",
     args: &[] as &[BuiltinArg],
@@ -66,7 +67,11 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             return Err(stop(
                 ctx,
                 failed[0],
-                &format!("{} migrations are recorded as failed ({}): resolve them one by one", many.len(), names.join(", ")),
+                &format!(
+                    "{} migrations are recorded as failed ({}): resolve them one by one",
+                    many.len(),
+                    names.join(", ")
+                ),
             ));
         }
         _ => return Err(stop_without_migration(ctx, problem, None)),
@@ -79,18 +84,25 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     }
     if let Some(allowed) = &ctx.task.allow {
         if !allowed.iter().any(|a| a == &name) {
-            return Err(stop(ctx, &row, &format!("`{name}` is not in this task's allow list: nothing was resolved automatically")));
-        }
-    }
-    let evidence = super::diagnose::evidence_for(ctx, &target, &name)?;
-    let mark = match evidence.verdict() {
-        Some(crate::evidence::Verdict::NotApplied) => Mark::RolledBack,
-        Some(crate::evidence::Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
-        Some(crate::evidence::Verdict::Applied) => {
             return Err(stop(
                 ctx,
                 &row,
-                &format!("its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"", evidence.summary()),
+                &format!("`{name}` is not in this task's allow list: nothing was resolved automatically"),
+            ));
+        }
+    }
+    let evidence = evidence_for(ctx, &target, &name)?;
+    let mark = match evidence.verdict() {
+        Some(Verdict::NotApplied) => Mark::RolledBack,
+        Some(Verdict::Applied) if ctx.task.if_applied == IfApplied::MarkApplied => Mark::Applied,
+        Some(Verdict::Applied) => {
+            return Err(stop(
+                ctx,
+                &row,
+                &format!(
+                "its changes are in the database ({}), so it must not run again; the policy is if_applied = \"stop\"",
+                evidence.summary()
+            ),
             ))
         }
         _ => {
@@ -116,8 +128,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         mark.word()
     ));
     let reason = format!("deploy failed with {} and the evidence says: {}", problem_code(problem), evidence.summary());
-    resolve::mark_migration(ctx, &name, mark, &reason, evidence.to_json())?;
-    resolve::verify_marked(&target, &name, mark)?;
+    mark_migration(ctx, &name, mark, &reason, evidence.to_json())?;
+    verify_marked(&target, &name, mark)?;
 
     let retry = prisma::run(ctx, &["migrate", "deploy"])?;
     if retry.success() {
@@ -184,34 +196,4 @@ fn stop_without_migration(ctx: &mut Ctx, problem: Problem, db_failure: Option<Fa
     print_diagnosis(ctx, &diagnosis);
     ctx.state.diagnosis = Some(diagnosis);
     Failure::new(exit, message)
-}
-
-/// The commands to choose from after a failed migration, using this config's task
-/// names when it has resolve tasks.
-fn next_commands(ctx: &Ctx, name: &str) -> Vec<String> {
-    let task_for = |builtin: &str| {
-        ctx.config
-            .tasks
-            .iter()
-            .find(|t| matches!(&t.action, crate::config::Action::Uses(b) if b == builtin))
-            .map(|t| format!("cargo xtask {} {name}", t.name))
-    };
-    let rolled_back = task_for("prisma-resolve-rolled-back")
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--rolled-back", name]).display());
-    let applied = task_for("prisma-resolve-applied")
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", "--applied", name]).display());
-    vec![
-        format!("{rolled_back}   # after fixing migration.sql, if its changes are NOT in the database; then deploy again"),
-        format!("{applied}   # if its changes ARE in the database; then deploy again"),
-    ]
-}
-
-fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
-    for (i, line) in crate::runner::diagnosis_lines(d).iter().enumerate() {
-        if i == 0 {
-            ctx.ui.event(&format!("diagnosis: {line}"));
-        } else {
-            ctx.ui.event(&format!("  {line}"));
-        }
-    }
 }

@@ -3,14 +3,15 @@
 //! `--dry-run`), and the function that runs it.
 
 mod backup;
+mod deploy;
+mod diagnose;
+mod resolve;
+mod restore;
+mod status;
 
-use crate::runner::{Ctx, Failure};
-
-pub mod deploy;
-pub mod diagnose;
-pub mod resolve;
-pub mod restore;
-pub mod status;
+use crate::config::BuiltinKind;
+use crate::context::Ctx;
+use crate::exit::Failure;
 
 /// How a built-in argument is given on the command line.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +32,8 @@ pub struct BuiltinArg {
 }
 
 pub struct Builtin {
-    pub name: &'static str,
+    /// Its name in tasks.toml, whether it needs the deploy lock, its policy keys.
+    pub kind: BuiltinKind,
     pub about: &'static str,
     /// Shown at the end of `cargo xtask <task> --help`.
     pub example: &'static str,
@@ -41,31 +43,27 @@ pub struct Builtin {
     pub describe: fn(&Ctx) -> Vec<String>,
 }
 
-/// Every built-in, in the order `--list` and error messages show them.
-static ALL: &[&Builtin] = &[
-    &backup::BACKUP,
-    &deploy::DEPLOY,
-    &resolve::ROLLED_BACK,
-    &resolve::APPLIED,
-    &status::STATUS,
-    &diagnose::DIAGNOSE,
-    &restore::RESTORE,
-];
-
-pub fn all() -> &'static [&'static Builtin] {
-    ALL
+/// The built-in task of a kind (the match is exhaustive: a new kind needs its task).
+pub fn find(kind: BuiltinKind) -> &'static Builtin {
+    match kind {
+        BuiltinKind::Backup => &backup::BACKUP,
+        BuiltinKind::PrismaDeploy => &deploy::DEPLOY,
+        BuiltinKind::ResolveRolledBack => &resolve::ROLLED_BACK,
+        BuiltinKind::ResolveApplied => &resolve::APPLIED,
+        BuiltinKind::Status => &status::STATUS,
+        BuiltinKind::Diagnose => &diagnose::DIAGNOSE,
+        BuiltinKind::Restore => &restore::RESTORE,
+    }
 }
 
-/// Built-ins that change the migration ledger: a run containing one holds the
-/// deploy lock from before its first task (the backup) to its end.
-pub fn needs_deploy_lock(name: &str) -> bool {
-    matches!(name, "prisma-deploy" | "prisma-resolve-rolled-back" | "prisma-resolve-applied")
-}
+#[cfg(test)]
+mod tests {
+    use crate::config::BuiltinKind;
 
-pub fn find(name: &str) -> Option<&'static Builtin> {
-    all().iter().copied().find(|b| b.name == name)
-}
-
-pub fn names() -> Vec<&'static str> {
-    all().iter().map(|b| b.name).collect()
+    #[test]
+    fn each_kind_finds_its_own_builtin() {
+        for kind in BuiltinKind::ALL {
+            assert_eq!(super::find(kind).kind, kind);
+        }
+    }
 }

@@ -3,11 +3,13 @@
 //! getting a yes. Without a NAME, the one failed migration of `_prisma_migrations`.
 
 use super::{ArgKind, Builtin, BuiltinArg};
+use crate::config::BuiltinKind;
+use crate::context::Ctx;
 use crate::db::Target;
-use crate::exit::Exit;
-use crate::migrations::{self, Row};
-use crate::prisma::{self, Problem};
-use crate::runner::{Ctx, Failure, Resolution};
+use crate::exit::Failure;
+use crate::migrations;
+use crate::prisma;
+use crate::recovery::{confirm, mark_migration, verify_marked, Mark};
 
 const NAME_ARG: &[BuiltinArg] = &[BuiltinArg {
     name: "name",
@@ -16,7 +18,7 @@ const NAME_ARG: &[BuiltinArg] = &[BuiltinArg {
 }];
 
 pub static ROLLED_BACK: Builtin = Builtin {
-    name: "prisma-resolve-rolled-back",
+    kind: BuiltinKind::ResolveRolledBack,
     about: "Mark a failed migration as rolled back (prisma migrate resolve --rolled-back), so deploy runs it again",
     example: "cargo xtask {task} 20260221053404_add_missing_models --yes",
     args: NAME_ARG,
@@ -25,35 +27,13 @@ pub static ROLLED_BACK: Builtin = Builtin {
 };
 
 pub static APPLIED: Builtin = Builtin {
-    name: "prisma-resolve-applied",
+    kind: BuiltinKind::ResolveApplied,
     about: "Mark a failed migration as applied (prisma migrate resolve --applied) when its changes are in the database",
     example: "cargo xtask {task} 20260221053404_add_missing_models --yes",
     args: NAME_ARG,
     run: |ctx| run(ctx, Mark::Applied),
     describe: |ctx| describe(ctx, Mark::Applied),
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    RolledBack,
-    Applied,
-}
-
-impl Mark {
-    pub fn flag(self) -> &'static str {
-        match self {
-            Mark::RolledBack => "--rolled-back",
-            Mark::Applied => "--applied",
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            Mark::RolledBack => "rolled-back",
-            Mark::Applied => "applied",
-        }
-    }
-}
 
 fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
     let name = ctx.args.get("name").unwrap_or("<the failed migration>");
@@ -76,11 +56,9 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     };
     let row = rows.iter().rev().find(|r| r.migration_name == name);
     let what = match row {
-        Some(r) if r.is_failed() => format!(
-            "migration `{name}` (started {}, failed with: {})",
-            r.started_at,
-            r.error().describe()
-        ),
+        Some(r) if r.is_failed() => {
+            format!("migration `{name}` (started {}, failed with: {})", r.started_at, r.error().describe())
+        }
         Some(r) if r.is_applied() => format!("migration `{name}` (already recorded as applied)"),
         Some(_) => format!("migration `{name}` (already marked rolled back)"),
         None => format!("migration `{name}` (not recorded in the database)"),
@@ -88,67 +66,4 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     confirm(ctx, &format!("Mark {what} as {}?", mark.word()))?;
     mark_migration(ctx, &name, mark, "asked for on the command line", serde_json::Value::Null)?;
     verify_marked(&target, &name, mark)
-}
-
-/// Prisma can report success without changing anything (e.g. `--rolled-back` on a
-/// name whose failed row was already rolled back): check the table says what we asked.
-pub fn verify_marked(target: &Target, name: &str, mark: Mark) -> Result<(), Failure> {
-    let rows = migrations::read_table(target)?.unwrap_or_default();
-    let mine: Vec<&Row> = rows.iter().filter(|r| r.migration_name == name).collect();
-    let ok = match mark {
-        Mark::RolledBack => !mine.is_empty() && !mine.iter().any(|r| r.is_failed()),
-        Mark::Applied => mine.iter().any(|r| r.is_applied()) && !mine.iter().any(|r| r.is_failed()),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::task(format!(
-            "Prisma reported success, but _prisma_migrations does not show `{name}` as {}: check it with `cargo xtask status`",
-            mark.word()
-        )))
-    }
-}
-
-/// Gets a yes: `--yes`, or an answer on the terminal. Without either, refuses
-/// rather than hang.
-pub fn confirm(ctx: &Ctx, question: &str) -> Result<(), Failure> {
-    if ctx.opts.yes {
-        return Ok(());
-    }
-    match ctx.ui.confirm(question) {
-        Some(true) => Ok(()),
-        Some(false) => Err(Failure::task("not confirmed: nothing was changed")),
-        None => Err(Failure::new(
-            Exit::Usage,
-            format!("{question} This needs a confirmation and there is no terminal to ask on: pass --yes to confirm (nothing was changed)"),
-        )),
-    }
-}
-
-/// Runs `prisma migrate resolve` and records the resolution.
-pub fn mark_migration(
-    ctx: &mut Ctx,
-    name: &str,
-    mark: Mark,
-    reason: &str,
-    evidence: serde_json::Value,
-) -> Result<(), Failure> {
-    let out = prisma::run(ctx, &["migrate", "resolve", mark.flag(), name])?;
-    if !out.success() {
-        let p = prisma::problem(&out.combined());
-        let exit = match p {
-            Problem::Unreachable | Problem::Authentication | Problem::NoDatabase => Exit::DatabaseUnreachable,
-            _ => Exit::TaskFailed,
-        };
-        return Err(Failure::new(exit, prisma::explain(p, Some(name))));
-    }
-    ctx.ui.event(&format!("marked `{name}` as {}", mark.word()));
-    let resolution = Resolution { migration: name.to_string(), as_: mark.word().to_string(), reason: reason.to_string() };
-    crate::audit::record(
-        ctx,
-        "resolve",
-        serde_json::json!({ "migration": name, "as": mark.word(), "reason": reason, "evidence": evidence }),
-    );
-    ctx.state.resolutions.push(resolution);
-    Ok(())
 }

@@ -12,7 +12,7 @@ use super::definition;
 use super::objects::{quote_literal, Object};
 use super::replay::Found;
 use crate::db::Target;
-use crate::runner::Failure;
+use crate::exit::Failure;
 
 /// Looks up `objects` in one psql round trip.
 pub(crate) fn look_up(target: &Target, objects: &[Object]) -> Result<HashMap<Object, Found>, Failure> {

@@ -96,7 +96,7 @@ pub use objects::{quote_ident, Object, Presence, TypeName};
 pub use replay::Found;
 
 use crate::db::Target;
-use crate::runner::Failure;
+use crate::exit::Failure;
 
 /// A change the migration makes, as a state of one object.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -360,7 +360,7 @@ pub fn summary(e: &Evidence) -> String {
 
 /// Prints [`Evidence::details`] to stdout.
 pub fn print_details(e: &Evidence) {
-    print!("{}", e.details());
+    out!("{}", e.details());
 }
 
 /// Whether the change is about the object called `name`, or something it owns

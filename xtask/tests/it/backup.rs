@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pgcluster::{Cluster, ClusterOptions};
 use sha2::{Digest, Sha256};
-use xtask::backup::naming::BackupName;
-use xtask::pgcluster::{Cluster, ClusterOptions};
+use xtask::dump::naming::BackupName;
 
 use crate::harness::{Out, Project, TempDir};
 
@@ -352,10 +352,7 @@ fn local_problems_are_one_line_causes_and_leave_nothing() {
     out.expect_code(1);
     assert_eq!(
         cause(&out),
-        format!(
-            "cannot write backups to {} ({why}): make it a writable directory, or set `dir` under [backup] in tasks.toml",
-            dir.display()
-        )
+        format!("cannot write backups to {} ({why}): make it a writable directory, or set `dir` under [backup] in tasks.toml", dir.display())
     );
     if let Some(d) = locked {
         fs::set_permissions(d, fs::Permissions::from_mode(0o700)).unwrap();
@@ -392,8 +389,12 @@ fn dry_run_shows_the_exact_pg_dump_command_and_the_target_path() {
 fn children(pid: u32) -> Vec<u32> {
     let mut kids = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else { continue };
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
         let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
         if after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {

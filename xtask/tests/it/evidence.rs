@@ -3,9 +3,9 @@
 //! schema, an INVALID index from a failed `CREATE INDEX CONCURRENTLY`, Prisma's
 //! enum rewrite, and names that need quoting.
 
+use pgcluster::{Cluster, ClusterOptions};
 use xtask::db::Target;
 use xtask::evidence::{self, lexer, Evidence, Object, Presence, Verdict};
-use xtask::pgcluster::{Cluster, ClusterOptions};
 
 use crate::harness::TempDir;
 

@@ -5,34 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A temporary directory removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "xtask-it-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use pgcluster::TempDir;
 
 /// A project: a directory with a tasks.toml in it.
 pub struct Project {
@@ -77,9 +51,23 @@ pub struct Xtask {
 
 /// Variables that change the binary's behaviour; removed unless a test sets them.
 const SCRUBBED: &[&str] = &[
-    "CI", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "NO_COLOR", "DATABASE_URL", "XTASK_CONFIG",
-    "XTASK_YES", "XTASK_NO_PROGRESS", "XTASK_REPORT", "XTASK_LOCK_TIMEOUT", "PGPASSWORD",
-    "PGPASSFILE", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE",
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "NO_COLOR",
+    "DATABASE_URL",
+    "XTASK_CONFIG",
+    "XTASK_YES",
+    "XTASK_NO_PROGRESS",
+    "XTASK_REPORT",
+    "XTASK_LOCK_TIMEOUT",
+    "PGPASSWORD",
+    "PGPASSFILE",
+    "PGHOST",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGSERVICE",
 ];
 
 impl Xtask {
@@ -118,12 +106,7 @@ impl Xtask {
 
     /// Starts the binary without waiting (for tests that watch it while it runs).
     pub fn spawn(mut self) -> std::process::Child {
-        self.cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start xtask")
+        self.cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start xtask")
     }
 
     pub fn run(mut self) -> Out {

@@ -4,7 +4,10 @@
 mod backup;
 mod deploy;
 mod evidence;
+mod faults;
 mod harness;
+mod hostile;
+mod layers;
 mod prisma_app;
 mod report;
 mod restore;

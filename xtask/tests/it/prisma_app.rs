@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use pgcluster::{Cluster, ClusterOptions};
 use serde_json::Value;
-use xtask::pgcluster::{Cluster, ClusterOptions};
 
 use crate::harness::{Out, Project, Xtask};
 
@@ -67,14 +67,15 @@ impl PrismaApp {
         let project = Project::new("");
         project.file("tasks.toml", &tasks_toml(&opts));
         let app = project.path().join("Backend");
-        xtask::demo::copy_dir(&root.join("Backend"), &app).expect("copy Backend/ into the test project");
+        pgcluster::copy_dir(&root.join("Backend"), &app).expect("copy Backend/ into the test project");
         std::os::unix::fs::symlink(&node_modules, app.join("node_modules")).expect("link node_modules");
 
         static N: AtomicUsize = AtomicUsize::new(0);
         // Unique per test, so a leak would be easy to find in any output or file.
         let password = format!("pw-{}-{}-Zq7", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-        let cluster = Cluster::start(&project.path().join("pg"), &ClusterOptions { tls: false, superuser_password: password })
-            .expect("start a PostgreSQL cluster for the test");
+        let cluster =
+            Cluster::start(&project.path().join("pg"), &ClusterOptions { tls: false, superuser_password: password })
+                .expect("start a PostgreSQL cluster for the test");
         let db = "school".to_string();
         cluster.create_database(&db).expect("create the test database");
         let url = format!("{}?schema=public&connection_limit=5", cluster.url(&db));
@@ -157,17 +158,9 @@ impl PrismaApp {
     /// The runbook's timeout case: the fixed migration's changes are all in the
     /// database (applied by hand with psql, outside Prisma), but its row says failed.
     pub fn timeout_state(&self) {
-        std::fs::rename(
-            self.path().join(MIGRATIONS).join(MIGRATION),
-            self.path().join("held-back-migration"),
-        )
-        .unwrap();
+        std::fs::rename(self.path().join(MIGRATIONS).join(MIGRATION), self.path().join("held-back-migration")).unwrap();
         self.prisma(&["migrate", "deploy"]).expect_code(0);
-        std::fs::rename(
-            self.path().join("held-back-migration"),
-            self.path().join(MIGRATIONS).join(MIGRATION),
-        )
-        .unwrap();
+        std::fs::rename(self.path().join("held-back-migration"), self.path().join(MIGRATIONS).join(MIGRATION)).unwrap();
         let sql = std::fs::read_to_string(self.migration_sql()).unwrap();
         self.psql(&sql);
         let checksum = xtask::migrations::hex(&sha2_digest(sql.as_bytes()));
@@ -230,9 +223,8 @@ impl PrismaApp {
 
     /// Finished backup files (not the audit log, not partial files).
     pub fn backups(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.backup_dir())
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(self.backup_dir()).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
         files.retain(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             name.starts_with("pre-migration-") && !name.ends_with(".partial")
@@ -325,4 +317,3 @@ uses = "diagnose"
         extra = opts.extra_toml,
     )
 }
-

@@ -91,7 +91,8 @@ fn report_of_a_successful_and_a_failed_run_fit_the_schema() {
     validate(&schema(), &report, "$").unwrap();
     assert_eq!(report["outcome"], "failed");
     assert_eq!(report["exit_code"], 1);
-    let outcomes: Vec<&str> = report["tasks"].as_array().unwrap().iter().map(|t| t["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> =
+        report["tasks"].as_array().unwrap().iter().map(|t| t["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["success", "failed", "skipped"]);
     assert!(report["tasks"][1]["error"].as_str().unwrap().contains("exit status 4"));
 }

@@ -1,16 +1,18 @@
 //! `restore` and the scratch round trip behind `backup --verify-restore`, against
 //! a real PostgreSQL cluster: backups made by the real binary, restored by it.
 
-use xtask::pgcluster::{Cluster, ClusterOptions};
+use pgcluster::{Cluster, ClusterOptions};
 
 use crate::harness::Project;
 
 const PASSWORD: &str = "restore-pw-9";
-const TASKS: &str = "[tasks.backup]\nuses = \"backup\"\n\n[tasks.restore]\nuses = \"restore\"\n\n[backup]\ndir = \"backups\"\n";
+const TASKS: &str =
+    "[tasks.backup]\nuses = \"backup\"\n\n[tasks.restore]\nuses = \"restore\"\n\n[backup]\ndir = \"backups\"\n";
 
 fn cluster(label: &str) -> Cluster {
     let base = std::env::temp_dir().join(format!("xtask-it-restore-{label}-{}", std::process::id()));
-    Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: PASSWORD.into() }).expect("start PostgreSQL")
+    Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: PASSWORD.into() })
+        .expect("start PostgreSQL")
 }
 
 fn seeded(c: &Cluster) -> String {
@@ -51,13 +53,15 @@ fn backup_restores_into_a_new_database_and_over_the_live_one() {
     let before = digest(&c, "school");
 
     // Into a new database: same contents.
-    let out = p.xtask().args(["restore", file.to_str().unwrap(), "--into", "school_copy"]).env("DATABASE_URL", &url).run();
+    let out =
+        p.xtask().args(["restore", file.to_str().unwrap(), "--into", "school_copy"]).env("DATABASE_URL", &url).run();
     out.expect_code(0);
     assert_eq!(digest(&c, "school_copy"), before);
     assert!(!out.all().contains(PASSWORD));
 
     // An existing database is never restored over by --into.
-    let again = p.xtask().args(["restore", file.to_str().unwrap(), "--into", "school_copy"]).env("DATABASE_URL", &url).run();
+    let again =
+        p.xtask().args(["restore", file.to_str().unwrap(), "--into", "school_copy"]).env("DATABASE_URL", &url).run();
     again.expect_code(1);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
 
@@ -97,8 +101,9 @@ fn verify_restore_round_trips_through_a_scratch_database() {
     p.xtask().arg("backup").env("DATABASE_URL", &url).run().expect_code(0);
     let file = only_backup(&p);
     let target = xtask::db::Target::from_url("DATABASE_URL", &url, None).unwrap();
-    let ui = xtask::ui::Ui::new(xtask::ui::UiOptions { progress: false, color: false, github: false, interactive: false });
-    let tables = xtask::builtins::restore::verify_restore(&ui, &target, &file).unwrap();
+    let ui =
+        xtask::ui::Ui::new(xtask::ui::UiOptions { progress: false, color: false, github: false, interactive: false });
+    let tables = xtask::dump::restore::verify_restore(&ui, &target, &file).unwrap();
     assert_eq!(tables, 2);
     let left = c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'xtask_verify_%'").unwrap();
     assert_eq!(left.trim(), "0", "scratch database dropped");
@@ -108,7 +113,7 @@ fn verify_restore_round_trips_through_a_scratch_database() {
     assert!(out.stderr.contains("verify-restore: 2 tables restored with the same row counts"), "{}", out.stderr);
     // A database that changed since the dump no longer matches its backup.
     c.psql("school", "INSERT INTO pupils VALUES (9999, 'late', 'b');").unwrap();
-    let err = xtask::builtins::restore::verify_restore(&ui, &target, &file).unwrap_err();
+    let err = xtask::dump::restore::verify_restore(&ui, &target, &file).unwrap_err();
     assert!(err.message.contains("public.pupils: 251 rows in the database, 250 restored"), "{}", err.message);
 }
 

@@ -109,12 +109,22 @@ fn config_errors_name_file_line_and_column() {
         ("[tasks.a]\nrun = [\"true\"]\ndeps = [\"nope\"]\n", "tasks.toml:3:9: task `a` depends on unknown task `nope`"),
         (
             "[tasks.a]\nrun = [\"true\"]\ndeps = [\"b\"]\n\n[tasks.b]\nrun = [\"true\"]\ndeps = [\"a\"]\n",
-            "tasks.toml:1:1: dependency cycle: a -> b -> a",
+            // The cycle points at the dependency that closes the loop (issue 9), not the task header.
+            "tasks.toml:7:9: dependency cycle: a -> b -> a",
         ),
-        ("[tasks.a]\nuses = \"bakup\"\n", "tasks.toml:2:8: task `a` uses unknown built-in `bakup`; the built-ins are: "),
-        ("[tasks.a]\nrun = [\"true\"]\ndeps = \"b\"\n", "tasks.toml:3:8: invalid type: string \"b\", expected a sequence"),
+        (
+            "[tasks.a]\nuses = \"bakup\"\n",
+            "tasks.toml:2:8: task `a` uses unknown built-in `bakup`; the built-ins are: ",
+        ),
+        (
+            "[tasks.a]\nrun = [\"true\"]\ndeps = \"b\"\n",
+            "tasks.toml:3:8: invalid type: string \"b\", expected a sequence",
+        ),
         ("[tasks.a]\ndescription = \"x\"\n", "tasks.toml:1:1: task `a` needs `run` (a command) or `uses` (a built-in)"),
-        ("[tasks.a]\nrun = [\"true\"]\nuses = \"backup\"\n", "tasks.toml:3:8: task `a` has both `run` and `uses`: keep one"),
+        (
+            "[tasks.a]\nrun = [\"true\"]\nuses = \"backup\"\n",
+            "tasks.toml:3:8: task `a` has both `run` and `uses`: keep one",
+        ),
         ("[tasks.a]\nrun = [\"true\"]\ncolour = \"red\"\n", "tasks.toml:3:1: unknown field `colour`"),
         ("[tasks.a\nrun = 1\n", "tasks.toml:1:9: "),
     ];

@@ -1,8 +1,8 @@
 //! `status` in each state (in sync, pending, failed, rolled back, missing on disk,
 //! drift) against a real PostgreSQL, with `_prisma_migrations` as Prisma creates it.
 
+use pgcluster::{Cluster, ClusterOptions};
 use sha2::{Digest, Sha256};
-use xtask::pgcluster::{Cluster, ClusterOptions};
 
 use crate::harness::Project;
 
@@ -31,7 +31,9 @@ fn setup(label: &str, schema: &str) -> Setup {
     let base = std::env::temp_dir().join(format!("xtask-it-status-{label}-{}", std::process::id()));
     let cluster = Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: "st-pw".into() }).unwrap();
     cluster.create_database("app").unwrap();
-    cluster.psql("app", &format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path = \"{schema}\"; {LEDGER}")).unwrap();
+    cluster
+        .psql("app", &format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path = \"{schema}\"; {LEDGER}"))
+        .unwrap();
     let project = Project::new("[prisma]\nmigrations = \"migrations\"\n\n[tasks.status]\nuses = \"status\"\n");
     project.file("migrations/1_init/migration.sql", "CREATE TABLE a (id int);\n");
     project.file("migrations/2_more/migration.sql", "CREATE TABLE b (id int);\n");
@@ -69,19 +71,37 @@ fn status_tells_each_state_apart_with_its_exit_code() {
     // Nothing recorded: both pending (exit 6).
     let out = s.status();
     out.expect_code(6);
-    assert!(out.stdout.contains("  pending      1_init\n") && out.stdout.contains("  pending      2_more\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("  pending      1_init\n") && out.stdout.contains("  pending      2_more\n"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.ends_with("Status: pending\n"), "{}", out.stdout);
 
     // Init applied, more failed (exit 4) with its SQLSTATE and message from the logs.
     s.record("public", "1_init", &init, true, false, "");
-    s.record("public", "2_more", &more, false, false, "Database error code: 42710\n\nDatabase error:\nERROR: type \"x\" already exists\n");
+    s.record(
+        "public",
+        "2_more",
+        &more,
+        false,
+        false,
+        "Database error code: 42710\n\nDatabase error:\nERROR: type \"x\" already exists\n",
+    );
     let out = s.status();
     out.expect_code(4);
     assert!(out.stdout.contains("  applied      1_init\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("  failed       2_more (started ") && out.stdout.contains("): 42710 type \"x\" already exists"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("  failed       2_more (started ")
+            && out.stdout.contains("): 42710 type \"x\" already exists"),
+        "{}",
+        out.stdout
+    );
 
     // Rolled back: pending again (deploy re-runs it).
-    s.cluster.psql("app", "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '2_more'").unwrap();
+    s.cluster
+        .psql("app", "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = '2_more'")
+        .unwrap();
     let out = s.status();
     out.expect_code(6);
     assert!(out.stdout.contains("  rolled back  2_more"), "{}", out.stdout);

@@ -21,7 +21,12 @@ run = ["sh", "-c", "echo shipped; sleep 1"]
 "#;
 
 fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
-    Command::new("tmux").arg("-L").arg(socket).args(args).output().expect("tmux is installed (scripts/install-test-deps.sh)")
+    Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux is installed (scripts/install-test-deps.sh)")
 }
 
 #[test]
@@ -34,14 +39,18 @@ fn a_real_terminal_gets_progress_bars_and_a_pipe_gets_plain_lines() {
         env!("CARGO_BIN_EXE_xtask"),
         done.display()
     );
-    let started = tmux(&socket, &["new-session", "-d", "-x", "150", "-y", "40", "-s", "t", "-c", &p.path().to_string_lossy(), &script]);
+    let started = tmux(
+        &socket,
+        &["new-session", "-d", "-x", "150", "-y", "40", "-s", "t", "-c", &p.path().to_string_lossy(), &script],
+    );
     assert!(started.status.success(), "tmux: {}", String::from_utf8_lossy(&started.stderr));
 
     // While it runs: the overall bar and the task spinner are on the screen.
     let mut saw_bar = String::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline && !done.exists() {
-        let screen = String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-e", "-t", "t"]).stdout).into_owned();
+        let screen =
+            String::from_utf8_lossy(&tmux(&socket, &["capture-pane", "-p", "-e", "-t", "t"]).stdout).into_owned();
         if screen.contains("/2 tasks") && screen.contains("prepare") {
             saw_bar = screen;
             break;
@@ -127,7 +136,10 @@ run = ["sh", "-c", "echo releasing; exit 3"]
         .run();
     failed.expect_code(1);
     assert!(
-        failed.stderr.lines().any(|l| l.starts_with("::error title=task release failed::") && l.contains("exit status 3")),
+        failed
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("::error title=task release failed::") && l.contains("exit status 3")),
         "{}",
         failed.stderr
     );
@@ -138,7 +150,9 @@ run = ["sh", "-c", "echo releasing; exit 3"]
 
 #[test]
 fn secrets_are_masked_in_annotations_and_summaries() {
-    let p = Project::new("[tasks.leak]\nrun = [\"sh\", \"-c\", \"echo connecting to $DATABASE_URL; echo pw=hunter2-secret; exit 1\"]\n");
+    let p = Project::new(
+        "[tasks.leak]\nrun = [\"sh\", \"-c\", \"echo connecting to $DATABASE_URL; echo pw=hunter2-secret; exit 1\"]\n",
+    );
     let summary = p.path().join("summary.md");
     let out = p
         .xtask()
@@ -162,7 +176,11 @@ fn dotenv_is_loaded_the_real_environment_wins_and_values_are_not_shown() {
     let out = p.xtask().arg("show").env("OTHER", "from-env").run();
     out.expect_code(0);
     assert_eq!(p.read("seen"), "from-dotenv/from-env\n");
-    assert!(out.stderr.contains(&format!("loaded environment from {}", p.path().join(".env").display())), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("loaded environment from {}", p.path().join(".env").display())),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("from-dotenv"), "values must not be printed: {}", out.stderr);
 }
 
@@ -187,7 +205,8 @@ fn completions_and_per_task_help() {
 #[test]
 fn justfile_recipes_run_the_same_tasks() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let just = which("just").expect("`just` is not installed: pip install rust-just (scripts/install-test-deps.sh does)");
+    let just =
+        which("just").expect("`just` is not installed: pip install rust-just (scripts/install-test-deps.sh does)");
     let summary = Command::new(&just).arg("--justfile").arg(root.join("justfile")).arg("--summary").output().unwrap();
     let recipes: Vec<String> = String::from_utf8_lossy(&summary.stdout).split_whitespace().map(String::from).collect();
     let config = xtask::config::load(&root.join("tasks.toml")).expect("root tasks.toml is valid");
@@ -234,7 +253,8 @@ fn in_terminal(dir: &Path, script: &str) -> String {
     let socket = format!("xtask-it-c-{}-{}", std::process::id(), script.len());
     let done = dir.join(format!("done-{}", script.len()));
     let full = format!("{script}; touch {}; sleep 30", done.display());
-    let started = tmux(&socket, &["new-session", "-d", "-x", "150", "-y", "20", "-s", "t", "-c", &dir.to_string_lossy(), &full]);
+    let started =
+        tmux(&socket, &["new-session", "-d", "-x", "150", "-y", "20", "-s", "t", "-c", &dir.to_string_lossy(), &full]);
     assert!(started.status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done.exists() && Instant::now() < deadline {
@@ -249,10 +269,14 @@ fn in_terminal(dir: &Path, script: &str) -> String {
 fn no_color_turns_colour_off_on_a_terminal() {
     let p = Project::new("[tasks.boom]\nrun = [\"false\"]\n");
     let bin = env!("CARGO_BIN_EXE_xtask");
-    let coloured = in_terminal(p.path(), &format!("env -u CI -u NO_COLOR TERM=xterm-256color {bin} boom --no-progress"));
+    let coloured =
+        in_terminal(p.path(), &format!("env -u CI -u NO_COLOR TERM=xterm-256color {bin} boom --no-progress"));
     assert!(coloured.contains("error:"), "{coloured}");
     assert!(coloured.contains("\x1b["), "a terminal gets colour: {coloured:?}");
-    let plain = in_terminal(p.path(), &format!("env -u CI NO_COLOR=1 TERM=xterm-256color {bin} boom --no-progress --color auto"));
+    let plain = in_terminal(
+        p.path(),
+        &format!("env -u CI NO_COLOR=1 TERM=xterm-256color {bin} boom --no-progress --color auto"),
+    );
     assert!(plain.contains("error:"), "{plain}");
     assert!(!plain.contains("\x1b["), "NO_COLOR: {plain:?}");
 }

@@ -2,7 +2,7 @@
 //! `sslmode=verify-full` with `sslrootcert`, and Prisma's `sslcert` (its CA
 //! certificate, relative to the schema's folder) translated to libpq's `sslrootcert`.
 
-use xtask::pgcluster::{Cluster, ClusterOptions};
+use pgcluster::{Cluster, ClusterOptions};
 
 use crate::harness::Project;
 
@@ -37,7 +37,20 @@ fn verify_full_works_for_queries_and_dumps_and_a_wrong_ca_is_refused() {
     // A CA that did not sign the server's certificate: refused, exit 3, said why.
     let bogus = p.path().join("wrong.pem");
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=other", "-days", "1", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=other",
+            "-days",
+            "1",
+            "-keyout",
+        ])
         .arg(p.path().join("wrong.key"))
         .arg("-out")
         .arg(&bogus)

@@ -15,6 +15,10 @@
 //! The cluster trades durability for speed (fsync, synchronous_commit and full_page_writes
 //! are off): never point it at data you want to keep.
 
+mod fsutil;
+
+pub use fsutil::{copy_dir, TempDir};
+
 use anyhow::{anyhow, bail, Context, Result};
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
@@ -108,10 +112,7 @@ pub struct ClusterOptions {
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions {
-            tls: false,
-            superuser_password: "postgres".to_string(),
-        }
+        ClusterOptions { tls: false, superuser_password: "postgres".to_string() }
     }
 }
 
@@ -164,10 +165,7 @@ impl Cluster {
         let install = install()?;
         let created_base_dir = !base_dir.exists();
         fs::create_dir_all(base_dir).with_context(|| {
-            format!(
-                "creating the cluster base dir {}; check that its parent is writable",
-                base_dir.display()
-            )
+            format!("creating the cluster base dir {}; check that its parent is writable", base_dir.display())
         })?;
         // Absolute paths: the server runs with cwd "/" and socket paths must be absolute.
         let base_dir = base_dir
@@ -177,8 +175,7 @@ impl Cluster {
         remove_stale_data_dir(&data_dir)?;
         let log_path = base_dir.join("postgres.log");
         // A fresh log per cluster; restarts append to it.
-        fs::write(&log_path, b"")
-            .with_context(|| format!("creating the server log {}", log_path.display()))?;
+        fs::write(&log_path, b"").with_context(|| format!("creating the server log {}", log_path.display()))?;
 
         let mut cluster = Cluster {
             install,
@@ -197,17 +194,9 @@ impl Cluster {
         // From here on, an early return drops `cluster`, which cleans up what exists so far.
 
         let template = template(install)?;
-        run(
-            Command::new("cp").arg("-a").arg(&template).arg(&data_dir),
-            "copying the cluster template",
-        )
-        .with_context(|| {
-            format!(
-                "copying {} to {}; check free space and permissions",
-                template.display(),
-                data_dir.display()
-            )
-        })?;
+        run(Command::new("cp").arg("-a").arg(&template).arg(&data_dir), "copying the cluster template").with_context(
+            || format!("copying {} to {}; check free space and permissions", template.display(), data_dir.display()),
+        )?;
 
         if data_dir.as_os_str().len() + "/.s.PGSQL.65535".len() > MAX_SOCKET_PATH {
             cluster.socket_dir = short_socket_dir(install)?;
@@ -261,11 +250,7 @@ impl Cluster {
     /// [`Cluster::url`] plus `?sslmode=verify-full&sslrootcert=...`; `None` without TLS.
     pub fn tls_url(&self, db: &str) -> Option<String> {
         let cert = self.root_cert()?;
-        Some(format!(
-            "{}?sslmode=verify-full&sslrootcert={}",
-            self.url(db),
-            percent_encode(&cert.to_string_lossy())
-        ))
+        Some(format!("{}?sslmode=verify-full&sslrootcert={}", self.url(db), percent_encode(&cert.to_string_lossy())))
     }
 
     /// The self-signed server certificate, to be used as `sslrootcert`; `None` without TLS.
@@ -299,11 +284,8 @@ impl Cluster {
     }
 
     pub fn create_database(&self, name: &str) -> Result<()> {
-        self.psql(
-            "postgres",
-            &format!("CREATE DATABASE {};", quote_ident(name)),
-        )
-        .with_context(|| format!("creating database {name:?}"))?;
+        self.psql("postgres", &format!("CREATE DATABASE {};", quote_ident(name)))
+            .with_context(|| format!("creating database {name:?}"))?;
         Ok(())
     }
 
@@ -312,10 +294,7 @@ impl Cluster {
     /// stdin and the password through PGPASSWORD, so neither shows up in `ps`.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String> {
         let sslmode = match self.root_cert() {
-            Some(cert) => format!(
-                "verify-full&sslrootcert={}",
-                percent_encode(&cert.to_string_lossy())
-            ),
+            Some(cert) => format!("verify-full&sslrootcert={}", percent_encode(&cert.to_string_lossy())),
             None => "disable".to_string(),
         };
         let conninfo = format!(
@@ -343,10 +322,7 @@ impl Cluster {
     pub fn kill(&mut self) {
         if let Some(server) = self.server.take() {
             if let Err(err) = server.shutdown(Shutdown::Immediate) {
-                eprintln!(
-                    "pgcluster: killing the server of {}: {err:#}",
-                    self.data_dir.display()
-                );
+                eprintln!("pgcluster: killing the server of {}: {err:#}", self.data_dir.display());
             }
         }
     }
@@ -378,17 +354,16 @@ impl Cluster {
 
         let mut cmd = self.install.server_command("sh");
         cmd.arg("-c").arg(WATCHDOG).arg("xtask-pg-watchdog");
-        cmd.arg(self.install.bin_dir.join("postgres"))
-            .arg(&self.data_dir);
+        cmd.arg(self.install.bin_dir.join("postgres")).arg(&self.data_dir);
         for setting in self.settings(port) {
             cmd.arg("-c").arg(setting);
         }
-        cmd.current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log));
+        cmd.current_dir("/").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::from(log));
         let mut child = cmd.spawn().with_context(|| {
-            format!("spawning the PostgreSQL watchdog ({}); is `sh` (and as root, `runuser`) installed?", self.install.describe_runner())
+            format!(
+                "spawning the PostgreSQL watchdog ({}); is `sh` (and as root, `runuser`) installed?",
+                self.install.describe_runner()
+            )
         })?;
         let control = child.stdin.take();
         let mut first_line = String::new();
@@ -397,19 +372,11 @@ impl Cluster {
             let _ = BufReader::new(stdout).read_line(&mut first_line);
         }
         let pid: u32 = first_line.trim().parse().unwrap_or(0);
-        let mut server = Server {
-            child,
-            control,
-            pid,
-        };
+        let mut server = Server { child, control, pid };
 
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = server
-                .child
-                .try_wait()
-                .context("checking on the PostgreSQL watchdog")?
-            {
+            if let Some(status) = server.child.try_wait().context("checking on the PostgreSQL watchdog")? {
                 let new_log = read_log_from(&self.log_path, log_offset);
                 if status.code() == Some(EXIT_NO_ACCESS) {
                     bail!(
@@ -448,20 +415,11 @@ impl Cluster {
     fn settings(&self, port: u16) -> Vec<String> {
         // unix_socket_directories is a list: quote the path so commas/spaces survive.
         let socket_dir = self.socket_dir.to_string_lossy().replace('"', "\"\"");
-        let mut settings = vec![
-            format!("port={port}"),
-            format!("unix_socket_directories=\"{socket_dir}\""),
-        ];
+        let mut settings = vec![format!("port={port}"), format!("unix_socket_directories=\"{socket_dir}\"")];
         if let Some(tls_dir) = &self.tls_dir {
             settings.push("ssl=on".to_string());
-            settings.push(format!(
-                "ssl_cert_file={}",
-                tls_dir.join("server.crt").display()
-            ));
-            settings.push(format!(
-                "ssl_key_file={}",
-                tls_dir.join("server.key").display()
-            ));
+            settings.push(format!("ssl_cert_file={}", tls_dir.join("server.crt").display()));
+            settings.push(format!("ssl_key_file={}", tls_dir.join("server.key").display()));
         }
         settings
     }
@@ -478,8 +436,7 @@ impl Cluster {
             "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\nALTER ROLE {SUPERUSER} PASSWORD {};\n",
             quote_literal(&self.password)
         );
-        run_psql(&conninfo, None, &sql)
-            .context("setting the superuser password over the server's Unix socket")?;
+        run_psql(&conninfo, None, &sql).context("setting the superuser password over the server's Unix socket")?;
         Ok(())
     }
 }
@@ -526,22 +483,19 @@ impl Server {
         // Hung server: SIGQUIT lets the postmaster take its backends down; SIGKILL is the last resort.
         for signal in ["QUIT", "KILL"] {
             if self.pid != 0 {
-                let _ = Command::new("kill")
-                    .args(["-s", signal, &self.pid.to_string()])
-                    .stderr(Stdio::null())
-                    .status();
+                let _ = Command::new("kill").args(["-s", signal, &self.pid.to_string()]).stderr(Stdio::null()).status();
             }
             if wait_timeout(&mut self.child, Duration::from_secs(5))? {
-                bail!("PostgreSQL (pid {}) ignored the fast shutdown for {}s and was sent SIG{signal}", self.pid, STOP_TIMEOUT.as_secs());
+                bail!(
+                    "PostgreSQL (pid {}) ignored the fast shutdown for {}s and was sent SIG{signal}",
+                    self.pid,
+                    STOP_TIMEOUT.as_secs()
+                );
             }
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        bail!(
-            "PostgreSQL (pid {}) did not exit even after SIGKILL; check `ps -p {}`",
-            self.pid,
-            self.pid
-        )
+        bail!("PostgreSQL (pid {}) did not exit even after SIGKILL; check `ps -p {}`", self.pid, self.pid)
     }
 }
 
@@ -549,11 +503,7 @@ impl Server {
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
-        if child
-            .try_wait()
-            .context("waiting for the PostgreSQL watchdog")?
-            .is_some()
-        {
+        if child.try_wait().context("waiting for the PostgreSQL watchdog")?.is_some() {
             return Ok(true);
         }
         if Instant::now() > deadline {
@@ -612,8 +562,7 @@ impl Install {
             }
             // "user:" also sets the group to the user's login group.
             cmd.arg(format!("{user}:")).arg(path);
-            run(&mut cmd, "chown")
-                .with_context(|| format!("giving {} to the OS user {user}", path.display()))?;
+            run(&mut cmd, "chown").with_context(|| format!("giving {} to the OS user {user}", path.display()))?;
         }
         Ok(())
     }
@@ -621,10 +570,7 @@ impl Install {
 
 fn install() -> Result<&'static Install> {
     static INSTALL: OnceLock<std::result::Result<Install, String>> = OnceLock::new();
-    INSTALL
-        .get_or_init(|| probe_install().map_err(|err| format!("{err:#}")))
-        .as_ref()
-        .map_err(|err| anyhow!("{err}"))
+    INSTALL.get_or_init(|| probe_install().map_err(|err| format!("{err:#}"))).as_ref().map_err(|err| anyhow!("{err}"))
 }
 
 fn probe_install() -> Result<Install> {
@@ -639,16 +585,13 @@ fn probe_install() -> Result<Install> {
         .split_whitespace()
         .nth(2)
         .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
-        .with_context(|| format!("unexpected `postgres --version` output {text:?}; set {BIN_DIR_ENV} to a PostgreSQL 15 bin dir"))?
+        .with_context(|| {
+            format!("unexpected `postgres --version` output {text:?}; set {BIN_DIR_ENV} to a PostgreSQL 15 bin dir")
+        })?
         .to_string();
     let euid = effective_uid()?;
     if euid != 0 {
-        return Ok(Install {
-            bin_dir,
-            version,
-            run_as: None,
-            server_uid: euid,
-        });
+        return Ok(Install { bin_dir, version, run_as: None, server_uid: euid });
     }
     let output = Command::new("id")
         .args(["-u", SERVER_OS_USER])
@@ -657,30 +600,18 @@ fn probe_install() -> Result<Install> {
     let server_uid = String::from_utf8_lossy(&output.stdout).trim().parse::<u32>().ok().filter(|_| output.status.success()).with_context(|| {
         format!("running as root, the server must run as the OS user `{SERVER_OS_USER}`, which does not exist; install the Debian package postgresql-15 (it creates that user) or run as a non-root user")
     })?;
-    Ok(Install {
-        bin_dir,
-        version,
-        run_as: Some(SERVER_OS_USER),
-        server_uid,
-    })
+    Ok(Install { bin_dir, version, run_as: Some(SERVER_OS_USER), server_uid })
 }
 
 /// $XTASK_PG_BINDIR, then Debian's path, then `pg_config --bindir`, then PATH.
 fn find_bin_dir() -> Result<PathBuf> {
-    let complete = |dir: &Path| {
-        ["initdb", "postgres"]
-            .iter()
-            .all(|bin| dir.join(bin).is_file())
-    };
+    let complete = |dir: &Path| ["initdb", "postgres"].iter().all(|bin| dir.join(bin).is_file());
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV) {
         let dir = PathBuf::from(dir);
         if complete(&dir) {
             return Ok(dir);
         }
-        bail!(
-            "{BIN_DIR_ENV}={} does not contain initdb and postgres; fix or unset it",
-            dir.display()
-        );
+        bail!("{BIN_DIR_ENV}={} does not contain initdb and postgres; fix or unset it", dir.display());
     }
     let mut tried = vec![DEBIAN_BIN_DIR.to_string()];
     if complete(Path::new(DEBIAN_BIN_DIR)) {
@@ -718,14 +649,8 @@ fn effective_uid() -> Result<u32> {
             return Ok(euid);
         }
     }
-    let output = Command::new("id")
-        .arg("-u")
-        .output()
-        .context("running `id -u` to learn whether we are root")?;
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .context("parsing the output of `id -u`")
+    let output = Command::new("id").arg("-u").output().context("running `id -u` to learn whether we are root")?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().context("parsing the output of `id -u`")
 }
 
 /// The initdb'd template data dir, built on first use and shared by all processes of the
@@ -735,10 +660,7 @@ fn template(install: &Install) -> Result<PathBuf> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
 
-    let name = format!(
-        "xtask-pg-template-{}-{}-v{TEMPLATE_LAYOUT}",
-        install.version, install.server_uid
-    );
+    let name = format!("xtask-pg-template-{}-{}-v{TEMPLATE_LAYOUT}", install.version, install.server_uid);
     let dir = std::env::temp_dir().join(&name);
     if template_is_valid(&dir, install) {
         return Ok(dir);
@@ -747,10 +669,7 @@ fn template(install: &Install) -> Result<PathBuf> {
         // Broken (e.g. half-deleted by a tmp cleaner) or foreign-owned: move it out of the way.
         let trash = std::env::temp_dir().join(format!("{name}.broken-{}", unique_suffix()));
         fs::rename(&dir, &trash).with_context(|| {
-            format!(
-                "moving the broken PostgreSQL template {} aside; delete it by hand",
-                dir.display()
-            )
+            format!("moving the broken PostgreSQL template {} aside; delete it by hand", dir.display())
         })?;
         let _ = fs::remove_dir_all(&trash);
     }
@@ -767,49 +686,29 @@ fn template(install: &Install) -> Result<PathBuf> {
             if template_is_valid(&dir, install) {
                 Ok(dir)
             } else {
-                Err(err).with_context(|| {
-                    format!("moving the new PostgreSQL template to {}", dir.display())
-                })
+                Err(err).with_context(|| format!("moving the new PostgreSQL template to {}", dir.display()))
             }
         }
     }
 }
 
 fn template_is_valid(dir: &Path, install: &Install) -> bool {
-    let owned = fs::symlink_metadata(dir)
-        .map(|m| m.is_dir() && m.uid() == install.server_uid)
-        .unwrap_or(false);
+    let owned = fs::symlink_metadata(dir).map(|m| m.is_dir() && m.uid() == install.server_uid).unwrap_or(false);
     owned
-        && [
-            "PG_VERSION",
-            "global/pg_control",
-            "base",
-            "postgresql.conf",
-            "pg_hba.conf",
-        ]
-        .iter()
-        .all(|f| dir.join(f).exists())
+        && ["PG_VERSION", "global/pg_control", "base", "postgresql.conf", "pg_hba.conf"]
+            .iter()
+            .all(|f| dir.join(f).exists())
 }
 
 fn build_template(install: &Install, dir: &Path) -> Result<()> {
-    fs::create_dir(dir).with_context(|| {
-        format!(
-            "creating {}; check that the temp dir is writable",
-            dir.display()
-        )
-    })?;
+    fs::create_dir(dir).with_context(|| format!("creating {}; check that the temp dir is writable", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     install.chown_to_server(dir, false)?;
     let mut cmd = install.server_command(install.bin_dir.join("initdb"));
     cmd.current_dir("/")
         .arg("-D")
         .arg(dir)
-        .args([
-            "-U",
-            SUPERUSER,
-            "--auth-host=scram-sha-256",
-            "--auth-local=trust",
-        ])
+        .args(["-U", SUPERUSER, "--auth-host=scram-sha-256", "--auth-local=trust"])
         // C locale: identical everywhere, no dependency on generated locales.
         .args(["--encoding=UTF8", "--locale=C"])
         // 1 MB WAL segments instead of 16 MB: every cluster copies less.
@@ -827,10 +726,8 @@ fn build_template(install: &Install, dir: &Path) -> Result<()> {
         .append(true)
         .open(dir.join("postgresql.conf"))
         .context("opening the template's postgresql.conf")?;
-    conf.write_all(TEMPLATE_CONF.as_bytes())
-        .context("writing the template's postgresql.conf")?;
-    fs::write(dir.join("pg_hba.conf"), TEMPLATE_HBA)
-        .context("writing the template's pg_hba.conf")?;
+    conf.write_all(TEMPLATE_CONF.as_bytes()).context("writing the template's postgresql.conf")?;
+    fs::write(dir.join("pg_hba.conf"), TEMPLATE_HBA).context("writing the template's pg_hba.conf")?;
     Ok(())
 }
 
@@ -840,11 +737,7 @@ fn remove_stale_data_dir(data_dir: &Path) -> Result<()> {
         return Ok(());
     }
     if let Ok(pid_file) = fs::read_to_string(data_dir.join("postmaster.pid")) {
-        if let Some(pid) = pid_file
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse::<u32>().ok())
-        {
+        if let Some(pid) = pid_file.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) {
             if Path::new(&format!("/proc/{pid}")).exists() {
                 bail!(
                     "a PostgreSQL server (pid {pid}) still runs on {}; stop it (`pg_ctl -D {} stop -m fast`) or use another base dir",
@@ -854,8 +747,7 @@ fn remove_stale_data_dir(data_dir: &Path) -> Result<()> {
             }
         }
     }
-    fs::remove_dir_all(data_dir)
-        .with_context(|| format!("removing the stale data dir {}", data_dir.display()))
+    fs::remove_dir_all(data_dir).with_context(|| format!("removing the stale data dir {}", data_dir.display()))
 }
 
 /// A socket dir short enough for sun_path, for base dirs with long paths.
@@ -874,27 +766,12 @@ fn make_certificate(install: &Install, tls_dir: &Path) -> Result<()> {
     let cert = tls_dir.join("server.crt");
     // EC P-256 instead of RSA 2048: keygen takes ~5 ms instead of ~200 ms.
     let mut cmd = Command::new("openssl");
-    cmd.args([
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "3650",
-    ])
-    .args([
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    ])
-    .arg("-keyout")
-    .arg(&key)
-    .arg("-out")
-    .arg(&cert);
+    cmd.args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert);
     run(&mut cmd, "openssl")
         .context("creating the self-signed TLS certificate; is the `openssl` package installed?")?;
     // postgres refuses a key that others can read, and must own it (or root with 0640).
@@ -906,8 +783,7 @@ fn make_certificate(install: &Install, tls_dir: &Path) -> Result<()> {
 
 /// A port the kernel just handed out; the server may still lose it to a race, see PORT_ATTEMPTS.
 fn free_port() -> Result<u16> {
-    let listener =
-        TcpListener::bind((HOST, 0)).context("binding 127.0.0.1:0 to find a free port")?;
+    let listener = TcpListener::bind((HOST, 0)).context("binding 127.0.0.1:0 to find a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
@@ -918,8 +794,7 @@ fn pid_file_says_ready(data_dir: &Path, pid: u32) -> bool {
         return false;
     };
     let lines: Vec<&str> = text.lines().collect();
-    lines.first().map(|l| l.trim()) == Some(pid.to_string().as_str())
-        && lines.get(7).map(|l| l.trim()) == Some("ready")
+    lines.first().map(|l| l.trim()) == Some(pid.to_string().as_str()) && lines.get(7).map(|l| l.trim()) == Some("ready")
 }
 
 fn read_log_from(path: &Path, offset: u64) -> String {
@@ -942,29 +817,13 @@ fn tail(text: &str, lines: usize) -> String {
 /// Runs psql with SQL on stdin; `password` goes through PGPASSWORD, never argv.
 fn run_psql(conninfo: &str, password: Option<&str>, sql: &str) -> Result<String> {
     let mut cmd = Command::new("psql");
-    cmd.args([
-        "-X",
-        "-A",
-        "-t",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-f",
-        "-",
-        "-d",
-        conninfo,
-    ]);
+    cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-", "-d", conninfo]);
     scrub_pg_env(&mut cmd);
     if let Some(password) = password {
         cmd.env("PGPASSWORD", password);
     }
-    cmd.env("PGCONNECT_TIMEOUT", "10")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .context("spawning psql; install the Debian package postgresql-client-15")?;
+    cmd.env("PGCONNECT_TIMEOUT", "10").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("spawning psql; install the Debian package postgresql-client-15")?;
     let mut stdin = child.stdin.take().context("psql stdin")?;
     let sql = sql.to_string();
     // A thread, so a large script cannot deadlock against psql's output.
@@ -972,11 +831,7 @@ fn run_psql(conninfo: &str, password: Option<&str>, sql: &str) -> Result<String>
     let output = child.wait_with_output().context("waiting for psql")?;
     let _ = writer.join();
     if !output.status.success() {
-        bail!(
-            "psql failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        bail!("psql failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
@@ -984,10 +839,8 @@ fn run_psql(conninfo: &str, password: Option<&str>, sql: &str) -> Result<String>
 /// PG* variables of the caller (PGHOST, PGSSLMODE, PGPASSFILE, ...) must not redirect our
 /// connections or the server.
 fn scrub_pg_env(cmd: &mut Command) {
-    let keys: Vec<OsString> = std::env::vars_os()
-        .map(|(k, _)| k)
-        .filter(|k| k.to_string_lossy().starts_with("PG"))
-        .collect();
+    let keys: Vec<OsString> =
+        std::env::vars_os().map(|(k, _)| k).filter(|k| k.to_string_lossy().starts_with("PG")).collect();
     for key in keys {
         cmd.env_remove(key);
     }
@@ -995,10 +848,7 @@ fn scrub_pg_env(cmd: &mut Command) {
 
 /// Runs a short command, failing with its stderr.
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
-    let output = cmd
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("spawning {what}"))?;
+    let output = cmd.stdin(Stdio::null()).output().with_context(|| format!("spawning {what}"))?;
     if !output.status.success() {
         bail!(
             "{what} failed ({}): {}{}",
@@ -1013,15 +863,8 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
 /// Unique among concurrent processes and threads: pid, a counter and the clock.
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{}-{nanos}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{}-{}-{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -1029,9 +872,7 @@ fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -1061,18 +902,13 @@ mod tests {
 
     fn opts(tls: bool) -> ClusterOptions {
         // Characters that must survive percent-encoding and SQL quoting.
-        ClusterOptions {
-            tls,
-            superuser_password: "p@ss:w/rd'%\"x".to_string(),
-        }
+        ClusterOptions { tls, superuser_password: "p@ss:w/rd'%\"x".to_string() }
     }
 
     fn process_alive(pid: u32) -> bool {
         // A zombie still has /proc/<pid>; only a live process counts.
         match fs::read_to_string(format!("/proc/{pid}/status")) {
-            Ok(status) => !status
-                .lines()
-                .any(|l| l.starts_with("State:") && l.contains('Z')),
+            Ok(status) => !status.lines().any(|l| l.starts_with("State:") && l.contains('Z')),
             Err(_) => false,
         }
     }
@@ -1087,34 +923,23 @@ mod tests {
         let cluster = Cluster::start(&base, &opts(false))?;
         eprintln!("cluster start took {:?}", cluster.started_in());
         cluster.create_database("app db")?;
-        let out = cluster.psql("app db", "CREATE TABLE t (x int); INSERT INTO t VALUES (41), (1); SELECT sum(x), current_user, inet_server_addr() FROM t;")?;
+        let out = cluster
+            .psql("app db", "CREATE TABLE t (x int); INSERT INTO t VALUES (41), (1); SELECT sum(x), current_user, inet_server_addr() FROM t;")?;
         assert_eq!(out.trim(), "42|postgres|127.0.0.1");
-        let out = cluster.psql(
-            "postgres",
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();",
-        )?;
+        let out = cluster.psql("postgres", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();")?;
         assert_eq!(out.trim(), "f");
         // SQL errors surface as Err.
         assert!(cluster.psql("postgres", "SELECT nope;").is_err());
 
         // The URL works as-is (password percent-encoded), and a wrong password is rejected.
-        let ok = Command::new("psql")
-            .args(["-X", "-A", "-t", "-c", "SELECT 1", &cluster.url("app db")])
-            .output()?;
-        assert!(
-            ok.status.success(),
-            "{}",
-            String::from_utf8_lossy(&ok.stderr)
-        );
+        let ok = Command::new("psql").args(["-X", "-A", "-t", "-c", "SELECT 1", &cluster.url("app db")]).output()?;
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
         let bad = Command::new("psql")
             .args([
                 "-X",
                 "-c",
                 "SELECT 1",
-                &format!(
-                    "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable",
-                    cluster.port()
-                ),
+                &format!("postgresql://postgres@127.0.0.1:{}/postgres?sslmode=disable", cluster.port()),
             ])
             .env("PGPASSWORD", "wrong")
             .output()?;
@@ -1137,15 +962,7 @@ mod tests {
         let cert = cluster.root_cert().context("root cert")?;
         assert!(cert.is_file());
         // psql() itself uses verify-full when TLS is on.
-        assert_eq!(
-            cluster
-                .psql(
-                    "postgres",
-                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();"
-                )?
-                .trim(),
-            "t"
-        );
+        assert_eq!(cluster.psql("postgres", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid();")?.trim(), "t");
         // Plain psql with the documented URL shape, password via env.
         let url = format!(
             "postgresql://postgres@127.0.0.1:{}/postgres?sslmode=verify-full&sslrootcert={}",
@@ -1153,43 +970,20 @@ mod tests {
             cert.display()
         );
         let out = Command::new("psql")
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-c",
-                "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                &url,
-            ])
+            .args(["-X", "-A", "-t", "-c", "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &url])
             .env("PGPASSWORD", cluster.password())
             .output()?;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("t|TLS"));
         // tls_url carries the password too.
         let out = Command::new("psql")
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-c",
-                "SELECT 1",
-                &cluster.tls_url("postgres").unwrap(),
-            ])
+            .args(["-X", "-A", "-t", "-c", "SELECT 1", &cluster.tls_url("postgres").unwrap()])
             .output()?;
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         // verify-full against the wrong host name must fail: the cert is really checked.
-        let wrong = url.replacen("127.0.0.1", "example.invalid", 1).replace(
-            "sslmode=verify-full",
-            "sslmode=verify-full&hostaddr=127.0.0.1",
-        );
+        let wrong = url
+            .replacen("127.0.0.1", "example.invalid", 1)
+            .replace("sslmode=verify-full", "sslmode=verify-full&hostaddr=127.0.0.1");
         let out = Command::new("psql")
             .args(["-X", "-c", "SELECT 1", &wrong])
             .env("PGPASSWORD", cluster.password())
@@ -1208,10 +1002,7 @@ mod tests {
         let base = scratch_dir("restart");
         let mut cluster = Cluster::start(&base, &opts(false))?;
         let port = cluster.port();
-        cluster.psql(
-            "postgres",
-            "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);",
-        )?;
+        cluster.psql("postgres", "CREATE TABLE kept (x int); INSERT INTO kept VALUES (7);")?;
 
         cluster.stop()?;
         cluster.stop()?; // idempotent
@@ -1239,28 +1030,17 @@ mod tests {
     #[test]
     fn clusters_run_in_parallel() -> Result<()> {
         let handles: Vec<_> = (0..3)
-            .map(|i| {
-                std::thread::spawn(move || {
-                    Cluster::start(&scratch_dir(&format!("par{i}")), &opts(i == 0))
-                })
-            })
+            .map(|i| std::thread::spawn(move || Cluster::start(&scratch_dir(&format!("par{i}")), &opts(i == 0))))
             .collect();
-        let clusters = handles
-            .into_iter()
-            .map(|h| h.join().expect("start thread panicked"))
-            .collect::<Result<Vec<_>>>()?;
+        let clusters =
+            handles.into_iter().map(|h| h.join().expect("start thread panicked")).collect::<Result<Vec<_>>>()?;
         let mut ports: Vec<u16> = clusters.iter().map(|c| c.port()).collect();
         ports.sort();
         ports.dedup();
         assert_eq!(ports.len(), 3);
         for cluster in &clusters {
             eprintln!("parallel start took {:?}", cluster.started_in());
-            assert_eq!(
-                cluster
-                    .psql("postgres", "SELECT current_setting('port');")?
-                    .trim(),
-                cluster.port().to_string()
-            );
+            assert_eq!(cluster.psql("postgres", "SELECT current_setting('port');")?.trim(), cluster.port().to_string());
         }
         Ok(())
     }
@@ -1288,9 +1068,7 @@ mod tests {
         let cluster = Cluster::start(&base, &opts(false))?;
         assert!(cluster.own_socket_dir);
         let socket_dir = cluster.socket_dir.clone();
-        assert!(socket_dir
-            .join(format!(".s.PGSQL.{}", cluster.port()))
-            .exists());
+        assert!(socket_dir.join(format!(".s.PGSQL.{}", cluster.port())).exists());
         assert_eq!(cluster.psql("postgres", "SELECT 1;")?.trim(), "1");
         drop(cluster);
         assert!(!socket_dir.exists());
@@ -1305,9 +1083,7 @@ mod tests {
         let private = scratch_dir("private");
         fs::create_dir(&private)?;
         fs::set_permissions(&private, fs::Permissions::from_mode(0o700))?;
-        let err = Cluster::start(&private.join("cluster"), &opts(false))
-            .err()
-            .context("start should fail")?;
+        let err = Cluster::start(&private.join("cluster"), &opts(false)).err().context("start should fail")?;
         let message = format!("{err:#}");
         fs::remove_dir_all(&private)?;
         assert!(message.contains("cannot enter the data dir"), "{message}");
@@ -1316,14 +1092,9 @@ mod tests {
 
     #[test]
     fn empty_password_is_rejected() {
-        let err = Cluster::start(
-            &scratch_dir("nopw"),
-            &ClusterOptions {
-                tls: false,
-                superuser_password: String::new(),
-            },
-        )
-        .err();
+        let err =
+            Cluster::start(&scratch_dir("nopw"), &ClusterOptions { tls: false, superuser_password: String::new() })
+                .err();
         assert!(format!("{:#}", err.unwrap()).contains("superuser_password is empty"));
     }
 
@@ -1351,10 +1122,7 @@ mod tests {
                 total += took;
                 let began = Instant::now();
                 drop(cluster);
-                eprintln!(
-                    "tls={tls}: start {took:?}, stop+cleanup {:?}",
-                    began.elapsed()
-                );
+                eprintln!("tls={tls}: start {took:?}, stop+cleanup {:?}", began.elapsed());
             }
             eprintln!("tls={tls}: mean start {:?}", total / 5);
         }

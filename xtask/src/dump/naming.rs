@@ -101,6 +101,10 @@ pub struct Partial {
     pub name: BackupName,
     pub is_dir: bool,
     committed: bool,
+    /// The reservation directory, open and `flock`ed while this run owns it. The
+    /// kernel drops the lock when the process dies however it dies, so the next
+    /// backup can tell a partial whose writer is gone ([`remove_orphans`]).
+    _owner: fs::File,
 }
 
 /// What pg_dump writes inside the reservation directory.
@@ -125,7 +129,17 @@ impl Partial {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             }
+            // Between mkdir and flock, another run cleaning up could take the
+            // directory for an orphan: then it is locked or gone, and this run
+            // moves on to the next name.
+            let Some(owner) = lock_dir(&reservation)? else {
+                continue;
+            };
+            if !same_file(&owner, &reservation) {
+                continue;
+            }
             let partial = Partial {
+                _owner: owner,
                 path: reservation.join(PARTIAL_DUMP),
                 dir: reservation,
                 final_path: dir.join(&file_name),
@@ -175,6 +189,62 @@ pub fn partial_name(file_name: &str) -> String {
     format!(".{file_name}.partial")
 }
 
+/// Opens `dir` and takes an exclusive `flock` on it without waiting; `None` when
+/// another process holds it.
+fn lock_dir(dir: &Path) -> io::Result<Option<fs::File>> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir)?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(f));
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+/// Whether the open `file` is still what `path` names (not removed or replaced).
+fn same_file(file: &fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Removes the partials of `prefix` in `dir` whose writer is gone: a run killed
+/// before it could clean up (`kill -9`, a crash, a power cut). A live run holds
+/// an `flock` on its partial, so only unlocked ones go. Returns their names.
+pub fn remove_orphans(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let ours = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+            .is_some_and(|n| BackupName::parse(prefix, n).is_some());
+        let is_dir = fs::symlink_metadata(entry.path()).is_ok_and(|m| m.is_dir());
+        if !ours || !is_dir {
+            continue;
+        }
+        // Held while removing, so no run can reserve it meanwhile.
+        let Ok(Some(_lock)) = lock_dir(&entry.path()) else {
+            continue;
+        };
+        fs::remove_dir_all(entry.path())?;
+        removed.push(name.to_string());
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// The finished backups of `prefix` in `dir` to remove so that `keep` remain,
 /// oldest first. Only names this tool gives, of the right kind (a directory for
 /// `.dir`, a regular file otherwise; symlinks never), and never `just_written`.
@@ -183,9 +253,15 @@ pub fn expired(dir: &Path, prefix: &str, keep: u32, just_written: &Path) -> io::
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else { continue };
-        let Some(name) = BackupName::parse(prefix, file_name) else { continue };
-        let Ok(meta) = fs::symlink_metadata(entry.path()) else { continue };
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let Some(name) = BackupName::parse(prefix, file_name) else {
+            continue;
+        };
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
         let right_kind = if name.ext == "dir" { meta.is_dir() } else { meta.is_file() };
         if right_kind {
             found.push((name, entry.path()));
@@ -311,6 +387,28 @@ mod tests {
         drop((c, d));
         let left: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, ["p-20260221T053404Z.sql"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_partials_nobody_holds_are_orphans() {
+        let dir = std::env::temp_dir().join(format!("xtask-orphans-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        ensure_dir(&dir).unwrap();
+        let live = Partial::reserve(&dir, "p", BackupFormat::Plain, "20260221T053404Z").unwrap();
+        fs::write(&live.path, "being written").unwrap();
+        // A dead run's partial: nobody holds its lock.
+        let dead = dir.join(".p-20260220T000000Z.dump.partial");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join(PARTIAL_DUMP), "half").unwrap();
+        // Not ours: another prefix, and a file.
+        fs::create_dir(dir.join(".q-20260220T000000Z.sql.partial")).unwrap();
+        fs::write(dir.join(".p-20260219T000000Z.sql.partial"), "").unwrap();
+        assert_eq!(remove_orphans(&dir, "p").unwrap(), [".p-20260220T000000Z.dump.partial"]);
+        assert!(!dead.exists() && live.path.exists());
+        assert!(dir.join(".q-20260220T000000Z.sql.partial").exists());
+        drop(live);
+        assert!(remove_orphans(&dir, "p").unwrap().is_empty());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

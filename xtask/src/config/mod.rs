@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::builtins;
+pub mod names;
+
+pub use names::BuiltinKind;
 
 /// The name of the configuration file the runner looks for.
 pub const FILE_NAME: &str = "tasks.toml";
@@ -28,14 +30,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
         if !self.snippet.is_empty() {
             write!(f, "\n{}", self.snippet)?;
         }
@@ -58,7 +53,7 @@ pub enum RunSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Run(RunSpec),
-    Uses(String),
+    Uses(BuiltinKind),
 }
 
 /// One command-line argument a `run` task accepts (built-ins declare their own).
@@ -97,6 +92,9 @@ pub struct Task {
     pub name: String,
     pub description: String,
     pub deps: Vec<String>,
+    /// Byte offset of each dependency's name in the file, for errors found after
+    /// loading (a cycle points at the dependency that closes it).
+    pub dep_offsets: Vec<usize>,
     pub action: Action,
     pub env: BTreeMap<String, String>,
     /// Absolute working directory (the tasks.toml directory when unset).
@@ -160,11 +158,21 @@ pub struct Config {
     pub backup: Backup,
     /// Tasks in the order they are written in the file.
     pub tasks: Vec<Task>,
+    /// The file's text, so that checks run after loading can point at a line.
+    text: String,
+    /// Task name to its position in `tasks`: lookups stay constant-time on
+    /// generated configs with thousands of tasks.
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl Config {
     pub fn task(&self, name: &str) -> Option<&Task> {
-        self.tasks.iter().find(|t| t.name == name)
+        self.index.get(name).map(|&i| &self.tasks[i])
+    }
+
+    /// An error at a byte offset of the file, with its line, column and caret.
+    pub fn error_at(&self, offset: usize, message: String) -> ConfigError {
+        Source { path: &self.path, text: &self.text }.error(offset, message)
     }
 }
 
@@ -231,10 +239,7 @@ struct RawTask {
 
 /// Walks up from `start` to find tasks.toml.
 pub fn discover(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .map(|dir| dir.join(FILE_NAME))
-        .find(|candidate| candidate.is_file())
+    start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|candidate| candidate.is_file())
 }
 
 /// Reads and validates a tasks.toml file.
@@ -257,10 +262,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let at = e.span().map(|s| s.start).unwrap_or(0);
         src.error(at, e.message().trim_end().to_string())
     })?;
-    let root = path
-        .parent()
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
-        .unwrap_or(Path::new("."));
+    let root =
+        path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new("."));
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     build(&src, &root, raw)
 }
@@ -271,30 +274,23 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
+    /// Byte offsets where lines start, for line numbers without rescanning the
+    /// text for each task (which made a 10,000-task file quadratic to load).
+    fn line_starts(&self) -> Vec<usize> {
+        std::iter::once(0).chain(self.text.match_indices('\n').map(|(i, _)| i + 1)).collect()
+    }
+
     fn error(&self, offset: usize, message: String) -> ConfigError {
         let offset = offset.min(self.text.len());
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
         let column = self.text[line_start..offset].chars().count() + 1;
-        let line_text = self.text[line_start..]
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim_end_matches('\r');
+        let line_text = self.text[line_start..].lines().next().unwrap_or("").trim_end_matches('\r');
         let gutter = line.to_string();
         let pad = " ".repeat(gutter.len());
-        let snippet = format!(
-            "{pad} |\n{gutter} | {line_text}\n{pad} | {}^",
-            " ".repeat(column - 1)
-        );
-        ConfigError {
-            file: self.path.to_path_buf(),
-            line,
-            column,
-            message,
-            snippet,
-        }
+        let snippet = format!("{pad} |\n{gutter} | {line_text}\n{pad} | {}^", " ".repeat(column - 1));
+        ConfigError { file: self.path.to_path_buf(), line, column, message, snippet }
     }
 }
 
@@ -316,14 +312,11 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             None => vec!["npx".into(), "prisma".into()],
             Some(v) => match command_value(v.get_ref()) {
                 Some(RunSpec::Argv(argv)) if !argv.is_empty() => argv,
-                Some(RunSpec::Shell(s)) if !s.trim().is_empty() => {
-                    s.split_whitespace().map(String::from).collect()
-                }
+                Some(RunSpec::Shell(s)) if !s.trim().is_empty() => s.split_whitespace().map(String::from).collect(),
                 _ => {
                     return Err(src.error(
                         v.span().start,
-                        "prisma.command must be a non-empty array of strings, e.g. [\"npx\", \"prisma\"]"
-                            .into(),
+                        "prisma.command must be a non-empty array of strings, e.g. [\"npx\", \"prisma\"]".into(),
                     ))
                 }
             },
@@ -342,14 +335,10 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
     let prefix = match raw.backup.prefix {
         Some(p) => {
             let ok = !p.get_ref().is_empty()
-                && p.get_ref()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+                && p.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
             if !ok {
-                return Err(src.error(
-                    p.span().start,
-                    "backup.prefix may only contain letters, digits, '-', '_' and '.'".into(),
-                ));
+                return Err(src
+                    .error(p.span().start, "backup.prefix may only contain letters, digits, '-', '_' and '.'".into()));
             }
             p.into_inner()
         }
@@ -363,17 +352,15 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         if format == BackupFormat::Plain {
             return Err(src.error(
                 c.span().start,
-                "backup.compress needs format = \"custom\" or \"directory\" (a plain dump stays readable SQL)"
-                    .into(),
+                "backup.compress needs format = \"custom\" or \"directory\" (a plain dump stays readable SQL)".into(),
             ));
         }
     }
     if let Some(j) = &raw.backup.jobs {
         if format != BackupFormat::Directory || *j.get_ref() == 0 {
-            return Err(src.error(
-                j.span().start,
-                "backup.jobs (1 or more) only works with format = \"directory\"".into(),
-            ));
+            return Err(
+                src.error(j.span().start, "backup.jobs (1 or more) only works with format = \"directory\"".into())
+            );
         }
     }
     if let Some(k) = &raw.backup.keep {
@@ -398,33 +385,32 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
     raw_tasks.sort_by_key(|(name, _)| name.span().start);
     let names: BTreeSet<String> = raw_tasks.iter().map(|(n, _)| n.get_ref().clone()).collect();
 
+    let line_starts = src.line_starts();
     let mut tasks = Vec::new();
     for (name, task) in raw_tasks {
         let header = name.span().start;
         let task_span = task.span();
         let t = task.into_inner();
         let name = name.into_inner();
-        if crate::cli::RESERVED.contains(&name.as_str()) {
+        if names::RESERVED.contains(&name.as_str()) {
             return Err(src.error(header, format!("task name `{name}` is reserved by the tool: choose another name")));
         }
         if !valid_task_name(&name) {
             return Err(src.error(
                 header,
-                format!("task name `{name}` may only contain letters, digits, '-' and '_', and must not start with '-'"),
+                format!(
+                    "task name `{name}` may only contain letters, digits, '-' and '_', and must not start with '-'"
+                ),
             ));
         }
         let action = match (t.run, t.uses) {
             (Some(_), Some(u)) => {
-                return Err(src.error(
-                    u.span().start,
-                    format!("task `{name}` has both `run` and `uses`: keep one"),
-                ))
+                return Err(src.error(u.span().start, format!("task `{name}` has both `run` and `uses`: keep one")))
             }
             (None, None) => {
-                return Err(src.error(
-                    task_span.start,
-                    format!("task `{name}` needs `run` (a command) or `uses` (a built-in)"),
-                ))
+                return Err(
+                    src.error(task_span.start, format!("task `{name}` needs `run` (a command) or `uses` (a built-in)"))
+                )
             }
             (Some(run), None) => match command_value(run.get_ref()) {
                 Some(RunSpec::Argv(argv)) if argv.is_empty() => {
@@ -439,37 +425,45 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
                 }
             },
             (None, Some(uses)) => {
-                if builtins::find(uses.get_ref()).is_none() {
+                let Some(kind) = BuiltinKind::from_name(uses.get_ref()) else {
+                    let all: Vec<&str> = BuiltinKind::ALL.iter().map(|k| k.name()).collect();
                     return Err(src.error(
                         uses.span().start,
                         format!(
                             "task `{name}` uses unknown built-in `{}`; the built-ins are: {}",
                             uses.get_ref(),
-                            builtins::names().join(", ")
+                            all.join(", ")
                         ),
                     ));
-                }
-                Action::Uses(uses.into_inner())
+                };
+                Action::Uses(kind)
             }
         };
         for dep in &t.deps {
             if !names.contains(dep.get_ref()) {
-                return Err(src.error(
-                    dep.span().start,
-                    format!("task `{name}` depends on unknown task `{}`", dep.get_ref()),
-                ));
+                return Err(
+                    src.error(dep.span().start, format!("task `{name}` depends on unknown task `{}`", dep.get_ref()))
+                );
             }
         }
-        let is_deploy = matches!(&action, Action::Uses(u) if u == "prisma-deploy");
+        let policy_keys = match &action {
+            Action::Uses(kind) => kind.policy_keys(),
+            Action::Run(_) => &[],
+        };
         for (key, at) in [
             ("recover", t.recover.as_ref().map(|s| s.span().start)),
             ("allow", t.allow.as_ref().map(|s| s.span().start)),
             ("if_applied", t.if_applied.as_ref().map(|s| s.span().start)),
         ] {
-            if let (Some(at), false) = (at, is_deploy) {
+            if let (Some(at), false) = (at, policy_keys.contains(&key)) {
+                let owners: Vec<&str> =
+                    BuiltinKind::ALL.iter().filter(|k| k.policy_keys().contains(&key)).map(|k| k.name()).collect();
                 return Err(src.error(
                     at,
-                    format!("task `{name}`: `{key}` only applies to a task with uses = \"prisma-deploy\""),
+                    format!(
+                        "task `{name}`: `{key}` only applies to a task with uses = \"{}\"",
+                        owners.join("\" or \"")
+                    ),
                 ));
             }
         }
@@ -486,7 +480,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
                 Some("may only contain letters, digits, '-' and '_'")
             } else if !seen_args.insert(a.name.clone()) {
                 Some("is given twice")
-            } else if crate::cli::GLOBAL_FLAGS.contains(&a.name.as_str()) || a.name == "help" || a.name == "version" {
+            } else if names::GLOBAL_FLAGS.contains(&a.name.as_str()) || a.name == "help" || a.name == "version" {
                 Some("is the name of a global flag")
             } else if a.required && a.default.is_some() {
                 Some("is required and has a default: keep one")
@@ -501,8 +495,9 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             optional_seen |= !a.required;
         }
         tasks.push(Task {
-            line: src.error(header, String::new()).line,
+            line: line_starts.partition_point(|&start| start <= header),
             description: t.description.unwrap_or_default(),
+            dep_offsets: t.deps.iter().map(|d| d.span().start).collect(),
             deps: t.deps.into_iter().map(|d| d.into_inner()).collect(),
             action,
             env: t.env,
@@ -521,18 +516,11 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         database,
         prisma,
         backup,
+        index: tasks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect(),
         tasks,
+        text: src.text.to_string(),
     };
-    if let Err(cycle) = crate::plan::find_cycle(&config) {
-        let first = config.task(&cycle[0]).map(|t| t.line).unwrap_or(1);
-        let offset = line_offset(src.text, first);
-        return Err(src.error(offset, format!("dependency cycle: {}", cycle.join(" -> "))));
-    }
     Ok(config)
-}
-
-fn line_offset(text: &str, line: usize) -> usize {
-    text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum()
 }
 
 fn valid_task_name(name: &str) -> bool {
@@ -544,11 +532,9 @@ fn valid_task_name(name: &str) -> bool {
 fn command_value(v: &toml::Value) -> Option<RunSpec> {
     match v {
         toml::Value::String(s) => Some(RunSpec::Shell(s.clone())),
-        toml::Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().map(String::from))
-            .collect::<Option<Vec<_>>>()
-            .map(RunSpec::Argv),
+        toml::Value::Array(items) => {
+            items.iter().map(|i| i.as_str().map(String::from)).collect::<Option<Vec<_>>>().map(RunSpec::Argv)
+        }
         _ => None,
     }
 }
@@ -601,12 +587,6 @@ mod tests {
     }
 
     #[test]
-    fn cycle_prints_the_loop() {
-        let e = err("[tasks.a]\nrun=[\"true\"]\ndeps=[\"b\"]\n[tasks.b]\nrun=[\"true\"]\ndeps=[\"a\"]\n");
-        assert_eq!(e, "1:1: dependency cycle: a -> b -> a");
-    }
-
-    #[test]
     fn run_and_uses_together() {
         assert_eq!(
             err("[tasks.a]\nrun = [\"true\"]\nuses = \"backup\"\n"),
@@ -616,7 +596,8 @@ mod tests {
 
     #[test]
     fn missing_run_and_uses() {
-        assert!(err("[tasks.a]\ndescription = \"x\"\n").ends_with("task `a` needs `run` (a command) or `uses` (a built-in)"));
+        assert!(err("[tasks.a]\ndescription = \"x\"\n")
+            .ends_with("task `a` needs `run` (a command) or `uses` (a built-in)"));
     }
 
     #[test]
@@ -627,18 +608,22 @@ mod tests {
     #[test]
     fn wrong_type_and_unknown_key() {
         assert!(err("[tasks.a]\nrun = [\"true\"]\ndeps = 3\n").starts_with("3:8: invalid type: integer `3`"));
-        assert!(err("[tasks.a]\nrun = [\"true\"]\ndeps = [\"a\"]\ncolour = 1\n").starts_with("4:1: unknown field `colour`"));
+        assert!(
+            err("[tasks.a]\nrun = [\"true\"]\ndeps = [\"a\"]\ncolour = 1\n").starts_with("4:1: unknown field `colour`")
+        );
         assert!(err("[backup]\nkeeep = 3\n").starts_with("2:1: unknown field `keeep`"));
         assert!(err("[tasks.a]\nrun = [1]\n").starts_with("2:7: task `a`: `run` must be"));
     }
 
     #[test]
     fn policy_keys_only_on_deploy() {
-        assert!(err("[tasks.a]\nrun = [\"true\"]\nrecover = \"stop\"\n").contains("only applies to a task with uses = \"prisma-deploy\""));
+        assert!(err("[tasks.a]\nrun = [\"true\"]\nrecover = \"stop\"\n")
+            .contains("only applies to a task with uses = \"prisma-deploy\""));
         let c = parse_str("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"stop\"\nallow = [\"m1\"]\n").unwrap();
         assert_eq!(c.tasks[0].recover, Recover::Stop);
         assert_eq!(c.tasks[0].allow.as_deref(), Some(&["m1".to_string()][..]));
-        assert!(err("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"retry\"\n").starts_with("3:11: unknown variant `retry`"));
+        assert!(err("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"retry\"\n")
+            .starts_with("3:11: unknown variant `retry`"));
     }
 
     #[test]

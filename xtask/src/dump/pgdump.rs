@@ -6,7 +6,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::interrupt::Interrupts;
 use super::verify;
 use crate::config::{Backup, BackupFormat};
-use crate::proc::{self, Cmd};
+use crate::proc::{self, Cmd, Pipes};
 use crate::ui::Ui;
 
 /// pg_dump's arguments after the program name.
@@ -74,13 +74,7 @@ pub fn run(
     estimate: Option<u64>,
     interrupts: &Interrupts,
 ) -> Result<Dumped, DumpError> {
-    let mut child = cmd
-        .to_command()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| DumpError::Spawn(proc::spawn_error(&cmd.program, &e)))?;
+    let mut child = proc::spawn(cmd, Pipes { stdin: false, stdout: false }).map_err(|f| DumpError::Spawn(f.message))?;
     let pid = child.id() as libc::pid_t;
     let mut stderr = child.stderr.take();
     let exited = AtomicBool::new(false);
@@ -132,6 +126,7 @@ pub fn run(
         (status, signalled.map(|(sig, _)| sig), errors, hashed)
     });
     progress.finish();
+    crate::reaper::forget(pid as u32);
 
     if let Some(sig) = signalled.or_else(|| interrupts.received()) {
         return Err(DumpError::Interrupted(sig));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::exit::Failure;
 use crate::proc::{self, Cmd};
 use crate::ui::Ui;
 
@@ -17,21 +18,20 @@ pub const PLAIN_FOOTER: &str = "-- PostgreSQL database dump complete";
 const FOOTER_WINDOW: u64 = 4096;
 
 /// A plain dump is complete when it is non-empty and its footer is near the end.
-pub fn plain(path: &Path) -> Result<(), String> {
-    let mut f = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let len = f.metadata().map_err(|e| e.to_string())?.len();
+pub fn plain(path: &Path) -> Result<(), Failure> {
+    let unreadable = |e: io::Error| Failure::task(format!("cannot read {}: {e}", path.display()));
+    let mut f = fs::File::open(path).map_err(unreadable)?;
+    let len = f.metadata().map_err(unreadable)?.len();
     if len == 0 {
-        return Err("pg_dump wrote an empty file".into());
+        return Err(Failure::task("pg_dump wrote an empty file"));
     }
     let start = len.saturating_sub(FOOTER_WINDOW);
     let mut tail = Vec::new();
-    f.seek(SeekFrom::Start(start))
-        .and_then(|_| f.read_to_end(&mut tail))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    f.seek(SeekFrom::Start(start)).and_then(|_| f.read_to_end(&mut tail)).map_err(unreadable)?;
     if String::from_utf8_lossy(&tail).contains(PLAIN_FOOTER) {
         Ok(())
     } else {
-        Err(format!("the dump does not end with `{PLAIN_FOOTER}`: pg_dump stopped before the end"))
+        Err(Failure::task(format!("the dump does not end with `{PLAIN_FOOTER}`: pg_dump stopped before the end")))
     }
 }
 
@@ -40,14 +40,18 @@ pub fn pg_restore_command(path: &Path) -> Cmd {
     Cmd::new("pg_restore").arg("--list").arg(path.to_string_lossy())
 }
 
-pub fn archive(ui: &Ui, path: &Path) -> Result<(), String> {
-    let cmd = pg_restore_command(path);
+pub fn archive(ui: &Ui, path: &Path) -> Result<(), Failure> {
+    // The same arguments as shown by --dry-run, run by the real binary (see pgbin).
+    let cmd = Cmd { program: crate::pgbin::cmd("pg_restore").program, ..pg_restore_command(path) };
     let out = proc::run_quiet(ui, &cmd)?;
     if out.success() {
         return Ok(());
     }
     let first = out.stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
-    Err(format!("`pg_restore --list` cannot read the archive ({}): {first}", proc::describe_status(&out.status)))
+    Err(Failure::task(format!(
+        "`pg_restore --list` cannot read the archive ({}): {first}",
+        proc::describe_status(&out.status)
+    )))
 }
 
 /// The files of a directory-format dump, by name (pg_dump writes no subdirectories).
@@ -135,12 +139,12 @@ mod tests {
         let d = temp("plain");
         let f = d.join("a.sql");
         fs::write(&f, "").unwrap();
-        assert!(plain(&f).unwrap_err().contains("empty"));
+        assert!(plain(&f).unwrap_err().message.contains("empty"));
         fs::write(&f, "CREATE TABLE t();\n").unwrap();
-        assert!(plain(&f).unwrap_err().contains("stopped before the end"));
+        assert!(plain(&f).unwrap_err().message.contains("stopped before the end"));
         let body = "x".repeat(100_000);
         fs::write(&f, format!("{body}\n--\n{PLAIN_FOOTER}\n--\n\n\\unrestrict abc\n\n")).unwrap();
-        assert_eq!(plain(&f), Ok(()));
+        assert!(plain(&f).is_ok());
         // A footer far from the end (e.g. quoted in data) does not count.
         fs::write(&f, format!("{PLAIN_FOOTER}\n{body}")).unwrap();
         assert!(plain(&f).is_err());

@@ -10,19 +10,58 @@ use std::path::Path;
 
 /// Parameters libpq understands and that mean the same for Prisma: kept as they are.
 const LIBPQ_KEPT: &[&str] = &[
-    "host", "hostaddr", "port", "dbname", "user", "passfile", "require_auth", "channel_binding",
-    "connect_timeout", "client_encoding", "options", "application_name", "fallback_application_name",
-    "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-    "gssencmode", "sslmode", "sslkey", "sslcertmode", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
-    "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
-    "gssdelegation", "service", "target_session_attrs", "load_balance_hosts", "sslcompression",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "passfile",
+    "require_auth",
+    "channel_binding",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "gssencmode",
+    "sslmode",
+    "sslkey",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "sslcompression",
 ];
 
 /// Prisma-only parameters: dropped (libpq would refuse the URL).
 pub const PRISMA_ONLY: &[&str] = &[
-    "schema", "connection_limit", "pool_timeout", "socket_timeout", "pgbouncer",
-    "statement_cache_size", "sslaccept", "sslidentity", "sslpassword", "max_connection_lifetime",
-    "max_idle_connection_lifetime", "single_use_connections",
+    "schema",
+    "connection_limit",
+    "pool_timeout",
+    "socket_timeout",
+    "pgbouncer",
+    "statement_cache_size",
+    "sslaccept",
+    "sslidentity",
+    "sslpassword",
+    "max_connection_lifetime",
+    "max_idle_connection_lifetime",
+    "single_use_connections",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +107,18 @@ impl DbUrl {
     }
 }
 
+/// Why a URL whose userinfo runs past a `/`, `?` or `#` is refused. It quotes
+/// nothing of the URL: every piece of it could be a piece of the password.
+pub const PASSWORD_NEEDS_ENCODING: &str = "it has an `@` after a `/`, `?` or `#`: the password may contain a character that must be percent-encoded (`/` `?` `#` `@`): write them as %2F %3F %23 %40 (an `@` elsewhere in the URL as %40)";
+
+/// Everything between `://` and the last `@` of the URL: the userinfo as a
+/// password with unencoded `/`, `?`, `#` or `@` makes it, whatever the parser
+/// makes of the rest. Masked before any message is built.
+pub fn userinfo_span(url: &str) -> Option<&str> {
+    let rest = &url.trim()[url.trim().find("://")? + 3..];
+    rest.rfind('@').map(|at| &rest[..at])
+}
+
 /// Parses a PostgreSQL URL the way Prisma accepts it. `schema_dir` resolves a
 /// relative Prisma `sslcert` (Prisma resolves it against the schema's folder).
 pub fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
@@ -76,6 +127,14 @@ pub fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
         .strip_prefix("postgresql://")
         .or_else(|| url.strip_prefix("postgres://"))
         .ok_or_else(|| "it must start with postgresql:// or postgres://".to_string())?;
+    // `app:Tr0ub4dor/X9@db` would otherwise parse as host `app`, port `Tr0ub4dor`,
+    // and a message about that port would show half the password.
+    if let Some(at) = rest.rfind('@') {
+        let userinfo = &rest[..at];
+        if userinfo.contains(['/', '?', '#']) && userinfo.contains(':') {
+            return Err(PASSWORD_NEEDS_ENCODING.into());
+        }
+    }
     let (before_query, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
@@ -168,7 +227,7 @@ fn check_hosts(hosts: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn decode(s: &str) -> Result<String, String> {
+pub fn decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -233,7 +292,8 @@ mod tests {
 
     #[test]
     fn prisma_sslcert_becomes_sslrootcert_relative_to_the_schema() {
-        let u = parse("postgres://a:b@h/d?sslcert=certs/ca.pem&sslaccept=strict", Some(Path::new("/app/prisma"))).unwrap();
+        let u =
+            parse("postgres://a:b@h/d?sslcert=certs/ca.pem&sslaccept=strict", Some(Path::new("/app/prisma"))).unwrap();
         assert_eq!(u.libpq, "postgresql://a@h/d?sslrootcert=/app/prisma/certs/ca.pem");
         assert_eq!(u.dropped, ["sslaccept"]);
     }
@@ -248,7 +308,33 @@ mod tests {
     /// Generated URL-ish strings never panic the parser, the translation or the masking.
     #[test]
     fn arbitrary_input_never_panics() {
-        let pieces = ["postgresql://", "postgres://", "u", ":", "@", "[", "]", "::1", "h", ":5432", "/", "d", "?", "&", "=", "%", "%4", "%zz", "%C3%A9", "é", "schema", "sslcert", ",", "#", " "];
+        let pieces = [
+            "postgresql://",
+            "postgres://",
+            "u",
+            ":",
+            "@",
+            "[",
+            "]",
+            "::1",
+            "h",
+            ":5432",
+            "/",
+            "d",
+            "?",
+            "&",
+            "=",
+            "%",
+            "%4",
+            "%zz",
+            "%C3%A9",
+            "é",
+            "schema",
+            "sslcert",
+            ",",
+            "#",
+            " ",
+        ];
         let mut seed: u64 = 11;
         for _ in 0..3000 {
             let mut s = String::new();
@@ -274,5 +360,10 @@ mod tests {
         assert!(parse("postgresql:///d", None).unwrap_err().contains("no host"));
         assert!(parse("postgresql://[::1/d", None).is_err());
         assert!(parse("postgresql://[::1]:5432/d", None).is_ok());
+        for bad in ["postgresql://app:Tr0ub4dor/X9@db:5432/school", "postgres://a:b?c@h/d", "postgres://a:b#c@h/d"] {
+            assert_eq!(parse(bad, None).unwrap_err(), PASSWORD_NEEDS_ENCODING, "{bad}");
+        }
+        assert_eq!(parse("postgres://a:b@c@h/d", None).unwrap().password.as_deref(), Some("b@c"));
+        assert_eq!(userinfo_span("postgresql://app:Tr0/X9@db/s"), Some("app:Tr0/X9"));
     }
 }

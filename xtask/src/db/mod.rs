@@ -1,0 +1,185 @@
+//! The database this run works on: its URL from the environment (`url`), libpq's
+//! tools started with the password in their environment (never in argv), the
+//! tool's own queries (`psql`), connection failures turned into one-line causes
+//! (`classify`), and the deploy lock held on a connection of its own (`lock`).
+
+pub mod admin;
+pub mod classify;
+pub mod lock;
+pub mod psql;
+pub mod url;
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::proc::Cmd;
+use crate::ui::Ui;
+use url::DbUrl;
+
+/// The database named by the configured environment variable.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The environment variable it came from, for messages.
+    pub env_name: String,
+    /// The URL as the user wrote it (Prisma gets this one, through the environment).
+    pub raw_url: String,
+    pub url: DbUrl,
+}
+
+impl Target {
+    /// Reads and parses the URL; registers its password as a secret with the UI.
+    pub fn from_env(config: &Config, ui: &Ui) -> Result<Target, Failure> {
+        let name = &config.database.url_env;
+        let raw = std::env::var(name).unwrap_or_default();
+        if raw.trim().is_empty() {
+            return Err(Failure::task(format!(
+                "{name} is not set: export it (postgresql://user:password@host:5432/database) or put it in .env next to tasks.toml"
+            )));
+        }
+        // Mask the password before anything could print the URL.
+        mask_secrets(ui, &raw);
+        let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
+        Target::from_url(name, &raw, schema_dir)
+    }
+
+    /// A target from a URL given directly (`env_name` is only used in messages).
+    pub fn from_url(env_name: &str, raw: &str, schema_dir: Option<&std::path::Path>) -> Result<Target, Failure> {
+        let url = url::parse(raw, schema_dir)
+            .map_err(|why| Failure::task(format!("{env_name} is not a valid PostgreSQL URL: {why}")))?;
+        Ok(Target { env_name: env_name.to_string(), raw_url: raw.to_string(), url })
+    }
+
+    /// The same server, another database.
+    pub fn with_database(&self, name: &str) -> Target {
+        Target { url: self.url.with_database(name), ..self.clone() }
+    }
+
+    /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
+    pub fn tool(&self, program: &str) -> Cmd {
+        let mut cmd = crate::pgbin::cmd(program);
+        // Failures are recognised by their text (db/classify.rs): libpq's own
+        // messages ("Connection refused", "could not translate host name") follow the
+        // client's locale, so the tools speak English whatever the user's locale is.
+        // LC_ALL also wins over LANGUAGE in gettext. The dump's encoding does not
+        // depend on it (pg_dump uses the database's), nor does a piped psql's.
+        // The server's own messages follow its lc_messages; SQLSTATE codes are
+        // preferred where psql prints them (`VERBOSITY=verbose` on the queries).
+        cmd = cmd.env("LC_ALL", "C");
+        if let Some(p) = &self.url.password {
+            cmd = cmd.env("PGPASSWORD", p.clone());
+        }
+        // Fail fast on an unreachable host unless the URL sets its own timeout.
+        if !self.url.libpq.contains("connect_timeout=") && std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
+            cmd = cmd.env("PGCONNECT_TIMEOUT", "10");
+        }
+        cmd
+    }
+
+    /// The one-line cause of a libpq tool's failure, with what to do.
+    pub fn failure(&self, tool: &str, stderr: &str) -> Failure {
+        classify::classify(&self.url, &self.env_name, stderr).unwrap_or_else(|| {
+            let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
+            Failure::task(format!("{tool} failed: {first}"))
+        })
+    }
+}
+
+/// Registers a database URL and its password (as written and percent-encoded) as
+/// secrets with the UI, so no output shows them. A URL that does not parse is
+/// still masked whole, and so is everything after the user name up to its last
+/// `@` (a password with an unencoded `/`, `?`, `#` or `@`), whatever the parser
+/// makes of it.
+pub fn mask_secrets(ui: &Ui, raw: &str) {
+    ui.add_secret(raw);
+    ui.add_secret(raw.trim());
+    if let Some((_, password)) = url::userinfo_span(raw).and_then(|u| u.split_once(':')) {
+        ui.add_secret(password);
+        if let Ok(decoded) = url::decode(password) {
+            ui.add_secret(&decoded);
+        }
+    }
+    if let Some(p) = url::parse(raw, None).ok().and_then(|u| u.password) {
+        ui.add_secret(&p);
+        ui.add_secret(&url::encode(&p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::UiOptions;
+    use proptest::prelude::*;
+
+    fn quiet_ui() -> Ui {
+        Ui::new(UiOptions { progress: false, color: false, github: false, interactive: false })
+    }
+
+    /// Every message the tool builds from a URL: the parse error, or the target
+    /// shown in messages, the libpq URL and each connection-failure cause.
+    fn messages(raw: &str) -> Vec<String> {
+        match Target::from_url("DATABASE_URL", raw, None) {
+            Err(f) => vec![f.message],
+            Ok(t) => {
+                let mut m =
+                    vec![t.url.display_target(), t.url.libpq.clone(), t.url.hosts.clone(), t.url.database.clone()];
+                for stderr in [
+                    "FATAL:  password authentication failed for user \"app\"",
+                    "FATAL:  database \"school\" does not exist",
+                    "could not translate host name \"h\" to address",
+                    "connection to server failed: Connection refused",
+                    "no pg_hba.conf entry",
+                ] {
+                    m.push(t.failure("pg_dump", stderr).message);
+                }
+                m
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// The password is drawn from letters no other part of the URL or message
+        /// uses (X-Z, K, J, W, V) plus the characters that break URLs; no piece of
+        /// it of two characters or more that holds one of those letters survives
+        /// masking, in any message, whether the URL parses or not.
+        #[test]
+        fn no_piece_of_the_password_in_any_message(
+            user in "[a-h]{1,6}",
+            password in "[XYZKJWV/?#@:%!&=+]{3,16}",
+            host in "[a-h]{1,8}(\\.[a-h]{1,5})?",
+            port in prop::option::of(1u16..65535),
+            db in "[a-h]{1,8}",
+            query in prop::option::of(prop::sample::select(vec!["schema=public", "sslmode=disable&connection_limit=5", "application_name=abc"])),
+        ) {
+            prop_assume!(password.contains(['X', 'Y', 'Z', 'K', 'J', 'W', 'V']));
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            let raw = format!("postgresql://{user}:{password}@{host}{port}/{db}{query}");
+            let ui = quiet_ui();
+            mask_secrets(&ui, &raw);
+            let chars: Vec<char> = password.chars().collect();
+            for message in messages(&raw) {
+                let shown = ui.redact(&message);
+                for start in 0..chars.len() {
+                    for end in start + 2..=chars.len() {
+                        let piece: String = chars[start..end].iter().collect();
+                        if piece.contains(['X', 'Y', 'Z', 'K', 'J', 'W', 'V']) {
+                            prop_assert!(!shown.contains(&piece), "`{piece}` of {raw} in: {shown}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_url_names_the_encoding_and_shows_nothing_of_the_password() {
+        let raw = "postgresql://app:Tr0ub4dor/X9@db.internal:5432/school";
+        let ui = quiet_ui();
+        mask_secrets(&ui, raw);
+        let message = ui.redact(&Target::from_url("DATABASE_URL", raw, None).unwrap_err().message);
+        assert!(message.contains("the password may contain a character that must be percent-encoded (`/` `?` `#` `@`)"));
+        assert!(!message.contains("Tr0ub4dor") && !message.contains("X9"), "{message}");
+        assert_eq!(ui.redact(&format!("url {raw} end")), "url postgresql://app:***@db.internal:5432/school end");
+    }
+}
