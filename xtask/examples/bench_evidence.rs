@@ -43,9 +43,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use pgcluster::{Cluster, ClusterOptions};
 use xtask::db::Target;
 use xtask::evidence::{self, lexer, Verdict};
-use xtask::pgcluster::{Cluster, ClusterOptions};
 
 const PASSWORD: &str = "bench-evidence-pw";
 

@@ -86,7 +86,7 @@ pub(crate) enum Op {
 /// Reads the statements of `src`; unqualified names belong to `default_schema`
 /// until a `SET search_path` says otherwise.
 pub(crate) fn parse(src: &str, default_schema: &str) -> Vec<Stmt> {
-    let mut cx = Cx { src, schema: default_schema.to_string(), enums: HashMap::new() };
+    let mut cx = Cx { src, schema: default_schema.to_string(), enums: HashMap::new(), temp: Vec::new() };
     let tokens = lexer::tokenize(src);
     lexer::split_statements(&tokens).into_iter().map(|toks| cx.statement(toks, false)).collect()
 }
@@ -123,6 +123,9 @@ struct Cx<'s> {
     schema: String,
     /// The value lists of enums this file created, to follow `ADD VALUE` and `RENAME VALUE`.
     enums: HashMap<(String, String), Vec<String>>,
+    /// Temporary tables this file created: an unqualified `DROP TABLE` of one drops it,
+    /// not a table of the schema (and a temporary table ends with the session anyway).
+    temp: Vec<String>,
 }
 
 type Res<T> = Result<T, String>;
@@ -318,6 +321,13 @@ impl<'s> Cx<'s> {
             return Ok(one(create(Object::Schema { name }, Vec::new(), guard)));
         }
         if p.is("temp") || p.is("temporary") || p.is("local") || p.is("global") {
+            while p.eat("local") || p.eat("global") || p.eat("temp") || p.eat("temporary") {}
+            if p.eat("table") {
+                p.eat_seq(&["if", "not", "exists"]);
+                if let Ok((None, name)) = p.qname() {
+                    self.temp.push(name);
+                }
+            }
             return Err("temporary objects do not outlive the migration".into());
         }
         Err("not a CREATE the analyser knows".into())
@@ -804,6 +814,23 @@ impl<'s> Cx<'s> {
             p.eat("concurrently");
         }
         let guard = p.eat_seq(&["if", "exists"]);
+        if kind == "table" {
+            // DROP TABLE of temporary tables this file made: nothing that outlives it.
+            let mut q = P { t: p.t, i: p.i };
+            let mut all_temp = true;
+            loop {
+                match q.qname() {
+                    Ok((None, name)) if self.temp.contains(&name) => {}
+                    _ => all_temp = false,
+                }
+                if !q.eat_punct(',') {
+                    break;
+                }
+            }
+            if all_temp {
+                return Ok(Body::Ignored);
+            }
+        }
         let mut changes = Vec::new();
         loop {
             let (schema, name) = p.qname()?;

@@ -828,3 +828,15 @@ ALTER TABLE "AvailabilityWindow" RENAME CONSTRAINT "BookingWindow_pkey" TO "Avai
     let ev = judge(&a, &world(&[t("BookingWindow"), con("BookingWindow", "BookingWindow_pkey")]));
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
 }
+
+#[test]
+fn a_temporary_table_the_file_drops_again_is_no_change() {
+    let a = analyse("CREATE TEMP TABLE m (a int);\nINSERT INTO m VALUES (1);\nCREATE TABLE t (a int);\nDROP TABLE m;");
+    assert_eq!(a.unknown.len(), 2, "{:?}", a.unknown);
+    assert!(!a.expectations.iter().any(|e| e.to_string().contains("\"m\"")), "{:#?}", a.expectations);
+    // One transaction: the table is not there, so neither is anything else of it.
+    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::NotApplied);
+    // A table of the same name that is not temporary is dropped for real.
+    let a = analyse("CREATE TABLE t (a int);\nDROP TABLE m;");
+    assert!(has(&a, &t("m"), Presence::Absent));
+}
