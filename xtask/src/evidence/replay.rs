@@ -50,6 +50,18 @@ fn flat(stmts: &[Stmt]) -> Vec<(&Stmt, bool)> {
     out
 }
 
+/// Whether a statement (as shortened text) changes rows only: `INSERT`, `UPDATE`,
+/// `DELETE`, `MERGE`, or a temporary table, none of which creates or drops an object
+/// the migration names.
+fn changes_only_rows(text: &str) -> bool {
+    let mut words = text.split_whitespace().map(str::to_ascii_lowercase);
+    match words.next().as_deref() {
+        Some("insert" | "update" | "delete" | "merge") => true,
+        Some("create") => matches!(words.next().as_deref(), Some("temp" | "temporary")),
+        _ => false,
+    }
+}
+
 /// What [`intended`] finds.
 pub(crate) struct Intent {
     /// The state the migration leaves each object in, in the order the file first mentions them.
@@ -66,7 +78,14 @@ pub(crate) struct Intent {
 /// Plays the migration from nothing known; see [`Intent`].
 pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
     let mut m = Intended::default();
+    // After a statement not understood that may create or drop objects (a `SELECT ...
+    // INTO`, a function call, a DO block with logic), what a later statement needs no
+    // longer tells what was there before the migration: that statement may have made it.
+    let mut tainted = false;
     for (stmt, in_handled_block) in flat(stmts) {
+        if matches!(stmt.body, Body::Unknown(_)) && !changes_only_rows(&stmt.text) {
+            tainted = true;
+        }
         let Body::Changes(changes) = &stmt.body else {
             continue;
         };
@@ -79,7 +98,7 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
             }
             let guarded = !c.skip_if.is_empty() || in_handled_block;
             // What the statement needs to succeed tells what was there before it (unless guarded).
-            let known = |p: Presence| if guarded { None } else { Some(p) };
+            let known = |p: Presence| if guarded || tainted { None } else { Some(p) };
             let prov = |p: Presence, g: bool| (p, stmt.text.clone(), stmt.line, g);
             match &c.op {
                 Op::Create { object, children, .. } => {

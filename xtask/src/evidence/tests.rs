@@ -840,3 +840,18 @@ fn a_temporary_table_the_file_drops_again_is_no_change() {
     let a = analyse("CREATE TABLE t (a int);\nDROP TABLE m;");
     assert!(has(&a, &t("m"), Presence::Absent));
 }
+
+#[test]
+fn a_statement_not_understood_that_may_create_objects_hides_what_was_there_before() {
+    // `SELECT ... INTO TEMP TABLE` made the table the file drops: the drop shows nothing.
+    let sql = "WITH c AS (INSERT INTO r VALUES (1) RETURNING id) SELECT * INTO TEMP TABLE tmp FROM c;\n\
+               INSERT INTO a SELECT id FROM tmp;\nDROP TABLE tmp;";
+    let a = analyse(sql);
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    // Row changes alone do not hide anything: the new column shows that it ran.
+    let a = analyse("UPDATE a SET x = 1;\nALTER TABLE a ADD COLUMN y int;");
+    let mut w = after("CREATE TABLE a (y int);");
+    w.insert(t("a"), Found::Present);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Applied);
+}
