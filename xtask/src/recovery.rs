@@ -62,8 +62,10 @@ impl Assessment {
 }
 
 /// Assesses `name` against the database. An object the failed attempt's own error
-/// says "already exists" existed before the migration ran (that is why it failed),
-/// so its presence is not counted as evidence that the migration applied.
+/// says "already exists" existed before that attempt ran (that is why it failed), so
+/// its presence is not counted as evidence that the migration applied, unless an
+/// earlier attempt of the same migration (a rolled-back row of the same name) exists:
+/// then the object may be that attempt's leftover, and it counts like any other.
 pub fn evidence_for(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
     let dir = migrations_dir(ctx)?;
     let path = dir.join(name).join("migration.sql");
@@ -80,7 +82,11 @@ pub fn evidence_for(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment
         });
     };
     let failed: Option<&Row> = rows.iter().rev().find(|r| r.migration_name == name && r.is_failed());
-    let pre_existing_name = failed.and_then(|r| already_exists(r.error().message.as_deref()?));
+    // The error's object predates the migration only if no earlier attempt of it
+    // (a rolled-back row of the same name) could have left it behind.
+    let earlier_attempt = rows.iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
+    let pre_existing_name =
+        failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
     let mut ev = evidence::assess(target, &sql, &target.url.schema)?;
     let mut note = None;
     let mut pre_existing = None;

@@ -1,10 +1,14 @@
 //! One query that looks every object up in the system catalogs at once: a `VALUES`
 //! list of the objects (names as SQL string literals, quotes doubled, under
 //! `standard_conforming_strings = on`) joined against `pg_class`, `pg_attribute`,
-//! `pg_type`, `pg_enum`, `pg_constraint`, `pg_extension` and `pg_namespace`.
+//! `pg_type`, `pg_enum`, `pg_constraint`, `pg_trigger`, `pg_extension` and `pg_namespace`.
+//! Definitions (a column's default, a constraint's or an index's definition) come back
+//! as the server prints them (`pg_get_expr`, `pg_get_constraintdef`, `pg_get_indexdef`)
+//! and are compared here, in the spelling of [`super::definition`].
 
 use std::collections::HashMap;
 
+use super::definition;
 use super::objects::{quote_literal, Object};
 use super::replay::Found;
 use crate::db::Target;
@@ -27,7 +31,10 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, &str, Vec<String>) {
         Object::Table { schema, name } => ("table", schema, name, "", "", Vec::new()),
         Object::Column { schema, table, name } => ("column", schema, table, name, "", Vec::new()),
         Object::NotNull { schema, table, column } => ("not_null", schema, table, column, "", Vec::new()),
-        Object::Default { schema, table, column } => ("default", schema, table, column, "", Vec::new()),
+        Object::Default { schema, table, column, .. } => ("default", schema, table, column, "", Vec::new()),
+        Object::ConstraintDef { schema, table, name, .. } => ("constraint_def", schema, table, name, "", Vec::new()),
+        Object::IndexDef { schema, name, .. } => ("index_def", schema, name, "", "", Vec::new()),
+        Object::Trigger { schema, table, name } => ("trigger", schema, table, name, "", Vec::new()),
         Object::ColumnType { schema, table, column, ty } => {
             ("column_type", schema, table, column, &ty.modifiers, ty.regtype_texts())
         }
@@ -73,13 +80,14 @@ rels AS (
   FROM o JOIN pg_namespace n ON n.nspname = o.s
   JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.a
   LEFT JOIN pg_index x ON x.indexrelid = c.oid
-  WHERE o.kind IN ('table', 'index', 'sequence')
+  WHERE o.kind IN ('table', 'index', 'sequence', 'index_def')
 ),
 cols AS (
-  SELECT o.i, a.attnotnull, a.atthasdef, a.atttypid, a.atttypmod
+  SELECT o.i, a.attnotnull, a.atthasdef, a.atttypid, a.atttypmod, pg_get_expr(d.adbin, d.adrelid) AS def
   FROM o JOIN pg_namespace n ON n.nspname = o.s
   JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.a AND c.relkind IN ('r', 'p')
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = o.b AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
   WHERE o.kind IN ('column', 'not_null', 'default', 'column_type')
 ),
 types AS (
@@ -98,7 +106,7 @@ SELECT o.i, CASE o.kind
     WHEN r.relkind IN ('i', 'I') AND r.indisvalid AND r.indisready THEN 'present' ELSE 'invalid' END
   WHEN 'column' THEN CASE WHEN k.i IS NULL THEN 'absent' ELSE 'present' END
   WHEN 'not_null' THEN CASE WHEN k.i IS NULL THEN 'invalid' WHEN k.attnotnull THEN 'present' ELSE 'absent' END
-  WHEN 'default' THEN CASE WHEN k.i IS NULL THEN 'invalid' WHEN k.atthasdef THEN 'present' ELSE 'absent' END
+  WHEN 'default' THEN CASE WHEN k.i IS NULL THEN 'invalid' ELSE 'compare' END
   WHEN 'column_type' THEN CASE WHEN k.i IS NULL THEN 'invalid'
     WHEN k.atttypid = (SELECT r.t::oid FROM unnest(o.l) WITH ORDINALITY u(txt, pos)
                        CROSS JOIN LATERAL (SELECT to_regtype(u.txt) AS t) r
@@ -115,6 +123,21 @@ SELECT o.i, CASE o.kind
   WHEN 'constraint' THEN CASE WHEN EXISTS (
     SELECT FROM pg_constraint x JOIN pg_class c ON c.oid = x.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = o.s AND c.relname = o.a AND x.conname = o.b) THEN 'present' ELSE 'absent' END
+  WHEN 'constraint_def' THEN CASE WHEN EXISTS (
+    SELECT FROM pg_constraint x JOIN pg_class c ON c.oid = x.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = o.s AND c.relname = o.a AND x.conname = o.b) THEN 'compare' ELSE 'invalid' END
+  WHEN 'index_def' THEN CASE WHEN r.oid IS NULL OR r.relkind NOT IN ('i', 'I') THEN 'invalid' ELSE 'compare' END
+  WHEN 'trigger' THEN CASE WHEN EXISTS (
+    SELECT FROM pg_trigger x JOIN pg_class c ON c.oid = x.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = o.s AND c.relname = o.a AND x.tgname = o.b AND NOT x.tgisinternal) THEN 'present' ELSE 'absent' END
+END,
+CASE o.kind
+  WHEN 'default' THEN k.def
+  WHEN 'index_def' THEN pg_get_indexdef(r.oid)
+  WHEN 'constraint_def' THEN (
+    SELECT pg_get_constraintdef(x.oid) FROM pg_constraint x JOIN pg_class c ON c.oid = x.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = o.s AND c.relname = o.a AND x.conname = o.b LIMIT 1)
 END
 FROM o
 LEFT JOIN rels r ON r.i = o.i
@@ -134,7 +157,9 @@ fn parse(objects: &[Object], rows: &[Vec<Option<String>>]) -> Result<HashMap<Obj
         };
         let i: usize = i.parse().map_err(|_| format!("unexpected row {r:?}"))?;
         let o = objects.get(i.wrapping_sub(1)).ok_or_else(|| format!("unexpected row {r:?}"))?;
+        let def = r.get(2).cloned().flatten();
         let found = match state.as_str() {
+            "compare" => compare(o, def.as_deref()),
             "present" => Found::Present,
             "absent" => Found::Absent,
             "invalid" => Found::Invalid,
@@ -146,4 +171,19 @@ fn parse(objects: &[Object], rows: &[Vec<Option<String>>]) -> Result<HashMap<Obj
         return Err(format!("{} of {} objects came back", out.len(), objects.len()));
     }
     Ok(out)
+}
+
+/// Whether the definition the server printed is the one `o` expects.
+fn compare(o: &Object, printed: Option<&str>) -> Found {
+    let same = match o {
+        Object::Default { value, .. } => value.as_deref() == printed.map(definition::expression).as_deref(),
+        Object::ConstraintDef { def, .. } => printed.map(definition::constraint).as_deref() == Some(def.as_str()),
+        Object::IndexDef { def, .. } => printed.and_then(definition::index).as_deref() == Some(def.as_str()),
+        _ => false,
+    };
+    if same {
+        Found::Present
+    } else {
+        Found::Absent
+    }
 }

@@ -29,10 +29,21 @@
 //!   it collide, the migration itself needs fixing; the report says so too.)
 //! - **unknown**: the file contains a statement the analyser does not understand or
 //!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
-//!   functions, views, triggers, `SET search_path` to more than one schema, a `DO` block
-//!   with logic in it, ...), or nothing checkable at all, or the database would look the
-//!   same whether it ran or not (below). Unknown is never safe: decide by hand. The
-//!   report still lists what it could check.
+//!   functions, views, `SET search_path` to more than one schema, a `DO` block with
+//!   logic in it, ...) and the transactional rule (below) does not decide, or nothing
+//!   checkable at all, or the database would look the same whether it ran or not
+//!   (below). Unknown is never safe: decide by hand. The report still lists what it
+//!   could check.
+//!
+//! **The transactional rule.** Prisma's schema engine sends a migration file as one
+//! query, which the server runs as one implicit transaction unless the file controls
+//! transactions itself or has a statement that cannot run in one (`statements::transactional`).
+//! In such a file, what the analyser cannot check ran exactly when its checkable
+//! changes did: all of those in place (one of them showing it ran) is *applied*, not all
+//! in place is whatever the checkable changes say (*not applied* when a re-run gets
+//! through). `CREATE OR REPLACE` of a function, view, trigger or rule is repeated
+//! safely by a re-run, so it never stands in the way of *not applied*; it cannot show
+//! *applied* outside one transaction. The evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
@@ -46,8 +57,15 @@
 //! before. A change proves the migration ran only if the file shows it was not in place
 //! before (what it creates without a guard did not exist; what it drops did). When
 //! every change is in place but none proves anything and re-running would still change
-//! the database, the verdict is *unknown*, not *applied*. Column definitions (which
-//! columns a constraint covers, an index's expression) are not compared.
+//! the database, the verdict is *unknown*, not *applied*.
+//!
+//! **Definitions.** Besides names, the catalogs are compared on definitions: a column's
+//! type, nullability and default value, a constraint's and an index's definition, an
+//! enum's value list (see `definition.rs` for how the server's spelling and the file's
+//! are made comparable). A constraint or index dropped and added again in one file gets
+//! another definition, so its new definition shows that the file ran.
+//! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
+//! a column that already has the target type counts as applied.
 //!
 //! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
 //! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
@@ -63,6 +81,7 @@
 //! and an `ADD` of one, or a `CREATE INDEX` without a name, is unknown.
 
 mod catalog;
+mod definition;
 pub mod lexer;
 mod objects;
 mod replay;
@@ -106,6 +125,18 @@ impl fmt::Display for Expectation {
     }
 }
 
+impl Expectation {
+    /// The opposite state, as the database holds it when this change is not done, with
+    /// the line of the change: `column "t"."c" does not exist (line 3)`.
+    pub fn now(&self) -> String {
+        let other = match self.applied_means {
+            Presence::Present => Presence::Absent,
+            Presence::Absent => Presence::Present,
+        };
+        format!("{} (line {})", self.object.describe(other), self.line)
+    }
+}
+
 fn display<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
@@ -117,11 +148,17 @@ pub struct Analysis {
     pub expectations: Vec<Expectation>,
     /// Statements not understood: `line N: STATEMENT (why)`, one line each.
     pub unknown: Vec<String>,
+    /// `CREATE OR REPLACE` statements, whose definitions are not checked but which a
+    /// re-run repeats safely: `line N: STATEMENT (why)`.
+    pub replaced: Vec<String>,
     program: Vec<statements::Stmt>,
     /// Every object whose current state the verdict needs.
     lookups: Vec<Object>,
     /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
     informative: HashSet<Object>,
+    /// The file runs as one transaction under Prisma: no transaction control, nothing
+    /// that cannot run in a transaction block, nothing unreadable.
+    pub transactional: bool,
 }
 
 /// Analyses `sql` with unqualified names in `public`.
@@ -133,13 +170,20 @@ pub fn analyse(sql: &str) -> Analysis {
 pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     let program = statements::parse(sql, default_schema);
     let mut unknown = Vec::new();
+    let mut replaced = Vec::new();
     for s in &program {
-        if let statements::Body::Unknown(why) = &s.body {
-            unknown.push(format!("line {}: {} ({why})", s.line, s.text));
+        match &s.body {
+            statements::Body::Unknown(why) => unknown.push(format!("line {}: {} ({why})", s.line, s.text)),
+            statements::Body::Replace(what) => replaced.push(format!(
+                "line {}: {} ({what}: not checked, and running it again does the same again)",
+                s.line, s.text
+            )),
+            _ => {}
         }
     }
     let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
-    Analysis { expectations, unknown, program, lookups, informative }
+    let transactional = statements::transactional(sql);
+    Analysis { expectations, unknown, replaced, program, lookups, informative, transactional }
 }
 
 /// The answer, for people.
@@ -204,6 +248,12 @@ pub struct Evidence {
     /// For a partial verdict: the first statement a re-run would fail on, and why,
     /// or what a re-run would leave missing.
     pub rerun_blocker: Option<String>,
+    /// `CREATE OR REPLACE` statements (as in [`Analysis::replaced`]), when they are not
+    /// already in `unknown`.
+    pub replaced: Vec<String>,
+    /// When the transactional rule decided (statements not understood follow the
+    /// file's checkable changes): why.
+    pub rule: Option<String>,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -219,6 +269,9 @@ impl Evidence {
     /// The lists of [`Evidence::report`] without the verdict line, indented by two.
     pub fn details(&self) -> String {
         let mut out = String::new();
+        if let Some(r) = &self.rule {
+            out.push_str(&format!("  decided by the transactional rule: {r}\n"));
+        }
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
             let items: Vec<String> = items.collect();
             if !items.is_empty() {
@@ -229,8 +282,10 @@ impl Evidence {
             }
         };
         list("not understood", &mut self.unknown.iter().cloned());
+        list("not checked (safe to run again)", &mut self.replaced.iter().cloned());
         list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
-        list("not done (the migration would leave it so)", &mut self.missing.iter().map(|e| e.to_string()));
+        // Each line says what the database holds now, so that it reads true on its own.
+        list("not done (as the database has it now)", &mut self.missing.iter().map(|e| e.now()));
         list(
             "in the way (there, but unusable or of another kind)",
             &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),
@@ -246,7 +301,18 @@ impl Evidence {
     pub fn summary(&self) -> String {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
         match self.verdict {
+            Verdict::Applied if self.rule.is_some() => format!(
+                "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
+            ),
+            Verdict::NotApplied if total == 0 && self.rule.is_some() => {
+                "not applied: it only has CREATE OR REPLACE and DROP ... IF EXISTS statements, which are safe to run again"
+                    .to_string()
+            }
             Verdict::Applied => format!("applied: all {total} of its changes are in the database"),
+            Verdict::NotApplied if self.rule.is_some() => format!(
+                "not applied: {p} of its {total} checkable changes are in the database (all of them ones a re-run skips), \
+                 and what it cannot check is safe to run again"
+            ),
             Verdict::NotApplied if p == 0 => format!("not applied: none of its {total} changes are in the database"),
             Verdict::NotApplied => {
                 format!("not applied: {p} of its {total} changes are in the database, all of them ones a re-run skips")
@@ -274,7 +340,9 @@ impl Evidence {
     /// then judged as if the migration skipped it (as it will once the file is fixed).
     /// False when the migration does not mention such an object.
     pub fn discount(&mut self, name: &str) -> bool {
-        let Some(basis) = self.basis.take() else { return false };
+        let Some(basis) = self.basis.take() else {
+            return false;
+        };
         let (analysis, found) = &*basis;
         let mut off: HashSet<Object> = self.predating.iter().map(|e| e.object.clone()).collect();
         let before = off.len();
@@ -309,10 +377,20 @@ fn names(o: &Object) -> Vec<&str> {
         | Object::Type { name, .. }
         | Object::Index { name, .. }
         | Object::Sequence { name, .. } => vec![name],
-        Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => vec![table, name],
-        Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => vec![table, column],
+        Object::Column { table, name, .. } | Object::Constraint { table, name, .. } => {
+            vec![table, name]
+        }
+        Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => {
+            vec![table, column]
+        }
+        Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => {
+            vec![table, name]
+        }
+        Object::IndexDef { name, .. } => vec![name],
         Object::ColumnType { table, column, .. } => vec![table, column],
-        Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => vec![enum_name],
+        Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => {
+            vec![enum_name]
+        }
     }
 }
 
@@ -320,7 +398,9 @@ fn names(o: &Object) -> Vec<&str> {
 /// longer in `present`, `missing` or `invalid` count as predating the migration (see
 /// [`Evidence::discount`]).
 pub fn verdict_of(e: &Evidence) -> Verdict {
-    let Some(basis) = &e.basis else { return e.verdict };
+    let Some(basis) = &e.basis else {
+        return e.verdict;
+    };
     let (analysis, found) = &**basis;
     let kept: HashSet<&Object> = e.present.iter().chain(&e.missing).chain(&e.invalid).map(|x| &x.object).collect();
     let off: HashSet<Object> =
@@ -350,13 +430,31 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     }
     let mut rerun_blocker = None;
     let mut unknown = analysis.unknown.clone();
-    let verdict = if counted.is_empty() && unknown.is_empty() {
+    // The transactional rule: Prisma sends the file as one query, which the server runs
+    // as one implicit transaction, so what the analyser cannot check (data changes,
+    // functions, ...) ran exactly when the checkable changes did.
+    let follows = analysis.transactional && !unknown.is_empty() && !counted.is_empty();
+    let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
+    let replaced = &analysis.replaced;
+    let mut only_replaces = false;
+    let verdict = if counted.is_empty() && unknown.is_empty() && !replaced.is_empty() {
+        // Nothing to look up, and running it again replaces the same objects again.
+        only_replaces = true;
+        Verdict::NotApplied
+    } else if counted.is_empty() && unknown.is_empty() {
         unknown.push("the migration makes no change the catalogs can show".into());
         Verdict::Unknown
-    } else if !unknown.is_empty() || counted.is_empty() {
+    } else if (!unknown.is_empty() && !follows) || counted.is_empty() {
+        Verdict::Unknown
+    } else if (follows || !replaced.is_empty()) && missing.is_empty() && invalid.is_empty() && !proven {
+        // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
+        unknown.extend(replaced.iter().cloned());
+        Verdict::Unknown
+    } else if !replaced.is_empty() && !analysis.transactional && missing.is_empty() && invalid.is_empty() {
+        // Outside one transaction, what it replaces need not have run with the rest.
+        unknown.extend(replaced.iter().cloned());
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
-        let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
         match replay::rerun(&analysis.program, found, predating) {
             // Nothing shows that it ran, and running it would still change the database:
             // the catalogs look the same before and after it.
@@ -394,8 +492,36 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
             }
         }
     };
+    let unchecked = analysis.unknown.len() + replaced.len();
+    let one_transaction = "it has no transaction control and nothing that cannot run in a transaction, so Prisma \
+                           ran it as one transaction";
+    let rule = match verdict {
+        Verdict::NotApplied if only_replaces => Some(format!(
+            "every statement of it is CREATE OR REPLACE or DROP ... IF EXISTS ({}): running it again does the same \
+             again, whatever ran",
+            replaced.len()
+        )),
+        _ if unchecked == 0 => None,
+        Verdict::Applied if analysis.transactional => Some(format!(
+            "{one_transaction}; its checkable changes are all in place, so its {unchecked} statement(s) the \
+             catalogs cannot show ran too"
+        )),
+        Verdict::NotApplied if analysis.transactional => Some(format!(
+            "{one_transaction}; its checkable changes are not all in place, so that transaction did not commit and \
+             its {unchecked} statement(s) the catalogs cannot show left nothing behind"
+        )),
+        Verdict::NotApplied => Some(format!(
+            "its checkable changes are not in place, and its {} CREATE OR REPLACE or DROP ... IF EXISTS \
+             statement(s) do the same again when it is run again",
+            replaced.len()
+        )),
+        _ => None,
+    };
     let predating = analysis.expectations.iter().filter(|e| predating.contains(&e.object)).cloned().collect();
+    let replaced = if verdict == Verdict::Unknown { Vec::new() } else { replaced.clone() };
     Evidence {
+        rule,
+        replaced,
         verdict,
         present,
         missing,

@@ -28,11 +28,13 @@ pub enum Object {
         table: String,
         column: String,
     },
-    /// "Present" means the column has a default.
+    /// "Present" means the column's default is this expression (in the spelling of
+    /// `definition::expression`), or it has none when `value` is `None`.
     Default {
         schema: String,
         table: String,
         column: String,
+        value: Option<String>,
     },
     /// "Present" means the column has this type.
     ColumnType {
@@ -66,6 +68,25 @@ pub enum Object {
         name: String,
     },
     Constraint {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    /// "Present" means the constraint has this definition (in the spelling of
+    /// `definition::constraint`).
+    ConstraintDef {
+        schema: String,
+        table: String,
+        name: String,
+        def: String,
+    },
+    /// "Present" means the index has this definition (see `definition::index`).
+    IndexDef {
+        schema: String,
+        name: String,
+        def: String,
+    },
+    Trigger {
         schema: String,
         table: String,
         name: String,
@@ -117,6 +138,10 @@ impl fmt::Display for TypeName {
         let (s, n) = self.lookup.last().map(|(s, n)| (s.as_str(), n.as_str())).unwrap_or(("", ""));
         if s == "pg_catalog" {
             f.write_str(n)?;
+        } else if self.lookup.len() > 1 {
+            // Unqualified, as written: the server looks it up in pg_catalog, then the schema.
+            let plain = n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            f.write_str(&if plain { n.to_string() } else { quote_ident(n) })?;
         } else {
             write!(f, "{}.{}", quote_ident(s), quote_ident(n))?;
         }
@@ -143,6 +168,8 @@ pub(crate) enum Owner {
     Relation { schema: String, name: String },
     Column { schema: String, table: String, name: String },
     Type { schema: String, name: String },
+    Index { schema: String, name: String },
+    Constraint { schema: String, table: String, name: String },
 }
 
 impl Object {
@@ -155,6 +182,10 @@ impl Object {
             }
             Object::Enum { schema, name } | Object::Type { schema, name } => {
                 Some(Owner::Type { schema: schema.clone(), name: name.clone() })
+            }
+            Object::Index { schema, name } => Some(Owner::Index { schema: schema.clone(), name: name.clone() }),
+            Object::Constraint { schema, table, name } => {
+                Some(Owner::Constraint { schema: schema.clone(), table: table.clone(), name: name.clone() })
             }
             _ => None,
         }
@@ -170,13 +201,22 @@ impl Object {
                 | O::NotNull { schema, table, .. }
                 | O::Default { schema, table, .. }
                 | O::ColumnType { schema, table, .. }
-                | O::Constraint { schema, table, .. },
+                | O::Constraint { schema, table, .. }
+                | O::ConstraintDef { schema, table, .. }
+                | O::Trigger { schema, table, .. },
                 Owner::Relation { schema: s, name: n },
             ) => schema == s && table == n,
+            (O::Index { schema, name } | O::IndexDef { schema, name, .. }, Owner::Index { schema: s, name: n }) => {
+                schema == s && name == n
+            }
+            (
+                O::Constraint { schema, table, name } | O::ConstraintDef { schema, table, name, .. },
+                Owner::Constraint { schema: s, table: t, name: n },
+            ) => schema == s && table == t && name == n,
             (
                 O::Column { schema, table, name: column }
                 | O::NotNull { schema, table, column }
-                | O::Default { schema, table, column }
+                | O::Default { schema, table, column, .. }
                 | O::ColumnType { schema, table, column, .. },
                 Owner::Column { schema: s, table: t, name: c },
             ) => schema == s && table == t && column == c,
@@ -208,16 +248,24 @@ impl Object {
                 | O::NotNull { table, .. }
                 | O::Default { table, .. }
                 | O::ColumnType { table, .. }
-                | O::Constraint { table, .. },
+                | O::Constraint { table, .. }
+                | O::ConstraintDef { table, .. }
+                | O::Trigger { table, .. },
                 Owner::Relation { name: n, .. },
             ) => *table = n.clone(),
+            (O::Index { name, .. } | O::IndexDef { name, .. }, Owner::Index { name: n, .. })
+            | (O::Constraint { name, .. } | O::ConstraintDef { name, .. }, Owner::Constraint { name: n, .. }) => {
+                *name = n.clone()
+            }
             (O::Column { name: c, .. }, Owner::Column { name: n, .. })
             | (
                 O::NotNull { column: c, .. } | O::Default { column: c, .. } | O::ColumnType { column: c, .. },
                 Owner::Column { name: n, .. },
             ) => *c = n.clone(),
             (O::ColumnType { ty, .. }, Owner::Type { name: n, .. }) => {
-                let Owner::Type { schema: fs, name: fname } = from else { return None };
+                let Owner::Type { schema: fs, name: fname } = from else {
+                    return None;
+                };
                 *ty = ty.renamed(fs, fname, n)?;
             }
             (
@@ -232,9 +280,17 @@ impl Object {
         Some(o)
     }
 
-    /// `NOT NULL`, default or type of a column: found "invalid" when the column is missing.
+    /// `NOT NULL`, default or type of a column, or the definition of a constraint or
+    /// index: found "invalid" when what it belongs to is missing.
     pub(crate) fn is_column_property(&self) -> bool {
-        matches!(self, Object::NotNull { .. } | Object::Default { .. } | Object::ColumnType { .. })
+        matches!(
+            self,
+            Object::NotNull { .. }
+                | Object::Default { .. }
+                | Object::ColumnType { .. }
+                | Object::ConstraintDef { .. }
+                | Object::IndexDef { .. }
+        )
     }
 
     /// Another object that is present whenever this one is (an enum is a type).
@@ -247,13 +303,24 @@ impl Object {
 
     /// Objects of which at most one can be present at a time (a column has one type,
     /// an enum one list of values): the group they share.
-    pub(crate) fn exclusive_group(&self) -> Option<Owner> {
+    pub(crate) fn exclusive_group(&self) -> Option<(Owner, &'static str)> {
+        let column = |schema: &String, table: &String, column: &String| Owner::Column {
+            schema: schema.clone(),
+            table: table.clone(),
+            name: column.clone(),
+        };
         match self {
-            Object::ColumnType { schema, table, column, .. } => {
-                Some(Owner::Column { schema: schema.clone(), table: table.clone(), name: column.clone() })
-            }
+            Object::ColumnType { schema, table, column: c, .. } => Some((column(schema, table, c), "type")),
+            Object::Default { schema, table, column: c, .. } => Some((column(schema, table, c), "default")),
             Object::EnumValues { schema, enum_name, .. } => {
-                Some(Owner::Type { schema: schema.clone(), name: enum_name.clone() })
+                Some((Owner::Type { schema: schema.clone(), name: enum_name.clone() }, "values"))
+            }
+            Object::ConstraintDef { schema, table, name, .. } => Some((
+                Owner::Constraint { schema: schema.clone(), table: table.clone(), name: name.clone() },
+                "definition",
+            )),
+            Object::IndexDef { schema, name, .. } => {
+                Some((Owner::Index { schema: schema.clone(), name: name.clone() }, "definition"))
             }
             _ => None,
         }
@@ -284,8 +351,18 @@ impl Object {
     pub fn describe(&self, p: Presence) -> String {
         let yes = p == Presence::Present;
         match self {
-            Object::NotNull { .. } => format!("{self} {}", if yes { "is NOT NULL" } else { "allows NULL" }),
-            Object::Default { .. } => format!("{self} {}", if yes { "has a default" } else { "has no default" }),
+            Object::NotNull { .. } => {
+                format!("{self} {}", if yes { "is NOT NULL" } else { "allows NULL" })
+            }
+            Object::Default { value: Some(v), .. } => {
+                format!("{self} {} the default {v}", if yes { "has" } else { "does not have" })
+            }
+            Object::Default { value: None, .. } => {
+                format!("{self} {}", if yes { "has no default" } else { "has a default" })
+            }
+            Object::ConstraintDef { def, .. } | Object::IndexDef { def, .. } => {
+                format!("{self} {} the definition {def}", if yes { "has" } else { "does not have" })
+            }
             Object::ColumnType { ty, .. } => {
                 format!("{self} {} type {ty}", if yes { "has" } else { "does not have" })
             }
@@ -306,7 +383,7 @@ impl fmt::Display for Object {
             Object::Table { schema, name } => write!(f, "table {}.{}", q(schema), q(name)),
             Object::Column { schema, table, name } => write!(f, "column {}.{}.{}", q(schema), q(table), q(name)),
             Object::NotNull { schema, table, column }
-            | Object::Default { schema, table, column }
+            | Object::Default { schema, table, column, .. }
             | Object::ColumnType { schema, table, column, .. } => {
                 write!(f, "column {}.{}.{}", q(schema), q(table), q(column))
             }
@@ -318,9 +395,11 @@ impl fmt::Display for Object {
             }
             Object::Type { schema, name } => write!(f, "type {}.{}", q(schema), q(name)),
             Object::Index { schema, name } => write!(f, "index {}.{}", q(schema), q(name)),
-            Object::Constraint { schema, table, name } => {
+            Object::Constraint { schema, table, name } | Object::ConstraintDef { schema, table, name, .. } => {
                 write!(f, "constraint {} on {}.{}", q(name), q(schema), q(table))
             }
+            Object::IndexDef { schema, name, .. } => write!(f, "index {}.{}", q(schema), q(name)),
+            Object::Trigger { schema, table, name } => write!(f, "trigger {} on {}.{}", q(name), q(schema), q(table)),
             Object::Sequence { schema, name } => write!(f, "sequence {}.{}", q(schema), q(name)),
             Object::Extension { name } => write!(f, "extension {}", q(name)),
         }
@@ -360,7 +439,7 @@ mod tests {
         let from = Owner::Type { schema: "public".into(), name: "Role_new".into() };
         let to = Owner::Type { schema: "public".into(), name: "Role".into() };
         let Some(Object::ColumnType { ty, .. }) = ct.reparent(&from, &to) else { panic!() };
-        assert_eq!(ty.to_string(), "\"public\".\"Role\"");
+        assert_eq!(ty.to_string(), "\"Role\"");
         assert_eq!(ty.regtype_texts(), ["\"pg_catalog\".\"Role\"", "\"public\".\"Role\""]);
     }
 

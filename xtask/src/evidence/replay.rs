@@ -50,6 +50,18 @@ fn flat(stmts: &[Stmt]) -> Vec<(&Stmt, bool)> {
     out
 }
 
+/// Whether a statement (as shortened text) changes rows only: `INSERT`, `UPDATE`,
+/// `DELETE`, `MERGE`, or a temporary table, none of which creates or drops an object
+/// the migration names.
+fn changes_only_rows(text: &str) -> bool {
+    let mut words = text.split_whitespace().map(str::to_ascii_lowercase);
+    match words.next().as_deref() {
+        Some("insert" | "update" | "delete" | "merge") => true,
+        Some("create") => matches!(words.next().as_deref(), Some("temp" | "temporary")),
+        _ => false,
+    }
+}
+
 /// What [`intended`] finds.
 pub(crate) struct Intent {
     /// The state the migration leaves each object in, in the order the file first mentions them.
@@ -66,8 +78,17 @@ pub(crate) struct Intent {
 /// Plays the migration from nothing known; see [`Intent`].
 pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
     let mut m = Intended::default();
+    // After a statement not understood that may create or drop objects (a `SELECT ...
+    // INTO`, a function call, a DO block with logic), what a later statement needs no
+    // longer tells what was there before the migration: that statement may have made it.
+    let mut tainted = false;
     for (stmt, in_handled_block) in flat(stmts) {
-        let Body::Changes(changes) = &stmt.body else { continue };
+        if matches!(stmt.body, Body::Unknown(_)) && !changes_only_rows(&stmt.text) {
+            tainted = true;
+        }
+        let Body::Changes(changes) = &stmt.body else {
+            continue;
+        };
         for c in changes {
             for (o, _) in &c.skip_if {
                 m.observe(o, None);
@@ -77,18 +98,24 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
             }
             let guarded = !c.skip_if.is_empty() || in_handled_block;
             // What the statement needs to succeed tells what was there before it (unless guarded).
-            let known = |p: Presence| if guarded { None } else { Some(p) };
+            let known = |p: Presence| if guarded || tainted { None } else { Some(p) };
             let prov = |p: Presence, g: bool| (p, stmt.text.clone(), stmt.line, g);
             match &c.op {
                 Op::Create { object, children, .. } => {
                     m.observe(object, known(Presence::Absent));
                     m.set(object, prov(Presence::Present, guarded));
-                    for ch in children {
-                        m.observe(ch, known(Presence::Absent));
-                        m.set(ch, prov(Presence::Present, guarded));
+                    // What it owns was absent before exactly when it was (see `observe`).
+                    // A constraint or index dropped and added again under its name in one
+                    // file is added with another definition: the new one was not there.
+                    let redefined = m.dropped.contains(object);
+                    for (ch, p) in children {
+                        let def = matches!(ch, Object::ConstraintDef { .. } | Object::IndexDef { .. });
+                        m.observe(ch, (def && redefined && !guarded).then_some(Presence::Absent));
+                        m.set(ch, prov(*p, guarded));
                     }
                 }
                 Op::Drop { object } => {
+                    m.dropped.insert(object.clone());
                     m.observe(object, known(Presence::Present));
                     m.set(object, prov(Presence::Absent, guarded));
                 }
@@ -97,13 +124,23 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
                     m.observe(to, known(Presence::Absent));
                     if let (Some(f), Some(t)) = (from.identity(), to.identity()) {
                         m.reparent(&f, &t);
+                        m.renames.push((f, t));
                     }
                     m.set(from, prov(Presence::Absent, guarded));
                     m.set(to, prov(Presence::Present, guarded));
                 }
-                Op::Set { object, presence } => {
-                    m.observe(object, None);
-                    m.set(object, prov(*presence, true));
+                Op::Set { object, presence, once } => {
+                    // A conversion (`TYPE ... USING`) is written for a column that does not
+                    // have the type yet; finding the type shows that it ran.
+                    m.observe(
+                        object,
+                        once.then_some(if *presence == Presence::Present {
+                            Presence::Absent
+                        } else {
+                            Presence::Present
+                        }),
+                    );
+                    m.set(object, prov(*presence, !once));
                 }
                 Op::Rekey { from, to } => {
                     m.observe(from, None);
@@ -146,6 +183,10 @@ struct Intended {
     mentioned: BTreeSet<Object>,
     /// The state before the migration, where the file reveals it; recorded at the first mention.
     pre: HashMap<Object, Option<Presence>>,
+    /// What the file drops, so far.
+    dropped: HashSet<Object>,
+    /// Owners the file renamed so far (from, to), in order.
+    renames: Vec<(Owner, Owner)>,
 }
 
 impl Intended {
@@ -173,8 +214,17 @@ impl Intended {
         self.pre.insert(o.clone(), before);
     }
 
+    /// Something the verdict needs to look up; named under an owner the file renamed
+    /// earlier, it is also looked up under the name it had before (a re-run starts there).
     fn mention(&mut self, o: &Object) {
         self.mentioned.insert(o.clone());
+        let mut cur = o.clone();
+        for (from, to) in self.renames.iter().rev() {
+            if let Some(before) = cur.reparent(to, from) {
+                self.mentioned.insert(before.clone());
+                cur = before;
+            }
+        }
     }
 
     fn forget(&mut self, o: &Object) {
@@ -257,7 +307,9 @@ pub(crate) fn rerun(
                 let before = state.clone();
                 let mut block_change = None;
                 for inner in statements {
-                    let Body::Changes(changes) = &inner.body else { continue };
+                    let Body::Changes(changes) = &inner.body else {
+                        continue;
+                    };
                     match apply(&mut state, changes, predating) {
                         Ok(true) if block_change.is_none() => block_change = Some((inner.line, inner.text.clone())),
                         Ok(_) => {}
@@ -279,7 +331,7 @@ pub(crate) fn rerun(
                     first_change = block_change;
                 }
             }
-            Body::Ignored | Body::Unknown(_) => {}
+            Body::Ignored | Body::Unknown(_) | Body::Replace(_) => {}
         }
     }
     Ok(Rerun { end: state, first_change })
@@ -313,8 +365,16 @@ fn apply(
         if let Some(o) = c.needs.iter().find(|o| get(state, o) != Found::Present) {
             return Err((o.missing_error(), format!("{o} does not exist")));
         }
+        if let Op::Set { object, presence, once: true } = &c.op {
+            if get(state, object) == Found::from(*presence) {
+                return Err((
+                    "once",
+                    format!("{} already: running it again would convert the data again", object.describe(*presence)),
+                ));
+            }
+        }
         changed |= match &c.op {
-            Op::Set { object, presence } => get(state, object) != Found::from(*presence),
+            Op::Set { object, presence, .. } => get(state, object) != Found::from(*presence),
             Op::Rekey { .. } => false,
             _ => true,
         };
@@ -324,8 +384,8 @@ fn apply(
                     return Err((error, format!("{object} already exists")));
                 }
                 set(state, object, Found::Present);
-                for ch in children {
-                    set(state, ch, Found::Present);
+                for (ch, p) in children {
+                    set(state, ch, Found::from(*p));
                 }
             }
             Op::Drop { object } => {
@@ -352,7 +412,7 @@ fn apply(
                 set(state, from, Found::Absent);
                 set(state, to, Found::Present);
             }
-            Op::Set { object, presence } => set(state, object, Found::from(*presence)),
+            Op::Set { object, presence, .. } => set(state, object, Found::from(*presence)),
             Op::Rekey { from, to } => {
                 let v = get(state, from);
                 state.insert(from.clone(), Found::Absent);

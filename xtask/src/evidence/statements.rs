@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::definition;
 use super::lexer::{self, Tok, Token};
 use super::objects::{Object, Presence, TypeName};
 
@@ -28,6 +29,10 @@ pub(crate) struct Stmt {
 pub(crate) enum Body {
     Ignored,
     Unknown(String),
+    /// `CREATE OR REPLACE` of a function, procedure, view, trigger or rule, or
+    /// `DROP FUNCTION|PROCEDURE|VIEW IF EXISTS`: not checked, but running it again does
+    /// the same again, whatever was there (the text says which statement it is).
+    Replace(String),
     Changes(Vec<Change>),
     /// A `DO` block: its statements, and the SQLSTATEs its handler swallows
     /// (`"others"`, a code, or a class such as `"42000"`); empty without a handler.
@@ -62,14 +67,18 @@ impl Change {
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Op {
-    /// Fails with `error` when `object` exists; otherwise it and `children` are present.
-    Create { object: Object, children: Vec<Object>, error: &'static str },
+    /// Fails with `error` when `object` exists; otherwise it is present and each of
+    /// `children` (what it owns: columns, their type, nullability and default,
+    /// constraints and their definitions) is in the state given.
+    Create { object: Object, children: Vec<(Object, Presence)>, error: &'static str },
     /// Fails when `object` is missing; otherwise it and what it owns are gone.
     Drop { object: Object },
     /// Fails when `from` is missing or `to` exists; what `from` owns moves to `to`.
     Rename { from: Object, to: Object },
-    /// A property that can be set again without error.
-    Set { object: Object, presence: Presence },
+    /// A property that can be set again without error. `once`: setting it again is
+    /// not harmless (`ALTER COLUMN ... TYPE ... USING` converts the data again), so a
+    /// re-run that finds it set would do damage.
+    Set { object: Object, presence: Presence, once: bool },
     /// An enum's exact value list changes from one list to another.
     Rekey { from: Object, to: Object },
 }
@@ -77,9 +86,34 @@ pub(crate) enum Op {
 /// Reads the statements of `src`; unqualified names belong to `default_schema`
 /// until a `SET search_path` says otherwise.
 pub(crate) fn parse(src: &str, default_schema: &str) -> Vec<Stmt> {
-    let mut cx = Cx { src, schema: default_schema.to_string(), enums: HashMap::new() };
+    let mut cx = Cx { src, schema: default_schema.to_string(), enums: HashMap::new(), temp: Vec::new() };
     let tokens = lexer::tokenize(src);
     lexer::split_statements(&tokens).into_iter().map(|toks| cx.statement(toks, false)).collect()
+}
+
+/// Whether the server runs `src`, sent as one query the way Prisma sends a migration,
+/// as one implicit transaction: no statement controls transactions (`BEGIN`, `COMMIT`,
+/// `SAVEPOINT`...), none refuses to run in a transaction block (`CONCURRENTLY`,
+/// `VACUUM`, `CREATE DATABASE`...), and the tokenizer read all of it. (A single
+/// statement is one transaction anyway.)
+pub(crate) fn transactional(src: &str) -> bool {
+    let tokens = lexer::tokenize(src);
+    if tokens.iter().any(|t| matches!(t.tok, Tok::Bad(_))) {
+        return false;
+    }
+    let statements = lexer::split_statements(&tokens);
+    if statements.len() <= 1 {
+        return true;
+    }
+    statements.iter().all(|s| {
+        let first = |w: &str| s.first().is_some_and(|t| t.is_word(w));
+        let control = ["begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"];
+        let outside = ["vacuum", "reindex", "cluster", "checkpoint"];
+        !control.iter().chain(&outside).any(|w| first(w))
+            && !s.iter().any(|t| t.is_word("concurrently"))
+            && !((first("create") || first("drop") || first("alter"))
+                && s.get(1).is_some_and(|t| t.is_word("database") || t.is_word("tablespace") || t.is_word("system")))
+    })
 }
 
 /// What the analysis knows while reading the file from top to bottom.
@@ -89,6 +123,9 @@ struct Cx<'s> {
     schema: String,
     /// The value lists of enums this file created, to follow `ADD VALUE` and `RENAME VALUE`.
     enums: HashMap<(String, String), Vec<String>>,
+    /// Temporary tables this file created: an unqualified `DROP TABLE` of one drops it,
+    /// not a table of the schema (and a temporary table ends with the session anyway).
+    temp: Vec<String>,
 }
 
 type Res<T> = Result<T, String>;
@@ -99,7 +136,9 @@ impl<'s> Cx<'s> {
     }
 
     fn short_text(&self, toks: &[Token]) -> String {
-        let (Some(first), Some(last)) = (toks.first(), toks.last()) else { return String::new() };
+        let (Some(first), Some(last)) = (toks.first(), toks.last()) else {
+            return String::new();
+        };
         shorten(&self.src[first.start..last.end])
     }
 
@@ -151,6 +190,20 @@ impl<'s> Cx<'s> {
                     Err("RAISE that stops the block".into())
                 }
             }
+            "create" if p.is_at(1, "or") && p.is_at(2, "replace") => {
+                let kind = p.t.get(p.i + 3).and_then(|t| match &t.tok {
+                    Tok::Word(w) => Some(w.to_ascii_lowercase()),
+                    _ => None,
+                });
+                match kind.as_deref() {
+                    Some("function" | "procedure" | "view" | "recursive" | "trigger" | "constraint" | "rule")
+                        if !in_block =>
+                    {
+                        Ok(Body::Replace(format!("CREATE OR REPLACE {}", kind.unwrap_or_default().to_uppercase())))
+                    }
+                    _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
+                }
+            }
             "create" => {
                 p.bump();
                 self.create(p)
@@ -158,6 +211,16 @@ impl<'s> Cx<'s> {
             "alter" => {
                 p.bump();
                 self.alter(p)
+            }
+            "drop"
+                if !in_block
+                    && ["function", "procedure", "view"].iter().any(|k| p.is_at(1, k))
+                    && p.is_at(2, "if")
+                    && p.is_at(3, "exists") =>
+            {
+                let kind = p.t[p.i + 1].tok.clone();
+                let Tok::Word(kind) = kind else { unreachable!("is_at matched a word") };
+                Ok(Body::Replace(format!("DROP {} IF EXISTS", kind.to_uppercase())))
             }
             "drop" => {
                 p.bump();
@@ -211,8 +274,14 @@ impl<'s> Cx<'s> {
     }
 
     fn create(&mut self, p: &mut P) -> Res<Body> {
-        if p.is("or") {
-            return Err("CREATE OR REPLACE is not checked".into());
+        if p.eat_seq(&["or", "replace"]) {
+            if p.is("trigger") || p.is("constraint") {
+                return Err("CREATE OR REPLACE TRIGGER is not checked".into());
+            }
+            return Err("CREATE OR REPLACE of a function, view or rule: its definition is not checked".into());
+        }
+        if p.eat("trigger") || p.eat_seq(&["constraint", "trigger"]) {
+            return self.create_trigger(p);
         }
         let unique = p.eat("unique");
         if p.eat("index") {
@@ -252,9 +321,29 @@ impl<'s> Cx<'s> {
             return Ok(one(create(Object::Schema { name }, Vec::new(), guard)));
         }
         if p.is("temp") || p.is("temporary") || p.is("local") || p.is("global") {
+            while p.eat("local") || p.eat("global") || p.eat("temp") || p.eat("temporary") {}
+            if p.eat("table") {
+                p.eat_seq(&["if", "not", "exists"]);
+                if let Ok((None, name)) = p.qname() {
+                    self.temp.push(name);
+                }
+            }
             return Err("temporary objects do not outlive the migration".into());
         }
         Err("not a CREATE the analyser knows".into())
+    }
+
+    /// `CREATE [CONSTRAINT] TRIGGER name {BEFORE|AFTER|INSTEAD OF} events ON table ...`
+    fn create_trigger(&mut self, p: &mut P) -> Res<Body> {
+        let name = p.name()?;
+        while !p.at_end() && !p.is("on") {
+            p.bump();
+        }
+        p.expect("on")?;
+        let (schema, table) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        let table_obj = Object::Table { schema: schema.clone(), name: table.clone() };
+        Ok(one(create(Object::Trigger { schema, table, name }, Vec::new(), false).needing(table_obj)))
     }
 
     fn if_not_exists_qname(&self, p: &mut P) -> Res<(bool, (String, String))> {
@@ -279,7 +368,11 @@ impl<'s> Cx<'s> {
         let (schema, table) = p.qname()?;
         let schema = schema.unwrap_or_else(|| self.schema.clone());
         let table = Object::Table { schema: schema.clone(), name: table };
-        Ok(one(create(Object::Index { schema, name }, Vec::new(), guard).needing(table)))
+        let mut children = Vec::new();
+        if let Some(def) = definition::index_tokens(p.t) {
+            children.push((Object::IndexDef { schema: schema.clone(), name: name.clone(), def }, Presence::Present));
+        }
+        Ok(one(create(Object::Index { schema, name }, children, guard).needing(table)))
     }
 
     /// `CREATE TABLE [IF NOT EXISTS] name ( columns and constraints ) ...`
@@ -302,38 +395,89 @@ impl<'s> Cx<'s> {
             return Ok(one(create(object, Vec::new(), guard)));
         }
         let mut children = Vec::new();
+        // Primary key columns are NOT NULL whether or not the file says so.
+        let mut key_columns = Vec::new();
         for el in split_commas(elements) {
             let mut e = P { t: el, i: 0 };
             if e.eat("constraint") {
                 let name = e.name()?;
-                children.push(Object::Constraint { schema: schema.clone(), table: table.clone(), name });
+                if e.is("primary") {
+                    key_columns.extend(key_list(&e));
+                }
+                children.extend(self.constraint(&schema, &table, name, &e)?);
             } else if e.is("primary") {
-                children.push(Object::Constraint {
-                    schema: schema.clone(),
-                    table: table.clone(),
-                    name: pkey_name(&table),
-                });
+                key_columns.extend(key_list(&e));
+                children.extend(self.constraint(&schema, &table, pkey_name(&table), &e)?);
             } else if ["unique", "check", "foreign", "like"].iter().any(|k| e.is(k))
                 || (e.is("exclude") && (e.is_punct_at(1, '(') || e.is_at(1, "using")))
             {
                 // Unnamed constraints get generated names; they exist exactly when the table does.
             } else {
                 let (column, constraints) = self.column_def(&schema, &table, el)?;
-                children.push(column);
+                children.push((column, Presence::Present));
                 children.extend(constraints);
+            }
+        }
+        for (o, p) in &mut children {
+            if let Object::NotNull { column, .. } = o {
+                if key_columns.contains(column) {
+                    *p = Presence::Present;
+                }
             }
         }
         // Trailing clauses (INHERITS, PARTITION BY, WITH, TABLESPACE...) create nothing we track.
         Ok(one(create(object, children, guard)))
     }
 
-    /// A column definition: the column and the constraints it names (or the primary key).
-    fn column_def(&self, schema: &str, table: &str, el: &[Token]) -> Res<(Object, Vec<Object>)> {
+    /// A table constraint from its name on (`e` at `PRIMARY KEY`, `UNIQUE`, `FOREIGN
+    /// KEY`, `CHECK`...): the constraint and, unless it is built from an existing
+    /// index, its definition.
+    fn constraint(&self, schema: &str, table: &str, name: String, e: &P) -> Res<Vec<(Object, Presence)>> {
+        let rest = &e.t[e.i..];
+        let mut out = vec![(
+            Object::Constraint { schema: schema.into(), table: table.into(), name: name.clone() },
+            Presence::Present,
+        )];
+        if !rest.windows(2).any(|w| w[0].is_word("using") && w[1].is_word("index")) {
+            let def = definition::constraint_tokens(rest);
+            out.push((
+                Object::ConstraintDef { schema: schema.into(), table: table.into(), name, def },
+                Presence::Present,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// A column definition: the column, and what it owns as the definition leaves it:
+    /// its type, whether it is NOT NULL, its default, the constraints it names (or
+    /// the primary key).
+    fn column_def(&self, schema: &str, table: &str, el: &[Token]) -> Res<(Object, Vec<(Object, Presence)>)> {
         let mut e = P { t: el, i: 0 };
         let name = e.name()?;
-        let column = Object::Column { schema: schema.into(), table: table.into(), name };
-        let mut constraints = Vec::new();
+        let column = Object::Column { schema: schema.into(), table: table.into(), name: name.clone() };
+        let (schema_s, table_s) = (schema.to_string(), table.to_string());
+        let serial = match e.word().as_deref() {
+            Some("serial" | "serial4") => Some("int4"),
+            Some("bigserial" | "serial8") => Some("int8"),
+            Some("smallserial" | "serial2") => Some("int2"),
+            _ => None,
+        };
+        let ty = match serial {
+            Some(t) => {
+                e.bump();
+                TypeName { lookup: vec![("pg_catalog".into(), t.into())], modifiers: String::new(), array: false }
+            }
+            None => type_name(&mut e, &self.schema)?,
+        };
+        let mut children = vec![(
+            Object::ColumnType { schema: schema_s.clone(), table: table_s.clone(), column: name.clone(), ty },
+            Presence::Present,
+        )];
+        let mut not_null = serial.is_some();
+        // A serial's default names its sequence; a generated column's expression is not a default.
+        let mut default: Option<Option<String>> = if serial.is_some() { None } else { Some(None) };
         let mut named = false;
+        let stops = ["constraint", "not", "null", "primary", "unique", "check", "references", "generated", "collate"];
         while let Some(t) = e.peek() {
             if t.is_punct('(') || t.is_punct('[') {
                 e.group()?;
@@ -342,26 +486,58 @@ impl<'s> Cx<'s> {
             if t.is_word("constraint") {
                 e.bump();
                 let name = e.name()?;
-                constraints.push(Object::Constraint { schema: schema.into(), table: table.into(), name });
+                children
+                    .push((Object::Constraint { schema: schema.into(), table: table.into(), name }, Presence::Present));
                 named = true;
                 continue;
             }
             if t.is_word("primary") && !named {
-                constraints.push(Object::Constraint {
-                    schema: schema.into(),
-                    table: table.into(),
-                    name: pkey_name(table),
-                });
+                children.push((
+                    Object::Constraint { schema: schema.into(), table: table.into(), name: pkey_name(table) },
+                    Presence::Present,
+                ));
             }
-            if ["primary", "unique", "check", "references", "not", "null", "default", "generated"]
-                .iter()
-                .any(|k| t.is_word(k))
-            {
+            if t.is_word("primary") || (t.is_word("not") && e.is_at(1, "null")) {
+                not_null = true;
+            }
+            if t.is_word("generated") {
+                default = None;
+                not_null |= e.t[e.i..].iter().any(|t| t.is_word("identity"));
+            }
+            if t.is_word("default") {
+                e.bump();
+                let from = e.i;
+                let mut depth = 0;
+                while let Some(t) = e.peek() {
+                    match &t.tok {
+                        Tok::Punct('(' | '[') => depth += 1,
+                        Tok::Punct(')' | ']') => depth -= 1,
+                        _ if depth == 0 && stops.iter().any(|k| t.is_word(k)) => break,
+                        _ => {}
+                    }
+                    e.bump();
+                }
+                if e.i == from {
+                    return Err("DEFAULT without a value".into());
+                }
+                if default.is_some() {
+                    default = Some(Some(definition::expression_tokens(&e.t[from..e.i])));
+                }
+                named = false;
+                continue;
+            }
+            if ["primary", "unique", "check", "references", "not", "null", "generated"].iter().any(|k| t.is_word(k)) {
                 named = false;
             }
             e.bump();
         }
-        Ok((column, constraints))
+        let nn = Object::NotNull { schema: schema_s.clone(), table: table_s.clone(), column: name.clone() };
+        children.push((nn, if not_null { Presence::Present } else { Presence::Absent }));
+        if let Some(value) = default {
+            children
+                .push((Object::Default { schema: schema_s, table: table_s, column: name, value }, Presence::Present));
+        }
+        Ok((column, children))
     }
 
     /// `CREATE TYPE name AS ENUM ('a', ...)`
@@ -382,7 +558,7 @@ impl<'s> Cx<'s> {
         p.expect_end()?;
         self.enums.insert((schema.clone(), name.clone()), values.clone());
         let list = Object::EnumValues { schema: schema.clone(), enum_name: name.clone(), values };
-        Ok(one(create(Object::Enum { schema, name }, vec![list], false)))
+        Ok(one(create(Object::Enum { schema, name }, vec![(list, Presence::Present)], false)))
     }
 
     fn alter(&mut self, p: &mut P) -> Res<Body> {
@@ -452,10 +628,14 @@ impl<'s> Cx<'s> {
                 if a.eat("constraint") {
                     let name = a.name()?;
                     let error = constraint_exists_error(&a)?;
-                    changes.push(with_guard(Op::Create { object: con(name), children: Vec::new(), error }, Vec::new()));
+                    let mut children = self.constraint(&schema, &table, name.clone(), &a)?;
+                    children.remove(0);
+                    changes.push(with_guard(Op::Create { object: con(name), children, error }, Vec::new()));
                 } else if a.is("primary") {
                     let object = con(pkey_name(&table));
-                    changes.push(with_guard(Op::Create { object, children: Vec::new(), error: "42P16" }, Vec::new()));
+                    let mut children = self.constraint(&schema, &table, pkey_name(&table), &a)?;
+                    children.remove(0);
+                    changes.push(with_guard(Op::Create { object, children, error: "42P16" }, Vec::new()));
                 } else if ["unique", "check", "foreign"].iter().any(|k| a.is(k))
                     || (a.is("exclude") && (a.is_punct_at(1, '(') || a.is_at(1, "using")))
                 {
@@ -487,8 +667,8 @@ impl<'s> Cx<'s> {
             } else if a.eat("alter") {
                 a.eat("column");
                 let column = a.name()?;
-                let (object, presence) = self.alter_column(&mut a, &schema, &table, &column)?;
-                changes.push(with_guard(Op::Set { object, presence }, Vec::new()).needing(col(column)));
+                let (object, presence, once) = self.alter_column(&mut a, &schema, &table, &column)?;
+                changes.push(with_guard(Op::Set { object, presence, once }, Vec::new()).needing(col(column)));
             } else {
                 return Err("an ALTER TABLE action the analyser does not check".into());
             }
@@ -499,26 +679,28 @@ impl<'s> Cx<'s> {
         Ok(Body::Changes(changes))
     }
 
-    /// The part of `ALTER [COLUMN] c ...` after the column name.
-    fn alter_column(&self, a: &mut P, schema: &str, table: &str, column: &str) -> Res<(Object, Presence)> {
+    /// The part of `ALTER [COLUMN] c ...` after the column name: the property, the
+    /// state it is set to, and whether setting it twice does harm.
+    fn alter_column(&self, a: &mut P, schema: &str, table: &str, column: &str) -> Res<(Object, Presence, bool)> {
         let (schema, table, column) = (schema.to_string(), table.to_string(), column.to_string());
         if a.eat_seq(&["set", "not", "null"]) {
             a.expect_end()?;
-            return Ok((Object::NotNull { schema, table, column }, Presence::Present));
+            return Ok((Object::NotNull { schema, table, column }, Presence::Present, false));
         }
         if a.eat_seq(&["drop", "not", "null"]) {
             a.expect_end()?;
-            return Ok((Object::NotNull { schema, table, column }, Presence::Absent));
+            return Ok((Object::NotNull { schema, table, column }, Presence::Absent, false));
         }
         if a.eat_seq(&["set", "default"]) {
             if a.at_end() {
                 return Err("SET DEFAULT without a value".into());
             }
-            return Ok((Object::Default { schema, table, column }, Presence::Present));
+            let value = Some(definition::expression_tokens(&a.t[a.i..]));
+            return Ok((Object::Default { schema, table, column, value }, Presence::Present, false));
         }
         if a.eat_seq(&["drop", "default"]) {
             a.expect_end()?;
-            return Ok((Object::Default { schema, table, column }, Presence::Absent));
+            return Ok((Object::Default { schema, table, column, value: None }, Presence::Present, false));
         }
         if a.eat_seq(&["set", "data", "type"]) || a.eat("type") {
             let ty = type_name(a, &self.schema)?;
@@ -528,7 +710,9 @@ impl<'s> Cx<'s> {
             if !a.at_end() && !a.is("using") {
                 return Err("a column type the analyser cannot read".into());
             }
-            return Ok((Object::ColumnType { schema, table, column, ty }, Presence::Present));
+            // USING converts the stored values: a second run converts them again.
+            let once = a.is("using");
+            return Ok((Object::ColumnType { schema, table, column, ty }, Presence::Present, once));
         }
         Err("an ALTER COLUMN change the analyser does not check".into())
     }
@@ -606,6 +790,22 @@ impl<'s> Cx<'s> {
     /// `DROP {TABLE|INDEX|TYPE|SEQUENCE|EXTENSION|SCHEMA} [IF EXISTS] name [, ...] [CASCADE|RESTRICT]`
     fn drop(&mut self, p: &mut P) -> Res<Body> {
         let kind = p.word().unwrap_or_default();
+        if kind == "trigger" {
+            // DROP TRIGGER [IF EXISTS] name ON table [CASCADE | RESTRICT]
+            p.bump();
+            let guard = p.eat_seq(&["if", "exists"]);
+            let name = p.name()?;
+            p.expect("on")?;
+            let (schema, table) = p.qname()?;
+            let schema = schema.unwrap_or_else(|| self.schema.clone());
+            if !p.eat("cascade") {
+                p.eat("restrict");
+            }
+            p.expect_end()?;
+            let object = Object::Trigger { schema: schema.clone(), table: table.clone(), name };
+            let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
+            return Ok(one(Change::new(Op::Drop { object }, skip)));
+        }
         if !["table", "index", "type", "sequence", "extension", "schema"].contains(&kind.as_str()) {
             return Err("not a DROP the analyser knows".into());
         }
@@ -614,6 +814,23 @@ impl<'s> Cx<'s> {
             p.eat("concurrently");
         }
         let guard = p.eat_seq(&["if", "exists"]);
+        if kind == "table" {
+            // DROP TABLE of temporary tables this file made: nothing that outlives it.
+            let mut q = P { t: p.t, i: p.i };
+            let mut all_temp = true;
+            loop {
+                match q.qname() {
+                    Ok((None, name)) if self.temp.contains(&name) => {}
+                    _ => all_temp = false,
+                }
+                if !q.eat_punct(',') {
+                    break;
+                }
+            }
+            if all_temp {
+                return Ok(Body::Ignored);
+            }
+        }
         let mut changes = Vec::new();
         loop {
             let (schema, name) = p.qname()?;
@@ -667,7 +884,9 @@ impl<'s> Cx<'s> {
                 _ => return unknown("not a DO block the analyser can read"),
             }
         }
-        let Some((start, end)) = code else { return unknown("a DO block without a body") };
+        let Some((start, end)) = code else {
+            return unknown("a DO block without a body");
+        };
         let mut tokens = lexer::tokenize(&self.src[start..end]);
         for t in &mut tokens {
             t.start += start;
@@ -687,6 +906,53 @@ impl<'s> Cx<'s> {
         }
     }
 
+    /// `IF NOT EXISTS (SELECT ... 'name' ...) THEN CREATE/ADD name ...` (up to the
+    /// semicolon): the hand-written guard of a re-runnable migration. The statement is
+    /// skipped when what it creates exists, provided the condition names it; any
+    /// other condition is logic the analyser does not follow.
+    fn guarded_by_if(&mut self, seg: &[Token]) -> Res<Stmt> {
+        let logic = || "PL/pgSQL logic in a DO block".to_string();
+        let mut p = P { t: seg, i: 0 };
+        if !p.eat_seq(&["if", "not", "exists"]) {
+            return Err(logic());
+        }
+        let condition = p.group()?;
+        if !p.eat("then") || p.at_end() {
+            return Err(logic());
+        }
+        let mut stmt = self.statement(&seg[p.i..], true);
+        let Body::Changes(changes) = &mut stmt.body else {
+            return match stmt.body {
+                Body::Unknown(why) => Err(why),
+                _ => Err(logic()),
+            };
+        };
+        let named = |n: &str| condition.iter().any(|t| matches!(&t.tok, Tok::Str(s) if s == n));
+        for c in changes.iter_mut() {
+            let Op::Create { object, .. } = &c.op else {
+                return Err(logic());
+            };
+            let name = match object {
+                Object::Table { name, .. }
+                | Object::Column { name, .. }
+                | Object::Constraint { name, .. }
+                | Object::Index { name, .. }
+                | Object::Enum { name, .. }
+                | Object::Sequence { name, .. }
+                | Object::Trigger { name, .. }
+                | Object::Schema { name }
+                | Object::Extension { name } => name.clone(),
+                Object::EnumValue { value, .. } => value.clone(),
+                _ => return Err(logic()),
+            };
+            if !named(&name) {
+                return Err(logic());
+            }
+            c.skip_if.push((object.clone(), Presence::Present));
+        }
+        Ok(stmt)
+    }
+
     fn plpgsql(&mut self, tokens: &[Token]) -> Res<Body> {
         if let Some(Token { tok: Tok::Bad(why), .. }) = tokens.iter().find(|t| matches!(t.tok, Tok::Bad(_))) {
             return Err(format!("cannot read the DO block: {why}"));
@@ -704,6 +970,8 @@ impl<'s> Cx<'s> {
         let mut catches = Vec::new();
         let mut in_handler = false;
         let mut ended = false;
+        // Inside `IF NOT EXISTS (...) THEN stmt;`, waiting for its `END IF`.
+        let mut in_if = false;
         for seg in segments {
             if seg.is_empty() {
                 continue;
@@ -712,6 +980,21 @@ impl<'s> Cx<'s> {
                 return Err("text after the END of a DO block".into());
             }
             let mut s = P { t: seg, i: 0 };
+            if in_if {
+                if !(s.eat_seq(&["end", "if"]) && s.at_end()) {
+                    return Err("PL/pgSQL logic in a DO block (an IF with more than one statement)".into());
+                }
+                in_if = false;
+                continue;
+            }
+            if s.is("end") && (s.is_at(1, "if") || s.is_at(1, "loop") || s.is_at(1, "case")) {
+                return Err("PL/pgSQL logic in a DO block".into());
+            }
+            if s.is("if") && !in_handler {
+                statements.push(self.guarded_by_if(seg)?);
+                in_if = true;
+                continue;
+            }
             if s.eat("end") {
                 // An optional label may follow END.
                 if s.peek().is_some() && s.name().is_err() || !s.at_end() {
@@ -765,6 +1048,25 @@ impl<'s> Cx<'s> {
     }
 }
 
+/// The column names of a `PRIMARY KEY (a, b)` clause (`e` at `PRIMARY`).
+fn key_list(e: &P) -> Vec<String> {
+    let mut p = P { t: e.t, i: e.i };
+    if !(p.eat("primary") && p.eat("key")) {
+        return Vec::new();
+    }
+    let Ok(group) = p.group() else {
+        return Vec::new();
+    };
+    split_commas(group)
+        .into_iter()
+        .filter_map(|c| match c.first().map(|t| &t.tok) {
+            Some(Tok::Word(w)) => Some(fold(w)),
+            Some(Tok::Quoted(q)) => Some(truncate(q.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn p_had_qualifier(consumed: &[Token]) -> bool {
     consumed.len() >= 2 && consumed[consumed.len() - 2].is_punct('.')
 }
@@ -773,7 +1075,7 @@ fn one(c: Change) -> Body {
     Body::Changes(vec![c])
 }
 
-fn create(object: Object, children: Vec<Object>, if_not_exists: bool) -> Change {
+fn create(object: Object, children: Vec<(Object, Presence)>, if_not_exists: bool) -> Change {
     let skip_if = if if_not_exists { vec![(object.clone(), Presence::Present)] } else { Vec::new() };
     let error = object.exists_error();
     Change::new(Op::Create { object, children, error }, skip_if)

@@ -31,6 +31,11 @@ fn evs(e: &str, vs: &[&str]) -> Object {
     }
 }
 
+/// A column property or a definition rather than an object of its own.
+fn is_definition(o: &Object) -> bool {
+    o.is_column_property()
+}
+
 fn expect_of<'a>(a: &'a Analysis, o: &Object) -> &'a Expectation {
     a.expectations
         .iter()
@@ -49,6 +54,17 @@ fn applied_world(a: &Analysis) -> HashMap<Object, Found> {
         w.insert(e.object.clone(), e.applied_means.into());
     }
     w
+}
+
+/// The catalogs after `sql` ran on an empty database (what it leaves present).
+fn after(sql: &str) -> HashMap<Object, Found> {
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    a.expectations
+        .iter()
+        .filter(|e| e.applied_means == Presence::Present)
+        .map(|e| (e.object.clone(), Found::Present))
+        .collect()
 }
 
 /// Only `present` exist.
@@ -107,9 +123,30 @@ fn prisma_generated_statements() {
         idx("library_books_isbn_key"),
         con("notes", "notes_author_id_fkey"),
     ];
-    let got: Vec<&Object> = a.expectations.iter().map(|e| &e.object).collect();
+    // Objects first; their definitions are checked below.
+    let got: Vec<&Object> = a.expectations.iter().map(|e| &e.object).filter(|o| !is_definition(o)).collect();
     assert_eq!(got, want.iter().collect::<Vec<_>>());
-    assert!(a.expectations.iter().all(|e| e.applied_means == Presence::Present && !e.guarded));
+    assert!(a.expectations.iter().all(|e| !e.guarded));
+    let described: Vec<String> = a
+        .expectations
+        .iter()
+        .filter(|e| is_definition(&e.object))
+        .map(|e| e.object.describe(e.applied_means))
+        .collect();
+    for want in [
+        r#"column "public"."library_books"."id" has type text"#,
+        r#"column "public"."library_books"."id" is NOT NULL"#,
+        r#"column "public"."library_books"."id" has no default"#,
+        r#"column "public"."library_books"."status" has the default 'AVAILABLE'"#,
+        r#"column "public"."library_books"."cost" has type numeric(10,2)"#,
+        r#"column "public"."library_books"."cost" allows NULL"#,
+        r#"column "public"."library_books"."created_at" has the default current_timestamp"#,
+        r#"constraint "library_books_pkey" on "public"."library_books" has the definition primary key id"#,
+        r#"index "public"."library_books_isbn_key" has the definition unique using btree isbn"#,
+        r#"constraint "notes_author_id_fkey" on "public"."notes" has the definition foreign key author_id references users id delete restrict update cascade"#,
+    ] {
+        assert!(described.iter().any(|d| d == want), "{want}: {described:#?}");
+    }
     let e = expect_of(&a, &idx("library_books_isbn_key"));
     assert_eq!(e.line, 19);
     assert_eq!(e.statement, r#"CREATE UNIQUE INDEX "library_books_isbn_key" ON "library_books"("isbn")"#);
@@ -206,11 +243,16 @@ ALTER TYPE "mood" RENAME VALUE 'sad' TO 'blue';
     assert!(has(&a, &idx("users_email_key"), Presence::Present));
     assert!(has(&a, &idx("users_email_idx"), Presence::Absent));
     let nn = |c: &str| Object::NotNull { schema: s("public"), table: s("users"), column: s(c) };
-    let df = |c: &str| Object::Default { schema: s("public"), table: s("users"), column: s(c) };
+    let df = |c: &str, v: Option<&str>| Object::Default {
+        schema: s("public"),
+        table: s("users"),
+        column: s(c),
+        value: v.map(String::from),
+    };
     assert!(has(&a, &nn("email"), Presence::Present));
     assert!(has(&a, &nn("age"), Presence::Absent));
-    assert!(has(&a, &df("role"), Presence::Absent));
-    assert!(has(&a, &df("score"), Presence::Present));
+    assert!(has(&a, &df("role", None), Presence::Present));
+    assert!(has(&a, &df("score", Some("0")), Presence::Present));
     let ty = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
     assert_eq!(
         ty.to_string(),
@@ -267,7 +309,7 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "DELETE FROM users",
         "GRANT SELECT ON users TO app",
         "CREATE VIEW v AS SELECT 1",
-        "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql",
+        "CREATE OR REPLACE AGGREGATE f(int) (SFUNC = int4pl, STYPE = int)",
         "SELECT pg_sleep(1)",
         "CREATE INDEX ON users (email)",
         "ALTER TABLE users ADD UNIQUE (email)",
@@ -278,7 +320,7 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "SET search_path = \"$user\", public",
         "RESET search_path",
         "ROLLBACK",
-        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'x') THEN CREATE TYPE x AS ENUM ('a'); END IF; END $$",
+        "DO $$ BEGIN IF x > 1 THEN CREATE TYPE x AS ENUM ('a'); END IF; END $$",
         "DO $$ BEGIN EXECUTE 'CREATE TABLE x ()'; END $$",
         "DO $$ DECLARE n int; BEGIN CREATE TABLE x (); END $$",
         "DO $$ BEGIN CREATE TABLE x (); EXCEPTION WHEN others THEN DROP TABLE y; END $$",
@@ -304,7 +346,8 @@ fn ignored_statements_and_search_path() {
     let sql = "BEGIN;\nSET lock_timeout = '5s';\nSET LOCAL search_path TO tenant;\nCOMMENT ON TABLE a IS 'x';\nCREATE TABLE a (x int);\nCOMMIT;";
     let a = analyse(sql);
     assert!(a.unknown.is_empty(), "{:?}", a.unknown);
-    assert_eq!(a.expectations.len(), 2);
+    // The table, its column, and the column's type, nullability and default.
+    assert_eq!(a.expectations.len(), 5);
     assert!(has(&a, &Object::Table { schema: "tenant".into(), name: "a".into() }, Presence::Present));
     // Nothing checkable at all: unknown.
     let a = analyse("BEGIN; COMMENT ON TABLE a IS 'x'; COMMIT;");
@@ -341,7 +384,9 @@ fn verdict_rules() {
 
     let ev = judge(&a, &world(&prisma_base()));
     assert_eq!(ev.verdict, Verdict::NotApplied);
-    assert_eq!(ev.missing.len(), a.expectations.len());
+    // All missing but the nullable column's "allows NULL" (true of a column that is not there
+    // in this made-up world; the catalog query reports such a property as missing).
+    assert_eq!(ev.missing.len(), a.expectations.len() - 1);
 
     // Without the table it alters, the migration could not run here: not "not applied".
     let ev = judge(&a, &world(&[ty("notification_type"), en("notification_type"), t("users")]));
@@ -353,8 +398,9 @@ fn verdict_rules() {
     w.extend([en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT", "LATE"])]);
     let ev = judge(&a, &world(&w));
     assert_eq!(ev.verdict, Verdict::Partial);
-    assert_eq!(ev.present.len(), 2);
-    assert_eq!(ev.missing.len(), a.expectations.len() - 2);
+    // (A nullable column's "allows NULL" holds in this made-up world without the column.)
+    assert_eq!(ev.present.len(), 3);
+    assert_eq!(ev.present.len() + ev.missing.len(), a.expectations.len());
     let json = serde_json::to_value(&ev).unwrap();
     assert_eq!(json["verdict"], "partial");
     assert_eq!(json["present"][0]["object"], "enum \"public\".\"attendance_status\"");
@@ -390,7 +436,7 @@ CREATE TABLE "u" ("id" TEXT);
     // Only the guarded enum is there: a re-run skips it and creates the rest.
     let ev = judge(&a, &world(&[en("e"), evs("e", &["a"]), ty("e")]));
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
-    assert_eq!(ev.present.len(), 2);
+    assert_eq!(ev.present.iter().filter(|e| !is_definition(&e.object)).count(), 2);
     // The guarded table is there but lacks a column: a re-run would skip it, so it stays broken.
     let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
     assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
@@ -408,7 +454,7 @@ CREATE TABLE "w" ("id" int);"#,
         r#"DO $$ BEGIN CREATE TABLE "v" ("id" int); EXCEPTION WHEN duplicate_table THEN null; END $$;
 CREATE TABLE "w" ("id" int);"#,
     );
-    assert_eq!(judge(&a, &world(&[t("v"), col("v", "id")])).verdict, Verdict::NotApplied);
+    assert_eq!(judge(&a, &after(r#"CREATE TABLE "v" ("id" int);"#)).verdict, Verdict::NotApplied);
     // A handler rolls back its whole block: the first type is not created when the second collides.
     let a = analyse(
         r#"DO $$ BEGIN CREATE TYPE "a" AS ENUM ('x'); CREATE TYPE "b" AS ENUM ('y');
@@ -439,15 +485,17 @@ COMMIT;
     assert!(has(&a, &ty("Role_old"), Presence::Absent));
     assert!(has(&a, &ty("Role_new"), Presence::Absent));
     let role_type = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
-    assert_eq!(
-        role_type.object.describe(Presence::Present),
-        r#"column "public"."User"."role" has type "public"."Role""#
-    );
+    assert_eq!(role_type.object.describe(Presence::Present), r#"column "public"."User"."role" has type "Role""#);
     assert!(!a.expectations.iter().any(|e| matches!(&e.object, Object::Enum { name, .. } if name == "Role_new")));
 
     // Before: Role has three values and the column uses it.
     let role_col_type = role_type.object.clone();
-    let default = Object::Default { schema: "public".into(), table: "User".into(), column: "role".into() };
+    let default = Object::Default {
+        schema: "public".into(),
+        table: "User".into(),
+        column: "role".into(),
+        value: Some("'USER'".into()),
+    };
     let user = [t("User"), col("User", "role")];
     let mut before = world(&[ty("Role"), en("Role"), role_col_type.clone(), default.clone()]);
     before.extend(world(&user));
@@ -473,8 +521,14 @@ fn recreating_under_the_same_name_proves_nothing() {
 ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
     );
     assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    // A key of that name with another definition: not applied.
     let ev = judge(&a, &world(&[t("t"), con("t", "t_pkey")]));
-    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // With this definition: dropped and added again in one file, the definition changed, so it shows.
+    let mut w = after(r#"CREATE TABLE "t" ("a" int, "b" int, PRIMARY KEY ("a", "b"));"#);
+    w.retain(|o, _| matches!(o, Object::Table { .. } | Object::Constraint { .. } | Object::ConstraintDef { .. }));
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
     // Without the key, a re-run would fail on the DROP.
     assert_eq!(judge(&a, &world(&[t("t")])).verdict, Verdict::Partial);
     // With a change that does show, the whole migration (one transaction) is applied.
@@ -482,12 +536,12 @@ ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
         r#"ALTER TABLE "t" ADD COLUMN "b" INTEGER NOT NULL, DROP CONSTRAINT "t_pkey",
 ADD CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b");"#,
     );
-    assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey"), col("t", "b")])).verdict, Verdict::Applied);
+    let w = after(r#"CREATE TABLE "t" ("b" INTEGER NOT NULL, CONSTRAINT "t_pkey" PRIMARY KEY ("a", "b"));"#);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Applied);
     assert_eq!(judge(&a, &world(&[t("t"), con("t", "t_pkey")])).verdict, Verdict::NotApplied);
     // A migration of guards only, all in place: re-running it would change nothing, so applied.
     let a = analyse(r#"CREATE TABLE IF NOT EXISTS "g" ("id" int); ALTER TABLE "g" ALTER COLUMN "id" SET NOT NULL;"#);
-    let nn = Object::NotNull { schema: "public".into(), table: "g".into(), column: "id".into() };
-    assert_eq!(judge(&a, &world(&[t("g"), col("g", "id"), nn])).verdict, Verdict::Applied);
+    assert_eq!(judge(&a, &after(r#"CREATE TABLE "g" ("id" int NOT NULL);"#)).verdict, Verdict::Applied);
 }
 
 #[test]
@@ -652,7 +706,11 @@ ALTER TABLE "_PostToTag" ADD CONSTRAINT "_PostToTag_A_fkey" FOREIGN KEY ("A") RE
     assert!(expect_of(&a, &idx("posts_title_trgm_idx")).guarded);
     assert!(has(&a, &idx("posts_author_id_idx"), Presence::Present));
     assert!(has(&a, &idx("posts_authorId_idx"), Presence::Absent));
-    let price = a.expectations.iter().find(|e| matches!(e.object, Object::ColumnType { .. })).unwrap();
+    let price = a
+        .expectations
+        .iter()
+        .find(|e| matches!(&e.object, Object::ColumnType { column, .. } if column == "price"))
+        .unwrap();
     assert_eq!(price.object.describe(Presence::Present), r#"column "public"."posts"."price" has type numeric(65,30)"#);
     assert_eq!(expect_of(&a, &con("posts", "posts_author_id_fkey")).line, 14);
     // Every one of these changes shows whether it ran.
@@ -669,13 +727,13 @@ CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("
         world(&[en("attendance_status"), evs("attendance_status", &["PRESENT", "ABSENT"]), ty("attendance_status")]);
     let ev = judge(&a, &w);
     assert_eq!(ev.verdict, Verdict::Partial);
-    assert_eq!(ev.summary(), "partially applied: 2 of its 5 changes are in the database");
+    assert_eq!(ev.summary(), "partially applied: 2 of its 9 changes are in the database");
 
     let mut fixed = ev.clone();
     assert!(fixed.discount("attendance_status"));
     assert_eq!(fixed.verdict, Verdict::NotApplied, "{}", fixed.report());
     assert_eq!(fixed.predating.len(), 2);
-    assert_eq!(fixed.summary(), "not applied: none of its 3 changes are in the database");
+    assert_eq!(fixed.summary(), "not applied: none of its 7 changes are in the database");
     assert!(
         fixed.details().contains("  not counted (existed before the migration ran):\n    enum"),
         "{}",
@@ -688,5 +746,112 @@ CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("
     let mut edited = ev;
     edited.present.retain(|e| !names_object(e, "attendance_status"));
     assert_eq!(verdict_of(&edited), Verdict::NotApplied);
-    assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 5 of its changes are in the database");
+    assert_eq!(summary(&judge(&a, &applied_world(&a))), "applied: all 9 of its changes are in the database");
+}
+
+#[test]
+fn a_do_block_guarded_by_if_not_exists_is_a_guard() {
+    let sql = r#"DO $$
+BEGIN
+  IF NOT EXISTS (
+    SELECT 1 FROM pg_constraint WHERE conname = 'M_userId_fkey'
+  ) THEN
+    ALTER TABLE "M" ADD CONSTRAINT "M_userId_fkey"
+      FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+  END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS "M_userId_idx" ON "M"("userId");"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert!(expect_of(&a, &con("M", "M_userId_fkey")).guarded);
+    // Already there: a re-run skips it.
+    let mut w = after(
+        r#"ALTER TABLE "M" ADD CONSTRAINT "M_userId_fkey" FOREIGN KEY ("userId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;"#,
+    );
+    w.insert(t("M"), Found::Present);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // There with another definition: the guard would skip it and leave it so.
+    let ev = judge(&a, &world(&[t("M"), con("M", "M_userId_fkey")]));
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    // A condition that does not name what it creates, or more logic: not understood,
+    // and never "text after the END".
+    for sql in [
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'other') THEN CREATE TABLE t (a int); END IF; END $$;",
+        "DO $$ BEGIN IF x > 1 THEN CREATE TABLE t (a int); END IF; END $$;",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_class WHERE relname = 't') THEN CREATE TABLE t (a int); CREATE TABLE u (a int); END IF; END $$;",
+    ] {
+        let a = analyse(sql);
+        assert_eq!(a.unknown.len(), 1, "{sql}");
+        assert!(a.unknown[0].contains("PL/pgSQL logic"), "{:?}", a.unknown);
+    }
+}
+
+#[test]
+fn transactional_files() {
+    assert!(statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 1;"));
+    assert!(statements::transactional("CREATE INDEX CONCURRENTLY i ON a (x);"));
+    assert!(!statements::transactional("BEGIN; CREATE TABLE a (x int); COMMIT; UPDATE a SET x = 1;"));
+    assert!(!statements::transactional("CREATE TABLE a (x int); CREATE INDEX CONCURRENTLY i ON a (x);"));
+    assert!(!statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 'unterminated;"));
+}
+
+#[test]
+fn create_or_replace_is_safe_to_run_again_but_proves_nothing() {
+    let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;";
+    let a = analyse(&format!("DROP FUNCTION IF EXISTS f;\n{f}"));
+    assert!(a.unknown.is_empty() && a.replaced.len() == 2, "{:?}", a.unknown);
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.as_deref().unwrap().contains("CREATE OR REPLACE"));
+    // With a table: not applied while the table is missing; applied once it is there
+    // only because the file is one transaction.
+    let sql = format!("CREATE TABLE t (a int);\n{f}");
+    let a = analyse(&sql);
+    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::NotApplied);
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.rule.is_some());
+    let a = analyse(&format!("BEGIN; CREATE TABLE t (a int); COMMIT;\n{f}"));
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Unknown);
+    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::NotApplied);
+}
+
+#[test]
+fn objects_named_after_a_rename_are_looked_up_under_their_old_owner() {
+    let a = analyse(
+        r#"ALTER TABLE "BookingWindow" RENAME TO "AvailabilityWindow";
+ALTER TABLE "AvailabilityWindow" RENAME CONSTRAINT "BookingWindow_pkey" TO "AvailabilityWindow_pkey";"#,
+    );
+    assert!(a.lookups.contains(&con("BookingWindow", "BookingWindow_pkey")), "{:?}", a.lookups);
+    // Before it ran: a re-run renames the table, then the key it carried along.
+    let ev = judge(&a, &world(&[t("BookingWindow"), con("BookingWindow", "BookingWindow_pkey")]));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+}
+
+#[test]
+fn a_temporary_table_the_file_drops_again_is_no_change() {
+    let a = analyse("CREATE TEMP TABLE m (a int);\nINSERT INTO m VALUES (1);\nCREATE TABLE t (a int);\nDROP TABLE m;");
+    assert_eq!(a.unknown.len(), 2, "{:?}", a.unknown);
+    assert!(!a.expectations.iter().any(|e| e.to_string().contains("\"m\"")), "{:#?}", a.expectations);
+    // One transaction: the table is not there, so neither is anything else of it.
+    assert_eq!(judge(&a, &HashMap::new()).verdict, Verdict::NotApplied);
+    // A table of the same name that is not temporary is dropped for real.
+    let a = analyse("CREATE TABLE t (a int);\nDROP TABLE m;");
+    assert!(has(&a, &t("m"), Presence::Absent));
+}
+
+#[test]
+fn a_statement_not_understood_that_may_create_objects_hides_what_was_there_before() {
+    // `SELECT ... INTO TEMP TABLE` made the table the file drops: the drop shows nothing.
+    let sql = "WITH c AS (INSERT INTO r VALUES (1) RETURNING id) SELECT * INTO TEMP TABLE tmp FROM c;\n\
+               INSERT INTO a SELECT id FROM tmp;\nDROP TABLE tmp;";
+    let a = analyse(sql);
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    // Row changes alone do not hide anything: the new column shows that it ran.
+    let a = analyse("UPDATE a SET x = 1;\nALTER TABLE a ADD COLUMN y int;");
+    let mut w = after("CREATE TABLE a (y int);");
+    w.insert(t("a"), Found::Present);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Applied);
 }

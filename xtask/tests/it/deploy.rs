@@ -558,12 +558,12 @@ fn partial_migration_stops_with_the_list_of_what_is_there() {
     assert_contains(&all, "partially applied");
     // The lists: what is there, then what is not.
     let done = all.find("done (as the migration leaves it):").expect("no list of what is there");
-    let not_done = all.find("not done (the migration would leave it so):").expect("no list of what is not there");
+    let not_done = all.find("not done (as the database has it now):").expect("no list of what is not there");
     assert!(done < not_done, "{all}");
     assert_contains(&all[done..not_done], "enum \"public\".\"library_issue_status\" exists");
     assert_contains(&all[done..not_done], "enum \"public\".\"gallery_privacy\" exists");
-    assert_contains(&all[not_done..], "enum \"public\".\"circular_status\" exists");
-    assert_contains(&all[not_done..], "table \"public\".\"library_books\" exists");
+    assert_contains(&all[not_done..], "enum \"public\".\"circular_status\" does not exist");
+    assert_contains(&all[not_done..], "table \"public\".\"library_books\" does not exist");
     assert_eq!(app.rows(), before);
 }
 
@@ -906,4 +906,23 @@ fn github_mode_annotates_the_diagnosis_and_summarises_both_runs() {
     assert_contains(&md, "**Backup:** `");
     assert_no_secret(&app, "step summary", &md);
     assert_no_secret(&app, "output", &ok.all());
+}
+
+/// Issue 12: the object a failed attempt says "already exists" predates the migration
+/// only when no earlier attempt of it (a rolled-back row of the same name) could have
+/// left it behind.
+#[test]
+fn diagnose_discounts_an_existing_object_only_without_an_earlier_attempt() {
+    let app = PrismaApp::new();
+    app.production_state();
+    app.put_broken();
+    let out = app.xtask().arg("diagnose").run();
+    assert_contains(&out.all(), "`attendance_status` is not counted");
+    // A second attempt after a rollback: what the first left may be what collides now.
+    app.prisma(&["migrate", "resolve", "--rolled-back", MIGRATION]).expect_code(0);
+    app.prisma(&["migrate", "deploy"]).expect_code(1);
+    let out = app.xtask().arg("diagnose").run();
+    let all = out.all();
+    assert!(!all.contains("is not counted"), "{all}");
+    assert_contains(&all, "enum \"public\".\"attendance_status\" exists");
 }

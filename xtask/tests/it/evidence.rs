@@ -200,7 +200,7 @@ fn first_half_applied_is_partial_with_both_lists() {
     let report = ev.report();
     assert!(
         report.contains(
-            "  not done (the migration would leave it so):\n    table \"public\".\"notes\" exists (line 38)\n"
+            "  not done (as the database has it now):\n    table \"public\".\"notes\" does not exist (line 38)\n"
         ),
         "{report}"
     );
@@ -210,8 +210,10 @@ fn first_half_applied_is_partial_with_both_lists() {
 fn a_statement_not_understood_makes_it_unknown_even_when_the_rest_is_there() {
     let db = Db::start("ev-unknown");
     db.run(INIT);
+    // With transaction control of its own, the file is not one transaction: the
+    // backfill after its COMMIT may or may not have run.
     let with_data = format!(
-        "{MIGRATION}\n-- Backfill\nUPDATE \"users\" SET \"role\" = 'TEACHER' WHERE \"email\" LIKE '%@staff%';\n"
+        "BEGIN;\n{MIGRATION}\nCOMMIT;\n-- Backfill\nUPDATE \"users\" SET \"role\" = 'TEACHER' WHERE \"email\" LIKE '%@staff%';\n"
     );
     db.run(&with_data);
     let ev = db.assess(&with_data);
@@ -298,7 +300,7 @@ ALTER COLUMN "id" SET DATA TYPE BIGINT;
     let present = objects(&ev.present);
     for want in [
         r#"enum "public"."Role" has exactly the values ('USER', 'ADMIN')"#,
-        r#"column "public"."User"."role" has type "public"."Role""#,
+        r#"column "public"."User"."role" has type "Role""#,
         r#"column "public"."User"."tags" has type varchar(40)[]"#,
         r#"column "public"."User"."id" has type int8"#,
     ] {
@@ -347,4 +349,147 @@ fn a_migration_that_recreates_an_existing_enum_failed_without_applying() {
     assert!(ev.discount("notification_type"));
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
     assert!(ev.present.is_empty());
+}
+
+impl Db {
+    /// A new database `name` holding `base` then `state`, and the evidence for `migration` there.
+    fn assess_state(&self, name: &str, base: &str, state: &str, migration: &str) -> Evidence {
+        self.cluster.create_database(name).expect("create database");
+        for sql in [base, state] {
+            if !sql.is_empty() {
+                self.cluster.psql(name, &format!("BEGIN;\n{sql}\nCOMMIT;")).unwrap_or_else(|e| panic!("{e:#}\n{sql}"));
+            }
+        }
+        let target = Target::from_url("DATABASE_URL", &self.cluster.url(name), None).unwrap();
+        evidence::assess(&target, migration, "public").unwrap_or_else(|f| panic!("{}", f.message))
+    }
+}
+
+/// The first `n` statements of `sql`.
+fn first(sql: &str, n: usize) -> String {
+    statements(sql).into_iter().take(n).collect::<Vec<_>>().join("\n")
+}
+
+/// Each migration in three states (nothing ran, all of it ran, its first statements
+/// ran) against what `diagnose` says. The partial states are those the dangerous
+/// verdicts were found on: an object with the right name and the wrong definition.
+#[test]
+fn definitions_decide_not_names() {
+    let db = Db::start("ev-defs");
+    // (label, what earlier migrations made, the migration, statements of it run in the partial state, its verdict)
+    let cases: &[(&str, &str, &str, usize, Verdict)] = &[
+        (
+            // Prisma's incompatible type change: drop the column and add it again.
+            "retype",
+            r#"CREATE TABLE "Paper" ("id" TEXT NOT NULL, "visibility" TEXT NOT NULL DEFAULT 'ALL', CONSTRAINT "Paper_pkey" PRIMARY KEY ("id"));"#,
+            r#"CREATE TYPE "PaperVisibility" AS ENUM ('EVERYONE', 'OWNER');
+ALTER TABLE "Paper" DROP COLUMN "visibility",
+ADD COLUMN "visibility" "PaperVisibility" NOT NULL DEFAULT 'EVERYONE';"#,
+            1,
+            Verdict::Partial,
+        ),
+        (
+            // A default set, then changed: only the first statement ran.
+            "default",
+            r#"CREATE TABLE "Rulebook" ("id" TEXT NOT NULL);"#,
+            r#"ALTER TABLE "Rulebook" ADD COLUMN "automate" BOOLEAN NOT NULL DEFAULT true;
+ALTER TABLE "Rulebook" ALTER COLUMN "automate" SET DEFAULT false;"#,
+            1,
+            Verdict::Partial,
+        ),
+        (
+            // A foreign key re-added with another ON DELETE: same name, other definition.
+            "fkey",
+            r#"CREATE TABLE "Shelf" ("id" TEXT NOT NULL, CONSTRAINT "Shelf_pkey" PRIMARY KEY ("id"));
+CREATE TABLE "Book" ("id" TEXT NOT NULL, "shelfId" TEXT, CONSTRAINT "Book_pkey" PRIMARY KEY ("id"));
+ALTER TABLE "Book" ADD CONSTRAINT "Book_shelfId_fkey" FOREIGN KEY ("shelfId") REFERENCES "Shelf"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+CREATE INDEX "Book_shelfId_idx" ON "Book"("shelfId");"#,
+            r#"ALTER TABLE "Book" DROP CONSTRAINT "Book_shelfId_fkey";
+DROP INDEX "Book_shelfId_idx";
+ALTER TABLE "Book" ADD CONSTRAINT "Book_shelfId_fkey" FOREIGN KEY ("shelfId") REFERENCES "Shelf"("id") ON DELETE SET NULL ON UPDATE CASCADE;
+CREATE UNIQUE INDEX "Book_shelfId_idx" ON "Book"("shelfId");"#,
+            3,
+            Verdict::Partial,
+        ),
+    ];
+    for (i, (label, base, migration, n, partial)) in cases.iter().enumerate() {
+        let none = db.assess_state(&format!("n{i}"), base, "", migration);
+        assert_eq!(none.verdict, Verdict::NotApplied, "{label}, nothing ran:\n{}", none.report());
+        let all = db.assess_state(&format!("a{i}"), base, migration, migration);
+        assert_eq!(all.verdict, Verdict::Applied, "{label}, all of it ran:\n{}", all.report());
+        let part = db.assess_state(&format!("p{i}"), base, &first(migration, *n), migration);
+        assert_eq!(part.verdict, *partial, "{label}, {n} statement(s) ran:\n{}", part.report());
+    }
+}
+
+/// `ALTER COLUMN ... TYPE ... USING` converts the stored values: run again, it
+/// converts them again (12:00 UTC stored as local time becomes 11:00 under
+/// Europe/Berlin, then 10:00). Once the column has the target type, it has applied.
+#[test]
+fn a_type_change_with_using_that_ran_is_applied_not_rerunnable() {
+    let db = Db::start("ev-using");
+    let base = r#"CREATE TABLE "Visit" ("id" TEXT NOT NULL, "loggedIn" TIMESTAMP(3) NOT NULL);
+INSERT INTO "Visit" VALUES ('a', '2024-06-01 12:00:00');"#;
+    let migration = r#"ALTER TABLE "Visit" ALTER COLUMN "loggedIn" SET DATA TYPE TIMESTAMPTZ(3) USING "loggedIn" AT TIME ZONE 'UTC';"#;
+    let none = db.assess_state("n", base, "", migration);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    // What a re-run would do: the same statement succeeds and shifts the value again.
+    let shifted = |db_name: &str| {
+        db.cluster
+            .psql(db_name, "SET TIME ZONE 'Europe/Berlin'; SELECT to_char(\"loggedIn\", 'HH24:MI') FROM \"Visit\";")
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(shifted("a"), "14:00");
+    db.cluster.psql("a", &format!("SET TIME ZONE 'Europe/Berlin'; {migration}")).expect("a re-run succeeds");
+    assert_ne!(shifted("a"), "14:00", "the re-run changed nothing, so the test shows nothing");
+}
+
+/// A file without transaction control runs as one transaction under Prisma, so its
+/// data statements ran exactly when its schema changes did; with `BEGIN`/`COMMIT` of
+/// its own (or statements that cannot run in a transaction) it stays unknown.
+#[test]
+fn data_statements_follow_the_schema_changes_of_a_transactional_file() {
+    let db = Db::start("ev-tx");
+    let base = r#"CREATE TABLE "Ledger" ("id" TEXT NOT NULL, "kind" TEXT);
+INSERT INTO "Ledger" VALUES ('a', NULL);"#;
+    let migration = r#"ALTER TABLE "Ledger" ADD COLUMN "archived" BOOLEAN NOT NULL DEFAULT false;
+UPDATE "Ledger" SET "kind" = 'OTHER' WHERE "kind" IS NULL;
+CREATE INDEX "Ledger_kind_idx" ON "Ledger"("kind");"#;
+    let none = db.assess_state("n", base, "", migration);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    assert!(none.rule.as_deref().is_some_and(|r| r.contains("did not commit")), "{}", none.report());
+    assert!(none.report().contains("decided by the transactional rule"), "{}", none.report());
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    assert!(all.rule.as_deref().is_some_and(|r| r.contains("ran too")), "{}", all.report());
+    // A state Prisma cannot leave (the file stopped half-way) is never "applied".
+    let part = db.assess_state("p", base, &first(migration, 2), migration);
+    assert_eq!(part.verdict, Verdict::Partial, "{}", part.report());
+
+    // Its own BEGIN/COMMIT: statements after a COMMIT are not in that transaction.
+    let own = format!("BEGIN;\n{migration}\nCOMMIT;");
+    let ev = db.assess_state("o", base, &first(migration, 2), &own);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert!(ev.rule.is_none());
+    // Only data statements: nothing to follow.
+    let data = r#"UPDATE "Ledger" SET "kind" = 'OTHER' WHERE "kind" IS NULL;"#;
+    assert_eq!(db.assess_state("d", base, "", data).verdict, Verdict::Unknown);
+}
+
+/// Each line of the evidence says what is true of the database now.
+#[test]
+fn evidence_lines_read_true_on_their_own() {
+    let db = Db::start("ev-lines");
+    let base = r#"CREATE TABLE "website" ("id" TEXT NOT NULL, "verified_at" TIMESTAMP(3));"#;
+    let migration = r#"ALTER TABLE "website" DROP COLUMN "verified_at";
+ALTER TABLE "website" ADD COLUMN "owner" TEXT;"#;
+    let ev = db.assess_state("n", base, "", migration);
+    let details = ev.details();
+    assert!(details.contains(r#"    column "public"."website"."verified_at" exists (line 1)"#), "{details}");
+    assert!(details.contains(r#"    column "public"."website"."owner" does not exist (line 2)"#), "{details}");
+    assert!(!details.contains(r#""verified_at" does not exist"#), "{details}");
 }

@@ -1,0 +1,389 @@
+//! Benchmark (issue 12): the evidence check against real migration histories.
+//!
+//!     cargo run --release -p xtask --example bench_evidence [EVERY_K] [CORPUS_DIR]
+//!
+//! `BENCH_OFFSET=n` samples another set of migrations; `BENCH_VERBOSE=1` prints every
+//! verdict, and the evidence of each one that is not right.
+//!
+//! For each app in the corpus (default `../shared/corpus`, see its README) it applies the
+//! history in byte order of folder names to a base database, each file as one simple
+//! query (`psql -c`), as Prisma's schema engine sends it. Every EVERY_K-th migration
+//! (default 6) is sampled: copies of the base database just before it are put in three
+//! states, the way a failed deploy can leave them:
+//!
+//! - **N**: nothing of it ran;
+//! - **A**: all of it ran (the file as one query);
+//! - **P**: its first half of statements ran (only for files with two or more).
+//!
+//! On each state it takes the verdict of `evidence::assess` (what `diagnose` prints)
+//! and the ground truth from running the file again on that copy, as one query (the
+//! copy is thrown away afterwards, so this is the same as `BEGIN ... ROLLBACK`), and
+//! compares the schema the re-run ends in with the A state's. Verdicts are classified:
+//!
+//! - *applied* is right on A and **dangerous** on N or P (resolving it as applied
+//!   records changes that are not there);
+//! - *not applied* is right on N, and on A or P when the re-run succeeds, ends in the
+//!   A state's schema and the file changes no data; it is **dangerous** when the
+//!   re-run succeeds but ends elsewhere or the file changes data (changes applied
+//!   twice), and *wrong* when the re-run fails (the deploy just fails again);
+//! - *partial* is right on P and *wrong* (but safe: nothing is resolved) on N or A;
+//! - *unknown* is undecided.
+//!
+//! A verdict that would be dangerous on a P state of a file without transaction
+//! control is counted apart ("cannot leave"): Prisma runs such a file as one
+//! transaction, so that state does not follow from a failed deploy, and the
+//! transactional rule of the evidence assumes exactly that.
+//!
+//! Files with data statements (INSERT, UPDATE, DELETE, WITH, ...) are counted apart.
+//! P states of a file without explicit transaction control cannot arise from a
+//! Prisma deploy (the file runs as one implicit transaction); they are counted, and
+//! shown apart too.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use pgcluster::{Cluster, ClusterOptions};
+use xtask::db::Target;
+use xtask::evidence::{self, lexer, Verdict};
+
+const PASSWORD: &str = "bench-evidence-pw";
+
+/// A schema fingerprint: every user object's definition, one per line, sorted.
+const SNAPSHOT: &str = r#"
+SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+  SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r','p','v','m','S','c')
+  UNION ALL
+  SELECT 'col ' || n.nspname || '.' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+    || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT 'con ' || conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(x.oid)
+  FROM pg_constraint x JOIN pg_namespace n ON n.oid = x.connamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  UNION ALL
+  SELECT 'idx ' || pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  UNION ALL
+  SELECT 'enum ' || t.typname || ' ' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+  FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.oid, t.typname
+  UNION ALL
+  SELECT 'fn ' || p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid))
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prokind IN ('f', 'p')
+    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+  UNION ALL
+  SELECT 'view ' || c.oid::regclass::text || ' ' || md5(pg_get_viewdef(c.oid))
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND c.relkind IN ('v', 'm')
+  UNION ALL
+  SELECT 'trg ' || pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal
+  UNION ALL
+  SELECT 'ext ' || extname FROM pg_extension
+) s(x);
+"#;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum State {
+    N,
+    A,
+    P,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Outcome {
+    Right,
+    /// Wrong, but nothing unsafe follows (partial on N/A, not applied where the re-run fails).
+    Wrong,
+    Dangerous,
+    /// Would be dangerous, on a P state of a file without transaction control, which
+    /// a Prisma deploy cannot leave (the transactional rule assumes exactly that).
+    Unreachable,
+    Undecided,
+}
+
+struct Sample {
+    app: String,
+    migration: String,
+    state: State,
+    data: bool,
+    transactional: bool,
+    verdict: Verdict,
+    outcome: Outcome,
+    why: String,
+}
+
+struct Pg {
+    cluster: Cluster,
+}
+
+impl Pg {
+    /// Runs `sql` as one simple query (`psql -c`), as Prisma's schema engine sends a
+    /// migration file; the error text when it fails.
+    fn one_query(&self, db: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(format!("postgresql://postgres@127.0.0.1:{}/{db}?sslmode=disable", self.cluster.port()))
+            .arg("-c")
+            .arg(sql)
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGOPTIONS", "-c client_min_messages=warning")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    fn admin(&self, sql: &str) -> anyhow::Result<()> {
+        self.cluster.psql("postgres", sql)?;
+        Ok(())
+    }
+
+    fn target(&self, db: &str) -> Target {
+        Target::from_url("DATABASE_URL", &self.cluster.url(db), None).expect("a valid URL")
+    }
+}
+
+/// The file's statements, as (start, end) byte ranges.
+fn statements(sql: &str) -> Vec<(usize, usize)> {
+    let toks = lexer::tokenize(sql);
+    lexer::split_statements(&toks).iter().map(|s| (s[0].start, s[s.len() - 1].end)).collect()
+}
+
+fn first_word(sql: &str, range: (usize, usize)) -> String {
+    let toks = lexer::tokenize(&sql[range.0..range.1]);
+    match toks.first().map(|t| &t.tok) {
+        Some(lexer::Tok::Word(w)) => w.to_ascii_lowercase(),
+        _ => String::new(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let every: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(6).max(1);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let corpus = std::env::args().nth(2).map(PathBuf::from).unwrap_or_else(|| root.join("../shared/corpus"));
+    anyhow::ensure!(corpus.is_dir(), "no corpus at {}", corpus.display());
+    let verbose = std::env::var_os("BENCH_VERBOSE").is_some();
+    // Another sample of the same histories: migrations i with (i + 1 + OFFSET) % EVERY_K == 0.
+    let offset: usize = std::env::var("BENCH_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0);
+
+    let base = std::env::temp_dir().join(format!("xtask-bench-evidence-{}", std::process::id()));
+    let cluster = Cluster::start(&base, &ClusterOptions { tls: false, superuser_password: PASSWORD.into() })?;
+    let pg = Pg { cluster };
+    let t0 = std::time::Instant::now();
+
+    let mut apps: Vec<PathBuf> = std::fs::read_dir(&corpus)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.join("migrations").is_dir())
+        .collect();
+    apps.sort();
+    let mut samples = Vec::new();
+    for app_dir in &apps {
+        let app = app_dir.file_name().unwrap().to_string_lossy().to_string();
+        let basedb = format!("base_{}", app.replace('-', "_"));
+        pg.admin(&format!("CREATE DATABASE {basedb};"))?;
+        // The Supabase-like layout some histories assume (see the corpus README).
+        let text = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let mut names: Vec<String> = std::fs::read_dir(app_dir.join("migrations"))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("migration.sql").is_file())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        let all: String =
+            names.iter().map(|n| text(&app_dir.join("migrations").join(n).join("migration.sql"))).collect();
+        if all.contains("extensions.uuid_generate_v4") {
+            pg.one_query(
+                &basedb,
+                &format!("CREATE SCHEMA extensions; CREATE EXTENSION \"uuid-ossp\" WITH SCHEMA extensions; ALTER DATABASE {basedb} SET search_path = \"$user\", public, extensions;"),
+            )
+            .map_err(anyhow::Error::msg)?;
+        }
+        for (i, name) in names.iter().enumerate() {
+            let sql = text(&app_dir.join("migrations").join(name).join("migration.sql"));
+            if (i + 1 + offset).is_multiple_of(every) {
+                samples.extend(sample(&pg, &app, &basedb, name, &sql, verbose)?);
+            }
+            if let Err(e) = pg.one_query(&basedb, &sql) {
+                eprintln!(
+                    "{app}/{name}: does not apply on stock PostgreSQL, skipped: {}",
+                    e.lines().next().unwrap_or("")
+                );
+            }
+        }
+        pg.admin(&format!("DROP DATABASE {basedb};"))?;
+    }
+    report(&samples, every, t0.elapsed());
+    Ok(())
+}
+
+/// Puts copies of `basedb` in the N, A and P states of `sql` and judges each.
+fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool) -> anyhow::Result<Vec<Sample>> {
+    let stmts = statements(sql);
+    let words: Vec<String> = stmts.iter().map(|r| first_word(sql, *r)).collect();
+    let data = words
+        .iter()
+        .any(|w| ["insert", "update", "delete", "with", "merge", "copy", "truncate", "select"].contains(&w.as_str()));
+    let transactional = !words.iter().any(|w| ["begin", "start", "commit", "end", "rollback"].contains(&w.as_str()))
+        && !sql.to_ascii_lowercase().contains("concurrently");
+    // The A state's schema, to compare re-runs with; a file that does not apply is not sampled.
+    let adb = "bench_state";
+    let fresh = |db: &str| -> anyhow::Result<()> {
+        pg.admin(&format!("DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db} TEMPLATE {basedb};"))
+    };
+    fresh(adb)?;
+    if pg.one_query(adb, sql).is_err() {
+        pg.admin(&format!("DROP DATABASE {adb};"))?;
+        return Ok(Vec::new());
+    }
+    let a_schema = pg.one_query(adb, SNAPSHOT).map_err(anyhow::Error::msg)?;
+    let mut out = Vec::new();
+    let mut states = vec![State::N, State::A];
+    if stmts.len() >= 2 {
+        states.push(State::P);
+    }
+    for state in states {
+        fresh(adb)?;
+        match state {
+            State::N => {}
+            State::A => {
+                pg.one_query(adb, sql).map_err(anyhow::Error::msg)?;
+            }
+            State::P => {
+                let half = stmts.len().div_ceil(2);
+                let prefix = &sql[..stmts[half - 1].1];
+                if let Err(e) = pg.one_query(adb, prefix) {
+                    eprintln!("{app}/{name}: its first {half} statements do not run alone, P skipped: {e}");
+                    continue;
+                }
+            }
+        }
+        let target = pg.target(adb);
+        let ev = evidence::assess(&target, sql, "public").map_err(|f| anyhow::anyhow!(f.message))?;
+        let rerun = pg.one_query(adb, sql);
+        let same_end = rerun.is_ok() && pg.one_query(adb, SNAPSHOT).map_err(anyhow::Error::msg)? == a_schema;
+        let (outcome, why) = match (ev.verdict, state) {
+            (Verdict::Unknown, _) => {
+                let first = ev.unknown.first().cloned().unwrap_or_default();
+                let reason = first.rsplit_once(" (").map(|(_, r)| r.trim_end_matches(')').to_string()).unwrap_or(first);
+                (Outcome::Undecided, reason)
+            }
+            (Verdict::Applied, State::A) => (Outcome::Right, String::new()),
+            (Verdict::Applied, _) => (Outcome::Dangerous, "applied, but it is not".into()),
+            (Verdict::NotApplied, State::N) => (Outcome::Right, String::new()),
+            (Verdict::NotApplied, _) if rerun.is_err() => (
+                Outcome::Wrong,
+                format!(
+                    "not applied, but a re-run fails: {}",
+                    rerun.as_ref().unwrap_err().lines().next().unwrap_or("")
+                ),
+            ),
+            (Verdict::NotApplied, _) if !same_end => {
+                (Outcome::Dangerous, "not applied, and a re-run ends in another schema".into())
+            }
+            (Verdict::NotApplied, _) if data => {
+                (Outcome::Dangerous, "not applied, and a re-run changes data again".into())
+            }
+            (Verdict::NotApplied, _) => (Outcome::Right, String::new()),
+            (Verdict::Partial, State::P) => (Outcome::Right, String::new()),
+            (Verdict::Partial, _) => (Outcome::Wrong, "partial".into()),
+        };
+        let outcome = if outcome == Outcome::Dangerous && state == State::P && transactional {
+            Outcome::Unreachable
+        } else {
+            outcome
+        };
+        if verbose || matches!(outcome, Outcome::Dangerous | Outcome::Unreachable) {
+            println!("{app}/{name} {state:?}: {} {why}", ev.summary());
+            if verbose && outcome != Outcome::Right {
+                print!("{}", ev.details());
+            }
+        }
+        out.push(Sample {
+            app: app.to_string(),
+            migration: name.to_string(),
+            state,
+            data,
+            transactional,
+            verdict: ev.verdict,
+            outcome,
+            why,
+        });
+    }
+    pg.admin(&format!("DROP DATABASE {adb};"))?;
+    Ok(out)
+}
+
+fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
+    let migrations: std::collections::BTreeSet<(&str, &str)> =
+        samples.iter().map(|s| (s.app.as_str(), s.migration.as_str())).collect();
+    println!(
+        "\nevidence on the corpus: every {every}th migration, {} migrations, {} states, {:.0} s",
+        migrations.len(),
+        samples.len(),
+        took.as_secs_f64()
+    );
+    let table = |title: &str, rows: &[&Sample]| {
+        println!("\n{title} ({} states)", rows.len());
+        println!("  state | applied | not applied | partial | unknown");
+        for st in [State::N, State::A, State::P] {
+            let c = |v: Verdict| rows.iter().filter(|s| s.state == st && s.verdict == v).count();
+            println!(
+                "  {:<5} | {:>7} | {:>11} | {:>7} | {:>7}",
+                format!("{st:?}"),
+                c(Verdict::Applied),
+                c(Verdict::NotApplied),
+                c(Verdict::Partial),
+                c(Verdict::Unknown)
+            );
+        }
+        let n = |o: Outcome| rows.iter().filter(|s| s.outcome == o).count();
+        let decided = rows.len() - n(Outcome::Undecided);
+        println!(
+            "  decided {decided}/{} ({:.1}%), right {}, wrong but safe {}, dangerous {}, \
+             dangerous only on P states a Prisma deploy cannot leave {}",
+            rows.len(),
+            100.0 * decided as f64 / rows.len().max(1) as f64,
+            n(Outcome::Right),
+            n(Outcome::Wrong),
+            n(Outcome::Dangerous),
+            n(Outcome::Unreachable)
+        );
+    };
+    let all: Vec<&Sample> = samples.iter().collect();
+    table("all states", &all);
+    let schema_only: Vec<&Sample> = samples.iter().filter(|s| !s.data).collect();
+    table("files without data statements", &schema_only);
+    let data: Vec<&Sample> = samples.iter().filter(|s| s.data).collect();
+    table("files with data statements", &data);
+    let impossible = samples.iter().filter(|s| s.state == State::P && s.transactional).count();
+    println!("\nP states of files without transaction control (a Prisma deploy cannot leave them): {impossible}");
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.outcome == Outcome::Wrong) {
+        *by_reason.entry(s.why.split(':').next().unwrap_or("")).or_default() += 1;
+    }
+    for (why, n) in by_reason {
+        println!("wrong but safe: {n} x {why}");
+    }
+    let mut unknown: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in samples.iter().filter(|s| s.outcome == Outcome::Undecided) {
+        *unknown.entry(s.why.as_str()).or_default() += 1;
+    }
+    for (why, n) in unknown {
+        println!("unknown: {n} x {why}");
+    }
+    let dangerous = samples.iter().filter(|s| s.outcome == Outcome::Dangerous).count();
+    let unreachable = samples.iter().filter(|s| s.outcome == Outcome::Unreachable).count();
+    println!("\ndangerous verdicts: {dangerous}");
+    println!("dangerous verdicts on P states a Prisma deploy cannot leave (transactional rule): {unreachable}");
+}
