@@ -111,6 +111,13 @@ pub struct TaskRecord {
     pub error: Option<String>,
 }
 
+impl TaskRecord {
+    /// A task the run never started, because an earlier step stopped it.
+    pub fn skipped(name: &str) -> TaskRecord {
+        TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None }
+    }
+}
+
 /// State shared by the tasks of one invocation (the deploy reads what the backup wrote).
 #[derive(Default)]
 pub struct RunState {

@@ -115,14 +115,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                     seconds: took.as_secs_f64(),
                     error: None,
                 });
-                for skipped in &order[i + 1..] {
-                    state.tasks.push(TaskRecord {
-                        name: skipped.to_string(),
-                        outcome: "skipped",
-                        seconds: 0.0,
-                        error: None,
-                    });
-                }
+                state.tasks.extend(order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
                 ui.finish();
                 eprintln!("{name}: {}", ui.redact(&f.message));
                 exit = f.exit;
@@ -137,14 +130,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
                     seconds: took.as_secs_f64(),
                     error: Some(message.clone()),
                 });
-                for skipped in &order[i + 1..] {
-                    state.tasks.push(TaskRecord {
-                        name: skipped.to_string(),
-                        outcome: "skipped",
-                        seconds: 0.0,
-                        error: None,
-                    });
-                }
+                state.tasks.extend(order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
                 ui.finish();
                 // In GitHub Actions the annotation carries the whole diagnosis.
                 let annotation = match &state.diagnosis {
@@ -182,9 +168,7 @@ fn nothing_ran(
     ui.finish();
     let message = ui.redact(&f.message);
     ui.annotate_error(what, &ui.redact(annotation.unwrap_or(&message)));
-    for name in order {
-        state.tasks.push(TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None });
-    }
+    state.tasks.extend(order.iter().map(|n| TaskRecord::skipped(n)));
     // A lock taken before the check that failed is released now, not when the result goes.
     state.held.clear();
     state.lock = None;

@@ -284,8 +284,18 @@ impl Evidence {
         list("not understood", &mut self.unknown.iter().cloned());
         list("not checked (safe to run again)", &mut self.replaced.iter().cloned());
         list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
-        // Each line says what the database holds now, so that it reads true on its own.
-        list("not done (as the database has it now)", &mut self.missing.iter().map(|e| e.now()));
+        // Each line says what the database holds now, so that it reads true on its own;
+        // properties of an object that is itself missing are left out (a column that
+        // does not exist has no type to be wrong).
+        let absent: HashSet<&Object> =
+            self.missing.iter().filter(|e| e.applied_means == Presence::Present).map(|e| &e.object).collect();
+        let missing_parent = |e: &&Expectation| {
+            e.applied_means == Presence::Present && e.object.parent().is_some_and(|p| absent.contains(&p))
+        };
+        list(
+            "not done (as the database has it now)",
+            &mut self.missing.iter().filter(|e| !missing_parent(e)).map(|e| e.now()),
+        );
         list(
             "in the way (there, but unusable or of another kind)",
             &mut self.invalid.iter().map(|e| format!("{} (line {})", e.object, e.line)),

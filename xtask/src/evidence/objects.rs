@@ -173,6 +173,24 @@ pub(crate) enum Owner {
 }
 
 impl Object {
+    /// The object this one is a property of (a column's table, a column property's
+    /// column, an enum's value list's enum): when that does not exist, saying the
+    /// property is missing too tells nothing and reads as if the object were there.
+    pub fn parent(&self) -> Option<Object> {
+        match self {
+            Object::Column { schema, table, .. } => Some(Object::Table { schema: schema.clone(), name: table.clone() }),
+            Object::NotNull { schema, table, column }
+            | Object::Default { schema, table, column, .. }
+            | Object::ColumnType { schema, table, column, .. } => {
+                Some(Object::Column { schema: schema.clone(), table: table.clone(), name: column.clone() })
+            }
+            Object::EnumValue { schema, enum_name, .. } | Object::EnumValues { schema, enum_name, .. } => {
+                Some(Object::Enum { schema: schema.clone(), name: enum_name.clone() })
+            }
+            _ => None,
+        }
+    }
+
     /// The owner this object *is* (a table is a relation, an enum is a type).
     pub(crate) fn identity(&self) -> Option<Owner> {
         match self {
