@@ -462,8 +462,10 @@ count() { # label, command...
   (export "${prisma_env[@]}" DATABASE_URL="$(tool_url rep)" PGURL="${base_url/postgres@/postgres:$password@}/rep"
     count "shell workflow" bash "$work/shell-workflow.sh")
 } 2>&1 | tee -a /dev/stderr | block
-para "Where the tool's client programs and connections go, in order: (1) the deploy lock, one
-psql session held for the whole run (\`application_name\` xtask-deploy-lock); (2) the
+para "Where the tool's client programs and connections go, in order: (0) the preflight: \`pg_dump
+--version\` (the real binary since December 2026; before, PATH's Debian wrapper, a Perl start and
+a second \`pg_dump\` exec) and one psql query (server version, role, CREATEDB); (1) the deploy lock,
+one psql session held for the whole run (\`application_name\` xtask-deploy-lock); (2) the
 backup's size estimate (\`pg_database_size\`, the progress bar's total); (3) pg_dump;
 (4) Prisma's \`migrate deploy\`, which fails with P3009; (5) reading \`_prisma_migrations\`
 to find the failed migration (the evidence check gets these rows passed along; until
@@ -472,9 +474,10 @@ query; (7) Prisma's \`migrate resolve --rolled-back\`; (8) the check that
 \`_prisma_migrations\` now says rolled back; (9) Prisma's second \`migrate deploy\`. The
 connections without an \`application_name\` are Prisma's schema engine's, the same number
 as in the shell workflow: Prisma's three calls (each a Node start, and most of the time of
-both) are the same in both. On top of them the tool makes five psql starts (1, 2, 5, 6, 8), each one connection and a few milliseconds
-with the real psql binary, against the seconds Node takes; the shell workflow's pg_dump
-goes through Debian's Perl wrapper (the second \`pg_dump\` exec)."
+both) are the same in both. On top of them the tool makes six psql starts (0, 1, 2, 5, 6,
+8), each one connection and a few milliseconds with the real psql binary, against the
+seconds Node takes; the shell workflow's pg_dump goes through Debian's Perl wrapper (the
+second \`pg_dump\` exec)."
 
 else keep "deploy on the runbook's recovery scenario against the seed's shell workflow"; fi
 # ---------------------------------------------------------------- write
