@@ -15,6 +15,9 @@
 #   REPS=3 SCALE=10 ROWS=100000 scripts/bench.sh    # a quick, smaller run
 #   OUT=/tmp/b.md scripts/bench.sh   # write elsewhere than BENCHMARKS.md
 #   COLD=0 ...                       # skip the two cold builds (checking this script)
+#   PARTS="backup deploy" scripts/bench.sh   # measure only these sections (of: cold runner
+#                                    # status backup formats deploy); the others are kept
+#                                    # as they are in the existing file, marked as such
 #
 # Needs: the PostgreSQL 15 server and client binaries (/usr/lib/postgresql/15/bin),
 # pgbench, just (pip install rust-just), strace, python3, Backend/node_modules
@@ -25,6 +28,7 @@ REPS=${REPS:-7}          # repetitions of the quick comparisons (backup, status:
 DEPLOY_REPS=${DEPLOY_REPS:-5}
 SCALE=${SCALE:-35}       # pgbench scale of the backup database (35 is about 530 MB)
 ROWS=${ROWS:-800000}     # rows of each of the eight wide tables (800000 is about 100 MB)
+PARTS=${PARTS:-cold runner status backup formats deploy}   # which sections to measure
 root=$(cd "$(dirname "$0")/.." && pwd)
 out_md=${OUT:-$root/BENCHMARKS.md}
 pgbin=${XTASK_PG_BINDIR:-/usr/lib/postgresql/15/bin}
@@ -53,6 +57,22 @@ md=$work/generated.md
 section() { printf '\n## %s\n\n' "$1" >>"$md"; echo "== $1" >&2; }
 para() { printf '%s\n\n' "$*" >>"$md"; }
 block() { { echo '```text'; cat; echo '```'; echo; } >>"$md"; }
+want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+# A section this run does not measure: copied from the existing file (its heading up to
+# the next heading or the marker), with a line saying so.
+keep() {
+  printf '\n## %s\n\n' "$1" >>"$md"
+  local old=""
+  [ -f "$out_md" ] && old=$(awk -v t="## $1" -v m="$MARKER" '
+    $0 == t { on = 1; next }
+    on && (/^## / || $0 == m) { exit }
+    on { print }' "$out_md" | sed '/./,$!d')
+  if [ -n "$old" ]; then
+    printf '_Not measured by the latest run (PARTS="%s"): kept from an earlier run._\n\n%s\n' "$PARTS" "$(printf '%s\n' "$old" | sed '/^_Not measured by the latest run/,/^$/d')" >>"$md"
+  else
+    printf '_Not measured by the latest run (PARTS="%s")._\n' "$PARTS" >>"$md"
+  fi
+}
 
 cat >"$md" <<EOF
 # Benchmarks
@@ -64,7 +84,7 @@ machine has $(nproc) CPUs and is shared with other jobs (compilers, test suites)
 load above about 1 means the figures include waiting for a CPU. A target that is
 missed says so.
 
-- Run: $(date -u +%Y-%m-%dT%H:%MZ), \`REPS=$REPS DEPLOY_REPS=$DEPLOY_REPS SCALE=$SCALE ROWS=$ROWS scripts/bench.sh\`
+- Run: $(date -u +%Y-%m-%dT%H:%MZ), \`REPS=$REPS DEPLOY_REPS=$DEPLOY_REPS SCALE=$SCALE ROWS=$ROWS PARTS="$PARTS" scripts/bench.sh\`
 - Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $(free -g | awk '/Mem:/ { print $2 }') GB RAM, $(uname -sr)
 - $("$pgbin/pg_dump" --version), $(cargo --version), Prisma $(cd "$root/Backend" && node -p 'require("prisma/package.json").version')
 
@@ -75,6 +95,7 @@ and its child processes (not the database server's); then every run in order. Th
 commands are interleaved, the order rotated each repetition (scripts/bench-interleave.py).
 EOF
 
+if want cold; then
 # ---------------------------------------------------------------- cold build
 section "Cold build: \`cargo build -p xtask\` from nothing"
 para "Every CI deploy compiles this crate. Built into fresh target directories, once with
@@ -106,6 +127,8 @@ fi
 before_bin="$work/cold-sha2 unoptimised (before issue 14)/debug/xtask"
 [ -x "$before_bin" ] || before_bin=$(ls "$work"/cold-sha2\ unoptimised*/debug/xtask)
 rm -rf "$work/cold-sha2 at opt-level 3 (this profile)"
+else keep "Cold build: \`cargo build -p xtask\` from nothing"; fi
+before_bin=${before_bin:-} # without the cold builds, the backup has no "before" line
 
 echo "building the dev and release binaries..." >&2
 cargo build --quiet -p xtask --manifest-path "$root/Cargo.toml"
@@ -113,6 +136,7 @@ cargo build --quiet --release -p xtask --manifest-path "$root/Cargo.toml"
 dev=$target/debug/xtask
 rel=$target/release/xtask
 
+if want runner; then
 # ---------------------------------------------------------------- runner
 section "\`cargo xtask <task>\` when already built, against \`just\`"
 mkdir -p "$work/runner"
@@ -148,6 +172,8 @@ the crate and its dependencies) is $(calc %.0f "($c - $d) * 1000") ms
 against \`just\`'s $(calc %.1f "$jm * 1000") ms. No target was set for this ratio: the figure is
 cargo's, and the way around it is to run the built binary (\`target/debug/xtask\`) directly."
 
+else keep "\`cargo xtask <task>\` when already built, against \`just\`"; fi
+if want status || want backup || want formats || want deploy; then
 # ---------------------------------------------------------------- cluster
 echo "starting PostgreSQL and filling the databases..." >&2
 [ "$(id -u)" = 0 ] && chown postgres "$work"
@@ -189,6 +215,7 @@ uses = "backup"
 [tasks.deploy]
 deps = ["backup"]
 uses = "prisma-deploy"
+rehearse = "off"
 [tasks.status]
 uses = "status"
 EOF
@@ -197,6 +224,8 @@ prisma() { (cd "$app" && env "${prisma_env[@]}" npx prisma "$@" --schema src/pri
 sql "CREATE DATABASE school"
 DATABASE_URL=$(tool_url school) prisma migrate deploy >/dev/null 2>&1
 
+fi
+if want status; then
 # ---------------------------------------------------------------- status
 section "status: the dev binary against \`prisma migrate status\`"
 para "Target (issue 14): \`status\` through the dev-profile binary at least **50 times** faster
@@ -229,6 +258,8 @@ st=$(calc %.1f "$pm / $sd")
 para "prisma / dev binary = **${st}x** ($(awk -v r="$st" 'BEGIN { print (r >= 50) ? "target met" : "target missed" }'));
 through \`cargo xtask status\` (cargo's freshness check included) $(calc %.1f "$pm / $sc")x."
 
+else keep "status: the dev binary against \`prisma migrate status\`"; fi
+if want backup; then
 # ---------------------------------------------------------------- backup
 echo "pgbench -i -s $SCALE..." >&2
 sql "CREATE DATABASE bench"
@@ -241,7 +272,8 @@ $SCALE, $size), median of interleaved runs. Bare is the real pg_dump binary
 ($pgbin/pg_dump), not Debian's wrapper, so the comparison is strict. \`xtask backup\` does
 all its work inside the timing: the size query, pg_dump, the footer check, the SHA-256
 (computed while pg_dump writes), the rename and the fsyncs. The \"before\" line is the same
-source built with sha2 unoptimised, as the dev profile was before issue 14."
+source built with sha2 unoptimised, as the dev profile was before issue 14 (only when the cold
+builds ran in the same run: it is their second binary)."
 mkdir -p "$work/bk"
 printf '[tasks.backup]\nuses = "backup"\n[backup]\ndir = "out"\n' >"$work/bk/tasks.toml"
 python3 - "$work/bk.json" "$dev" "$before_bin" "$rel" "$work/bk" "$(tool_url bench)" "$pgbin" "$base_url/bench" <<'PY'
@@ -256,6 +288,7 @@ cmds = [
     {"name": "xtask backup, dev before issue 14", "argv": tool(before), "cwd": d, "env": env, "cleanup": rm},
     {"name": "xtask backup, release binary", "argv": tool(rel), "cwd": d, "env": env, "cleanup": rm},
 ]
+cmds = [c for c in cmds if c["argv"][0]]  # no "before" binary unless the cold builds ran
 json.dump({"warmup": 1, "commands": cmds}, open(spec, "w"))
 PY
 {
@@ -281,6 +314,8 @@ para "dev binary / bare pg_dump = **$br** ($(awk -v r="$br" 'BEGIN { print (r <=
 median to median; the \`paired\` column gives the per-repetition view."
 sql "DROP DATABASE bench"
 
+else keep "backup through the dev binary against bare pg_dump"; fi
+if want formats; then
 # ---------------------------------------------------------------- formats
 echo "eight tables of $ROWS rows..." >&2
 sql "CREATE DATABASE wide"
@@ -343,6 +378,8 @@ dump's two pg_dump workers and two server backends compete for the same two CPUs
 why \`-j 2\` gains little or nothing; with more cores than jobs it would."
 sql "DROP DATABASE wide"
 
+else keep "backup formats on eight large tables, and the physical limit"; fi
+if want deploy; then
 # ---------------------------------------------------------------- deploy
 section "deploy on the runbook's recovery scenario against the seed's shell workflow"
 para "Target (issue 14): \`cargo xtask deploy\` at most **1.05** times the seed's shell workflow
@@ -354,8 +391,9 @@ TEMPLATE\`, untimed). The tool: the dev binary's \`deploy --yes\` (backup, \`mig
 P3009, evidence check, \`resolve --rolled-back\`, check, \`migrate deploy\`). The shell
 workflow, as the seed's deploy ran it: \`pg_dump -d URL -F p -f FILE\` (PATH's pg_dump, the
 Debian wrapper), \`npx prisma migrate deploy || { npx prisma migrate resolve --rolled-back
-NAME; npx prisma migrate deploy; }\`. There is no \`rehearse\` option yet, so both do exactly
-these steps."
+NAME; npx prisma migrate deploy; }\`. The task says \`rehearse = \"off\"\` (the rehearsal of
+issue 15 is a step the shell workflow does not have; its cost is measured by
+scripts/bench-rehearsal.sh, below the marker), so both do exactly these steps."
 # The failed state, kept as a template database.
 sql "CREATE DATABASE scenario"
 cp "$app/src/prisma/db/migrations/$migration/migration.sql" "$work/fixed.sql"
@@ -424,21 +462,24 @@ count() { # label, command...
   (export "${prisma_env[@]}" DATABASE_URL="$(tool_url rep)" PGURL="${base_url/postgres@/postgres:$password@}/rep"
     count "shell workflow" bash "$work/shell-workflow.sh")
 } 2>&1 | tee -a /dev/stderr | block
-para "Where the tool's client programs and connections go, in order: (1) the deploy lock, one
-psql session held for the whole run (\`application_name\` xtask-deploy-lock); (2) the
+para "Where the tool's client programs and connections go, in order: (0) the preflight: \`pg_dump
+--version\` (the real binary since December 2026; before, PATH's Debian wrapper, a Perl start and
+a second \`pg_dump\` exec) and one psql query (server version, role, CREATEDB); (1) the deploy lock,
+one psql session held for the whole run (\`application_name\` xtask-deploy-lock); (2) the
 backup's size estimate (\`pg_database_size\`, the progress bar's total); (3) pg_dump;
 (4) Prisma's \`migrate deploy\`, which fails with P3009; (5) reading \`_prisma_migrations\`
-to find the failed migration; (6) the evidence check reading \`_prisma_migrations\` again
-for that migration's row (a duplicate of 5 that could be passed along: one psql start and
-one connection saved); (7) the evidence check's one catalog query; (8) Prisma's \`migrate
-resolve --rolled-back\`; (9) the check that \`_prisma_migrations\` now says rolled back;
-(10) Prisma's second \`migrate deploy\`. The connections without an \`application_name\` are
-Prisma's schema engine's, the same number as in the shell workflow: Prisma's three calls
-(each a Node start, and most of the time of both) are the same in both. On top of them the
-tool makes six psql starts (1, 2, 5, 6, 7, 9), each one connection and a few milliseconds
-with the real psql binary, against the seconds Node takes; the shell workflow's pg_dump
-goes through Debian's Perl wrapper (the second \`pg_dump\` exec)."
+to find the failed migration (the evidence check gets these rows passed along; until
+December 2026 it read the table a second time); (6) the evidence check's one catalog
+query; (7) Prisma's \`migrate resolve --rolled-back\`; (8) the check that
+\`_prisma_migrations\` now says rolled back; (9) Prisma's second \`migrate deploy\`. The
+connections without an \`application_name\` are Prisma's schema engine's, the same number
+as in the shell workflow: Prisma's three calls (each a Node start, and most of the time of
+both) are the same in both. On top of them the tool makes six psql starts (0, 1, 2, 5, 6,
+8), each one connection and a few milliseconds with the real psql binary, against the
+seconds Node takes; the shell workflow's pg_dump goes through Debian's Perl wrapper (the
+second \`pg_dump\` exec)."
 
+else keep "deploy on the runbook's recovery scenario against the seed's shell workflow"; fi
 # ---------------------------------------------------------------- write
 tail=""
 if [ -f "$out_md" ] && grep -qF "$MARKER" "$out_md"; then

@@ -148,41 +148,51 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
 /// exist yet (a database Prisma never migrated).
 pub fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {
     // One psql process: a first row says whether the table exists, then its rows.
-    const SQL: &str = r#"
+    let sql = format!(
+        r#"
 SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \gset
 SELECT :'present';
 \if :present
-SELECT id, checksum, migration_name,
-       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-       to_char(rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-       logs, applied_steps_count
+SELECT {LEDGER_COLUMNS}
   FROM :"schema"._prisma_migrations
  ORDER BY started_at, migration_name;
 \endif
-"#;
+"#
+    );
     let schema = target.url.schema.as_str();
-    let mut rows = target.query(SQL, &[("schema", schema)])?.into_iter();
+    let mut rows = target.query(&sql, &[("schema", schema)])?.into_iter();
     let [present] = psql::columns::<1>(rows.next().unwrap_or_default())?;
     if present.as_deref() != Some("t") {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let [id, checksum, name, started_at, finished_at, rolled_back_at, logs, steps] = psql::columns::<8>(r)?;
-        let Some(name) = name else { continue };
-        out.push(Row {
-            id: id.unwrap_or_default(),
-            checksum: checksum.unwrap_or_default(),
-            migration_name: name,
-            started_at: started_at.unwrap_or_default(),
-            finished_at,
-            rolled_back_at,
-            logs,
-            applied_steps_count: steps.and_then(|c| c.parse().ok()).unwrap_or(0),
-        });
+        out.extend(row_from(psql::columns::<8>(r)?));
     }
     Ok(Some(out))
+}
+
+/// The columns `read_table` selects, in the order [`row_from`] takes them (for
+/// other scripts that read the ledger as part of a larger query).
+pub const LEDGER_COLUMNS: &str = r#"id, checksum, migration_name,
+       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       to_char(rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+       logs, applied_steps_count"#;
+
+/// One ledger row from the cells of [`LEDGER_COLUMNS`]; `None` without a name.
+pub fn row_from(cells: [Option<String>; 8]) -> Option<Row> {
+    let [id, checksum, name, started_at, finished_at, rolled_back_at, logs, steps] = cells;
+    Some(Row {
+        id: id.unwrap_or_default(),
+        checksum: checksum.unwrap_or_default(),
+        migration_name: name?,
+        started_at: started_at.unwrap_or_default(),
+        finished_at,
+        rolled_back_at,
+        logs,
+        applied_steps_count: steps.and_then(|c| c.parse().ok()).unwrap_or(0),
+    })
 }
 
 /// A migration directory on disk.

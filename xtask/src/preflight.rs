@@ -11,7 +11,7 @@ use crate::config::{Action, BuiltinKind, Config, Prisma};
 use crate::context::TaskArgs;
 use crate::db::Target;
 use crate::exit::{Exit, Failure};
-use crate::proc::{self, Cmd};
+use crate::proc;
 use crate::ui::Ui;
 
 /// What the planned tasks need checked.
@@ -281,7 +281,8 @@ fn pg_dump_version(ui: &Ui) -> Result<Option<(u32, String)>, Failure> {
     if !proc::on_path("pg_dump") {
         return Err(Failure::usage(proc::spawn_error("pg_dump", &std::io::ErrorKind::NotFound.into())));
     }
-    let out = proc::run_quiet(ui, &Cmd::new("pg_dump").arg("--version"))?;
+    // The binary the backup will start (pgbin: the real one, not Debian's Perl wrapper).
+    let out = proc::run_quiet(ui, &crate::pgbin::cmd("pg_dump").arg("--version"))?;
     // "pg_dump (PostgreSQL) 15.10 (Debian 15.10-1.pgdg120+1)"
     let version = out
         .success()

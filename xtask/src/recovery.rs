@@ -66,10 +66,11 @@ impl Assessment {
 /// its presence is not counted as evidence that the migration applied, unless an
 /// earlier attempt of the same migration (a rolled-back row of the same name) exists:
 /// then the object may be that attempt's leftover, and it counts like any other.
-pub fn evidence_for(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
+/// `rows` is `_prisma_migrations` as the caller just read it (every caller has:
+/// reading it again would cost a psql start and a connection).
+pub fn evidence_for(ctx: &Ctx, target: &Target, rows: &[Row], name: &str) -> Result<Assessment, Failure> {
     let dir = migrations_dir(ctx)?;
     let path = dir.join(name).join("migration.sql");
-    let rows = migrations::read_table(target)?.unwrap_or_default();
     let recorded = rows.iter().rev().find(|r| r.migration_name == name).cloned();
     let Ok(sql) = std::fs::read_to_string(&path) else {
         return Ok(Assessment {

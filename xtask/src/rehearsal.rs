@@ -172,16 +172,11 @@ enum Plan {
     Run { recover: Option<Box<(Row, Mark, String)>>, pending: Vec<Local> },
 }
 
-fn plan(ctx: &Ctx, production: &Target) -> Result<Plan, Failure> {
+fn plan(ctx: &Ctx, production: &Target, survey: &Survey) -> Result<Plan, Failure> {
     let local = migrations::read_dir(&migrations_dir(ctx)?)?;
-    let Some(rows) = migrations::read_table(production)? else {
+    let Some(rows) = &survey.ledger else {
         // Prisma refuses a non-empty schema without a ledger (P3005): nothing to rehearse.
-        let objects = production.query_n::<1>(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :'s';",
-            &[("s", production.url.schema.as_str())],
-        )?;
-        let count: i64 = objects.first().and_then(|[c]| c.as_deref()?.parse().ok()).unwrap_or(0);
-        if count > 0 {
+        if survey.objects > 0 {
             return Ok(Plan::Skip(
                 "production has no _prisma_migrations but its schema is not empty: Prisma refuses that (P3005) without changing it".into(),
             ));
@@ -195,7 +190,7 @@ fn plan(ctx: &Ctx, production: &Target) -> Result<Plan, Failure> {
             // The deploy's own decision, on production's evidence (read-only): a
             // failed migration the deploy will not resolve is not rehearsed.
             let name = &one.migration_name;
-            let evidence = evidence_for(ctx, production, name)?;
+            let evidence = evidence_for(ctx, production, rows, name)?;
             match decide(ctx, &evidence) {
                 Decision::Resolve(mark) => Some(Box::new(((*one).clone(), mark, evidence.summary()))),
                 Decision::Stop { why, .. } => {
@@ -218,6 +213,80 @@ fn plan(ctx: &Ctx, production: &Target) -> Result<Plan, Failure> {
         return Ok(Plan::Skip("no pending migrations".into()));
     }
     Ok(Plan::Run { recover, pending })
+}
+
+/// What the rehearsal needs to know before it copies anything.
+struct Survey {
+    /// The role on the scratch server, and whether it may create databases there.
+    role: String,
+    may_create: bool,
+    /// Scratch databases of killed runs (their names start with the prefix).
+    leftovers: Vec<String>,
+    /// Production's `_prisma_migrations`; `None` when it has none.
+    ledger: Option<Vec<Row>>,
+    /// The same rows as `VALUES` tuples with their exact values, for the copy.
+    ledger_values: Vec<String>,
+    /// Objects in production's schema (what matters without a ledger).
+    objects: i64,
+}
+
+/// The scratch server's side of the survey: role, CREATEDB, leftovers.
+const SERVER_SQL: &str = "SELECT current_user, \
+     (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)::text, \
+     (SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database WHERE left(datname, length(:'p')) = :'p')::text;\n";
+
+/// Reads everything the rehearsal decides on in one psql start (two when the
+/// scratch server is not production's): the role's right to create databases
+/// and the leftovers on the scratch server, production's ledger (also as exact
+/// values for the copy, DateStyle ISO so that any server reads them back) and,
+/// for a database without a ledger, how many objects its schema has.
+fn survey(production: &Target, server: &Target, same_server: bool, prefix: &str) -> Result<Survey, Failure> {
+    let ledger_sql = format!(
+        r#"
+SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \gset
+SELECT :'present', (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :'schema')::text;
+\if :present
+SET datestyle TO ISO;
+SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
+  FROM :"schema"._prisma_migrations
+ ORDER BY started_at, migration_name;
+\endif
+"#,
+        migrations::LEDGER_COLUMNS
+    );
+    let schema = production.url.schema.as_str();
+    let vars = [("schema", schema), ("p", prefix)];
+    let (server_row, ledger_rows) = if same_server {
+        let mut rows = production.query(&format!("{SERVER_SQL}{ledger_sql}"), &vars)?;
+        let rest = rows.split_off(1.min(rows.len()));
+        (rows.pop().unwrap_or_default(), rest)
+    } else {
+        let mut rows = server.query(SERVER_SQL, &vars)?;
+        (rows.pop().unwrap_or_default(), production.query(&ledger_sql, &vars)?)
+    };
+    let [role, may, leftovers] = psql::columns::<3>(server_row)?;
+    let leftovers: Vec<String> = serde_json::from_str(leftovers.as_deref().unwrap_or("[]"))
+        .map_err(|e| Failure::task(format!("cannot read the list of leftover scratch databases: {e}")))?;
+    let mut rows = ledger_rows.into_iter();
+    let [present, objects] = psql::columns::<2>(rows.next().unwrap_or_default())?;
+    let (mut ledger, mut ledger_values) = (None, Vec::new());
+    if present.as_deref() == Some("t") {
+        let mut read = Vec::with_capacity(rows.len());
+        for r in rows {
+            let [id, checksum, name, started, finished, rolled_back, logs, steps, values] = psql::columns::<9>(r)?;
+            read.extend(migrations::row_from([id, checksum, name, started, finished, rolled_back, logs, steps]));
+            ledger_values.extend(values);
+        }
+        ledger = Some(read);
+    }
+    Ok(Survey {
+        role: role.unwrap_or_default(),
+        may_create: may.as_deref() == Some("true"),
+        leftovers,
+        ledger,
+        ledger_values,
+        objects: objects.and_then(|c| c.parse().ok()).unwrap_or(0),
+    })
 }
 
 /// Rehearses the deploy on a scratch copy. `Ok` lets the deploy go on to production
@@ -263,25 +332,28 @@ pub fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
 fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut RehearsalRecord) -> Result<(), Failure> {
     let explicit = ctx.task.rehearse.is_some();
     let server = scratch_server(ctx.config, ctx.ui, production)?;
-    if !explicit && ctx.config.rehearsal.url_env.is_none() {
-        let (role, may) = admin::may_create_databases(&server)?;
-        if !may {
-            rec.outcome = "skipped".into();
-            rec.note = Some(format!(
-                "role `{role}` may not create databases, so there is no scratch copy to rehearse on; to rehearse, grant it CREATEDB (ALTER ROLE \"{role}\" CREATEDB) or set [rehearsal] url_env to a scratch server; rehearse = \"off\" silences this"
-            ));
-            return Ok(());
-        }
-    }
     let (name, prefix) = scratch_names(&production.url.database, crate::audit::run_id());
-    for leftover in admin::databases_with_prefix(&server, &prefix)? {
-        ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
-        admin::drop_database(&server, &leftover).map_err(|f| {
-            Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
-        })?;
+    let survey = survey(production, &server, ctx.config.rehearsal.url_env.is_none(), &prefix)?;
+    if !explicit && ctx.config.rehearsal.url_env.is_none() && !survey.may_create {
+        let role = &survey.role;
+        rec.outcome = "skipped".into();
+        rec.note = Some(format!(
+            "role `{role}` may not create databases, so there is no scratch copy to rehearse on; to rehearse, grant it CREATEDB (ALTER ROLE \"{role}\" CREATEDB) or set [rehearsal] url_env to a scratch server; rehearse = \"off\" silences this"
+        ));
+        return Ok(());
     }
-    let (recover, pending) = match plan(ctx, production)? {
+    let drop_leftovers = || -> Result<(), Failure> {
+        for leftover in &survey.leftovers {
+            ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
+            admin::drop_database(&server, leftover).map_err(|f| {
+                Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
+            })?;
+        }
+        Ok(())
+    };
+    let (recover, pending) = match plan(ctx, production, &survey)? {
         Plan::Skip(why) => {
+            drop_leftovers()?;
             rec.outcome = "skipped".into();
             rec.note = Some(why);
             return Ok(());
@@ -305,11 +377,20 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         if mode == Rehearse::Full { "schema and data" } else { "schema and _prisma_migrations" },
         where_words(ctx.config)
     ));
-    admin::create(&server, &name)?;
+    // pg_dump reads production while the scratch database is made (different
+    // servers' work, or the same server's different databases): neither waits.
+    let (dumped, created) = std::thread::scope(|s| {
+        let (ui, has_backup) = (ctx.ui, ctx.state.backup.is_some());
+        let dumping = s.spawn(move || source_script(ui, production, mode, has_backup));
+        let created = drop_leftovers().and_then(|()| admin::create(&server, &name));
+        (dumping.join().unwrap_or_else(|_| Err(Failure::task("the rehearsal's pg_dump thread panicked"))), created)
+    });
+    created?;
     let scratch = Scratch { server: server.clone(), name: name.clone(), ui: ctx.ui };
     rec.database = Some(name.clone());
     let copy = server.with_database(&name);
-    let copied = copy_production(ctx, production, &copy, mode);
+    stop_if_interrupted(rec)?;
+    let copied = dumped.and_then(|script| copy_production(ctx, &copy, script, &survey));
     stop_if_interrupted(rec)?;
     copied?;
 
@@ -340,24 +421,34 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     Ok(())
 }
 
-/// Copies production into the scratch database: schema (and the ledger's rows)
-/// or, with "full", this run's backup (or a full dump without one).
-fn copy_production(ctx: &Ctx, production: &Target, copy: &Target, mode: Rehearse) -> Result<(), Failure> {
-    if mode == Rehearse::Full {
-        if let Some(backup) = &ctx.state.backup {
-            let path = Path::new(&backup.path);
-            return restore::restore_into(ctx.ui, copy, path, restore::format_of(path)?).map_err(|f| {
-                Failure::new(
-                    f.exit,
-                    format!("the rehearsal could not restore the backup into its scratch database: {}", f.message),
-                )
-            });
-        }
+/// What restores production into the copy: this run's backup with "full" (`None`),
+/// else a pg_dump to memory (the schema only, or everything with "full" and no backup).
+fn source_script(ui: &Ui, production: &Target, mode: Rehearse, has_backup: bool) -> Result<Option<String>, Failure> {
+    if mode == Rehearse::Full && has_backup {
+        return Ok(None);
     }
-    let mut script = dump(ctx.ui, production, mode == Rehearse::Schema, None)?;
-    if mode == Rehearse::Schema && migrations::read_table(production)?.is_some() {
-        let table = format!("\"{}\".\"_prisma_migrations\"", production.url.schema.replace('"', "\"\""));
-        script.push_str(&dump(ctx.ui, production, false, Some(&table))?);
+    dump(ui, production, mode == Rehearse::Schema).map(Some)
+}
+
+/// Copies production into the scratch database: the schema dump and the ledger's
+/// rows (as surveyed) or, with "full", this run's backup (or a full dump without one).
+fn copy_production(ctx: &Ctx, copy: &Target, script: Option<String>, survey: &Survey) -> Result<(), Failure> {
+    let Some(mut script) = script else {
+        let backup = ctx.state.backup.as_ref().map(|b| Path::new(&b.path)).unwrap_or(Path::new(""));
+        return restore::restore_into(ctx.ui, copy, backup, restore::format_of(backup)?).map_err(|f| {
+            Failure::new(
+                f.exit,
+                format!("the rehearsal could not restore the backup into its scratch database: {}", f.message),
+            )
+        });
+    };
+    let schema_only = ctx.task.rehearse.unwrap_or(Rehearse::Schema) == Rehearse::Schema;
+    if schema_only && !survey.ledger_values.is_empty() {
+        let table = format!("\"{}\".\"_prisma_migrations\"", copy.url.schema.replace('"', "\"\""));
+        script.push_str(&format!(
+            "\nINSERT INTO {table} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES\n{};\n",
+            survey.ledger_values.join(",\n")
+        ));
     }
     let cmd = copy
         .tool("psql")
@@ -374,14 +465,11 @@ fn copy_production(ctx: &Ctx, production: &Target, copy: &Target, mode: Rehearse
     Ok(())
 }
 
-/// `pg_dump` to memory: the schema only, or one table's rows, or everything.
-fn dump(ui: &Ui, production: &Target, schema_only: bool, table: Option<&str>) -> Result<String, Failure> {
+/// `pg_dump` to memory: the schema only, or everything.
+fn dump(ui: &Ui, production: &Target, schema_only: bool) -> Result<String, Failure> {
     let mut cmd = production.tool("pg_dump").args(["--no-password", "--no-owner", "--no-privileges"]);
     if schema_only {
         cmd = cmd.arg("--schema-only");
-    }
-    if let Some(t) = table {
-        cmd = cmd.args(["--data-only", "--table"]).arg(t);
     }
     let cmd = cmd.arg("-d").arg(production.url.libpq.clone());
     let out = proc::run_quiet(ui, &cmd)?;

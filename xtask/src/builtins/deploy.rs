@@ -84,7 +84,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // From here on the failure is a failed migration: decide whether to recover.
     // The evidence comes first, so that every stop advises by what the database shows.
     let name = row.migration_name.clone();
-    let evidence = evidence_for(ctx, &target, &name)?;
+    let evidence = evidence_for(ctx, &target, &rows, &name)?;
     let mark = match decide(ctx, &evidence) {
         Decision::Resolve(mark) => mark,
         Decision::Stop { why, show_evidence } => {
@@ -121,7 +121,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     match rows.iter().rev().find(|r| r.is_failed()) {
         Some(again) => {
             let again = again.clone();
-            let evidence = evidence_for(ctx, &target, &again.migration_name)?;
+            let evidence = evidence_for(ctx, &target, &rows, &again.migration_name)?;
             Err(stop(
                 ctx,
                 &again,

@@ -32,7 +32,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         return Ok(());
     };
     known_migration(ctx, &rows, &name)?;
-    let a = evidence_for(ctx, &target, &name)?;
+    let a = evidence_for(ctx, &target, &rows, &name)?;
     outln!("Migration {name}:");
     if let Some(r) = &a.recorded {
         outln!(

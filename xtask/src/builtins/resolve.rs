@@ -72,7 +72,7 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     // A failed migration is checked first: the mark must not contradict the database.
     // (Other states are Prisma's to refuse, with its own error.)
     let assessment = match row {
-        Some(r) if r.is_failed() => Some(evidence_for(ctx, &target, &name)?),
+        Some(r) if r.is_failed() => Some(evidence_for(ctx, &target, &rows, &name)?),
         _ => None,
     };
     let verdict = assessment.as_ref().and_then(|a| a.verdict());
