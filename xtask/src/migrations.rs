@@ -144,6 +144,11 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
     }
 }
 
+/// The psql variables [`read_table`] uses (the schema of `_prisma_migrations`).
+pub fn ledger_vars(target: &Target) -> [(&str, &str); 1] {
+    [("schema", target.url.schema.as_str())]
+}
+
 /// Reads `_prisma_migrations` in Prisma's schema; `None` when the table does not
 /// exist yet (a database Prisma never migrated).
 pub fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {
@@ -159,8 +164,7 @@ SELECT {LEDGER_COLUMNS}
 \endif
 "#
     );
-    let schema = target.url.schema.as_str();
-    let mut rows = target.query(&sql, &[("schema", schema)])?.into_iter();
+    let mut rows = target.query(&sql, &ledger_vars(target))?.into_iter();
     let [present] = psql::columns::<1>(rows.next().unwrap_or_default())?;
     if present.as_deref() != Some("t") {
         return Ok(None);

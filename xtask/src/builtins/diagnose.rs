@@ -25,7 +25,10 @@ pub static DIAGNOSE: Builtin = Builtin {
 };
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
+    // One psql session for the ledger and the catalog query: one process start and
+    // one connection for the whole diagnosis.
     let target = Target::from_env(ctx.config, ctx.ui)?;
+    let target = target.with_session(&migrations::ledger_vars(&target))?;
     let rows = migrations::read_table(&target)?.unwrap_or_default();
     let Some(name) = migrations::named_or_failed(&rows, ctx.args.get("name"), &ctx.task.name)? else {
         outln!("No failed migration in _prisma_migrations: nothing to diagnose.");

@@ -23,6 +23,8 @@ pub struct Target {
     /// The URL as the user wrote it (Prisma gets this one, through the environment).
     pub raw_url: String,
     pub url: DbUrl,
+    /// A psql session kept open for several queries (see [`Target::with_session`]).
+    session: Option<psql::Shared>,
 }
 
 impl Target {
@@ -79,12 +81,13 @@ impl Target {
     pub fn from_url(env_name: &str, raw: &str, schema_dir: Option<&std::path::Path>) -> Result<Target, Failure> {
         let url = url::parse(raw, schema_dir)
             .map_err(|why| Failure::task(format!("{env_name} is not a valid PostgreSQL URL: {why}")))?;
-        Ok(Target { env_name: env_name.to_string(), raw_url: raw.to_string(), url })
+        Ok(Target { env_name: env_name.to_string(), raw_url: raw.to_string(), url, session: None })
     }
 
     /// The same server, another database.
     pub fn with_database(&self, name: &str) -> Target {
-        Target { url: self.url.with_database(name), ..self.clone() }
+        // Another database is another connection: the session stays with this one.
+        Target { url: self.url.with_database(name), session: None, ..self.clone() }
     }
 
     /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.

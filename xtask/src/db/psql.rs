@@ -4,11 +4,16 @@
 //!
 //! Queries go through psql rather than a Rust client so that they reach every
 //! database pg_dump reaches: the same libpq, TLS settings, service files and
-//! passfiles.
+//! passfiles. A command that runs several queries can keep one psql session open
+//! for them ([`Target::with_session`]): one process start and one connection.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout};
+use std::sync::{Arc, Mutex};
 
 use super::Target;
 use crate::exit::Failure;
-use crate::proc::{self, Cmd};
+use crate::proc::{self, Cmd, Pipes};
 
 /// One row as psql printed it; NULL is `None`.
 pub type Row = Vec<Option<String>>;
@@ -29,6 +34,13 @@ impl Target {
     /// Runs one query (psql variables usable as `:'name'`) and returns its rows;
     /// NULL is `None`. Connection problems become a `Failure` saying what to fix.
     pub fn query(&self, sql: &str, vars: &[(&str, &str)]) -> Result<Vec<Row>, Failure> {
+        // A poisoned lock (a panic elsewhere) falls back to a psql of its own.
+        if let Some(mut session) = self.session.as_ref().and_then(|s| s.lock().ok()).filter(|s| s.has_vars(vars)) {
+            return match session.run(sql) {
+                Ok(text) => Ok(parse_csv(&text)),
+                Err(stderr) => Err(self.failure("psql", &stderr)),
+            };
+        }
         let out = proc::run_with_input(&self.psql(vars), sql)?;
         if !out.status.success() {
             return Err(self.failure("psql", &out.stderr));
@@ -45,6 +57,92 @@ impl Target {
         vars: &[(&str, &str)],
     ) -> Result<Vec<[Option<String>; N]>, Failure> {
         self.query(sql, vars)?.into_iter().map(columns::<N>).collect()
+    }
+}
+
+impl Target {
+    /// This target with one psql session for all its queries whose variables are
+    /// among `vars` (others still start their own psql): `diagnose` reads the ledger
+    /// and the catalogs over one connection. The session ends when the last clone
+    /// of the returned target is dropped; a failed query ends it too (psql stops
+    /// on the first error, as the one-shot queries do).
+    pub fn with_session(&self, vars: &[(&str, &str)]) -> Result<Target, Failure> {
+        let mut child = proc::spawn(&self.psql(vars), Pipes { stdin: true, stdout: true })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(Failure::task("cannot talk to psql: its pipes did not open"));
+        };
+        let session = Session {
+            child,
+            stdin: Some(stdin),
+            stdout: BufReader::new(stdout),
+            vars: vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            marker: format!(
+                "xtask-end-{}-{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+            ),
+        };
+        Ok(Target { session: Some(Arc::new(Mutex::new(session))), ..self.clone() })
+    }
+}
+
+/// A psql session shared by the clones of one [`Target`].
+pub(super) type Shared = Arc<Mutex<Session>>;
+
+/// psql reading queries from a pipe, one after another, on one connection.
+#[derive(Debug)]
+pub struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    /// The psql variables it was started with.
+    vars: Vec<(String, String)>,
+    /// The line that ends each query's output (`\echo`); no CSV row can be it.
+    marker: String,
+}
+
+impl Session {
+    fn has_vars(&self, vars: &[(&str, &str)]) -> bool {
+        vars.iter().all(|(k, v)| self.vars.iter().any(|(sk, sv)| sk == k && sv == v))
+    }
+
+    /// Sends `sql` and reads its output up to the marker; `Err` carries psql's
+    /// stderr when it stopped (an error, a lost connection).
+    fn run(&mut self, sql: &str) -> Result<String, String> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err("the psql session has already ended".into());
+        };
+        // A trailing `;` ends a last statement written without one (an empty
+        // statement is nothing to psql); then the marker.
+        let sent = writeln!(stdin, "{sql}\n;\n\\echo {}", self.marker).and_then(|()| stdin.flush());
+        let mut out = String::new();
+        if sent.is_ok() {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match self.stdout.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if line.trim_end_matches(['\n', '\r']) == self.marker => return Ok(out),
+                    Ok(_) => out.push_str(&line),
+                }
+            }
+        }
+        // psql stopped: what it said is on stderr.
+        drop(self.stdin.take());
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = self.child.wait();
+        Err(err)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // End of input ends psql, which closes the connection.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
     }
 }
 

@@ -927,3 +927,41 @@ fn diagnose_discounts_an_existing_object_only_without_an_earlier_attempt() {
     assert!(!all.contains("is not counted"), "{all}");
     assert_contains(&all, "enum \"public\".\"attendance_status\" exists");
 }
+
+/// Issue 14: `diagnose` reads the ledger and the catalogs over one connection (one
+/// psql session), counted by the server itself (`pg_stat_database.sessions`, read
+/// from another database so that reading it does not count).
+#[test]
+fn diagnose_opens_one_connection() {
+    let app = PrismaApp::new();
+    app.production_state();
+    app.put_broken();
+    let sessions = || -> i64 {
+        app.cluster
+            .psql("postgres", &format!("SELECT sessions FROM pg_stat_database WHERE datname = '{}'", app.db))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // Sessions are counted when they end: wait until earlier ones are.
+    let settled = |want: Option<i64>| {
+        let mut last = sessions();
+        for _ in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let now = sessions();
+            if want.map_or(now == last, |w| now >= w) {
+                return now;
+            }
+            last = now;
+        }
+        last
+    };
+    let before = settled(None);
+    let out = app.xtask().arg("diagnose").run();
+    out.expect_code(0);
+    assert_contains(&out.stdout, "verdict:");
+    let after = settled(Some(before + 1));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(sessions() - before, 1, "diagnose opened {} connections", after - before);
+}
