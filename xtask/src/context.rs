@@ -112,6 +112,11 @@ pub struct TaskRecord {
 }
 
 impl TaskRecord {
+    /// A task that did its job.
+    pub fn success(name: &str, took: std::time::Duration) -> TaskRecord {
+        TaskRecord { name: name.to_string(), outcome: "success", seconds: took.as_secs_f64(), error: None }
+    }
+
     /// A task the run never started, because an earlier step stopped it.
     pub fn skipped(name: &str) -> TaskRecord {
         TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None }

@@ -98,23 +98,13 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
         match result {
             Ok(()) => {
                 ui.task_finished(name, took);
-                state.tasks.push(TaskRecord {
-                    name: name.to_string(),
-                    outcome: "success",
-                    seconds: took.as_secs_f64(),
-                    error: None,
-                });
+                state.tasks.push(TaskRecord::success(name, took));
             }
             Err(f) if f.exit == Exit::Pending => {
                 // A state, not an error (`status` with migrations to deploy): the task
                 // did its job; the run ends here with exit 6 and no error line.
                 ui.task_finished(name, took);
-                state.tasks.push(TaskRecord {
-                    name: name.to_string(),
-                    outcome: "success",
-                    seconds: took.as_secs_f64(),
-                    error: None,
-                });
+                state.tasks.push(TaskRecord::success(name, took));
                 state.tasks.extend(order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
                 ui.finish();
                 eprintln!("{name}: {}", ui.redact(&f.message));
