@@ -16,9 +16,39 @@ use crate::invocation;
 
 pub use detect::detect;
 
-/// This project's repository, the default (git) dependency of a scaffolded crate.
-/// Its one source is `[workspace.package] repository` in the root Cargo.toml.
+/// This project's published repository, when its Cargo.toml names one
+/// (`[workspace.package] repository`, the one place for it); empty otherwise.
 pub const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// The git URL of the default dependency: where this build's checkout came from
+/// (its `origin` remote, when the checkout is still there: the usual way in is
+/// `cargo run --manifest-path <checkout>/xtask/Cargo.toml -- init`), else the
+/// published repository. With neither, a usage error that asks for `--source`:
+/// never a dependency on a URL nobody checked.
+fn git_source() -> Result<String, Failure> {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    let origin = if checkout.is_dir() {
+        let cmd = crate::proc::Cmd::new("git")
+            .arg("-C")
+            .arg(checkout.display().to_string())
+            .args(["remote", "get-url", "origin"]);
+        crate::proc::run_with_input(&cmd, "").ok().filter(|out| out.success()).map(|out| out.stdout.trim().to_string())
+    } else {
+        None
+    };
+    choose_git_source(origin, REPOSITORY, checkout)
+}
+
+fn choose_git_source(origin: Option<String>, published: &str, checkout: &Path) -> Result<String, Failure> {
+    match origin.filter(|o| !o.is_empty()) {
+        Some(url) => Ok(url),
+        None if !published.trim().is_empty() => Ok(published.trim().to_string()),
+        None => Err(Failure::usage(format!(
+            "no git URL is known for the xtask library (the checkout {} has no `origin` remote and its Cargo.toml names no repository): pass --source PATH (a checkout of it) for a path dependency; nothing was written",
+            checkout.display()
+        ))),
+    }
+}
 
 /// Where backups go unless the team changes it (also ignored by git).
 const BACKUP_DIR: &str = "backups";
@@ -37,7 +67,11 @@ struct Planned {
 
 pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     let source = opts.source.as_deref().map(|s| source_crate(root, s)).transpose()?;
-    let dependency = render::dependency(source.as_ref().map(|s| s.dependency_path.as_str()), REPOSITORY);
+    let git = match &source {
+        Some(_) => String::new(),
+        None => git_source()?,
+    };
+    let dependency = render::dependency(source.as_ref().map(|s| s.dependency_path.as_str()), &git);
     let found = detect(root);
 
     let mut planned = vec![
@@ -248,6 +282,21 @@ fn gitignore(root: &Path) -> Result<Option<String>, Failure> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_git_source_is_the_origin_else_the_published_repository_else_an_error() {
+        let here = std::path::Path::new("/src/xtask-checkout");
+        let origin = Some("https://git.example/team/xtask.git".to_string());
+        assert_eq!(
+            super::choose_git_source(origin, "https://pub.example/x", here).unwrap(),
+            "https://git.example/team/xtask.git"
+        );
+        assert_eq!(super::choose_git_source(None, " https://pub.example/x ", here).unwrap(), "https://pub.example/x");
+        let e = super::choose_git_source(Some(String::new()), "", here).unwrap_err();
+        assert_eq!(e.exit, crate::exit::Exit::Usage);
+        assert!(e.message.contains("pass --source PATH") && e.message.contains("/src/xtask-checkout"), "{}", e.message);
+    }
+
     use super::*;
 
     #[test]

@@ -22,6 +22,28 @@ fn run(cmd: &mut Command) -> Out {
     }
 }
 
+/// The `origin` of this checkout, which `init` without --source writes as the git
+/// dependency; `None` on a machine whose checkout has none.
+fn checkout_origin() -> Option<String> {
+    Command::new("git")
+        .args(["-C", &repo_root().display().to_string(), "remote", "get-url", "origin"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|o| !o.is_empty())
+}
+
+/// `init` as a user runs it here: plain when this checkout has an origin to depend
+/// on, else with `--source` (without one, plain init is refused; tested below).
+fn init(dir: &Path) -> Xtask {
+    let x = Xtask::new(dir).arg("init");
+    match checkout_origin() {
+        Some(_) => x,
+        None => x.arg("--source").arg(repo_root()),
+    }
+}
+
 #[track_caller]
 fn assert_contains(hay: &str, needle: &str) {
     assert!(hay.contains(needle), "expected {needle:?} in:\n{hay}");
@@ -188,8 +210,20 @@ fn init_reads_a_prisma_7_config_and_refuses_to_overwrite() {
     std::fs::create_dir_all(dir.join("src/db/migrations/20260101000000_init")).unwrap();
     write(dir, "package.json", "{\"name\":\"umami-like\",\"dependencies\":{\"@prisma/client\":\"7.10.1\"},\"devDependencies\":{\"prisma\":\"^7.10.1\"}}\n");
 
-    let out = Xtask::new(dir).arg("init").run();
-    out.expect_code(0);
+    // Without --source the dependency is git, on the `origin` of the checkout the
+    // binary was built from; a checkout without one (this test's machine may have
+    // none) is refused before anything is written, and --source is the way in.
+    let origin = checkout_origin();
+    if origin.is_none() {
+        let out = Xtask::new(dir).arg("init").run();
+        out.expect_code(2);
+        assert_contains(
+            &out.stderr,
+            "has no `origin` remote and its Cargo.toml names no repository): pass --source PATH",
+        );
+        assert!(!dir.join("xtask").exists() && !dir.join("tasks.toml").exists(), "init wrote files before refusing");
+    }
+    init(dir).run().expect_code(0);
     let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
     assert_contains(&tasks, "\nschema = \"src/db/schema.prisma\"\n");
     assert_contains(&tasks, "\nmigrations = \"src/db/migrations\"\n");
@@ -198,16 +232,18 @@ fn init_reads_a_prisma_7_config_and_refuses_to_overwrite() {
     assert_contains(&tasks, "Prisma 7 does not load .env itself");
     assert_contains(&tasks, "package.json asks for prisma ^7.10.1");
     let manifest = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
-    let repo = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
-    let url = repo.lines().find_map(|l| l.strip_prefix("repository = ")).expect("[workspace.package] repository");
-    assert_contains(&manifest, &format!("xtask = {{ git = {url}, default-features = false }}"));
-    assert!(!dir.join("Cargo.lock").exists(), "no lock file without --source");
+    if let Some(url) = &origin {
+        assert_contains(&manifest, &format!("xtask = {{ git = \"{url}\", default-features = false }}"));
+        assert!(!dir.join("Cargo.lock").exists(), "no lock file without --source");
+    } else {
+        assert_contains(&manifest, "xtask = { path = ");
+    }
     // What init wrote is a valid configuration.
     Xtask::new(dir).arg("--list").run().expect_code(0);
 
     // Again: refused, nothing changed.
     std::fs::write(dir.join("tasks.toml"), "# the team's edits\n").unwrap();
-    let again = Xtask::new(dir).arg("init").run();
+    let again = init(dir).run();
     again.expect_code(2);
     assert_contains(
         &again.stderr,
@@ -215,7 +251,7 @@ fn init_reads_a_prisma_7_config_and_refuses_to_overwrite() {
     );
     assert_contains(&again.stderr, "`cargo xtask init --force`");
     assert_eq!(std::fs::read_to_string(dir.join("tasks.toml")).unwrap(), "# the team's edits\n");
-    let forced = Xtask::new(dir).args(["init", "--force"]).run();
+    let forced = init(dir).arg("--force").run();
     forced.expect_code(0);
     assert_contains(&forced.stdout, "tasks.toml (replaced)");
     assert_eq!(std::fs::read_to_string(dir.join("tasks.toml")).unwrap(), tasks);
@@ -239,7 +275,7 @@ fn init_reads_package_json_and_keeps_an_existing_workspace() {
     write(dir, ".cargo/config.toml", "[build]\njobs = 1\n");
     write(dir, ".gitignore", "/target\n");
 
-    let out = Xtask::new(dir).arg("init").run();
+    let out = init(dir).run();
     out.expect_code(0);
     let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
     assert_contains(&tasks, "\nschema = \"db/schema.prisma\"\n");
