@@ -811,23 +811,14 @@ fn prisma_lock_timeout_is_never_resolved() {
     app.production_state();
     let before = app.rows();
     // Another session holds Prisma's advisory lock for longer than Prisma waits (10 s).
-    let mut holder = Command::new("psql")
-        .args(["-X", "-q", "-d"])
-        .arg(app.cluster.url(&app.db))
-        .arg("-c")
-        .arg("SELECT pg_advisory_lock(72707369), pg_sleep(30)")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let holder = app.hold("SELECT pg_advisory_lock(72707369);");
     wait_for("psql to hold Prisma's lock", Duration::from_secs(10), || {
         app.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 72707369").trim()
             == "1"
     });
 
     let out = app.xtask().arg("deploy").run();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(holder);
     out.expect_code(1);
     assert_contains(&out.all(), "P1002");
     assert_contains(&out.all(), "nothing was resolved");

@@ -9,8 +9,7 @@
 //! are made slow with locks the real tools wait on, never with fake binaries.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -86,34 +85,6 @@ fn kill_9_and_expect_no_orphans(mut xtask: Child) -> Vec<(u32, String)> {
     below
 }
 
-/// A psql session that runs `sql` (e.g. takes a lock) and keeps it until dropped.
-struct Holder(Child);
-
-impl Holder {
-    fn start(app: &PrismaApp, sql: &str) -> Holder {
-        let mut child = Command::new("psql")
-            .args(["-X", "-q", "-d"])
-            .arg(app.cluster.url(&app.db))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{sql}").unwrap();
-        stdin.flush().unwrap();
-        Holder(child)
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        // End of input: psql quits, its transaction ends and its locks go.
-        drop(self.0.stdin.take());
-        let _ = self.0.wait();
-    }
-}
-
 /// How many sessions wait on a lock (a blocked pg_dump or migration).
 fn lock_waiters(app: &PrismaApp) -> usize {
     app.psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'").trim().parse().unwrap()
@@ -152,7 +123,7 @@ fn partials(app: &PrismaApp) -> Vec<String> {
 fn kill_9_mid_dump_leaves_no_pg_dump_and_the_next_backup_removes_the_partial() {
     let app = PrismaApp::new();
     app.psql("CREATE TABLE held (id int); INSERT INTO held VALUES (1);");
-    let lock = Holder::start(&app, "BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE;");
+    let lock = app.hold("BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE;");
     wait_for("the table lock", Duration::from_secs(10), || {
         app.psql("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = 'held'::regclass AND granted").trim() == "1"
     });
@@ -206,7 +177,7 @@ fn kill_9_mid_prisma_call_leaves_no_prisma_and_the_audit_log_says_what_ran() {
     app.psql("ALTER DATABASE school SET client_connection_check_interval = '500ms'");
     // The migration's foreign keys need a lock on `users` that this one blocks;
     // pg_dump's ACCESS SHARE does not conflict with it, so the backup finishes.
-    let lock = Holder::start(&app, "BEGIN; LOCK TABLE users IN EXCLUSIVE MODE;");
+    let lock = app.hold("BEGIN; LOCK TABLE users IN EXCLUSIVE MODE;");
     wait_for("the table lock", Duration::from_secs(10), || {
         app.psql(
             "SELECT count(*) FROM pg_locks WHERE mode = 'ExclusiveLock' AND relation = 'users'::regclass AND granted",
@@ -250,7 +221,7 @@ fn a_lost_lock_stops_the_deploy_before_resolving_with_exit_5() {
     app.production_state();
     let before = app.rows();
     // Prisma waits up to 10 s for its advisory lock before it reads anything.
-    let prisma_lock = Holder::start(&app, "SELECT pg_advisory_lock(72707369);");
+    let prisma_lock = app.hold("SELECT pg_advisory_lock(72707369);");
     wait_for("Prisma's lock to be held", Duration::from_secs(10), || {
         app.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369 AND granted").trim()
             == "1"

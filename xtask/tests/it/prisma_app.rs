@@ -9,8 +9,9 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pgcluster::{Cluster, ClusterOptions};
@@ -316,4 +317,39 @@ uses = "diagnose"
         policy = opts.deploy_policy,
         extra = opts.extra_toml,
     )
+}
+
+/// A psql session that runs `sql` (e.g. takes a lock) and keeps it until dropped.
+pub struct Holder(Child);
+
+impl Holder {
+    pub fn start(app: &PrismaApp, sql: &str) -> Holder {
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-d"])
+            .arg(app.cluster.url(&app.db))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{sql}").unwrap();
+        stdin.flush().unwrap();
+        Holder(child)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // End of input: psql quits, its transaction ends and its locks go.
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+impl PrismaApp {
+    /// A session of another client that ran `sql` and holds its locks until dropped.
+    pub fn hold(&self, sql: &str) -> Holder {
+        Holder::start(self, sql)
+    }
 }
