@@ -37,13 +37,19 @@
 //!
 //! **The transactional rule.** Prisma's schema engine sends a migration file as one
 //! query, which the server runs as one implicit transaction unless the file controls
-//! transactions itself or has a statement that cannot run in one (`statements::transactional`).
+//! transactions itself or has a statement that cannot run in one (`statements::units`).
 //! In such a file, what the analyser cannot check ran exactly when its checkable
 //! changes did: all of those in place (one of them showing it ran) is *applied*, not all
 //! in place is whatever the checkable changes say (*not applied* when a re-run gets
-//! through). `CREATE OR REPLACE` of a function, view, trigger or rule is repeated
-//! safely by a re-run, so it never stands in the way of *not applied*; it cannot show
-//! *applied* outside one transaction. The evidence says when these rules decided.
+//! through). One `BEGIN ... COMMIT` around the whole file changes nothing. A file with
+//! `BEGIN ... COMMIT` blocks and statements after them (Prisma's enum rewrite) runs as
+//! several transactions that commit in order until one fails: `units.rs` finds which
+//! of them the catalogs allow to be in, and a statement not understood follows the
+//! transaction it is in when that is decided (one that committed while the rest did not
+//! makes the verdict *partial*: a re-run would repeat it). `CREATE OR REPLACE` of a
+//! function, view, trigger or rule is repeated safely by a re-run, so it never stands in
+//! the way of *not applied*; it cannot show *applied* outside one transaction. The
+//! evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
