@@ -14,7 +14,9 @@
 //!
 //! - **N**: nothing of it ran;
 //! - **A**: all of it ran (the file as one query);
-//! - **P**: its first half of statements ran (only for files with two or more).
+//! - **P**: its first half of statements ran (only for files with two or more), or, for
+//!   a file of several transactions (`BEGIN ... COMMIT` then more statements), its
+//!   first transaction.
 //!
 //! On each state it takes the verdict of `evidence::assess` (what `diagnose` prints)
 //! and the ground truth from running the file again on that copy, as one query (the
@@ -261,7 +263,12 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
     let data = words
         .iter()
         .any(|w| ["insert", "update", "delete", "with", "merge", "copy", "truncate", "select"].contains(&w.as_str()));
-    let p_unreachable = p_unreachable(&words, stmts.len().div_ceil(2), sql);
+    // P: the first half of the statements, or, in a file of several transactions (a
+    // `BEGIN ... COMMIT` block with statements after it), its first transaction: the
+    // state a failed deploy leaves when a later one fails.
+    let first_unit = words.iter().position(|w| w == "commit" || w == "end").filter(|&i| i + 1 < words.len());
+    let half = first_unit.map_or(stmts.len().div_ceil(2), |i| i + 1);
+    let p_unreachable = p_unreachable(&words, half, sql);
     // The A state's schema, to compare re-runs with; a file that does not apply is not sampled.
     let adb = "bench_state";
     let fresh = |db: &str| -> anyhow::Result<()> {
@@ -286,7 +293,6 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
                 pg.one_query(adb, sql).map_err(anyhow::Error::msg)?;
             }
             State::P => {
-                let half = stmts.len().div_ceil(2);
                 let prefix = &sql[..stmts[half - 1].1];
                 if let Err(e) = pg.one_query(adb, prefix) {
                     eprintln!("{app}/{name}: its first {half} statements do not run alone, P skipped: {e}");
