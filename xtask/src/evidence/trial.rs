@@ -224,8 +224,8 @@ fn modifies_data(s: &[Token]) -> bool {
     false
 }
 
-/// The psql script of a trial: everything on the first line goes before the file's
-/// first line, so that psql's line numbers in an error are the file's.
+/// The psql script of a trial. What comes before the file is on its first line, so
+/// that a line number psql puts before an error (`psql:<stdin>:N:`) is the file's.
 fn script(sql: &str, schema: &str, bounds: Bounds) -> String {
     format!(
         "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; \
