@@ -226,13 +226,15 @@ fn modifies_data(s: &[Token]) -> bool {
 
 /// The psql script of a trial. What comes before the file is on its first line, so
 /// that a line number psql puts before an error (`psql:<stdin>:N:`) is the file's.
-fn script(sql: &str, schema: &str, bounds: Bounds) -> String {
+/// `schema`: the search path Prisma sets, which it does only for a URL with `?schema=`
+/// (otherwise the user's and database's own search path holds, as for Prisma).
+fn script(sql: &str, schema: Option<&str>, bounds: Bounds) -> String {
+    let path = schema.map(|s| format!("SET LOCAL search_path TO {}; ", quote_ident(s))).unwrap_or_default();
+    // The file may end in a `--` comment without a newline, or without a semicolon.
     format!(
-        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; \
-         SET LOCAL search_path TO {}; {sql}\n;\n{COUNT}\nROLLBACK;\n",
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; {path}{sql}\n;\n{COUNT}\nROLLBACK;\n",
         bounds.lock_timeout.as_millis(),
         bounds.statement_timeout.as_millis(),
-        quote_ident(schema),
     )
 }
 
@@ -248,9 +250,10 @@ const COUNT: &str = "SELECT 'xtask-trial-rows', coalesce(sum(n_tup_ins + n_tup_u
     WHERE schemaname NOT LIKE 'pg\\_temp\\_%' AND schemaname NOT LIKE 'pg\\_toast\\_temp\\_%' \
     AND relid NOT IN ('pg_catalog.pg_statistic'::pg_catalog.regclass, 'pg_catalog.pg_statistic_ext_data'::pg_catalog.regclass);";
 
-/// Runs `sql` (unqualified names in `schema`, as Prisma's `?schema=` sets them) in a
-/// transaction that is rolled back, and counts the rows it changed.
+/// Runs `sql` in a transaction that is rolled back, and counts the rows it changed.
+/// Unqualified names go to `schema` when the URL names one (`?schema=`), as Prisma sets it.
 pub(crate) fn run(target: &Target, sql: &str, schema: &str, bounds: Bounds) -> Outcome {
+    let schema = target.url.dropped.iter().any(|p| p == "schema").then_some(schema);
     // A psql of its own: an error ends psql, and with it a shared session.
     let target = target.without_session();
     let rows = match target.query(&script(sql, schema, bounds), &[]) {
@@ -347,9 +350,13 @@ mod tests {
 
     #[test]
     fn the_script_keeps_the_files_line_numbers() {
-        let s = script("UPDATE t SET a = 1 -- last", "my \"schema\"", Bounds::default());
+        let s = script("UPDATE t SET a = 1 -- last", Some("my \"schema\""), Bounds::default());
         assert!(s.starts_with("BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '30000ms'; SET LOCAL search_path TO \"my \"\"schema\"\"\"; UPDATE t"));
         assert!(s.contains("-- last\n;\n"), "{s}");
         assert!(s.trim_end().ends_with("ROLLBACK;"));
+        let s = script("UPDATE t SET a = 1;", None, Bounds::default());
+        assert!(s.starts_with(
+            "BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '30000ms'; UPDATE t"
+        ));
     }
 }

@@ -256,3 +256,18 @@ fn killing_psql_mid_trial_changes_nothing() {
     }
     assert_eq!(db.data(), BEFORE);
 }
+
+#[test]
+fn the_trial_runs_in_the_schema_the_url_names() {
+    let db = Db::start("trial-schema");
+    // The same table in another schema, where the backfill already ran; in public it has not.
+    db.run("CREATE SCHEMA tenant; CREATE TABLE tenant.\"items\" (\"id\" INTEGER PRIMARY KEY, \"kind\" TEXT);");
+    db.run("INSERT INTO tenant.\"items\" VALUES (1, 'other');");
+    let tenant = Target::from_url("DATABASE_URL", &format!("{}?schema=tenant", db.cluster.url("app")), None).unwrap();
+    let ev = evidence::assess(&tenant, BACKFILL, &tenant.url.schema).unwrap();
+    assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
+    // Without `?schema=`, the search path is the database's own: public, where it has not run.
+    let ev = db.assess(BACKFILL);
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 2 }));
+    assert_eq!(db.data(), BEFORE);
+}
