@@ -338,6 +338,32 @@ mod tests {
     }
 
     #[test]
+    fn a_trial_outcome_survives_judging_again() {
+        use super::super::{analyse, judge, verdict_of, Verdict};
+        let sql = "UPDATE t SET c = 'x' WHERE c IS NULL;";
+        let mut ev = judge(&analyse(sql), &std::collections::HashMap::new());
+        assert_eq!(ev.verdict, Verdict::Unknown);
+        ev.apply_trial(Outcome::Unchanged);
+        assert_eq!(ev.verdict, Verdict::NotApplied);
+        assert!(
+            ev.details().starts_with("  decided by a trial run: a trial run of its data statements"),
+            "{}",
+            ev.details()
+        );
+        assert_eq!(verdict_of(&ev), Verdict::NotApplied);
+        assert!(!ev.discount("t"));
+        assert_eq!((ev.verdict, ev.trial.clone()), (Verdict::NotApplied, Some(Outcome::Unchanged)));
+        let mut ev = judge(&analyse(sql), &std::collections::HashMap::new());
+        ev.apply_trial(Outcome::Failed { error: "ERROR: 57014: canceling statement due to statement timeout".into() });
+        assert_eq!(
+            ev.summary(),
+            "unknown: a trial run in a transaction that was rolled back failed: ERROR: 57014: canceling statement \
+             due to statement timeout, and 1 more"
+        );
+        assert!(ev.details().starts_with("  trial run (in a transaction that was rolled back) failed: ERROR: 57014"));
+    }
+
+    #[test]
     fn psql_errors_become_one_line() {
         assert_eq!(
             first_line(
