@@ -248,7 +248,7 @@ const MARK: &str = "xtask-trial-rows";
 const COUNT: &str = "SELECT 'xtask-trial-rows', coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) \
     FROM pg_catalog.pg_stat_xact_all_tables \
     WHERE schemaname NOT LIKE 'pg\\_temp\\_%' AND schemaname NOT LIKE 'pg\\_toast\\_temp\\_%' \
-    AND relid NOT IN ('pg_catalog.pg_statistic'::pg_catalog.regclass, 'pg_catalog.pg_statistic_ext_data'::pg_catalog.regclass);";
+    AND NOT (schemaname = 'pg_catalog' AND relname IN ('pg_statistic', 'pg_statistic_ext_data'));";
 
 /// Runs `sql` in a transaction that is rolled back, and counts the rows it changed.
 /// Unqualified names go to `schema` when the URL names one (`?schema=`), as Prisma sets it.
