@@ -21,14 +21,20 @@
 //! On each state it takes the verdict of `evidence::assess` (what `diagnose` prints)
 //! and the ground truth from running the file again on that copy, as one query (the
 //! copy is thrown away afterwards, so this is the same as `BEGIN ... ROLLBACK`), and
-//! compares the schema the re-run ends in with the A state's. Verdicts are classified:
+//! compares the schema the re-run ends in with the A state's, and the data: a
+//! fingerprint of every user table (an md5 over its rows as text, sorted, read through
+//! `query_to_xml` so that nothing is created in the state's database) before and after
+//! the re-run. Verdicts are classified:
 //!
 //! - *applied* is right on A and **dangerous** on N or P (resolving it as applied
 //!   records changes that are not there);
-//! - *not applied* is right on N, and on A or P when the re-run succeeds, ends in the
-//!   A state's schema and the file changes no data; it is **dangerous** when the
-//!   re-run succeeds but ends elsewhere or the file changes data (changes applied
-//!   twice), and *wrong* when the re-run fails (the deploy just fails again);
+//! - *not applied* is right on N; on A when the re-run succeeds and leaves schema and
+//!   data as they were; on P when the re-run succeeds and ends in the A state's schema
+//!   and the A state's data fingerprint. It is **dangerous** when the re-run succeeds
+//!   but ends elsewhere (changes applied twice, or data that differs), and *wrong* when
+//!   the re-run fails (the deploy just fails again). The data comparison is
+//!   conservative: a file that writes volatile values (`now()`, random ids, a sequence's
+//!   next value) gives other data on every run, and that counts as dangerous too;
 //! - *partial* is right on P and *wrong* (but safe: nothing is resolved) on N or A;
 //! - *unknown* is undecided.
 //!
@@ -42,7 +48,9 @@
 //! transactional rule of the evidence assumes exactly that. (Files with `ROLLBACK`,
 //! `SAVEPOINT` or `CONCURRENTLY` count every P state as one Prisma can leave.)
 //!
-//! Files with data statements (INSERT, UPDATE, DELETE, WITH, ...) are counted apart.
+//! Files with data statements (INSERT, UPDATE, DELETE, WITH, ...) are counted apart, and
+//! so are the states the evidence's trial run (a rolled-back run of a data-only file)
+//! was used on, with what it found.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +61,19 @@ use xtask::db::Target;
 use xtask::evidence::{self, lexer, Verdict};
 
 const PASSWORD: &str = "bench-evidence-pw";
+
+/// A data fingerprint: every user table's rows as text, sorted, one md5 per table. The
+/// per-table query goes through `query_to_xml`, so that nothing is created in the database.
+const DATA: &str = r#"
+SELECT coalesce(string_agg(r, E'\n' ORDER BY r), '') FROM (
+  SELECT format('%I.%I', n.nspname, c.relname) || ' ' || (xpath('/row/h/text()', query_to_xml(
+    format('SELECT md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), '''')) AS h FROM %I.%I t', n.nspname, c.relname),
+    false, true, '')))[1]::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+    AND n.nspname NOT LIKE 'pg\_temp\_%'
+) s(r);
+"#;
 
 /// A schema fingerprint: every user object's definition, one per line, sorted.
 const SNAPSHOT: &str = r#"
@@ -120,6 +141,8 @@ struct Sample {
     /// A P state of this file is one a Prisma deploy cannot leave (see the top).
     p_unreachable: bool,
     verdict: Verdict,
+    /// What the evidence's trial run found, when it ran one.
+    trial: Option<evidence::TrialOutcome>,
     outcome: Outcome,
     why: String,
 }
@@ -280,6 +303,7 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
         return Ok(Vec::new());
     }
     let a_schema = pg.one_query(adb, SNAPSHOT).map_err(anyhow::Error::msg)?;
+    let a_data = pg.one_query(adb, DATA).map_err(anyhow::Error::msg)?;
     let mut out = Vec::new();
     let mut states = vec![State::N, State::A];
     if stmts.len() >= 2 {
@@ -301,9 +325,18 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             }
         }
         let target = pg.target(adb);
+        let data_before = pg.one_query(adb, DATA).map_err(anyhow::Error::msg)?;
         let ev = evidence::assess(&target, sql, "public").map_err(|f| anyhow::anyhow!(f.message))?;
         let rerun = pg.one_query(adb, sql);
         let same_end = rerun.is_ok() && pg.one_query(adb, SNAPSHOT).map_err(anyhow::Error::msg)? == a_schema;
+        // The data a re-run must end in: as it was on A (nothing changes again), A's on P.
+        let data_after =
+            if rerun.is_ok() { pg.one_query(adb, DATA).map_err(anyhow::Error::msg)? } else { String::new() };
+        let same_data = rerun.is_ok()
+            && match state {
+                State::A => data_after == data_before,
+                _ => data_after == a_data,
+            };
         let (outcome, why) = match (ev.verdict, state) {
             (Verdict::Unknown, _) => {
                 let first = ev.unknown.first().cloned().unwrap_or_default();
@@ -323,8 +356,8 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             (Verdict::NotApplied, _) if !same_end => {
                 (Outcome::Dangerous, "not applied, and a re-run ends in another schema".into())
             }
-            (Verdict::NotApplied, _) if data => {
-                (Outcome::Dangerous, "not applied, and a re-run changes data again".into())
+            (Verdict::NotApplied, _) if !same_data => {
+                (Outcome::Dangerous, "not applied, and a re-run ends with other data".into())
             }
             (Verdict::NotApplied, _) => (Outcome::Right, String::new()),
             (Verdict::Partial, State::P) => (Outcome::Right, String::new()),
@@ -348,6 +381,7 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             data,
             p_unreachable,
             verdict: ev.verdict,
+            trial: ev.trial.clone(),
             outcome,
             why,
         });
@@ -398,6 +432,16 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
     table("files without data statements", &schema_only);
     let data: Vec<&Sample> = samples.iter().filter(|s| s.data).collect();
     table("files with data statements", &data);
+    let tried: Vec<&Sample> = samples.iter().filter(|s| s.trial.is_some()).collect();
+    table("states given a trial run (data-only files)", &tried);
+    let found =
+        |f: fn(&evidence::TrialOutcome) -> bool| tried.iter().filter(|s| s.trial.as_ref().is_some_and(f)).count();
+    println!(
+        "  trial runs: no rows changed (not applied) {}, rows changed (unknown) {}, failed (unknown) {}",
+        found(|t| matches!(t, evidence::TrialOutcome::Unchanged)),
+        found(|t| matches!(t, evidence::TrialOutcome::Changes { .. })),
+        found(|t| matches!(t, evidence::TrialOutcome::Failed { .. }))
+    );
     let impossible = samples.iter().filter(|s| s.state == State::P && s.p_unreachable).count();
     println!("\nP states a Prisma deploy cannot leave (half of one of its transactions committed): {impossible}");
     let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();

@@ -88,7 +88,8 @@ pub fn evidence_for(ctx: &Ctx, target: &Target, rows: &[Row], name: &str) -> Res
     let earlier_attempt = rows.iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
     let pre_existing_name =
         failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
-    let mut ev = evidence::assess(target, &sql, &target.url.schema)?;
+    let trial = ctx.config.database.trial_runs.then(evidence::TrialBounds::default);
+    let mut ev = evidence::assess_with(target, &sql, &target.url.schema, trial)?;
     let mut note = None;
     let mut pre_existing = None;
     if let Some(obj) = &pre_existing_name {

@@ -131,6 +131,9 @@ pub struct Database {
     /// connections (pg_dump, the lock, status, evidence): `direct_url_env`, or
     /// what the schema's `directUrl = env("...")` names.
     pub direct_url_env: Option<String>,
+    /// `trial_runs`: whether the evidence may run a data-only migration file in a
+    /// transaction that is rolled back, to see whether it would change rows (on by default).
+    pub trial_runs: bool,
 }
 
 /// `[rehearsal]`: where deploy's scratch databases go.
@@ -226,6 +229,7 @@ struct RawConfig {
 struct RawDatabase {
     url_env: Option<Spanned<String>>,
     direct_url_env: Option<Spanned<String>>,
+    trial_runs: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -348,6 +352,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             Some(v) => Some(v.into_inner()),
             None => None,
         },
+        trial_runs: raw.database.trial_runs.unwrap_or(true),
     };
 
     let rehearsal = Rehearsal {
@@ -711,6 +716,15 @@ mod tests {
         assert!(err("[tasks.b]\nuses = \"backup\"\nrehearse = \"off\"\n")
             .contains("`rehearse` only applies to a task with uses = \"prisma-deploy\""));
         assert!(err("[rehearsal]\nurl_env = \" \"\n").contains("rehearsal.url_env must not be empty"));
+        let e = err("[database]\ntrial_runs = \"no\"\n");
+        assert!(e.contains("invalid type: string \"no\", expected a boolean"), "{e}");
+        assert!(parse_str("[tasks.d]\nuses = \"prisma-deploy\"\n").unwrap().database.trial_runs);
+        assert!(
+            !parse_str("[database]\ntrial_runs = false\n[tasks.d]\nuses = \"prisma-deploy\"\n")
+                .unwrap()
+                .database
+                .trial_runs
+        );
     }
 
     #[test]

@@ -90,6 +90,12 @@ impl Target {
         Target { url: self.url.with_database(name), session: None, ..self.clone() }
     }
 
+    /// This target without its shared psql session: for a query that may fail on
+    /// purpose (a failed query ends the session for every clone).
+    pub fn without_session(&self) -> Target {
+        Target { session: None, ..self.clone() }
+    }
+
     /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
     pub fn tool(&self, program: &str) -> Cmd {
         let mut cmd = crate::pgbin::cmd(program);

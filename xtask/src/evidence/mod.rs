@@ -73,6 +73,17 @@
 //! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
 //! a column that already has the target type counts as applied.
 //!
+//! **The trial run** (`trial.rs`). A file of data statements only (`INSERT`, `UPDATE`,
+//! `DELETE`, `MERGE`, a `WITH` that changes data, beside `SET`, `LOCK`, `COMMENT ON`,
+//! `ANALYZE`) has nothing the catalogs can show. When such a file runs as one
+//! transaction and mentions no function whose effect a rollback does not undo
+//! (`setval`, `dblink`, ...), `assess` runs it on the database in a transaction that is
+//! always rolled back, with short lock and statement timeouts, and counts the rows it
+//! changed: none means running it again changes nothing whether or not it ran, so it is
+//! *not applied* (marking it rolled back and deploying it again is safe); some rows, or
+//! an error, leave it *unknown* with that reason. The evidence always says that a trial
+//! ran and what it found. Sequence values its `INSERT`s consume stay consumed (a gap).
+//!
 //! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
 //! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
 //! (a comment cannot make a migration unsafe to resolve either way).
@@ -93,6 +104,7 @@ mod objects;
 mod replay;
 mod statements;
 mod units;
+mod trial;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -101,6 +113,7 @@ use serde::Serialize;
 
 pub use objects::{quote_ident, Object, Presence, TypeName};
 pub use replay::Found;
+pub use trial::{Bounds as TrialBounds, Outcome as TrialOutcome};
 
 use crate::db::Target;
 use crate::exit::Failure;
@@ -195,7 +208,7 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     }
     let replay::Intent { expectations, lookups, informative, before } = replay::intended(&program);
     let units = statements::units(sql);
-    let transactional = units.as_ref().is_some_and(|u| u.iter().all(|&n| n == 0));
+    let transactional = statements::transactional(sql);
     Analysis { expectations, unknown, replaced, program, lookups, informative, transactional, units, before }
 }
 
@@ -267,6 +280,8 @@ pub struct Evidence {
     /// When the transactional rule decided (statements not understood follow the
     /// file's checkable changes): why.
     pub rule: Option<String>,
+    /// When a trial run decided or was tried (see `trial.rs`): what it found.
+    pub trial: Option<TrialOutcome>,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -276,14 +291,31 @@ impl Evidence {
     /// A report for people: the verdict, then which of the migration's changes are
     /// done and which are not (each as the state the migration leaves behind).
     pub fn report(&self) -> String {
-        format!("{}\n{}", self.verdict.describe(), self.details())
+        let first = match self.trial {
+            Some(TrialOutcome::Unchanged) if self.verdict == Verdict::NotApplied => {
+                "not applied: running it again changes nothing, whether or not it ran (a trial run of it in a \
+                 transaction that was rolled back changed no rows); marking it rolled back and deploying it again is safe"
+            }
+            _ => self.verdict.describe(),
+        };
+        format!("{first}\n{}", self.details())
     }
 
     /// The lists of [`Evidence::report`] without the verdict line, indented by two.
     pub fn details(&self) -> String {
         let mut out = String::new();
-        if let Some(r) = &self.rule {
-            out.push_str(&format!("  decided by the transactional rule: {r}\n"));
+        match (&self.rule, &self.trial) {
+            (Some(r), Some(TrialOutcome::Unchanged)) => out.push_str(&format!("  decided by a trial run: {r}\n")),
+            (Some(r), _) => out.push_str(&format!("  decided by the transactional rule: {r}\n")),
+            _ => {}
+        }
+        match &self.trial {
+            Some(TrialOutcome::Changes { rows }) => out
+                .push_str(&format!("  trial run (in a transaction that was rolled back): it changed {rows} row(s)\n")),
+            Some(TrialOutcome::Failed { error }) => {
+                out.push_str(&format!("  trial run (in a transaction that was rolled back) failed: {error}\n"))
+            }
+            _ => {}
         }
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
             let items: Vec<String> = items.collect();
@@ -322,6 +354,11 @@ impl Evidence {
     pub fn summary(&self) -> String {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
         match self.verdict {
+            Verdict::NotApplied if self.trial == Some(TrialOutcome::Unchanged) => {
+                "not applied: a trial run of its data statements, rolled back, changed no rows, so running it again \
+                 changes nothing whether or not it ran"
+                    .to_string()
+            }
             Verdict::Applied if self.rule.is_some() => format!(
                 "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
             ),
@@ -369,7 +406,11 @@ impl Evidence {
         let before = off.len();
         off.extend(analysis.expectations.iter().filter(|e| names_object(e, name)).map(|e| e.object.clone()));
         let changed = off.len() != before;
+        let trial = self.trial.take();
         *self = judge_with(analysis, found, &off);
+        if let Some(t) = trial {
+            self.apply_trial(t);
+        }
         changed
     }
 }
@@ -426,7 +467,11 @@ pub fn verdict_of(e: &Evidence) -> Verdict {
     let kept: HashSet<&Object> = e.present.iter().chain(&e.missing).chain(&e.invalid).map(|x| &x.object).collect();
     let off: HashSet<Object> =
         analysis.expectations.iter().map(|x| &x.object).filter(|o| !kept.contains(o)).cloned().collect();
-    judge_with(analysis, found, &off).verdict
+    let mut again = judge_with(analysis, found, &off);
+    if let Some(t) = &e.trial {
+        again.apply_trial(t.clone());
+    }
+    again.verdict
 }
 
 /// The verdict for `analysis` given what the catalogs hold (`found`; objects not in it
@@ -568,6 +613,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let replaced = if verdict == Verdict::Unknown { Vec::new() } else { replaced.clone() };
     Evidence {
         rule,
+        trial: None,
         replaced,
         verdict,
         present,
@@ -626,11 +672,68 @@ impl Placed {
     }
 }
 
-/// Analyses `sql` and checks it against the database in one query.
+/// Analyses `sql` and checks it against the database in one query; a file of data
+/// statements only that the catalogs leave unknown gets a trial run (see `trial.rs`).
 pub fn assess(target: &Target, sql: &str, default_schema: &str) -> Result<Evidence, Failure> {
+    assess_with(target, sql, default_schema, Some(TrialBounds::default()))
+}
+
+/// [`assess`] with the trial run's bounds, or without a trial run (`None`).
+pub fn assess_with(
+    target: &Target,
+    sql: &str,
+    default_schema: &str,
+    trial: Option<TrialBounds>,
+) -> Result<Evidence, Failure> {
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
-    Ok(judge(&analysis, &found))
+    let mut ev = judge(&analysis, &found);
+    if let Some(bounds) = trial {
+        let checkable = !analysis.expectations.is_empty() || !analysis.replaced.is_empty();
+        if ev.verdict == Verdict::Unknown && trial::ineligible(sql, checkable, analysis.transactional).is_none() {
+            ev.apply_trial(trial::run(target, sql, default_schema, bounds));
+        }
+    }
+    Ok(ev)
+}
+
+/// Why a trial run may not decide `sql` (see `trial.rs`), or `None` when it may.
+pub fn trial_ineligible(sql: &str) -> Option<String> {
+    let analysis = analyse(sql);
+    let checkable = !analysis.expectations.is_empty() || !analysis.replaced.is_empty();
+    trial::ineligible(sql, checkable, analysis.transactional)
+}
+
+impl Evidence {
+    /// Takes a trial run's outcome into unknown evidence: no rows changed is *not
+    /// applied*; rows changed or an error stay *unknown*, with that as the first reason.
+    fn apply_trial(&mut self, outcome: TrialOutcome) {
+        if self.verdict != Verdict::Unknown {
+            return;
+        }
+        match &outcome {
+            TrialOutcome::Unchanged => {
+                self.verdict = Verdict::NotApplied;
+                self.rule = Some(
+                    "a trial run of its data statements in a transaction that was rolled back changed no rows, so \
+                     running it again changes nothing whether or not it ran (marking it rolled back and deploying it \
+                     again is safe)"
+                        .into(),
+                );
+            }
+            TrialOutcome::Changes { rows } => self.unknown.insert(
+                0,
+                format!(
+                    "a trial run in a transaction that was rolled back changed {rows} row(s): either it has not \
+                     run, or it changes them again each time it runs; decide by hand"
+                ),
+            ),
+            TrialOutcome::Failed { error } => {
+                self.unknown.insert(0, format!("a trial run in a transaction that was rolled back failed: {error}"))
+            }
+        }
+        self.trial = Some(outcome);
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,11 @@ fn modifies_rows(toks: &[Token]) -> bool {
     false
 }
 
+/// Whether `src` runs as one transaction when Prisma sends it: [`units`] finds one.
+pub(crate) fn transactional(src: &str) -> bool {
+    units(src).is_some_and(|u| u.iter().all(|&n| n == 0))
+}
+
 /// The all-or-nothing units `src` runs in when sent as one query, as Prisma's schema
 /// engine sends a migration: for each statement (as [`parse`] splits them), the index of
 /// its unit. The server runs the statements of one query in an implicit transaction;

@@ -6,6 +6,7 @@ mod advice;
 mod backup;
 mod deploy;
 mod evidence;
+mod evidence_trial;
 mod faults;
 mod harness;
 mod hostile;

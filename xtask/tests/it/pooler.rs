@@ -1,7 +1,8 @@
 //! A real PgBouncer in transaction mode in front of a test cluster: with
 //! `DATABASE_URL` through it and the direct URL configured, the deploy lock, the
 //! backup and status connect directly (pg_stat_activity and PgBouncer's own log
-//! show it); with the pooled URL alone they are refused with the fix, exit 2.
+//! show it); with the pooled URL alone they are refused with the fix, exit 2. The
+//! evidence's trial run through it is rolled back on success and on error.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -228,4 +229,28 @@ fn the_pooled_url_alone_is_refused_for_the_lock_and_the_backup() {
     let out = project.xtask().env("DATABASE_URL", &pooled).arg("backup").run();
     out.expect_code(2);
     assert_contains(&out.stderr, "set DIRECT_URL (empty or unset now) to the database server's direct URL");
+}
+
+/// The evidence's trial run (a data-only file run in a transaction that is rolled
+/// back) through PgBouncer in transaction mode: the whole transaction stays on one
+/// server connection, and a failed trial leaves nothing behind on the pooled
+/// connection either (the next trial through the pooler sees the data as it was).
+#[test]
+fn a_trial_run_through_pgbouncer_is_rolled_back() {
+    use xtask::evidence::{self, TrialOutcome};
+    let (cluster, _project) = setup();
+    let bouncer = Bouncer::start(&cluster, "shop");
+    let target = xtask::db::Target::from_url("DATABASE_URL", &bouncer.url(&cluster, "shop"), None).unwrap();
+    let backfill = "UPDATE t SET id = 2 WHERE id = 1;";
+    let ev = evidence::assess(&target, backfill, &target.url.schema).unwrap();
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 1 }));
+    // The first statement changes the row, the second fails: both are undone.
+    let failing = "UPDATE t SET id = 3;\nUPDATE t SET id = id / (id - 3);\n";
+    let ev = evidence::assess(&target, failing, &target.url.schema).unwrap();
+    let Some(TrialOutcome::Failed { error }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(error.contains("22012"), "{error}");
+    let ev = evidence::assess(&target, backfill, &target.url.schema).unwrap();
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 1 }));
+    assert_eq!(cluster.psql("shop", "SELECT string_agg(id::text, ',') FROM t;").unwrap().trim(), "1");
+    assert!(bouncer.logins() >= 3, "{}", bouncer.log());
 }

@@ -1,0 +1,391 @@
+//! The trial run: evidence for a migration file that only changes data, which the
+//! catalogs cannot show. The file is run on the target database inside one transaction
+//! that is always rolled back, and the rows it changed are counted from
+//! `pg_stat_xact_all_tables`. Zero rows means running it again changes nothing,
+//! whether or not it ran before.
+//!
+//! Only files that are safe to try are tried ([`ineligible`]): one implicit transaction
+//! under Prisma, nothing the catalogs can check, and every statement a data change
+//! (`INSERT`, `UPDATE`, `DELETE`, `MERGE`, a `WITH` that changes data) or without a
+//! lasting effect (`SET`, `LOCK`, `COMMENT ON`, `ANALYZE`). A file that mentions a
+//! function whose effect a rollback does not undo ([`NOT_ROLLED_BACK`]) is never tried.
+//!
+//! What a rollback leaves behind anyway: sequence values consumed by `nextval()` (an
+//! `INSERT` into a table with a serial column) are not given back, which leaves a
+//! harmless gap in the numbering; a trigger on a changed table runs too, and a trigger
+//! that calls such a function is not visible here. The trial holds row locks on what
+//! it changes until it ends, at most [`LOCK_TIMEOUT`] waiting for a lock and
+//! [`STATEMENT_TIMEOUT`] per statement.
+//!
+//! How the rollback is made sure of: the script is `BEGIN; ...; ROLLBACK` sent to one
+//! psql of its own (never a shared session, which an error would end), with
+//! `ON_ERROR_STOP`: an error or a timeout stops psql, which closes the connection, and
+//! the server rolls back an open transaction whose connection ends; so does psql being
+//! killed. Nothing commits in between: files with transaction control are not tried.
+//! Behind a transaction-mode pooler the whole transaction stays on one server
+//! connection, which the pooler closes when its client leaves mid-transaction.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::lexer::{self, Tok, Token};
+use super::objects::quote_ident;
+use crate::db::Target;
+
+/// How long the trial waits for a lock: it runs on a live database, and a data change
+/// that queues behind a long lock would block everyone queued behind it in turn.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one statement of the trial may run: long enough for a backfill over a
+/// table of ordinary size, short enough that the check stays a check and does not hold
+/// row locks on a live database for long.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Functions whose effect a `ROLLBACK` does not undo, or which would lift the trial's
+/// bounds: a file that mentions one (as a name or inside a string) is not tried.
+/// `setval` moves a sequence for good; `dblink*` and pgsql-http's `http*` act on another server
+/// (whose transaction is not ours); `pg_terminate_backend`/`pg_cancel_backend` hit other
+/// sessions; `pg_reload_conf`, `pg_rotate_logfile`, `pg_switch_wal`, `pg_promote`,
+/// `pg_create_restore_point` and `pg_stat_reset*` act on the server; `lo_import`,
+/// `lo_export` and adminpack's `pg_file_*` touch the server's files; session advisory
+/// locks outlive the transaction (behind a pooler, the server connection too);
+/// `pg_logical_emit_message` can write outside the transaction; replication slots are
+/// not transactional; `set_config` can lift `statement_timeout`. (`nextval` is allowed:
+/// a consumed sequence value is only a gap.) Names ending in `*` are prefixes.
+pub const NOT_ROLLED_BACK: &[&str] = &[
+    "setval",
+    "dblink*",
+    "http",
+    "http_get",
+    "http_post",
+    "http_put",
+    "http_patch",
+    "http_delete",
+    "http_head",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_switch_wal",
+    "pg_promote",
+    "pg_create_restore_point",
+    "pg_stat_reset*",
+    "lo_import",
+    "lo_export",
+    "pg_file_*",
+    "pg_advisory_lock*",
+    "pg_try_advisory_lock*",
+    "pg_logical_emit_message",
+    "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot",
+    "pg_drop_replication_slot",
+    "pg_copy_*_replication_slot",
+    "set_config",
+];
+
+/// Settings a file must not change: they would lift the trial's bounds.
+const BOUNDS: &[&str] = &["statement_timeout", "lock_timeout", "transaction_timeout", "idle_*"];
+
+/// How a trial is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds { lock_timeout: LOCK_TIMEOUT, statement_timeout: STATEMENT_TIMEOUT }
+    }
+}
+
+/// What the trial found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Outcome {
+    /// It ran through and changed no rows.
+    Unchanged,
+    /// It ran through and changed this many rows (inserted, updated or deleted).
+    Changes { rows: u64 },
+    /// It failed (an error, a timeout): the first line of the error.
+    Failed { error: String },
+}
+
+fn matches_name(name: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    }
+}
+
+/// Why the file of `tokens` must not be tried, or `None` when it may. `checkable`: the
+/// analysis found changes the catalogs can show or `CREATE OR REPLACE` statements;
+/// `transactional`: the file runs as one implicit transaction under Prisma.
+pub(crate) fn ineligible(src: &str, checkable: bool, transactional: bool) -> Option<String> {
+    if checkable {
+        return Some("it has changes the catalogs can check".into());
+    }
+    if !transactional {
+        return Some("it does not run as one transaction".into());
+    }
+    let tokens = lexer::tokenize(src);
+    if let Some(Token { tok: Tok::Bad(why), .. }) = tokens.iter().find(|t| matches!(t.tok, Tok::Bad(_))) {
+        return Some(format!("cannot read it: {why}"));
+    }
+    for (i, t) in tokens.iter().enumerate() {
+        let names: Vec<String> = match &t.tok {
+            Tok::Word(w) | Tok::Quoted(w) => vec![w.to_ascii_lowercase()],
+            // Dynamic SQL or a function name passed as text.
+            Tok::Str(s) | Tok::Dollar { body: s, .. } => {
+                s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map(str::to_ascii_lowercase).collect()
+            }
+            // psql reads the trial's script: a backslash starts one of its commands, and
+            // `:name` is one of its variables, neither of which the server (or Prisma) would see.
+            Tok::Punct('\\') => return Some("a backslash outside a string (psql would read it)".into()),
+            Tok::Punct(':')
+                if tokens.get(i + 1).is_some_and(|n| {
+                    n.start == t.end && matches!(n.tok, Tok::Word(_) | Tok::Str(_) | Tok::Quoted(_))
+                }) =>
+            {
+                return Some("a `:name` outside a string (psql would read it as a variable)".into())
+            }
+            _ => continue,
+        };
+        if let Some(f) = names.iter().find(|n| NOT_ROLLED_BACK.iter().any(|p| matches_name(n, p))) {
+            return Some(format!("it mentions {f}, whose effect a rollback does not undo"));
+        }
+    }
+    let mut data = 0;
+    for s in lexer::split_statements(&tokens) {
+        match statement_kind(s) {
+            Ok(true) => data += 1,
+            Ok(false) => {}
+            Err(why) => return Some(why),
+        }
+    }
+    if data == 0 {
+        return Some("it has no data statements".into());
+    }
+    None
+}
+
+/// `Ok(true)` for a data statement, `Ok(false)` for one without lasting effect, `Err`
+/// for anything the trial must not run.
+fn statement_kind(s: &[Token]) -> Result<bool, String> {
+    let word = |t: Option<&Token>| match t.map(|t| &t.tok) {
+        Some(Tok::Word(w) | Tok::Quoted(w)) => w.to_ascii_lowercase(),
+        _ => String::new(),
+    };
+    let first = word(s.first());
+    match first.as_str() {
+        "insert" | "update" | "delete" | "merge" => Ok(true),
+        "with" if modifies_data(s) => Ok(true),
+        "comment" | "analyze" | "analyse" | "lock" => Ok(false),
+        "set" => {
+            let mut i = 1;
+            if matches!(word(s.get(i)).as_str(), "local" | "session") {
+                i += 1;
+            }
+            let name = word(s.get(i));
+            if BOUNDS.iter().any(|b| matches_name(&name, b)) {
+                Err(format!("it sets {name}, which would lift the trial's bounds"))
+            } else {
+                Ok(false)
+            }
+        }
+        "" => Err("a statement the trial does not know".into()),
+        w => Err(format!("a {} statement, which is not a data change", w.to_uppercase())),
+    }
+}
+
+/// Whether a `WITH` statement changes data: a data verb opens one of its parts (right
+/// after `(`), or is the main statement after the last part (right after `)` at the
+/// top level). `SELECT ... FOR UPDATE` does neither.
+fn modifies_data(s: &[Token]) -> bool {
+    let verbs = ["insert", "update", "delete", "merge"];
+    let mut depth = 0usize;
+    let mut prev: Option<&Tok> = None;
+    for t in s {
+        match &t.tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth = depth.saturating_sub(1),
+            Tok::Word(w) if verbs.iter().any(|v| w.eq_ignore_ascii_case(v)) => {
+                let after_open = prev == Some(&Tok::Punct('('));
+                let main = depth == 0 && prev == Some(&Tok::Punct(')'));
+                if after_open || main {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        prev = Some(&t.tok);
+    }
+    false
+}
+
+/// The psql script of a trial. What comes before the file is on its first line, so
+/// that a line number psql puts before an error (`psql:<stdin>:N:`) is the file's.
+/// `schema`: the search path Prisma sets, which it does only for a URL with `?schema=`
+/// (otherwise the user's and database's own search path holds, as for Prisma).
+fn script(sql: &str, schema: Option<&str>, bounds: Bounds) -> String {
+    let path = schema.map(|s| format!("SET LOCAL search_path TO {}; ", quote_ident(s))).unwrap_or_default();
+    // The file may end in a `--` comment without a newline, or without a semicolon.
+    format!(
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; {path}{sql}\n;\n{COUNT}\nROLLBACK;\n",
+        bounds.lock_timeout.as_millis(),
+        bounds.statement_timeout.as_millis(),
+    )
+}
+
+/// The first column of the row that carries the count, so that rows a file's
+/// `RETURNING` prints are not taken for it.
+const MARK: &str = "xtask-trial-rows";
+
+/// Rows inserted, updated or deleted in this transaction, in every table but temporary
+/// ones (they end with the session anyway) and the planner statistics `ANALYZE` writes
+/// (not the application's data).
+const COUNT: &str = "SELECT 'xtask-trial-rows', coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) \
+    FROM pg_catalog.pg_stat_xact_all_tables \
+    WHERE schemaname NOT LIKE 'pg\\_temp\\_%' AND schemaname NOT LIKE 'pg\\_toast\\_temp\\_%' \
+    AND NOT (schemaname = 'pg_catalog' AND relname IN ('pg_statistic', 'pg_statistic_ext_data'));";
+
+/// Runs `sql` in a transaction that is rolled back, and counts the rows it changed.
+/// Unqualified names go to `schema` when the URL names one (`?schema=`), as Prisma sets it.
+pub(crate) fn run(target: &Target, sql: &str, schema: &str, bounds: Bounds) -> Outcome {
+    let schema = target.url.dropped.iter().any(|p| p == "schema").then_some(schema);
+    // A psql of its own: an error ends psql, and with it a shared session.
+    let target = target.without_session();
+    let rows = match target.query(&script(sql, schema, bounds), &[]) {
+        Ok(rows) => rows,
+        Err(f) => return Outcome::Failed { error: first_line(&f.message) },
+    };
+    let count = rows
+        .iter()
+        .rev()
+        .find(|r| r.len() == 2 && r[0].as_deref() == Some(MARK))
+        .and_then(|r| r[1].as_deref()?.parse::<u64>().ok());
+    match count {
+        Some(0) => Outcome::Unchanged,
+        Some(rows) => Outcome::Changes { rows },
+        None => Outcome::Failed { error: "the trial ran, but its row count did not come back".into() },
+    }
+}
+
+/// The first line of psql's error, with psql's own prefixes taken off
+/// (`psql failed: psql:<stdin>:3: ERROR:  57014: ...` is `line 3: ERROR: 57014: ...`).
+fn first_line(message: &str) -> String {
+    let line = message.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
+    let line = line.strip_prefix("psql failed: ").unwrap_or(line);
+    let line = match line.strip_prefix("psql:<stdin>:").and_then(|r| r.split_once(": ")) {
+        Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) => format!("line {n}: {rest}"),
+        _ => line.to_string(),
+    };
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(sql: &str) -> Option<String> {
+        ineligible(sql, false, super::super::statements::transactional(sql))
+    }
+
+    #[test]
+    fn data_only_files_are_eligible() {
+        assert_eq!(why("UPDATE \"t\" SET \"c\" = 'x' WHERE \"c\" IS NULL;"), None);
+        assert_eq!(
+            why("-- backfill\nSET client_min_messages = warning ;\nINSERT INTO t SELECT * FROM u; DELETE FROM v"),
+            None
+        );
+        assert_eq!(why("WITH x AS (UPDATE t SET a = 1 RETURNING id) SELECT count(*) FROM x;"), None);
+        assert_eq!(why("WITH x AS (SELECT id FROM u) UPDATE t SET a = 1 FROM x WHERE t.id = x.id;"), None);
+        assert_eq!(why("LOCK TABLE t; ANALYZE t; COMMENT ON TABLE t IS 'x'; UPDATE t SET a = nextval('s');"), None);
+        assert_eq!(why("UPDATE t SET a = 1 -- done"), None);
+        assert_eq!(
+            why("SELECT a[1:2] FROM t; UPDATE t SET a = '{}'"),
+            Some("a SELECT statement, which is not a data change".into())
+        );
+    }
+
+    #[test]
+    fn other_files_are_not() {
+        let not = |sql: &str, part: &str| {
+            let w = why(sql).unwrap_or_else(|| panic!("eligible: {sql}"));
+            assert!(w.contains(part), "{sql}: {w}");
+        };
+        not("SELECT setval('s', 10); UPDATE t SET a = 1;", "setval");
+        not("UPDATE t SET a = 1; SELECT 1;", "SELECT");
+        not("UPDATE t SET a = 1; CALL p();", "CALL");
+        not("DO $$ BEGIN UPDATE t SET a = 1; END $$;", "DO");
+        not("COPY t FROM '/tmp/x';", "COPY");
+        not("TRUNCATE t;", "TRUNCATE");
+        not("WITH x AS (SELECT id FROM t FOR UPDATE) SELECT * FROM x;", "WITH");
+        // One transaction under Prisma, but its COMMIT would end the trial's own transaction.
+        not("BEGIN; UPDATE t SET a = 1; COMMIT;", "BEGIN");
+        not("UPDATE t SET a = 1; COMMIT;", "COMMIT");
+        not("START TRANSACTION; UPDATE t SET a = 1; END;", "START");
+        not("UPDATE t SET a = 1; SET statement_timeout = 0;", "statement_timeout");
+        not("SET LOCAL idle_in_transaction_session_timeout = 0; UPDATE t SET a = 1;", "idle_in_transaction");
+        not("UPDATE t SET a = 1; RESET ALL;", "RESET");
+        not("UPDATE t SET a = dblink_exec('x', 'y');", "dblink_exec");
+        not("UPDATE t SET a = f('pg_terminate_backend');", "pg_terminate_backend");
+        not("UPDATE t SET a = \"SetVal\"('s', 1);", "setval");
+        not("UPDATE t SET a = 1;\n\\! rm -rf /\n", "backslash");
+        not("UPDATE t SET a = :foo;", "variable");
+        not("UPDATE t SET a = 'unterminated", "one transaction");
+        not("SET lock_timeout = '1s'; UPDATE t SET a = 1;", "lock_timeout");
+        not("SET search_path TO x; COMMENT ON TABLE t IS 'y';", "no data statements");
+        assert_eq!(ineligible("UPDATE t SET a = 1", true, true), Some("it has changes the catalogs can check".into()));
+    }
+
+    #[test]
+    fn a_trial_outcome_survives_judging_again() {
+        use super::super::{analyse, judge, verdict_of, Verdict};
+        let sql = "UPDATE t SET c = 'x' WHERE c IS NULL;";
+        let mut ev = judge(&analyse(sql), &std::collections::HashMap::new());
+        assert_eq!(ev.verdict, Verdict::Unknown);
+        ev.apply_trial(Outcome::Unchanged);
+        assert_eq!(ev.verdict, Verdict::NotApplied);
+        assert!(
+            ev.details().starts_with("  decided by a trial run: a trial run of its data statements"),
+            "{}",
+            ev.details()
+        );
+        assert_eq!(verdict_of(&ev), Verdict::NotApplied);
+        assert!(!ev.discount("t"));
+        assert_eq!((ev.verdict, ev.trial.clone()), (Verdict::NotApplied, Some(Outcome::Unchanged)));
+        let mut ev = judge(&analyse(sql), &std::collections::HashMap::new());
+        ev.apply_trial(Outcome::Failed { error: "ERROR: 57014: canceling statement due to statement timeout".into() });
+        assert_eq!(
+            ev.summary(),
+            "unknown: a trial run in a transaction that was rolled back failed: ERROR: 57014: canceling statement \
+             due to statement timeout, and 1 more"
+        );
+        assert!(ev.details().starts_with("  trial run (in a transaction that was rolled back) failed: ERROR: 57014"));
+    }
+
+    #[test]
+    fn psql_errors_become_one_line() {
+        assert_eq!(
+            first_line(
+                "psql failed: psql:<stdin>:3: ERROR:  57014: canceling statement due to statement timeout\nCONTEXT: x"
+            ),
+            "line 3: ERROR: 57014: canceling statement due to statement timeout"
+        );
+        assert_eq!(first_line("could not connect"), "could not connect");
+    }
+
+    #[test]
+    fn the_script_keeps_the_files_line_numbers() {
+        let s = script("UPDATE t SET a = 1 -- last", Some("my \"schema\""), Bounds::default());
+        assert!(s.starts_with("BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '30000ms'; SET LOCAL search_path TO \"my \"\"schema\"\"\"; UPDATE t"));
+        assert!(s.contains("-- last\n;\n"), "{s}");
+        assert!(s.trim_end().ends_with("ROLLBACK;"));
+        let s = script("UPDATE t SET a = 1;", None, Bounds::default());
+        assert!(s.starts_with(
+            "BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '30000ms'; UPDATE t"
+        ));
+    }
+}

@@ -1,0 +1,276 @@
+//! The evidence's trial run against a real PostgreSQL 15: a data-only migration file
+//! is run in a transaction that is rolled back, and the rows it changed decide. Every
+//! test checks that the data is as it was afterwards (the rollback held), on success,
+//! on an error, on a statement timeout and when psql is killed mid-trial.
+
+use std::time::{Duration, Instant};
+
+use pgcluster::{Cluster, ClusterOptions};
+use xtask::db::Target;
+use xtask::evidence::{self, Evidence, TrialBounds, TrialOutcome, Verdict};
+
+use crate::harness::TempDir;
+
+/// A table with rows a backfill fills in, and a sequence.
+const INIT: &str = r#"
+CREATE TABLE "items" ("id" INTEGER PRIMARY KEY, "kind" TEXT);
+INSERT INTO "items" VALUES (1, NULL), (2, 'book'), (3, NULL);
+CREATE SEQUENCE "items_seq";
+SELECT setval('"items_seq"', 7);
+"#;
+
+/// An idempotent, guarded backfill, as hand-written migrations do it.
+const BACKFILL: &str = "-- Backfill\nUPDATE \"items\" SET \"kind\" = 'other' WHERE \"kind\" IS NULL;\n";
+
+struct Db {
+    cluster: Cluster,
+    _dir: TempDir,
+}
+
+impl Db {
+    fn start(label: &str) -> Db {
+        let dir = TempDir::new(label);
+        let opts = ClusterOptions { tls: false, superuser_password: "trial pw".into() };
+        let cluster = Cluster::start(&dir.path().join("pg"), &opts).expect("start PostgreSQL");
+        cluster.create_database("app").expect("create database");
+        let db = Db { cluster, _dir: dir };
+        db.run(INIT);
+        db
+    }
+
+    fn run(&self, sql: &str) -> String {
+        self.cluster.psql("app", sql).unwrap_or_else(|e| panic!("{e:#}\n{sql}"))
+    }
+
+    fn target(&self) -> Target {
+        Target::from_url("DATABASE_URL", &self.cluster.url("app"), None).unwrap()
+    }
+
+    fn assess_with(&self, sql: &str, bounds: TrialBounds) -> Evidence {
+        evidence::assess_with(&self.target(), sql, "public", Some(bounds)).unwrap_or_else(|f| panic!("{}", f.message))
+    }
+
+    fn assess(&self, sql: &str) -> Evidence {
+        self.assess_with(sql, TrialBounds::default())
+    }
+
+    /// The table's rows and the sequence's value, as text.
+    fn data(&self) -> String {
+        self.run(
+            "SELECT string_agg(id || '=' || coalesce(kind, 'NULL'), ',' ORDER BY id) || ' seq=' || \
+             (SELECT last_value FROM \"items_seq\") FROM \"items\";",
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Whether a session other than ours is still in a transaction on `app`.
+    fn open_transactions(&self) -> usize {
+        self.run(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND pid <> pg_backend_pid() \
+             AND xact_start IS NOT NULL;",
+        )
+        .trim()
+        .parse()
+        .unwrap()
+    }
+}
+
+const BEFORE: &str = "1=NULL,2=book,3=NULL seq=7";
+
+#[test]
+fn a_backfill_that_already_ran_is_not_applied_by_a_trial_run() {
+    let db = Db::start("trial-ran");
+    db.run(BACKFILL);
+    let after = db.data();
+    assert_eq!(after, "1=other,2=book,3=other seq=7");
+    let ev = db.assess(BACKFILL);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert_eq!(ev.trial, Some(TrialOutcome::Unchanged));
+    assert!(
+        ev.summary().contains("a trial run of its data statements, rolled back, changed no rows"),
+        "{}",
+        ev.summary()
+    );
+    let report = ev.report();
+    assert!(report.starts_with("not applied: running it again changes nothing, whether or not it ran"), "{report}");
+    assert!(
+        report.contains("  decided by a trial run: a trial run of its data statements in a transaction"),
+        "{report}"
+    );
+    assert!(!report.contains("transactional rule"), "{report}");
+    // ANALYZE writes planner statistics, which are not the application's rows.
+    let ev = db.assess(&format!("ANALYZE \"items\";\n{BACKFILL}"));
+    assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
+    assert_eq!(db.data(), after);
+    assert_eq!(db.open_transactions(), 0);
+}
+
+#[test]
+fn a_backfill_that_has_not_run_stays_unknown_with_the_rows_it_would_change() {
+    let db = Db::start("trial-due");
+    // A file ending in a comment without a newline, and without a final semicolon.
+    let sql = "UPDATE \"items\" SET \"kind\" = 'other' WHERE \"kind\" IS NULL -- fill in";
+    let ev = db.assess(sql);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 2 }));
+    assert!(
+        ev.summary().starts_with(
+            "unknown: a trial run in a transaction that was rolled back changed 2 row(s): either it has not run, \
+             or it changes them again each time it runs; decide by hand"
+        ),
+        "{}",
+        ev.summary()
+    );
+    assert!(ev.details().contains("  trial run (in a transaction that was rolled back): it changed 2 row(s)\n"));
+    assert_eq!(db.data(), BEFORE, "the trial's changes were rolled back");
+    // Without a trial run, the catalogs alone cannot tell.
+    let plain = evidence::assess_with(&db.target(), sql, "public", None).unwrap();
+    assert_eq!((plain.verdict, plain.trial), (Verdict::Unknown, None));
+}
+
+#[test]
+fn a_failing_data_file_stays_unknown_with_the_error_and_changes_nothing() {
+    let db = Db::start("trial-fails");
+    // The first statement succeeds, the second fails: the first must be undone too.
+    let sql = "UPDATE \"items\" SET \"kind\" = 'x';\nINSERT INTO \"items\" VALUES (2, 'dup');\n";
+    let ev = db.assess(sql);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    let Some(TrialOutcome::Failed { error }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(error.starts_with("ERROR: 23505: duplicate key value violates unique constraint"), "{error}");
+    assert!(ev.unknown[0].starts_with("a trial run in a transaction that was rolled back failed: ERROR: 23505"));
+    assert_eq!(db.data(), BEFORE);
+    assert_eq!(db.open_transactions(), 0);
+}
+
+#[test]
+fn a_file_with_setval_gets_no_trial_run() {
+    let db = Db::start("trial-setval");
+    let sql = format!("{BACKFILL}SELECT setval('\"items_seq\"', 100);\n");
+    assert!(evidence::trial_ineligible(&sql).is_some_and(|w| w.contains("setval")));
+    let ev = db.assess(&sql);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert_eq!(ev.trial, None);
+    // setval is not undone by a rollback: had the file been tried, the sequence would be at 100.
+    assert_eq!(db.data(), BEFORE);
+}
+
+#[test]
+fn a_slow_statement_is_stopped_by_the_statement_timeout() {
+    let db = Db::start("trial-slow");
+    let sql = "UPDATE \"items\" SET \"kind\" = 'a';\n\
+               UPDATE \"items\" SET \"kind\" = (SELECT 'b' FROM pg_sleep(20)) WHERE \"id\" = 1;\n";
+    let bounds = TrialBounds { statement_timeout: Duration::from_millis(500), ..TrialBounds::default() };
+    let t0 = Instant::now();
+    let ev = db.assess_with(sql, bounds);
+    assert!(t0.elapsed() < Duration::from_secs(15), "took {:?}", t0.elapsed());
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    let Some(TrialOutcome::Failed { error }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert_eq!(error, "ERROR: 57014: canceling statement due to statement timeout");
+    assert_eq!(db.data(), BEFORE);
+    assert_eq!(db.open_transactions(), 0);
+}
+
+#[test]
+fn a_lock_held_elsewhere_is_waited_for_only_up_to_the_lock_timeout() {
+    let db = Db::start("trial-lock");
+    // Another session holds the table's lock while the trial runs.
+    let holder = {
+        let url = db.cluster.url("app");
+        std::process::Command::new("psql")
+            .args(["-X", "-q", "-d", &url, "-c", "BEGIN; LOCK TABLE \"items\"; SELECT pg_sleep(20); COMMIT;"])
+            .env("PGPASSWORD", "trial pw")
+            .spawn()
+            .unwrap()
+    };
+    let mut holder = holder;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.run("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'items' AND l.mode = 'AccessExclusiveLock' AND l.granted;").trim() != "1" {
+        assert!(Instant::now() < deadline, "the holder never took its lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bounds = TrialBounds { lock_timeout: Duration::from_millis(300), ..TrialBounds::default() };
+    let ev = db.assess_with(BACKFILL, bounds);
+    let Some(TrialOutcome::Failed { error }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(error.contains("55P03: canceling statement due to lock timeout"), "{error}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+/// The pids of this process's children whose argv contains `needle`, from /proc.
+fn children_with(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    let mut kids = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+        if after.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) != Some(me) {
+            continue;
+        }
+        let argv = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&argv).contains(needle) {
+            kids.push(pid);
+        }
+    }
+    kids
+}
+
+#[test]
+fn killing_psql_mid_trial_changes_nothing() {
+    let db = Db::start("trial-killed");
+    let sql = "UPDATE \"items\" SET \"kind\" = 'a';\n\
+               UPDATE \"items\" SET \"kind\" = (SELECT 'b' FROM pg_sleep(20)) WHERE \"id\" = 1;\n";
+    let target = db.target();
+    let bounds = TrialBounds { statement_timeout: Duration::from_secs(3), ..TrialBounds::default() };
+    let trial = std::thread::spawn(move || evidence::assess_with(&target, sql, "public", Some(bounds)).unwrap());
+    // The trial's psql (its argv has --csv and this cluster's port; the test's own psql has neither together).
+    let needle = format!(":{}/app", db.cluster.port());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let sleeping = db
+            .run("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg\\_sleep(20)%' AND pid <> pg_backend_pid();")
+            .trim()
+            == "1";
+        let trial_psql: Vec<u32> = children_with(&needle)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|a| String::from_utf8_lossy(&a).contains("--csv"))
+            })
+            .collect();
+        if sleeping && trial_psql.len() == 1 {
+            break trial_psql[0];
+        }
+        assert!(Instant::now() < deadline, "the trial never reached its slow statement");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let ev = trial.join().unwrap();
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    assert!(matches!(ev.trial, Some(TrialOutcome::Failed { .. })), "{:?}", ev.trial);
+    // The server notices the lost client at the latest when the statement timeout ends
+    // the statement, and rolls the transaction back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.open_transactions() > 0 {
+        assert!(Instant::now() < deadline, "the trial's transaction is still open");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(db.data(), BEFORE);
+}
+
+#[test]
+fn the_trial_runs_in_the_schema_the_url_names() {
+    let db = Db::start("trial-schema");
+    // The same table in another schema, where the backfill already ran; in public it has not.
+    db.run("CREATE SCHEMA tenant; CREATE TABLE tenant.\"items\" (\"id\" INTEGER PRIMARY KEY, \"kind\" TEXT);");
+    db.run("INSERT INTO tenant.\"items\" VALUES (1, 'other');");
+    let tenant = Target::from_url("DATABASE_URL", &format!("{}?schema=tenant", db.cluster.url("app")), None).unwrap();
+    let ev = evidence::assess(&tenant, BACKFILL, &tenant.url.schema).unwrap();
+    assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
+    // Without `?schema=`, the search path is the database's own: public, where it has not run.
+    let ev = db.assess(BACKFILL);
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 2 }));
+    assert_eq!(db.data(), BEFORE);
+}
