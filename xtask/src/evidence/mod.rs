@@ -174,8 +174,8 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     for s in &program {
         match &s.body {
             statements::Body::Unknown(why) => unknown.push(format!("line {}: {} ({why})", s.line, s.text)),
-            statements::Body::Replace(what) => replaced.push(format!(
-                "line {}: {} ({what}: not checked, and running it again does the same again)",
+            statements::Body::Replace(what, _) => replaced.push(format!(
+                "line {}: {} ({what}, and running it again does the same again)",
                 s.line, s.text
             )),
             _ => {}
@@ -396,7 +396,7 @@ fn names(o: &Object) -> Vec<&str> {
         Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => {
             vec![table, name]
         }
-        Object::IndexDef { name, .. } => vec![name],
+        Object::IndexDef { name, .. } | Object::View { name, .. } | Object::Function { name, .. } => vec![name],
         Object::ColumnType { table, column, .. } => vec![table, column],
         Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => {
             vec![enum_name]
