@@ -35,15 +35,21 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
         Object::Column { schema, table, name } => ("column", schema, table, name, String::new(), Vec::new()),
         Object::NotNull { schema, table, column } => ("not_null", schema, table, column, String::new(), Vec::new()),
         Object::Default { schema, table, column, .. } => ("default", schema, table, column, String::new(), Vec::new()),
-        Object::ConstraintDef { schema, table, name, .. } => ("constraint_def", schema, table, name, String::new(), Vec::new()),
+        Object::ConstraintDef { schema, table, name, .. } => {
+            ("constraint_def", schema, table, name, String::new(), Vec::new())
+        }
         Object::IndexDef { schema, name, .. } => ("index_def", schema, name, "", String::new(), Vec::new()),
         Object::Trigger { schema, table, name } => ("trigger", schema, table, name, String::new(), Vec::new()),
         Object::ColumnType { schema, table, column, ty } => {
             ("column_type", schema, table, column, ty.modifiers.clone(), ty.regtype_texts())
         }
         Object::Enum { schema, name } => ("enum", schema, name, "", String::new(), Vec::new()),
-        Object::EnumValue { schema, enum_name, value } => ("enum_value", schema, enum_name, value, String::new(), Vec::new()),
-        Object::EnumValues { schema, enum_name, values } => ("enum_values", schema, enum_name, "", String::new(), values.clone()),
+        Object::EnumValue { schema, enum_name, value } => {
+            ("enum_value", schema, enum_name, value, String::new(), Vec::new())
+        }
+        Object::EnumValues { schema, enum_name, values } => {
+            ("enum_values", schema, enum_name, "", String::new(), values.clone())
+        }
         Object::Type { schema, name } => ("type", schema, name, "", String::new(), Vec::new()),
         Object::Index { schema, name } => ("index", schema, name, "", String::new(), Vec::new()),
         Object::Constraint { schema, table, name } => ("constraint", schema, table, name, String::new(), Vec::new()),
@@ -139,8 +145,9 @@ SELECT o.i, CASE o.kind
   WHEN 'function' THEN (
     SELECT CASE WHEN count(*) = 0 THEN 'absent' WHEN count(*) > 1 THEN 'invalid' ELSE 'present' END
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE n.nspname = o.s AND p.proname = o.a AND p.prokind = 'f'
-      AND (split_part(o.m, '|', 1) <> '1' OR p.proargtypes::oid[] = coalesce((
+    WHERE n.nspname = o.s AND p.proname = o.a AND p.prokind IN ('f', 'w')
+      -- oidvector is 0-based; its text form gives a 1-based array, comparable with ours.
+      AND (split_part(o.m, '|', 1) <> '1' OR string_to_array(p.proargtypes::text, ' ')::oid[] = coalesce((
         SELECT array_agg(z.t ORDER BY z.k) FROM (
           SELECT DISTINCT ON (left(u.v, 5)) left(u.v, 5) AS k, to_regtype(substr(u.v, 7))::oid AS t
           FROM unnest(o.l) WITH ORDINALITY u(v, pos)

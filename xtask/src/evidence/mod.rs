@@ -29,8 +29,9 @@
 //!   it collide, the migration itself needs fixing; the report says so too.)
 //! - **unknown**: the file contains a statement the analyser does not understand or
 //!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
-//!   functions, views, `SET search_path` to more than one schema, a `DO` block with
-//!   logic in it, ...) and the transactional rule (below) does not decide, or nothing
+//!   procedures, rules, a `CREATE FUNCTION` whose body or attributes it cannot read,
+//!   `ALTER VIEW` other than a rename, `SET search_path` to more than one schema, a `DO`
+//!   block with logic in it, ...) and the transactional rule (below) does not decide, or nothing
 //!   checkable at all, or the database would look the same whether it ran or not
 //!   (below). Unknown is never safe: decide by hand. The report still lists what it
 //!   could check.
@@ -41,9 +42,14 @@
 //! In such a file, what the analyser cannot check ran exactly when its checkable
 //! changes did: all of those in place (one of them showing it ran) is *applied*, not all
 //! in place is whatever the checkable changes say (*not applied* when a re-run gets
-//! through). `CREATE OR REPLACE` of a function, view, trigger or rule is repeated
-//! safely by a re-run, so it never stands in the way of *not applied*; it cannot show
-//! *applied* outside one transaction. The evidence says when these rules decided.
+//! through). `CREATE OR REPLACE` is repeated safely by a re-run, so it never stands in
+//! the way of *not applied*. What of it is checked: a function's definition (see
+//! "Definitions"); a view's or trigger's presence only, which cannot show *applied*
+//! outside one transaction (the view may be there with its old query), and the same for
+//! a view or trigger the file drops and creates again, or a view created after a
+//! `DROP ... CASCADE` (`Body::Replace` lists them as "not checked"); nothing of a
+//! procedure, a rule, or a function with attributes the analyser does not compare. The
+//! evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
@@ -62,7 +68,14 @@
 //! **Definitions.** Besides names, the catalogs are compared on definitions: a column's
 //! type, nullability and default value, a constraint's and an index's definition, an
 //! enum's value list (see `definition.rs` for how the server's spelling and the file's
-//! are made comparable). A constraint or index dropped and added again in one file gets
+//! are made comparable), and a function's input argument types, body (`prosrc`, kept
+//! verbatim by the server), language, return type, volatility, `SECURITY DEFINER` and
+//! `STRICT`: a `CREATE OR REPLACE FUNCTION` whose old body is found has not run. A
+//! function created without `OR REPLACE` fails when one with its argument types exists,
+//! so finding it shows that the file ran; `DROP FUNCTION f` without arguments expects
+//! exactly one function `f` (two or more are "in the way": the drop fails on them). Views
+//! are compared by presence and kind only (`pg_get_viewdef` prints a normalised query);
+//! a table where a view should be, or the reverse, is "in the way". A constraint or index dropped and added again in one file gets
 //! another definition, so its new definition shows that the file ran.
 //! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
 //! a column that already has the target type counts as applied.
@@ -156,6 +169,8 @@ pub struct Analysis {
     lookups: Vec<Object>,
     /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
     informative: HashSet<Object>,
+    /// Relations created under a name the file frees first (see [`replay::freed`]).
+    freed: HashSet<Object>,
     /// The file runs as one transaction under Prisma: no transaction control, nothing
     /// that cannot run in a transaction block, nothing unreadable.
     pub transactional: bool,
@@ -174,16 +189,16 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     for s in &program {
         match &s.body {
             statements::Body::Unknown(why) => unknown.push(format!("line {}: {} ({why})", s.line, s.text)),
-            statements::Body::Replace(what, _) => replaced.push(format!(
-                "line {}: {} ({what}, and running it again does the same again)",
-                s.line, s.text
-            )),
+            statements::Body::Replace(what, _) => {
+                replaced.push(format!("line {}: {} ({what}, and running it again does the same again)", s.line, s.text))
+            }
             _ => {}
         }
     }
     let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
     let transactional = statements::transactional(sql);
-    Analysis { expectations, unknown, replaced, program, lookups, informative, transactional }
+    let freed = replay::freed(&program);
+    Analysis { expectations, unknown, replaced, program, lookups, informative, freed, transactional }
 }
 
 /// The answer, for people.
@@ -432,9 +447,11 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     for e in &counted {
         match state(&e.object) {
             // A property of a column that does not exist is simply not in place.
-            Found::Invalid if e.object.is_column_property() => missing.push((*e).clone()),
+            Found::Invalid if e.object.is_column_property() || analysis.freed.contains(&e.object) => {
+                missing.push((*e).clone())
+            }
+            s if replay::holds(&e.object, s, e.applied_means) => present.push((*e).clone()),
             Found::Invalid => invalid.push((*e).clone()),
-            s if s == Found::from(e.applied_means) => present.push((*e).clone()),
             _ => missing.push((*e).clone()),
         }
     }
@@ -482,9 +499,9 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     } else {
         match replay::rerun(&analysis.program, found, predating) {
             Ok(r) => {
-                let left = counted
-                    .iter()
-                    .find(|e| r.end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means));
+                let left = counted.iter().find(|e| {
+                    !replay::holds(&e.object, r.end.get(&e.object).copied().unwrap_or(Found::Absent), e.applied_means)
+                });
                 match left {
                     None => Verdict::NotApplied,
                     Some(e) => {

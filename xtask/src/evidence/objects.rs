@@ -201,13 +201,34 @@ pub enum Presence {
 /// What owns other objects: renaming or dropping it carries them along.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Owner {
-    Relation { schema: String, name: String },
-    Column { schema: String, table: String, name: String },
-    Type { schema: String, name: String },
-    Index { schema: String, name: String },
-    Constraint { schema: String, table: String, name: String },
+    Relation {
+        schema: String,
+        name: String,
+    },
+    Column {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    Type {
+        schema: String,
+        name: String,
+    },
+    Index {
+        schema: String,
+        name: String,
+    },
+    Constraint {
+        schema: String,
+        table: String,
+        name: String,
+    },
     /// A function by name (all of its overloads), or by name and argument types.
-    Function { schema: String, name: String, args: Option<Vec<TypeName>> },
+    Function {
+        schema: String,
+        name: String,
+        args: Option<Vec<TypeName>>,
+    },
 }
 
 impl Object {
@@ -464,7 +485,11 @@ impl Object {
             }
             Object::Function { def: Some(d), .. } => {
                 let verb = if yes { "has" } else { "does not have" };
-                format!("{self} {verb} the body of the file ({} characters, LANGUAGE {})", d.body.chars().count(), d.language)
+                format!(
+                    "{self} {verb} the body of the file ({} characters, LANGUAGE {})",
+                    d.body.chars().count(),
+                    d.language
+                )
             }
             Object::EnumValues { values, .. } => {
                 let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();

@@ -24,6 +24,14 @@ pub enum Found {
     Invalid,
 }
 
+/// Whether `found` is the state `p` of `o`: a table or view is also absent when
+/// another kind of relation has its name (the catalogs say "invalid", which for one
+/// that should be there means "in the way").
+pub(crate) fn holds(o: &Object, found: Found, p: Presence) -> bool {
+    found == Found::from(p)
+        || (p == Presence::Absent && found == Found::Invalid && matches!(o, Object::Table { .. } | Object::View { .. }))
+}
+
 impl From<Presence> for Found {
     fn from(p: Presence) -> Found {
         match p {
@@ -178,6 +186,36 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
         })
         .collect();
     Intent { expectations, lookups: m.mentioned.into_iter().collect(), informative }
+}
+
+/// Relations the file creates under a name it first frees by dropping or renaming away
+/// a relation of another kind (`DROP VIEW v; CREATE TABLE v`): found "in the way" by
+/// the catalogs, they are only not there yet, and [`rerun`] tells whether the drop
+/// clears the name.
+pub(crate) fn freed(stmts: &[Stmt]) -> HashSet<Object> {
+    let mut dropped: Vec<Object> = Vec::new();
+    let mut out = HashSet::new();
+    for (stmt, _) in flat(stmts) {
+        let changes = match &stmt.body {
+            Body::Changes(c) | Body::Replace(_, c) => c,
+            _ => continue,
+        };
+        for c in changes {
+            match &c.op {
+                Op::Drop { object } | Op::Rename { from: object, .. } if object.relation_name().is_some() => {
+                    dropped.push(object.clone())
+                }
+                Op::Create { object, .. } | Op::Set { object, .. } | Op::Rename { to: object, .. } => {
+                    let rel = object.relation_name();
+                    if rel.is_some() && dropped.iter().any(|d| d != object && d.relation_name() == rel) {
+                        out.insert(object.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 type Prov = (Presence, String, usize, bool);

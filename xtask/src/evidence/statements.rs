@@ -3,7 +3,9 @@
 //!
 //! Every statement becomes one of: ignored (no lasting effect on the schema, such as
 //! `BEGIN`, `SET lock_timeout`, `COMMENT ON`), a list of [`Change`]s, a `DO` block of
-//! such statements with its exception handler, or unknown with the reason. Anything
+//! such statements with its exception handler, a statement that is safe to run again
+//! but checked only in part (a replaced view's presence, not its query), or unknown
+//! with the reason. Anything
 //! outside the forms below is unknown: the analyser never guesses.
 
 use std::collections::{HashMap, HashSet};
@@ -221,10 +223,9 @@ impl<'s> Cx<'s> {
                     return self.create_trigger(p, true);
                 }
                 match p.word().as_deref() {
-                    Some(kind @ ("procedure" | "constraint" | "rule")) => Ok(Body::Replace(
-                        format!("CREATE OR REPLACE {}: not checked", kind.to_uppercase()),
-                        Vec::new(),
-                    )),
+                    Some(kind @ ("procedure" | "constraint" | "rule")) => {
+                        Ok(Body::Replace(format!("CREATE OR REPLACE {}: not checked", kind.to_uppercase()), Vec::new()))
+                    }
                     _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
                 }
             }
@@ -402,7 +403,10 @@ impl<'s> Cx<'s> {
         let unchecked = "only that the view exists is checked, not its query";
         if replace {
             let set = Op::Set { object, presence: Presence::Present, once: false };
-            return Ok(Body::Replace(format!("CREATE OR REPLACE VIEW: {unchecked}"), vec![Change::new(set, Vec::new())]));
+            return Ok(Body::Replace(
+                format!("CREATE OR REPLACE VIEW: {unchecked}"),
+                vec![Change::new(set, Vec::new())],
+            ));
         }
         if self.dropped.contains(&object) || self.cascaded {
             // It was there before the drop (perhaps with another query): finding it shows
@@ -521,8 +525,12 @@ impl<'s> Cx<'s> {
             return fallback("without RETURNS or LANGUAGE");
         }
         def.body = body;
-        let object = Object::Function { schema: schema.clone(), name: name.clone(), args: Some(args.clone()), def: Some(def) };
-        if replace {
+        let object =
+            Object::Function { schema: schema.clone(), name: name.clone(), args: Some(args.clone()), def: Some(def) };
+        if replace || self.cascaded {
+            // After a DROP ... CASCADE, a function taking a dropped view's row type may
+            // have gone with it: created again, it may have been there before, like a
+            // replaced one.
             let set = Op::Set { object, presence: Presence::Present, once: false };
             return Ok(one(Change::new(set, Vec::new())));
         }
@@ -1298,8 +1306,22 @@ impl<'s> Cx<'s> {
 
 /// Words that start a clause of `CREATE FUNCTION` (to step over one not compared).
 const FUNCTION_CLAUSES: [&str; 16] = [
-    "returns", "language", "as", "immutable", "stable", "volatile", "strict", "called", "security", "external",
-    "leakproof", "not", "parallel", "cost", "rows", "set",
+    "returns",
+    "language",
+    "as",
+    "immutable",
+    "stable",
+    "volatile",
+    "strict",
+    "called",
+    "security",
+    "external",
+    "leakproof",
+    "not",
+    "parallel",
+    "cost",
+    "rows",
+    "set",
 ];
 
 /// The input argument types of a function's argument list (`(a text, OUT b int,
