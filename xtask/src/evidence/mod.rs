@@ -447,10 +447,10 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     for e in &counted {
         match state(&e.object) {
             // A property of a column that does not exist is simply not in place.
+            s if replay::holds(&e.object, s, e.applied_means, &analysis.freed) => present.push((*e).clone()),
             Found::Invalid if e.object.is_column_property() || analysis.freed.contains(&e.object) => {
                 missing.push((*e).clone())
             }
-            s if replay::holds(&e.object, s, e.applied_means) => present.push((*e).clone()),
             Found::Invalid => invalid.push((*e).clone()),
             _ => missing.push((*e).clone()),
         }
@@ -500,7 +500,12 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         match replay::rerun(&analysis.program, found, predating) {
             Ok(r) => {
                 let left = counted.iter().find(|e| {
-                    !replay::holds(&e.object, r.end.get(&e.object).copied().unwrap_or(Found::Absent), e.applied_means)
+                    !replay::holds(
+                        &e.object,
+                        r.end.get(&e.object).copied().unwrap_or(Found::Absent),
+                        e.applied_means,
+                        &analysis.freed,
+                    )
                 });
                 match left {
                     None => Verdict::NotApplied,

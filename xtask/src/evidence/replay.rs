@@ -24,12 +24,11 @@ pub enum Found {
     Invalid,
 }
 
-/// Whether `found` is the state `p` of `o`: a table or view is also absent when
-/// another kind of relation has its name (the catalogs say "invalid", which for one
-/// that should be there means "in the way").
-pub(crate) fn holds(o: &Object, found: Found, p: Presence) -> bool {
-    found == Found::from(p)
-        || (p == Presence::Absent && found == Found::Invalid && matches!(o, Object::Table { .. } | Object::View { .. }))
+/// Whether `found` is the state `p` of `o`. A relation the file drops to free its name
+/// for another kind ([`freed`]) is also absent when that other kind has the name (the
+/// catalogs say "invalid", which for one that should be there means "in the way").
+pub(crate) fn holds(o: &Object, found: Found, p: Presence, freed: &HashSet<Object>) -> bool {
+    found == Found::from(p) || (p == Presence::Absent && found == Found::Invalid && freed.contains(o))
 }
 
 impl From<Presence> for Found {
@@ -189,9 +188,10 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
 }
 
 /// Relations the file creates under a name it first frees by dropping or renaming away
-/// a relation of another kind (`DROP VIEW v; CREATE TABLE v`): found "in the way" by
-/// the catalogs, they are only not there yet, and [`rerun`] tells whether the drop
-/// clears the name.
+/// a relation of another kind (`DROP VIEW v; CREATE TABLE v`), and those it drops: the
+/// one created, found "in the way" by the catalogs, is only not there yet ([`rerun`]
+/// tells whether the drop clears the name); the one dropped is gone once the other has
+/// its name.
 pub(crate) fn freed(stmts: &[Stmt]) -> HashSet<Object> {
     let mut dropped: Vec<Object> = Vec::new();
     let mut out = HashSet::new();
@@ -207,8 +207,11 @@ pub(crate) fn freed(stmts: &[Stmt]) -> HashSet<Object> {
                 }
                 Op::Create { object, .. } | Op::Set { object, .. } | Op::Rename { to: object, .. } => {
                     let rel = object.relation_name();
-                    if rel.is_some() && dropped.iter().any(|d| d != object && d.relation_name() == rel) {
+                    let other: Vec<Object> =
+                        dropped.iter().filter(|d| *d != object && d.relation_name() == rel).cloned().collect();
+                    if rel.is_some() && !other.is_empty() {
                         out.insert(object.clone());
+                        out.extend(other);
                     }
                 }
                 _ => {}

@@ -587,6 +587,13 @@ CREATE FUNCTION page_copy(page_id text) RETURNS text AS $$ SELECT page_id $$ LAN
     let on_table = db.assess_state("d3", r#"CREATE TABLE "PageTitle" ("id" TEXT);"#, "", drop);
     assert_eq!(on_table.verdict, Verdict::Partial, "{}", on_table.report());
     assert!(db.cluster.psql("d3", drop).is_err());
+    // A view replaced by a table of its name: the view is not in the way of a re-run.
+    let to_table = r#"DROP VIEW "PageTitle";
+CREATE TABLE "PageTitle" ("id" TEXT NOT NULL, "title" TEXT NOT NULL);"#;
+    let n = db.assess_state("v1", base, "", to_table);
+    assert_eq!(n.verdict, Verdict::NotApplied, "{}", n.report());
+    let a = db.assess_state("v2", base, to_table, to_table);
+    assert_eq!(a.verdict, Verdict::Applied, "{}", a.report());
 
     let migration = r#"ALTER TABLE "Page" ADD COLUMN "slug" TEXT;
 DROP VIEW IF EXISTS "PageTitle";
