@@ -171,6 +171,10 @@ pub struct Analysis {
     informative: HashSet<Object>,
     /// Relations created under a name the file frees first (see [`replay::freed`]).
     freed: HashSet<Object>,
+    /// Every statement is `CREATE OR REPLACE`, a view or trigger created again after the
+    /// file dropped it, or `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`: running it again does
+    /// the same again from any state it gets through.
+    only_replaces: bool,
     /// The file runs as one transaction under Prisma: no transaction control, nothing
     /// that cannot run in a transaction block, nothing unreadable.
     pub transactional: bool,
@@ -198,7 +202,18 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
     let transactional = statements::transactional(sql);
     let freed = replay::freed(&program);
-    Analysis { expectations, unknown, replaced, program, lookups, informative, freed, transactional }
+    let only_replaces = program.iter().all(|s| match &s.body {
+        statements::Body::Ignored | statements::Body::Replace(..) => true,
+        statements::Body::Changes(changes) => changes.iter().all(|c| match &c.op {
+            statements::Op::Set { object: Object::Function { .. }, once: false, .. } => true,
+            statements::Op::Drop { object: Object::View { .. } | Object::Function { .. } | Object::Trigger { .. } } => {
+                !c.skip_if.is_empty()
+            }
+            _ => false,
+        }),
+        _ => false,
+    });
+    Analysis { expectations, unknown, replaced, program, lookups, informative, freed, only_replaces, transactional }
 }
 
 /// The answer, for people.
@@ -464,8 +479,13 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
     let replaced = &analysis.replaced;
     let mut only_replaces = false;
-    let verdict = if counted.is_empty() && unknown.is_empty() && !replaced.is_empty() {
-        // Nothing to look up, and running it again replaces the same objects again.
+    let verdict = if analysis.only_replaces
+        && unknown.is_empty()
+        && invalid.is_empty()
+        && !replaced.is_empty()
+        && replay::rerun(&analysis.program, found, predating).is_ok()
+    {
+        // Running it again replaces the same objects again, whatever is there now.
         only_replaces = true;
         Verdict::NotApplied
     } else if counted.is_empty() && unknown.is_empty() {

@@ -428,9 +428,9 @@ impl<'s> Cx<'s> {
     fn create_function(&mut self, p: &mut P, replace: bool) -> Res<Body> {
         let fallback = |why: &str| {
             if replace {
-                Ok(Body::Replace(format!("CREATE OR REPLACE FUNCTION: not checked ({why})"), Vec::new()))
+                Ok(Body::Replace(format!("CREATE OR REPLACE FUNCTION {why}: not checked"), Vec::new()))
             } else {
-                Err(format!("CREATE FUNCTION {why}"))
+                Err(format!("CREATE FUNCTION {why}: not checked"))
             }
         };
         let (schema, name) = p.qname()?;
@@ -441,7 +441,7 @@ impl<'s> Cx<'s> {
             Err(why) => return fallback(&why),
         };
         if replace && group.iter().any(|t| t.is_word("default") || t.is_punct('=')) {
-            return fallback("argument defaults are not compared");
+            return fallback("with argument defaults");
         }
         let mut def = FunctionDef {
             body: String::new(),
@@ -462,7 +462,7 @@ impl<'s> Cx<'s> {
                 returns = true;
                 if p.is("table") {
                     if replace {
-                        return fallback("RETURNS TABLE is not compared");
+                        return fallback("returning TABLE");
                     }
                     p.bump();
                     p.group()?;
@@ -509,7 +509,7 @@ impl<'s> Cx<'s> {
                     def.security_definer = false;
                 }
             } else if replace {
-                return fallback("an attribute the analyser does not compare");
+                return fallback("with an attribute the analyser does not compare");
             } else {
                 // COST, ROWS, PARALLEL, SET...: not compared; the body is enough for a new function.
                 p.bump();
@@ -519,7 +519,7 @@ impl<'s> Cx<'s> {
             }
         }
         let Some(body) = body else {
-            return fallback("without AS (a body in SQL-standard form)");
+            return fallback("with a body in SQL-standard form");
         };
         if !returns || def.language.is_empty() {
             return fallback("without RETURNS or LANGUAGE");

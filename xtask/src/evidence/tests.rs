@@ -1044,3 +1044,22 @@ fn triggers_replaced_dropped_and_created_again() {
     assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{:?} {:?}", a.unknown, a.replaced);
     assert!(expect_of(&a, &tr).guarded || !a.informative.contains(&tr));
 }
+
+#[test]
+fn a_file_of_only_replaces_is_not_applied_whatever_is_there() {
+    let sql = "DROP VIEW IF EXISTS v;\nCREATE VIEW v AS SELECT 1;\nCREATE OR REPLACE VIEW w AS SELECT 2;\n\
+               CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;";
+    let a = analyse(sql);
+    assert!(a.only_replaces && a.unknown.is_empty(), "{:?}", a.unknown);
+    for w in [HashMap::new(), applied_world(&a)] {
+        let ev = judge(&a, &w);
+        assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+        assert!(ev.rule.as_deref().unwrap().contains("does the same again"));
+    }
+    // A table where a view should be: the re-run fails on it.
+    let mut w = applied_world(&a);
+    w.insert(view("w"), Found::Invalid);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Partial);
+    // A table change among them: the usual rules.
+    assert!(!analyse(&format!("{sql}\nALTER TABLE t ADD COLUMN c int;")).only_replaces);
+}
