@@ -202,18 +202,33 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
     let transactional = statements::transactional(sql);
     let freed = replay::freed(&program);
-    let only_replaces = program.iter().all(|s| match &s.body {
-        statements::Body::Ignored | statements::Body::Replace(..) => true,
-        statements::Body::Changes(changes) => changes.iter().all(|c| match &c.op {
-            statements::Op::Set { object: Object::Function { .. }, once: false, .. } => true,
-            statements::Op::Drop { object: Object::View { .. } | Object::Function { .. } | Object::Trigger { .. } } => {
-                !c.skip_if.is_empty()
+    let only_replaces = only_replaces(&program);
+    Analysis { expectations, unknown, replaced, program, lookups, informative, freed, only_replaces, transactional }
+}
+
+/// Whether every statement does the same again when run again: `CREATE OR REPLACE`,
+/// `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`, and a view, trigger or function created again
+/// after such a drop of it (or of its name).
+fn only_replaces(program: &[statements::Stmt]) -> bool {
+    use statements::{Body, Op};
+    let mut dropped: Vec<Object> = Vec::new();
+    program.iter().all(|s| match &s.body {
+        Body::Ignored | Body::Replace(..) => true,
+        Body::Changes(changes) => changes.iter().all(|c| match &c.op {
+            Op::Set { object: Object::Function { .. }, once: false, .. } => true,
+            Op::Drop { object: o @ (Object::View { .. } | Object::Function { .. } | Object::Trigger { .. }) }
+                if !c.skip_if.is_empty() =>
+            {
+                dropped.push(o.clone());
+                true
+            }
+            Op::Create { object: o @ Object::Function { .. }, .. } => {
+                dropped.iter().any(|d| d == o || d.identity().is_some_and(|id| o.within(&id)))
             }
             _ => false,
         }),
         _ => false,
-    });
-    Analysis { expectations, unknown, replaced, program, lookups, informative, freed, only_replaces, transactional }
+    })
 }
 
 /// The answer, for people.
@@ -479,13 +494,14 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
     let replaced = &analysis.replaced;
     let mut only_replaces = false;
-    let verdict = if analysis.only_replaces
+    // Running it again replaces the same objects again, whatever is there now (unless
+    // all of it is checked and in place, and a re-run would change nothing: applied).
+    let idempotent = analysis.only_replaces
         && unknown.is_empty()
         && invalid.is_empty()
-        && !replaced.is_empty()
-        && replay::rerun(&analysis.program, found, predating).is_ok()
-    {
-        // Running it again replaces the same objects again, whatever is there now.
+        && matches!(replay::rerun(&analysis.program, found, predating),
+            Ok(r) if !replaced.is_empty() || !missing.is_empty() || r.first_change.is_some());
+    let verdict = if idempotent {
         only_replaces = true;
         Verdict::NotApplied
     } else if counted.is_empty() && unknown.is_empty() {

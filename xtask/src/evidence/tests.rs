@@ -1063,3 +1063,21 @@ fn a_file_of_only_replaces_is_not_applied_whatever_is_there() {
     // A table change among them: the usual rules.
     assert!(!analyse(&format!("{sql}\nALTER TABLE t ADD COLUMN c int;")).only_replaces);
 }
+
+#[test]
+fn a_function_dropped_and_created_again_is_safe_to_run_again() {
+    let sql = "DROP FUNCTION IF EXISTS f;\nCREATE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;";
+    let a = analyse(sql);
+    assert!(a.only_replaces, "{:#?}", a.program);
+    // All in place: nothing shows it ran, but running it again drops and creates the same function.
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // Without the drop, a re-run fails on the function: applied.
+    let a = analyse("CREATE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;");
+    assert!(!a.only_replaces);
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Applied);
+    // A checked CREATE OR REPLACE FUNCTION in place, and nothing else: applied.
+    let a = analyse("CREATE OR REPLACE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;");
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+}
