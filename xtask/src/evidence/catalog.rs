@@ -75,13 +75,17 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
                 }
                 let flag = |b: bool| u8::from(b);
                 m = format!(
-                    "{m}|{}|{}|{}|{}|{}|{}",
+                    "{m}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
                     d.language,
                     flag(d.returns.is_some()),
                     flag(d.setof),
                     d.volatility,
                     flag(d.security_definer),
-                    flag(d.strict)
+                    flag(d.strict),
+                    d.cost.as_deref().unwrap_or(""),
+                    d.rows.as_deref().unwrap_or(""),
+                    d.parallel,
+                    flag(d.leakproof)
                 );
             }
             ("function", schema, name, body, m, list)
@@ -161,7 +165,14 @@ SELECT o.i, CASE o.kind
                               WHERE u.v LIKE 'r:%' AND to_regtype(substr(u.v, 3)) IS NOT NULL ORDER BY u.pos LIMIT 1)))
         AND p.provolatile::text = split_part(o.m, '|', 6)
         AND p.prosecdef = (split_part(o.m, '|', 7) = '1')
-        AND p.proisstrict = (split_part(o.m, '|', 8) = '1'))))
+        AND p.proisstrict = (split_part(o.m, '|', 8) = '1')
+        -- COST and ROWS left out get the server's defaults again on a replace.
+        AND p.procost = CASE WHEN split_part(o.m, '|', 9) <> '' THEN split_part(o.m, '|', 9)::real
+          WHEN split_part(o.m, '|', 3) IN ('c', 'internal') THEN 1 ELSE 100 END
+        AND p.prorows = CASE WHEN split_part(o.m, '|', 10) <> '' THEN split_part(o.m, '|', 10)::real
+          WHEN p.proretset THEN 1000 ELSE 0 END
+        AND p.proparallel::text = split_part(o.m, '|', 11)
+        AND p.proleakproof = (split_part(o.m, '|', 12) = '1'))))
   WHEN 'sequence' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind = 'S' THEN 'present' ELSE 'invalid' END
   WHEN 'index' THEN CASE WHEN r.oid IS NULL THEN 'absent'
     WHEN r.relkind IN ('i', 'I') AND r.indisvalid AND r.indisready THEN 'present' ELSE 'invalid' END

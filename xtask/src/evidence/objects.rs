@@ -189,6 +189,12 @@ pub struct FunctionDef {
     pub volatility: char,
     pub security_definer: bool,
     pub strict: bool,
+    /// `COST` and `ROWS` as written (plain numbers), `None` for the server's default.
+    pub cost: Option<String>,
+    pub rows: Option<String>,
+    /// `proparallel`: `u`, `r` or `s` (UNSAFE is the default).
+    pub parallel: char,
+    pub leakproof: bool,
 }
 
 /// Whether an object exists (or a property holds).

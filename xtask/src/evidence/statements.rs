@@ -451,6 +451,10 @@ impl<'s> Cx<'s> {
             volatility: 'v',
             security_definer: false,
             strict: false,
+            cost: None,
+            rows: None,
+            parallel: 'u',
+            leakproof: false,
         };
         let (mut body, mut returns) = (None, false);
         while !p.at_end() {
@@ -499,6 +503,27 @@ impl<'s> Cx<'s> {
                 def.volatility = 'v';
             } else if p.eat("strict") {
                 def.strict = true;
+            } else if p.is("cost") || p.is("rows") {
+                let rows = p.eat("rows");
+                p.eat("cost");
+                let n = match p.peek().map(|t| &t.tok) {
+                    Some(Tok::Number(n)) if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => n.clone(),
+                    _ => return fallback("with COST or ROWS that is not a plain number"),
+                };
+                p.bump();
+                *(if rows { &mut def.rows } else { &mut def.cost }) = Some(n);
+            } else if p.eat("parallel") {
+                def.parallel = match p.word().as_deref() {
+                    Some("unsafe") => 'u',
+                    Some("restricted") => 'r',
+                    Some("safe") => 's',
+                    _ => return fallback("with a PARALLEL the analyser cannot read"),
+                };
+                p.bump();
+            } else if p.eat("leakproof") {
+                def.leakproof = true;
+            } else if p.eat_seq(&["not", "leakproof"]) {
+                def.leakproof = false;
             } else if p.eat_seq(&["called", "on", "null", "input"]) {
                 def.strict = false;
             } else if p.eat("security") || p.eat_seq(&["external", "security"]) {

@@ -800,7 +800,7 @@ fn transactional_files() {
 #[test]
 fn create_or_replace_is_safe_to_run_again_but_proves_nothing() {
     // An attribute the analyser does not compare: the function is not checked.
-    let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql PARALLEL SAFE;";
+    let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql SUPPORT g;";
     let a = analyse(&format!("DROP PROCEDURE IF EXISTS f;\n{f}"));
     assert!(a.unknown.is_empty() && a.replaced.len() == 2, "{:?}", a.unknown);
     let ev = judge(&a, &HashMap::new());
@@ -953,6 +953,9 @@ fn functions_are_read_with_their_arguments_and_body() {
         ("plpgsql", true, 's', true, true)
     );
     assert_eq!(d.returns.unwrap().to_string(), "text");
+    let a = analyse("CREATE OR REPLACE FUNCTION f() RETURNS SETOF int ROWS 1 COST 5 PARALLEL SAFE LEAKPROOF AS $$ SELECT 1 $$ LANGUAGE sql;");
+    let d = fun_def(&a, "f");
+    assert_eq!((d.rows.as_deref(), d.cost.as_deref(), d.parallel, d.leakproof), (Some("1"), Some("5"), 's', true));
 
     // A string body, unescaped; defaults and unknown attributes are fine when it is new.
     let a = analyse("CREATE FUNCTION g(n int DEFAULT 21) RETURNS int AS 'SELECT ''x'' || n' LANGUAGE sql COST 5 PARALLEL SAFE IMMUTABLE;");
@@ -971,6 +974,7 @@ fn functions_are_read_with_their_arguments_and_body() {
     for sql in [
         "CREATE OR REPLACE FUNCTION g(n int DEFAULT 21) RETURNS int AS $$ SELECT n $$ LANGUAGE sql;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql SET search_path = public;",
+        "CREATE OR REPLACE FUNCTION g() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql COST 1e3;",
         "CREATE OR REPLACE FUNCTION g() RETURNS TABLE (a int) AS $$ SELECT 1 $$ LANGUAGE sql;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql RETURN 1;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int AS 'lib', 'g' LANGUAGE c;",

@@ -507,7 +507,8 @@ CREATE FUNCTION shop_label(shop "Shop", prefix text) RETURNS text AS $$ SELECT p
 CREATE VIEW "OpenShop" AS SELECT "id" FROM "Shop" WHERE "open";
 CREATE FUNCTION shop_count(only_open boolean) RETURNS bigint AS $$
   SELECT count(*) FROM "Shop" WHERE "open" OR NOT only_open
-$$ LANGUAGE sql STABLE;"#;
+$$ LANGUAGE sql STABLE;
+CREATE FUNCTION shop_names() RETURNS SETOF text AS 'SELECT "name" FROM "Shop"' LANGUAGE sql STABLE PARALLEL SAFE;"#;
     let none = db.assess_state("n", base, "", migration);
     assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
     assert!(none.unknown.is_empty() && none.replaced.is_empty(), "{}", none.report());
@@ -548,6 +549,7 @@ BEGIN
   RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
+CREATE OR REPLACE FUNCTION ticket_ids() RETURNS SETOF text ROWS 10 COST 5 AS $$ SELECT "id" FROM "Ticket" $$ LANGUAGE sql STABLE;
 CREATE TRIGGER "Ticket_bump" BEFORE UPDATE ON "Ticket" FOR EACH ROW EXECUTE FUNCTION bump_ticket();"#;
     let none = db.assess_state("n", base, "", migration);
     assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
