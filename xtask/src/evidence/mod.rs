@@ -299,6 +299,9 @@ pub struct Evidence {
     /// When the transactional rule decided (statements not understood follow the
     /// file's checkable changes): why.
     pub rule: Option<String>,
+    /// Decided because every statement does the same again when run again.
+    #[serde(skip)]
+    idempotent: bool,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -358,6 +361,10 @@ impl Evidence {
         match self.verdict {
             Verdict::Applied if self.rule.is_some() => format!(
                 "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
+            ),
+            Verdict::NotApplied if self.idempotent && total > 0 => format!(
+                "not applied: {p} of its {total} checkable changes are in the database, and every statement of it \
+                 does the same again when run again (CREATE OR REPLACE, DROP ... IF EXISTS, or creating again what such a drop removed)"
             ),
             Verdict::NotApplied if total == 0 && self.rule.is_some() => {
                 "not applied: it only has CREATE OR REPLACE and DROP ... IF EXISTS statements, which are safe to run again"
@@ -564,11 +571,11 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let one_transaction = "it has no transaction control and nothing that cannot run in a transaction, so Prisma \
                            ran it as one transaction";
     let rule = match verdict {
-        Verdict::NotApplied if only_replaces => Some(format!(
-            "every statement of it is CREATE OR REPLACE or DROP ... IF EXISTS ({}): running it again does the same \
-             again, whatever ran",
-            replaced.len()
-        )),
+        Verdict::NotApplied if only_replaces => Some(
+            "every statement of it is CREATE OR REPLACE, DROP ... IF EXISTS, or creates again what such a DROP \
+             removed: running it again does the same again, whatever ran"
+                .to_string(),
+        ),
         _ if unchecked == 0 => None,
         Verdict::Applied if analysis.transactional => Some(format!(
             "{one_transaction}; its checkable changes are all in place, so its {unchecked} statement(s) the \
@@ -597,6 +604,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         predating,
         unknown,
         rerun_blocker,
+        idempotent: only_replaces,
         basis: Some(Box::new((analysis.clone(), found.clone()))),
     }
 }
