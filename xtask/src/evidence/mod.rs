@@ -48,8 +48,11 @@
 //! outside one transaction (the view may be there with its old query), and the same for
 //! a view or trigger the file drops and creates again, or a view created after a
 //! `DROP ... CASCADE` (`Body::Replace` lists them as "not checked"); nothing of a
-//! procedure, a rule, or a function with attributes the analyser does not compare. The
-//! evidence says when these rules decided.
+//! procedure, a rule, or a function with attributes the analyser does not compare. A
+//! file of nothing but such statements (and `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`) is
+//! *not applied* whenever a re-run gets through; so is one whose checkable changes are
+//! all in place without one showing it ran, when a re-run would change none of them
+//! and only set again what it replaces. The evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
@@ -501,6 +504,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
     let replaced = &analysis.replaced;
     let mut only_replaces = false;
+    let mut resets = false;
     // Running it again replaces the same objects again, whatever is there now (unless
     // all of it is checked and in place, and a re-run would change nothing: applied).
     let idempotent = analysis.only_replaces
@@ -517,9 +521,18 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     } else if (!unknown.is_empty() && !follows) || counted.is_empty() {
         Verdict::Unknown
     } else if (follows || !replaced.is_empty()) && missing.is_empty() && invalid.is_empty() && !proven {
-        // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
-        unknown.extend(replaced.iter().cloned());
-        Verdict::Unknown
+        if unknown.is_empty()
+            && matches!(replay::rerun(&analysis.program, found, predating), Ok(r) if r.first_change.is_none())
+        {
+            // All in place, and a re-run would change nothing but set what it replaces
+            // again, as the file has it: whether it ran or not, running it again is safe.
+            resets = true;
+            Verdict::NotApplied
+        } else {
+            // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
+            unknown.extend(replaced.iter().cloned());
+            Verdict::Unknown
+        }
     } else if !replaced.is_empty() && !analysis.transactional && missing.is_empty() && invalid.is_empty() {
         // Outside one transaction, what it replaces need not have run with the rest.
         unknown.extend(replaced.iter().cloned());
@@ -571,6 +584,12 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let one_transaction = "it has no transaction control and nothing that cannot run in a transaction, so Prisma \
                            ran it as one transaction";
     let rule = match verdict {
+        Verdict::NotApplied if resets => Some(format!(
+            "its checkable changes are all in place and none of them would change if it ran again; its {} \
+             statement(s) checked only in part or not at all replace what they make, so running it again sets \
+             that as the file has it, whatever ran",
+            replaced.len()
+        )),
         Verdict::NotApplied if only_replaces => Some(
             "every statement of it is CREATE OR REPLACE, DROP ... IF EXISTS, or creates again what such a DROP \
              removed: running it again does the same again, whatever ran"

@@ -1085,3 +1085,15 @@ fn a_function_dropped_and_created_again_is_safe_to_run_again() {
     let ev = judge(&a, &applied_world(&a));
     assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
 }
+
+#[test]
+fn guarded_changes_in_place_with_a_replaced_view_are_safe_to_run_again() {
+    let sql = "ALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;";
+    let a = analyse(sql);
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.as_deref().unwrap().contains("replace what they make"), "{:?}", ev.rule);
+    // A re-run that would change something (here: a column's type) is not "nothing but the view".
+    let a = analyse("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;");
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Unknown);
+}

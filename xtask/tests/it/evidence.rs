@@ -597,6 +597,15 @@ CREATE TABLE "PageTitle" ("id" TEXT NOT NULL, "title" TEXT NOT NULL);"#;
     let a = db.assess_state("v2", base, to_table, to_table);
     assert_eq!(a.verdict, Verdict::Applied, "{}", a.report());
 
+    // Guarded throughout: all in place, a re-run changes nothing but sets the view's query again.
+    let guarded = r#"ALTER TABLE "Page" ADD COLUMN IF NOT EXISTS "draft" BOOLEAN NOT NULL DEFAULT false;
+CREATE OR REPLACE VIEW "PageTitle" AS SELECT "id", "title", "draft" FROM "Page";"#;
+    assert_eq!(db.assess_state("g1", base, "", guarded).verdict, Verdict::NotApplied);
+    let g = db.assess_state("g2", base, guarded, guarded);
+    assert_eq!(g.verdict, Verdict::NotApplied, "{}", g.report());
+    assert!(g.rule.is_some(), "{}", g.report());
+    db.cluster.psql("g2", guarded).expect("the re-run the verdict promises");
+
     let migration = r#"ALTER TABLE "Page" ADD COLUMN "slug" TEXT;
 DROP VIEW IF EXISTS "PageTitle";
 CREATE VIEW "PageTitle" AS SELECT "id", "title", "slug" FROM "Page";
