@@ -239,7 +239,7 @@ pub(crate) enum Owner {
 
 impl Object {
     /// The object this one is a property of (a column's table, a column property's
-    /// column, an enum's value list's enum): when that does not exist, saying the
+    /// column, an enum's value list's enum, a function's definition's function): when that does not exist, saying the
     /// property is missing too tells nothing and reads as if the object were there.
     pub fn parent(&self) -> Option<Object> {
         match self {
@@ -252,6 +252,12 @@ impl Object {
             Object::EnumValue { schema, enum_name, .. } | Object::EnumValues { schema, enum_name, .. } => {
                 Some(Object::Enum { schema: schema.clone(), name: enum_name.clone() })
             }
+            Object::Function { schema, name, args: Some(args), def: Some(_) } => Some(Object::Function {
+                schema: schema.clone(),
+                name: name.clone(),
+                args: Some(args.clone()),
+                def: None,
+            }),
             _ => None,
         }
     }

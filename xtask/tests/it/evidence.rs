@@ -518,6 +518,10 @@ CREATE FUNCTION shop_names() RETURNS SETOF text AS 'SELECT "name" FROM "Shop"' L
     let part = db.assess_state("p", base, &first(migration, 2), migration);
     assert_eq!(part.verdict, Verdict::Partial, "{}", part.report());
     assert!(objects(&part.missing).iter().any(|m| m.contains("\"shop_count\"(bool)")), "{}", part.report());
+    // The function is missing: its body is not listed apart.
+    let details = part.details();
+    assert!(details.contains(r#"function "public"."shop_count"(bool) does not exist (line 3)"#), "{details}");
+    assert!(!details.contains("does not have the body"), "{details}");
 
     // The same function name with other arguments is another function.
     let other = db.assess_state("o", base, "SET check_function_bodies = off;\nCREATE FUNCTION shop_count(only_open text) RETURNS bigint AS $$\n  SELECT count(*) FROM \"Shop\" WHERE \"open\" OR NOT only_open\n$$ LANGUAGE sql STABLE;", migration);
