@@ -2,7 +2,8 @@
 //!
 //!     cargo run --release -p xtask --example bench_evidence [EVERY_K] [CORPUS_DIR]
 //!
-//! `BENCH_OFFSET=n` samples another set of migrations; `BENCH_VERBOSE=1` prints every
+//! `BENCH_OFFSET=n` samples another set of migrations; `BENCH_ONLY=a,b` samples just the
+//! migrations whose folder names contain one of these; `BENCH_VERBOSE=1` prints every
 //! verdict, and the evidence of each one that is not right.
 //!
 //! For each app in the corpus (default `../shared/corpus`, see its README) it applies the
@@ -13,7 +14,9 @@
 //!
 //! - **N**: nothing of it ran;
 //! - **A**: all of it ran (the file as one query);
-//! - **P**: its first half of statements ran (only for files with two or more).
+//! - **P**: its first half of statements ran (only for files with two or more), or, for
+//!   a file of several transactions (`BEGIN ... COMMIT` then more statements), its
+//!   first transaction.
 //!
 //! On each state it takes the verdict of `evidence::assess` (what `diagnose` prints)
 //! and the ground truth from running the file again on that copy, as one query (the
@@ -29,15 +32,17 @@
 //! - *partial* is right on P and *wrong* (but safe: nothing is resolved) on N or A;
 //! - *unknown* is undecided.
 //!
-//! A verdict that would be dangerous on a P state of a file without transaction
-//! control is counted apart ("cannot leave"): Prisma runs such a file as one
-//! transaction, so that state does not follow from a failed deploy, and the
-//! transactional rule of the evidence assumes exactly that.
+//! A verdict that would be dangerous on a P state that a Prisma deploy cannot leave
+//! is counted apart ("cannot leave"). Prisma sends the file as one query, which the
+//! server runs as one transaction, or, when the file has `BEGIN ... COMMIT` blocks, as
+//! transactions that commit in order until one fails; the first half of its statements
+//! run as one query leaves a state Prisma can leave only when what committed ends where
+//! one of those transactions ends (the half ends with `COMMIT`, or after its last
+//! `COMMIT` it opened a block that was never committed and rolled back). The
+//! transactional rule of the evidence assumes exactly that. (Files with `ROLLBACK`,
+//! `SAVEPOINT` or `CONCURRENTLY` count every P state as one Prisma can leave.)
 //!
 //! Files with data statements (INSERT, UPDATE, DELETE, WITH, ...) are counted apart.
-//! P states of a file without explicit transaction control cannot arise from a
-//! Prisma deploy (the file runs as one implicit transaction); they are counted, and
-//! shown apart too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,8 +106,8 @@ enum Outcome {
     /// Wrong, but nothing unsafe follows (partial on N/A, not applied where the re-run fails).
     Wrong,
     Dangerous,
-    /// Would be dangerous, on a P state of a file without transaction control, which
-    /// a Prisma deploy cannot leave (the transactional rule assumes exactly that).
+    /// Would be dangerous, on a P state a Prisma deploy cannot leave (the
+    /// transactional rule assumes exactly that).
     Unreachable,
     Undecided,
 }
@@ -112,7 +117,8 @@ struct Sample {
     migration: String,
     state: State,
     data: bool,
-    transactional: bool,
+    /// A P state of this file is one a Prisma deploy cannot leave (see the top).
+    p_unreachable: bool,
     verdict: Verdict,
     outcome: Outcome,
     why: String,
@@ -167,6 +173,23 @@ fn first_word(sql: &str, range: (usize, usize)) -> String {
     }
 }
 
+/// Whether running the first `half` statements (first words `words`) as one query
+/// commits part of one of the transactions Prisma runs the file in (see the top).
+fn p_unreachable(words: &[String], half: usize, sql: &str) -> bool {
+    let undo = ["rollback", "abort", "savepoint", "release", "prepare"];
+    if words.iter().any(|w| undo.contains(&w.as_str())) || sql.to_ascii_lowercase().contains("concurrently") {
+        return false;
+    }
+    let ends = |w: &String| w == "commit" || w == "end";
+    let tail = &words[..half];
+    let tail = match tail.iter().rposition(ends) {
+        Some(i) => &tail[i + 1..],
+        None => tail,
+    };
+    let rolled_back = tail.iter().any(|w| w == "begin" || w == "start");
+    !tail.is_empty() && !rolled_back
+}
+
 fn main() -> anyhow::Result<()> {
     let every: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(6).max(1);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
@@ -174,6 +197,8 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(corpus.is_dir(), "no corpus at {}", corpus.display());
     let verbose = std::env::var_os("BENCH_VERBOSE").is_some();
     // Another sample of the same histories: migrations i with (i + 1 + OFFSET) % EVERY_K == 0.
+    // `BENCH_ONLY=a,b`: sample just the migrations whose folder name contains one of these.
+    let only = std::env::var("BENCH_ONLY").ok().filter(|o| !o.is_empty());
     let offset: usize = std::env::var("BENCH_OFFSET").ok().and_then(|o| o.parse().ok()).unwrap_or(0);
 
     let base = std::env::temp_dir().join(format!("xtask-bench-evidence-{}", std::process::id()));
@@ -211,7 +236,11 @@ fn main() -> anyhow::Result<()> {
         }
         for (i, name) in names.iter().enumerate() {
             let sql = text(&app_dir.join("migrations").join(name).join("migration.sql"));
-            if (i + 1 + offset).is_multiple_of(every) {
+            let chosen = match &only {
+                Some(o) => o.split(',').any(|o| name.contains(o)),
+                None => (i + 1 + offset).is_multiple_of(every),
+            };
+            if chosen {
                 samples.extend(sample(&pg, &app, &basedb, name, &sql, verbose)?);
             }
             if let Err(e) = pg.one_query(&basedb, &sql) {
@@ -234,8 +263,12 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
     let data = words
         .iter()
         .any(|w| ["insert", "update", "delete", "with", "merge", "copy", "truncate", "select"].contains(&w.as_str()));
-    let transactional = !words.iter().any(|w| ["begin", "start", "commit", "end", "rollback"].contains(&w.as_str()))
-        && !sql.to_ascii_lowercase().contains("concurrently");
+    // P: the first half of the statements, or, in a file of several transactions (a
+    // `BEGIN ... COMMIT` block with statements after it), its first transaction: the
+    // state a failed deploy leaves when a later one fails.
+    let first_unit = words.iter().position(|w| w == "commit" || w == "end").filter(|&i| i + 1 < words.len());
+    let half = first_unit.map_or(stmts.len().div_ceil(2), |i| i + 1);
+    let p_unreachable = p_unreachable(&words, half, sql);
     // The A state's schema, to compare re-runs with; a file that does not apply is not sampled.
     let adb = "bench_state";
     let fresh = |db: &str| -> anyhow::Result<()> {
@@ -260,7 +293,6 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
                 pg.one_query(adb, sql).map_err(anyhow::Error::msg)?;
             }
             State::P => {
-                let half = stmts.len().div_ceil(2);
                 let prefix = &sql[..stmts[half - 1].1];
                 if let Err(e) = pg.one_query(adb, prefix) {
                     eprintln!("{app}/{name}: its first {half} statements do not run alone, P skipped: {e}");
@@ -298,7 +330,7 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             (Verdict::Partial, State::P) => (Outcome::Right, String::new()),
             (Verdict::Partial, _) => (Outcome::Wrong, "partial".into()),
         };
-        let outcome = if outcome == Outcome::Dangerous && state == State::P && transactional {
+        let outcome = if outcome == Outcome::Dangerous && state == State::P && p_unreachable {
             Outcome::Unreachable
         } else {
             outcome
@@ -314,7 +346,7 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             migration: name.to_string(),
             state,
             data,
-            transactional,
+            p_unreachable,
             verdict: ev.verdict,
             outcome,
             why,
@@ -366,8 +398,8 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
     table("files without data statements", &schema_only);
     let data: Vec<&Sample> = samples.iter().filter(|s| s.data).collect();
     table("files with data statements", &data);
-    let impossible = samples.iter().filter(|s| s.state == State::P && s.transactional).count();
-    println!("\nP states of files without transaction control (a Prisma deploy cannot leave them): {impossible}");
+    let impossible = samples.iter().filter(|s| s.state == State::P && s.p_unreachable).count();
+    println!("\nP states a Prisma deploy cannot leave (half of one of its transactions committed): {impossible}");
     let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.outcome == Outcome::Wrong) {
         *by_reason.entry(s.why.split(':').next().unwrap_or("")).or_default() += 1;

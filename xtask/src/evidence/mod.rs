@@ -38,21 +38,27 @@
 //!
 //! **The transactional rule.** Prisma's schema engine sends a migration file as one
 //! query, which the server runs as one implicit transaction unless the file controls
-//! transactions itself or has a statement that cannot run in one (`statements::transactional`).
+//! transactions itself or has a statement that cannot run in one (`statements::units`).
 //! In such a file, what the analyser cannot check ran exactly when its checkable
 //! changes did: all of those in place (one of them showing it ran) is *applied*, not all
 //! in place is whatever the checkable changes say (*not applied* when a re-run gets
-//! through). `CREATE OR REPLACE` is repeated safely by a re-run, so it never stands in
-//! the way of *not applied*. What of it is checked: a function's definition (see
-//! "Definitions"); a view's or trigger's presence only, which cannot show *applied*
-//! outside one transaction (the view may be there with its old query), and the same for
-//! a view or trigger the file drops and creates again, or a view created after a
-//! `DROP ... CASCADE` (`Body::Replace` lists them as "not checked"); nothing of a
-//! procedure, a rule, or a function with attributes the analyser does not compare. A
-//! file of nothing but such statements (and `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`) is
-//! *not applied* whenever a re-run gets through; so is one whose checkable changes are
-//! all in place without one showing it ran, when a re-run would change none of them
-//! and only set again what it replaces. The evidence says when these rules decided.
+//! through). One `BEGIN ... COMMIT` around the whole file changes nothing. A file with
+//! `BEGIN ... COMMIT` blocks and statements after them (Prisma's enum rewrite) runs as
+//! several transactions that commit in order until one fails: `units.rs` finds which
+//! of them the catalogs allow to be in, and a statement not understood follows the
+//! transaction it is in when that is decided (one that committed while the rest did not
+//! makes the verdict *partial*: a re-run would repeat it). `CREATE OR REPLACE` is
+//! repeated safely by a re-run, so it never stands in the way of *not applied*. What of
+//! it is checked: a function's definition (see "Definitions"); a view's or trigger's
+//! presence only, which cannot show *applied* outside one transaction (the view may be
+//! there with its old query), and the same for a view or trigger the file drops and
+//! creates again, or a view created after a `DROP ... CASCADE` (`Body::Replace` lists
+//! them as "not checked"); nothing of a procedure, a rule, or a function with attributes
+//! the analyser does not compare. A file of nothing but such statements (and
+//! `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`) is *not applied* whenever a re-run gets
+//! through; so is one whose checkable changes are all in place without one showing it
+//! ran, when a re-run would change none of them and only set again what it replaces.
+//! The evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
@@ -102,6 +108,7 @@ pub mod lexer;
 mod objects;
 mod replay;
 mod statements;
+mod units;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -178,9 +185,14 @@ pub struct Analysis {
     /// file dropped it, or `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`: running it again does
     /// the same again from any state it gets through.
     only_replaces: bool,
-    /// The file runs as one transaction under Prisma: no transaction control, nothing
-    /// that cannot run in a transaction block, nothing unreadable.
+    /// The file runs as one transaction under Prisma: no transaction control beyond one
+    /// `BEGIN ... COMMIT` around it all, nothing that cannot run in a transaction block,
+    /// nothing unreadable.
     pub transactional: bool,
+    /// The all-or-nothing unit of each statement of `program` (`statements::units`).
+    units: Option<Vec<usize>>,
+    /// What the file reveals about the state before it ran.
+    before: HashMap<Object, Presence>,
 }
 
 /// Analyses `sql` with unqualified names in `public`.
@@ -202,11 +214,24 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
             _ => {}
         }
     }
-    let replay::Intent { expectations, lookups, informative } = replay::intended(&program);
-    let transactional = statements::transactional(sql);
+    let replay::Intent { expectations, lookups, informative, before } = replay::intended(&program);
+    let units = statements::units(sql);
+    let transactional = units.as_ref().is_some_and(|u| u.iter().all(|&n| n == 0));
     let freed = replay::freed(&program);
     let only_replaces = only_replaces(&program);
-    Analysis { expectations, unknown, replaced, program, lookups, informative, freed, only_replaces, transactional }
+    Analysis {
+        expectations,
+        unknown,
+        replaced,
+        program,
+        lookups,
+        informative,
+        freed,
+        only_replaces,
+        transactional,
+        units,
+        before,
+    }
 }
 
 /// Whether every statement does the same again when run again: `CREATE OR REPLACE`,
@@ -337,12 +362,10 @@ impl Evidence {
         list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
         // Each line says what the database holds now, so that it reads true on its own;
         // properties of an object that is itself missing are left out (a column that
-        // does not exist has no type to be wrong).
+        // does not exist has no type to be wrong, and is not NOT NULL either).
         let absent: HashSet<&Object> =
             self.missing.iter().filter(|e| e.applied_means == Presence::Present).map(|e| &e.object).collect();
-        let missing_parent = |e: &&Expectation| {
-            e.applied_means == Presence::Present && e.object.parent().is_some_and(|p| absent.contains(&p))
-        };
+        let missing_parent = |e: &&Expectation| e.object.parent().is_some_and(|p| absent.contains(&p));
         list(
             "not done (as the database has it now)",
             &mut self.missing.iter().filter(|e| !missing_parent(e)).map(|e| e.now()),
@@ -486,8 +509,9 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for e in &counted {
         match state(&e.object) {
-            // A property of a column that does not exist is simply not in place.
             s if replay::holds(&e.object, s, e.applied_means, &analysis.freed) => present.push((*e).clone()),
+            // A property of a column that does not exist is simply not in place (nor is a
+            // relation whose name the file frees first).
             Found::Invalid if e.object.is_column_property() || analysis.freed.contains(&e.object) => {
                 missing.push((*e).clone())
             }
@@ -500,8 +524,9 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     // The transactional rule: Prisma sends the file as one query, which the server runs
     // as one implicit transaction, so what the analyser cannot check (data changes,
     // functions, ...) ran exactly when the checkable changes did.
-    let follows = analysis.transactional && !unknown.is_empty() && !counted.is_empty();
-    let proven = counted.iter().any(|e| analysis.informative.contains(&e.object));
+    let placed = Placed::find(analysis, found, predating);
+    let follows = (analysis.transactional || placed.unknown_decided) && !unknown.is_empty() && !counted.is_empty();
+    let proven = placed.all_in || counted.iter().any(|e| analysis.informative.contains(&e.object));
     let replaced = &analysis.replaced;
     let mut only_replaces = false;
     let mut resets = false;
@@ -533,7 +558,12 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
             unknown.extend(replaced.iter().cloned());
             Verdict::Unknown
         }
-    } else if !replaced.is_empty() && !analysis.transactional && missing.is_empty() && invalid.is_empty() {
+    } else if !replaced.is_empty()
+        && !analysis.transactional
+        && !placed.replaced_ran
+        && missing.is_empty()
+        && invalid.is_empty()
+    {
         // Outside one transaction, what it replaces need not have run with the rest.
         unknown.extend(replaced.iter().cloned());
         Verdict::Unknown
@@ -564,6 +594,14 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
                     )
                 });
                 match left {
+                    None if placed.unknown_ran.is_some() => {
+                        let (line, text) = placed.unknown_ran.clone().unwrap_or_default();
+                        rerun_blocker = Some(format!(
+                            "it would run line {line} again ({text}), which the catalogs cannot check and which \
+                             committed with an earlier BEGIN ... COMMIT block of the file"
+                        ));
+                        Verdict::Partial
+                    }
                     None => Verdict::NotApplied,
                     Some(e) => {
                         rerun_blocker = Some(format!(
@@ -581,8 +619,8 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         }
     };
     let unchecked = analysis.unknown.len() + replaced.len();
-    let one_transaction = "it has no transaction control and nothing that cannot run in a transaction, so Prisma \
-                           ran it as one transaction";
+    let one_transaction = "it has no transaction control (other than one BEGIN ... COMMIT around all of it) and \
+                           nothing that cannot run in a transaction, so Prisma ran it as one transaction";
     let rule = match verdict {
         Verdict::NotApplied if resets => Some(format!(
             "its checkable changes are all in place and none of them would change if it ran again; its {} \
@@ -603,6 +641,18 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         Verdict::NotApplied if analysis.transactional => Some(format!(
             "{one_transaction}; its checkable changes are not all in place, so that transaction did not commit and \
              its {unchecked} statement(s) the catalogs cannot show left nothing behind"
+        )),
+        Verdict::Applied if placed.all_in => Some(format!(
+            "its BEGIN ... COMMIT blocks make it {} transactions, which commit in order until one fails; the \
+             catalogs show that the last one committed, so its {unchecked} statement(s) the catalogs cannot show \
+             ran too",
+            placed.count
+        )),
+        Verdict::NotApplied if placed.unknown_decided && !analysis.unknown.is_empty() => Some(format!(
+            "its BEGIN ... COMMIT blocks make it {} transactions, which commit in order until one fails; the \
+             catalogs show that the ones holding its {unchecked} statement(s) the catalogs cannot show did not \
+             commit, so those left nothing behind",
+            placed.count
         )),
         Verdict::NotApplied => Some(format!(
             "its checkable changes are not in place, and its {} CREATE OR REPLACE or DROP ... IF EXISTS \
@@ -625,6 +675,52 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         rerun_blocker,
         idempotent: only_replaces,
         basis: Some(Box::new((analysis.clone(), found.clone()))),
+    }
+}
+
+/// Where the statements not understood stand in a file of several all-or-nothing
+/// units (see `units.rs`); all false for a file of one unit.
+#[derive(Default)]
+struct Placed {
+    /// How many units the file has.
+    count: usize,
+    /// The catalogs show that every unit is in.
+    all_in: bool,
+    /// Every statement not understood is in a unit that is in whatever the catalogs
+    /// allow, or in one that is not.
+    unknown_decided: bool,
+    /// The first statement not understood that is in (line, text): a re-run repeats it.
+    unknown_ran: Option<(usize, String)>,
+    /// Every `CREATE OR REPLACE` is in a unit that is in.
+    replaced_ran: bool,
+}
+
+impl Placed {
+    fn find(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &HashSet<Object>) -> Placed {
+        let Some(units) = analysis.units.as_ref().filter(|u| u.iter().any(|&n| n > 0)) else {
+            return Placed::default();
+        };
+        let count = units.iter().max().map_or(0, |m| m + 1);
+        let possible = units::possible(&analysis.program, units, &analysis.before, found, predating);
+        let (Some(&low), Some(&high)) = (possible.first(), possible.last()) else {
+            // Nothing fits: changed by hand since, or by something the analyser does not follow.
+            return Placed { count, ..Placed::default() };
+        };
+        let ran = |u: usize| u < low;
+        let of = |unknown: bool| {
+            analysis.program.iter().zip(units).filter(move |(s, _)| match &s.body {
+                statements::Body::Unknown(_) => unknown,
+                statements::Body::Replace(..) => !unknown,
+                _ => false,
+            })
+        };
+        Placed {
+            count,
+            all_in: low == count,
+            unknown_decided: of(true).all(|(_, &u)| ran(u) || u >= high),
+            unknown_ran: of(true).find(|(_, &u)| ran(u)).map(|(s, _)| (s.line, s.text.clone())),
+            replaced_ran: of(false).all(|(_, &u)| ran(u)),
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::objects::{Object, Owner, Presence};
-use super::statements::{Body, Change, Op, Stmt};
+use super::statements::{Body, Change, Op, Stmt, DATA_CHANGES};
 use super::Expectation;
 
 /// What the catalogs hold for an object.
@@ -57,15 +57,15 @@ fn flat(stmts: &[Stmt]) -> Vec<(&Stmt, bool)> {
     out
 }
 
-/// Whether a statement (as shortened text) changes rows only: `INSERT`, `UPDATE`,
-/// `DELETE`, `MERGE`, or a temporary table, none of which creates or drops an object
-/// the migration names.
-fn changes_only_rows(text: &str) -> bool {
-    let mut words = text.split_whitespace().map(str::to_ascii_lowercase);
-    match words.next().as_deref() {
-        Some("insert" | "update" | "delete" | "merge") => true,
-        Some("create") => matches!(words.next().as_deref(), Some("temp" | "temporary")),
-        _ => false,
+/// Whether a statement not understood changes rows only (`statements::DATA_CHANGES`),
+/// or makes a temporary table: either way it creates or drops no object the migration names.
+fn changes_only_rows(stmt: &Stmt) -> bool {
+    match &stmt.body {
+        Body::Unknown(why) if why == DATA_CHANGES => true,
+        _ => {
+            let mut words = stmt.text.split_whitespace().map(str::to_ascii_lowercase);
+            words.next().as_deref() == Some("create") && matches!(words.next().as_deref(), Some("temp" | "temporary"))
+        }
     }
 }
 
@@ -80,6 +80,8 @@ pub(crate) struct Intent {
     /// creates was absent; one it drops and creates again under the same name was
     /// present before and after, and shows nothing.)
     pub informative: HashSet<Object>,
+    /// The state before the migration of each object whose state the file reveals.
+    pub before: HashMap<Object, Presence>,
 }
 
 /// Plays the migration from nothing known; see [`Intent`].
@@ -90,7 +92,7 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
     // longer tells what was there before the migration: that statement may have made it.
     let mut tainted = false;
     for (stmt, in_handled_block) in flat(stmts) {
-        if matches!(stmt.body, Body::Unknown(_)) && !changes_only_rows(&stmt.text) {
+        if matches!(stmt.body, Body::Unknown(_)) && !changes_only_rows(stmt) {
             tainted = true;
         }
         let changes = match &stmt.body {
@@ -184,7 +186,8 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
             guarded,
         })
         .collect();
-    Intent { expectations, lookups: m.mentioned.into_iter().collect(), informative }
+    let before = m.pre.into_iter().filter_map(|(o, p)| p.map(|p| (o, p))).collect();
+    Intent { expectations, lookups: m.mentioned.into_iter().collect(), informative, before }
 }
 
 /// Relations the file creates under a name it first frees by dropping or renaming away

@@ -103,29 +103,80 @@ pub(crate) fn parse(src: &str, default_schema: &str) -> Vec<Stmt> {
     lexer::split_statements(&tokens).into_iter().map(|toks| cx.statement(toks, false)).collect()
 }
 
-/// Whether the server runs `src`, sent as one query the way Prisma sends a migration,
-/// as one implicit transaction: no statement controls transactions (`BEGIN`, `COMMIT`,
-/// `SAVEPOINT`...), none refuses to run in a transaction block (`CONCURRENTLY`,
-/// `VACUUM`, `CREATE DATABASE`...), and the tokenizer read all of it. (A single
-/// statement is one transaction anyway.)
-pub(crate) fn transactional(src: &str) -> bool {
+/// Why a statement that only changes rows is not understood (`INSERT`, `UPDATE`,
+/// `DELETE`, `MERGE`, `COPY`, `TRUNCATE`, or a `WITH` whose statement is one of them).
+pub(crate) const DATA_CHANGES: &str = "data changes cannot be checked in the catalogs";
+
+/// Whether a `WITH` statement's own statement (after its common table expressions) is
+/// `INSERT`, `UPDATE`, `DELETE` or `MERGE`. (Its expressions may call functions, as an
+/// `UPDATE`'s may; a `WITH ... SELECT` may be `SELECT ... INTO` and make a table.)
+fn modifies_rows(toks: &[Token]) -> bool {
+    let mut depth = 0usize;
+    for t in toks.iter().skip(1) {
+        if t.is_punct('(') {
+            depth += 1;
+        } else if t.is_punct(')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 {
+            if ["insert", "update", "delete", "merge"].iter().any(|w| t.is_word(w)) {
+                return true;
+            }
+            if t.is_word("select") || t.is_word("values") || t.is_word("table") {
+                return false;
+            }
+        }
+    }
+    false
+}
+
+/// The all-or-nothing units `src` runs in when sent as one query, as Prisma's schema
+/// engine sends a migration: for each statement (as [`parse`] splits them), the index of
+/// its unit. The server runs the statements of one query in an implicit transaction;
+/// `BEGIN` turns it into an explicit one (statements before it join it) and `COMMIT`
+/// (or `END`) ends it, so each `COMMIT` closes a unit and what follows the last one is
+/// the last unit. Execution stops at the first error, so units commit in order: after a
+/// failure, the first k units are in and the rest are not.
+///
+/// `None` when that does not hold or is not known: a statement that undoes part of a
+/// unit (`ROLLBACK`, `SAVEPOINT`...), a `BEGIN` inside a block or never committed (what
+/// happens to it depends on the client), a statement that cannot run in a transaction
+/// block (`CONCURRENTLY`, `VACUUM`, `CREATE DATABASE`...: in a file of more than one
+/// statement it fails and nothing runs, but such a file was not written for Prisma's
+/// way of running it), or text the tokenizer cannot read.
+pub(crate) fn units(src: &str) -> Option<Vec<usize>> {
     let tokens = lexer::tokenize(src);
     if tokens.iter().any(|t| matches!(t.tok, Tok::Bad(_))) {
-        return false;
+        return None;
     }
     let statements = lexer::split_statements(&tokens);
     if statements.len() <= 1 {
-        return true;
+        return Some(vec![0; statements.len()]);
     }
-    statements.iter().all(|s| {
+    let (mut unit, mut in_block, mut out) = (0, false, Vec::with_capacity(statements.len()));
+    for s in statements {
         let first = |w: &str| s.first().is_some_and(|t| t.is_word(w));
-        let control = ["begin", "start", "commit", "end", "rollback", "abort", "savepoint", "release", "prepare"];
+        let undo = ["rollback", "abort", "savepoint", "release", "prepare"];
         let outside = ["vacuum", "reindex", "cluster", "checkpoint"];
-        !control.iter().chain(&outside).any(|w| first(w))
-            && !s.iter().any(|t| t.is_word("concurrently"))
-            && !((first("create") || first("drop") || first("alter"))
+        if undo.iter().chain(&outside).any(|w| first(w))
+            || s.iter().any(|t| t.is_word("concurrently"))
+            || ((first("create") || first("drop") || first("alter"))
                 && s.get(1).is_some_and(|t| t.is_word("database") || t.is_word("tablespace") || t.is_word("system")))
-    })
+        {
+            return None;
+        }
+        out.push(unit);
+        if first("begin") || first("start") {
+            if in_block {
+                return None;
+            }
+            in_block = true;
+        } else if first("commit") || first("end") {
+            // Outside a block, COMMIT commits the implicit transaction (with a warning).
+            in_block = false;
+            unit += 1;
+        }
+    }
+    (!in_block).then_some(out)
 }
 
 /// What the analysis knows while reading the file from top to bottom.
@@ -244,9 +295,8 @@ impl<'s> Cx<'s> {
                 p.bump();
                 self.drop(p)
             }
-            "insert" | "update" | "delete" | "merge" | "copy" | "truncate" => {
-                Err("data changes cannot be checked in the catalogs".into())
-            }
+            "insert" | "update" | "delete" | "merge" | "copy" | "truncate" => Err(DATA_CHANGES.into()),
+            "with" if modifies_rows(p.t) => Err(DATA_CHANGES.into()),
             "grant" | "revoke" => Err("privileges are not checked".into()),
             "select" | "with" | "values" | "call" | "perform" | "execute" => {
                 Err("a query or call whose effects cannot be checked".into())

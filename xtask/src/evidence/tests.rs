@@ -790,11 +790,21 @@ CREATE INDEX IF NOT EXISTS "M_userId_idx" ON "M"("userId");"#;
 
 #[test]
 fn transactional_files() {
-    assert!(statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 1;"));
-    assert!(statements::transactional("CREATE INDEX CONCURRENTLY i ON a (x);"));
-    assert!(!statements::transactional("BEGIN; CREATE TABLE a (x int); COMMIT; UPDATE a SET x = 1;"));
-    assert!(!statements::transactional("CREATE TABLE a (x int); CREATE INDEX CONCURRENTLY i ON a (x);"));
-    assert!(!statements::transactional("CREATE TABLE a (x int); UPDATE a SET x = 'unterminated;"));
+    let units = |s: &str| statements::units(s);
+    assert_eq!(units("CREATE TABLE a (x int); UPDATE a SET x = 1;"), Some(vec![0, 0]));
+    assert_eq!(units("CREATE INDEX CONCURRENTLY i ON a (x);"), Some(vec![0]));
+    // Prisma's enum rewrite: one block, then statements in a second transaction.
+    assert_eq!(units("BEGIN; CREATE TABLE a (x int); COMMIT; UPDATE a SET x = 1;"), Some(vec![0, 0, 0, 1]));
+    // Statements before BEGIN join its block; a block around everything is one unit.
+    assert_eq!(units("CREATE TABLE a (x int); BEGIN; UPDATE a SET x = 1; COMMIT;"), Some(vec![0, 0, 0, 0]));
+    assert_eq!(units("UPDATE a SET x = 1; COMMIT; UPDATE a SET x = 2; END;"), Some(vec![0, 0, 1, 1]));
+    assert_eq!(units("CREATE TABLE a (x int); CREATE INDEX CONCURRENTLY i ON a (x);"), None);
+    assert_eq!(units("CREATE TABLE a (x int); UPDATE a SET x = 'unterminated;"), None);
+    assert_eq!(units("BEGIN; CREATE TABLE a (x int); SAVEPOINT s; COMMIT;"), None);
+    assert_eq!(units("BEGIN; CREATE TABLE a (x int);"), None, "a block never committed");
+    assert_eq!(units("BEGIN; BEGIN; CREATE TABLE a (x int); COMMIT;"), None);
+    assert!(analyse("BEGIN; CREATE TABLE a (x int); UPDATE a SET x = 1; COMMIT;").transactional);
+    assert!(!analyse("BEGIN; CREATE TABLE a (x int); COMMIT; UPDATE a SET x = 1;").transactional);
 }
 
 #[test]
@@ -1096,4 +1106,67 @@ fn guarded_changes_in_place_with_a_replaced_view_are_safe_to_run_again() {
     // A re-run that would change something (here: a column's type) is not "nothing but the view".
     let a = analyse("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;");
     assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Unknown);
+}
+
+/// A data change inside Prisma's `BEGIN ... COMMIT` block, then a second transaction.
+const TWO_UNITS: &str = r#"BEGIN;
+UPDATE "w" SET "plan" = 'PRO' WHERE "plan" = 'TEAM';
+CREATE TABLE "a" ("id" TEXT NOT NULL);
+COMMIT;
+ALTER TABLE "w" ADD COLUMN "n" INTEGER;
+"#;
+
+#[test]
+fn data_changes_follow_the_transaction_they_are_in() {
+    let a = analyse(TWO_UNITS);
+    assert!(!a.transactional);
+    let before = world(&[t("w"), col("w", "plan")]);
+
+    let none = judge(&a, &before);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    assert!(none.report().contains("did not commit"), "{}", none.report());
+
+    let all = judge(&a, &applied_world(&a));
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    assert!(all.report().contains("the last one committed"), "{}", all.report());
+
+    // The first transaction committed (its table is there), the second did not: the
+    // UPDATE ran, and rolling back would run it again.
+    let mut first = before.clone();
+    first.extend(after(r#"CREATE TABLE "a" ("id" TEXT NOT NULL);"#));
+    let half = judge(&a, &first);
+    assert_eq!(half.verdict, Verdict::Partial, "{}", half.report());
+}
+
+#[test]
+fn data_changes_in_a_later_transaction_than_the_evidence_stay_unknown() {
+    // The UPDATE is in the second transaction, and nothing shows whether that one
+    // committed: the column it would add may be there from before (IF NOT EXISTS).
+    let a = analyse(
+        "BEGIN; CREATE TABLE \"a\" (\"id\" TEXT); COMMIT;\n\
+         ALTER TABLE \"w\" ADD COLUMN IF NOT EXISTS \"n\" INTEGER; UPDATE \"w\" SET \"n\" = 1;",
+    );
+    let mut w = world(&[t("w"), t("a"), col("a", "id"), col("w", "n")]);
+    w.insert(col("w", "n"), Found::Present);
+    let e = judge(&a, &w);
+    assert_eq!(e.verdict, Verdict::Unknown, "{}", e.report());
+}
+
+#[test]
+fn a_block_around_the_whole_file_is_one_transaction() {
+    let a =
+        analyse("BEGIN;\nUPDATE \"w\" SET \"plan\" = 'PRO';\nCREATE TABLE \"a\" (\"id\" TEXT NOT NULL);\nCOMMIT;\n");
+    assert!(a.transactional);
+    let none = judge(&a, &world(&[t("w")]));
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    let all = judge(&a, &applied_world(&a));
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+}
+
+#[test]
+fn with_statements_that_change_rows_are_data_changes() {
+    let a = analyse("WITH r AS (SELECT id FROM t) UPDATE t SET x = 1 FROM r WHERE t.id = r.id;");
+    assert!(a.unknown[0].contains(statements::DATA_CHANGES), "{:?}", a.unknown);
+    let a = analyse("WITH r AS (DELETE FROM t RETURNING id) SELECT count(*) FROM r;");
+    assert!(!a.unknown[0].contains(statements::DATA_CHANGES), "{:?}", a.unknown);
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::harness::Out;
-use crate::prisma_app::{repo_root, Options, PrismaApp, INIT, MIGRATION};
+use crate::prisma_app::{repo_root, Options, PrismaApp, INIT, MIGRATION, MIGRATIONS};
 
 const APPLIED: &str = "applied";
 const FAILED: &str = "failed";
@@ -565,6 +565,47 @@ fn partial_migration_stops_with_the_list_of_what_is_there() {
     assert_contains(&all[done..not_done], "enum \"public\".\"gallery_privacy\" exists");
     assert_contains(&all[not_done..], "enum \"public\".\"circular_status\" does not exist");
     assert_contains(&all[not_done..], "table \"public\".\"library_books\" does not exist");
+    assert_eq!(app.rows(), before);
+}
+
+/// Prisma's way of running a file with a `BEGIN ... COMMIT` block and statements after
+/// it (the shape of its enum rewrites), checked with the real CLI: the block commits on
+/// its own, so when a later statement fails its data change has already run. The
+/// evidence places the INSERT in the committed block: partial (a re-run would insert the
+/// rows again, and fail on the table anyway), nothing resolved.
+#[test]
+fn a_committed_block_before_the_failing_statement_is_partial() {
+    let app = PrismaApp::new();
+    app.deployed_state();
+    let name = "20990101000000_block_then_index";
+    let dir = app.path().join(MIGRATIONS).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("migration.sql"),
+        r#"BEGIN;
+CREATE TABLE "block_note" ("id" TEXT NOT NULL, "kind" TEXT);
+INSERT INTO "block_note" VALUES ('n1', 'a'), ('n2', 'a');
+COMMIT;
+CREATE UNIQUE INDEX "block_note_kind_key" ON "block_note"("kind");
+"#,
+    )
+    .unwrap();
+    let failed = app.prisma(&["migrate", "deploy"]);
+    failed.expect_code(1);
+    // (The WebAssembly engine of the test fixture words the P3018 failure its own way.)
+    assert_contains(&failed.all(), "Unique constraint failed");
+    // What Prisma left: the block, and not the index.
+    assert_eq!(app.psql(r#"SELECT count(*) FROM "block_note""#).trim(), "2");
+    assert!(!app.has_object("block_note_kind_key"));
+    let before = app.rows();
+
+    let diag = app.xtask().arg("diagnose").run();
+    assert_contains(&diag.all(), "partially applied");
+    let out = app.xtask().arg("deploy").run();
+    out.expect_code(4);
+    assert_eq!(resolves(&out), 0, "{}", out.all());
+    assert_contains(&out.all(), "partially applied");
+    assert_contains(&out.all(), r#"CREATE TABLE "block_note""#);
     assert_eq!(app.rows(), before);
 }
 

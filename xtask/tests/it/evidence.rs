@@ -449,8 +449,9 @@ INSERT INTO "Visit" VALUES ('a', '2024-06-01 12:00:00');"#;
 }
 
 /// A file without transaction control runs as one transaction under Prisma, so its
-/// data statements ran exactly when its schema changes did; with `BEGIN`/`COMMIT` of
-/// its own (or statements that cannot run in a transaction) it stays unknown.
+/// data statements ran exactly when its schema changes did; one with `BEGIN ... COMMIT`
+/// blocks runs as transactions that commit in order, and its data statements follow
+/// the block they are in.
 #[test]
 fn data_statements_follow_the_schema_changes_of_a_transactional_file() {
     let db = Db::start("ev-tx");
@@ -470,11 +471,32 @@ CREATE INDEX "Ledger_kind_idx" ON "Ledger"("kind");"#;
     let part = db.assess_state("p", base, &first(migration, 2), migration);
     assert_eq!(part.verdict, Verdict::Partial, "{}", part.report());
 
-    // Its own BEGIN/COMMIT: statements after a COMMIT are not in that transaction.
+    // One BEGIN ... COMMIT around all of it: still one transaction.
     let own = format!("BEGIN;\n{migration}\nCOMMIT;");
-    let ev = db.assess_state("o", base, &first(migration, 2), &own);
-    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
-    assert!(ev.rule.is_none());
+    let ev = db.assess_state("o", base, "", &own);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.as_deref().is_some_and(|r| r.contains("did not commit")), "{}", ev.report());
+    let ev = db.assess_state("oa", base, &own, &own);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+
+    // Prisma's enum-rewrite shape: a block, then statements in a transaction of their own.
+    // The UPDATE is in the block, which commits before the CREATE INDEX runs.
+    let blocks = r#"BEGIN;
+ALTER TABLE "Ledger" ADD COLUMN "archived" BOOLEAN NOT NULL DEFAULT false;
+UPDATE "Ledger" SET "kind" = 'OTHER' WHERE "kind" IS NULL;
+COMMIT;
+CREATE INDEX "Ledger_kind_idx" ON "Ledger"("kind");"#;
+    let first_block = r#"ALTER TABLE "Ledger" ADD COLUMN "archived" BOOLEAN NOT NULL DEFAULT false;
+UPDATE "Ledger" SET "kind" = 'OTHER' WHERE "kind" IS NULL;"#;
+    let ev = db.assess_state("b0", base, "", blocks);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.as_deref().is_some_and(|r| r.contains("2 transactions")), "{}", ev.report());
+    let ev = db.assess_state("b2", base, blocks, blocks);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    // The block committed and the index failed: the UPDATE ran, so neither resolve is safe.
+    let ev = db.assess_state("b1", base, first_block, blocks);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert_eq!(db.cluster.psql("b1", r#"SELECT "kind" FROM "Ledger";"#).unwrap().trim(), "OTHER");
     // Only data statements: nothing to follow.
     let data = r#"UPDATE "Ledger" SET "kind" = 'OTHER' WHERE "kind" IS NULL;"#;
     assert_eq!(db.assess_state("d", base, "", data).verdict, Verdict::Unknown);

@@ -25,7 +25,7 @@ pub const MIGRATION: &str = "20260221053404_add_missing_models";
 
 /// Where the app lives inside the project copy, as the root tasks.toml has it.
 const SCHEMA: &str = "Backend/src/prisma/db/schema.prisma";
-const MIGRATIONS: &str = "Backend/src/prisma/db/migrations";
+pub const MIGRATIONS: &str = "Backend/src/prisma/db/migrations";
 
 /// Extra keys for `[tasks.deploy]` (the policy), in TOML.
 #[derive(Default, Clone)]
