@@ -1,7 +1,10 @@
 //! One query that looks every object up in the system catalogs at once: a `VALUES`
 //! list of the objects (names as SQL string literals, quotes doubled, under
 //! `standard_conforming_strings = on`) joined against `pg_class`, `pg_attribute`,
-//! `pg_type`, `pg_enum`, `pg_constraint`, `pg_trigger`, `pg_extension` and `pg_namespace`.
+//! `pg_type`, `pg_enum`, `pg_constraint`, `pg_trigger`, `pg_proc`, `pg_extension` and `pg_namespace`.
+//! A function is matched on its name, input argument types (`proargtypes`), body
+//! (`prosrc`, which the server stores verbatim), language, return type and attributes;
+//! a view only on its presence and kind.
 //! Definitions (a column's default, a constraint's or an index's definition) come back
 //! as the server prints them (`pg_get_expr`, `pg_get_constraintdef`, `pg_get_indexdef`)
 //! and are compared here, in the spelling of [`super::definition`].
@@ -25,27 +28,68 @@ pub(crate) fn look_up(target: &Target, objects: &[Object]) -> Result<HashMap<Obj
 }
 
 /// `(kind, schema, a, b, modifiers, list)` for one object.
-fn row(o: &Object) -> (&'static str, &str, &str, &str, &str, Vec<String>) {
+fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
     match o {
-        Object::Schema { name } => ("schema", "", name, "", "", Vec::new()),
-        Object::Table { schema, name } => ("table", schema, name, "", "", Vec::new()),
-        Object::Column { schema, table, name } => ("column", schema, table, name, "", Vec::new()),
-        Object::NotNull { schema, table, column } => ("not_null", schema, table, column, "", Vec::new()),
-        Object::Default { schema, table, column, .. } => ("default", schema, table, column, "", Vec::new()),
-        Object::ConstraintDef { schema, table, name, .. } => ("constraint_def", schema, table, name, "", Vec::new()),
-        Object::IndexDef { schema, name, .. } => ("index_def", schema, name, "", "", Vec::new()),
-        Object::Trigger { schema, table, name } => ("trigger", schema, table, name, "", Vec::new()),
-        Object::ColumnType { schema, table, column, ty } => {
-            ("column_type", schema, table, column, &ty.modifiers, ty.regtype_texts())
+        Object::Schema { name } => ("schema", "", name, "", String::new(), Vec::new()),
+        Object::Table { schema, name } => ("table", schema, name, "", String::new(), Vec::new()),
+        Object::Column { schema, table, name } => ("column", schema, table, name, String::new(), Vec::new()),
+        Object::NotNull { schema, table, column } => ("not_null", schema, table, column, String::new(), Vec::new()),
+        Object::Default { schema, table, column, .. } => ("default", schema, table, column, String::new(), Vec::new()),
+        Object::ConstraintDef { schema, table, name, .. } => {
+            ("constraint_def", schema, table, name, String::new(), Vec::new())
         }
-        Object::Enum { schema, name } => ("enum", schema, name, "", "", Vec::new()),
-        Object::EnumValue { schema, enum_name, value } => ("enum_value", schema, enum_name, value, "", Vec::new()),
-        Object::EnumValues { schema, enum_name, values } => ("enum_values", schema, enum_name, "", "", values.clone()),
-        Object::Type { schema, name } => ("type", schema, name, "", "", Vec::new()),
-        Object::Index { schema, name } => ("index", schema, name, "", "", Vec::new()),
-        Object::Constraint { schema, table, name } => ("constraint", schema, table, name, "", Vec::new()),
-        Object::Sequence { schema, name } => ("sequence", schema, name, "", "", Vec::new()),
-        Object::Extension { name } => ("extension", "", name, "", "", Vec::new()),
+        Object::IndexDef { schema, name, .. } => ("index_def", schema, name, "", String::new(), Vec::new()),
+        Object::Trigger { schema, table, name } => ("trigger", schema, table, name, String::new(), Vec::new()),
+        Object::ColumnType { schema, table, column, ty } => {
+            ("column_type", schema, table, column, ty.modifiers.clone(), ty.regtype_texts())
+        }
+        Object::Enum { schema, name } => ("enum", schema, name, "", String::new(), Vec::new()),
+        Object::EnumValue { schema, enum_name, value } => {
+            ("enum_value", schema, enum_name, value, String::new(), Vec::new())
+        }
+        Object::EnumValues { schema, enum_name, values } => {
+            ("enum_values", schema, enum_name, "", String::new(), values.clone())
+        }
+        Object::Type { schema, name } => ("type", schema, name, "", String::new(), Vec::new()),
+        Object::Index { schema, name } => ("index", schema, name, "", String::new(), Vec::new()),
+        Object::Constraint { schema, table, name } => ("constraint", schema, table, name, String::new(), Vec::new()),
+        Object::Sequence { schema, name } => ("sequence", schema, name, "", String::new(), Vec::new()),
+        Object::Extension { name } => ("extension", "", name, "", String::new(), Vec::new()),
+        Object::View { schema, name, materialized } => {
+            ("view", schema, name, "", if *materialized { "m" } else { "v" }.to_string(), Vec::new())
+        }
+        Object::Function { schema, name, args, def } => {
+            // `l`: each argument's candidate types as `aNNNN:type` (the first that exists
+            // counts, as in `column_type`), the return type's as `r:type`; `m`: which parts
+            // are compared and the attributes, `|`-separated (see the query).
+            let mut list = Vec::new();
+            for (k, a) in args.iter().flatten().enumerate() {
+                list.extend(a.regtype_texts().into_iter().map(|t| format!("a{:04}:{t}", k + 1)));
+            }
+            let mut m = format!("{}|{}", u8::from(args.is_some()), u8::from(def.is_some()));
+            let mut body = "";
+            if let Some(d) = def {
+                body = &d.body;
+                if let Some(r) = &d.returns {
+                    list.extend(r.regtype_texts().into_iter().map(|t| format!("r:{t}")));
+                }
+                let flag = |b: bool| u8::from(b);
+                m = format!(
+                    "{m}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+                    d.language,
+                    flag(d.returns.is_some()),
+                    flag(d.setof),
+                    d.volatility,
+                    flag(d.security_definer),
+                    flag(d.strict),
+                    d.cost.as_deref().unwrap_or(""),
+                    d.rows.as_deref().unwrap_or(""),
+                    d.parallel,
+                    flag(d.leakproof)
+                );
+            }
+            ("function", schema, name, body, m, list)
+        }
     }
 }
 
@@ -63,7 +107,7 @@ pub(crate) fn query(objects: &[Object]) -> String {
                 quote_literal(s),
                 quote_literal(a),
                 quote_literal(b),
-                quote_literal(m),
+                quote_literal(&m),
                 list.join(", ")
             )
         })
@@ -80,7 +124,7 @@ rels AS (
   FROM o JOIN pg_namespace n ON n.nspname = o.s
   JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.a
   LEFT JOIN pg_index x ON x.indexrelid = c.oid
-  WHERE o.kind IN ('table', 'index', 'sequence', 'index_def')
+  WHERE o.kind IN ('table', 'index', 'sequence', 'index_def', 'view')
 ),
 cols AS (
   SELECT o.i, a.attnotnull, a.atthasdef, a.atttypid, a.atttypmod, pg_get_expr(d.adbin, d.adrelid) AS def
@@ -101,6 +145,34 @@ SELECT o.i, CASE o.kind
   WHEN 'schema' THEN CASE WHEN EXISTS (SELECT FROM pg_namespace WHERE nspname = o.a) THEN 'present' ELSE 'absent' END
   WHEN 'extension' THEN CASE WHEN EXISTS (SELECT FROM pg_extension WHERE extname = o.a) THEN 'present' ELSE 'absent' END
   WHEN 'table' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind IN ('r', 'p') THEN 'present' ELSE 'invalid' END
+  WHEN 'view' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind::text = o.m THEN 'present' ELSE 'invalid' END
+  WHEN 'function' THEN (
+    SELECT CASE WHEN count(*) = 0 THEN 'absent' WHEN count(*) > 1 THEN 'invalid' ELSE 'present' END
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = o.s AND p.proname = o.a AND p.prokind IN ('f', 'w')
+      -- oidvector is 0-based; its text form gives a 1-based array, comparable with ours.
+      AND (split_part(o.m, '|', 1) <> '1' OR string_to_array(p.proargtypes::text, ' ')::oid[] = coalesce((
+        SELECT array_agg(z.t ORDER BY z.k) FROM (
+          SELECT DISTINCT ON (left(u.v, 5)) left(u.v, 5) AS k, to_regtype(substr(u.v, 7))::oid AS t
+          FROM unnest(o.l) WITH ORDINALITY u(v, pos)
+          WHERE u.v LIKE 'a%' AND to_regtype(substr(u.v, 7)) IS NOT NULL
+          ORDER BY left(u.v, 5), u.pos) z), '{{}}'::oid[]))
+      AND (split_part(o.m, '|', 2) <> '1' OR (
+        p.prosrc = o.b
+        AND (SELECT g.lanname::text FROM pg_language g WHERE g.oid = p.prolang) = split_part(o.m, '|', 3)
+        AND (split_part(o.m, '|', 4) <> '1' OR (p.proretset = (split_part(o.m, '|', 5) = '1')
+          AND p.prorettype = (SELECT to_regtype(substr(u.v, 3))::oid FROM unnest(o.l) WITH ORDINALITY u(v, pos)
+                              WHERE u.v LIKE 'r:%' AND to_regtype(substr(u.v, 3)) IS NOT NULL ORDER BY u.pos LIMIT 1)))
+        AND p.provolatile::text = split_part(o.m, '|', 6)
+        AND p.prosecdef = (split_part(o.m, '|', 7) = '1')
+        AND p.proisstrict = (split_part(o.m, '|', 8) = '1')
+        -- COST and ROWS left out get the server's defaults again on a replace.
+        AND p.procost = CASE WHEN split_part(o.m, '|', 9) <> '' THEN split_part(o.m, '|', 9)::real
+          WHEN split_part(o.m, '|', 3) IN ('c', 'internal') THEN 1 ELSE 100 END
+        AND p.prorows = CASE WHEN split_part(o.m, '|', 10) <> '' THEN split_part(o.m, '|', 10)::real
+          WHEN p.proretset THEN 1000 ELSE 0 END
+        AND p.proparallel::text = split_part(o.m, '|', 11)
+        AND p.proleakproof = (split_part(o.m, '|', 12) = '1'))))
   WHEN 'sequence' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind = 'S' THEN 'present' ELSE 'invalid' END
   WHEN 'index' THEN CASE WHEN r.oid IS NULL THEN 'absent'
     WHEN r.relkind IN ('i', 'I') AND r.indisvalid AND r.indisready THEN 'present' ELSE 'invalid' END

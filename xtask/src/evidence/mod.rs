@@ -29,8 +29,9 @@
 //!   it collide, the migration itself needs fixing; the report says so too.)
 //! - **unknown**: the file contains a statement the analyser does not understand or
 //!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
-//!   functions, views, `SET search_path` to more than one schema, a `DO` block with
-//!   logic in it, ...) and the transactional rule (below) does not decide, or nothing
+//!   procedures, rules, a `CREATE FUNCTION` whose body or attributes it cannot read,
+//!   `ALTER VIEW` other than a rename, `SET search_path` to more than one schema, a `DO`
+//!   block with logic in it, ...) and the transactional rule (below) does not decide, or nothing
 //!   checkable at all, or the database would look the same whether it ran or not
 //!   (below). Unknown is never safe: decide by hand. The report still lists what it
 //!   could check.
@@ -46,10 +47,18 @@
 //! several transactions that commit in order until one fails: `units.rs` finds which
 //! of them the catalogs allow to be in, and a statement not understood follows the
 //! transaction it is in when that is decided (one that committed while the rest did not
-//! makes the verdict *partial*: a re-run would repeat it). `CREATE OR REPLACE` of a
-//! function, view, trigger or rule is repeated safely by a re-run, so it never stands in
-//! the way of *not applied*; it cannot show *applied* outside one transaction. The
-//! evidence says when these rules decided.
+//! makes the verdict *partial*: a re-run would repeat it). `CREATE OR REPLACE` is
+//! repeated safely by a re-run, so it never stands in the way of *not applied*. What of
+//! it is checked: a function's definition (see "Definitions"); a view's or trigger's
+//! presence only, which cannot show *applied* outside one transaction (the view may be
+//! there with its old query), and the same for a view or trigger the file drops and
+//! creates again, or a view created after a `DROP ... CASCADE` (`Body::Replace` lists
+//! them as "not checked"); nothing of a procedure, a rule, or a function with attributes
+//! the analyser does not compare. A file of nothing but such statements (and
+//! `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`) is *not applied* whenever a re-run gets
+//! through; so is one whose checkable changes are all in place without one showing it
+//! ran, when a re-run would change none of them and only set again what it replaces.
+//! The evidence says when these rules decided.
 //!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
@@ -68,7 +77,14 @@
 //! **Definitions.** Besides names, the catalogs are compared on definitions: a column's
 //! type, nullability and default value, a constraint's and an index's definition, an
 //! enum's value list (see `definition.rs` for how the server's spelling and the file's
-//! are made comparable). A constraint or index dropped and added again in one file gets
+//! are made comparable), and a function's input argument types, body (`prosrc`, kept
+//! verbatim by the server), language, return type, volatility, `SECURITY DEFINER` and
+//! `STRICT`: a `CREATE OR REPLACE FUNCTION` whose old body is found has not run. A
+//! function created without `OR REPLACE` fails when one with its argument types exists,
+//! so finding it shows that the file ran; `DROP FUNCTION f` without arguments expects
+//! exactly one function `f` (two or more are "in the way": the drop fails on them). Views
+//! are compared by presence and kind only (`pg_get_viewdef` prints a normalised query);
+//! a table where a view should be, or the reverse, is "in the way". A constraint or index dropped and added again in one file gets
 //! another definition, so its new definition shows that the file ran.
 //! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
 //! a column that already has the target type counts as applied.
@@ -176,6 +192,12 @@ pub struct Analysis {
     lookups: Vec<Object>,
     /// Expectations whose new state shows that the migration ran (see [`replay::Intent`]).
     informative: HashSet<Object>,
+    /// Relations created under a name the file frees first (see [`replay::freed`]).
+    freed: HashSet<Object>,
+    /// Every statement is `CREATE OR REPLACE`, a view or trigger created again after the
+    /// file dropped it, or `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`: running it again does
+    /// the same again from any state it gets through.
+    only_replaces: bool,
     /// The file runs as one transaction under Prisma: no transaction control beyond one
     /// `BEGIN ... COMMIT` around it all, nothing that cannot run in a transaction block,
     /// nothing unreadable.
@@ -199,17 +221,55 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     for s in &program {
         match &s.body {
             statements::Body::Unknown(why) => unknown.push(format!("line {}: {} ({why})", s.line, s.text)),
-            statements::Body::Replace(what) => replaced.push(format!(
-                "line {}: {} ({what}: not checked, and running it again does the same again)",
-                s.line, s.text
-            )),
+            statements::Body::Replace(what, _) => {
+                replaced.push(format!("line {}: {} ({what}, and running it again does the same again)", s.line, s.text))
+            }
             _ => {}
         }
     }
     let replay::Intent { expectations, lookups, informative, before } = replay::intended(&program);
     let units = statements::units(sql);
     let transactional = statements::transactional(sql);
-    Analysis { expectations, unknown, replaced, program, lookups, informative, transactional, units, before }
+    let freed = replay::freed(&program);
+    let only_replaces = only_replaces(&program);
+    Analysis {
+        expectations,
+        unknown,
+        replaced,
+        program,
+        lookups,
+        informative,
+        freed,
+        only_replaces,
+        transactional,
+        units,
+        before,
+    }
+}
+
+/// Whether every statement does the same again when run again: `CREATE OR REPLACE`,
+/// `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`, and a view, trigger or function created again
+/// after such a drop of it (or of its name).
+fn only_replaces(program: &[statements::Stmt]) -> bool {
+    use statements::{Body, Op};
+    let mut dropped: Vec<Object> = Vec::new();
+    program.iter().all(|s| match &s.body {
+        Body::Ignored | Body::Replace(..) => true,
+        Body::Changes(changes) => changes.iter().all(|c| match &c.op {
+            Op::Set { object: Object::Function { .. }, once: false, .. } => true,
+            Op::Drop { object: o @ (Object::View { .. } | Object::Function { .. } | Object::Trigger { .. }) }
+                if !c.skip_if.is_empty() =>
+            {
+                dropped.push(o.clone());
+                true
+            }
+            Op::Create { object: o @ Object::Function { .. }, .. } => {
+                dropped.iter().any(|d| d == o || d.identity().is_some_and(|id| o.within(&id)))
+            }
+            _ => false,
+        }),
+        _ => false,
+    })
 }
 
 /// The answer, for people.
@@ -282,6 +342,9 @@ pub struct Evidence {
     pub rule: Option<String>,
     /// When a trial run decided or was tried (see `trial.rs`): what it found.
     pub trial: Option<TrialOutcome>,
+    /// Decided because every statement does the same again when run again.
+    #[serde(skip)]
+    idempotent: bool,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -361,6 +424,10 @@ impl Evidence {
             }
             Verdict::Applied if self.rule.is_some() => format!(
                 "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
+            ),
+            Verdict::NotApplied if self.idempotent && total > 0 => format!(
+                "not applied: {p} of its {total} checkable changes are in the database, and every statement of it \
+                 does the same again when run again (CREATE OR REPLACE, DROP ... IF EXISTS, or creating again what such a drop removed)"
             ),
             Verdict::NotApplied if total == 0 && self.rule.is_some() => {
                 "not applied: it only has CREATE OR REPLACE and DROP ... IF EXISTS statements, which are safe to run again"
@@ -448,7 +515,7 @@ fn names(o: &Object) -> Vec<&str> {
         Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => {
             vec![table, name]
         }
-        Object::IndexDef { name, .. } => vec![name],
+        Object::IndexDef { name, .. } | Object::View { name, .. } | Object::Function { name, .. } => vec![name],
         Object::ColumnType { table, column, .. } => vec![table, column],
         Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => {
             vec![enum_name]
@@ -487,10 +554,13 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for e in &counted {
         match state(&e.object) {
-            // A property of a column that does not exist is simply not in place.
-            Found::Invalid if e.object.is_column_property() => missing.push((*e).clone()),
+            s if replay::holds(&e.object, s, e.applied_means, &analysis.freed) => present.push((*e).clone()),
+            // A property of a column that does not exist is simply not in place (nor is a
+            // relation whose name the file frees first).
+            Found::Invalid if e.object.is_column_property() || analysis.freed.contains(&e.object) => {
+                missing.push((*e).clone())
+            }
             Found::Invalid => invalid.push((*e).clone()),
-            s if s == Found::from(e.applied_means) => present.push((*e).clone()),
             _ => missing.push((*e).clone()),
         }
     }
@@ -504,8 +574,15 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let proven = placed.all_in || counted.iter().any(|e| analysis.informative.contains(&e.object));
     let replaced = &analysis.replaced;
     let mut only_replaces = false;
-    let verdict = if counted.is_empty() && unknown.is_empty() && !replaced.is_empty() {
-        // Nothing to look up, and running it again replaces the same objects again.
+    let mut resets = false;
+    // Running it again replaces the same objects again, whatever is there now (unless
+    // all of it is checked and in place, and a re-run would change nothing: applied).
+    let idempotent = analysis.only_replaces
+        && unknown.is_empty()
+        && invalid.is_empty()
+        && matches!(replay::rerun(&analysis.program, found, predating),
+            Ok(r) if !replaced.is_empty() || !missing.is_empty() || r.first_change.is_some());
+    let verdict = if idempotent {
         only_replaces = true;
         Verdict::NotApplied
     } else if counted.is_empty() && unknown.is_empty() {
@@ -514,9 +591,18 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     } else if (!unknown.is_empty() && !follows) || counted.is_empty() {
         Verdict::Unknown
     } else if (follows || !replaced.is_empty()) && missing.is_empty() && invalid.is_empty() && !proven {
-        // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
-        unknown.extend(replaced.iter().cloned());
-        Verdict::Unknown
+        if unknown.is_empty()
+            && matches!(replay::rerun(&analysis.program, found, predating), Ok(r) if r.first_change.is_none())
+        {
+            // All in place, and a re-run would change nothing but set what it replaces
+            // again, as the file has it: whether it ran or not, running it again is safe.
+            resets = true;
+            Verdict::NotApplied
+        } else {
+            // All in place, but nothing shows it ran: a re-run would still run the statements not understood.
+            unknown.extend(replaced.iter().cloned());
+            Verdict::Unknown
+        }
     } else if !replaced.is_empty()
         && !analysis.transactional
         && !placed.replaced_ran
@@ -544,9 +630,14 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     } else {
         match replay::rerun(&analysis.program, found, predating) {
             Ok(r) => {
-                let left = counted
-                    .iter()
-                    .find(|e| r.end.get(&e.object).copied().unwrap_or(Found::Absent) != Found::from(e.applied_means));
+                let left = counted.iter().find(|e| {
+                    !replay::holds(
+                        &e.object,
+                        r.end.get(&e.object).copied().unwrap_or(Found::Absent),
+                        e.applied_means,
+                        &analysis.freed,
+                    )
+                });
                 match left {
                     None if placed.unknown_ran.is_some() => {
                         let (line, text) = placed.unknown_ran.clone().unwrap_or_default();
@@ -576,11 +667,17 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let one_transaction = "it has no transaction control (other than one BEGIN ... COMMIT around all of it) and \
                            nothing that cannot run in a transaction, so Prisma ran it as one transaction";
     let rule = match verdict {
-        Verdict::NotApplied if only_replaces => Some(format!(
-            "every statement of it is CREATE OR REPLACE or DROP ... IF EXISTS ({}): running it again does the same \
-             again, whatever ran",
+        Verdict::NotApplied if resets => Some(format!(
+            "its checkable changes are all in place and none of them would change if it ran again; its {} \
+             statement(s) checked only in part or not at all replace what they make, so running it again sets \
+             that as the file has it, whatever ran",
             replaced.len()
         )),
+        Verdict::NotApplied if only_replaces => Some(
+            "every statement of it is CREATE OR REPLACE, DROP ... IF EXISTS, or creates again what such a DROP \
+             removed: running it again does the same again, whatever ran"
+                .to_string(),
+        ),
         _ if unchecked == 0 => None,
         Verdict::Applied if analysis.transactional => Some(format!(
             "{one_transaction}; its checkable changes are all in place, so its {unchecked} statement(s) the \
@@ -622,6 +719,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         predating,
         unknown,
         rerun_blocker,
+        idempotent: only_replaces,
         basis: Some(Box::new((analysis.clone(), found.clone()))),
     }
 }
@@ -649,7 +747,7 @@ impl Placed {
             return Placed::default();
         };
         let count = units.iter().max().map_or(0, |m| m + 1);
-        let possible = units::possible(&analysis.program, units, &analysis.before, found, predating);
+        let possible = units::possible(&analysis.program, units, &analysis.before, found, predating, &analysis.freed);
         let (Some(&low), Some(&high)) = (possible.first(), possible.last()) else {
             // Nothing fits: changed by hand since, or by something the analyser does not follow.
             return Placed { count, ..Placed::default() };
@@ -658,7 +756,7 @@ impl Placed {
         let of = |unknown: bool| {
             analysis.program.iter().zip(units).filter(move |(s, _)| match &s.body {
                 statements::Body::Unknown(_) => unknown,
-                statements::Body::Replace(_) => !unknown,
+                statements::Body::Replace(..) => !unknown,
                 _ => false,
             })
         };

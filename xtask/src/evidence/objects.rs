@@ -91,6 +91,25 @@ pub enum Object {
         table: String,
         name: String,
     },
+    /// A view (`relkind` 'v'), or a materialized view ('m'): only its presence is
+    /// checked (`pg_get_viewdef` prints a normalised query the file's text cannot be
+    /// compared with).
+    View {
+        schema: String,
+        name: String,
+        materialized: bool,
+    },
+    /// A function (not a procedure). With `args`: the one with exactly these input
+    /// argument types (`proargtypes`); without: the only function of that name (two or
+    /// more make it "invalid": `DROP FUNCTION f` without arguments fails on them).
+    /// With `def`: "present" means it also has this definition (its body, `prosrc`,
+    /// stored verbatim, and the attributes the file states).
+    Function {
+        schema: String,
+        name: String,
+        args: Option<Vec<TypeName>>,
+        def: Option<FunctionDef>,
+    },
     Sequence {
         schema: String,
         name: String,
@@ -155,6 +174,29 @@ impl fmt::Display for TypeName {
     }
 }
 
+/// What `CREATE [OR REPLACE] FUNCTION` gives a function besides its arguments, as the
+/// catalog query compares it with `pg_proc`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FunctionDef {
+    /// `prosrc`: the text between the quotes of `AS`, exactly.
+    pub body: String,
+    /// `LANGUAGE`, folded.
+    pub language: String,
+    /// The return type (not compared when `None`: `RETURNS TABLE (...)`), and whether it is `SETOF`.
+    pub returns: Option<TypeName>,
+    pub setof: bool,
+    /// `provolatile`: `v`, `s` or `i` (VOLATILE is the default).
+    pub volatility: char,
+    pub security_definer: bool,
+    pub strict: bool,
+    /// `COST` and `ROWS` as written (plain numbers), `None` for the server's default.
+    pub cost: Option<String>,
+    pub rows: Option<String>,
+    /// `proparallel`: `u`, `r` or `s` (UNSAFE is the default).
+    pub parallel: char,
+    pub leakproof: bool,
+}
+
 /// Whether an object exists (or a property holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Presence {
@@ -165,16 +207,39 @@ pub enum Presence {
 /// What owns other objects: renaming or dropping it carries them along.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Owner {
-    Relation { schema: String, name: String },
-    Column { schema: String, table: String, name: String },
-    Type { schema: String, name: String },
-    Index { schema: String, name: String },
-    Constraint { schema: String, table: String, name: String },
+    Relation {
+        schema: String,
+        name: String,
+    },
+    Column {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    Type {
+        schema: String,
+        name: String,
+    },
+    Index {
+        schema: String,
+        name: String,
+    },
+    Constraint {
+        schema: String,
+        table: String,
+        name: String,
+    },
+    /// A function by name (all of its overloads), or by name and argument types.
+    Function {
+        schema: String,
+        name: String,
+        args: Option<Vec<TypeName>>,
+    },
 }
 
 impl Object {
     /// The object this one is a property of (a column's table, a column property's
-    /// column, an enum's value list's enum): when that does not exist, saying the
+    /// column, an enum's value list's enum, a function's definition's function): when that does not exist, saying the
     /// property is missing too tells nothing and reads as if the object were there.
     pub fn parent(&self) -> Option<Object> {
         match self {
@@ -187,6 +252,12 @@ impl Object {
             Object::EnumValue { schema, enum_name, .. } | Object::EnumValues { schema, enum_name, .. } => {
                 Some(Object::Enum { schema: schema.clone(), name: enum_name.clone() })
             }
+            Object::Function { schema, name, args: Some(args), def: Some(_) } => Some(Object::Function {
+                schema: schema.clone(),
+                name: name.clone(),
+                args: Some(args.clone()),
+                def: None,
+            }),
             _ => None,
         }
     }
@@ -205,6 +276,21 @@ impl Object {
             Object::Constraint { schema, table, name } => {
                 Some(Owner::Constraint { schema: schema.clone(), table: table.clone(), name: name.clone() })
             }
+            Object::Function { schema, name, args, def: None } => {
+                Some(Owner::Function { schema: schema.clone(), name: name.clone(), args: args.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The schema and name of a relation (what `pg_class` holds): tables, views,
+    /// indexes and sequences share one name space per schema.
+    pub(crate) fn relation_name(&self) -> Option<(&str, &str)> {
+        match self {
+            Object::Table { schema, name }
+            | Object::View { schema, name, .. }
+            | Object::Index { schema, name }
+            | Object::Sequence { schema, name } => Some((schema, name)),
             _ => None,
         }
     }
@@ -247,6 +333,11 @@ impl Object {
             ) => schema == s && name == n,
             (O::ColumnType { ty, .. }, Owner::Type { schema: s, name: n }) => {
                 ty.lookup.iter().any(|(ts, tn)| ts == s && tn == n)
+            }
+            // Dropping a function by name drops it whatever its arguments; by its
+            // arguments, whatever its definition.
+            (O::Function { schema, name, args, .. }, Owner::Function { schema: s, name: n, args: a }) => {
+                schema == s && name == n && (a.is_none() || a == args)
             }
             _ => false,
         }
@@ -311,11 +402,25 @@ impl Object {
         )
     }
 
-    /// Another object that is present whenever this one is (an enum is a type).
-    pub(crate) fn implied(&self) -> Option<Object> {
+    /// Other objects that are present whenever this one is (an enum is a type, a
+    /// function with a definition is one with its arguments).
+    pub(crate) fn implied(&self) -> Vec<Object> {
         match self {
-            Object::Enum { schema, name } => Some(Object::Type { schema: schema.clone(), name: name.clone() }),
-            _ => None,
+            Object::Enum { schema, name } => vec![Object::Type { schema: schema.clone(), name: name.clone() }],
+            Object::Function { schema, name, args: Some(args), def } => {
+                let f = |args: Option<Vec<TypeName>>| Object::Function {
+                    schema: schema.clone(),
+                    name: name.clone(),
+                    args,
+                    def: None,
+                };
+                let mut out = vec![f(None)];
+                if def.is_some() {
+                    out.push(f(Some(args.clone())));
+                }
+                out
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -340,6 +445,10 @@ impl Object {
             Object::IndexDef { schema, name, .. } => {
                 Some((Owner::Index { schema: schema.clone(), name: name.clone() }, "definition"))
             }
+            Object::Function { schema, name, args: Some(args), def: Some(_) } => Some((
+                Owner::Function { schema: schema.clone(), name: name.clone(), args: Some(args.clone()) },
+                "definition",
+            )),
             _ => None,
         }
     }
@@ -347,8 +456,9 @@ impl Object {
     /// The SQLSTATE the server raises when a statement creates this object and it exists.
     pub(crate) fn exists_error(&self) -> &'static str {
         match self {
-            Object::Table { .. } | Object::Index { .. } | Object::Sequence { .. } => "42P07",
+            Object::Table { .. } | Object::Index { .. } | Object::Sequence { .. } | Object::View { .. } => "42P07",
             Object::Column { .. } => "42701",
+            Object::Function { .. } => "42723",
             Object::Schema { .. } => "42P06",
             _ => "42710",
         }
@@ -357,8 +467,9 @@ impl Object {
     /// The SQLSTATE the server raises when a statement drops or renames this object and it is missing.
     pub(crate) fn missing_error(&self) -> &'static str {
         match self {
-            Object::Table { .. } | Object::Sequence { .. } => "42P01",
+            Object::Table { .. } | Object::Sequence { .. } | Object::View { .. } => "42P01",
             Object::Column { .. } => "42703",
+            Object::Function { .. } => "42883",
             Object::Schema { .. } => "3F000",
             Object::EnumValue { .. } => "22023",
             _ => "42704",
@@ -383,6 +494,14 @@ impl Object {
             }
             Object::ColumnType { ty, .. } => {
                 format!("{self} {} type {ty}", if yes { "has" } else { "does not have" })
+            }
+            Object::Function { def: Some(d), .. } => {
+                let verb = if yes { "has" } else { "does not have" };
+                format!(
+                    "{self} {verb} the body of the file ({} characters, LANGUAGE {})",
+                    d.body.chars().count(),
+                    d.language
+                )
             }
             Object::EnumValues { values, .. } => {
                 let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
@@ -418,6 +537,15 @@ impl fmt::Display for Object {
             }
             Object::IndexDef { schema, name, .. } => write!(f, "index {}.{}", q(schema), q(name)),
             Object::Trigger { schema, table, name } => write!(f, "trigger {} on {}.{}", q(name), q(schema), q(table)),
+            Object::View { schema, name, materialized } => {
+                let kind = if *materialized { "materialized view" } else { "view" };
+                write!(f, "{kind} {}.{}", q(schema), q(name))
+            }
+            Object::Function { schema, name, args: None, .. } => write!(f, "function {}.{}", q(schema), q(name)),
+            Object::Function { schema, name, args: Some(args), .. } => {
+                let list: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                write!(f, "function {}.{}({})", q(schema), q(name), list.join(", "))
+            }
             Object::Sequence { schema, name } => write!(f, "sequence {}.{}", q(schema), q(name)),
             Object::Extension { name } => write!(f, "extension {}", q(name)),
         }

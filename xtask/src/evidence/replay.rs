@@ -24,6 +24,13 @@ pub enum Found {
     Invalid,
 }
 
+/// Whether `found` is the state `p` of `o`. A relation the file drops to free its name
+/// for another kind ([`freed`]) is also absent when that other kind has the name (the
+/// catalogs say "invalid", which for one that should be there means "in the way").
+pub(crate) fn holds(o: &Object, found: Found, p: Presence, freed: &HashSet<Object>) -> bool {
+    found == Found::from(p) || (p == Presence::Absent && found == Found::Invalid && freed.contains(o))
+}
+
 impl From<Presence> for Found {
     fn from(p: Presence) -> Found {
         match p {
@@ -88,8 +95,9 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
         if matches!(stmt.body, Body::Unknown(_)) && !changes_only_rows(stmt) {
             tainted = true;
         }
-        let Body::Changes(changes) = &stmt.body else {
-            continue;
+        let changes = match &stmt.body {
+            Body::Changes(c) | Body::Replace(_, c) => c,
+            _ => continue,
         };
         for c in changes {
             for (o, _) in &c.skip_if {
@@ -104,7 +112,12 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
             let prov = |p: Presence, g: bool| (p, stmt.text.clone(), stmt.line, g);
             match &c.op {
                 Op::Create { object, children, .. } => {
-                    m.observe(object, known(Presence::Absent));
+                    // Created again after the file dropped what it belongs to (a function
+                    // dropped by name, then created with its arguments): it may have
+                    // existed before.
+                    let after_drop =
+                        m.dropped.iter().any(|d| d != object && d.identity().is_some_and(|id| object.within(&id)));
+                    m.observe(object, if after_drop { None } else { known(Presence::Absent) });
                     m.set(object, prov(Presence::Present, guarded));
                     // What it owns was absent before exactly when it was (see `observe`).
                     // A constraint or index dropped and added again under its name in one
@@ -177,6 +190,40 @@ pub(crate) fn intended(stmts: &[Stmt]) -> Intent {
     Intent { expectations, lookups: m.mentioned.into_iter().collect(), informative, before }
 }
 
+/// Relations the file creates under a name it first frees by dropping or renaming away
+/// a relation of another kind (`DROP VIEW v; CREATE TABLE v`), and those it drops: the
+/// one created, found "in the way" by the catalogs, is only not there yet ([`rerun`]
+/// tells whether the drop clears the name); the one dropped is gone once the other has
+/// its name.
+pub(crate) fn freed(stmts: &[Stmt]) -> HashSet<Object> {
+    let mut dropped: Vec<Object> = Vec::new();
+    let mut out = HashSet::new();
+    for (stmt, _) in flat(stmts) {
+        let changes = match &stmt.body {
+            Body::Changes(c) | Body::Replace(_, c) => c,
+            _ => continue,
+        };
+        for c in changes {
+            match &c.op {
+                Op::Drop { object } | Op::Rename { from: object, .. } if object.relation_name().is_some() => {
+                    dropped.push(object.clone())
+                }
+                Op::Create { object, .. } | Op::Set { object, .. } | Op::Rename { to: object, .. } => {
+                    let rel = object.relation_name();
+                    let other: Vec<Object> =
+                        dropped.iter().filter(|d| *d != object && d.relation_name() == rel).cloned().collect();
+                    if rel.is_some() && !other.is_empty() {
+                        out.insert(object.clone());
+                        out.extend(other);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 type Prov = (Presence, String, usize, bool);
 
 #[derive(Default)]
@@ -241,7 +288,7 @@ impl Intended {
             if let Some(group) = o.exclusive_group() {
                 self.entries.retain(|(k, _)| k == o || k.exclusive_group().as_ref() != Some(&group));
             }
-            if let Some(implied) = o.implied() {
+            for implied in o.implied() {
                 if self.entries.iter().any(|(k, _)| *k == implied) {
                     self.set(&implied, prov.clone());
                 }
@@ -296,7 +343,7 @@ pub(crate) fn rerun(
     let mut first_change = None;
     for s in stmts {
         match &s.body {
-            Body::Changes(changes) => {
+            Body::Changes(changes) | Body::Replace(_, changes) => {
                 let changed = apply(&mut state, changes, predating).map_err(|(_, why)| Blocker {
                     line: s.line,
                     statement: s.text.clone(),
@@ -334,7 +381,7 @@ pub(crate) fn rerun(
                     first_change = block_change;
                 }
             }
-            Body::Ignored | Body::Unknown(_) | Body::Replace(_) => {}
+            Body::Ignored | Body::Unknown(_) => {}
         }
     }
     Ok(Rerun { end: state, first_change })
@@ -367,6 +414,12 @@ fn apply(
         }
         if let Some(o) = c.needs.iter().find(|o| get(state, o) != Found::Present) {
             return Err((o.missing_error(), format!("{o} does not exist")));
+        }
+        // `CREATE OR REPLACE VIEW` where a table of that name is: "is not a view".
+        if let Op::Set { object, .. } = &c.op {
+            if !object.is_column_property() && get(state, object) == Found::Invalid {
+                return Err((object.exists_error(), format!("{object} is in the way: something else has its name")));
+            }
         }
         if let Op::Set { object, presence, once: true } = &c.op {
             if get(state, object) == Found::from(*presence) {
@@ -427,6 +480,19 @@ fn apply(
 }
 
 fn set(state: &mut HashMap<Object, Found>, o: &Object, v: Found) {
+    // Relations share one name space: once one is there, another kind of relation of
+    // that name is in the way; once it is gone, nothing is.
+    if let Some(rel) = o.relation_name() {
+        for (k, val) in state.iter_mut() {
+            if k != o && k.relation_name() == Some(rel) {
+                match (v, *val) {
+                    (Found::Present, Found::Absent) => *val = Found::Invalid,
+                    (Found::Absent, Found::Invalid) => *val = Found::Absent,
+                    _ => {}
+                }
+            }
+        }
+    }
     if v == Found::Present {
         if let Some(group) = o.exclusive_group() {
             for (k, val) in state.iter_mut() {
@@ -435,7 +501,7 @@ fn set(state: &mut HashMap<Object, Found>, o: &Object, v: Found) {
                 }
             }
         }
-        if let Some(implied) = o.implied() {
+        for implied in o.implied() {
             state.insert(implied, Found::Present);
         }
         // A new column's properties are now real (they were "invalid": no such column).

@@ -3,14 +3,16 @@
 //!
 //! Every statement becomes one of: ignored (no lasting effect on the schema, such as
 //! `BEGIN`, `SET lock_timeout`, `COMMENT ON`), a list of [`Change`]s, a `DO` block of
-//! such statements with its exception handler, or unknown with the reason. Anything
+//! such statements with its exception handler, a statement that is safe to run again
+//! but checked only in part (a replaced view's presence, not its query), or unknown
+//! with the reason. Anything
 //! outside the forms below is unknown: the analyser never guesses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::definition;
 use super::lexer::{self, Tok, Token};
-use super::objects::{Object, Presence, TypeName};
+use super::objects::{FunctionDef, Object, Presence, TypeName};
 
 /// PostgreSQL cuts identifiers to 63 bytes (NAMEDATALEN - 1).
 const MAX_IDENT: usize = 63;
@@ -29,10 +31,13 @@ pub(crate) struct Stmt {
 pub(crate) enum Body {
     Ignored,
     Unknown(String),
-    /// `CREATE OR REPLACE` of a function, procedure, view, trigger or rule, or
-    /// `DROP FUNCTION|PROCEDURE|VIEW IF EXISTS`: not checked, but running it again does
-    /// the same again, whatever was there (the text says which statement it is).
-    Replace(String),
+    /// A statement whose effect is checked only in part, or not at all, but which
+    /// does the same again when run again, whatever was there: `CREATE OR REPLACE` of
+    /// a view or trigger (only its presence is checked: the changes), a view or trigger
+    /// created again after the file dropped it, or what the analyser cannot read of a
+    /// `CREATE OR REPLACE FUNCTION`, a procedure or rule, `DROP PROCEDURE IF EXISTS`
+    /// (no changes). The text says what is not checked.
+    Replace(String, Vec<Change>),
     Changes(Vec<Change>),
     /// A `DO` block: its statements, and the SQLSTATEs its handler swallows
     /// (`"others"`, a code, or a class such as `"42000"`); empty without a handler.
@@ -86,7 +91,14 @@ pub(crate) enum Op {
 /// Reads the statements of `src`; unqualified names belong to `default_schema`
 /// until a `SET search_path` says otherwise.
 pub(crate) fn parse(src: &str, default_schema: &str) -> Vec<Stmt> {
-    let mut cx = Cx { src, schema: default_schema.to_string(), enums: HashMap::new(), temp: Vec::new() };
+    let mut cx = Cx {
+        src,
+        schema: default_schema.to_string(),
+        enums: HashMap::new(),
+        temp: Vec::new(),
+        dropped: HashSet::new(),
+        cascaded: false,
+    };
     let tokens = lexer::tokenize(src);
     lexer::split_statements(&tokens).into_iter().map(|toks| cx.statement(toks, false)).collect()
 }
@@ -182,6 +194,12 @@ struct Cx<'s> {
     /// Temporary tables this file created: an unqualified `DROP TABLE` of one drops it,
     /// not a table of the schema (and a temporary table ends with the session anyway).
     temp: Vec<String>,
+    /// Views and triggers this file dropped: created again, they have the same name and
+    /// perhaps another definition, which the catalogs are not compared on.
+    dropped: HashSet<Object>,
+    /// The file dropped something with CASCADE, which may have taken views along that
+    /// the analyser does not know of.
+    cascaded: bool,
 }
 
 type Res<T> = Result<T, String>;
@@ -247,15 +265,22 @@ impl<'s> Cx<'s> {
                 }
             }
             "create" if p.is_at(1, "or") && p.is_at(2, "replace") => {
-                let kind = p.t.get(p.i + 3).and_then(|t| match &t.tok {
-                    Tok::Word(w) => Some(w.to_ascii_lowercase()),
-                    _ => None,
-                });
-                match kind.as_deref() {
-                    Some("function" | "procedure" | "view" | "recursive" | "trigger" | "constraint" | "rule")
-                        if !in_block =>
-                    {
-                        Ok(Body::Replace(format!("CREATE OR REPLACE {}", kind.unwrap_or_default().to_uppercase())))
+                if in_block {
+                    return Err("CREATE OR REPLACE that the analyser does not check".into());
+                }
+                p.i += 3;
+                if p.eat("view") || p.eat_seq(&["recursive", "view"]) {
+                    return self.create_view(p, true, false);
+                }
+                if p.eat("function") {
+                    return self.create_function(p, true);
+                }
+                if p.eat("trigger") {
+                    return self.create_trigger(p, true);
+                }
+                match p.word().as_deref() {
+                    Some(kind @ ("procedure" | "constraint" | "rule")) => {
+                        Ok(Body::Replace(format!("CREATE OR REPLACE {}: not checked", kind.to_uppercase()), Vec::new()))
                     }
                     _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
                 }
@@ -268,15 +293,8 @@ impl<'s> Cx<'s> {
                 p.bump();
                 self.alter(p)
             }
-            "drop"
-                if !in_block
-                    && ["function", "procedure", "view"].iter().any(|k| p.is_at(1, k))
-                    && p.is_at(2, "if")
-                    && p.is_at(3, "exists") =>
-            {
-                let kind = p.t[p.i + 1].tok.clone();
-                let Tok::Word(kind) = kind else { unreachable!("is_at matched a word") };
-                Ok(Body::Replace(format!("DROP {} IF EXISTS", kind.to_uppercase())))
+            "drop" if !in_block && p.is_at(1, "procedure") && p.is_at(2, "if") && p.is_at(3, "exists") => {
+                Ok(Body::Replace("DROP PROCEDURE IF EXISTS: not checked".into(), Vec::new()))
             }
             "drop" => {
                 p.bump();
@@ -336,7 +354,16 @@ impl<'s> Cx<'s> {
             return Err("CREATE OR REPLACE of a function, view or rule: its definition is not checked".into());
         }
         if p.eat("trigger") || p.eat_seq(&["constraint", "trigger"]) {
-            return self.create_trigger(p);
+            return self.create_trigger(p, false);
+        }
+        if p.eat("view") || p.eat_seq(&["recursive", "view"]) {
+            return self.create_view(p, false, false);
+        }
+        if p.eat_seq(&["materialized", "view"]) {
+            return self.create_view(p, false, true);
+        }
+        if p.eat("function") {
+            return self.create_function(p, false);
         }
         let unique = p.eat("unique");
         if p.eat("index") {
@@ -388,8 +415,10 @@ impl<'s> Cx<'s> {
         Err("not a CREATE the analyser knows".into())
     }
 
-    /// `CREATE [CONSTRAINT] TRIGGER name {BEFORE|AFTER|INSTEAD OF} events ON table ...`
-    fn create_trigger(&mut self, p: &mut P) -> Res<Body> {
+    /// `CREATE [OR REPLACE] [CONSTRAINT] TRIGGER name {BEFORE|AFTER|INSTEAD OF} events ON table ...`:
+    /// only its presence is checked, so one created again after the file dropped it,
+    /// or replaced, shows nothing about its definition.
+    fn create_trigger(&mut self, p: &mut P, replace: bool) -> Res<Body> {
         let name = p.name()?;
         while !p.at_end() && !p.is("on") {
             p.bump();
@@ -398,7 +427,196 @@ impl<'s> Cx<'s> {
         let (schema, table) = p.qname()?;
         let schema = schema.unwrap_or_else(|| self.schema.clone());
         let table_obj = Object::Table { schema: schema.clone(), name: table.clone() };
-        Ok(one(create(Object::Trigger { schema, table, name }, Vec::new(), false).needing(table_obj)))
+        let object = Object::Trigger { schema, table, name };
+        if replace {
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(Body::Replace(
+                "CREATE OR REPLACE TRIGGER: only that the trigger exists is checked, not its definition".into(),
+                vec![Change::new(set, Vec::new()).needing(table_obj)],
+            ));
+        }
+        if self.dropped.contains(&object) {
+            return Ok(Body::Replace(
+                "a trigger created again after the file dropped it: only that it exists is checked, not its definition"
+                    .into(),
+                vec![create(object, Vec::new(), false).needing(table_obj)],
+            ));
+        }
+        Ok(one(create(object, Vec::new(), false).needing(table_obj)))
+    }
+
+    /// `CREATE [OR REPLACE] [MATERIALIZED] VIEW [IF NOT EXISTS] name [(columns)] [WITH (...)] AS query`:
+    /// only its presence is checked (`pg_get_viewdef` prints the query normalised).
+    fn create_view(&mut self, p: &mut P, replace: bool, materialized: bool) -> Res<Body> {
+        let guard = materialized && p.eat_seq(&["if", "not", "exists"]);
+        let (schema, name) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        if !p.t[p.i..].iter().any(|t| t.is_word("as")) {
+            return Err("a view without AS".into());
+        }
+        let object = Object::View { schema, name, materialized };
+        let unchecked = "only that the view exists is checked, not its query";
+        if replace {
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(Body::Replace(
+                format!("CREATE OR REPLACE VIEW: {unchecked}"),
+                vec![Change::new(set, Vec::new())],
+            ));
+        }
+        if self.dropped.contains(&object) || self.cascaded {
+            // It was there before the drop (perhaps with another query): finding it shows
+            // nothing, and a DROP ... CASCADE may have removed it without the file saying so.
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(Body::Replace(
+                format!("a view created again after the file dropped it or dropped with CASCADE: {unchecked}"),
+                vec![Change::new(set, Vec::new())],
+            ));
+        }
+        Ok(one(create(object, Vec::new(), guard)))
+    }
+
+    /// `CREATE [OR REPLACE] FUNCTION name (args) RETURNS type LANGUAGE l AS 'body' ...`:
+    /// the function with these argument types and this definition (see
+    /// [`FunctionDef`]). A replaced function is compared on every attribute the file
+    /// states, so one with an attribute the analyser does not read is left unchecked;
+    /// a created one did not exist before with these arguments, so its body is enough.
+    fn create_function(&mut self, p: &mut P, replace: bool) -> Res<Body> {
+        let fallback = |why: &str| {
+            if replace {
+                Ok(Body::Replace(format!("CREATE OR REPLACE FUNCTION {why}: not checked"), Vec::new()))
+            } else {
+                Err(format!("CREATE FUNCTION {why}: not checked"))
+            }
+        };
+        let (schema, name) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        let group = p.group()?;
+        let args = match function_args(group, &self.schema, true) {
+            Ok(a) => a,
+            Err(why) => return fallback(&why),
+        };
+        if replace && group.iter().any(|t| t.is_word("default") || t.is_punct('=')) {
+            return fallback("with argument defaults");
+        }
+        let mut def = FunctionDef {
+            body: String::new(),
+            language: String::new(),
+            returns: None,
+            setof: false,
+            volatility: 'v',
+            security_definer: false,
+            strict: false,
+            cost: None,
+            rows: None,
+            parallel: 'u',
+            leakproof: false,
+        };
+        let (mut body, mut returns) = (None, false);
+        while !p.at_end() {
+            if p.eat("returns") {
+                if p.eat_seq(&["null", "on", "null", "input"]) {
+                    def.strict = true;
+                    continue;
+                }
+                returns = true;
+                if p.is("table") {
+                    if replace {
+                        return fallback("returning TABLE");
+                    }
+                    p.bump();
+                    p.group()?;
+                    continue;
+                }
+                def.setof = p.eat("setof");
+                match type_name(p, &self.schema) {
+                    Ok(t) => def.returns = Some(t),
+                    Err(why) => return fallback(&why),
+                }
+            } else if p.eat("language") {
+                def.language = match p.peek().map(|t| &t.tok) {
+                    Some(Tok::Str(l)) => {
+                        let l = l.to_ascii_lowercase();
+                        p.bump();
+                        l
+                    }
+                    _ => p.name()?,
+                };
+            } else if p.eat("as") {
+                body = match p.peek().map(|t| &t.tok) {
+                    Some(Tok::Str(b) | Tok::Dollar { body: b, .. }) => Some(b.clone()),
+                    _ => return fallback("with a body the analyser cannot read"),
+                };
+                p.bump();
+                if p.is_punct(',') {
+                    return fallback("with an object file");
+                }
+            } else if p.eat("immutable") {
+                def.volatility = 'i';
+            } else if p.eat("stable") {
+                def.volatility = 's';
+            } else if p.eat("volatile") {
+                def.volatility = 'v';
+            } else if p.eat("strict") {
+                def.strict = true;
+            } else if p.is("cost") || p.is("rows") {
+                let rows = p.eat("rows");
+                p.eat("cost");
+                let n = match p.peek().map(|t| &t.tok) {
+                    Some(Tok::Number(n)) if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => n.clone(),
+                    _ => return fallback("with COST or ROWS that is not a plain number"),
+                };
+                p.bump();
+                *(if rows { &mut def.rows } else { &mut def.cost }) = Some(n);
+            } else if p.eat("parallel") {
+                def.parallel = match p.word().as_deref() {
+                    Some("unsafe") => 'u',
+                    Some("restricted") => 'r',
+                    Some("safe") => 's',
+                    _ => return fallback("with a PARALLEL the analyser cannot read"),
+                };
+                p.bump();
+            } else if p.eat("leakproof") {
+                def.leakproof = true;
+            } else if p.eat_seq(&["not", "leakproof"]) {
+                def.leakproof = false;
+            } else if p.eat_seq(&["called", "on", "null", "input"]) {
+                def.strict = false;
+            } else if p.eat("security") || p.eat_seq(&["external", "security"]) {
+                if p.eat("definer") {
+                    def.security_definer = true;
+                } else {
+                    p.expect("invoker")?;
+                    def.security_definer = false;
+                }
+            } else if replace {
+                return fallback("with an attribute the analyser does not compare");
+            } else {
+                // COST, ROWS, PARALLEL, SET...: not compared; the body is enough for a new function.
+                p.bump();
+                while !p.at_end() && !FUNCTION_CLAUSES.iter().any(|k| p.is(k)) {
+                    p.bump();
+                }
+            }
+        }
+        let Some(body) = body else {
+            return fallback("with a body in SQL-standard form");
+        };
+        if !returns || def.language.is_empty() {
+            return fallback("without RETURNS or LANGUAGE");
+        }
+        def.body = body;
+        let object =
+            Object::Function { schema: schema.clone(), name: name.clone(), args: Some(args.clone()), def: Some(def) };
+        if replace || self.cascaded {
+            // After a DROP ... CASCADE, a function taking a dropped view's row type may
+            // have gone with it: created again, it may have been there before, like a
+            // replaced one.
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(one(Change::new(set, Vec::new())));
+        }
+        // It fails when a function with these arguments exists, whatever its body.
+        let signature = Object::Function { schema, name, args: Some(args), def: None };
+        Ok(one(create(signature, vec![(object, Presence::Present)], false)))
     }
 
     fn if_not_exists_qname(&self, p: &mut P) -> Res<(bool, (String, String))> {
@@ -622,6 +840,27 @@ impl<'s> Cx<'s> {
         }
         if p.eat("type") {
             return self.alter_type(p);
+        }
+        let materialized = p.eat("materialized");
+        if p.eat("view") {
+            // ALTER [MATERIALIZED] VIEW [IF EXISTS] name RENAME TO new
+            let exists_guard = p.eat_seq(&["if", "exists"]);
+            let (schema, name) = p.qname()?;
+            let schema = schema.unwrap_or_else(|| self.schema.clone());
+            if !(p.eat("rename") && p.eat("to")) {
+                return Err("ALTER VIEW other than RENAME TO is not checked".into());
+            }
+            let to = p.name()?;
+            p.expect_end()?;
+            let from = Object::View { schema: schema.clone(), name, materialized };
+            let skip = if exists_guard { vec![(from.clone(), Presence::Absent)] } else { Vec::new() };
+            return Ok(Body::Changes(vec![Change::new(
+                Op::Rename { from, to: Object::View { schema, name: to, materialized } },
+                skip,
+            )]));
+        }
+        if materialized {
+            return Err("not an ALTER the analyser knows".into());
         }
         if p.eat("index") {
             let exists_guard = p.eat_seq(&["if", "exists"]);
@@ -859,9 +1098,18 @@ impl<'s> Cx<'s> {
             p.expect_end()?;
             let object = Object::Trigger { schema: schema.clone(), table: table.clone(), name };
             let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
+            self.dropped.insert(object.clone());
             return Ok(one(Change::new(Op::Drop { object }, skip)));
         }
-        if !["table", "index", "type", "sequence", "extension", "schema"].contains(&kind.as_str()) {
+        if kind == "function" {
+            return self.drop_function(p);
+        }
+        let materialized = kind == "materialized" && p.is_at(1, "view");
+        if materialized {
+            p.bump();
+        }
+        let kind = if materialized { "view".to_string() } else { kind };
+        if !["table", "index", "type", "sequence", "extension", "schema", "view"].contains(&kind.as_str()) {
             return Err("not a DROP the analyser knows".into());
         }
         p.bump();
@@ -898,6 +1146,11 @@ impl<'s> Cx<'s> {
                     Object::Type { schema, name }
                 }
                 "sequence" => Object::Sequence { schema, name },
+                "view" => {
+                    let v = Object::View { schema, name, materialized };
+                    self.dropped.insert(v.clone());
+                    v
+                }
                 "extension" | "schema" if p_had_qualifier(&p.t[..p.i]) => {
                     return Err("a qualified extension or schema name".into())
                 }
@@ -910,7 +1163,35 @@ impl<'s> Cx<'s> {
                 break;
             }
         }
-        if !p.eat("cascade") {
+        if p.eat("cascade") {
+            self.cascaded = true;
+        } else {
+            p.eat("restrict");
+        }
+        p.expect_end()?;
+        Ok(Body::Changes(changes))
+    }
+
+    /// `DROP FUNCTION [IF EXISTS] name [(args)] [, ...] [CASCADE|RESTRICT]`: without
+    /// arguments, the only function of that name.
+    fn drop_function(&mut self, p: &mut P) -> Res<Body> {
+        p.bump();
+        let guard = p.eat_seq(&["if", "exists"]);
+        let mut changes = Vec::new();
+        loop {
+            let (schema, name) = p.qname()?;
+            let schema = schema.unwrap_or_else(|| self.schema.clone());
+            let args = if p.is_punct('(') { Some(function_args(p.group()?, &self.schema, false)?) } else { None };
+            let object = Object::Function { schema, name, args, def: None };
+            let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
+            changes.push(Change::new(Op::Drop { object }, skip));
+            if !p.eat_punct(',') {
+                break;
+            }
+        }
+        if p.eat("cascade") {
+            self.cascaded = true;
+        } else {
             p.eat("restrict");
         }
         p.expect_end()?;
@@ -1101,6 +1382,62 @@ impl<'s> Cx<'s> {
         }
         Ok(Body::Block { statements, catches })
     }
+}
+
+/// Words that start a clause of `CREATE FUNCTION` (to step over one not compared).
+const FUNCTION_CLAUSES: [&str; 16] = [
+    "returns",
+    "language",
+    "as",
+    "immutable",
+    "stable",
+    "volatile",
+    "strict",
+    "called",
+    "security",
+    "external",
+    "leakproof",
+    "not",
+    "parallel",
+    "cost",
+    "rows",
+    "set",
+];
+
+/// The input argument types of a function's argument list (`(a text, OUT b int,
+/// VARIADIC c int[])`), as `proargtypes` holds them: `OUT` arguments left out, names
+/// and defaults dropped. `defaults`: whether `DEFAULT`/`=` may follow (not in `DROP`).
+fn function_args(group: &[Token], schema: &str, defaults: bool) -> Res<Vec<TypeName>> {
+    let mut out = Vec::new();
+    for arg in split_commas(group) {
+        let mut a = P { t: arg, i: 0 };
+        let output = a.eat("out");
+        if !output && !a.eat("inout") && !a.eat("in") {
+            a.eat("variadic");
+        }
+        let end = if defaults {
+            arg.iter().position(|t| t.is_word("default") || t.is_punct('=')).unwrap_or(arg.len())
+        } else {
+            arg.len()
+        };
+        let toks = &arg[a.i..end];
+        // `type` alone, or `name type`: the first reading that takes every token.
+        let whole = |from: usize| {
+            let mut q = P { t: toks, i: from };
+            type_name(&mut q, schema).ok().filter(|_| q.at_end())
+        };
+        let ty = match whole(0) {
+            Some(t) => t,
+            None if toks.len() > 1 && matches!(toks[0].tok, Tok::Word(_) | Tok::Quoted(_)) => {
+                whole(1).ok_or("with an argument type the analyser cannot read")?
+            }
+            None => return Err("with an argument type the analyser cannot read".into()),
+        };
+        if !output {
+            out.push(ty);
+        }
+    }
+    Ok(out)
 }
 
 /// The column names of a `PRIMARY KEY (a, b)` clause (`e` at `PRIMARY`).

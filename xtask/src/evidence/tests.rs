@@ -308,7 +308,8 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "UPDATE users SET a = 1",
         "DELETE FROM users",
         "GRANT SELECT ON users TO app",
-        "CREATE VIEW v AS SELECT 1",
+        "ALTER VIEW v SET SCHEMA other",
+        "CREATE FUNCTION f(x tbl.col%TYPE) RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql",
         "CREATE OR REPLACE AGGREGATE f(int) (SFUNC = int4pl, STYPE = int)",
         "SELECT pg_sleep(1)",
         "CREATE INDEX ON users (email)",
@@ -808,8 +809,9 @@ fn transactional_files() {
 
 #[test]
 fn create_or_replace_is_safe_to_run_again_but_proves_nothing() {
-    let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;";
-    let a = analyse(&format!("DROP FUNCTION IF EXISTS f;\n{f}"));
+    // An attribute the analyser does not compare: the function is not checked.
+    let f = "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql SUPPORT g;";
+    let a = analyse(&format!("DROP PROCEDURE IF EXISTS f;\n{f}"));
     assert!(a.unknown.is_empty() && a.replaced.len() == 2, "{:?}", a.unknown);
     let ev = judge(&a, &HashMap::new());
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
@@ -864,6 +866,246 @@ fn a_statement_not_understood_that_may_create_objects_hides_what_was_there_befor
     let mut w = after("CREATE TABLE a (y int);");
     w.insert(t("a"), Found::Present);
     assert_eq!(judge(&a, &w).verdict, Verdict::Applied);
+}
+
+fn view(name: &str) -> Object {
+    Object::View { schema: "public".into(), name: name.into(), materialized: false }
+}
+
+fn fun(name: &str, args: Option<&[&str]>) -> Object {
+    let ty = |n: &str| TypeName {
+        lookup: vec![("pg_catalog".into(), n.into()), ("public".into(), n.into())],
+        modifiers: String::new(),
+        array: false,
+    };
+    Object::Function {
+        schema: "public".into(),
+        name: name.into(),
+        args: args.map(|a| a.iter().map(|n| ty(n)).collect()),
+        def: None,
+    }
+}
+
+/// The function object with a definition that `a` expects.
+fn fun_def(a: &Analysis, name: &str) -> objects::FunctionDef {
+    a.expectations
+        .iter()
+        .find_map(|e| match &e.object {
+            Object::Function { name: n, def: Some(d), .. } if n == name => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no definition of {name}: {:#?} {:?}", a.expectations, a.unknown))
+}
+
+#[test]
+fn views_are_relations_checked_by_presence() {
+    let a = analyse(
+        "CREATE VIEW v AS SELECT 1;\nCREATE MATERIALIZED VIEW IF NOT EXISTS m AS SELECT 1 WITH NO DATA;\n\
+         ALTER VIEW v RENAME TO w;\nDROP VIEW IF EXISTS x, y CASCADE;\nDROP MATERIALIZED VIEW old;",
+    );
+    assert!(a.unknown.is_empty() && a.replaced.is_empty(), "{:?} {:?}", a.unknown, a.replaced);
+    assert!(has(&a, &view("w"), Presence::Present) && has(&a, &view("v"), Presence::Absent));
+    assert!(!expect_of(&a, &view("w")).guarded);
+    let m = Object::View { schema: "public".into(), name: "m".into(), materialized: true };
+    assert!(expect_of(&a, &m).guarded);
+    assert!(expect_of(&a, &view("x")).guarded && has(&a, &view("y"), Presence::Absent));
+    let old = Object::View { schema: "public".into(), name: "old".into(), materialized: true };
+    assert!(has(&a, &old, Presence::Absent) && !expect_of(&a, &old).guarded);
+
+    // Replaced, or created again after a drop: present, but its query is not checked.
+    for sql in [
+        "CREATE OR REPLACE VIEW v AS SELECT 2;",
+        "DROP VIEW IF EXISTS v;\nCREATE VIEW v AS SELECT 2;",
+        "DROP VIEW IF EXISTS other CASCADE;\nCREATE VIEW v AS SELECT 2;",
+    ] {
+        let a = analyse(sql);
+        assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{sql}: {:?}", a.replaced);
+        assert!(has(&a, &view("v"), Presence::Present) && expect_of(&a, &view("v")).guarded, "{sql}");
+    }
+    // Outside one transaction, a replaced view found does not show that it ran.
+    let a = analyse("BEGIN;\nALTER TABLE t ADD COLUMN c int;\nCOMMIT;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;");
+    let mut w = applied_world(&a);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Unknown);
+    // The column there and the view not: partial (the re-run fails on the column).
+    w.insert(view("v"), Found::Absent);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Partial);
+    assert_eq!(judge(&a, &world(&[t("t")])).verdict, Verdict::NotApplied);
+
+    // A view and a table share a name space: dropping one frees the name for the other.
+    let a = analyse("DROP VIEW v;\nCREATE TABLE v (a int);");
+    let before: HashMap<Object, Found> = [(view("v"), Found::Present), (t("v"), Found::Invalid)].into();
+    assert_eq!(judge(&a, &before).verdict, Verdict::NotApplied, "{}", judge(&a, &before).report());
+    // A table where the view should be: in the way.
+    let a = analyse("CREATE VIEW v AS SELECT 1;");
+    let ev = judge(&a, &[(view("v"), Found::Invalid)].into());
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.details().contains("in the way"), "{}", ev.details());
+}
+
+#[test]
+fn functions_are_read_with_their_arguments_and_body() {
+    let sql = "CREATE OR REPLACE FUNCTION public.f(IN a text, b \"Project\", VARIADIC c int[], OUT d bigint, \
+               e double precision, timestamp with time zone)\n\
+               RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER STRICT AS $fn$ BEGIN RETURN; END $fn$;";
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty() && a.replaced.is_empty(), "{:?} {:?}", a.unknown, a.replaced);
+    let e = a.expectations.iter().find(|e| matches!(e.object, Object::Function { def: Some(_), .. })).unwrap();
+    assert!(e.guarded);
+    assert_eq!(
+        e.object.to_string(),
+        "function \"public\".\"f\"(text, \"Project\", int4[], float8, timestamptz)",
+        "OUT arguments are not part of the signature"
+    );
+    let d = fun_def(&a, "f");
+    assert_eq!(d.body, " BEGIN RETURN; END ");
+    assert_eq!(
+        (d.language.as_str(), d.setof, d.volatility, d.security_definer, d.strict),
+        ("plpgsql", true, 's', true, true)
+    );
+    assert_eq!(d.returns.unwrap().to_string(), "text");
+    let a = analyse("CREATE OR REPLACE FUNCTION f() RETURNS SETOF int ROWS 1 COST 5 PARALLEL SAFE LEAKPROOF AS $$ SELECT 1 $$ LANGUAGE sql;");
+    let d = fun_def(&a, "f");
+    assert_eq!((d.rows.as_deref(), d.cost.as_deref(), d.parallel, d.leakproof), (Some("1"), Some("5"), 's', true));
+
+    // A string body, unescaped; defaults and unknown attributes are fine when it is new.
+    let a = analyse("CREATE FUNCTION g(n int DEFAULT 21) RETURNS int AS 'SELECT ''x'' || n' LANGUAGE sql COST 5 PARALLEL SAFE IMMUTABLE;");
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let d = fun_def(&a, "g");
+    assert_eq!((d.body.as_str(), d.volatility), ("SELECT 'x' || n", 'i'));
+    // Created without OR REPLACE: it was not there before, so finding it shows that the file ran.
+    assert!(a.informative.iter().any(|o| matches!(o, Object::Function { def: Some(_), .. })), "{:?}", a.informative);
+    let ga = a.expectations.iter().find_map(|e| match &e.object {
+        Object::Function { args: Some(args), def: None, .. } => Some(args.clone()),
+        _ => None,
+    });
+    assert_eq!(ga.unwrap()[0].regtype_texts(), ["\"pg_catalog\".\"int4\""]);
+
+    // What a replaced function cannot be compared on: left unchecked, as before.
+    for sql in [
+        "CREATE OR REPLACE FUNCTION g(n int DEFAULT 21) RETURNS int AS $$ SELECT n $$ LANGUAGE sql;",
+        "CREATE OR REPLACE FUNCTION g() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql SET search_path = public;",
+        "CREATE OR REPLACE FUNCTION g() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql COST 1e3;",
+        "CREATE OR REPLACE FUNCTION g() RETURNS TABLE (a int) AS $$ SELECT 1 $$ LANGUAGE sql;",
+        "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql RETURN 1;",
+        "CREATE OR REPLACE FUNCTION g() RETURNS int AS 'lib', 'g' LANGUAGE c;",
+        "CREATE OR REPLACE PROCEDURE p() AS $$ SELECT 1 $$ LANGUAGE sql;",
+    ] {
+        let a = analyse(sql);
+        assert!(a.unknown.is_empty() && a.replaced.len() == 1 && a.expectations.is_empty(), "{sql}: {:?}", a.unknown);
+    }
+}
+
+#[test]
+fn dropping_functions_by_name_or_by_arguments() {
+    let a = analyse("DROP FUNCTION IF EXISTS f;\nDROP FUNCTION g(text, int), h();");
+    assert!(a.unknown.is_empty() && a.replaced.is_empty(), "{:?}", a.unknown);
+    assert!(expect_of(&a, &fun("f", None)).guarded);
+    assert!(has(&a, &fun("h", Some(&[])), Presence::Absent));
+    let Object::Function { args: Some(args), .. } =
+        &a.expectations.iter().find(|e| e.object.to_string().contains("\"g\"")).unwrap().object
+    else {
+        panic!()
+    };
+    assert_eq!(args.len(), 2);
+    // Two functions named f: the drop without arguments fails on them.
+    let a = analyse("DROP FUNCTION f;");
+    assert_eq!(judge(&a, &[(fun("f", None), Found::Invalid)].into()).verdict, Verdict::Partial);
+
+    // Dropped by name, created with arguments: the new one may have been there before.
+    let a = analyse(
+        "ALTER TABLE t ADD COLUMN c int;\nDROP FUNCTION IF EXISTS f;\n\
+         CREATE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;",
+    );
+    assert!(!a.informative.iter().any(|o| matches!(o, Object::Function { .. })), "{:?}", a.informative);
+    // Once applied, the function of that name is the new one.
+    assert!(has(&a, &fun("f", None), Presence::Present), "{:#?}", a.expectations);
+    let w = applied_world(&a);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Applied, "{}", judge(&a, &w).report());
+    // The old function is still there, the column is not: a re-run drops and creates it.
+    let before: HashMap<Object, Found> = [(t("t"), Found::Present), (fun("f", None), Found::Present)].into();
+    assert_eq!(judge(&a, &before).verdict, Verdict::NotApplied, "{}", judge(&a, &before).report());
+}
+
+#[test]
+fn a_replaced_function_is_not_applied_while_its_old_body_is_there() {
+    let f = |body: &str| format!("CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ {body} $$ LANGUAGE sql;");
+    let a = analyse(&f("SELECT 2"));
+    let new = a.expectations[0].object.clone();
+    let old = analyse(&f("SELECT 1")).expectations[0].object.clone();
+    assert_ne!(new, old);
+    // The catalogs hold the old body: the new one is not there.
+    let ev = judge(&a, &[(old.clone(), Found::Present), (new.clone(), Found::Absent)].into());
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    let ev = judge(&a, &[(new, Found::Present), (old, Found::Absent)].into());
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.rule.is_none());
+}
+
+#[test]
+fn triggers_replaced_dropped_and_created_again() {
+    let a = analyse("CREATE OR REPLACE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();");
+    assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{:?}", a.unknown);
+    let tr = Object::Trigger { schema: "public".into(), table: "t".into(), name: "tr".into() };
+    assert!(has(&a, &tr, Presence::Present) && expect_of(&a, &tr).guarded);
+    // Missing table: a re-run fails on it.
+    let ev = judge(&a, &HashMap::new());
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert_eq!(judge(&a, &world(&[t("t")])).verdict, Verdict::NotApplied);
+
+    let a = analyse(
+        "DROP TRIGGER IF EXISTS tr ON t;\nCREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();",
+    );
+    assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{:?} {:?}", a.unknown, a.replaced);
+    assert!(expect_of(&a, &tr).guarded || !a.informative.contains(&tr));
+}
+
+#[test]
+fn a_file_of_only_replaces_is_not_applied_whatever_is_there() {
+    let sql = "DROP VIEW IF EXISTS v;\nCREATE VIEW v AS SELECT 1;\nCREATE OR REPLACE VIEW w AS SELECT 2;\n\
+               CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;";
+    let a = analyse(sql);
+    assert!(a.only_replaces && a.unknown.is_empty(), "{:?}", a.unknown);
+    for w in [HashMap::new(), applied_world(&a)] {
+        let ev = judge(&a, &w);
+        assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+        assert!(ev.rule.as_deref().unwrap().contains("does the same again"));
+    }
+    // A table where a view should be: the re-run fails on it.
+    let mut w = applied_world(&a);
+    w.insert(view("w"), Found::Invalid);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Partial);
+    // A table change among them: the usual rules.
+    assert!(!analyse(&format!("{sql}\nALTER TABLE t ADD COLUMN c int;")).only_replaces);
+}
+
+#[test]
+fn a_function_dropped_and_created_again_is_safe_to_run_again() {
+    let sql = "DROP FUNCTION IF EXISTS f;\nCREATE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;";
+    let a = analyse(sql);
+    assert!(a.only_replaces, "{:#?}", a.program);
+    // All in place: nothing shows it ran, but running it again drops and creates the same function.
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // Without the drop, a re-run fails on the function: applied.
+    let a = analyse("CREATE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;");
+    assert!(!a.only_replaces);
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Applied);
+    // A checked CREATE OR REPLACE FUNCTION in place, and nothing else: applied.
+    let a = analyse("CREATE OR REPLACE FUNCTION f(a text) RETURNS text AS $$ SELECT a $$ LANGUAGE sql;");
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+}
+
+#[test]
+fn guarded_changes_in_place_with_a_replaced_view_are_safe_to_run_again() {
+    let sql = "ALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;";
+    let a = analyse(sql);
+    let ev = judge(&a, &applied_world(&a));
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.as_deref().unwrap().contains("replace what they make"), "{:?}", ev.rule);
+    // A re-run that would change something (here: a column's type) is not "nothing but the view".
+    let a = analyse("ALTER TABLE t DROP COLUMN IF EXISTS c;\nALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;");
+    assert_eq!(judge(&a, &applied_world(&a)).verdict, Verdict::Unknown);
 }
 
 /// A data change inside Prisma's `BEGIN ... COMMIT` block, then a second transaction.

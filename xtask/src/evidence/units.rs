@@ -19,13 +19,15 @@ use super::statements::Stmt;
 
 /// Every number of units (0 to the number of units) that the catalogs allow to be in.
 /// `units[i]` is the unit of `program[i]`; `before` is what the file reveals about the
-/// state before it ran; `predating` objects are not used as evidence.
+/// state before it ran; `predating` objects are not used as evidence; `freed` relations
+/// (created under a name the file frees first) are absent while another kind has the name.
 pub(crate) fn possible(
     program: &[Stmt],
     units: &[usize],
     before: &HashMap<Object, Presence>,
     found: &HashMap<Object, Found>,
     predating: &HashSet<Object>,
+    freed: &HashSet<Object>,
 ) -> BTreeSet<usize> {
     let state = |o: &Object| match found.get(o).copied().unwrap_or(Found::Absent) {
         // A property of a column that does not exist does not hold (as in `judge`).
@@ -41,7 +43,7 @@ pub(crate) fn possible(
                 .expectations
                 .iter()
                 .filter(|e| !predating.contains(&e.object))
-                .all(|e| state(&e.object) == Found::from(e.applied_means));
+                .all(|e| replay::holds(&e.object, state(&e.object), e.applied_means, freed));
             // Objects the first k units change (or that own, or are owned by, something they
             // change) may differ from before; every other object the file reveals is as it was.
             let touched: HashSet<&Object> = intent.expectations.iter().map(|e| &e.object).collect();
@@ -53,7 +55,7 @@ pub(crate) fn possible(
             };
             let rest_as_before =
                 before.iter().filter(|(o, _)| !predating.contains(*o) && !related(o)).all(|(o, p)| match p {
-                    Presence::Absent => state(o) == Found::Absent,
+                    Presence::Absent => replay::holds(o, state(o), Presence::Absent, freed),
                     Presence::Present => state(o) != Found::Absent,
                 });
             prefix_holds && rest_as_before

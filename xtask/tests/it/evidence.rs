@@ -515,3 +515,137 @@ ALTER TABLE "website" ADD COLUMN "owner" TEXT;"#;
     assert!(details.contains(r#"    column "public"."website"."owner" does not exist (line 2)"#), "{details}");
     assert!(!details.contains(r#""verified_at" does not exist"#), "{details}");
 }
+
+/// Views and functions are checked in the catalogs: a view by its presence, a function
+/// by its arguments and its body (`prosrc`, stored verbatim), so that a file creating
+/// them with a table change is decided in each state.
+#[test]
+fn views_and_functions_are_checked() {
+    let db = Db::start("ev-views");
+    let base = r#"CREATE TABLE "Shop" ("id" TEXT NOT NULL, "name" TEXT NOT NULL, CONSTRAINT "Shop_pkey" PRIMARY KEY ("id"));
+CREATE VIEW "ShopName" AS SELECT "id", "name" FROM "Shop";
+CREATE FUNCTION shop_label(shop "Shop", prefix text) RETURNS text AS $$ SELECT prefix || shop.name $$ LANGUAGE sql STABLE;"#;
+    let migration = r#"ALTER TABLE "Shop" ADD COLUMN "open" BOOLEAN NOT NULL DEFAULT true;
+CREATE VIEW "OpenShop" AS SELECT "id" FROM "Shop" WHERE "open";
+CREATE FUNCTION shop_count(only_open boolean) RETURNS bigint AS $$
+  SELECT count(*) FROM "Shop" WHERE "open" OR NOT only_open
+$$ LANGUAGE sql STABLE;
+CREATE FUNCTION shop_names() RETURNS SETOF text AS 'SELECT "name" FROM "Shop"' LANGUAGE sql STABLE PARALLEL SAFE;"#;
+    let none = db.assess_state("n", base, "", migration);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    assert!(none.unknown.is_empty() && none.replaced.is_empty(), "{}", none.report());
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    assert!(all.rule.is_none(), "checked, not assumed: {}", all.report());
+    let part = db.assess_state("p", base, &first(migration, 2), migration);
+    assert_eq!(part.verdict, Verdict::Partial, "{}", part.report());
+    assert!(objects(&part.missing).iter().any(|m| m.contains("\"shop_count\"(bool)")), "{}", part.report());
+    // The function is missing: its body is not listed apart.
+    let details = part.details();
+    assert!(details.contains(r#"function "public"."shop_count"(bool) does not exist (line 3)"#), "{details}");
+    assert!(!details.contains("does not have the body"), "{details}");
+
+    // The same function name with other arguments is another function.
+    let other = db.assess_state("o", base, "SET check_function_bodies = off;\nCREATE FUNCTION shop_count(only_open text) RETURNS bigint AS $$\n  SELECT count(*) FROM \"Shop\" WHERE \"open\" OR NOT only_open\n$$ LANGUAGE sql STABLE;", migration);
+    assert!(objects(&other.present).iter().all(|p| !p.contains("shop_count")), "{}", other.report());
+
+    // A view where a table of that name is: in the way, and a re-run fails on it.
+    let table = db.assess_state("t", base, r#"CREATE TABLE "OpenShop" ("id" TEXT);"#, migration);
+    assert_eq!(table.verdict, Verdict::Partial, "{}", table.report());
+    assert!(objects(&table.invalid).iter().any(|o| o.contains("view \"public\".\"OpenShop\"")), "{}", table.report());
+    let err = db.cluster.psql("t", migration).unwrap_err();
+    assert!(format!("{err:#}").contains("already exists"), "{err:#}");
+}
+
+/// `CREATE OR REPLACE FUNCTION` with a new body: the old body is "not applied", the
+/// new one "applied"; its body is compared, not its name.
+#[test]
+fn a_replaced_function_is_judged_by_its_body() {
+    let db = Db::start("ev-replace");
+    let base = r#"CREATE TABLE "Ticket" ("id" TEXT NOT NULL, "seen" INTEGER NOT NULL DEFAULT 0);
+CREATE FUNCTION bump_ticket() RETURNS trigger AS $$
+BEGIN
+  NEW."seen" := NEW."seen" + 1;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;"#;
+    let migration = r#"CREATE OR REPLACE FUNCTION bump_ticket() RETURNS trigger AS $$
+BEGIN
+  NEW."seen" := NEW."seen" + 2;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+CREATE OR REPLACE FUNCTION ticket_ids() RETURNS SETOF text ROWS 10 COST 5 AS $$ SELECT "id" FROM "Ticket" $$ LANGUAGE sql STABLE;
+CREATE TRIGGER "Ticket_bump" BEFORE UPDATE ON "Ticket" FOR EACH ROW EXECUTE FUNCTION bump_ticket();"#;
+    let none = db.assess_state("n", base, "", migration);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    assert!(objects(&none.missing).iter().any(|m| m.contains("bump_ticket")), "{}", none.report());
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    // The function replaced, the trigger not yet made: a re-run gets through and makes it.
+    let part = db.assess_state("p", base, &first(migration, 1), migration);
+    assert_eq!(part.verdict, Verdict::NotApplied, "{}", part.report());
+    db.cluster.psql("p", migration).expect("the re-run the verdict promises");
+    // Only the body changed back: the function is there by name but not as the file makes it.
+    let undone = db.assess_state(
+        "u",
+        base,
+        &format!(
+            "{migration}\n{}",
+            &base[base.find("CREATE FUNCTION").unwrap()..].replacen("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+        ),
+        migration,
+    );
+    assert_ne!(undone.verdict, Verdict::Applied, "{}", undone.report());
+}
+
+/// `DROP VIEW IF EXISTS` and `DROP FUNCTION IF EXISTS` followed by the new definition:
+/// Prisma-era hand-written migrations that rebuild a view or function.
+#[test]
+fn drop_view_if_exists_and_rebuilt_functions() {
+    let db = Db::start("ev-dropview");
+    let base = r#"CREATE TABLE "Page" ("id" TEXT NOT NULL, "title" TEXT NOT NULL);
+CREATE VIEW "PageTitle" AS SELECT "id", "title" FROM "Page";
+CREATE FUNCTION page_copy(page_id text) RETURNS text AS $$ SELECT page_id $$ LANGUAGE sql;"#;
+    // Only a drop: gone is applied, there is not applied.
+    let drop = r#"DROP VIEW IF EXISTS "PageTitle";"#;
+    assert_eq!(db.assess_state("d1", base, "", drop).verdict, Verdict::NotApplied);
+    assert_eq!(db.assess_state("d2", base, drop, drop).verdict, Verdict::Applied);
+    // The same name on a table: DROP VIEW fails on it ("is not a view").
+    let on_table = db.assess_state("d3", r#"CREATE TABLE "PageTitle" ("id" TEXT);"#, "", drop);
+    assert_eq!(on_table.verdict, Verdict::Partial, "{}", on_table.report());
+    assert!(db.cluster.psql("d3", drop).is_err());
+    // A view replaced by a table of its name: the view is not in the way of a re-run.
+    let to_table = r#"DROP VIEW "PageTitle";
+CREATE TABLE "PageTitle" ("id" TEXT NOT NULL, "title" TEXT NOT NULL);"#;
+    let n = db.assess_state("v1", base, "", to_table);
+    assert_eq!(n.verdict, Verdict::NotApplied, "{}", n.report());
+    let a = db.assess_state("v2", base, to_table, to_table);
+    assert_eq!(a.verdict, Verdict::Applied, "{}", a.report());
+
+    // Guarded throughout: all in place, a re-run changes nothing but sets the view's query again.
+    let guarded = r#"ALTER TABLE "Page" ADD COLUMN IF NOT EXISTS "draft" BOOLEAN NOT NULL DEFAULT false;
+CREATE OR REPLACE VIEW "PageTitle" AS SELECT "id", "title", "draft" FROM "Page";"#;
+    assert_eq!(db.assess_state("g1", base, "", guarded).verdict, Verdict::NotApplied);
+    let g = db.assess_state("g2", base, guarded, guarded);
+    assert_eq!(g.verdict, Verdict::NotApplied, "{}", g.report());
+    assert!(g.rule.is_some(), "{}", g.report());
+    db.cluster.psql("g2", guarded).expect("the re-run the verdict promises");
+
+    let migration = r#"ALTER TABLE "Page" ADD COLUMN "slug" TEXT;
+DROP VIEW IF EXISTS "PageTitle";
+CREATE VIEW "PageTitle" AS SELECT "id", "title", "slug" FROM "Page";
+DROP FUNCTION IF EXISTS page_copy;
+CREATE FUNCTION page_copy(page_id text, new_title text) RETURNS text AS $$ SELECT page_id || new_title $$ LANGUAGE sql;"#;
+    let none = db.assess_state("n", base, "", migration);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    // Up to the new view: the function is still the old one.
+    let part = db.assess_state("p", base, &first(migration, 3), migration);
+    assert_ne!(part.verdict, Verdict::Applied, "{}", part.report());
+    // Only the table change ran (a state a failed Prisma deploy cannot leave): the view
+    // has the old query, which presence alone cannot tell, so never "applied".
+    let col = db.assess_state("c", base, &first(migration, 1), migration);
+    assert_ne!(col.verdict, Verdict::Applied, "{}", col.report());
+}
