@@ -843,42 +843,31 @@ impl<'s> Cx<'s> {
         }
         let materialized = p.eat("materialized");
         if p.eat("view") {
-            // ALTER [MATERIALIZED] VIEW [IF EXISTS] name RENAME TO new
-            let exists_guard = p.eat_seq(&["if", "exists"]);
-            let (schema, name) = p.qname()?;
-            let schema = schema.unwrap_or_else(|| self.schema.clone());
-            if !(p.eat("rename") && p.eat("to")) {
-                return Err("ALTER VIEW other than RENAME TO is not checked".into());
-            }
-            let to = p.name()?;
-            p.expect_end()?;
-            let from = Object::View { schema: schema.clone(), name, materialized };
-            let skip = if exists_guard { vec![(from.clone(), Presence::Absent)] } else { Vec::new() };
-            return Ok(Body::Changes(vec![Change::new(
-                Op::Rename { from, to: Object::View { schema, name: to, materialized } },
-                skip,
-            )]));
+            return self.alter_rename(p, "VIEW", |schema, name| Object::View { schema, name, materialized });
         }
         if materialized {
             return Err("not an ALTER the analyser knows".into());
         }
         if p.eat("index") {
-            let exists_guard = p.eat_seq(&["if", "exists"]);
-            let (schema, name) = p.qname()?;
-            let schema = schema.unwrap_or_else(|| self.schema.clone());
-            if !(p.eat("rename") && p.eat("to")) {
-                return Err("ALTER INDEX other than RENAME TO is not checked".into());
-            }
-            let to = p.name()?;
-            p.expect_end()?;
-            let from = Object::Index { schema: schema.clone(), name };
-            let skip = if exists_guard { vec![(from.clone(), Presence::Absent)] } else { Vec::new() };
-            return Ok(Body::Changes(vec![Change::new(
-                Op::Rename { from, to: Object::Index { schema, name: to } },
-                skip,
-            )]));
+            return self.alter_rename(p, "INDEX", |schema, name| Object::Index { schema, name });
         }
         Err("not an ALTER the analyser knows".into())
+    }
+
+    /// `ALTER <kind> [IF EXISTS] name RENAME TO new` of a view or an index (`object`
+    /// makes one from a schema and a name); any other ALTER of them is not checked.
+    fn alter_rename(&mut self, p: &mut P, kind: &str, object: impl Fn(String, String) -> Object) -> Res<Body> {
+        let exists_guard = p.eat_seq(&["if", "exists"]);
+        let (schema, name) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        if !(p.eat("rename") && p.eat("to")) {
+            return Err(format!("ALTER {kind} other than RENAME TO is not checked"));
+        }
+        let to = p.name()?;
+        p.expect_end()?;
+        let from = object(schema.clone(), name);
+        let skip = if exists_guard { vec![(from.clone(), Presence::Absent)] } else { Vec::new() };
+        Ok(Body::Changes(vec![Change::new(Op::Rename { from, to: object(schema, to) }, skip)]))
     }
 
     /// `ALTER TABLE [IF EXISTS] [ONLY] name action [, ...]` and its RENAME forms.

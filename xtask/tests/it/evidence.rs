@@ -96,13 +96,13 @@ END $$;
 "#;
 
 /// A cluster with database `app`; the temp dir outlives the cluster (dropped after it).
-struct Db {
-    cluster: Cluster,
+pub(crate) struct Db {
+    pub(crate) cluster: Cluster,
     _dir: TempDir,
 }
 
 impl Db {
-    fn start(label: &str) -> Db {
+    pub(crate) fn start(label: &str) -> Db {
         let dir = TempDir::new(label);
         let opts = ClusterOptions { tls: false, superuser_password: "evidence pw".into() };
         let cluster = Cluster::start(&dir.path().join("pg"), &opts).expect("start PostgreSQL");

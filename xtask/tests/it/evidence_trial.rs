@@ -5,11 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use pgcluster::{Cluster, ClusterOptions};
 use xtask::db::Target;
 use xtask::evidence::{self, Evidence, TrialBounds, TrialOutcome, Verdict};
-
-use crate::harness::TempDir;
 
 /// A table with rows a backfill fills in, and a sequence.
 const INIT: &str = r#"
@@ -22,28 +19,22 @@ SELECT setval('"items_seq"', 7);
 /// An idempotent, guarded backfill, as hand-written migrations do it.
 const BACKFILL: &str = "-- Backfill\nUPDATE \"items\" SET \"kind\" = 'other' WHERE \"kind\" IS NULL;\n";
 
-struct Db {
-    cluster: Cluster,
-    _dir: TempDir,
-}
+/// The evidence tests' cluster with database `app`, holding [`INIT`].
+struct Db(crate::evidence::Db);
 
 impl Db {
     fn start(label: &str) -> Db {
-        let dir = TempDir::new(label);
-        let opts = ClusterOptions { tls: false, superuser_password: "trial pw".into() };
-        let cluster = Cluster::start(&dir.path().join("pg"), &opts).expect("start PostgreSQL");
-        cluster.create_database("app").expect("create database");
-        let db = Db { cluster, _dir: dir };
+        let db = Db(crate::evidence::Db::start(label));
         db.run(INIT);
         db
     }
 
     fn run(&self, sql: &str) -> String {
-        self.cluster.psql("app", sql).unwrap_or_else(|e| panic!("{e:#}\n{sql}"))
+        self.0.cluster.psql("app", sql).unwrap_or_else(|e| panic!("{e:#}\n{sql}"))
     }
 
     fn target(&self) -> Target {
-        Target::from_url("DATABASE_URL", &self.cluster.url("app"), None).unwrap()
+        Target::from_url("DATABASE_URL", &self.0.cluster.url("app"), None).unwrap()
     }
 
     fn assess_with(&self, sql: &str, bounds: TrialBounds) -> Evidence {
@@ -176,10 +167,10 @@ fn a_lock_held_elsewhere_is_waited_for_only_up_to_the_lock_timeout() {
     let db = Db::start("trial-lock");
     // Another session holds the table's lock while the trial runs.
     let holder = {
-        let url = db.cluster.url("app");
+        let url = db.0.cluster.url("app");
         std::process::Command::new("psql")
             .args(["-X", "-q", "-d", &url, "-c", "BEGIN; LOCK TABLE \"items\"; SELECT pg_sleep(20); COMMIT;"])
-            .env("PGPASSWORD", "trial pw")
+            .env("PGPASSWORD", db.0.cluster.password())
             .spawn()
             .unwrap()
     };
@@ -226,7 +217,7 @@ fn killing_psql_mid_trial_changes_nothing() {
     let bounds = TrialBounds { statement_timeout: Duration::from_secs(3), ..TrialBounds::default() };
     let trial = std::thread::spawn(move || evidence::assess_with(&target, sql, "public", Some(bounds)).unwrap());
     // The trial's psql (its argv has --csv and this cluster's port; the test's own psql has neither together).
-    let needle = format!(":{}/app", db.cluster.port());
+    let needle = format!(":{}/app", db.0.cluster.port());
     let deadline = Instant::now() + Duration::from_secs(20);
     let pid = loop {
         let sleeping = db
@@ -266,7 +257,7 @@ fn the_trial_runs_in_the_schema_the_url_names() {
     // The same table in another schema, where the backfill already ran; in public it has not.
     db.run("CREATE SCHEMA tenant; CREATE TABLE tenant.\"items\" (\"id\" INTEGER PRIMARY KEY, \"kind\" TEXT);");
     db.run("INSERT INTO tenant.\"items\" VALUES (1, 'other');");
-    let tenant = Target::from_url("DATABASE_URL", &format!("{}?schema=tenant", db.cluster.url("app")), None).unwrap();
+    let tenant = Target::from_url("DATABASE_URL", &format!("{}?schema=tenant", db.0.cluster.url("app")), None).unwrap();
     let ev = evidence::assess(&tenant, BACKFILL, &tenant.url.schema).unwrap();
     assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
     // Without `?schema=`, the search path is the database's own: public, where it has not run.
