@@ -1152,6 +1152,12 @@ impl<'s> Cx<'s> {
                 break;
             }
         }
+        self.drop_end(p, changes)
+    }
+
+    /// The end of a `DROP` of a list: `CASCADE` (noted: it may take other objects along)
+    /// or `RESTRICT`, then nothing.
+    fn drop_end(&mut self, p: &mut P, changes: Vec<Change>) -> Res<Body> {
         if p.eat("cascade") {
             self.cascaded = true;
         } else {
@@ -1178,13 +1184,7 @@ impl<'s> Cx<'s> {
                 break;
             }
         }
-        if p.eat("cascade") {
-            self.cascaded = true;
-        } else {
-            p.eat("restrict");
-        }
-        p.expect_end()?;
-        Ok(Body::Changes(changes))
+        self.drop_end(p, changes)
     }
 
     /// `DO [LANGUAGE plpgsql] $$ [<<label>>] BEGIN stmt; ... [EXCEPTION WHEN c [OR c] THEN null; ...] END [label] $$`
