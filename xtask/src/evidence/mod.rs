@@ -28,7 +28,7 @@
 //!   re-run would fail on. (If the migration never ran and only objects that predate
 //!   it collide, the migration itself needs fixing; the report says so too.)
 //! - **unknown**: the file contains a statement the analyser does not understand or
-//!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`, `GRANT`,
+//!   cannot check in the catalogs (data changes such as `INSERT`/`UPDATE`,
 //!   procedures, rules, a `CREATE FUNCTION` whose body or attributes it cannot read,
 //!   `ALTER VIEW` other than a rename, `SET search_path` to more than one schema, a `DO`
 //!   block with logic in it, ...) and the transactional rule (below) does not decide, or nothing

@@ -103,6 +103,44 @@ pub(crate) fn parse(src: &str, default_schema: &str) -> Vec<Stmt> {
     lexer::split_statements(&tokens).into_iter().map(|toks| cx.statement(toks, false)).collect()
 }
 
+/// The words naming an `ALTER TABLE` action that sets again what it set when it runs
+/// again and that no verdict needs to see: `ENABLE|DISABLE|FORCE|NO FORCE ROW LEVEL
+/// SECURITY`, `REPLICA IDENTITY`, `SET (...)`/`RESET (...)` of storage parameters,
+/// `OWNER TO`, `VALIDATE CONSTRAINT`, `ENABLE|DISABLE [ALWAYS|REPLICA] TRIGGER`,
+/// `CLUSTER ON`, `SET WITHOUT CLUSTER`, `SET LOGGED|UNLOGGED`, and `ALTER COLUMN ... SET
+/// STATISTICS|STORAGE|COMPRESSION`. (Not `SET SCHEMA` or `RENAME`, which fail when run
+/// again, nor `ALTER SEQUENCE ... RESTART`, which would restart the numbering again.)
+fn same_again(a: &P) -> Option<String> {
+    let words: Vec<String> = a.t[a.i..]
+        .iter()
+        .take(5)
+        .map(|t| match &t.tok {
+            Tok::Word(w) => w.to_ascii_lowercase(),
+            Tok::Punct(c) => c.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    let what = match (w(0), w(1), w(2)) {
+        ("enable" | "disable" | "force", "row", "level") | ("no", "force", "row") => "ROW LEVEL SECURITY",
+        ("replica", "identity", _) => "REPLICA IDENTITY",
+        ("set" | "reset", "(", _) => "storage parameters",
+        ("owner", "to", _) => "OWNER TO",
+        ("validate", "constraint", _) => "VALIDATE CONSTRAINT",
+        ("enable" | "disable", "trigger" | "always" | "replica", _) => "ENABLE/DISABLE TRIGGER",
+        ("cluster", "on", _) | ("set", "without", "cluster") => "CLUSTER ON",
+        ("set", "logged" | "unlogged", _) => "SET LOGGED/UNLOGGED",
+        ("alter", "column", _) if w(3) == "set" && matches!(w(4), "statistics" | "storage" | "compression") => {
+            "ALTER COLUMN SET STATISTICS/STORAGE"
+        }
+        ("alter", _, "set") if w(1) != "column" && matches!(w(3), "statistics" | "storage" | "compression") => {
+            "ALTER COLUMN SET STATISTICS/STORAGE"
+        }
+        _ => return None,
+    };
+    Some(what.to_string())
+}
+
 /// Why a statement that only changes rows is not understood (`INSERT`, `UPDATE`,
 /// `DELETE`, `MERGE`, `COPY`, `TRUNCATE`, or a `WITH` whose statement is one of them).
 pub(crate) const DATA_CHANGES: &str = "data changes cannot be checked in the catalogs";
@@ -302,6 +340,10 @@ impl<'s> Cx<'s> {
             }
             "insert" | "update" | "delete" | "merge" | "copy" | "truncate" => Err(DATA_CHANGES.into()),
             "with" if modifies_rows(p.t) => Err(DATA_CHANGES.into()),
+            // Granting or revoking again changes nothing more.
+            "grant" | "revoke" if !in_block => {
+                Ok(Body::Replace(format!("{}: privileges are not checked", first.to_uppercase()), Vec::new()))
+            }
             "grant" | "revoke" => Err("privileges are not checked".into()),
             "select" | "with" | "values" | "call" | "perform" | "execute" => {
                 Err("a query or call whose effects cannot be checked".into())
@@ -905,6 +947,7 @@ impl<'s> Cx<'s> {
         }
 
         let mut changes = Vec::new();
+        let mut unchecked = Vec::new();
         for action in split_commas(&p.t[p.i..]) {
             let mut a = P { t: action, i: 0 };
             if a.eat("add") {
@@ -947,6 +990,8 @@ impl<'s> Cx<'s> {
                 let (object, guard) = object;
                 let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
                 changes.push(with_guard(Op::Drop { object }, skip));
+            } else if let Some(what) = same_again(&a) {
+                unchecked.push(what);
             } else if a.eat("alter") {
                 a.eat("column");
                 let column = a.name()?;
@@ -955,6 +1000,13 @@ impl<'s> Cx<'s> {
             } else {
                 return Err("an ALTER TABLE action the analyser does not check".into());
             }
+        }
+        // Actions that only set what they set again on a re-run (row level security, storage
+        // parameters, the owner...) and that the verdict does not need: beside other actions
+        // they are passed over, like `COMMENT ON`; alone they make the statement one that
+        // does the same again.
+        if changes.is_empty() && !unchecked.is_empty() {
+            return Ok(Body::Replace(format!("ALTER TABLE ... {}: not checked", unchecked.join(", ")), Vec::new()));
         }
         if changes.is_empty() {
             return Err("ALTER TABLE without an action".into());

@@ -649,3 +649,24 @@ CREATE FUNCTION page_copy(page_id text, new_title text) RETURNS text AS $$ SELEC
     let col = db.assess_state("c", base, &first(migration, 1), migration);
     assert_ne!(col.verdict, Verdict::Applied, "{}", col.report());
 }
+
+/// Row level security, storage parameters and grants do the same again when run again:
+/// they do not make a file unknown, and a file of only them is safe to run again.
+#[test]
+fn settings_and_grants_are_not_in_the_way() {
+    let db = Db::start("ev-grants");
+    db.cluster.psql("app", r#"CREATE ROLE "reporting";"#).unwrap(); // roles belong to the cluster
+    let base = r#"CREATE TABLE "Account" ("id" TEXT NOT NULL);"#;
+    let migration = r#"CREATE TABLE "Audit" ("id" TEXT NOT NULL, "at" TIMESTAMP(3) NOT NULL);
+ALTER TABLE "Audit" ENABLE ROW LEVEL SECURITY;
+ALTER TABLE "Audit" SET (fillfactor = 90), REPLICA IDENTITY FULL;
+GRANT SELECT ON "Audit" TO "reporting";"#;
+    assert_eq!(db.assess_state("n", base, "", migration).verdict, Verdict::NotApplied);
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    let grants = r#"GRANT SELECT ON "Account" TO "reporting"; ALTER TABLE "Account" ENABLE ROW LEVEL SECURITY;"#;
+    let ev = db.assess_state("g", base, grants, grants);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // And it is: running it again on that state succeeds.
+    db.cluster.psql("g", grants).expect("a re-run succeeds");
+}
