@@ -40,6 +40,7 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
         }
         Object::IndexDef { schema, name, .. } => ("index_def", schema, name, "", String::new(), Vec::new()),
         Object::Trigger { schema, table, name } => ("trigger", schema, table, name, String::new(), Vec::new()),
+        Object::Policy { schema, table, name } => ("policy", schema, table, name, String::new(), Vec::new()),
         Object::ColumnType { schema, table, column, ty } => {
             ("column_type", schema, table, column, ty.modifiers.clone(), ty.regtype_texts())
         }
@@ -202,6 +203,9 @@ SELECT o.i, CASE o.kind
   WHEN 'trigger' THEN CASE WHEN EXISTS (
     SELECT FROM pg_trigger x JOIN pg_class c ON c.oid = x.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = o.s AND c.relname = o.a AND x.tgname = o.b AND NOT x.tgisinternal) THEN 'present' ELSE 'absent' END
+  WHEN 'policy' THEN CASE WHEN EXISTS (
+    SELECT FROM pg_policy x JOIN pg_class c ON c.oid = x.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = o.s AND c.relname = o.a AND x.polname = o.b) THEN 'present' ELSE 'absent' END
 END,
 CASE o.kind
   WHEN 'default' THEN k.def

@@ -512,7 +512,9 @@ fn names(o: &Object) -> Vec<&str> {
         Object::NotNull { table, column, .. } | Object::Default { table, column, .. } => {
             vec![table, column]
         }
-        Object::ConstraintDef { table, name, .. } | Object::Trigger { table, name, .. } => {
+        Object::ConstraintDef { table, name, .. }
+        | Object::Trigger { table, name, .. }
+        | Object::Policy { table, name, .. } => {
             vec![table, name]
         }
         Object::IndexDef { name, .. } | Object::View { name, .. } | Object::Function { name, .. } => vec![name],

@@ -91,6 +91,13 @@ pub enum Object {
         table: String,
         name: String,
     },
+    /// A row level security policy (`pg_policy`), by name on its table: its expressions
+    /// are not compared.
+    Policy {
+        schema: String,
+        table: String,
+        name: String,
+    },
     /// A view (`relkind` 'v'), or a materialized view ('m'): only its presence is
     /// checked (`pg_get_viewdef` prints a normalised query the file's text cannot be
     /// compared with).
@@ -307,7 +314,8 @@ impl Object {
                 | O::ColumnType { schema, table, .. }
                 | O::Constraint { schema, table, .. }
                 | O::ConstraintDef { schema, table, .. }
-                | O::Trigger { schema, table, .. },
+                | O::Trigger { schema, table, .. }
+                | O::Policy { schema, table, .. },
                 Owner::Relation { schema: s, name: n },
             ) => schema == s && table == n,
             (O::Index { schema, name } | O::IndexDef { schema, name, .. }, Owner::Index { schema: s, name: n }) => {
@@ -359,7 +367,8 @@ impl Object {
                 | O::ColumnType { table, .. }
                 | O::Constraint { table, .. }
                 | O::ConstraintDef { table, .. }
-                | O::Trigger { table, .. },
+                | O::Trigger { table, .. }
+                | O::Policy { table, .. },
                 Owner::Relation { name: n, .. },
             ) => *table = n.clone(),
             (O::Index { name, .. } | O::IndexDef { name, .. }, Owner::Index { name: n, .. })
@@ -537,6 +546,7 @@ impl fmt::Display for Object {
             }
             Object::IndexDef { schema, name, .. } => write!(f, "index {}.{}", q(schema), q(name)),
             Object::Trigger { schema, table, name } => write!(f, "trigger {} on {}.{}", q(name), q(schema), q(table)),
+            Object::Policy { schema, table, name } => write!(f, "policy {} on {}.{}", q(name), q(schema), q(table)),
             Object::View { schema, name, materialized } => {
                 let kind = if *materialized { "materialized view" } else { "view" };
                 write!(f, "{kind} {}.{}", q(schema), q(name))

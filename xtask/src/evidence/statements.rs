@@ -398,6 +398,16 @@ impl<'s> Cx<'s> {
         if p.eat("trigger") || p.eat_seq(&["constraint", "trigger"]) {
             return self.create_trigger(p, false);
         }
+        if p.eat("policy") {
+            // CREATE POLICY name ON table [AS ...] [FOR ...] [TO ...] [USING (...)] [WITH CHECK (...)]:
+            // fails when a policy of that name is on the table; its expressions are not compared.
+            let name = p.name()?;
+            p.expect("on")?;
+            let (schema, table) = p.qname()?;
+            let schema = schema.unwrap_or_else(|| self.schema.clone());
+            let table_obj = Object::Table { schema: schema.clone(), name: table.clone() };
+            return Ok(one(create(Object::Policy { schema, table, name }, Vec::new(), false).needing(table_obj)));
+        }
         if p.eat("view") || p.eat_seq(&["recursive", "view"]) {
             return self.create_view(p, false, false);
         }
@@ -1140,6 +1150,22 @@ impl<'s> Cx<'s> {
             let object = Object::Trigger { schema: schema.clone(), table: table.clone(), name };
             let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
             self.dropped.insert(object.clone());
+            return Ok(one(Change::new(Op::Drop { object }, skip)));
+        }
+        if kind == "policy" {
+            // DROP POLICY [IF EXISTS] name ON table [CASCADE | RESTRICT]
+            p.bump();
+            let guard = p.eat_seq(&["if", "exists"]);
+            let name = p.name()?;
+            p.expect("on")?;
+            let (schema, table) = p.qname()?;
+            let schema = schema.unwrap_or_else(|| self.schema.clone());
+            if !p.eat("cascade") {
+                p.eat("restrict");
+            }
+            p.expect_end()?;
+            let object = Object::Policy { schema, table, name };
+            let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
             return Ok(one(Change::new(Op::Drop { object }, skip)));
         }
         if kind == "function" {

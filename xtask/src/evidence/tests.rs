@@ -1198,3 +1198,18 @@ GRANT SELECT ON "a" TO PUBLIC;
         assert_eq!(analyse(sql).unknown.len(), 1, "{sql}");
     }
 }
+
+#[test]
+fn policies_are_looked_up_by_name_on_their_table() {
+    let pol =
+        |table: &str, name: &str| Object::Policy { schema: "public".into(), table: table.into(), name: name.into() };
+    let a = analyse(
+        "CREATE POLICY \"own\" ON \"Doc\" AS PERMISSIVE FOR ALL TO authenticated USING (\"ownerId\" = auth.uid());\n\
+         DROP POLICY IF EXISTS old_one ON public.\"Doc\";",
+    );
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    assert!(has(&a, &pol("Doc", "own"), Presence::Present));
+    assert!(has(&a, &pol("Doc", "old_one"), Presence::Absent));
+    assert!(expect_of(&a, &pol("Doc", "old_one")).guarded);
+    assert!(!expect_of(&a, &pol("Doc", "own")).guarded);
+}

@@ -651,7 +651,8 @@ CREATE FUNCTION page_copy(page_id text, new_title text) RETURNS text AS $$ SELEC
 }
 
 /// Row level security, storage parameters and grants do the same again when run again:
-/// they do not make a file unknown, and a file of only them is safe to run again.
+/// they do not make a file unknown, and a file of only them is safe to run again. A
+/// policy is looked up by name on its table.
 #[test]
 fn settings_and_grants_are_not_in_the_way() {
     let db = Db::start("ev-grants");
@@ -660,10 +661,20 @@ fn settings_and_grants_are_not_in_the_way() {
     let migration = r#"CREATE TABLE "Audit" ("id" TEXT NOT NULL, "at" TIMESTAMP(3) NOT NULL);
 ALTER TABLE "Audit" ENABLE ROW LEVEL SECURITY;
 ALTER TABLE "Audit" SET (fillfactor = 90), REPLICA IDENTITY FULL;
+CREATE POLICY "audit_read" ON "Audit" FOR SELECT TO "reporting" USING (true);
 GRANT SELECT ON "Audit" TO "reporting";"#;
     assert_eq!(db.assess_state("n", base, "", migration).verdict, Verdict::NotApplied);
     let all = db.assess_state("a", base, migration, migration);
     assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    assert!(all.report().contains(r#"policy "audit_read" on "public"."Audit" exists"#), "{}", all.report());
+    // The table made, the policy not: a re-run fails on the table.
+    let ev = db.assess_state("p", base, &first(migration, 3), migration);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    let drop = r#"DROP POLICY IF EXISTS "audit_read" ON "Audit";"#;
+    // Already gone: every change is in place and a re-run would change nothing.
+    assert_eq!(db.assess_state("d", base, "", drop).verdict, Verdict::Applied);
+    let ev = db.assess_state("d2", base, migration, drop);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
     let grants = r#"GRANT SELECT ON "Account" TO "reporting"; ALTER TABLE "Account" ENABLE ROW LEVEL SECURITY;"#;
     let ev = db.assess_state("g", base, grants, grants);
     assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
