@@ -161,6 +161,9 @@ fn canonical(toks: &[Token]) -> Vec<String> {
                 continue;
             }
             Tok::Word(_) | Tok::Quoted(_) => out.push(ident(t).unwrap_or_default()),
+            // A relation named in a string (`nextval('"T_id_seq"')`, `'x'::regclass`): the
+            // server prints it with a schema when the schema is not on its search path.
+            Tok::Str(s) if names_relation(toks, i) => out.push(format!("'{}'", relation_name(s).replace('\'', "''"))),
             Tok::Str(s) => out.push(match number(s) {
                 Some(n) => n,
                 None => format!("'{}'", s.replace('\'', "''")),
@@ -185,6 +188,27 @@ fn canonical(toks: &[Token]) -> Vec<String> {
         i += 1;
     }
     in_lists(out)
+}
+
+/// Whether the string at `i` names a relation: the first argument of `nextval`,
+/// `currval` or `setval`, or cast to `regclass`.
+fn names_relation(toks: &[Token], i: usize) -> bool {
+    let call =
+        i >= 2 && toks[i - 1].is_punct('(') && ["nextval", "currval", "setval"].iter().any(|f| toks[i - 2].is_word(f));
+    let cast = toks.get(i + 1).is_some_and(|t| matches!(t.tok, Tok::Cast))
+        && toks.get(i + 2).is_some_and(|t| t.is_word("regclass"));
+    call || cast
+}
+
+/// A relation name written in a string, as the server resolves it: the part after a
+/// schema qualifier, unquoted (`public."T_seq"` is `T_seq`) or folded (`T_SEQ` is `t_seq`).
+fn relation_name(s: &str) -> String {
+    let toks = lexer::tokenize(s);
+    match toks.last().map(|t| &t.tok) {
+        Some(Tok::Quoted(q)) => q.clone(),
+        Some(Tok::Word(w)) => w.to_ascii_lowercase(),
+        _ => s.to_string(),
+    }
 }
 
 /// `x = ANY (ARRAY['a', 'b'])`, as the server prints `x IN ('a', 'b')`, back to `x in 'a' , 'b'`
@@ -253,6 +277,10 @@ mod tests {
         assert_eq!(expression("'2020-01-01'::timestamp(3) without time zone"), expression("'2020-01-01'"));
         assert_ne!(expression("true"), expression("false"));
         assert_ne!(expression("'a'"), expression("'b'::text"));
+        assert_eq!(expression(r#"nextval('"T_n_seq"')"#), expression(r#"nextval('"T_n_seq"'::regclass)"#));
+        assert_eq!(expression(r#"nextval('"T_n_seq"')"#), expression(r#"nextval('public."T_n_seq"'::regclass)"#));
+        assert_eq!(expression("nextval('t_n_seq')"), expression("nextval('T_N_SEQ'::regclass)"));
+        assert_ne!(expression(r#"nextval('"T_n_seq"')"#), expression("nextval('t_n_seq'::regclass)"));
         assert_ne!(expression("1"), expression("10"));
     }
 

@@ -893,6 +893,18 @@ impl<'s> Cx<'s> {
         if p.eat("type") {
             return self.alter_type(p);
         }
+        if p.eat("sequence") {
+            // Settings set again on a re-run: Prisma's `OWNED BY` after a new autoincrement,
+            // INCREMENT, MINVALUE, CACHE... Not RESTART (it would restart the numbering
+            // again), nor a rename or SET SCHEMA (they fail when run again).
+            p.eat_seq(&["if", "exists"]);
+            p.qname()?;
+            let rest = &p.t[p.i..];
+            if rest.is_empty() || rest.iter().any(|t| ["restart", "rename", "schema"].iter().any(|w| t.is_word(w))) {
+                return Err("an ALTER SEQUENCE change the analyser does not check".into());
+            }
+            return Ok(Body::Replace("ALTER SEQUENCE: its settings are not checked".into(), Vec::new()));
+        }
         let materialized = p.eat("materialized");
         if p.eat("view") {
             return self.alter_rename(p, "VIEW", |schema, name| Object::View { schema, name, materialized });

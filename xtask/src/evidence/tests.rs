@@ -1189,8 +1189,17 @@ GRANT SELECT ON "a" TO PUBLIC;
     // A file of grants only is safe to run again.
     let grants = analyse("GRANT SELECT ON \"a\" TO PUBLIC; REVOKE ALL ON \"a\" FROM app;");
     assert_eq!(judge(&grants, &world(&[t("a")])).verdict, Verdict::NotApplied);
+    // Prisma's new autoincrement on an existing column.
+    let seq = analyse(
+        r#"CREATE SEQUENCE "a_n_seq";
+ALTER TABLE "a" ALTER COLUMN "n" SET DEFAULT nextval('"a_n_seq"');
+ALTER SEQUENCE "a_n_seq" OWNED BY "a"."n";"#,
+    );
+    assert!(seq.unknown.is_empty(), "{:?}", seq.unknown);
+    assert_eq!(judge(&seq, &applied_world(&seq)).verdict, Verdict::Applied);
     // Not these: they fail, or do something else, when run again.
     for sql in [
+        r#"ALTER SEQUENCE "s" RENAME TO "t";"#,
         r#"ALTER TABLE "a" SET SCHEMA "b";"#,
         r#"ALTER SEQUENCE "s" RESTART WITH 1;"#,
         r#"ALTER TABLE "a" ATTACH PARTITION "a_1" FOR VALUES IN (1);"#,

@@ -681,3 +681,19 @@ GRANT SELECT ON "Audit" TO "reporting";"#;
     // And it is: running it again on that state succeeds.
     db.cluster.psql("g", grants).expect("a re-run succeeds");
 }
+
+/// Prisma's migration to an autoincrement on an existing column: a sequence, the
+/// default, and `ALTER SEQUENCE ... OWNED BY` (a setting a re-run sets again).
+#[test]
+fn a_new_autoincrement_is_decided() {
+    let db = Db::start("ev-seq");
+    let base = r#"CREATE TABLE "Counter" ("id" TEXT NOT NULL, "n" INTEGER NOT NULL);"#;
+    let migration = r#"-- AlterTable
+CREATE SEQUENCE "Counter_n_seq";
+ALTER TABLE "Counter" ALTER COLUMN "n" SET DEFAULT nextval('"Counter_n_seq"');
+ALTER SEQUENCE "Counter_n_seq" OWNED BY "Counter"."n";"#;
+    let none = db.assess_state("n", base, "", migration);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    let all = db.assess_state("a", base, migration, migration);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+}
