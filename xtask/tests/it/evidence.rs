@@ -697,3 +697,93 @@ ALTER SEQUENCE "Counter_n_seq" OWNED BY "Counter"."n";"#;
     let all = db.assess_state("a", base, migration, migration);
     assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
 }
+
+/// Column definitions in the shapes Prisma writes them, each applied for real: the
+/// server prints defaults, types and constraints its own way, and every one of them
+/// must still read as the migration's own (applied), and as not there before.
+#[test]
+fn prisma_column_shapes_compare_as_the_server_prints_them() {
+    let db = Db::start("ev-shapes");
+    let base = r#"CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN');
+CREATE TABLE "T" ("id" TEXT NOT NULL, CONSTRAINT "T_pkey" PRIMARY KEY ("id"));"#;
+    let shapes = [
+        r#"ALTER TABLE "T" ADD COLUMN "a" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TIMESTAMPTZ(6) DEFAULT now();"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" UUID NOT NULL DEFAULT gen_random_uuid();"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" JSONB NOT NULL DEFAULT '{}';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" JSONB DEFAULT '[]';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT[] DEFAULT ARRAY[]::TEXT[];"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" "Role"[] DEFAULT ARRAY['USER']::"Role"[];"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" "Role" NOT NULL DEFAULT 'USER';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" DECIMAL(65,30) NOT NULL DEFAULT 0.00;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" DOUBLE PRECISION NOT NULL DEFAULT 0.5;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" BIGINT NOT NULL DEFAULT 0;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" INTEGER NOT NULL DEFAULT -1;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" BOOLEAN NOT NULL DEFAULT false;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT NOT NULL DEFAULT '';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT NOT NULL DEFAULT 'it''s';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" VARCHAR(255);"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" CHAR(2) DEFAULT 'en';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TIMESTAMP(3) DEFAULT (now() + '7 days'::interval);"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" DATE DEFAULT '2020-01-01';"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" BYTEA;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" INET;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" SERIAL NOT NULL;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" BIGSERIAL NOT NULL;"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT NOT NULL DEFAULT 'x', ADD CONSTRAINT "T_a_check" CHECK (char_length("a") <= 10);"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT; CREATE UNIQUE INDEX "T_a_key" ON "T"("a") WHERE ("a" IS NOT NULL);"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT; CREATE INDEX "T_a_idx" ON "T" USING GIN (to_tsvector('english', coalesce("a", '')));"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT; CREATE INDEX "T_a_idx" ON "T"("a" DESC NULLS LAST);"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT; CREATE INDEX "T_a_idx" ON "T"(lower("a"));"#,
+        r#"ALTER TABLE "T" ADD COLUMN "a" TEXT NOT NULL; ALTER TABLE "T" ADD CONSTRAINT "T_a_fkey" FOREIGN KEY ("a") REFERENCES "T"("id") ON DELETE SET NULL ON UPDATE CASCADE;"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
+        let none = db.assess_state(&format!("n{i}"), base, "", shape);
+        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
+            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `ALTER COLUMN` changes in the shapes Prisma writes them (see the test above).
+#[test]
+fn prisma_alter_column_shapes_compare_as_the_server_prints_them() {
+    let db = Db::start("ev-alter-shapes");
+    let base = r#"CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN');
+CREATE TABLE "T" ("id" TEXT NOT NULL, "n" INTEGER NOT NULL DEFAULT 1, "s" TEXT, "r" TEXT NOT NULL DEFAULT 'USER',
+  "at" TIMESTAMP(3), CONSTRAINT "T_pkey" PRIMARY KEY ("id"));
+CREATE INDEX "T_s_idx" ON "T"("s");"#;
+    let shapes = [
+        r#"ALTER TABLE "T" ALTER COLUMN "n" SET DATA TYPE BIGINT;"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "s" SET DATA TYPE VARCHAR(255);"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "n" DROP DEFAULT;"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "n" SET DEFAULT 5;"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "s" SET NOT NULL;"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "n" DROP NOT NULL;"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "at" SET DATA TYPE TIMESTAMPTZ(3) USING "at" AT TIME ZONE 'UTC';"#,
+        r#"ALTER TABLE "T" ALTER COLUMN "r" DROP DEFAULT, ALTER COLUMN "r" SET DATA TYPE "Role" USING ("r"::text::"Role"), ALTER COLUMN "r" SET DEFAULT 'USER';"#,
+        r#"ALTER INDEX "T_s_idx" RENAME TO "T_s_index";"#,
+        r#"ALTER TABLE "T" RENAME CONSTRAINT "T_pkey" TO "T_primary";"#,
+        r#"ALTER TABLE "T" RENAME COLUMN "s" TO "subject";"#,
+        r#"ALTER TABLE "T" DROP CONSTRAINT "T_pkey", ADD CONSTRAINT "T_pkey" PRIMARY KEY ("id", "n");"#,
+        r#"DROP INDEX "T_s_idx"; CREATE UNIQUE INDEX "T_s_key" ON "T"("s");"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
+        let none = db.assess_state(&format!("n{i}"), base, "", shape);
+        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
+            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // A type change by drop and add: the file does not say what type the column had, so
+    // with the new type in place nothing shows that it ran (it would reset the column's
+    // values if run again): unknown, never applied. Without it, not applied.
+    let retype = r#"ALTER TABLE "T" DROP COLUMN "s", ADD COLUMN "s" INTEGER;"#;
+    assert_eq!(db.assess_state("ra", base, retype, retype).verdict, Verdict::Unknown);
+    assert_eq!(db.assess_state("rn", base, "", retype).verdict, Verdict::NotApplied);
+}
