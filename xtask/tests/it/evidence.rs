@@ -787,3 +787,38 @@ CREATE INDEX "T_s_idx" ON "T"("s");"#;
     assert_eq!(db.assess_state("ra", base, retype, retype).verdict, Verdict::Unknown);
     assert_eq!(db.assess_state("rn", base, "", retype).verdict, Verdict::NotApplied);
 }
+
+/// Enum changes in the shapes Prisma (and hand-written fixes) write them (see above).
+#[test]
+fn prisma_enum_shapes_compare_as_the_server_prints_them() {
+    let db = Db::start("ev-enum-shapes");
+    let base = r#"CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN');
+CREATE TABLE "T" ("id" TEXT NOT NULL, "role" "Role" NOT NULL DEFAULT 'USER');"#;
+    let shapes = [
+        r#"CREATE TYPE "Plan" AS ENUM ('FREE', 'PRO');"#,
+        r#"ALTER TYPE "Role" ADD VALUE 'OWNER';"#,
+        r#"ALTER TYPE "Role" ADD VALUE 'GUEST' BEFORE 'USER';"#,
+        r#"ALTER TYPE "Role" RENAME VALUE 'ADMIN' TO 'ADMINISTRATOR';"#,
+        r#"CREATE TYPE "Plan" AS ENUM ('FREE', 'PRO');
+ALTER TABLE "T" ADD COLUMN "plan" "Plan" NOT NULL DEFAULT 'FREE';"#,
+        r#"BEGIN;
+CREATE TYPE "Role_new" AS ENUM ('USER');
+ALTER TABLE "T" ALTER COLUMN "role" DROP DEFAULT;
+ALTER TABLE "T" ALTER COLUMN "role" TYPE "Role_new" USING ("role"::text::"Role_new");
+ALTER TYPE "Role" RENAME TO "Role_old";
+ALTER TYPE "Role_new" RENAME TO "Role";
+DROP TYPE "Role_old";
+ALTER TABLE "T" ALTER COLUMN "role" SET DEFAULT 'USER';
+COMMIT;
+ALTER TABLE "T" ADD COLUMN "note" TEXT;"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
+        let none = db.assess_state(&format!("n{i}"), base, "", shape);
+        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
+            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
