@@ -822,3 +822,55 @@ ALTER TABLE "T" ADD COLUMN "note" TEXT;"#,
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Table-level shapes Prisma writes (see above): a relation table and Prisma 5's change
+/// of its unique index into a primary key, a composite unique, a foreign key dropped and
+/// added with another action, a table rename.
+#[test]
+fn prisma_table_shapes_compare_as_the_server_prints_them() {
+    let db = Db::start("ev-table-shapes");
+    let base = r#"CREATE TABLE "A" ("id" TEXT NOT NULL, CONSTRAINT "A_pkey" PRIMARY KEY ("id"));
+CREATE TABLE "B" ("id" TEXT NOT NULL, "aId" TEXT, CONSTRAINT "B_pkey" PRIMARY KEY ("id"));
+ALTER TABLE "B" ADD CONSTRAINT "B_aId_fkey" FOREIGN KEY ("aId") REFERENCES "A"("id") ON DELETE SET NULL ON UPDATE CASCADE;
+CREATE TABLE "_AToB" ("A" TEXT NOT NULL, "B" TEXT NOT NULL);
+CREATE UNIQUE INDEX "_AToB_AB_unique" ON "_AToB"("A", "B");
+CREATE INDEX "_AToB_B_index" ON "_AToB"("B");"#;
+    let shapes = [
+        r#"-- AlterTable
+ALTER TABLE "_AToB" ADD CONSTRAINT "_AToB_AB_pkey" PRIMARY KEY ("A", "B");
+
+-- DropIndex
+DROP INDEX "_AToB_AB_unique";"#,
+        r#"CREATE TABLE "C" (
+    "id" SERIAL NOT NULL,
+    "aId" TEXT NOT NULL,
+    "kind" TEXT NOT NULL,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "updatedAt" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "C_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "C_aId_kind_key" ON "C"("aId", "kind");
+
+-- AddForeignKey
+ALTER TABLE "C" ADD CONSTRAINT "C_aId_fkey" FOREIGN KEY ("aId") REFERENCES "A"("id") ON DELETE RESTRICT ON UPDATE CASCADE;"#,
+        r#"-- DropForeignKey
+ALTER TABLE "B" DROP CONSTRAINT "B_aId_fkey";
+
+-- AddForeignKey
+ALTER TABLE "B" ADD CONSTRAINT "B_aId_fkey" FOREIGN KEY ("aId") REFERENCES "A"("id") ON DELETE CASCADE ON UPDATE CASCADE;"#,
+        r#"ALTER TABLE "B" RENAME TO "Bee";
+ALTER TABLE "Bee" RENAME CONSTRAINT "B_pkey" TO "Bee_pkey";"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
+        let none = db.assess_state(&format!("n{i}"), base, "", shape);
+        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
+            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
