@@ -187,7 +187,66 @@ fn canonical(toks: &[Token]) -> Vec<String> {
         }
         i += 1;
     }
-    in_lists(out)
+    operators(in_lists(out))
+}
+
+/// The server's spelling of operators people write otherwise: `!=` is `<>`, `LIKE` is
+/// `~~` (`ILIKE` `~~*`, with `NOT` `!~~`), and `x BETWEEN a AND b` is `x >= a AND x <= b`
+/// (`NOT BETWEEN`: `x < a OR x > b`) where `x`, `a` and `b` are single words.
+fn operators(words: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    let w = |k: usize| words.get(k).map(String::as_str).unwrap_or("");
+    let single = |x: &str| !x.is_empty() && !matches!(x, "(" | ")" | "," | "and" | "or" | "not");
+    while i < words.len() {
+        let not = w(i) == "not" && matches!(w(i + 1), "like" | "ilike" | "between");
+        let at = if not { i + 1 } else { i };
+        match w(at) {
+            "!=" => out.extend(["<", ">"].map(String::from)),
+            "!" if w(i + 1) == "=" => {
+                out.extend(["<", ">"].map(String::from));
+                i += 1;
+            }
+            "like" | "ilike" => {
+                if not {
+                    out.push("!".into());
+                }
+                out.extend(["~", "~"].map(String::from));
+                if w(at) == "ilike" {
+                    out.push("*".into());
+                }
+                i = at;
+            }
+            "between"
+                if out.last().is_some_and(|x| single(x))
+                    && single(w(at + 1))
+                    && w(at + 2) == "and"
+                    && single(w(at + 3)) =>
+            {
+                let x = out.last().cloned().unwrap_or_default();
+                let (lo, hi) = (w(at + 1).to_string(), w(at + 3).to_string());
+                let (join, a, b) = if not { ("or", ["<"], [">"]) } else { ("and", [">"], ["<"]) };
+                let mut words_to = Vec::new();
+                words_to.extend(a.map(String::from));
+                if !not {
+                    words_to.push("=".into());
+                }
+                words_to.push(lo);
+                words_to.push(join.into());
+                words_to.push(x);
+                words_to.extend(b.map(String::from));
+                if !not {
+                    words_to.push("=".into());
+                }
+                words_to.push(hi);
+                out.extend(words_to);
+                i = at + 3;
+            }
+            _ => out.push(w(i).to_string()),
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Whether the string at `i` names a relation: the first argument of `nextval`,
@@ -225,6 +284,14 @@ fn in_lists(words: Vec<String>) -> Vec<String> {
             depth += 1;
             open = depth;
             i += 4;
+            continue;
+        }
+        // `x <> ALL (ARRAY['a', 'b'])`, as the server prints `x NOT IN ('a', 'b')`.
+        if at(0, "<") && at(1, ">") && at(2, "all") && at(3, "array") && at(4, "[") {
+            out.extend(["not".to_string(), "in".to_string()]);
+            depth += 1;
+            open = depth;
+            i += 5;
             continue;
         }
         match words[i].as_str() {
@@ -277,6 +344,14 @@ mod tests {
         assert_eq!(expression("'2020-01-01'::timestamp(3) without time zone"), expression("'2020-01-01'"));
         assert_ne!(expression("true"), expression("false"));
         assert_ne!(expression("'a'"), expression("'b'::text"));
+        assert_eq!(expression("n BETWEEN 1 AND 5"), expression("((n >= 1) AND (n <= 5))"));
+        assert_eq!(expression("n NOT BETWEEN 1 AND 5"), expression("((n < 1) OR (n > 5))"));
+        assert_ne!(expression("n BETWEEN 1 AND 5"), expression("((n >= 1) AND (n <= 6))"));
+        assert_eq!(expression("s NOT IN ('a', 'b')"), expression("(s <> ALL (ARRAY['a'::text, 'b'::text]))"));
+        assert_eq!(expression("s LIKE 'x%'"), expression("(s ~~ 'x%'::text)"));
+        assert_eq!(expression("s NOT ILIKE 'x%'"), expression("(s !~~* 'x%'::text)"));
+        assert_eq!(expression("s != ''"), expression("(s <> ''::text)"));
+        assert_ne!(expression("s LIKE 'x%'"), expression("(s ~~* 'x%'::text)"));
         assert_eq!(expression(r#"nextval('"T_n_seq"')"#), expression(r#"nextval('"T_n_seq"'::regclass)"#));
         assert_eq!(expression(r#"nextval('"T_n_seq"')"#), expression(r#"nextval('public."T_n_seq"'::regclass)"#));
         assert_eq!(expression("nextval('t_n_seq')"), expression("nextval('T_N_SEQ'::regclass)"));

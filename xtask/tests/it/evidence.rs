@@ -874,3 +874,43 @@ ALTER TABLE "Bee" RENAME CONSTRAINT "B_pkey" TO "Bee_pkey";"#,
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// CHECK constraints and indexes in the forms people write, which the server prints
+/// rewritten (`BETWEEN`, `IN`, `LIKE`, `!=`, casts) (see above). Not covered: a literal
+/// the server prints in its type's own format (`'2020-01-01'` compared with a timestamp
+/// column is printed `'2020-01-01 00:00:00'::timestamp without time zone`), which
+/// reads as another definition: "partial", wrong but safe.
+#[test]
+fn check_constraints_and_indexes_compare_as_the_server_prints_them() {
+    let db = Db::start("ev-check-shapes");
+    let base = r#"CREATE TABLE "T" ("id" TEXT NOT NULL, "n" INTEGER, "p" DECIMAL(10,2), "s" TEXT, "at" TIMESTAMP(3));"#;
+    let shapes = [
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("n" BETWEEN 1 AND 5);"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("s" IN ('a', 'b'));"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("s" NOT IN ('a', 'b'));"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("s" LIKE 'x%');"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("s" ILIKE 'x%');"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("s" != '');"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("p" >= 0);"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("n" IS NOT NULL OR "s" IS NOT NULL);"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK (num_nonnulls("n", "s") = 1);"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK (NOT ("n" < 0));"#,
+        r#"ALTER TABLE "T" ADD CONSTRAINT "c" CHECK ("s" ~ '^[a-z]+$') NOT VALID;"#,
+        r#"CREATE INDEX "i" ON "T"("s") INCLUDE ("n");"#,
+        r#"CREATE INDEX "i" ON "T" USING hash ("s");"#,
+        r#"CREATE INDEX "i" ON "T"("s" text_pattern_ops);"#,
+        r#"CREATE INDEX "i" ON "T"("n") WHERE "s" IN ('a', 'b');"#,
+        r#"CREATE INDEX "i" ON "T"("n") WHERE "at" IS NULL AND "n" > 0;"#,
+        r#"CREATE UNIQUE INDEX "i" ON "T"(lower("s"), "n");"#,
+        r#"CREATE INDEX "i" ON "T" USING brin ("at");"#,
+    ];
+    let mut wrong = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
+        let none = db.assess_state(&format!("n{i}"), base, "", shape);
+        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
+            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.summary(), none.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
