@@ -141,6 +141,34 @@ fn same_again(a: &P) -> Option<String> {
     Some(what.to_string())
 }
 
+/// The temporary table a `SELECT ... INTO TEMP [TABLE] name` (at the top level of the
+/// statement) makes, folded as the server folds it.
+pub(crate) fn into_temp(toks: &[Token]) -> Option<String> {
+    let mut depth = 0usize;
+    for (i, t) in toks.iter().enumerate() {
+        if t.is_punct('(') {
+            depth += 1;
+        } else if t.is_punct(')') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && t.is_word("into") {
+            let mut j = i + 1;
+            if !toks.get(j).is_some_and(|t| t.is_word("temp") || t.is_word("temporary")) {
+                return None;
+            }
+            j += 1;
+            if toks.get(j).is_some_and(|t| t.is_word("table")) {
+                j += 1;
+            }
+            return match toks.get(j).map(|t| &t.tok) {
+                Some(Tok::Word(w)) => Some(truncate(fold(w))),
+                Some(Tok::Quoted(q)) => Some(truncate(q.clone())),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
 /// Why a statement that only changes rows is not understood (`INSERT`, `UPDATE`,
 /// `DELETE`, `MERGE`, `COPY`, `TRUNCATE`, or a `WITH` whose statement is one of them).
 pub(crate) const DATA_CHANGES: &str = "data changes cannot be checked in the catalogs";
@@ -346,6 +374,10 @@ impl<'s> Cx<'s> {
             }
             "grant" | "revoke" => Err("privileges are not checked".into()),
             "select" | "with" | "values" | "call" | "perform" | "execute" => {
+                // `SELECT ... INTO TEMP TABLE t`: a later `DROP TABLE t` drops that one.
+                if let Some(name) = into_temp(p.t) {
+                    self.temp.push(name);
+                }
                 Err("a query or call whose effects cannot be checked".into())
             }
             "if" | "loop" | "for" | "foreach" | "while" | "case" | "return" | "declare" | "begin" | "exit"

@@ -7,7 +7,9 @@
 //! Only files that are safe to try are tried ([`ineligible`]): one implicit transaction
 //! under Prisma, nothing the catalogs can check, and every statement a data change
 //! (`INSERT`, `UPDATE`, `DELETE`, `MERGE`, a `WITH` that changes data) or without a
-//! lasting effect (`SET`, `LOCK`, `COMMENT ON`, `ANALYZE`). A file that mentions a
+//! lasting effect (`SET`, `LOCK`, `COMMENT ON`, `ANALYZE`, a temporary table of its own
+//! made, filled, read and dropped: for such a file the count leaves out the catalogs,
+//! which hold the temporary table's definition). A file that mentions a
 //! function whose effect a rollback does not undo ([`NOT_ROLLED_BACK`]) is never tried.
 //!
 //! What a rollback leaves behind anyway: sequence values consumed by `nextval()` (an
@@ -157,7 +159,20 @@ pub(crate) fn ineligible(src: &str, checkable: bool, transactional: bool) -> Opt
         }
     }
     let mut data = 0;
+    // Temporary tables the file makes: it may fill them, read them and drop them (a
+    // rollback removes them with the rest).
+    let mut temp: Vec<String> = Vec::new();
     for s in lexer::split_statements(&tokens) {
+        if let Some(name) = temp_table(s, &temp) {
+            let with = s.first().is_some_and(|t| t.is_word("with"));
+            if !name.is_empty() {
+                temp.push(name);
+            }
+            // A `WITH` that fills it may change data too (below); the rest only touch it.
+            if !with {
+                continue;
+            }
+        }
         match statement_kind(s) {
             Ok(true) => data += 1,
             Ok(false) => {}
@@ -168,6 +183,37 @@ pub(crate) fn ineligible(src: &str, checkable: bool, transactional: bool) -> Opt
         return Some("it has no data statements".into());
     }
     None
+}
+
+/// Whether `sql` makes a temporary table of its own (see [`temp_table`]).
+fn makes_temp_tables(sql: &str) -> bool {
+    let tokens = lexer::tokenize(sql);
+    lexer::split_statements(&tokens).into_iter().any(|s| temp_table(s, &[]).is_some_and(|n| !n.is_empty()))
+}
+
+/// For `CREATE TEMP[ORARY] TABLE name ...`, `SELECT ... INTO TEMP [TABLE] name ...` and
+/// `DROP TABLE [IF EXISTS] name` of one of `temp`: the table's name (empty for a drop).
+fn temp_table(s: &[Token], temp: &[String]) -> Option<String> {
+    let word = |i: usize| match s.get(i).map(|t| &t.tok) {
+        Some(Tok::Word(w)) => w.to_ascii_lowercase(),
+        Some(Tok::Quoted(q)) => q.clone(),
+        _ => String::new(),
+    };
+    match word(0).as_str() {
+        "create" if matches!(word(1).as_str(), "temp" | "temporary") && word(2) == "table" => {
+            let at = if word(3) == "if" { 6 } else { 3 };
+            let name = word(at);
+            (!name.is_empty() && !s.get(at + 1).is_some_and(|t| t.is_punct('.'))).then_some(name)
+        }
+        "select" | "with" => super::statements::into_temp(s),
+        "drop" if word(1) == "table" => {
+            let at = if word(2) == "if" { 4 } else { 2 };
+            let rest = &s[at.min(s.len())..];
+            let only_temp = rest.len() == 1 && temp.contains(&word(at));
+            only_temp.then(String::new)
+        }
+        _ => None,
+    }
 }
 
 /// `Ok(true)` for a data statement, `Ok(false)` for one without lasting effect, `Err`
@@ -232,9 +278,10 @@ fn script(sql: &str, schema: Option<&str>, bounds: Bounds) -> String {
     let path = schema.map(|s| format!("SET LOCAL search_path TO {}; ", quote_ident(s))).unwrap_or_default();
     // The file may end in a `--` comment without a newline, or without a semicolon.
     format!(
-        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; {path}{sql}\n;\n{COUNT}\nROLLBACK;\n",
+        "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'; {path}{sql}\n;\n{COUNT}{};\nROLLBACK;\n",
         bounds.lock_timeout.as_millis(),
         bounds.statement_timeout.as_millis(),
+        if makes_temp_tables(sql) { WITHOUT_CATALOGS } else { "" },
     )
 }
 
@@ -248,7 +295,11 @@ const MARK: &str = "xtask-trial-rows";
 const COUNT: &str = "SELECT 'xtask-trial-rows', coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) \
     FROM pg_catalog.pg_stat_xact_all_tables \
     WHERE schemaname NOT LIKE 'pg\\_temp\\_%' AND schemaname NOT LIKE 'pg\\_toast\\_temp\\_%' \
-    AND NOT (schemaname = 'pg_catalog' AND relname IN ('pg_statistic', 'pg_statistic_ext_data'));";
+    AND NOT (schemaname = 'pg_catalog' AND relname IN ('pg_statistic', 'pg_statistic_ext_data'))";
+
+/// What [`COUNT`] adds for a file that makes temporary tables of its own: their
+/// definitions are rows in the catalogs, so the catalogs are left out of the count.
+const WITHOUT_CATALOGS: &str = " AND schemaname NOT IN ('pg_catalog', 'pg_toast')";
 
 /// Runs `sql` in a transaction that is rolled back, and counts the rows it changed.
 /// Unqualified names go to `schema` when the URL names one (`?schema=`), as Prisma sets it.
@@ -303,6 +354,17 @@ mod tests {
         assert_eq!(why("WITH x AS (SELECT id FROM u) UPDATE t SET a = 1 FROM x WHERE t.id = x.id;"), None);
         assert_eq!(why("LOCK TABLE t; ANALYZE t; COMMENT ON TABLE t IS 'x'; UPDATE t SET a = nextval('s');"), None);
         assert_eq!(why("UPDATE t SET a = 1 -- done"), None);
+        // A data fix through a temporary table of its own.
+        assert_eq!(
+            why("WITH c AS (INSERT INTO r SELECT * FROM s RETURNING id) SELECT * INTO TEMP TABLE tmp FROM c;\n\
+                 INSERT INTO a SELECT id FROM tmp; DROP TABLE tmp;"),
+            None
+        );
+        assert_eq!(
+            why("CREATE TEMPORARY TABLE IF NOT EXISTS tmp (id int); INSERT INTO tmp SELECT 1;\n\
+                 UPDATE t SET a = 1 FROM tmp; DROP TABLE IF EXISTS tmp;"),
+            None
+        );
         assert_eq!(
             why("SELECT a[1:2] FROM t; UPDATE t SET a = '{}'"),
             Some("a SELECT statement, which is not a data change".into())
@@ -337,6 +399,12 @@ mod tests {
         not("UPDATE t SET a = 'unterminated", "one transaction");
         not("SET lock_timeout = '1s'; UPDATE t SET a = 1;", "lock_timeout");
         not("SET search_path TO x; COMMENT ON TABLE t IS 'y';", "no data statements");
+        // Only temporary tables of its own may be made and dropped.
+        not("CREATE TEMP TABLE x (a int); DROP TABLE t; UPDATE t SET a = 1;", "DROP");
+        not("DROP TABLE IF EXISTS x; UPDATE t SET a = 1;", "DROP");
+        not("CREATE TEMP TABLE public.x (a int); UPDATE t SET a = 1;", "CREATE");
+        not("SELECT * INTO TEMP x FROM t; DROP TABLE x, t; UPDATE t SET a = 1;", "DROP");
+        not("SELECT * INTO x FROM t; UPDATE t SET a = 1;", "SELECT");
         assert_eq!(ineligible("UPDATE t SET a = 1", true, true), Some("it has changes the catalogs can check".into()));
     }
 

@@ -265,3 +265,27 @@ fn the_trial_runs_in_the_schema_the_url_names() {
     assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 2 }));
     assert_eq!(db.data(), BEFORE);
 }
+
+/// A data fix through a temporary table of its own (`WITH ... SELECT ... INTO TEMP
+/// TABLE`, read, dropped): tried like any data-only file. The rows its temporary table
+/// holds are not counted; the rows it changes in `items` are.
+#[test]
+fn a_data_fix_through_a_temporary_table_is_tried() {
+    let db = Db::start("trial-temp");
+    let fix = r#"WITH todo AS (
+  UPDATE "items" SET "kind" = 'other' WHERE "kind" IS NULL RETURNING "id"
+)
+SELECT * INTO TEMP TABLE fixed FROM todo;
+UPDATE "items" SET "kind" = 'other2' WHERE "id" IN (SELECT "id" FROM fixed);
+DROP TABLE fixed;"#;
+    let ev = db.assess(fix);
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 4 }), "{}", ev.report());
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    assert_eq!(db.data(), BEFORE, "the trial's changes were rolled back");
+    // Once it ran, a re-run finds nothing to fix: not applied (safe to run again).
+    db.run(fix);
+    let ev = db.assess(fix);
+    assert_eq!(ev.trial, Some(TrialOutcome::Unchanged), "{}", ev.report());
+    assert_eq!(ev.verdict, Verdict::NotApplied);
+    assert_eq!(db.run("SELECT count(*) FROM pg_class WHERE relname = 'fixed'").trim(), "0");
+}
