@@ -1181,33 +1181,15 @@ impl<'s> Cx<'s> {
         let kind = p.word().unwrap_or_default();
         if kind == "trigger" {
             // DROP TRIGGER [IF EXISTS] name ON table [CASCADE | RESTRICT]
-            p.bump();
-            let guard = p.eat_seq(&["if", "exists"]);
-            let name = p.name()?;
-            p.expect("on")?;
-            let (schema, table) = p.qname()?;
-            let schema = schema.unwrap_or_else(|| self.schema.clone());
-            if !p.eat("cascade") {
-                p.eat("restrict");
-            }
-            p.expect_end()?;
-            let object = Object::Trigger { schema: schema.clone(), table: table.clone(), name };
+            let (guard, schema, table, name) = self.drop_on_table(p)?;
+            let object = Object::Trigger { schema, table, name };
             let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
             self.dropped.insert(object.clone());
             return Ok(one(Change::new(Op::Drop { object }, skip)));
         }
         if kind == "policy" {
             // DROP POLICY [IF EXISTS] name ON table [CASCADE | RESTRICT]
-            p.bump();
-            let guard = p.eat_seq(&["if", "exists"]);
-            let name = p.name()?;
-            p.expect("on")?;
-            let (schema, table) = p.qname()?;
-            let schema = schema.unwrap_or_else(|| self.schema.clone());
-            if !p.eat("cascade") {
-                p.eat("restrict");
-            }
-            p.expect_end()?;
+            let (guard, schema, table, name) = self.drop_on_table(p)?;
             let object = Object::Policy { schema, table, name };
             let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
             return Ok(one(Change::new(Op::Drop { object }, skip)));
@@ -1287,6 +1269,22 @@ impl<'s> Cx<'s> {
         }
         p.expect_end()?;
         Ok(Body::Changes(changes))
+    }
+
+    /// The rest of `DROP {TRIGGER|POLICY} [IF EXISTS] name ON table [CASCADE|RESTRICT]`
+    /// after its kind: (guarded, schema, table, name).
+    fn drop_on_table(&mut self, p: &mut P) -> Res<(bool, String, String, String)> {
+        p.bump();
+        let guard = p.eat_seq(&["if", "exists"]);
+        let name = p.name()?;
+        p.expect("on")?;
+        let (schema, table) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        if !p.eat("cascade") {
+            p.eat("restrict");
+        }
+        p.expect_end()?;
+        Ok((guard, schema, table, name))
     }
 
     /// `DROP FUNCTION [IF EXISTS] name [(args)] [, ...] [CASCADE|RESTRICT]`: without

@@ -698,6 +698,20 @@ ALTER SEQUENCE "Counter_n_seq" OWNED BY "Counter"."n";"#;
     assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
 }
 
+/// Each of `shapes`, applied for real after `base`, reads as applied; before it, as not applied.
+#[track_caller]
+fn assert_shapes(db: &Db, base: &str, shapes: &[&str]) {
+    let mut wrong = Vec::new();
+    for (i, shape) in shapes.iter().enumerate() {
+        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
+        let none = db.assess_state(&format!("n{i}"), base, "", shape);
+        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
+            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// Column definitions in the shapes Prisma writes them, each applied for real: the
 /// server prints defaults, types and constraints its own way, and every one of them
 /// must still read as the migration's own (applied), and as not there before.
@@ -737,15 +751,7 @@ CREATE TABLE "T" ("id" TEXT NOT NULL, CONSTRAINT "T_pkey" PRIMARY KEY ("id"));"#
         r#"ALTER TABLE "T" ADD COLUMN "a" TEXT; CREATE INDEX "T_a_idx" ON "T"(lower("a"));"#,
         r#"ALTER TABLE "T" ADD COLUMN "a" TEXT NOT NULL; ALTER TABLE "T" ADD CONSTRAINT "T_a_fkey" FOREIGN KEY ("a") REFERENCES "T"("id") ON DELETE SET NULL ON UPDATE CASCADE;"#,
     ];
-    let mut wrong = Vec::new();
-    for (i, shape) in shapes.iter().enumerate() {
-        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
-        let none = db.assess_state(&format!("n{i}"), base, "", shape);
-        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
-            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_shapes(&db, base, &shapes);
 }
 
 /// `ALTER COLUMN` changes in the shapes Prisma writes them (see the test above).
@@ -771,15 +777,7 @@ CREATE INDEX "T_s_idx" ON "T"("s");"#;
         r#"ALTER TABLE "T" DROP CONSTRAINT "T_pkey", ADD CONSTRAINT "T_pkey" PRIMARY KEY ("id", "n");"#,
         r#"DROP INDEX "T_s_idx"; CREATE UNIQUE INDEX "T_s_key" ON "T"("s");"#,
     ];
-    let mut wrong = Vec::new();
-    for (i, shape) in shapes.iter().enumerate() {
-        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
-        let none = db.assess_state(&format!("n{i}"), base, "", shape);
-        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
-            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_shapes(&db, base, &shapes);
     // A type change by drop and add: the file does not say what type the column had, so
     // with the new type in place nothing shows that it ran (it would reset the column's
     // values if run again): unknown, never applied. Without it, not applied.
@@ -812,15 +810,7 @@ ALTER TABLE "T" ALTER COLUMN "role" SET DEFAULT 'USER';
 COMMIT;
 ALTER TABLE "T" ADD COLUMN "note" TEXT;"#,
     ];
-    let mut wrong = Vec::new();
-    for (i, shape) in shapes.iter().enumerate() {
-        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
-        let none = db.assess_state(&format!("n{i}"), base, "", shape);
-        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
-            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_shapes(&db, base, &shapes);
 }
 
 /// Table-level shapes Prisma writes (see above): a relation table and Prisma 5's change
@@ -864,15 +854,7 @@ ALTER TABLE "B" ADD CONSTRAINT "B_aId_fkey" FOREIGN KEY ("aId") REFERENCES "A"("
         r#"ALTER TABLE "B" RENAME TO "Bee";
 ALTER TABLE "Bee" RENAME CONSTRAINT "B_pkey" TO "Bee_pkey";"#,
     ];
-    let mut wrong = Vec::new();
-    for (i, shape) in shapes.iter().enumerate() {
-        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
-        let none = db.assess_state(&format!("n{i}"), base, "", shape);
-        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
-            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.report(), none.summary()));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_shapes(&db, base, &shapes);
 }
 
 /// CHECK constraints and indexes in the forms people write, which the server prints
@@ -904,13 +886,5 @@ fn check_constraints_and_indexes_compare_as_the_server_prints_them() {
         r#"CREATE UNIQUE INDEX "i" ON "T"(lower("s"), "n");"#,
         r#"CREATE INDEX "i" ON "T" USING brin ("at");"#,
     ];
-    let mut wrong = Vec::new();
-    for (i, shape) in shapes.iter().enumerate() {
-        let all = db.assess_state(&format!("a{i}"), base, shape, shape);
-        let none = db.assess_state(&format!("n{i}"), base, "", shape);
-        if all.verdict != Verdict::Applied || none.verdict != Verdict::NotApplied {
-            wrong.push(format!("{shape}\n  A: {}\n  N: {}", all.summary(), none.summary()));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_shapes(&db, base, &shapes);
 }
