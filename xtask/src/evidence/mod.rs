@@ -229,7 +229,7 @@ pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     }
     let replay::Intent { expectations, lookups, informative, before } = replay::intended(&program);
     let units = statements::units(sql);
-    let transactional = statements::transactional(sql);
+    let transactional = units.as_deref().is_some_and(statements::one_unit);
     let freed = replay::freed(&program);
     let only_replaces = only_replaces(&program);
     Analysis {
@@ -575,17 +575,16 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     let follows = (analysis.transactional || placed.unknown_decided) && !unknown.is_empty() && !counted.is_empty();
     let proven = placed.all_in || counted.iter().any(|e| analysis.informative.contains(&e.object));
     let replaced = &analysis.replaced;
-    let mut only_replaces = false;
     let mut resets = false;
+    // What running it again from here would do; most verdicts below need it.
+    let rerun = replay::rerun(&analysis.program, found, predating);
     // Running it again replaces the same objects again, whatever is there now (unless
     // all of it is checked and in place, and a re-run would change nothing: applied).
     let idempotent = analysis.only_replaces
         && unknown.is_empty()
         && invalid.is_empty()
-        && matches!(replay::rerun(&analysis.program, found, predating),
-            Ok(r) if !replaced.is_empty() || !missing.is_empty() || r.first_change.is_some());
+        && matches!(&rerun, Ok(r) if !replaced.is_empty() || !missing.is_empty() || r.first_change.is_some());
     let verdict = if idempotent {
-        only_replaces = true;
         Verdict::NotApplied
     } else if counted.is_empty() && unknown.is_empty() {
         unknown.push("the migration makes no change the catalogs can show".into());
@@ -593,9 +592,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     } else if (!unknown.is_empty() && !follows) || counted.is_empty() {
         Verdict::Unknown
     } else if (follows || !replaced.is_empty()) && missing.is_empty() && invalid.is_empty() && !proven {
-        if unknown.is_empty()
-            && matches!(replay::rerun(&analysis.program, found, predating), Ok(r) if r.first_change.is_none())
-        {
+        if unknown.is_empty() && matches!(&rerun, Ok(r) if r.first_change.is_none()) {
             // All in place, and a re-run would change nothing but set what it replaces
             // again, as the file has it: whether it ran or not, running it again is safe.
             resets = true;
@@ -615,7 +612,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         unknown.extend(replaced.iter().cloned());
         Verdict::Unknown
     } else if missing.is_empty() && invalid.is_empty() {
-        match replay::rerun(&analysis.program, found, predating) {
+        match &rerun {
             // Nothing shows that it ran, and running it would still change the database:
             // the catalogs look the same before and after it.
             Ok(replay::Rerun { first_change: Some((line, text)), .. }) if !proven => {
@@ -630,7 +627,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     } else if !invalid.is_empty() {
         Verdict::Partial
     } else {
-        match replay::rerun(&analysis.program, found, predating) {
+        match &rerun {
             Ok(r) => {
                 let left = counted.iter().find(|e| {
                     !replay::holds(
@@ -640,17 +637,16 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
                         &analysis.freed,
                     )
                 });
-                match left {
-                    None if placed.unknown_ran.is_some() => {
-                        let (line, text) = placed.unknown_ran.clone().unwrap_or_default();
+                match (left, &placed.unknown_ran) {
+                    (None, Some((line, text))) => {
                         rerun_blocker = Some(format!(
                             "it would run line {line} again ({text}), which the catalogs cannot check and which \
                              committed with an earlier BEGIN ... COMMIT block of the file"
                         ));
                         Verdict::Partial
                     }
-                    None => Verdict::NotApplied,
-                    Some(e) => {
+                    (None, None) => Verdict::NotApplied,
+                    (Some(e), _) => {
                         rerun_blocker = Some(format!(
                             "it would run without error but leave {} undone: its guard skips an object that is already there",
                             e.object.describe(e.applied_means)
@@ -675,7 +671,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
              that as the file has it, whatever ran",
             replaced.len()
         )),
-        Verdict::NotApplied if only_replaces => Some(
+        Verdict::NotApplied if idempotent => Some(
             "every statement of it is CREATE OR REPLACE, DROP ... IF EXISTS, or creates again what such a DROP \
              removed: running it again does the same again, whatever ran"
                 .to_string(),
@@ -721,7 +717,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         predating,
         unknown,
         rerun_blocker,
-        idempotent: only_replaces,
+        idempotent,
         basis: Some(Box::new((analysis.clone(), found.clone()))),
     }
 }
@@ -745,7 +741,7 @@ struct Placed {
 
 impl Placed {
     fn find(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &HashSet<Object>) -> Placed {
-        let Some(units) = analysis.units.as_ref().filter(|u| u.iter().any(|&n| n > 0)) else {
+        let Some(units) = analysis.units.as_deref().filter(|u| !statements::one_unit(u)) else {
             return Placed::default();
         };
         let count = units.iter().max().map_or(0, |m| m + 1);
@@ -789,8 +785,7 @@ pub fn assess_with(
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);
     if let Some(bounds) = trial {
-        let checkable = !analysis.expectations.is_empty() || !analysis.replaced.is_empty();
-        if ev.verdict == Verdict::Unknown && trial::ineligible(sql, checkable, analysis.transactional).is_none() {
+        if ev.verdict == Verdict::Unknown && no_trial(&analysis, sql).is_none() {
             ev.apply_trial(trial::run(target, sql, default_schema, bounds));
         }
     }
@@ -799,7 +794,11 @@ pub fn assess_with(
 
 /// Why a trial run may not decide `sql` (see `trial.rs`), or `None` when it may.
 pub fn trial_ineligible(sql: &str) -> Option<String> {
-    let analysis = analyse(sql);
+    no_trial(&analyse(sql), sql)
+}
+
+/// [`trial_ineligible`] for `sql` analysed as `analysis`.
+fn no_trial(analysis: &Analysis, sql: &str) -> Option<String> {
     let checkable = !analysis.expectations.is_empty() || !analysis.replaced.is_empty();
     trial::ineligible(sql, checkable, analysis.transactional)
 }

@@ -130,10 +130,12 @@ fn same_again(a: &P) -> Option<String> {
         ("enable" | "disable", "trigger" | "always" | "replica", _) => "ENABLE/DISABLE TRIGGER",
         ("cluster", "on", _) | ("set", "without", "cluster") => "CLUSTER ON",
         ("set", "logged" | "unlogged", _) => "SET LOGGED/UNLOGGED",
-        ("alter", "column", _) if w(3) == "set" && matches!(w(4), "statistics" | "storage" | "compression") => {
-            "ALTER COLUMN SET STATISTICS/STORAGE"
-        }
-        ("alter", _, "set") if w(1) != "column" && matches!(w(3), "statistics" | "storage" | "compression") => {
+        ("alter", ..) => {
+            // ALTER [COLUMN] name SET ...
+            let set = if w(1) == "column" { 3 } else { 2 };
+            if w(set) != "set" || !matches!(w(set + 1), "statistics" | "storage" | "compression") {
+                return None;
+            }
             "ALTER COLUMN SET STATISTICS/STORAGE"
         }
         _ => return None,
@@ -196,8 +198,14 @@ fn modifies_rows(toks: &[Token]) -> bool {
 }
 
 /// Whether `src` runs as one transaction when Prisma sends it: [`units`] finds one.
+#[cfg(test)]
 pub(crate) fn transactional(src: &str) -> bool {
-    units(src).is_some_and(|u| u.iter().all(|&n| n == 0))
+    units(src).as_deref().is_some_and(one_unit)
+}
+
+/// Whether statements of these [`units`] are all in the first (one transaction).
+pub(crate) fn one_unit(units: &[usize]) -> bool {
+    units.iter().all(|&n| n == 0)
 }
 
 /// The all-or-nothing units `src` runs in when sent as one query, as Prisma's schema
