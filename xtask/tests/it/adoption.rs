@@ -228,7 +228,7 @@ fn init_reads_a_prisma_7_config_and_refuses_to_overwrite() {
     assert_contains(&tasks, "\nschema = \"src/db/schema.prisma\"\n");
     assert_contains(&tasks, "\nmigrations = \"src/db/migrations\"\n");
     assert_contains(&tasks, "\nurl_env = \"DIRECT_URL\"\n");
-    assert_contains(&tasks, "`datasource.url = env(\"DIRECT_URL\")` in prisma.config.ts");
+    assert_contains(&tasks, "`datasource.url: env(\"DIRECT_URL\")` in prisma.config.ts");
     assert_contains(&tasks, "Prisma 7 does not load .env itself");
     assert_contains(&tasks, "package.json asks for prisma ^7.10.1");
     let manifest = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
