@@ -447,6 +447,28 @@ mod tests {
         assert!(workspace_advice("[package]\nname = \"app\"\n").unwrap().contains("not a workspace"));
     }
 
+    /// A failure half-way (here a name the file system refuses, after a file and a
+    /// directory were staged) removes everything this run made.
+    #[test]
+    fn write_all_writes_nothing_when_one_file_fails() {
+        let root = std::env::temp_dir().join(format!("xtask-init-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let planned = [
+            Planned::new("newdir/one.txt", "one".into()),
+            Planned::new("two.txt", "two".into()),
+            Planned::new("bad\0name", "x".into()),
+        ];
+        let e = write_all(&root, &planned).unwrap_err();
+        assert!(e.message.contains("nothing was written"), "{}", e.message);
+        assert_eq!(
+            std::fs::read_dir(&root).unwrap().count(),
+            0,
+            "left behind: {:?}",
+            std::fs::read_dir(&root).unwrap().collect::<Vec<_>>()
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     #[test]
     fn alias_is_recognised() {
         assert!(has_alias("[alias]\nxtask = \"run -p x --\"\n"));

@@ -189,9 +189,26 @@ fn note(t: &mut String, text: &str) {
 }
 
 /// `text` safe inside a one-line comment (and a line of output): control
-/// characters as `\u{..}` escapes.
+/// characters as `\uXXXX` escapes, as in a TOML string.
 pub fn comment(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+    escape(text, false)
+}
+
+/// The one escaping function for detected text: control characters (a line break
+/// above all) become `\uXXXX`; inside a string also `"` and `\\` are escaped.
+fn escape(text: &str, in_string: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\\' if in_string => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `name = value` with its note above; commented out with `example` when nothing was found.
@@ -203,17 +220,19 @@ fn key(t: &mut String, name: &str, f: &Finding, example: &str) {
     }
 }
 
-/// A value in TOML syntax, by the TOML serialiser.
+/// A value in TOML syntax on one line: strings (and arrays of them) as basic
+/// strings, whatever they hold; other values by the TOML serialiser.
 fn value(v: &toml::Value) -> String {
-    let mut table = toml::Table::new();
-    table.insert("k".into(), v.clone());
-    let line = toml::to_string(&table).unwrap_or_default();
-    line.trim_end().strip_prefix("k = ").unwrap_or("\"\"").to_string()
+    match v {
+        toml::Value::String(s) => toml_str(s),
+        toml::Value::Array(a) => format!("[{}]", a.iter().map(value).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
 }
 
-/// A TOML string.
+/// A TOML basic string.
 pub fn toml_str(s: &str) -> String {
-    value(&toml::Value::String(s.to_string()))
+    format!("\"{}\"", escape(s, true))
 }
 
 #[cfg(test)]
@@ -227,7 +246,7 @@ mod tests {
         let line = format!("k = {}\n", toml_str(evil));
         let parsed: toml::Table = line.parse().unwrap();
         assert_eq!(parsed["k"].as_str(), Some(evil));
-        assert!(!comment(evil).contains('\n'));
+        assert!(!comment(evil).contains('\n') && !line.trim_end().contains('\n'));
         let arr = toml::Value::Array(vec!["npx".into(), "prisma".into()]);
         assert_eq!(value(&arr), "[\"npx\", \"prisma\"]");
     }
