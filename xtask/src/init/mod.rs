@@ -8,6 +8,7 @@
 
 mod detect;
 mod render;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use crate::exit::{Exit, Failure};
 use crate::invocation;
 
 pub use detect::detect;
+pub use workflow::Runner;
 
 /// This project's published repository, when its Cargo.toml names one
 /// (`[workspace.package] repository`, the one place for it); empty otherwise.
@@ -57,6 +59,8 @@ pub struct Options {
     /// The xtask checkout to depend on by path.
     pub source: Option<PathBuf>,
     pub force: bool,
+    /// `--ci github`: also write a GitHub Actions workflow for this runner.
+    pub ci: Option<Runner>,
 }
 
 /// One file init writes.
@@ -76,6 +80,14 @@ impl Planned {
 }
 
 pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
+    // Adopted already: `--ci github` alone adds the workflow for the tasks.toml there.
+    if let (Some(runner), false) = (opts.ci, opts.force) {
+        if std::fs::symlink_metadata(root.join("tasks.toml")).is_ok_and(|m| m.is_file())
+            && root.join("xtask/Cargo.toml").is_file()
+        {
+            return workflow_only(root, runner);
+        }
+    }
     let source = opts.source.as_deref().map(|s| source_crate(root, s)).transpose()?;
     let git = match &source {
         Some(_) => String::new(),
@@ -132,6 +144,12 @@ pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         }
     }
 
+    if let Some(runner) = opts.ci {
+        planned.push(Planned::new(
+            workflow::PATH,
+            workflow::render(&workflow_inputs(root, &found, url_vars(&found)), runner)?,
+        ));
+    }
     if let Some(g) = gitignore(root) {
         planned.push(g);
     }
@@ -183,6 +201,53 @@ pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     // The scaffolded crate runs through cargo's alias, whatever ran init.
     for c in ["--list", "status", "deploy --dry-run"] {
         outln!("  cargo xtask {c}");
+    }
+    Ok(Exit::Success)
+}
+
+/// What the workflow needs, from the repository.
+fn workflow_inputs<'a>(root: &Path, found: &'a detect::Detection, url_vars: Vec<String>) -> workflow::Inputs<'a> {
+    // The branch checked out now (usually the default one): `ref: refs/heads/<name>`.
+    let branch = std::fs::read_to_string(root.join(".git/HEAD"))
+        .ok()
+        .and_then(|h| h.trim().strip_prefix("ref: refs/heads/").map(String::from))
+        .unwrap_or_else(|| "main".into());
+    let app = root
+        .canonicalize()
+        .ok()
+        .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".into());
+    let lock_file = found.package_manager.and_then(|pm| pm.lock_file(root));
+    workflow::Inputs { detection: found, url_vars, branch, app, lock_file }
+}
+
+/// `init --ci github` in a repository that has its tasks.toml: the workflow only,
+/// with the URL variables that tasks.toml names.
+fn workflow_only(root: &Path, runner: Runner) -> Result<Exit, Failure> {
+    let text = std::fs::read_to_string(root.join("tasks.toml"))
+        .map_err(|e| Failure::usage(format!("cannot read tasks.toml ({e}): nothing was written")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| Failure::usage(format!("tasks.toml does not parse ({e}): fix it first; nothing was written")))?;
+    let db = table.get("database");
+    let mut found = detect(root);
+    let mut vars: Vec<String> = match db.and_then(|d| d.get("url_env")) {
+        Some(toml::Value::String(s)) => vec![s.clone()],
+        Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        _ => vec!["DATABASE_URL".into()],
+    };
+    vars.dedup();
+    found.direct_url_env.value = db.and_then(|d| d.get("direct_url_env")).cloned();
+    let planned = [Planned::new(workflow::PATH, workflow::render(&workflow_inputs(root, &found, vars), runner)?)];
+    check_targets(root, &planned)?;
+    if root.join(workflow::PATH).exists() {
+        return Err(Failure::usage(format!(
+            "{} already exists: nothing was written; move it away and run init --ci github again",
+            workflow::PATH
+        )));
+    }
+    for w in write_all(root, &planned)? {
+        outln!("init: wrote {w} (for the tasks.toml here)");
     }
     Ok(Exit::Success)
 }
