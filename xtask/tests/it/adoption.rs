@@ -587,3 +587,34 @@ fn init_adopts_an_outside_shaped_app_with_no_hand_edit() {
     assert_contains(&plan.stdout, "pre-migration-studio@127.0.0.1_");
     assert!(!plan.all().contains(cluster.password()), "password shown:\n{}", plan.all());
 }
+
+/// A config path init cannot follow (a variable) or that leaves the repository:
+/// Prisma's conventional place when it exists, else the key commented out with a
+/// note quoting the config; never a live key outside the repository.
+#[test]
+fn init_falls_back_or_comments_out_a_config_path_it_cannot_follow() {
+    let app = TempDir::new("adopt-cfgpath");
+    let dir = app.path();
+    write(
+        dir,
+        "prisma.config.ts",
+        "export default defineConfig({\n  schema: process.env.PRISMA_SCHEMA,\n  migrations: { path: join(__dirname, '..', 'shared', 'migrations') },\n  datasource: { url: env('DATABASE_URL') },\n})\n",
+    );
+    write(dir, "prisma/schema.prisma", "datasource db {\n  provider = \"postgresql\"\n}\n");
+    std::fs::create_dir_all(dir.join("prisma/migrations")).unwrap();
+    init(dir).run().expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "`schema` in prisma.config.ts is `process.env.PRISMA_SCHEMA`, which init cannot evaluate");
+    assert_contains(&tasks, "\nschema = \"prisma/schema.prisma\"\n");
+    assert_contains(&tasks, "`migrations.path` in prisma.config.ts resolves to ../shared/migrations, outside the repository");
+    assert_contains(&tasks, "\nmigrations = \"prisma/migrations\"\n");
+    assert!(!tasks.contains("\"../"), "a live key outside the repository:\n{tasks}");
+
+    let app = TempDir::new("adopt-cfgpath2");
+    let dir = app.path();
+    write(dir, ".config/prisma.mts", "export default { schema: `${process.cwd()}/db/schema.prisma` }\n");
+    init(dir).run().expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "`schema` in .config/prisma.mts is `");
+    assert_contains(&tasks, "\n# schema = \"prisma/schema.prisma\"\n");
+}
