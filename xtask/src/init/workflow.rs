@@ -63,7 +63,7 @@ pub fn render(i: &Inputs, runner: Runner) -> Result<String, Failure> {
     let app = if is_plain(&i.app) && !i.app.contains('/') { i.app.as_str() } else { "app" };
 
     let mut y = String::new();
-    y.push_str(&header(i, runner, &vars));
+    y.push_str(&header(runner, &vars));
     y.push_str(&format!(
         r#"name: deploy-migrations
 
@@ -193,13 +193,12 @@ jobs:
     Ok(y)
 }
 
-fn header(i: &Inputs, runner: Runner, vars: &[String]) -> String {
+fn header(runner: Runner, vars: &[String]) -> String {
     let secrets: Vec<String> = vars.iter().map(|v| format!("#   {v}")).collect();
     let where_ = match runner {
         Runner::Hosted => "a GitHub-hosted runner (ubuntu-latest: Rust and a PostgreSQL client are\n# already there); its disk goes with the job, so the backups are uploaded as an\n# artifact (or ship them with a task, see below). pg_dump must be at least the\n# server's major version: for a newer server, install its client from\n# apt.postgresql.org in a step before the deploy.",
         Runner::SelfHosted => "a self-hosted runner on the production host (`init --ci github --runner\n# self-hosted`), so the verified backups stay in a directory of the host and\n# are there when a diagnosis points at one. Rust, pg_dump and psql are installed\n# once on the host; the job only checks for them.",
     };
-    let _ = i;
     format!(
         "# Written by `xtask init --ci github`: deploys this repository's Prisma migrations\n\
          # with `cargo xtask deploy` (a verified backup, the rehearsal, prisma migrate\n\
@@ -225,10 +224,18 @@ fn node_steps(pm: PackageManager, lock_file: Option<&str>) -> String {
         PackageManager::Yarn => ("", "yarn", "yarn install --frozen-lockfile"),
         PackageManager::Bun => ("      - uses: oven-sh/setup-bun@v2\n\n", "", "bun install --frozen-lockfile"),
     };
-    // Without a lock file there is nothing to key a cache on, and `npm ci` refuses.
+    // Without a lock file there is nothing to key a cache on or to freeze (`npm ci`
+    // and `--frozen-lockfile` refuse): a plain install, and a comment to commit one.
     let (cache_line, install) = match (lock_file, pm) {
-        (None, PackageManager::Npm) => (String::new(), "npm install --no-audit --no-fund"),
-        (None, _) | (_, PackageManager::Bun) => (String::new(), install),
+        (None, PackageManager::Npm) => {
+            (String::new(), "npm install --no-audit --no-fund  # commit a lock file, then: npm ci")
+        }
+        (None, PackageManager::Pnpm) => {
+            (String::new(), "pnpm install  # commit pnpm-lock.yaml, then: --frozen-lockfile")
+        }
+        (None, PackageManager::Yarn) => (String::new(), "yarn install  # commit yarn.lock, then: --frozen-lockfile"),
+        (None, PackageManager::Bun) => (String::new(), "bun install  # commit bun.lock, then: --frozen-lockfile"),
+        (Some(_), PackageManager::Bun) => (String::new(), install),
         (Some(_), _) => (format!("\n          cache: {cache}{cache_path}"), install),
     };
     format!(

@@ -570,7 +570,14 @@ fn init_adopts_an_outside_shaped_app_with_no_hand_edit() {
     let list = run(&mut cargo_xtask(dir, &["--list"]));
     list.expect_code(0);
     assert_contains(&list.stdout, "deploy");
-    assert!(!list.stdout.contains("demo"), "the demo is listed outside this repository:\n{}", list.stdout);
+    let help = run(&mut cargo_xtask(dir, &["--help"]));
+    help.expect_code(0);
+    assert!(!help.stdout.contains("demo"), "the demo is listed outside this repository:\n{}", help.stdout);
+    let version = run(&mut cargo_xtask(dir, &["--version"]));
+    assert_eq!(
+        (version.code, version.stdout.trim()),
+        (Some(0), format!("xtask {}", env!("CARGO_PKG_VERSION")).as_str())
+    );
 
     let status = run(cargo_xtask(dir, &["status"]).env("DATABASE_URL", &url).env_remove("DIRECT_URL"));
     status.expect_code(6);
@@ -606,7 +613,10 @@ fn init_falls_back_or_comments_out_a_config_path_it_cannot_follow() {
     let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
     assert_contains(&tasks, "`schema` in prisma.config.ts is `process.env.PRISMA_SCHEMA`, which init cannot evaluate");
     assert_contains(&tasks, "\nschema = \"prisma/schema.prisma\"\n");
-    assert_contains(&tasks, "`migrations.path` in prisma.config.ts resolves to ../shared/migrations, outside the repository");
+    assert_contains(
+        &tasks,
+        "`migrations.path` in prisma.config.ts resolves to ../shared/migrations, outside the repository",
+    );
     assert_contains(&tasks, "\nmigrations = \"prisma/migrations\"\n");
     assert!(!tasks.contains("\"../"), "a live key outside the repository:\n{tasks}");
 
