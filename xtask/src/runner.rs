@@ -192,6 +192,9 @@ fn run_task(
                 )));
             }
             let cmd = run_command(task, spec, args, backup);
+            // A command of the user's may change `_prisma_migrations` (a script
+            // that calls Prisma): the next built-in reads it again.
+            db.ledger_changed();
             let out = proc::run(ui, &cmd)?;
             if out.success() {
                 Ok(())
