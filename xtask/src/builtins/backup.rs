@@ -41,13 +41,13 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let started = Instant::now();
     let b = &ctx.config.backup;
     let ui = ctx.ui;
-    let target = Target::from_env(ctx.config, ui)?;
+    let target = ctx.db.target()?;
     for tool in tools(b.format) {
         if !proc::on_path(tool) {
             return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
         }
     }
-    if b.when == BackupWhen::Pending && nothing_pending(ctx, &target)? {
+    if b.when == BackupWhen::Pending && nothing_pending(ctx)? {
         ui.event("backup: skipped: no migration is pending or failed (backup.when = \"pending\")");
         crate::audit::record(
             ctx,
@@ -67,12 +67,12 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let interrupts = Interrupts::catch();
     let stamp = naming::timestamp(chrono::Utc::now());
     let partial = Partial::reserve(&b.dir, &prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
-    let estimate = estimate(ui, &target, b, &interrupts)?;
+    let estimate = estimate(ui, target, b, &interrupts)?;
 
     let cmd = target.tool("pg_dump").args(pgdump::args(b, &target.url.libpq, &partial.path));
     ui.event(&format!("backup: {}", cmd.display()));
     let dumped = pgdump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
-        .map_err(|e| dump_failure(ui, &target, e))?;
+        .map_err(|e| dump_failure(ui, target, e))?;
 
     let checked = match b.format {
         BackupFormat::Plain => verify::plain(&partial.path),
@@ -111,7 +111,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     crate::audit::record(ctx, "backup", audit);
     ctx.state.backup = Some(record);
     if ctx.args.flag("verify-restore") {
-        let tables = restore::verify_restore(ctx.ui, &target, &path)?;
+        let tables = restore::verify_restore(ctx.ui, target, &path)?;
         crate::audit::record(
             ctx,
             "verify-restore",
@@ -246,15 +246,15 @@ fn apply_retention(ui: &Ui, b: &Backup, prefix: &str, keep: u32, just_written: &
 
 /// True when the migrations directory and `_prisma_migrations` agree that nothing
 /// is pending or failed. Anything that cannot be read means "take the backup".
-fn nothing_pending(ctx: &Ctx, target: &Target) -> Result<bool, Failure> {
-    let Ok(dir) = crate::recovery::migrations_dir(ctx) else { return Ok(false) };
-    let Ok(local) = crate::migrations::read_dir(&dir) else { return Ok(false) };
-    let rows = match crate::migrations::read_table(target) {
-        Ok(rows) => rows.unwrap_or_default(),
+fn nothing_pending(ctx: &Ctx) -> Result<bool, Failure> {
+    let Ok(dir) = ctx.db.migrations_dir() else { return Ok(false) };
+    let Ok(local) = crate::migrations::read_dir(dir) else { return Ok(false) };
+    let ledger = match ctx.db.ledger() {
+        Ok(ledger) => ledger,
         Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
         Err(_) => return Ok(false),
     };
-    let s = crate::migrations::compare(&local, &rows);
+    let s = crate::migrations::compare(&local, ledger.rows());
     Ok(s.pending.is_empty() && s.failed.is_empty())
 }
 
@@ -262,14 +262,11 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     let b = &ctx.config.backup;
     let ext = naming::extension(b.format);
     let mut lines = Vec::new();
-    let (url, label) = match Target::from_env(ctx.config, ctx.ui) {
-        Ok(t) => {
-            let label = naming::database_label(&t.url.database, &t.url.hosts);
-            (t.url.libpq, label)
-        }
+    let (url, label) = match ctx.db.target() {
+        Ok(t) => (t.url.libpq.clone(), naming::database_label(&t.url.database, &t.url.hosts)),
         Err(f) => {
             lines.push(format!("note: {}", f.message));
-            (format!("<{} for libpq>", ctx.config.database.url_env), "<database>@<server>".into())
+            (format!("<{} for libpq>", ctx.config.database.url_env.join(" or ")), "<database>@<server>".into())
         }
     };
     let prefix = format!("{}-{label}", b.prefix);
