@@ -481,6 +481,8 @@ export default defineConfig({
     );
     write(dir, "pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
     write(dir, ".git/HEAD", "ref: refs/heads/trunk\n");
+    // The installed packages (the example app's, linked: the offline Prisma CLI).
+    std::os::unix::fs::symlink(repo_root().join("Backend/node_modules"), dir.join("node_modules")).unwrap();
     write(dir, ".gitignore", "node_modules\n.env\n");
 }
 
@@ -508,7 +510,7 @@ fn init_adopts_an_outside_shaped_app_with_no_hand_edit() {
         "`datasource.url: process.env.DIRECT_URL ?? process.env.DATABASE_URL` in .config/prisma.ts",
     );
     assert!(!tasks.contains("env(\"DIRECT_URL\")"), "describes what the file does not say:\n{tasks}");
-    assert_contains(&tasks, "package.json asks for prisma 7.9.1");
+    assert_contains(&tasks, "the project's own CLI, node_modules/.bin/prisma");
     let alias = std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap();
     assert_contains(&alias, "xtask = \"run --package xtask-local --bin xtask --\"");
     assert_contains(&out.stdout, "next (with DIRECT_URL or DATABASE_URL set");
@@ -589,6 +591,7 @@ fn init_adopts_an_outside_shaped_app_with_no_hand_edit() {
 
     let plan = run(cargo_xtask(dir, &["deploy", "--dry-run"]).env("DATABASE_URL", &url).env_remove("DIRECT_URL"));
     plan.expect_code(0);
+    assert_contains(&plan.stdout, "database URL from DATABASE_URL (DIRECT_URL not set)");
     assert_contains(&plan.stdout, "pg_dump");
     assert_contains(&plan.stdout, "prisma migrate deploy");
     assert_contains(&plan.stdout, "pre-migration-studio@127.0.0.1_");
