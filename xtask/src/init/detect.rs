@@ -93,6 +93,20 @@ impl PackageManager {
     }
 }
 
+/// The most init reads of one file: repository files are small, and a planted
+/// link to `/dev/zero` or a FIFO must not hang or exhaust init.
+const MAX_READ: u64 = 16 << 20;
+
+/// A repository file's text: only a regular file (a link to one is fine) of at
+/// most [`MAX_READ`] bytes.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() || meta.len() > MAX_READ {
+        return Err(std::io::Error::other("not a regular file of at most 16 MiB"));
+    }
+    std::fs::read_to_string(path)
+}
+
 /// Prisma's config file names, in the order Prisma 7 looks for them (its loader,
 /// c12, tries `prisma.config.<ext>`, then `.config/prisma.<ext>`, then
 /// `.config/prisma.config.<ext>`, each with the extensions in this order).
@@ -112,13 +126,11 @@ const CONVENTIONAL: [&str; 3] = ["prisma/schema.prisma", "schema.prisma", "prism
 
 pub fn detect(root: &Path) -> Detection {
     let config_file = config_files().into_iter().find(|f| root.join(f).is_file());
-    let config: Option<ConfigFile> = config_file
-        .as_ref()
-        .and_then(|f| std::fs::read_to_string(root.join(f)).ok())
-        .map(|t| prisma_schema::config_file(&t));
+    let config: Option<ConfigFile> =
+        config_file.as_ref().and_then(|f| read_text(&root.join(f)).ok()).map(|t| prisma_schema::config_file(&t));
     let config_dir = config_file.as_deref().map(parent).unwrap_or_default();
     let package: Option<serde_json::Value> =
-        std::fs::read_to_string(root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        read_text(&root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let mut warnings = Vec::new();
 
     // The schema: the config, then package.json, then Prisma's conventional places.
@@ -229,9 +241,8 @@ pub fn detect(root: &Path) -> Detection {
     };
 
     // The project's own Prisma CLI (npx would download one otherwise).
-    let installed: Option<serde_json::Value> = std::fs::read_to_string(root.join("node_modules/prisma/package.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let installed: Option<serde_json::Value> =
+        read_text(&root.join("node_modules/prisma/package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let prisma_version = installed.as_ref().and_then(|p| p["version"].as_str()).map(String::from);
     let wanted = package.as_ref().and_then(|p| {
         ["devDependencies", "dependencies"].iter().find_map(|k| p[k]["prisma"].as_str()).map(String::from)

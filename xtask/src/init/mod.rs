@@ -105,7 +105,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
 
     // The workspace: written when there is none, otherwise explained.
     let manifest = root.join("Cargo.toml");
-    match std::fs::read_to_string(&manifest) {
+    match detect::read_text(&manifest) {
         Err(_) if !manifest.exists() => planned.push(Planned::new("Cargo.toml", render::WORKSPACE.into())),
         Err(e) => return Err(Failure::usage(format!("cannot read {} ({e})", manifest.display()))),
         Ok(text) => {
@@ -116,7 +116,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     }
     // The alias: written when there is no cargo config, otherwise explained.
     let cargo_config = root.join(".cargo/config.toml");
-    match std::fs::read_to_string(&cargo_config) {
+    match detect::read_text(&cargo_config) {
         Err(_) if !cargo_config.exists() && !root.join(".cargo/config").exists() => {
             planned.push(Planned::new(".cargo/config.toml", render::cargo_config()))
         }
@@ -208,7 +208,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
 /// What the workflow needs, from the repository.
 fn workflow_inputs<'a>(root: &Path, found: &'a detect::Detection, url_vars: Vec<String>) -> workflow::Inputs<'a> {
     // The branch checked out now (usually the default one): `ref: refs/heads/<name>`.
-    let branch = std::fs::read_to_string(root.join(".git/HEAD"))
+    let branch = detect::read_text(&root.join(".git/HEAD"))
         .ok()
         .and_then(|h| h.trim().strip_prefix("ref: refs/heads/").map(String::from))
         .unwrap_or_else(|| "main".into());
@@ -224,7 +224,7 @@ fn workflow_inputs<'a>(root: &Path, found: &'a detect::Detection, url_vars: Vec<
 /// `init --ci github` in a repository that has its tasks.toml: the workflow only,
 /// with the URL variables that tasks.toml names.
 fn workflow_only(root: &Path, runner: Runner) -> Result<Exit, Failure> {
-    let text = std::fs::read_to_string(root.join("tasks.toml"))
+    let text = detect::read_text(&root.join("tasks.toml"))
         .map_err(|e| Failure::usage(format!("cannot read tasks.toml ({e}): nothing was written")))?;
     let table: toml::Table = text
         .parse()
@@ -327,7 +327,9 @@ fn has_alias(text: &str) -> bool {
 fn gitignore(root: &Path) -> Option<Planned> {
     let path = root.join(".gitignore");
     let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-    let text = if regular { std::fs::read_to_string(&path).unwrap_or_default() } else { String::new() };
+    // A .gitignore init cannot read (not UTF-8, huge) is left as it is: rewriting it
+    // from nothing would lose the team's lines.
+    let text = if regular { detect::read_text(&path).ok()? } else { String::new() };
     let present = |names: &[&str]| text.lines().map(str::trim).any(|l| names.contains(&l));
     let mut add = Vec::new();
     if !present(&["target", "target/", "/target", "/target/"]) {

@@ -123,3 +123,17 @@ fn a_partly_unwritable_tree_gets_nothing() {
     assert!(out.stderr.contains("nothing was written"), "{}", out.stderr);
     assert_eq!(names(dir), [".cargo", "package.json"]);
 }
+
+/// A .gitignore init cannot read as text is left byte for byte (it used to be
+/// rewritten with only init's lines), and a planted link to `/dev/zero` as
+/// package.json does not hang init.
+#[test]
+fn unreadable_files_are_left_alone_and_never_hang_init() {
+    let app = TempDir::new("init-unreadable");
+    let dir = app.path();
+    let latin1 = b"# caf\xe9\nnode_modules\n".to_vec();
+    std::fs::write(dir.join(".gitignore"), &latin1).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("package.json")).unwrap();
+    init(dir).run().expect_code(0);
+    assert_eq!(std::fs::read(dir.join(".gitignore")).unwrap(), latin1);
+}
