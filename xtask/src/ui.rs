@@ -201,14 +201,6 @@ impl Ui {
         *cur = bar;
     }
 
-    /// Sets the running task's status text (e.g. "waiting for the deploy lock").
-    pub fn status(&self, text: &str) {
-        match &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(bar) => bar.set_message(self.redact(text)),
-            None => self.event(text),
-        }
-    }
-
     pub fn task_finished(&self, name: &str, took: Duration) {
         self.replace_current(None);
         let secs = took.as_secs_f64();
