@@ -15,7 +15,7 @@ use crate::config::prisma_schema::{self, ConfigFile, ConfigPath};
 
 /// One tasks.toml key: its value when found, and a note for the comment above it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub value: Option<Value>,
     pub note: String,
 }
@@ -30,12 +30,12 @@ impl Finding {
     }
 
     /// The value when it is one string.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         self.value.as_ref().and_then(Value::as_str)
     }
 
     /// The value for a line of output: strings as they are, arrays joined.
-    pub fn display(&self) -> Option<String> {
+    pub(crate) fn display(&self) -> Option<String> {
         let v = self.value.as_ref()?;
         Some(match v {
             Value::String(s) => s.clone(),
@@ -50,7 +50,7 @@ impl Finding {
 }
 
 #[derive(Debug, Clone)]
-pub struct Detection {
+pub(crate) struct Detection {
     /// The Prisma config file, relative to the root.
     pub config_file: Option<String>,
     pub schema: Finding,
@@ -71,7 +71,7 @@ pub struct Detection {
 
 /// The JavaScript package manager a repository uses, from its lock file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PackageManager {
+pub(crate) enum PackageManager {
     Npm,
     Pnpm,
     Yarn,
@@ -88,7 +88,7 @@ impl PackageManager {
         ("package-lock.json", PackageManager::Npm),
     ];
 
-    pub fn lock_file(self, root: &Path) -> Option<&'static str> {
+    pub(crate) fn lock_file(self, root: &Path) -> Option<&'static str> {
         Self::LOCK_FILES.iter().find(|(f, pm)| *pm == self && root.join(f).is_file()).map(|(f, _)| *f)
     }
 }
@@ -99,7 +99,7 @@ const MAX_READ: u64 = 16 << 20;
 
 /// A repository file's text: only a regular file (a link to one is fine) of at
 /// most [`MAX_READ`] bytes.
-pub fn read_text(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
     let meta = std::fs::metadata(path)?;
     if !meta.is_file() || meta.len() > MAX_READ {
         return Err(std::io::Error::other("not a regular file of at most 16 MiB"));
@@ -110,7 +110,7 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
 /// Prisma's config file names, in the order Prisma 7 looks for them (its loader,
 /// c12, tries `prisma.config.<ext>`, then `.config/prisma.<ext>`, then
 /// `.config/prisma.config.<ext>`, each with the extensions in this order).
-pub fn config_files() -> Vec<String> {
+pub(crate) fn config_files() -> Vec<String> {
     let mut out = Vec::new();
     for base in ["prisma.config", ".config/prisma", ".config/prisma.config"] {
         for ext in ["js", "ts", "mjs", "cjs", "mts", "cts"] {
@@ -124,7 +124,7 @@ pub fn config_files() -> Vec<String> {
 /// names one cannot be followed).
 const CONVENTIONAL: [&str; 3] = ["prisma/schema.prisma", "schema.prisma", "prisma/schema"];
 
-pub fn detect(root: &Path) -> Detection {
+pub(crate) fn detect(root: &Path) -> Detection {
     let config_file = config_files().into_iter().find(|f| root.join(f).is_file());
     let config: Option<ConfigFile> =
         config_file.as_ref().and_then(|f| read_text(&root.join(f)).ok()).map(|t| prisma_schema::config_file(&t));

@@ -10,15 +10,15 @@ use crate::exit::Failure;
 
 /// The package name of the scaffolded crate. Not `xtask`: the library it depends
 /// on is called that, and `cargo run --package xtask` would be ambiguous.
-pub const PACKAGE: &str = "xtask-local";
+pub(crate) const PACKAGE: &str = "xtask-local";
 
 /// The alias line of `.cargo/config.toml`. Not `--quiet`: the first `cargo xtask`
 /// compiles the crate, and a minute of silence reads as a hang.
-pub fn alias_line() -> String {
+pub(crate) fn alias_line() -> String {
     format!("xtask = \"run --package {PACKAGE} --bin xtask --\"")
 }
 
-pub fn cargo_config() -> String {
+pub(crate) fn cargo_config() -> String {
     format!(
         "# Written by `xtask init`.\n[alias]\n# `cargo xtask <task>` from any directory of the repository.\n{}\n",
         alias_line()
@@ -26,14 +26,14 @@ pub fn cargo_config() -> String {
 }
 
 /// The dependency line: a path (`--source`) or this project's git repository.
-pub fn dependency(path: Option<&str>, git: &str) -> String {
+pub(crate) fn dependency(path: Option<&str>, git: &str) -> String {
     match path {
         Some(p) => format!("xtask = {{ path = {}, default-features = false }}", toml_str(p)),
         None => format!("xtask = {{ git = {}, default-features = false }}", toml_str(git)),
     }
 }
 
-pub fn crate_manifest(dependency: &str) -> String {
+pub(crate) fn crate_manifest(dependency: &str) -> String {
     format!(
         r#"# Written by `xtask init`: this repository's task runner, `cargo xtask <task>`,
 # a thin binary over the xtask library (tasks come from ../tasks.toml). Without
@@ -55,14 +55,14 @@ path = "src/main.rs"
     )
 }
 
-pub const MAIN_RS: &str = r#"//! `cargo xtask`: runs the tasks of ../tasks.toml with the xtask library.
+pub(crate) const MAIN_RS: &str = r#"//! `cargo xtask`: runs the tasks of ../tasks.toml with the xtask library.
 
 fn main() -> std::process::ExitCode {
     xtask::main()
 }
 "#;
 
-pub const WORKSPACE: &str = r#"# Written by `xtask init`: a Cargo workspace holding the xtask/ crate.
+pub(crate) const WORKSPACE: &str = r#"# Written by `xtask init`: a Cargo workspace holding the xtask/ crate.
 [workspace]
 members = ["xtask"]
 resolver = "2"
@@ -74,7 +74,7 @@ const TASKS: [&str; 7] =
 
 /// tasks.toml from what was detected, checked by parsing it back: exactly the
 /// tables and tasks written here, whatever the detected values said.
-pub fn tasks_toml(d: &Detection, backup_dir: &str) -> Result<String, Failure> {
+pub(crate) fn tasks_toml(d: &Detection, backup_dir: &str) -> Result<String, Failure> {
     let text = tasks_toml_text(d, backup_dir);
     let parsed: toml::Table = text.parse().map_err(|e| {
         Failure::task(format!(
@@ -190,7 +190,7 @@ fn note(t: &mut String, text: &str) {
 
 /// `text` safe inside a one-line comment (and a line of output): control
 /// characters as `\uXXXX` escapes, as in a TOML string.
-pub fn comment(text: &str) -> String {
+pub(crate) fn comment(text: &str) -> String {
     escape(text, false)
 }
 
@@ -231,7 +231,7 @@ fn value(v: &toml::Value) -> String {
 }
 
 /// A TOML basic string.
-pub fn toml_str(s: &str) -> String {
+pub(crate) fn toml_str(s: &str) -> String {
     format!("\"{}\"", escape(s, true))
 }
 

@@ -11,11 +11,11 @@ use super::detect::{Detection, PackageManager};
 use crate::exit::Failure;
 
 /// Where the workflow goes.
-pub const PATH: &str = ".github/workflows/deploy-migrations.yml";
+pub(crate) const PATH: &str = ".github/workflows/deploy-migrations.yml";
 
 /// The runner the workflow deploys from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runner {
+pub(crate) enum Runner {
     /// A GitHub-hosted runner: its disk goes with the job, so the backups are uploaded.
     Hosted,
     /// A self-hosted runner on the production host: backups stay on the host.
@@ -23,7 +23,7 @@ pub enum Runner {
 }
 
 /// What the workflow needs from the repository.
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub detection: &'a Detection,
     /// The URL variables, in the order tasks.toml names them (DATABASE_URL by default).
     pub url_vars: Vec<String>,
@@ -47,7 +47,7 @@ fn is_plain(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
 }
 
-pub fn render(i: &Inputs, runner: Runner) -> Result<String, Failure> {
+pub(crate) fn render(i: &Inputs, runner: Runner) -> Result<String, Failure> {
     let d = i.detection;
     let mut vars: Vec<String> = i.url_vars.clone();
     if let Some(v) = d.direct_url_env.as_str() {

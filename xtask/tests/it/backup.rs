@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use pgcluster::{Cluster, ClusterOptions};
 use sha2::{Digest, Sha256};
-use xtask::dump::naming::{database_label, BackupName};
+use xtask::testing::dump::naming::{database_label, BackupName};
 
 use crate::harness::{Out, Project, TempDir};
 
@@ -133,7 +133,7 @@ fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != xtask::audit::FILE_NAME)
+            .filter(|n| n != xtask::testing::audit::FILE_NAME)
             .collect(),
         Err(_) => vec![],
     };
@@ -701,7 +701,7 @@ fn two_databases_from_one_checkout_keep_separate_backups_and_retention() {
     assert_eq!(names.len(), 2, "one backup of each database is kept: {names:?}");
     assert!(names.iter().any(|n| n.starts_with(&format!("{school}-"))), "{names:?}");
     assert!(names.iter().any(|n| n.starts_with(&format!("{billing}-"))), "{names:?}");
-    let audit = fs::read_to_string(backups.join(xtask::audit::FILE_NAME)).unwrap();
+    let audit = fs::read_to_string(backups.join(xtask::testing::audit::FILE_NAME)).unwrap();
     let lines: Vec<serde_json::Value> = audit
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
