@@ -88,6 +88,10 @@ pub struct RehearsalRecord {
     pub recovered: Option<String>,
     /// Why it was skipped, or what else to know.
     pub note: Option<String>,
+    /// The data checks of production's rows run after it (see `datacheck`):
+    /// `{on, seconds, checks: [...], not_needed: [...], not_checked: [...]}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_checks: Option<serde_json::Value>,
 }
 
 /// What is known about a failure that stopped the run, for people and reports.

@@ -26,6 +26,7 @@ pub mod evidence;
 mod recovery;
 mod preflight;
 mod rehearsal;
+mod datacheck;
 mod builtins;
 mod runner;
 mod cli;

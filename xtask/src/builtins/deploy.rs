@@ -51,6 +51,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let target = Target::from_env(ctx.config, ctx.ui)?;
     // The pending migrations run on a scratch copy first; a failure there stops here.
     crate::rehearsal::rehearse(ctx, &target)?;
+    // What the pending statements need of production's rows, checked read-only.
+    crate::datacheck::gate(ctx, &target)?;
 
     let out = prisma::run(ctx, &["migrate", "deploy"])?;
     if out.success() {
