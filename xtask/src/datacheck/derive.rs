@@ -423,7 +423,7 @@ impl Cx {
             return;
         }
         if w(i, "unique") && w(i + 1, "index") {
-            return self.unique_index(src, toks, i + 2, place, out);
+            self.unique_index(src, toks, i + 2, place, out);
         }
         // Other CREATEs (index, sequence, view, function, trigger, extension, schema,
         // policy, domain...) need nothing of a table's rows.
@@ -454,9 +454,6 @@ impl Cx {
         let nulls_distinct =
             !(rest.windows(3).any(|w| w[0].is_word("nulls") && w[1].is_word("not") && w[2].is_word("distinct")));
         let partial = position(rest, "where").map(|p| text(src, &rest[p + 1..]));
-        if has_word(rest, "include") && partial.is_none() && !rest.iter().any(|t| t.is_punct('(')) {
-            // INCLUDE without a list is not SQL; left to the server.
-        }
         self.need(rel, Need::Unique { columns, nulls_distinct, partial }, place, out);
     }
 
@@ -677,8 +674,11 @@ impl Cx {
             return self.need(rel.clone(), need, place.clone(), out);
         }
         if w(0, "check") {
-            if not_valid || !c.get(1).is_some_and(|t| t.is_punct('(')) {
-                return if not_valid { () } else { unchecked(out, "the CHECK's expression could not be read") };
+            if not_valid {
+                return;
+            }
+            if !c.get(1).is_some_and(|t| t.is_punct('(')) {
+                return unchecked(out, "the CHECK's expression could not be read");
             }
             let Some(close) = close_of(c, 1) else {
                 return unchecked(out, "the CHECK's expression could not be read");

@@ -127,10 +127,13 @@ pub fn gate(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Migrations as (name, text), in the order they apply.
+type Batch = Vec<(String, String)>;
+
 /// The migrations the deploy will run, in order (name, text), and those left out:
 /// a migration recorded as failed with the same file runs only if the recovery
 /// decides so, on evidence of its own.
-fn pending(dir: &std::path::Path, rows: &[Row]) -> Result<(Vec<(String, String)>, Vec<Unchecked>), Failure> {
+fn pending(dir: &std::path::Path, rows: &[Row]) -> Result<(Batch, Vec<Unchecked>), Failure> {
     let mut batch = Vec::new();
     let mut skipped = Vec::new();
     for local in migrations::read_dir(dir)? {

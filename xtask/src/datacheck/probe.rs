@@ -150,17 +150,32 @@ pub fn query(i: usize, c: &Check) -> String {
     }
 }
 
-/// After a conversion failed on PostgreSQL 16 or later: the first value whose
-/// text the type does not accept (exact for a text column without `USING`).
+/// After a conversion failed: the first row whose value does not convert, found
+/// by converting row by row in a PL/pgSQL loop that catches the error (allowed in a
+/// read-only transaction; it writes nothing), its `ctid` kept in a transaction-local
+/// setting, then that row's key. Bounded by the same statement timeout.
 fn conversion_key(i: usize, c: &Check) -> Option<String> {
-    let Need::Converts { column, to, using: None } = &c.need else {
+    let Need::Converts { column, to, using } = &c.need else {
         return None;
     };
+    let t = c.table.sql();
+    let value = match using {
+        Some(u) => format!("({u})"),
+        None => format!("x.{}", ident(column)),
+    };
+    let body = format!(
+        "DECLARE r record; BEGIN FOR r IN SELECT x.ctid AS t FROM {t} x LOOP BEGIN \
+         PERFORM ({value})::{to} FROM {t} x WHERE x.ctid = r.t; \
+         EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN \
+         PERFORM set_config('xtask.ctid', r.t::text, true); EXIT; END; END LOOP; END"
+    );
+    let mut tag = "xtask_key".to_string();
+    while body.contains(&format!("${tag}$")) {
+        tag.push('x');
+    }
     Some(format!(
-        "SELECT 'xtask-key', {i}, {KEY} FROM {t} x WHERE x.{c} IS NOT NULL AND NOT pg_input_is_valid(x.{c}::text, {ty}) LIMIT 1;",
-        t = c.table.sql(),
-        c = ident(column),
-        ty = literal(to)
+        "DO ${tag}${body}${tag}$;\n\
+         SELECT 'xtask-key', {i}, {KEY} FROM {t} x WHERE x.ctid = nullif(current_setting('xtask.ctid', true), '')::tid;"
     ))
 }
 
@@ -170,14 +185,13 @@ pub fn script(checks: &[Check], s: &DataChecks) -> String {
     let mut sql = format!(
         "\\set ON_ERROR_STOP off\n\\set SHOW_CONTEXT never\n\
          BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;\n\
-         SET LOCAL lock_timeout = {lock_ms};\n\
-         SELECT current_setting('server_version_num')::int >= 160000 AS pg16 \\gset\n"
+         SET LOCAL lock_timeout = {lock_ms};\n"
     );
     for (i, c) in checks.iter().enumerate() {
         let q = query(i, c);
         let key = conversion_key(i, c)
             .map(|k| {
-                format!("\\if :pg16\nSAVEPOINT k;\n{k}\n\\if :ERROR\nROLLBACK TO SAVEPOINT k;\n\\endif\n\\endif\n")
+                format!("SAVEPOINT k;\nSET LOCAL statement_timeout = :ms;\n{k}\n\\if :ERROR\nROLLBACK TO SAVEPOINT k;\n\\endif\n")
             })
             .unwrap_or_default();
         sql.push_str(&format!(
@@ -189,8 +203,8 @@ pub fn script(checks: &[Check], s: &DataChecks) -> String {
              SET LOCAL statement_timeout = :ms;\n\
              {q}\n\
              \\if :ERROR\n\
-             SELECT 'xtask-error', {i}, :'LAST_ERROR_SQLSTATE', :'ms', :'LAST_ERROR_MESSAGE';\n\
              ROLLBACK TO SAVEPOINT c;\n\
+             SELECT 'xtask-error', {i}, :'LAST_ERROR_SQLSTATE', :'ms', :'LAST_ERROR_MESSAGE';\n\
              {key}\
              \\else\n\
              RELEASE SAVEPOINT c;\n\
