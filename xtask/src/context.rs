@@ -104,6 +104,10 @@ pub struct Diagnosis {
     pub error_message: Option<String>,
     pub backup: Option<String>,
     pub next_commands: Vec<String>,
+    /// What the evidence said of the failed migration (`not_applied`,
+    /// `safe_to_rerun`, `applied`, `partial`, `unknown`); absent without evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
 }
 
 /// How one task of the run ended.

@@ -163,6 +163,7 @@ fn stop(ctx: &mut Ctx, row: &Row, evidence: Option<&Assessment>, why: &str) -> F
         error_message: err.message.clone(),
         backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
         next_commands: next,
+        verdict: evidence.and_then(|a| a.verdict_name()).map(String::from),
     };
     print_diagnosis(ctx, &diagnosis);
     let message = format!("migration `{name}` failed ({}) and was not recovered: {why}", err.describe());

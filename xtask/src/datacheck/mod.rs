@@ -213,6 +213,7 @@ fn stop(ctx: &mut Ctx, dir: &std::path::Path, p: &Probed, failed: usize) -> Fail
             format!("edit {}   # line {}: {}", file.display(), c.place.line, c.need.fix()),
             format!("cargo xtask {}   # checks the rows again, then deploys", ctx.task.name),
         ],
+        verdict: None,
     };
     crate::recovery::print_diagnosis(ctx, &diagnosis);
     ctx.state.diagnosis = Some(diagnosis);

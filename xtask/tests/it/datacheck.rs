@@ -172,6 +172,67 @@ fn data_failures_stop_the_deploy_before_production_with_count_and_key() {
     assert!(checks.iter().all(|c| outcome(c) != "failed"), "{checks:#?}");
     assert!(app.states().iter().any(|s| s == &format!("{failing} applied")), "{:?}", app.states());
     assert!(app.states().iter().any(|s| s == "20270101000004_fresh_forms applied"), "{:?}", app.states());
+
+    // Issue 21: a type an earlier pending migration of the same deploy creates is
+    // not blamed on production.
+    add_migration(&app, "20270102000000_tier_a", "CREATE TYPE \"tier\" AS ENUM ('A', 'B');\n");
+    add_migration(&app, "20270102000001_tier_b", "CREATE TYPE \"tier\" AS ENUM ('A', 'B');\n");
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(4);
+    let all = out.all();
+    assert_contains(&all, "production does not have it: the earlier pending migration `20270102000000_tier_a` of this same deploy creates it");
+    assert!(!all.contains("production already has"), "{all}");
+    for m in ["20270102000000_tier_a", "20270102000001_tier_b"] {
+        std::fs::remove_dir_all(app.path().join(MIGRATIONS).join(m)).unwrap();
+    }
+
+    new_user_scenario(&app);
+}
+
+/// Issue 19's new user: a Prisma-generated enum column NOT NULL without a default
+/// on a table with rows. The default deploy stops before production; a deploy
+/// without the data checks reaches production, where it fails (23502, logged by
+/// Prisma's Wasm engine as `Null constraint failed`): no automatic retry, one piece
+/// of advice, and it says to fix the file; the next deploy does not loop either.
+fn new_user_scenario(app: &PrismaApp) {
+    let name = "20270103000000_add_tier";
+    add_migration(
+        app,
+        name,
+        "-- CreateEnum\nCREATE TYPE \"acct_tier\" AS ENUM ('BASIC', 'PLUS');\n\n-- AlterTable\nALTER TABLE \"acct\" ADD COLUMN     \"tier\" \"acct_tier\" NOT NULL;\n",
+    );
+    app.reconfigure(Options::default());
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(4);
+    let all = out.all();
+    assert_contains(&all, &format!("data check FAILED: {name}:5 public.acct"));
+    assert_contains(&all, "3 existing row(s)");
+    assert_eq!(prisma_calls(&all), 0, "{all}");
+
+    // Without the checks, production fails; the unchanged file is not retried.
+    let off = "[rehearsal]\ndata_checks = false\n";
+    app.reconfigure(Options { extra_toml: off.into(), ..Options::default() });
+    for attempt in 1..=2 {
+        let out = app.xtask().args(["deploy", "--report", "report.json"]).run();
+        out.expect_code(4);
+        let all = out.all();
+        assert!(!all.contains("migrate resolve"), "attempt {attempt} resolved by itself:\n{all}");
+        assert_eq!(prisma_calls(&all), 1, "attempt {attempt}: {all}");
+        assert!(!all.contains("no database error was logged"), "{all}");
+        assert_contains(&all, "23502");
+        assert_contains(&all, "fix migration.sql (or the rows) first");
+        assert_eq!(all.matches("first: ").count(), 1, "one piece of advice:\n{all}");
+        let report = app.report("report.json");
+        assert_eq!(report["diagnosis"]["verdict"], "not_applied", "{report:#}");
+        crate::report::validate(&schema_json(), &report, "report").unwrap();
+    }
+    assert!(app.states().iter().any(|s| s == &format!("{name} failed")), "{:?}", app.states());
+    assert_eq!(app.states().iter().filter(|s| s.starts_with(name)).count(), 1, "{:?}", app.states());
+    let out = app.xtask().args(["diagnose"]).run();
+    let all = out.all();
+    assert_contains(&all, "Null constraint failed");
+    assert_contains(&all, "fix migration.sql (or the rows) first");
+    assert!(!all.contains("no database error was logged"), "{all}");
 }
 
 fn schema_json() -> Value {
