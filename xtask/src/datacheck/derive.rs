@@ -776,11 +776,15 @@ impl Cx {
             };
             return out.checks.push(Check { place, table: rel, need });
         }
-        if matches!(&need, Need::Satisfies { .. }) && !st.added.is_empty() {
-            return out.unchecked.push(Unchecked {
-                place,
-                why: format!("{rel} gains columns earlier in this deploy, which the CHECK may read"),
-            });
+        if let Need::Satisfies { expr } = &need {
+            // A CHECK that reads a column added earlier in this deploy: its values are not production's.
+            let tokens = lexer::tokenize(expr);
+            if let Some(col) = tokens.iter().filter_map(name_of).find(|n| st.added.contains(n)) {
+                return out.unchecked.push(Unchecked {
+                    place,
+                    why: format!("the CHECK reads {col}, added earlier in this deploy: its values there are not read"),
+                });
+            }
         }
         out.checks.push(Check { place, table: rel, need })
     }

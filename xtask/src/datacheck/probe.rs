@@ -4,7 +4,9 @@
 //! each check in a savepoint with its own `statement_timeout`, the total budget
 //! worked out by the server's own clock before each check. Every query is a plain
 //! `SELECT` (ACCESS SHARE locks, the weakest): nothing is written, and the
-//! transaction is rolled back.
+//! transaction is rolled back. `work_mem` is raised to 64 MB for this one
+//! transaction, so that the duplicates check of a large table hashes in memory
+//! rather than on disk.
 //!
 //! A check looks for the first offending row (`LIMIT 1`: a failing check stops at
 //! the first it finds; a passing one reads the table, or an index, once) and only
@@ -185,7 +187,8 @@ pub fn script(checks: &[Check], s: &DataChecks) -> String {
     let mut sql = format!(
         "\\set ON_ERROR_STOP off\n\\set SHOW_CONTEXT never\n\
          BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;\n\
-         SET LOCAL lock_timeout = {lock_ms};\n"
+         SET LOCAL lock_timeout = {lock_ms};\n\
+         SET LOCAL work_mem = '64MB';\n"
     );
     for (i, c) in checks.iter().enumerate() {
         let q = query(i, c);

@@ -122,3 +122,26 @@ fn primary_keys_need_no_nulls_and_no_duplicates() {
         Need::Unique { columns: vec!["a".into()], nulls_distinct: true, partial: Some("deleted_at IS NULL".into()) }
     );
 }
+
+/// For `scripts/bench-datacheck.sh`: prints the query of each check the migration in
+/// `$DATACHECK_SQL` derives, one per line (`CHECK<TAB>line<TAB>query`).
+#[test]
+#[ignore]
+fn print_check_queries() {
+    let Ok(path) = std::env::var("DATACHECK_SQL") else {
+        return;
+    };
+    let sql = std::fs::read_to_string(path).unwrap();
+    let d = derive(&[("bench".to_string(), sql)], "public");
+    for (i, c) in d.checks.iter().enumerate() {
+        println!("CHECK\t{}\t{}", c.place.line, super::probe::query(i, c));
+    }
+}
+
+#[test]
+fn a_check_reading_a_column_added_in_the_deploy_is_not_checked() {
+    let d = one("ALTER TABLE t ADD COLUMN b INT;\nALTER TABLE t ADD CONSTRAINT c1 CHECK (a > 0);\nALTER TABLE t ADD CONSTRAINT c2 CHECK (b > 0);");
+    assert_eq!(d.checks.len(), 1, "{d:?}");
+    assert_eq!(d.checks[0].place.line, 2);
+    assert!(d.unchecked[0].why.contains("reads b"), "{:?}", d.unchecked);
+}
