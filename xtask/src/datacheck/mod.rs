@@ -21,7 +21,6 @@ use crate::context::{Ctx, Diagnosis};
 use crate::db::Target;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
-use crate::recovery::migrations_dir;
 
 pub use derive::{derive, Unchecked};
 pub use probe::{Outcome, Probed};
@@ -36,12 +35,13 @@ pub fn gate(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
         return Ok(());
     }
     let t0 = Instant::now();
-    let Some(rows) = migrations::read_table(production)? else {
+    let ledger = ctx.db.ledger()?;
+    let Some(rows) = &ledger.table else {
         // A database Prisma never migrated: every table is created by the batch.
         return Ok(());
     };
-    let dir = migrations_dir(ctx)?;
-    let (batch, skipped) = pending(&dir, &rows)?;
+    let dir = ctx.db.migrations_dir()?.to_path_buf();
+    let (batch, skipped) = pending(&dir, rows)?;
     if batch.is_empty() {
         return Ok(());
     }

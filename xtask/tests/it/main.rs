@@ -21,3 +21,4 @@ mod runner;
 mod status;
 mod terminal;
 mod tls;
+mod url_fallback;
