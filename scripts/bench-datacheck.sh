@@ -8,6 +8,7 @@
 #
 #   scripts/bench-datacheck.sh                 # 10 million rows, about 5 minutes on 2 cores
 #   ROWS=1000000 scripts/bench-datacheck.sh    # quicker
+#   WORK_MEM=4MB scripts/bench-datacheck.sh    # the server's default work_mem (the tool sets 64MB)
 #
 # Needs the PostgreSQL 15 server binaries (/usr/lib/postgresql/15/bin) and cargo.
 set -euo pipefail
@@ -65,6 +66,7 @@ measure() {
     local j
     j=$(psql_ -At <<SQL
 BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SET LOCAL work_mem = '${WORK_MEM:-64MB}';
 EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) $q
 ROLLBACK;
 SQL
