@@ -42,6 +42,7 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     };
     let mut lines = vec!["take the deploy lock (PostgreSQL advisory lock)".into()];
     lines.extend(crate::rehearsal::describe(ctx));
+    lines.extend(crate::datacheck::describe(ctx));
     lines.extend([prisma::command(ctx, &["migrate", "deploy"]).display(), policy]);
     lines
 }

@@ -71,7 +71,7 @@ pub fn gate(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
         let line = format!("{}:{} {} ({:.2}s)", c.place.migration, c.place.line, c.table, p.seconds);
         match &p.outcome {
             Outcome::Passed => ctx.ui.event(&format!("data check passed: {line}: no {}", c.need.offence())),
-            Outcome::Failed { .. } => ctx.ui.event(&format!("data check FAILED: {line}: {}", describe(p))),
+            Outcome::Failed { .. } => ctx.ui.event(&format!("data check FAILED: {line}: {}", findings(p))),
             Outcome::NotChecked(why) => ctx.ui.event(&format!("data check not checked: {line}: {why}")),
         }
     }
@@ -127,6 +127,24 @@ pub fn gate(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The data checks' step for `--dry-run`.
+pub fn describe(ctx: &Ctx) -> Vec<String> {
+    let s = &ctx.config.rehearsal.data_checks;
+    if !s.enabled || matches!(ctx.task.rehearse, Some(Rehearse::Off | Rehearse::Full)) {
+        return Vec::new();
+    }
+    let on = match &s.replica_url_env {
+        Some(env) => format!("the read replica in ${env}"),
+        None => "production".into(),
+    };
+    vec![format!(
+        "data checks: what the pending statements need of the existing rows, read on {on} in one READ ONLY transaction ({}s per check, {}s in all; a check that cannot run is not checked{}); a failing check stops the deploy here (exit 4)",
+        s.timeout_ms as f64 / 1000.0,
+        s.budget_ms as f64 / 1000.0,
+        if s.not_checked == NotChecked::Stop { " and stops the deploy" } else { "" }
+    )]
+}
+
 /// Migrations as (name, text), in the order they apply.
 type Batch = Vec<(String, String)>;
 
@@ -172,7 +190,7 @@ fn replica(ctx: &Ctx) -> Result<Option<Target>, Failure> {
 }
 
 /// "3 rows with email NULL; first: {"id": 7}".
-fn describe(p: &Probed) -> String {
+fn findings(p: &Probed) -> String {
     let Outcome::Failed { rows, key } = &p.outcome else {
         return String::new();
     };
@@ -194,7 +212,7 @@ fn stop(ctx: &mut Ctx, dir: &std::path::Path, p: &Probed, failed: usize) -> Fail
     let c = &p.check;
     let file = dir.join(&c.place.migration).join("migration.sql");
     let column = c.need.column().map(|col| format!(", column {col}")).unwrap_or_default();
-    let what = describe(p);
+    let what = findings(p);
     let diagnosis = Diagnosis {
         summary: format!(
             "data check: `{}` would fail on production's rows at {}:{} (`{}`): table {}{column}: {what}; production was not changed and has no row for it",
