@@ -6,6 +6,7 @@ mod advice;
 mod backup;
 mod datacheck;
 mod deploy;
+mod engines;
 mod evidence;
 mod evidence_trial;
 mod faults;
