@@ -95,6 +95,10 @@ pub(crate) struct RehearsalRecord {
     pub recovered: Option<String>,
     /// Why it was skipped, or what else to know.
     pub note: Option<String>,
+    /// The data checks of production's rows run after it (see `datacheck`):
+    /// `{on, seconds, checks: [...], not_needed: [...], not_checked: [...]}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_checks: Option<serde_json::Value>,
 }
 
 /// What is known about a failure that stopped the run, for people and reports.
@@ -107,6 +111,10 @@ pub(crate) struct Diagnosis {
     pub error_message: Option<String>,
     pub backup: Option<String>,
     pub next_commands: Vec<String>,
+    /// What the evidence said of the failed migration (`not_applied`,
+    /// `safe_to_rerun`, `applied`, `partial`, `unknown`); absent without evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
 }
 
 /// How one task of the run ended.

@@ -30,6 +30,7 @@ mod evidence;
 mod recovery;
 mod preflight;
 mod rehearsal;
+mod datacheck;
 mod builtins;
 mod runner;
 mod cli;

@@ -394,7 +394,8 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     if let Some((migration, error)) = outcome.failed {
         rec.outcome = "failed".into();
         rec.failed = Some(migration.clone());
-        let failure = stop(ctx, &migration, &error, &name);
+        let earlier = created_earlier(production, &error, &rec.applied, &pending);
+        let failure = stop(ctx, &migration, &error, &name, earlier);
         drop(scratch);
         return Err(failure);
     }
@@ -576,10 +577,16 @@ fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, F
 
 /// Stops the deploy on a migration that failed on the copy: the diagnosis (it
 /// happened in the rehearsal; the migration, the database error, what to fix).
-fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failure {
+fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str, earlier: Option<String>) -> Failure {
     let file = ctx.db.migration_sql(migration).ok();
     let file = file.map(|f| f.display().to_string()).unwrap_or_else(|| format!("{migration}/migration.sql"));
-    let fix = what_to_fix(error);
+    let fix = match earlier {
+        Some(m) => format!(
+            "production does not have it: the earlier pending migration `{m}` of this same deploy creates it ({}); create it in one of the two files only (or guard it: IF NOT EXISTS, or a DO block catching duplicate_object)",
+            error.message.as_deref().unwrap_or("")
+        ),
+        None => what_to_fix(error),
+    };
     let diagnosis = Diagnosis {
         summary: format!(
             "rehearsal: migration `{migration}` failed on a copy of production (scratch database `{scratch}`, now dropped); production was not changed and has no row for it"
@@ -593,6 +600,7 @@ fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failu
             format!("edit {file}   # {fix}"),
             format!("cargo xtask {}   # rehearses the fixed file, then deploys", ctx.task.name),
         ],
+        verdict: None,
     };
     print_diagnosis(ctx, &diagnosis);
     let message = format!(
@@ -601,6 +609,37 @@ fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failu
     );
     ctx.state.diagnosis = Some(diagnosis);
     Failure::new(Exit::MigrationFailed, message)
+}
+
+/// For an "already exists" failure on the copy: the earlier pending migration of
+/// this deploy that creates the object, when production itself does not have it (a
+/// read-only catalog query): then production is not to blame.
+fn created_earlier(production: &Target, error: &DbError, applied: &[String], pending: &[Local]) -> Option<String> {
+    let object = crate::recovery::already_exists(error.message.as_deref()?)?;
+    let in_production = production
+        .query(
+            "SELECT EXISTS (SELECT 1 FROM pg_type WHERE typname = :'o') OR EXISTS (SELECT 1 FROM pg_class WHERE relname = :'o') \
+             OR EXISTS (SELECT 1 FROM pg_constraint WHERE conname = :'o') OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :'o') \
+             OR EXISTS (SELECT 1 FROM pg_proc WHERE proname = :'o');\n",
+            &[("o", object.as_str())],
+        )
+        .ok()?;
+    if in_production.first().and_then(|r| r.first().cloned().flatten()).as_deref() != Some("f") {
+        return None;
+    }
+    pending.iter().filter(|l| applied.contains(&l.name)).rev().find_map(|l| {
+        let sql = std::fs::read_to_string(&l.sql_path).ok()?;
+        let tokens = crate::evidence::lexer::tokenize(&sql);
+        let names = |t: &crate::evidence::lexer::Token| match &t.tok {
+            crate::evidence::lexer::Tok::Quoted(q) => *q == object,
+            crate::evidence::lexer::Tok::Word(w) => w.eq_ignore_ascii_case(&object),
+            _ => false,
+        };
+        let creates = crate::evidence::lexer::split_statements(&tokens)
+            .iter()
+            .any(|st| st.first().is_some_and(|t| t.is_word("create")) && st.iter().any(names));
+        creates.then(|| l.name.clone())
+    })
 }
 
 /// What to change in the migration, by SQLSTATE.

@@ -138,12 +138,52 @@ pub struct Database {
     pub trial_runs: bool,
 }
 
-/// `[rehearsal]`: where deploy's scratch databases go.
+/// `[rehearsal]`: where deploy's scratch databases go, and the data checks.
 #[derive(Debug, Clone, Default)]
 pub struct Rehearsal {
     /// An environment variable with the URL of a scratch server; `None`: the
     /// production server.
     pub url_env: Option<String>,
+    pub data_checks: DataChecks,
+}
+
+/// What a check that could not run (timed out, over budget, could not read the
+/// table) does to the deploy.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotChecked {
+    /// Report it as not checked and go on to production (the default).
+    #[default]
+    Continue,
+    /// Stop the deploy before production (exit 4).
+    Stop,
+}
+
+/// The checks of production's rows that the default rehearsal runs before
+/// production (`[rehearsal]` keys `data_checks`, `replica_url_env`,
+/// `check_timeout`, `checks_budget`, `not_checked`).
+#[derive(Debug, Clone)]
+pub struct DataChecks {
+    pub enabled: bool,
+    /// A read replica's URL variable: the checks read it instead of production.
+    pub replica_url_env: Option<String>,
+    /// Per check (statement_timeout), milliseconds.
+    pub timeout_ms: u64,
+    /// All checks together, milliseconds.
+    pub budget_ms: u64,
+    pub not_checked: NotChecked,
+}
+
+impl Default for DataChecks {
+    fn default() -> DataChecks {
+        DataChecks {
+            enabled: true,
+            replica_url_env: None,
+            timeout_ms: 10_000,
+            budget_ms: 60_000,
+            not_checked: NotChecked::Continue,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -250,6 +290,11 @@ struct RawDatabase {
 #[serde(deny_unknown_fields)]
 struct RawRehearsal {
     url_env: Option<Spanned<String>>,
+    data_checks: Option<bool>,
+    replica_url_env: Option<Spanned<String>>,
+    check_timeout: Option<Spanned<f64>>,
+    checks_budget: Option<Spanned<f64>>,
+    not_checked: Option<NotChecked>,
 }
 
 #[derive(Deserialize, Default)]
@@ -395,6 +440,30 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             }
             Some(v) => Some(v.into_inner()),
             None => None,
+        },
+        data_checks: {
+            let defaults = DataChecks::default();
+            let seconds = |v: Option<Spanned<f64>>, key: &str, default: u64| match v {
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= 86_400.0) => {
+                    Err(src
+                        .error(v.span().start, format!("rehearsal.{key} must be a number of seconds above 0, e.g. 10")))
+                }
+                Some(v) => Ok((v.into_inner() * 1000.0).round().max(1.0) as u64),
+                None => Ok(default),
+            };
+            DataChecks {
+                enabled: raw.rehearsal.data_checks.unwrap_or(true),
+                replica_url_env: match raw.rehearsal.replica_url_env {
+                    Some(v) if v.get_ref().trim().is_empty() => {
+                        return Err(src.error(v.span().start, "rehearsal.replica_url_env must not be empty".into()))
+                    }
+                    Some(v) => Some(v.into_inner()),
+                    None => None,
+                },
+                timeout_ms: seconds(raw.rehearsal.check_timeout, "check_timeout", defaults.timeout_ms)?,
+                budget_ms: seconds(raw.rehearsal.checks_budget, "checks_budget", defaults.budget_ms)?,
+                not_checked: raw.rehearsal.not_checked.unwrap_or_default(),
+            }
         },
     };
 

@@ -33,7 +33,7 @@ const LAYERS: &[&[&str]] = &[
     &["prisma"],
     &["evidence"],
     &["recovery", "preflight"],
-    &["rehearsal"],
+    &["rehearsal", "datacheck"],
     &["builtins"],
     &["runner"],
     &["cli", "report", "init"],

@@ -4,6 +4,7 @@
 mod adoption;
 mod advice;
 mod backup;
+mod datacheck;
 mod deploy;
 mod engines;
 mod evidence;

@@ -165,7 +165,7 @@ fn a_recorded_failure_whose_file_was_fixed_is_recovered_on_the_copy_then_in_prod
 }
 
 /// A unique index over duplicate rows fails only with data: a schema rehearsal
-/// passes it (and production then fails), `rehearse = "full"` catches it.
+/// passes it (the data checks then catch it), `rehearse = "full"` catches it.
 #[test]
 fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
     let app = PrismaApp::with(policy("rehearse = \"full\"\nrecover = \"stop\""));
@@ -186,12 +186,15 @@ fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
     assert!(!app.states().iter().any(|s| s.starts_with(unique)), "{:?}", app.states());
     assert_eq!(scratch_databases(&app), Vec::<String>::new());
 
-    // The schema copy has no rows: its rehearsal passes and production fails.
+    // The schema copy has no rows: its rehearsal passes, and the data checks that
+    // follow it stop the deploy before production (issue 19).
     app.reconfigure(policy("rehearse = \"schema\"\nrecover = \"stop\""));
     let out = app.xtask().args(["deploy"]).run();
     out.expect_code(4);
     assert_contains(&out.all(), "rehearsal: passed");
-    assert!(app.states().contains(&format!("{unique} failed")), "{:?}", app.states());
+    assert_contains(&out.all(), "1 duplicated value(s) of (name)");
+    assert!(prisma_calls(&out).is_empty(), "{}", out.all());
+    assert!(!app.states().iter().any(|s| s.starts_with(unique)), "{:?}", app.states());
     assert_eq!(scratch_databases(&app), Vec::<String>::new());
 }
 
