@@ -101,7 +101,10 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
             Err(f) => problems.push(f),
         }
     }
-    let pg_dump = if needs.pg_dump {
+    // The URL first: one that does not parse starts no child at all, not even
+    // `pg_dump --version` (issue 24, item 8).
+    let target = Target::from_env(config, ui);
+    let pg_dump = if needs.pg_dump && target.is_ok() {
         match pg_dump_version(ui) {
             Ok(v) => v,
             Err(f) => {
@@ -112,7 +115,7 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
     } else {
         None
     };
-    match server(config, ui) {
+    match target.and_then(|t| server(&t)) {
         Ok(s) => {
             found.push(format!("server {} as `{}`", s.version, s.user));
             if let Some((major, text)) = &pg_dump {
@@ -305,8 +308,7 @@ struct Server {
 
 /// One query: reachable with these credentials, the server's version, the role and
 /// whether it may create databases.
-fn server(config: &Config, ui: &Ui) -> Result<Server, Failure> {
-    let target = Target::from_env(config, ui)?;
+fn server(target: &Target) -> Result<Server, Failure> {
     let rows = target.query_n::<4>(
         "SELECT current_setting('server_version'), current_setting('server_version_num'), current_user, \
          (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)",
