@@ -288,7 +288,7 @@ fn check_hosts(hosts: &str, has_userinfo: bool) -> Result<(), String> {
         // (`secret%40db`, `pa$$word`) is a password that lost its `@`.
         let plain = host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
         let socket_dir = host.starts_with("%2F") || host.starts_with("%2f");
-        if !plain && !(socket_dir && decode(host).is_ok()) {
+        if !(plain || (socket_dir && decode(host).is_ok())) {
             return Err(AUTHORITY_AMBIGUOUS.into());
         }
     }
