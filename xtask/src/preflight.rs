@@ -101,6 +101,11 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
             Err(f) => problems.push(f),
         }
     }
+    // Every run that gets here has side effects, each of which the audit log records.
+    match crate::audit::check_writable(config) {
+        Ok(()) => found.push(format!("audit log {}", crate::audit::path_in(config).display())),
+        Err(f) => problems.push(f),
+    }
     // The URL first: one that does not parse starts no child at all, not even
     // `pg_dump --version` (issue 24, item 8).
     let target = Target::from_env(config, ui);

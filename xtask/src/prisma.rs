@@ -52,13 +52,14 @@ pub fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     ctx.ui.event(&format!("$ {shown}"));
     // Written before the call: should this process die during it, the log still
     // says what was running.
-    crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }));
+    crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }))?;
     let t0 = Instant::now();
     let out = proc::run(ctx.ui, &cmd)?;
     let call = PrismaCall { command: shown, exit_code: out.status.code(), seconds: t0.elapsed().as_secs_f64() };
-    crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
+    let logged = crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
     ctx.state.ran(format!("`{}` ({})", call.command, proc::describe_status(&out.status)));
     ctx.state.prisma_calls.push(call);
+    logged?;
     // Whatever it did, it must have done it under the lock; if the lock went
     // meanwhile, nothing more runs.
     crate::audit::check_lock(ctx, None)?;

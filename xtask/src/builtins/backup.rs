@@ -41,6 +41,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let b = &ctx.config.backup;
     let ui = ctx.ui;
     let target = Target::from_env(ctx.config, ui)?;
+    // Before the dump: a backup the audit log cannot record is not taken.
+    crate::audit::check_writable(ctx.config)?;
     for tool in tools(b.format) {
         if !proc::on_path(tool) {
             return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
@@ -91,15 +93,16 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         format: format_name(b.format).into(),
         seconds,
     };
-    crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
+    let logged = crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
     ctx.state.backup = Some(record);
+    logged?;
     if ctx.args.flag("verify-restore") {
         let tables = restore::verify_restore(ctx.ui, &target, &path)?;
         crate::audit::record(
             ctx,
             "verify-restore",
             serde_json::json!({ "path": path.display().to_string(), "tables": tables }),
-        );
+        )?;
     }
     Ok(())
 }

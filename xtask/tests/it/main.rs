@@ -8,6 +8,7 @@ mod deploy;
 mod evidence;
 mod evidence_trial;
 mod faults;
+mod harm;
 mod harness;
 mod hostile;
 mod layers;
