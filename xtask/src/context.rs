@@ -146,6 +146,15 @@ pub struct RunState {
 pub trait RunLock {
     /// `Ok` while it is still held; otherwise why it is not.
     fn still_held(&mut self) -> Result<(), String>;
+
+    /// One of the run's own Prisma calls starts: a lock that keeps plain Prisma runs
+    /// out lends that call what it needs (`release_now`: its engine is known not to
+    /// skip Prisma's own lock). See db/lock.rs.
+    fn prisma_call_starts(&mut self, _release_now: bool) {}
+
+    /// The call ended: whatever was lent is taken back (a failure shows at the next
+    /// `still_held`).
+    fn prisma_call_ended(&mut self) {}
 }
 
 impl RunState {

@@ -85,3 +85,105 @@ fn an_audit_write_that_fails_mid_run_stops_before_the_next_side_effect() {
     assert!(!out.all().contains("$ npx prisma migrate deploy"), "{}", out.all());
     assert_eq!(app.rows(), before);
 }
+
+fn finish(child: std::process::Child) -> Out {
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A deploy whose chain starts with a task that holds the run (and so its locks)
+/// until the test creates the file `go`.
+fn app_with_a_paused_deploy() -> PrismaApp {
+    PrismaApp::with(Options {
+        deploy_deps: vec!["pause".into()],
+        extra_toml:
+            "\n[tasks.pause]\nrun = [\"sh\", \"-c\", \"touch paused; while [ ! -e go ]; do sleep 0.1; done\"]\n".into(),
+        ..Options::default()
+    })
+}
+
+/// Sessions holding Prisma's migrate lock (72707369) on the app's database.
+fn prisma_lock_holders(app: &PrismaApp) -> usize {
+    app.psql(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 AND objid = 72707369 \
+         AND objsubid = 1 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .trim()
+    .parse()
+    .unwrap()
+}
+
+fn has_ledger(app: &PrismaApp) -> bool {
+    app.psql("SELECT to_regclass('public._prisma_migrations') IS NOT NULL").trim() == "t"
+}
+
+/// Item 4: a plain `prisma migrate deploy` (the real CLI) started while a deploy of
+/// the tool runs waits for Prisma's lock, which the tool holds for the whole run,
+/// and fails with its P1002 instead of migrating under it. The tool's deploy then
+/// applies the migrations itself (its own Prisma calls do not wait on its lock).
+#[test]
+fn a_plain_prisma_deploy_beside_a_tool_deploy_fails_with_p1002_and_migrates_nothing() {
+    let app = app_with_a_paused_deploy();
+    let tool = app.xtask().arg("deploy").spawn();
+    wait_for("the tool's deploy to hold its locks", Duration::from_secs(60), || app.path().join("paused").exists());
+    assert_eq!(prisma_lock_holders(&app), 1, "the tool holds Prisma's lock");
+
+    let plain = app.prisma(&["migrate", "deploy"]);
+    assert_eq!(plain.code, Some(1), "{}", plain.all());
+    assert_contains(&plain.all(), "P1002");
+    assert!(!has_ledger(&app), "the plain run migrated under the tool's deploy:\n{}", plain.all());
+
+    std::fs::write(app.path().join("go"), "").unwrap();
+    let out = finish(tool);
+    out.expect_code(0);
+    assert_contains(&out.all(), "The following migration(s) have been applied");
+    assert_eq!(app.states().len(), 2, "{:?}", app.states());
+    assert_eq!(prisma_lock_holders(&app), 0, "released at the end of the run");
+}
+
+/// Item 4: another session holds Prisma's lock when the tool starts (a plain Prisma
+/// run in progress, a container entrypoint): the tool rehearses, backs up, resolves
+/// and retries nothing; it waits within --lock-timeout (or not with --no-wait) and
+/// stops with exit 5 naming the holder. `diagnose` reads the unfinished row as in
+/// progress, not failed, and tries nothing on it.
+#[test]
+fn a_holder_of_prismas_lock_stops_the_tool_with_exit_5_naming_it() {
+    let app = PrismaApp::new();
+    app.production_state();
+    let before = app.rows();
+    let holder = app.hold("SET application_name = 'entrypoint-migrate'; SELECT pg_advisory_lock(72707369);");
+    wait_for("psql to hold Prisma's lock", Duration::from_secs(10), || prisma_lock_holders(&app) == 1);
+
+    let out = app.xtask().args(["deploy", "--lock-timeout", "2"]).run();
+    out.expect_code(5);
+    assert_contains(&out.all(), "waiting for Prisma's migrate lock (72707369");
+    assert_contains(&out.all(), "held by entrypoint-migrate (client ");
+    assert_eq!(prisma_calls(&out), 0, "{}", out.all());
+    assert!(!out.all().contains("rehears"), "{}", out.all());
+
+    let out = app.xtask().args(["deploy", "--no-wait"]).run();
+    out.expect_code(5);
+    assert_contains(&out.stderr, "Prisma's migrate lock (72707369: a `prisma migrate` is running on this database) is held by entrypoint-migrate");
+
+    let out = app.xtask().args(["resolve-rolled-back", crate::prisma_app::MIGRATION, "--yes", "--no-wait"]).run();
+    out.expect_code(5);
+    assert_eq!(prisma_calls(&out), 0, "{}", out.all());
+
+    let out = app.xtask().arg("diagnose").run();
+    out.expect_code(5);
+    assert_contains(&out.all(), "in progress, not failed");
+    assert_contains(&out.all(), "held by entrypoint-migrate");
+    assert!(!out.all().contains("verdict"), "{}", out.all());
+
+    assert!(app.backups().is_empty(), "{:?}", app.backups());
+    assert_eq!(app.rows(), before);
+    drop(holder);
+    // Once that run has ended, the same row is a failed migration again.
+    let out = app.xtask().arg("diagnose").run();
+    assert!(!out.all().contains("in progress"), "{}", out.all());
+    assert_contains(&out.all(), "verdict");
+}
