@@ -187,3 +187,40 @@ fn a_holder_of_prismas_lock_stops_the_tool_with_exit_5_naming_it() {
     assert!(!out.all().contains("in progress"), "{}", out.all());
     assert_contains(&out.all(), "verdict");
 }
+
+/// Issue 21, item 7: the holder of the deploy lock is shown with its TCP address
+/// and port (it was "local socket" for a TCP client); a role that may not see
+/// another role's client address (no pg_read_all_stats) says so, never "local socket".
+#[test]
+fn the_lock_holder_is_shown_with_its_tcp_address_or_as_hidden() {
+    let app = PrismaApp::new();
+    app.deployed_state();
+    let key = xtask::db::lock::KEY;
+    let holder = app.hold(&format!("SELECT pg_advisory_lock({key});"));
+    wait_for("psql to hold the deploy lock", Duration::from_secs(10), || {
+        app.psql(&format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = {}",
+            key & 0xffff_ffff
+        ))
+        .trim()
+            == "1"
+    });
+
+    let out = app.xtask().args(["deploy", "--no-wait"]).run();
+    out.expect_code(5);
+    let shown =
+        out.stderr.split("another deploy holds the deploy lock (").nth(1).unwrap_or_else(|| panic!("{}", out.stderr));
+    let client = shown.split("(client ").nth(1).and_then(|c| c.split(',').next()).unwrap_or_default();
+    let (addr, port) = client.rsplit_once(':').unwrap_or_else(|| panic!("no address:port in {shown}"));
+    assert_eq!(addr, "127.0.0.1", "{shown}");
+    assert!(port.parse::<u16>().is_ok(), "{shown}");
+
+    // The same run as a role of its own, which does not see the superuser's address.
+    app.psql("CREATE ROLE deployer LOGIN PASSWORD 'dp-Zq7-pw'; GRANT ALL ON SCHEMA public TO deployer;");
+    let url = format!("postgresql://deployer:dp-Zq7-pw@127.0.0.1:{}/{}", app.cluster.port(), app.db);
+    let out = app.xtask().args(["deploy", "--no-wait"]).env("DATABASE_URL", &url).run();
+    out.expect_code(5);
+    assert_contains(&out.stderr, "client address hidden from role deployer, which lacks pg_read_all_stats");
+    assert!(!out.stderr.contains("local socket"), "{}", out.stderr);
+    drop(holder);
+}
