@@ -155,6 +155,12 @@ pub trait RunLock {
     /// The call ended: whatever was lent is taken back (a failure shows at the next
     /// `still_held`).
     fn prisma_call_ended(&mut self) {}
+
+    /// After `still_held` said no: why the database server itself cannot be
+    /// reached, when that is the cause (then the run stops as unreachable, exit 3).
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
 }
 
 impl RunState {
@@ -178,6 +184,7 @@ impl RunState {
                 Ok(())
             }
             Err(why) => {
+                let unreachable = lock.unreachable();
                 self.lock = None;
                 let ran = std::mem::take(&mut self.since_check);
                 let unprotected = if ran.is_empty() {
@@ -189,6 +196,19 @@ impl RunState {
                     Some(n) => format!("stopped before {n}"),
                     None => "stopped".to_string(),
                 };
+                if let Some(cause) = unreachable {
+                    // The server went away (stopped, crashed, cut off): the lock went
+                    // with it, but the cause to act on is the database (exit 3).
+                    let unprotected =
+                        unprotected.replace("while another deploy could have run too", "as the server went away");
+                    return Err(Failure::new(
+                        Exit::DatabaseUnreachable,
+                        format!(
+                            "the database server went away during the run ({cause}); {unprotected}; {stopped}: when it is back, check `{}`, then run the deploy again",
+                            crate::invocation::cmd("status")
+                        ),
+                    ));
+                }
                 Err(Failure::new(
                     Exit::LockNotAcquired,
                     format!(

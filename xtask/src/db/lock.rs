@@ -81,6 +81,10 @@ pub struct DeployLock {
     prisma_key_lost: Option<String>,
     /// The server's `server_version_num` (what the lending query may use).
     server_version_num: u32,
+    /// The database, to tell a server that went away from a terminated session.
+    target: Target,
+    /// Set when the session ended because the server cannot be reached.
+    unreachable: Option<String>,
 }
 
 struct Lending {
@@ -114,6 +118,19 @@ impl Drop for DeployLock {
 }
 
 impl DeployLock {
+    /// After the lock's session ended: a new connection tells a server that went
+    /// away (stopped, crashed, unreachable: exit 3) from a session that was
+    /// terminated while the server runs on (the lock is lost: exit 5). Both end
+    /// the session with the same message (57P01 on a shutdown and on
+    /// pg_terminate_backend).
+    fn probe_server(&mut self) {
+        if let Err(f) = self.target.without_session().query_n::<1>("SELECT 1", &[]) {
+            if f.exit == Exit::DatabaseUnreachable {
+                self.unreachable = Some(f.message);
+            }
+        }
+    }
+
     fn stop_lending(&mut self) -> bool {
         let Some(mut l) = self.lending.take() else {
             return false;
@@ -157,12 +174,22 @@ impl RunLock for DeployLock {
                 Err(format!("its session (server PID {}) no longer holds Prisma's migrate lock", self.backend))
             }
             Answer::Line(_) => Err(format!("its session (server PID {}) no longer holds it", self.backend)),
-            Answer::Timeout => Err(format!("its session did not answer within {}s", CHECK_TIMEOUT.as_secs())),
+            Answer::Timeout => {
+                drop(guard);
+                self.probe_server();
+                Err(format!("its session did not answer within {}s", CHECK_TIMEOUT.as_secs()))
+            }
             Answer::Gone => {
                 let why = guard.take().map(Session::stderr).unwrap_or_default();
+                drop(guard);
+                self.probe_server();
                 Err(session_ended(&why))
             }
         }
+    }
+
+    fn unreachable(&self) -> Option<String> {
+        self.unreachable.clone()
     }
 
     /// One of the tool's own Prisma calls is about to start. Its engine was told
@@ -411,6 +438,8 @@ pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock
                     lending: None,
                     prisma_key_lost: None,
                     server_version_num,
+                    target,
+                    unreachable: None,
                 });
             }
             Some(busy @ ("f" | "p")) => {

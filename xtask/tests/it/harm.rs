@@ -224,3 +224,48 @@ fn the_lock_holder_is_shown_with_its_tcp_address_or_as_hidden() {
     assert!(!out.stderr.contains("local socket"), "{}", out.stderr);
     drop(holder);
 }
+
+/// Item 7: `--report` into a directory that does not exist is found before anything
+/// runs (exit 2): no backup, no Prisma call; it used to run the whole deploy, warn
+/// and exit 0 with the report lost.
+#[test]
+fn a_report_into_a_missing_directory_is_a_preflight_error() {
+    let app = PrismaApp::new();
+    app.production_state();
+    let before = app.rows();
+    let out = app.xtask().args(["deploy", "--report", "no-such-dir/report.json"]).run();
+    out.expect_code(2);
+    assert_contains(&out.stderr, "--report no-such-dir/report.json: its directory no-such-dir does not exist");
+    assert_contains(&out.stderr, "nothing was run");
+    assert_eq!(prisma_calls(&out), 0, "{}", out.all());
+    assert!(app.backups().is_empty(), "{:?}", app.backups());
+    assert_eq!(app.rows(), before);
+    // A directory where the file should be is refused the same way.
+    std::fs::create_dir_all(app.path().join("reports/r.json")).unwrap();
+    let out = app.xtask().args(["status", "--report", "reports/r.json"]).run();
+    out.expect_code(2);
+    assert_contains(&out.stderr, "it is a directory");
+}
+
+/// Item 7: the database server stops while a deploy holds its lock: the run stops
+/// before its next step as unreachable (exit 3, as the README says), not as a lost
+/// lock (exit 5); nothing after that step ran. A terminated lock session with the
+/// server still up stays exit 5 (tests/it/faults.rs).
+#[test]
+fn a_database_that_stops_during_a_deploy_exits_3_not_5() {
+    let mut app = app_with_a_paused_deploy();
+    app.production_state();
+    let before = app.rows();
+    let tool = app.xtask().arg("deploy").spawn();
+    wait_for("the deploy to hold its locks", Duration::from_secs(60), || app.path().join("paused").exists());
+    app.cluster.stop().unwrap();
+    std::fs::write(app.path().join("go"), "").unwrap();
+    let out = finish(tool);
+    out.expect_code(3);
+    assert_contains(&out.stderr, "the database server went away during the run");
+    assert_contains(&out.stderr, "stopped before task `backup`");
+    assert!(!out.all().contains("the deploy lock was lost"), "{}", out.all());
+    assert!(app.backups().is_empty(), "{:?}", app.backups());
+    app.cluster.restart().unwrap();
+    assert_eq!(app.rows(), before);
+}
