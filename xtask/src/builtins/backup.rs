@@ -41,14 +41,14 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let b = &ctx.config.backup;
     let ui = ctx.ui;
     let target = Target::from_env(ctx.config, ui)?;
-    // Before the dump: a backup the audit log cannot record is not taken.
-    crate::audit::check_writable(ctx.config)?;
     for tool in tools(b.format) {
         if !proc::on_path(tool) {
             return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
         }
     }
     naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
+    // Before the dump: a backup the audit log cannot record is not taken (exit 2).
+    crate::audit::check_writable(ctx.config)?;
     remove_orphans(ui, b);
 
     // From here until the rename, a signal removes the partial instead of leaving it.
