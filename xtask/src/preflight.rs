@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::config::{Action, BuiltinKind, Config, Prisma};
-use crate::context::TaskArgs;
+use crate::context::{RunDb, TaskArgs};
 use crate::db::Target;
 use crate::exit::{Exit, Failure};
 use crate::proc;
@@ -86,7 +86,8 @@ impl Problems {
 }
 
 /// Runs every check `needs` asks for; all of them, so that one run lists every problem.
-pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
+pub fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
+    let config = db.config();
     let t0 = Instant::now();
     let mut found: Vec<String> = Vec::new();
     let mut problems: Vec<Failure> = Vec::new();
@@ -108,7 +109,7 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
     }
     // The URL first: one that does not parse starts no child at all, not even
     // `pg_dump --version` (issue 24, item 8).
-    let target = Target::from_env(config, ui);
+    let target = db.target();
     let pg_dump = if needs.pg_dump && target.is_ok() {
         match pg_dump_version(ui) {
             Ok(v) => v,
@@ -120,7 +121,7 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
     } else {
         None
     };
-    match target.and_then(|t| server(&t)) {
+    match target.and_then(|t| server(t)) {
         Ok(s) => {
             found.push(format!("server {} as `{}`", s.version, s.user));
             if let Some((major, text)) = &pg_dump {

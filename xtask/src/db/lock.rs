@@ -21,8 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Target;
-use crate::config::Config;
-use crate::context::{RunLock, RunOptions};
 use crate::exit::{Exit, Failure};
 use crate::proc::{self, Pipes};
 use crate::ui::Ui;
@@ -69,6 +67,29 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 /// The application_name the holding session sets once it has the lock: a waiting
 /// deploy reads from it when the lock was taken (the server records no grant time).
 const APP_NAME: &str = "xtask-deploy-lock";
+
+/// A lock held for the whole run that can be lost without this process noticing:
+/// its session terminated (`pg_terminate_backend`, `idle_session_timeout`), or
+/// the server failed over.
+pub trait RunLock {
+    /// `Ok` while it is still held; otherwise why it is not.
+    fn still_held(&mut self) -> Result<(), String>;
+
+    /// One of the run's own Prisma calls starts: a lock that keeps plain Prisma runs
+    /// out lends that call what it needs (`release_now`: its engine is known not to
+    /// skip Prisma's own lock). See [`DeployLock::prisma_call_starts`].
+    fn prisma_call_starts(&mut self, _release_now: bool) {}
+
+    /// The call ended: whatever was lent is taken back (a failure shows at the next
+    /// `still_held`).
+    fn prisma_call_ended(&mut self) {}
+
+    /// After `still_held` said no: why the database server itself cannot be
+    /// reached, when that is the cause (then the run stops as unreachable, exit 3).
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
+}
 
 /// The held lock. Dropping it closes the session, which releases the lock.
 pub struct DeployLock {
@@ -388,10 +409,9 @@ pub fn prisma_lock_holder(target: &Target) -> Result<Option<String>, Failure> {
     Ok(Some(who.into_iter().next().and_then(|[w]| w).unwrap_or_else(|| "another session".into())))
 }
 
-/// Takes the deploy lock on the configured database, waiting (visibly) up to the
-/// timeout, or not at all with `--no-wait`.
-pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock, Failure> {
-    let target = Target::from_env(config, ui)?;
+/// Takes the deploy lock on the run's database, waiting (visibly) up to the
+/// timeout (`None`: the default), or not at all with `no_wait`.
+pub fn acquire(target: &Target, ui: &Ui, timeout: Option<Duration>, no_wait: bool) -> Result<DeployLock, Failure> {
     let mut cmd =
         target.tool("psql").args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"]).arg(target.url.libpq.clone());
     // Lets whoever waits see who holds the lock (pg_stat_activity.application_name).
@@ -410,7 +430,7 @@ pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock
                      WHEN pg_try_advisory_lock({PRISMA_KEY}) THEN 't' \
                      ELSE (SELECT 'p' FROM pg_advisory_unlock({KEY})) END;"
     );
-    let timeout = opts.lock_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let started = Instant::now();
     let mut last_line: Option<Instant> = None;
     loop {
@@ -438,7 +458,7 @@ pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock
                     lending: None,
                     prisma_key_lost: None,
                     server_version_num,
-                    target,
+                    target: target.without_session(),
                     unreachable: None,
                 });
             }
@@ -450,12 +470,12 @@ pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock
                     ("the deploy lock", KEY)
                 };
                 let due = last_line.is_none_or(|t| t.elapsed() >= WAIT_LINE_EVERY);
-                let holder = if due || opts.no_wait || started.elapsed() >= timeout {
+                let holder = if due || no_wait || started.elapsed() >= timeout {
                     s.ask(&holder_query(key)).unwrap_or_else(|| "another session".into())
                 } else {
                     String::new()
                 };
-                if opts.no_wait {
+                if no_wait {
                     let message = if prisma {
                         format!("{what} is held by {holder}: nothing was done: let that run finish (a container entrypoint, a laptop?), check `{}`, or run without --no-wait to wait", crate::invocation::cmd("status"))
                     } else {
