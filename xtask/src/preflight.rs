@@ -121,7 +121,7 @@ pub fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
     } else {
         None
     };
-    match target.and_then(|t| server(t)) {
+    match target.and_then(server) {
         Ok(s) => {
             found.push(format!("server {} as `{}`", s.version, s.user));
             if let Some((major, text)) = &pg_dump {
