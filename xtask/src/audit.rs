@@ -83,7 +83,8 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a statvfs the call fills in.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+    // A file system that keeps no block counts (sysfs, procfs) says nothing about space.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
         return None;
     }
     Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
