@@ -12,16 +12,16 @@ use crate::context::Ctx;
 pub const FILE_NAME: &str = "xtask-audit.jsonl";
 
 /// Identifies the lines of one invocation.
-pub fn run_id() -> &'static str {
+pub(crate) fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id()))
 }
 
-pub fn path(ctx: &Ctx) -> PathBuf {
+pub(crate) fn path(ctx: &Ctx) -> PathBuf {
     path_in(ctx.config)
 }
 
-pub fn path_in(config: &crate::config::Config) -> PathBuf {
+pub(crate) fn path_in(config: &crate::config::Config) -> PathBuf {
     config.backup.dir.join(FILE_NAME)
 }
 
@@ -36,7 +36,7 @@ const MIN_FREE_BYTES: u64 = 1 << 20;
 /// audit trail does not start (exit 2). Writes nothing (`--dry-run` runs it too):
 /// an existing log is opened for appending, a missing one needs its nearest
 /// existing ancestor to be a writable directory.
-pub fn check_writable(config: &crate::config::Config) -> Result<(), crate::exit::Failure> {
+pub(crate) fn check_writable(config: &crate::config::Config) -> Result<(), crate::exit::Failure> {
     let path = path_in(config);
     let fail = |why: String| {
         crate::exit::Failure::usage(format!(
@@ -94,7 +94,7 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
 /// side effect (the caller returns the failure): a deploy does not go on without
 /// its audit trail (issue 24, item 3).
 #[must_use = "a failed audit write must stop the run"]
-pub fn record(ctx: &Ctx, event: &str, data: serde_json::Value) -> Result<(), crate::exit::Failure> {
+pub(crate) fn record(ctx: &Ctx, event: &str, data: serde_json::Value) -> Result<(), crate::exit::Failure> {
     let mut line = serde_json::json!({
         "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "run": run_id(),
@@ -130,7 +130,7 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// Confirms the run still holds its deploy lock before `next` (see
 /// `RunState::check_lock`); a lost lock is also written to the log.
-pub fn check_lock(ctx: &mut Ctx, next: Option<&str>) -> Result<(), crate::exit::Failure> {
+pub(crate) fn check_lock(ctx: &mut Ctx, next: Option<&str>) -> Result<(), crate::exit::Failure> {
     ctx.state.check_lock(next).inspect_err(|lost| {
         // The lost lock is the failure to report; a failed write of it changes nothing.
         let _ = record(ctx, "lock-lost", serde_json::json!({ "message": lost.message }));

@@ -31,12 +31,12 @@ pub const KEY: i64 = 0x7874_6173_6b64_706c;
 
 /// Prisma Migrate's own advisory lock key (`pg_advisory_lock(72707369)`, taken by
 /// `migrate deploy`, `dev`, `reset`, `resolve` for up to 10 s, then P1002).
-pub const PRISMA_KEY: i64 = 72707369;
+pub(crate) const PRISMA_KEY: i64 = 72707369;
 
 /// The application_name of the tool's own Prisma calls (`PGAPPNAME`; node-postgres,
 /// which a driver adapter uses, reads it): while one of them waits for Prisma's
 /// lock, this session knows the waiter is its own call and lends it the key.
-pub fn prisma_app_name() -> String {
+pub(crate) fn prisma_app_name() -> String {
     format!("xtask-prisma@{}", std::process::id())
 }
 
@@ -51,7 +51,7 @@ const STALE_WAIT: Duration = Duration::from_secs(15);
 const RETAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long a deploy waits for another one when `--lock-timeout` is not given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often a waiting deploy asks again.
 const POLL: Duration = Duration::from_millis(500);
@@ -71,7 +71,7 @@ const APP_NAME: &str = "xtask-deploy-lock";
 /// A lock held for the whole run that can be lost without this process noticing:
 /// its session terminated (`pg_terminate_backend`, `idle_session_timeout`), or
 /// the server failed over.
-pub trait RunLock {
+pub(crate) trait RunLock {
     /// `Ok` while it is still held; otherwise why it is not.
     fn still_held(&mut self) -> Result<(), String>;
 
@@ -92,7 +92,7 @@ pub trait RunLock {
 }
 
 /// The held lock. Dropping it closes the session, which releases the lock.
-pub struct DeployLock {
+pub(crate) struct DeployLock {
     session: Arc<Mutex<Option<Session>>>,
     /// The server process of the session that holds the lock.
     backend: String,
@@ -395,7 +395,7 @@ fn holder_query(key: i64) -> String {
 /// The session, other than this one, that holds Prisma's migrate lock on the
 /// database `target` names, described for people; `None` when no session does
 /// (or the question could not be asked: then nobody is claimed to hold it).
-pub fn prisma_lock_holder(target: &Target) -> Result<Option<String>, Failure> {
+pub(crate) fn prisma_lock_holder(target: &Target) -> Result<Option<String>, Failure> {
     let sql = format!(
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND {});",
@@ -411,7 +411,12 @@ pub fn prisma_lock_holder(target: &Target) -> Result<Option<String>, Failure> {
 
 /// Takes the deploy lock on the run's database, waiting (visibly) up to the
 /// timeout (`None`: the default), or not at all with `no_wait`.
-pub fn acquire(target: &Target, ui: &Ui, timeout: Option<Duration>, no_wait: bool) -> Result<DeployLock, Failure> {
+pub(crate) fn acquire(
+    target: &Target,
+    ui: &Ui,
+    timeout: Option<Duration>,
+    no_wait: bool,
+) -> Result<DeployLock, Failure> {
     let mut cmd =
         target.tool("psql").args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"]).arg(target.url.libpq.clone());
     // Lets whoever waits see who holds the lock (pg_stat_activity.application_name).

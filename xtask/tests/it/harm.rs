@@ -195,7 +195,7 @@ fn a_holder_of_prismas_lock_stops_the_tool_with_exit_5_naming_it() {
 fn the_lock_holder_is_shown_with_its_tcp_address_or_as_hidden() {
     let app = PrismaApp::new();
     app.deployed_state();
-    let key = xtask::db::lock::KEY;
+    let key = xtask::testing::db::lock::KEY;
     let holder = app.hold(&format!("SELECT pg_advisory_lock({key});"));
     wait_for("psql to hold the deploy lock", Duration::from_secs(10), || {
         app.psql(&format!(
