@@ -176,6 +176,7 @@ impl RunState {
                 Ok(())
             }
             Err(why) => {
+                let unreachable = lock.unreachable();
                 self.lock = None;
                 let ran = std::mem::take(&mut self.since_check);
                 let unprotected = if ran.is_empty() {
@@ -187,6 +188,19 @@ impl RunState {
                     Some(n) => format!("stopped before {n}"),
                     None => "stopped".to_string(),
                 };
+                if let Some(cause) = unreachable {
+                    // The server went away (stopped, crashed, cut off): the lock went
+                    // with it, but the cause to act on is the database (exit 3).
+                    let unprotected =
+                        unprotected.replace("while another deploy could have run too", "as the server went away");
+                    return Err(Failure::new(
+                        Exit::DatabaseUnreachable,
+                        format!(
+                            "the database server went away during the run ({cause}); {unprotected}; {stopped}: when it is back, check `{}`, then run the deploy again",
+                            crate::invocation::cmd("status")
+                        ),
+                    ));
+                }
                 Err(Failure::new(
                     Exit::LockNotAcquired,
                     format!(

@@ -283,7 +283,7 @@ pub(crate) fn mark_migration_forced(
         ctx,
         "resolve-start",
         serde_json::json!({ "migration": name, "as": mark.word(), "reason": reason }),
-    );
+    )?;
     let out = prisma::run(ctx, &["migrate", "resolve", mark.flag(), name])?;
     if !out.success() {
         let p = prisma::problem(&out.combined());
@@ -296,7 +296,7 @@ pub(crate) fn mark_migration_forced(
     ctx.ui.event(&format!("marked `{name}` as {}", mark.word()));
     let resolution =
         Resolution { migration: name.to_string(), as_: mark.word().to_string(), reason: reason.to_string() };
-    crate::audit::record(
+    let logged = crate::audit::record(
         ctx,
         "resolve",
         serde_json::json!({
@@ -309,7 +309,7 @@ pub(crate) fn mark_migration_forced(
         }),
     );
     ctx.state.resolutions.push(resolution);
-    Ok(())
+    logged
 }
 /// How a database error behaves when the same SQL runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

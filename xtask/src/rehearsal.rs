@@ -306,9 +306,10 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
         other => format!("rehearsal: {other} after {:.2}s; production was not changed", rec.seconds),
     };
     ctx.ui.event(&line);
-    crate::audit::record(ctx, "rehearsal", serde_json::to_value(&rec).unwrap_or_default());
+    let logged = crate::audit::record(ctx, "rehearsal", serde_json::to_value(&rec).unwrap_or_default());
     ctx.state.rehearsal = Some(rec);
-    result
+    // The rehearsal's own failure first; a passed one without its line stops here.
+    result.and(logged)
 }
 
 fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut RehearsalRecord) -> Result<(), Failure> {

@@ -53,7 +53,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             ctx,
             "backup-skipped",
             serde_json::json!({ "database": target.url.database, "server": target.url.hosts, "reason": "nothing pending" }),
-        );
+        )?;
         return Ok(());
     }
     let b = &ctx.config.backup;
@@ -61,6 +61,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // checkout never rotate each other's backups out.
     let prefix = format!("{}-{}", b.prefix, naming::database_label(&target.url.database, &target.url.hosts));
     naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
+    // Before the dump: a backup the audit log cannot record is not taken (exit 2).
+    crate::audit::check_writable(ctx.config)?;
     remove_orphans(ui, b, &prefix);
 
     // From here until the rename, a signal removes the partial instead of leaving it.
@@ -108,15 +110,16 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let mut audit = serde_json::to_value(&record).unwrap_or_default();
     audit["database"] = target.url.database.clone().into();
     audit["server"] = target.url.hosts.clone().into();
-    crate::audit::record(ctx, "backup", audit);
+    let logged = crate::audit::record(ctx, "backup", audit);
     ctx.state.backup = Some(record);
+    logged?;
     if ctx.args.flag("verify-restore") {
         let tables = restore::verify_restore(ctx.ui, target, &path)?;
         crate::audit::record(
             ctx,
             "verify-restore",
             serde_json::json!({ "path": path.display().to_string(), "tables": tables }),
-        );
+        )?;
     }
     Ok(())
 }

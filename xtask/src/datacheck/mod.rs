@@ -103,7 +103,7 @@ pub(crate) fn gate(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
     if let Some(rec) = ctx.state.rehearsal.as_mut() {
         rec.data_checks = Some(record.clone());
     }
-    crate::audit::record(ctx, "data-checks", record);
+    crate::audit::record(ctx, "data-checks", record)?;
     ctx.ui.event(&format!(
         "data checks: {} passed, {} failed, {} not checked (timed out, over budget or unreadable), {} statement{} with data needs not checked, in {seconds:.2}s",
         probed.len() - failed.len() - not_checked,

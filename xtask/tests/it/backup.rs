@@ -322,7 +322,7 @@ fn local_problems_are_one_line_causes_and_leave_nothing() {
         .env("DATABASE_URL", format!("postgresql://postgres:{ENCODED_PASSWORD}@db:99999/school"))
         .run();
     out.expect_code(1);
-    assert_eq!(cause(&out), "DATABASE_URL is not a valid PostgreSQL URL: port `99999` is not a number from 1 to 65535");
+    assert_eq!(cause(&out), "DATABASE_URL is not a valid PostgreSQL URL: its port is not a number from 1 to 65535");
     assert_no_password(&out.all());
 
     // A PATH with a shell but no PostgreSQL client tools.
