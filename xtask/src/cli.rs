@@ -141,7 +141,7 @@ pub fn command(config: Option<&Config>) -> Command {
     let mut cmd = Command::new("xtask")
         .bin_name(crate::invocation::name())
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
-        .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered (status: failed or drift), 5 deploy lock not acquired, 6 status: migrations pending.")
+        .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered (status: failed or drift), 5 deploy lock not acquired, 6 status: migrations pending, 7 fleet: a wave's failure budget was spent and the fleet stopped before trying every target (4 for a fleet: some targets failed within the budget).")
         .args(global_args())
         .subcommand(
             Command::new(COMPLETIONS)
@@ -208,6 +208,7 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
                     ArgKind::Positional { required } => arg.value_name(a.name.to_uppercase()).required(required),
                     ArgKind::Flag => arg.long(a.name).action(ArgAction::SetTrue),
                     ArgKind::Option => arg.long(a.name).value_name(a.name.to_uppercase()),
+                    ArgKind::Many => arg.value_name(a.name.to_uppercase()).num_args(1..).required(true),
                 };
                 sub = sub.arg(arg);
             }
@@ -248,8 +249,9 @@ pub fn task_args(m: &ArgMatches) -> TaskArgs {
             if *flag {
                 out.0.insert(name.to_string(), "true".into());
             }
-        } else if let Ok(Some(v)) = m.try_get_one::<String>(name) {
-            out.0.insert(name.to_string(), v.clone());
+        } else if let Ok(Some(vs)) = m.try_get_many::<String>(name) {
+            // Several values (`FILE...`) travel joined with NUL, which no path holds.
+            out.0.insert(name.to_string(), vs.cloned().collect::<Vec<_>>().join("\0"));
         }
     }
     out

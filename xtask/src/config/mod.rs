@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod fleet;
 pub mod names;
 pub mod prisma_schema;
 
@@ -187,6 +188,8 @@ pub struct Config {
     pub prisma: Prisma,
     pub backup: Backup,
     pub rehearsal: Rehearsal,
+    /// `[fleet]`: the inventory, limits and waves of a fleet deploy.
+    pub fleet: Option<fleet::Fleet>,
     /// Tasks in the order they are written in the file.
     pub tasks: Vec<Task>,
     /// The file's text, so that checks run after loading can point at a line.
@@ -220,6 +223,7 @@ struct RawConfig {
     backup: RawBackup,
     #[serde(default)]
     rehearsal: RawRehearsal,
+    fleet: Option<Spanned<fleet::RawFleet>>,
     #[serde(default)]
     tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
 }
@@ -451,6 +455,8 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         keep: raw.backup.keep.map(|k| k.into_inner()),
     };
 
+    let fleet = raw.fleet.map(|f| fleet::build(src, root, f)).transpose()?;
+
     // Tasks, in file order.
     let mut raw_tasks: Vec<(Spanned<String>, Spanned<RawTask>)> = raw.tasks.into_iter().collect();
     raw_tasks.sort_by_key(|(name, _)| name.span().start);
@@ -583,6 +589,8 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         });
     }
 
+    fleet::check_tasks(src, fleet.as_ref(), &tasks)?;
+
     let config = Config {
         path: src.path.to_path_buf(),
         root: root.to_path_buf(),
@@ -590,6 +598,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         prisma,
         backup,
         rehearsal,
+        fleet,
         index: tasks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect(),
         tasks,
         text: src.text.to_string(),

@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["evidence"],
     &["recovery", "preflight"],
     &["rehearsal"],
+    &["fleet"],
     &["builtins"],
     &["runner"],
     &["cli", "report", "init"],
