@@ -53,7 +53,7 @@ pub fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure> {
                     path.display()
                 ))
             })?;
-            (path.display().to_string(), text.lines().map(String::from).collect())
+            (format!("{}:{{n}}", path.display()), text.lines().map(String::from).collect())
         }
         Inventory::Command(argv) => {
             let cmd = Cmd::new(argv[0].clone()).args(argv[1..].iter().cloned()).cwd(config.root.clone());
@@ -66,7 +66,7 @@ pub fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure> {
                     proc::describe_status(&out.status)
                 )));
             }
-            (format!("the output of `{}`, line", cmd.display()), out.stdout.lines().map(String::from).collect())
+            (format!("line {{n}} of the output of `{}`", cmd.display()), out.stdout.lines().map(String::from).collect())
         }
         Inventory::Query { sql, catalog_url_env } => {
             let raw = std::env::var(catalog_url_env).unwrap_or_default();
@@ -81,7 +81,7 @@ pub fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure> {
             let wrapped = format!("SELECT row_to_json(q)::text FROM ({}) q", sql.trim().trim_end_matches(';'));
             let rows = catalog.query_n::<1>(&wrapped, &[])?;
             (
-                format!("row of fleet.query on {}", catalog.url.display_target()),
+                format!("row {{n}} of fleet.query on {}", catalog.url.display_target()),
                 rows.into_iter().map(|[c]| c.unwrap_or_default()).collect(),
             )
         }
@@ -102,7 +102,8 @@ pub fn parse_lines(
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (i, line) in lines.iter().enumerate() {
         let n = i + 1;
-        let at = |msg: String| Failure::usage(format!("{origin}:{n}: {msg}; nothing was run"));
+        let place = origin.replace("{n}", &n.to_string());
+        let at = |msg: String| Failure::usage(format!("{place}: {msg}; nothing was run"));
         let text = line.trim();
         if text.is_empty() || text.starts_with('#') {
             continue;
@@ -175,7 +176,8 @@ pub fn parse_lines(
         });
     }
     if out.is_empty() {
-        return Err(Failure::usage(format!("{origin}: the inventory has no targets; nothing was run")));
+        let place = origin.replace(":{n}", "").replace("{n}", "any");
+        return Err(Failure::usage(format!("{place}: the inventory has no targets; nothing was run")));
     }
     Ok(out)
 }
@@ -270,7 +272,7 @@ mod tests {
 
     fn parse(lines: &[&str]) -> Result<Vec<FleetTarget>, String> {
         let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-        parse_lines("t.jsonl", &lines, &ui(), None, &env).map_err(|f| f.message)
+        parse_lines("t.jsonl:{n}", &lines, &ui(), None, &env).map_err(|f| f.message)
     }
 
     #[test]

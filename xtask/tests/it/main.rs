@@ -8,6 +8,7 @@ mod deploy;
 mod evidence;
 mod evidence_trial;
 mod faults;
+mod fleet;
 mod harness;
 mod hostile;
 mod layers;
