@@ -81,6 +81,8 @@ pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> 
     }
     super::save_plan(&ready.plan_path, &ready.frozen)?;
 
+    let bars = ui.items("targets", mine.len());
+    bars.message(&format!("{} at the head", mine.len() - to_start));
     let mut results = Vec::new();
     let mut stopped_in: Option<String> = None;
     let redact = |s: &str| ui.redact(s);
@@ -104,12 +106,16 @@ pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> 
             continue;
         }
         ui.event(&format!("wave {}: {} target(s), {}", wave.name, members.len(), wave.budget.describe()));
+        bars.message(&format!("wave {}", wave.name));
         let mut failures = 0;
         let mut queue: Vec<usize> = Vec::new();
         for &i in &members {
             let t = &ready.targets[i];
             match checks.get(&i).map(|c| &c.check) {
-                Some(Check::AtHead) => results.push(up_to_date(t, &wave.name, req, checks.get(&i))),
+                Some(Check::AtHead) => {
+                    bars.ended(&t.id);
+                    results.push(up_to_date(t, &wave.name, req, checks.get(&i)))
+                }
                 Some(Check::Pending { .. }) => queue.push(i),
                 other => {
                     // Drift or a check that could not run: a person looks first.
@@ -126,6 +132,7 @@ pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> 
                     r.before = checks.get(&i).and_then(|c| c.last_applied.clone());
                     ui.event(&format!("target {}: failed before start: {}", t.id, r.error.as_deref().unwrap_or("")));
                     record(&r, attempts(&t.id) + 1);
+                    bars.ended(&t.id);
                     results.push(r);
                     failures += 1;
                 }
@@ -160,6 +167,7 @@ pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> 
                     before,
                     attempts(&ready.targets[i].id) + 1,
                 )?);
+                bars.started(&ready.targets[i].id, &format!("wave {}", wave.name));
             }
             if running.is_empty() {
                 break;
@@ -191,6 +199,7 @@ pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> 
                     o => format!("{o} in {:.1}s", result.seconds),
                 };
                 ui.event(&format!("target {}: {line}", t.id));
+                bars.ended(&t.id);
                 record(&result, attempt);
                 if result.outcome == ledger::FAILED {
                     failures += 1;
