@@ -63,11 +63,26 @@ pub struct Request {
 
 impl Request {
     pub fn from_args(ctx: &Ctx) -> Result<Request, Failure> {
-        let shard = match ctx.args.get("shard").filter(|s| !s.is_empty()) {
-            Some(s) => Some(Shard::parse(s).map_err(Failure::usage)?),
-            None => None,
-        };
+        let shard = shard_from(ctx.args.get("shard"), &|k| std::env::var(k).ok()).map_err(Failure::usage)?;
         Ok(Request { shard, resume: ctx.args.flag("resume"), wave: ctx.args.get("wave").map(String::from) })
+    }
+}
+
+/// The shard to run: `--shard I/N`, else `XTASK_SHARD=I/N`, else Kubernetes'
+/// `JOB_COMPLETION_INDEX` with `XTASK_SHARD_TOTAL=N` (the Job's completions).
+fn shard_from(arg: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Shard>, String> {
+    let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(a) = arg.filter(|a| !a.is_empty()) {
+        return Shard::parse(a).map(Some);
+    }
+    if let Some(v) = set("XTASK_SHARD") {
+        return Shard::parse(&v).map(Some).map_err(|e| format!("XTASK_SHARD={v}: {e}"));
+    }
+    match (set("JOB_COMPLETION_INDEX"), set("XTASK_SHARD_TOTAL")) {
+        (Some(i), Some(n)) => Shard::parse(&format!("{i}/{n}"))
+            .map(Some)
+            .map_err(|e| format!("JOB_COMPLETION_INDEX={i} with XTASK_SHARD_TOTAL={n}: {e}")),
+        _ => Ok(None),
     }
 }
 
@@ -193,4 +208,28 @@ pub fn describe(ctx: &Ctx, req: &Request) -> Vec<String> {
     let starts = checks.values().filter(|c| !matches!(c.check, plan::Check::AtHead)).count();
     lines.push(format!("{starts} target(s) would get the deploy pipeline; the others are at the head"));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shard_comes_from_the_flag_then_the_environment() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let none = env(&[]);
+        assert_eq!(shard_from(None, &none), Ok(None));
+        assert_eq!(shard_from(Some("1/3"), &none), Ok(Some(Shard { index: 1, total: 3 })));
+        let gh = env(&[("XTASK_SHARD", "2/4"), ("JOB_COMPLETION_INDEX", "0"), ("XTASK_SHARD_TOTAL", "8")]);
+        assert_eq!(shard_from(None, &gh), Ok(Some(Shard { index: 2, total: 4 })));
+        assert_eq!(shard_from(Some("0/2"), &gh), Ok(Some(Shard { index: 0, total: 2 })));
+        let k8s = env(&[("JOB_COMPLETION_INDEX", "5"), ("XTASK_SHARD_TOTAL", "8")]);
+        assert_eq!(shard_from(None, &k8s), Ok(Some(Shard { index: 5, total: 8 })));
+        let alone = env(&[("JOB_COMPLETION_INDEX", "5")]);
+        assert_eq!(shard_from(None, &alone), Ok(None));
+        let wrong = env(&[("JOB_COMPLETION_INDEX", "8"), ("XTASK_SHARD_TOTAL", "8")]);
+        assert!(shard_from(None, &wrong).unwrap_err().contains("JOB_COMPLETION_INDEX=8"));
+    }
 }

