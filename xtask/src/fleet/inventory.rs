@@ -148,7 +148,7 @@ pub fn parse_lines(
                 )))
             }
         };
-        crate::db::mask_secrets(ui, &raw_url);
+        mask_password(ui, &raw_url);
         let mut prisma_url = raw_url.clone();
         if let Some(schema) = &raw.schema {
             if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -180,6 +180,28 @@ pub fn parse_lines(
         return Err(Failure::usage(format!("{place}: the inventory has no targets; nothing was run")));
     }
     Ok(out)
+}
+
+/// Registers a target's password (as written, decoded and encoded) with the UI.
+/// Not the whole URL, as `db::mask_secrets` does for the one database of a run: a
+/// URL without its password is not a secret, and a secret per target made masking
+/// quadratic in the size of the fleet. A URL that does not parse is masked whole.
+fn mask_password(ui: &Ui, raw: &str) {
+    if let Some((_, password)) = url::userinfo_span(raw).and_then(|u| u.split_once(':')) {
+        ui.add_secret(password);
+        if let Ok(decoded) = url::decode(password) {
+            ui.add_secret(&decoded);
+        }
+    }
+    match url::parse(raw, None) {
+        Ok(u) => {
+            if let Some(p) = u.password {
+                ui.add_secret(&p);
+                ui.add_secret(&url::encode(&p));
+            }
+        }
+        Err(_) => ui.add_secret(raw.trim()),
+    }
 }
 
 fn valid_id(id: &str) -> bool {

@@ -124,7 +124,7 @@ pub struct PlannedWave {
 /// and does not depend on the ids' alphabet. Every target must land in a wave.
 pub fn waves(targets: &[FleetTarget], waves: &[Wave]) -> Result<Vec<PlannedWave>, String> {
     let mut left: Vec<usize> = (0..targets.len()).collect();
-    left.sort_by(|&a, &b| stable_key(&targets[a].id).cmp(&stable_key(&targets[b].id)));
+    left.sort_by_cached_key(|&i| stable_key(&targets[i].id));
     let mut out = Vec::new();
     for w in waves {
         let (mut taken, rest): (Vec<usize>, Vec<usize>) = match &w.selector {
