@@ -101,8 +101,7 @@ pub struct Ready {
 pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Ready, Failure> {
     let config = ctx.config;
     let fleet = config.fleet.as_ref().ok_or_else(|| Failure::usage("tasks.toml has no [fleet] section"))?;
-    let dir = crate::recovery::migrations_dir(ctx)?;
-    let local = migrations::read_dir(&dir)?;
+    let local = migrations::read_dir(ctx.db.migrations_dir()?)?;
     let targets = inventory::load(config, ctx.ui)?;
     let plan_path = plan_file(config, req.shard);
     let earlier: Option<Frozen> = std::fs::read_to_string(&plan_path).ok().and_then(|t| serde_json::from_str(&t).ok());

@@ -127,7 +127,7 @@ pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> 
                     r.next = vec![format!(
                         "{} (with this target's URL in {})",
                         crate::invocation::cmd("status"),
-                        config.database.url_env
+                        config.database.url_env[0]
                     )];
                     r.before = checks.get(&i).and_then(|c| c.last_applied.clone());
                     ui.event(&format!("target {}: failed before start: {}", t.id, r.error.as_deref().unwrap_or("")));
@@ -284,8 +284,12 @@ fn start(
         .arg(report.to_string_lossy().into_owned())
         .arg(deploy_task)
         .cwd(config.root.clone())
-        .env(config.database.url_env.clone(), t.url.clone())
         .env(super::TARGET_ENV, t.id.clone());
+    // Every variable of `url_env` gets the target's URL: the first one set wins, and a
+    // value from the environment or .env in any of them would point at another database.
+    for var in &config.database.url_env {
+        cmd = cmd.env(var.clone(), t.url.clone());
+    }
     if let Some(lt) = ctx.opts.lock_timeout {
         cmd = cmd.arg("--lock-timeout").arg(lt.as_secs().to_string());
     }
@@ -390,7 +394,7 @@ fn finish(
         (reh["outcome"] == "failed")
             .then(|| "the rehearsal on a scratch copy failed; the target was not changed".to_string())
     });
-    let var = &ctx.config.database.url_env;
+    let var = &ctx.config.database.url_env[0];
     let mut next: Vec<String> = d["next_commands"]
         .as_array()
         .map(|a| {
