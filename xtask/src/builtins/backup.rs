@@ -20,7 +20,7 @@ use crate::exit::{Exit, Failure};
 use crate::proc::{self, Cmd};
 use crate::ui::{human_bytes, Ui};
 
-pub static BACKUP: Builtin = Builtin {
+pub(crate) static BACKUP: Builtin = Builtin {
     kind: BuiltinKind::Backup,
     about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
     example: "{xtask} {task}    # writes backups/pre-migration-20260221T053404Z.sql",

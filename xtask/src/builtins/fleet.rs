@@ -7,7 +7,7 @@ use crate::context::Ctx;
 use crate::exit::{Exit, Failure};
 use crate::fleet::{self, summary, Request};
 
-pub static FLEET_DEPLOY: Builtin = Builtin {
+pub(crate) static FLEET_DEPLOY: Builtin = Builtin {
     kind: BuiltinKind::FleetDeploy,
     about: "Deploy every target of [fleet]: waves with failure budgets, N workers, per-server limits, a ledger to resume from (exit 0 all at head, 4 some failed within budget, 7 a budget was spent and the fleet stopped)",
     example: "{xtask} {task} --dry-run           # the plan: waves, targets by id, what each needs\n         {xtask} {task} --report fleet.json\n         {xtask} {task} --shard 0/4        # one of 4 CI jobs (shards count from 0)\n         {xtask} {task} --resume           # after an interruption",
@@ -28,7 +28,7 @@ pub static FLEET_DEPLOY: Builtin = Builtin {
     describe: describe_deploy,
 };
 
-pub static FLEET_REPORT: Builtin = Builtin {
+pub(crate) static FLEET_REPORT: Builtin = Builtin {
     kind: BuiltinKind::FleetReport,
     about: "Merge the reports of fleet shards into one (each target once) and print its Markdown summary",
     example: "{xtask} {task} shard-*.json --report fleet.json",

@@ -13,7 +13,7 @@ use super::{ConfigError, Source};
 
 /// Where the targets come from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Inventory {
+pub(crate) enum Inventory {
     /// A JSONL file, one target a line.
     File(PathBuf),
     /// A command (argv, no shell) printing JSONL on stdout; runs in the tasks.toml directory.
@@ -25,7 +25,7 @@ pub enum Inventory {
 
 /// How a wave picks its targets from those left by the waves before it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Selector {
+pub(crate) enum Selector {
     /// Every target whose labels include all of these.
     Labels(BTreeMap<String, String>),
     /// This many of the targets left, in a stable order.
@@ -38,7 +38,7 @@ pub enum Selector {
 
 /// How many failures a wave tolerates before the fleet stops starting targets.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Budget {
+pub(crate) enum Budget {
     Failures(u32),
     /// A share (0-1) of the wave's targets.
     Ratio(f64),
@@ -46,14 +46,14 @@ pub enum Budget {
 
 impl Budget {
     /// Whether `failed` failures out of `size` targets spend the budget.
-    pub fn spent(self, failed: usize, size: usize) -> bool {
+    pub(crate) fn spent(self, failed: usize, size: usize) -> bool {
         match self {
             Budget::Failures(n) => failed > n as usize,
             Budget::Ratio(r) => failed as f64 > r * size as f64,
         }
     }
 
-    pub fn describe(self) -> String {
+    pub(crate) fn describe(self) -> String {
         match self {
             Budget::Failures(n) => format!("max_failures = {n}"),
             Budget::Ratio(r) => format!("max_failure_ratio = {r}"),
@@ -62,14 +62,14 @@ impl Budget {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Wave {
+pub(crate) struct Wave {
     pub name: String,
     pub selector: Selector,
     pub budget: Budget,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     pub inventory: Inventory,
     pub workers: usize,
     pub per_server: usize,
@@ -294,7 +294,7 @@ pub(super) fn check_tasks(src: &Source, fleet: Option<&Fleet>, tasks: &[super::T
 }
 
 /// The name of the per-target task (checked at load time to exist).
-pub fn deploy_task_name(config: &super::Config) -> Option<String> {
+pub(crate) fn deploy_task_name(config: &super::Config) -> Option<String> {
     let fleet = config.fleet.as_ref()?;
     fleet.deploy_task.clone().or_else(|| {
         config

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub mod fleet;
-pub mod names;
-pub mod prisma_schema;
+pub(crate) mod fleet;
+pub(crate) mod names;
+pub(crate) mod prisma_schema;
 
-pub use names::BuiltinKind;
+pub(crate) use names::BuiltinKind;
 
 /// The name of the configuration file the runner looks for.
-pub const FILE_NAME: &str = "tasks.toml";
+pub(crate) const FILE_NAME: &str = "tasks.toml";
 
 /// A configuration error with its location in the file.
 #[derive(Debug, Clone)]
@@ -191,7 +191,7 @@ pub struct Config {
     pub backup: Backup,
     pub rehearsal: Rehearsal,
     /// `[fleet]`: the inventory, limits and waves of a fleet deploy.
-    pub fleet: Option<fleet::Fleet>,
+    pub(crate) fleet: Option<fleet::Fleet>,
     /// Tasks in the order they are written in the file.
     pub tasks: Vec<Task>,
     /// The file's text, so that checks run after loading can point at a line.
@@ -286,7 +286,7 @@ struct RawTask {
 }
 
 /// Walks up from `start` to find tasks.toml.
-pub fn discover(start: &Path) -> Option<PathBuf> {
+pub(crate) fn discover(start: &Path) -> Option<PathBuf> {
     start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|candidate| candidate.is_file())
 }
 
@@ -304,7 +304,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates tasks.toml text; `path` is used for messages and to resolve
 /// relative paths.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let src = Source { path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let at = e.span().map(|s| s.start).unwrap_or(0);

@@ -18,7 +18,7 @@ use crate::ui::Ui;
 
 /// One target, with its URL resolved (a secret: never printed, never in argv).
 #[derive(Debug, Clone)]
-pub struct FleetTarget {
+pub(crate) struct FleetTarget {
     pub id: String,
     pub labels: BTreeMap<String, String>,
     /// Prisma's URL for this target, `?schema=` set when the inventory gives one.
@@ -43,7 +43,7 @@ struct RawTarget {
 }
 
 /// Reads and checks the inventory. Nothing is run against any target here.
-pub fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure> {
+pub(crate) fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure> {
     let fleet = config.fleet.as_ref().ok_or_else(|| Failure::usage("tasks.toml has no [fleet] section"))?;
     let (origin, lines): (String, Vec<String>) = match &fleet.inventory {
         Inventory::File(path) => {
@@ -91,7 +91,7 @@ pub fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure> {
 }
 
 /// Parses JSONL lines (blank lines and `#` comments skipped) into targets.
-pub fn parse_lines(
+pub(crate) fn parse_lines(
     origin: &str,
     lines: &[String],
     ui: &Ui,

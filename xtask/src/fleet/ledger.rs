@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// How one target of the plan ended (also one entry of the report's `targets`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TargetResult {
+pub(crate) struct TargetResult {
     pub id: String,
     pub wave: String,
     /// `up-to-date`, `applied`, `recovered`, `failed` or `not-tried`.
@@ -43,16 +43,16 @@ pub struct TargetResult {
     pub log: Option<String>,
 }
 
-pub const UP_TO_DATE: &str = "up-to-date";
-pub const APPLIED: &str = "applied";
-pub const RECOVERED: &str = "recovered";
-pub const FAILED: &str = "failed";
-pub const NOT_TRIED: &str = "not-tried";
-pub const OUTCOMES: [&str; 5] = [UP_TO_DATE, APPLIED, RECOVERED, FAILED, NOT_TRIED];
+pub(crate) const UP_TO_DATE: &str = "up-to-date";
+pub(crate) const APPLIED: &str = "applied";
+pub(crate) const RECOVERED: &str = "recovered";
+pub(crate) const FAILED: &str = "failed";
+pub(crate) const NOT_TRIED: &str = "not-tried";
+pub(crate) const OUTCOMES: [&str; 5] = [UP_TO_DATE, APPLIED, RECOVERED, FAILED, NOT_TRIED];
 
 /// One ledger line: the result with when, which run and which attempt.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Line {
+pub(crate) struct Line {
     pub ts: String,
     pub run: String,
     pub migrations_hash: String,
@@ -61,12 +61,12 @@ pub struct Line {
     pub result: TargetResult,
 }
 
-pub fn path(state_dir: &Path) -> PathBuf {
+pub(crate) fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("ledger.jsonl")
 }
 
 /// Every line that parses (a torn last line after a crash is skipped).
-pub fn read(state_dir: &Path) -> Vec<Line> {
+pub(crate) fn read(state_dir: &Path) -> Vec<Line> {
     std::fs::read_to_string(path(state_dir))
         .unwrap_or_default()
         .lines()
@@ -75,7 +75,7 @@ pub fn read(state_dir: &Path) -> Vec<Line> {
 }
 
 /// Appends one line (one `write`, then `fsync`).
-pub fn append(state_dir: &Path, line: &Line, redact: &dyn Fn(&str) -> String) -> std::io::Result<()> {
+pub(crate) fn append(state_dir: &Path, line: &Line, redact: &dyn Fn(&str) -> String) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let text = redact(&serde_json::to_string(line).unwrap_or_default()) + "\n";
     let mut f = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path(state_dir))?;

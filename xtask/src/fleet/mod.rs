@@ -8,12 +8,12 @@
 //! splits the plan, `run` schedules the children, `ledger` remembers each attempt,
 //! `summary` builds the report and merges shard reports.
 
-pub mod inventory;
-pub mod ledger;
-pub mod plan;
-pub mod run;
-pub mod shard;
-pub mod summary;
+pub(crate) mod inventory;
+pub(crate) mod ledger;
+pub(crate) mod plan;
+pub(crate) mod run;
+pub(crate) mod shard;
+pub(crate) mod summary;
 
 use std::path::{Path, PathBuf};
 
@@ -27,17 +27,17 @@ use shard::Shard;
 
 /// Where a fleet keeps its plan, ledger, logs and the per-target reports: beside
 /// the backups (each target's backups go to `fleet/<id>/` under the backup dir).
-pub fn state_dir(config: &Config) -> PathBuf {
+pub(crate) fn state_dir(config: &Config) -> PathBuf {
     config.backup.dir.join("fleet")
 }
 
 /// The environment variable a child pipeline gets its target id from: its backups
 /// and audit log then go to `<backup dir>/fleet/<id>/`, apart from every other target's.
-pub const TARGET_ENV: &str = "XTASK_FLEET_TARGET";
+pub(crate) const TARGET_ENV: &str = "XTASK_FLEET_TARGET";
 
 /// The backup directory of one fleet target, when this process runs as one (the
 /// id is checked again: it becomes a directory name).
-pub fn target_backup_dir(config: &Config) -> Option<PathBuf> {
+pub(crate) fn target_backup_dir(config: &Config) -> Option<PathBuf> {
     let id = std::env::var(TARGET_ENV).ok().filter(|v| !v.is_empty())?;
     let safe = !id.starts_with(['.', '-'])
         && id.len() <= 100
@@ -54,7 +54,7 @@ fn plan_file(config: &Config, shard: Option<Shard>) -> PathBuf {
 
 /// What `deploy-fleet` was asked for on the command line.
 #[derive(Debug, Clone, Default)]
-pub struct Request {
+pub(crate) struct Request {
     pub shard: Option<Shard>,
     pub resume: bool,
     /// Only this wave (a CI job per wave).
@@ -62,7 +62,7 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn from_args(ctx: &Ctx) -> Result<Request, Failure> {
+    pub(crate) fn from_args(ctx: &Ctx) -> Result<Request, Failure> {
         let shard = shard_from(ctx.args.get("shard"), &|k| std::env::var(k).ok()).map_err(Failure::usage)?;
         Ok(Request { shard, resume: ctx.args.flag("resume"), wave: ctx.args.get("wave").map(String::from) })
     }
@@ -87,7 +87,7 @@ fn shard_from(arg: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result
 }
 
 /// A plan ready to run: the inventory, the waves, which targets are this shard's.
-pub struct Ready {
+pub(crate) struct Ready {
     pub targets: Vec<FleetTarget>,
     pub waves: Vec<PlannedWave>,
     pub mine: Vec<bool>,
@@ -98,7 +98,7 @@ pub struct Ready {
 
 /// Reads the inventory and the migrations and forms the plan (or thaws the
 /// interrupted one with `--resume`). Nothing is run against any target.
-pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Ready, Failure> {
+pub(crate) fn prepare(ctx: &Ctx, req: &Request) -> Result<Ready, Failure> {
     let config = ctx.config;
     let fleet = config.fleet.as_ref().ok_or_else(|| Failure::usage("tasks.toml has no [fleet] section"))?;
     let local = migrations::read_dir(ctx.db.migrations_dir()?)?;
@@ -160,7 +160,7 @@ pub fn prepare(ctx: &Ctx, req: &Request) -> Result<Ready, Failure> {
 }
 
 /// Writes the frozen plan (atomically: a temporary file renamed over it).
-pub fn save_plan(path: &Path, frozen: &Frozen) -> Result<(), Failure> {
+pub(crate) fn save_plan(path: &Path, frozen: &Frozen) -> Result<(), Failure> {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -174,7 +174,7 @@ pub fn save_plan(path: &Path, frozen: &Frozen) -> Result<(), Failure> {
 
 /// The plan as `--dry-run` prints it: waves, shard, each target by id with its
 /// fingerprint and what the read-only check found. Never a URL.
-pub fn describe(ctx: &Ctx, req: &Request) -> Vec<String> {
+pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Vec<String> {
     let ready = match prepare(ctx, req) {
         Ok(r) => r,
         Err(f) => return vec![format!("the plan cannot be made: {}", f.message)],

@@ -15,7 +15,7 @@ use crate::migrations::{self, Local};
 
 /// What the read-only check found on one target.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Check {
+pub(crate) enum Check {
     /// Every migration on disk is applied: nothing to start.
     AtHead,
     /// This many migrations to deploy (a failed one included: the pipeline recovers it).
@@ -27,7 +27,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Check::AtHead => "at head".into(),
             Check::Pending { pending, failed } if failed.is_empty() => format!("{pending} pending"),
@@ -40,13 +40,13 @@ impl Check {
 
 /// A checked target: what it is, and the last migration applied to it.
 #[derive(Debug, Clone)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub check: Check,
     pub last_applied: Option<String>,
 }
 
 /// Reads one target's `_prisma_migrations` and compares it with the files.
-pub fn check_one(target: &FleetTarget, local: &[Local], schema_dir: Option<&std::path::Path>) -> Checked {
+pub(crate) fn check_one(target: &FleetTarget, local: &[Local], schema_dir: Option<&std::path::Path>) -> Checked {
     let db = match Db::from_url("the target's URL", &target.url, schema_dir) {
         Ok(db) => db,
         Err(f) => return Checked { check: Check::Error(f.message), last_applied: None },
@@ -66,7 +66,7 @@ pub fn check_one(target: &FleetTarget, local: &[Local], schema_dir: Option<&std:
             why.push(format!("applied but not on disk: {}", status.missing_on_disk.join(", ")));
         }
         Check::Drift(why.join("; "))
-    } else if status.in_sync() {
+    } else if status.pending.is_empty() && status.failed.is_empty() {
         Check::AtHead
     } else {
         let failed: Vec<String> = status.failed.iter().map(|r| r.migration_name.clone()).collect();
@@ -76,7 +76,7 @@ pub fn check_one(target: &FleetTarget, local: &[Local], schema_dir: Option<&std:
 }
 
 /// Checks `targets` (indexes into `all`) with up to `threads` psql processes at once.
-pub fn check_all(
+pub(crate) fn check_all(
     all: &[FleetTarget],
     targets: &[usize],
     local: &[Local],
@@ -99,7 +99,7 @@ pub fn check_all(
 }
 
 /// The hash of the migrations as the plan freezes them: names and checksums, in order.
-pub fn migrations_hash(local: &[Local]) -> String {
+pub(crate) fn migrations_hash(local: &[Local]) -> String {
     let mut h = Sha256::new();
     for m in local {
         h.update(m.name.as_bytes());
@@ -112,7 +112,7 @@ pub fn migrations_hash(local: &[Local]) -> String {
 
 /// A wave of the plan: its targets (indexes into the inventory) in run order.
 #[derive(Debug, Clone)]
-pub struct PlannedWave {
+pub(crate) struct PlannedWave {
     pub name: String,
     pub budget: Budget,
     pub targets: Vec<usize>,
@@ -122,7 +122,7 @@ pub struct PlannedWave {
 /// the same waves whatever order its lines are in. `count` and `percent` take
 /// targets in the order of a hash of their id, which spreads them over servers
 /// and does not depend on the ids' alphabet. Every target must land in a wave.
-pub fn waves(targets: &[FleetTarget], waves: &[Wave]) -> Result<Vec<PlannedWave>, String> {
+pub(crate) fn waves(targets: &[FleetTarget], waves: &[Wave]) -> Result<Vec<PlannedWave>, String> {
     let mut left: Vec<usize> = (0..targets.len()).collect();
     left.sort_by_cached_key(|&i| stable_key(&targets[i].id));
     let mut out = Vec::new();
@@ -164,7 +164,7 @@ fn stable_key(id: &str) -> [u8; 32] {
 /// The frozen plan, as written to the state directory and printed by `--dry-run`
 /// (ids and fingerprints: never a URL).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Frozen {
+pub(crate) struct Frozen {
     pub format: String,
     pub version: u32,
     pub migrations_hash: String,
@@ -177,22 +177,22 @@ pub struct Frozen {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FrozenWave {
+pub(crate) struct FrozenWave {
     pub name: String,
     pub budget: String,
     pub targets: Vec<FrozenTarget>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FrozenTarget {
+pub(crate) struct FrozenTarget {
     pub id: String,
     pub fingerprint: String,
 }
 
-pub const PLAN_FORMAT: &str = "xtask-fleet-plan";
+pub(crate) const PLAN_FORMAT: &str = "xtask-fleet-plan";
 
 /// The frozen form of the waves (only the targets of `mine`, this shard's).
-pub fn freeze(
+pub(crate) fn freeze(
     targets: &[FleetTarget],
     waves: &[PlannedWave],
     mine: &dyn Fn(usize) -> bool,
@@ -225,7 +225,7 @@ pub fn freeze(
 
 /// Rebuilds the waves of a frozen plan against the inventory read now: every id
 /// must still be there with the same fingerprint (the same database).
-pub fn thaw(frozen: &Frozen, targets: &[FleetTarget], waves: &[Wave]) -> Result<Vec<PlannedWave>, String> {
+pub(crate) fn thaw(frozen: &Frozen, targets: &[FleetTarget], waves: &[Wave]) -> Result<Vec<PlannedWave>, String> {
     let by_id: BTreeMap<&str, usize> = targets.iter().enumerate().map(|(i, t)| (t.id.as_str(), i)).collect();
     let mut out = Vec::new();
     for fw in &frozen.waves {

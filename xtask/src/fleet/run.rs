@@ -20,7 +20,7 @@ use crate::exit::Failure;
 use crate::proc::{self, Cmd, Pipes};
 
 /// What the run came to.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub results: Vec<TargetResult>,
     /// The wave whose budget was spent, when the fleet stopped early.
     pub stopped_in: Option<String>,
@@ -37,7 +37,7 @@ struct Running {
 }
 
 /// Runs the waves of `ready` (this shard's targets), writing the ledger as it goes.
-pub fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> {
+pub(crate) fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Failure> {
     let config = ctx.config;
     let fleet = config.fleet.as_ref().expect("prepare checked [fleet]");
     let ui = ctx.ui;

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// `I/N`: shard I (from 0, as `strategy.job-index` and `JOB_COMPLETION_INDEX`) of N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     pub index: usize,
     pub total: usize,
 }
@@ -20,7 +20,7 @@ impl fmt::Display for Shard {
 }
 
 impl Shard {
-    pub fn parse(text: &str) -> Result<Shard, String> {
+    pub(crate) fn parse(text: &str) -> Result<Shard, String> {
         let usage = "--shard takes I/N: shard I of N, counted from 0 as GitHub's strategy.job-index and Kubernetes' JOB_COMPLETION_INDEX are (0/3, 1/3, 2/3)";
         let (i, n) = text.trim().split_once('/').ok_or_else(|| usage.to_string())?;
         let (Ok(index), Ok(total)) = (i.trim().parse::<usize>(), n.trim().parse::<usize>()) else {
@@ -35,7 +35,7 @@ impl Shard {
 
 /// The shard of each target (by position in `servers`), for `total` shards.
 /// Depends only on the multiset of (id, server) pairs, not on the input order.
-pub fn assign(ids: &[&str], servers: &[&str], total: usize) -> Vec<usize> {
+pub(crate) fn assign(ids: &[&str], servers: &[&str], total: usize) -> Vec<usize> {
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, s) in servers.iter().enumerate() {
         groups.entry(s).or_default().push(i);

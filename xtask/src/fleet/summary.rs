@@ -11,12 +11,12 @@ use super::ledger::{self, TargetResult};
 use crate::context::FleetRecord;
 use crate::exit::{Exit, Failure};
 
-pub const FORMAT: &str = "xtask-fleet";
-pub const VERSION: u32 = 1;
+pub(crate) const FORMAT: &str = "xtask-fleet";
+pub(crate) const VERSION: u32 = 1;
 
 /// The exit status of a fleet from its targets: 7 when a spent budget left
 /// targets untried, 4 when some failed, 0 when all are at the head.
-pub fn exit_of(targets: &[TargetResult]) -> Exit {
+pub(crate) fn exit_of(targets: &[TargetResult]) -> Exit {
     if targets.iter().any(|t| t.outcome == ledger::NOT_TRIED) {
         Exit::FleetStopped
     } else if targets.iter().any(|t| t.outcome == ledger::FAILED) {
@@ -27,7 +27,7 @@ pub fn exit_of(targets: &[TargetResult]) -> Exit {
 }
 
 /// The report parts of a fleet run or a merge.
-pub fn record(
+pub(crate) fn record(
     targets: Vec<TargetResult>,
     migrations_hash: Option<&str>,
     shards: Vec<String>,
@@ -114,7 +114,7 @@ fn markdown(fleet: &Value, targets: &[TargetResult]) -> String {
 /// Merges shard reports (each a run report with `fleet` and `targets`) into one:
 /// every target once. A target in two reports is an error, unless one of them
 /// never tried it (a re-run leg replaces a stopped one).
-pub fn merge(files: &[&Path], redact: &dyn Fn(&str) -> String) -> Result<FleetRecord, Failure> {
+pub(crate) fn merge(files: &[&Path], redact: &dyn Fn(&str) -> String) -> Result<FleetRecord, Failure> {
     let mut by_id: BTreeMap<String, (TargetResult, String)> = BTreeMap::new();
     let mut hash: Option<String> = None;
     let mut shards = Vec::new();

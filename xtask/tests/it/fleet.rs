@@ -36,7 +36,7 @@ struct Fleet {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    xtask::migrations::hex(&sha2::Sha256::digest(bytes))
+    xtask::testing::migrations::hex(&sha2::Sha256::digest(bytes))
 }
 
 impl Fleet {
