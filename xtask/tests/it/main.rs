@@ -12,6 +12,7 @@ mod faults;
 mod fleet;
 mod harness;
 mod hostile;
+mod init_hostile;
 mod layers;
 mod pooler;
 mod prisma_app;
