@@ -138,6 +138,15 @@ impl TaskRecord {
     }
 }
 
+/// What a fleet run adds to the report: its `fleet` summary, its `targets` array
+/// (docs/fleet-report-v1.schema.json) and their Markdown summary.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FleetRecord {
+    pub fleet: serde_json::Value,
+    pub targets: serde_json::Value,
+    pub markdown: String,
+}
+
 /// State shared by the tasks of one invocation (the deploy reads what the backup wrote).
 #[derive(Default)]
 pub(crate) struct RunState {
@@ -147,6 +156,8 @@ pub(crate) struct RunState {
     pub resolutions: Vec<Resolution>,
     pub diagnosis: Option<Diagnosis>,
     pub rehearsal: Option<RehearsalRecord>,
+    /// A fleet run's or merge's own report parts.
+    pub fleet: Option<FleetRecord>,
     /// Resources held until the end of the run (e.g. the deploy lock's connection).
     pub held: Vec<Box<dyn std::any::Any>>,
     /// The deploy lock, when the run holds one: checked between steps.

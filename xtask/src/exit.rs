@@ -21,6 +21,8 @@ pub enum Exit {
     LockNotAcquired,
     /// `status`: migrations are waiting to be deployed (nothing is wrong).
     Pending,
+    /// A fleet wave spent its failure budget: the fleet stopped before trying every target.
+    FleetStopped,
 }
 
 impl Exit {
@@ -33,6 +35,7 @@ impl Exit {
             Exit::MigrationFailed => 4,
             Exit::LockNotAcquired => 5,
             Exit::Pending => 6,
+            Exit::FleetStopped => 7,
         }
     }
 }

@@ -31,6 +31,7 @@ mod recovery;
 mod preflight;
 mod rehearsal;
 mod datacheck;
+mod fleet;
 mod builtins;
 mod runner;
 mod cli;
@@ -135,7 +136,11 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
             }
             Some(p) => {
                 // Parse and validate, then the analysis pass (cycles) over the whole graph.
-                let config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
+                let mut config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
+                // One target of a fleet: its backups and audit log apart from the others'.
+                if let Some(dir) = fleet::target_backup_dir(&config) {
+                    config.backup.dir = dir;
+                }
                 plan::check(&config).map_err(|e| Failure::usage(e.to_string()))?;
                 Some(config)
             }

@@ -56,7 +56,8 @@ pub(crate) fn needs(config: &Config, order: &[&str], target: &str, args: &TaskAr
                 });
                 any = true;
             }
-            BuiltinKind::Status | BuiltinKind::Diagnose => {}
+            // A fleet's targets each run their own preflight in their own process.
+            BuiltinKind::Status | BuiltinKind::Diagnose | BuiltinKind::FleetDeploy | BuiltinKind::FleetReport => {}
         }
     }
     any.then_some(needs)

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) mod fleet;
 pub(crate) mod names;
 pub(crate) mod prisma_schema;
 
@@ -241,6 +242,8 @@ pub struct Config {
     pub prisma: Prisma,
     pub backup: Backup,
     pub rehearsal: Rehearsal,
+    /// `[fleet]`: the inventory, limits and waves of a fleet deploy.
+    pub(crate) fleet: Option<fleet::Fleet>,
     /// Tasks in the order they are written in the file.
     pub tasks: Vec<Task>,
     /// The file's text, so that checks run after loading can point at a line.
@@ -274,6 +277,7 @@ struct RawConfig {
     backup: RawBackup,
     #[serde(default)]
     rehearsal: RawRehearsal,
+    fleet: Option<Spanned<fleet::RawFleet>>,
     #[serde(default)]
     tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
 }
@@ -554,6 +558,8 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         when: raw.backup.when.unwrap_or_default(),
     };
 
+    let fleet = raw.fleet.map(|f| fleet::build(src, root, f)).transpose()?;
+
     // Tasks, in file order.
     let mut raw_tasks: Vec<(Spanned<String>, Spanned<RawTask>)> = raw.tasks.into_iter().collect();
     raw_tasks.sort_by_key(|(name, _)| name.span().start);
@@ -686,6 +692,8 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         });
     }
 
+    fleet::check_tasks(src, fleet.as_ref(), &tasks)?;
+
     let config = Config {
         path: src.path.to_path_buf(),
         root: root.to_path_buf(),
@@ -693,6 +701,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         prisma,
         backup,
         rehearsal,
+        fleet,
         index: tasks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect(),
         tasks,
         text: src.text.to_string(),

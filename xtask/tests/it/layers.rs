@@ -34,6 +34,7 @@ const LAYERS: &[&[&str]] = &[
     &["evidence"],
     &["recovery", "preflight"],
     &["rehearsal", "datacheck"],
+    &["fleet"],
     &["builtins"],
     &["runner"],
     &["cli", "report", "init"],

@@ -10,6 +10,7 @@ mod engines;
 mod evidence;
 mod evidence_trial;
 mod faults;
+mod fleet;
 mod harm;
 mod harness;
 mod hostile;
