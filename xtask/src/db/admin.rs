@@ -26,6 +26,15 @@ pub fn create(target: &Target, name: &str) -> Result<(), Failure> {
         .map_err(|f| Failure::new(f.exit, format!("cannot create database `{name}`: {}", f.message)))
 }
 
+/// `CREATE DATABASE name` and `COMMENT ON DATABASE name IS mark`, in one psql
+/// start (the scratch databases: the comment says who made it).
+pub fn create_marked(target: &Target, name: &str, mark: &str) -> Result<(), Failure> {
+    maintenance(target)
+        .query("CREATE DATABASE :\"db\";\nCOMMENT ON DATABASE :\"db\" IS :'mark';", &[("db", name), ("mark", mark)])
+        .map(|_| ())
+        .map_err(|f| Failure::new(f.exit, format!("cannot create database `{name}`: {}", f.message)))
+}
+
 /// `DROP DATABASE IF EXISTS name WITH (FORCE)` on the target's server.
 pub fn drop_database(target: &Target, name: &str) -> Result<(), Failure> {
     maintenance(target).query("DROP DATABASE IF EXISTS :\"db\" WITH (FORCE);", &[("db", name)]).map(|_| ())
@@ -36,16 +45,6 @@ pub fn recreate(target: &Target, name: &str) -> Result<(), Failure> {
     drop_database(target, name)
         .map_err(|f| Failure::new(f.exit, format!("cannot drop database `{name}`: {}", f.message)))?;
     create(target, name)
-}
-
-/// The databases on the target's server whose names start with `prefix`
-/// (scratch databases a killed run left behind).
-pub fn databases_with_prefix(target: &Target, prefix: &str) -> Result<Vec<String>, Failure> {
-    let rows = maintenance(target).query_n::<1>(
-        "SELECT datname FROM pg_database WHERE left(datname, length(:'p')) = :'p' ORDER BY 1;",
-        &[("p", prefix)],
-    )?;
-    Ok(rows.into_iter().filter_map(|[name]| name).collect())
 }
 
 /// The connecting role's name and whether it may create databases (CREATEDB or superuser).

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["out", "exit", "redact", "reaper", "invocation", "suggest"],
     &["config"],
-    &["ui", "plan"],
+    &["ui", "plan", "interrupt"],
     &["proc"],
     &["context", "pgbin"],
     &["db", "audit"],
-    &["dump", "migrations", "prisma"],
+    &["dump", "migrations", "prisma", "scratch"],
     &["evidence"],
     &["recovery", "preflight"],
     &["rehearsal"],
