@@ -22,6 +22,7 @@ pub mod audit;
 pub mod db;
 pub mod dump;
 mod scratch;
+mod room;
 pub mod migrations;
 mod prisma;
 pub mod evidence;

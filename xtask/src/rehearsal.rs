@@ -22,6 +22,7 @@ use crate::interrupt::{self, Interrupts};
 use crate::migrations::{self, DbError, Local, Row};
 use crate::proc::{self, Cmd};
 use crate::recovery::{decide, evidence_for, migrations_dir, print_diagnosis, Decision, Mark};
+use crate::room::Room;
 use crate::scratch::{self, Found};
 use crate::ui::Ui;
 
@@ -107,6 +108,17 @@ pub fn preflight(config: &Config, order: &[&str], ui: &Ui) -> Result<(), Failure
                 mode_word(task.rehearse.unwrap_or(Rehearse::Schema)),
                 where_words(config),
             )));
+        }
+        if task.rehearse == Some(Rehearse::Full) {
+            let room = crate::room::check(&production, &server, config.rehearsal.url_env.is_none())?;
+            if let Room::Short { .. } = room {
+                return Err(Failure::task(format!(
+                    "{}: a full copy of production would leave that disk nearly full (a full disk stops the server); free space there, point [rehearsal] url_env at a server with room, or set rehearse = \"schema\" on task `{}`; nothing ran",
+                    room.line().trim_start_matches("rehearsal: "),
+                    task.name
+                )));
+            }
+            ui.event(&room.line());
         }
     }
     Ok(())

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["proc"],
     &["context", "pgbin"],
     &["db", "audit"],
-    &["dump", "migrations", "prisma", "scratch"],
+    &["dump", "migrations", "prisma", "scratch", "room"],
     &["evidence"],
     &["recovery", "preflight"],
     &["rehearsal"],

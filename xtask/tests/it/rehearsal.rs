@@ -195,6 +195,33 @@ fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
     assert_eq!(scratch_databases(&app), Vec::<String>::new());
 }
 
+/// Issue 24 item 7: a full rehearsal checks, before anything runs, that the
+/// server has room for the copy where that can be read (the server on this
+/// machine, its data directory visible to the role), and says "not checked"
+/// where it cannot (an ordinary role: PostgreSQL shows free space to no role).
+#[test]
+fn a_full_rehearsal_checks_disk_space_where_it_can_and_says_where_it_cannot() {
+    let app = PrismaApp::with(policy("rehearse = \"full\""));
+    app.deployed_state();
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "rehearsal: disk space checked: the copy needs about");
+    assert_contains(&all, "free");
+    let checked = all.find("disk space checked").unwrap();
+    let backup = all.find("backup: ").unwrap();
+    assert!(checked < backup, "{all}");
+
+    app.psql("CREATE ROLE app LOGIN PASSWORD 'app-pw-Zq7' CREATEDB; GRANT pg_read_all_data TO app;");
+    let url = format!("postgresql://app:app-pw-Zq7@127.0.0.1:{}/school?schema=public", app.cluster.port());
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "rehearsal: disk space not checked (PostgreSQL shows free disk space to no role, and this role may not see the server's data directory");
+    assert_contains(&all, "the copy needs about");
+    assert!(!all.contains("disk space checked"), "{all}");
+}
+
 /// A login role that owns the app's database but may not create databases.
 fn app_role_url(app: &PrismaApp) -> String {
     app.psql(
