@@ -353,7 +353,7 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     }
     let (recover, pending) = match plan(ctx, production, &survey)? {
         Plan::Skip(why) => {
-            scratch::sweep(&server, ctx.ui, &survey.leftovers)?;
+            scratch::sweep(&server, ctx.ui, &survey.leftovers);
             rec.outcome = "skipped".into();
             rec.note = Some(why);
             return Ok(());
@@ -381,7 +381,7 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         // The run's lock first: from the moment the database exists, another
         // run's sweep sees its mark and this run's lock, and leaves it alone.
         let created = scratch::hold(&server, crate::audit::run_id()).and_then(|alive| {
-            scratch::sweep(&server, ui, &survey.leftovers)?;
+            scratch::sweep(&server, ui, &survey.leftovers);
             scratch::create(&server, &name, alive, ui)
         });
         (dumping.join().unwrap_or_else(|_| Err(Failure::task("the rehearsal's pg_dump thread panicked"))), created)

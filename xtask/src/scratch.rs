@@ -121,30 +121,36 @@ pub enum Found {
     Alive { name: String, run: String },
     /// No mark of this tool: not ours to touch.
     Unmarked { name: String },
+    /// Marked, its run gone, but owned by a role this one cannot drop it as
+    /// (another service's role on a shared scratch server): its own next run drops it.
+    NotOurs { name: String, run: String, owner: String },
 }
 
 /// For the survey: every database on the server whose name starts with `:'p'`, as
-/// a JSON array of `[name, "dead"|"alive"|"unmarked", run]`.
+/// a JSON array of `[name, "dead"|"alive"|"unmarked"|"not-ours", run, owner]`
+/// ("not-ours": dead, but owned by a role this one may not drop it as).
 pub const SWEEP_SQL: &str = "(SELECT coalesce(json_agg(json_build_array(d.datname, \
        CASE WHEN m.r IS NULL THEN 'unmarked' \
             WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1 \
                          AND l.database = m.r[2]::oid AND l.classid = m.r[3]::oid AND l.objid = m.r[4]::oid) THEN 'alive' \
-            ELSE 'dead' END, m.r[1]) ORDER BY d.datname), '[]') \
+            WHEN NOT pg_has_role(d.datdba, 'MEMBER') THEN 'not-ours' \
+            ELSE 'dead' END, m.r[1], pg_get_userbyid(d.datdba)) ORDER BY d.datname), '[]') \
      FROM pg_database d CROSS JOIN LATERAL (SELECT regexp_match(shobj_description(d.oid, 'pg_database'), \
        '^xtask rehearsal scratch database: run (\\S+), alive while advisory lock ([0-9]+)/([0-9]+)/([0-9]+) is held$') AS r) m \
      WHERE left(d.datname, length(:'p')) = :'p')::text";
 
 /// Reads [`SWEEP_SQL`]'s column.
 pub fn parse_found(json: Option<&str>) -> Result<Vec<Found>, Failure> {
-    let rows: Vec<(String, String, Option<String>)> = serde_json::from_str(json.unwrap_or("[]"))
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = serde_json::from_str(json.unwrap_or("[]"))
         .map_err(|e| Failure::task(format!("cannot read the list of scratch databases: {e}")))?;
     Ok(rows
         .into_iter()
-        .map(|(name, state, run)| {
+        .map(|(name, state, run, owner)| {
             let run = run.unwrap_or_default();
             match state.as_str() {
                 "dead" => Found::Dead { name, run },
                 "alive" => Found::Alive { name, run },
+                "not-ours" => Found::NotOurs { name, run, owner: owner.unwrap_or_default() },
                 _ => Found::Unmarked { name },
             }
         })
@@ -152,16 +158,20 @@ pub fn parse_found(json: Option<&str>) -> Result<Vec<Found>, Failure> {
 }
 
 /// Drops the dead leftovers among `found`, saying so, and names in one line each
-/// what it leaves alone.
-pub fn sweep(server: &Target, ui: &Ui, found: &[Found]) -> Result<(), Failure> {
+/// what it leaves alone. A leftover that cannot be dropped is a warning: clearing
+/// up after another run is housekeeping, not a reason to stop this one.
+pub fn sweep(server: &Target, ui: &Ui, found: &[Found]) {
     for f in found {
         match f {
             Found::Dead { name, run } => {
                 ui.event(&format!("rehearsal: dropping `{name}`, left behind by an interrupted run ({run})"));
-                admin::drop_database(server, name).map_err(|f| {
-                    Failure::new(f.exit, format!("cannot drop the leftover scratch database `{name}`: {}", f.message))
-                })?;
+                if let Err(f) = admin::drop_database(server, name) {
+                    ui.warn(&format!("cannot drop the leftover scratch database `{name}`: {}", f.message));
+                }
             }
+            Found::NotOurs { name, run, owner } => ui.event(&format!(
+                "rehearsal: leaving `{name}` alone: left behind by run {run} of role `{owner}`, which this role may not drop; a run as `{owner}` drops it"
+            )),
             Found::Alive { name, run } => {
                 ui.event(&format!("rehearsal: leaving `{name}` alone: run {run} is still using it"));
             }
@@ -170,7 +180,6 @@ pub fn sweep(server: &Target, ui: &Ui, found: &[Found]) -> Result<(), Failure> {
             )),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -193,7 +202,7 @@ mod tests {
     #[test]
     fn the_sweeps_list_is_read_by_state() {
         let found = parse_found(Some(
-            r#"[["a_rehearsal_x","dead","r1"],["a_rehearsal_y","alive","r2"],["a_rehearsal_keep","unmarked",null]]"#,
+            r#"[["a_rehearsal_x","dead","r1","app"],["a_rehearsal_y","alive","r2","app"],["a_rehearsal_keep","unmarked",null,"app"],["a_rehearsal_z","not-ours","r3","other"]]"#,
         ))
         .unwrap();
         assert_eq!(
@@ -202,6 +211,7 @@ mod tests {
                 Found::Dead { name: "a_rehearsal_x".into(), run: "r1".into() },
                 Found::Alive { name: "a_rehearsal_y".into(), run: "r2".into() },
                 Found::Unmarked { name: "a_rehearsal_keep".into() },
+                Found::NotOurs { name: "a_rehearsal_z".into(), run: "r3".into(), owner: "other".into() },
             ]
         );
         assert!(parse_found(None).unwrap().is_empty());

@@ -408,8 +408,11 @@ fn wait_for_the_slow_migration(app: &PrismaApp) {
 
 /// Waits for the process to end, sending it `then` (signal, after waiting) in
 /// turn while it has not: a GitHub Actions cancel is SIGINT, SIGTERM 7.5 s later
-/// and SIGKILL 2.5 s after that. Returns the exit code and the output.
+/// and SIGKILL 2.5 s after that. Returns the exit code and the output, and prints
+/// the time from the first signal to the exit (a figure for BENCHMARKS.md, not
+/// an assertion).
 fn wait_escalating(mut child: std::process::Child, then: &[(i32, Duration)]) -> crate::harness::Out {
+    let t0 = Instant::now();
     for (sig, after) in then {
         let deadline = Instant::now() + *after;
         while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
@@ -420,6 +423,7 @@ fn wait_escalating(mut child: std::process::Child, then: &[(i32, Duration)]) -> 
         }
     }
     let out = child.wait_with_output().unwrap();
+    eprintln!("from the first signal to the exit: {} ms", t0.elapsed().as_millis());
     crate::harness::Out {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -475,8 +479,10 @@ fn ctrl_c_mid_rehearsal_stops_the_migration_and_drops_the_scratch_database() {
 }
 
 /// A second signal does not wait for the clean-up: SIGINT then SIGTERM exits at
-/// once with 143. Whatever it left (a scratch database with its mark, its run
-/// gone) the next deploy drops.
+/// once, 128 + whichever signal the process handled second (the two arrive
+/// together and may be handled by two threads in either order), before the
+/// clean-up could say anything. What it left (the scratch database with its
+/// mark, its run gone) the next deploy drops.
 #[test]
 fn a_second_signal_exits_at_once_and_the_next_run_drops_what_is_left() {
     let app = PrismaApp::new();
@@ -489,7 +495,10 @@ fn a_second_signal_exits_at_once_and_the_next_run_drops_what_is_left() {
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let out = wait_escalating(child, &[(libc::SIGKILL, Duration::from_secs(60))]);
-    out.expect_code(143);
+    assert!(matches!(out.code, Some(130 | 143)), "{:?}\n{}", out.code, out.all());
+    assert!(!out.all().contains("interrupted by"), "{}", out.all());
+    let left = scratch_databases(&app);
+    assert_eq!(left.len(), 1, "{left:?}");
 
     // The dead run's sessions end when their psql processes do.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -500,6 +509,7 @@ fn a_second_signal_exits_at_once_and_the_next_run_drops_what_is_left() {
     add_migration(&app, slow, "SELECT 1;\n");
     let out = app.xtask().args(["deploy"]).run();
     out.expect_code(0);
+    assert_contains(&out.all(), &format!("rehearsal: dropping `{}`, left behind by an interrupted run", left[0]));
     assert_eq!(scratch_databases(&app), Vec::<String>::new());
     assert!(app.states().contains(&format!("{slow} applied")), "{:?}", app.states());
 }
