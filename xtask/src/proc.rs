@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use crate::exit::Failure;
+use crate::interrupt::{self, Step};
 use crate::reaper;
 use crate::ui::Ui;
 
@@ -103,6 +104,11 @@ pub(crate) struct Pipes {
 /// Starts `cmd` with stderr always piped (its text is how failures are explained).
 /// Every child of the tool is started here, so what all children need is set once.
 pub(crate) fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
+    spawn_grouped(cmd, pipes).map(|(child, _)| child)
+}
+
+/// [`spawn`], also saying whether the child leads its own process group.
+fn spawn_grouped(cmd: &Cmd, pipes: Pipes) -> Result<(Child, bool), Failure> {
     let mut command = cmd.to_command();
     let stdin = if pipes.stdin {
         Stdio::piped()
@@ -131,7 +137,24 @@ pub(crate) fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
         // started too, which the parent-death signal does not reach).
         reaper::watch(child.id());
     }
-    Ok(child)
+    Ok((child, own_group))
+}
+
+/// Starts `cmd` as a step of the run: while signals are caught (a backup, the
+/// rehearsal) a Ctrl-C or SIGTERM stops it at once ([`interrupt::Step`]).
+fn spawn_step(cmd: &Cmd, pipes: Pipes) -> Result<(Child, Option<Step>), Failure> {
+    let (child, own_group) = spawn_grouped(cmd, pipes)?;
+    let step = Step::watch(child.id(), own_group);
+    Ok((child, step))
+}
+
+/// A step that did not succeed while a signal was being handled failed because
+/// of the signal: that is the cause to report (its own error says less).
+fn interrupted(program: &str, ok: bool) -> Result<(), Failure> {
+    match interrupt::received() {
+        Some(sig) if !ok => Err(interrupt::failure(sig, &format!("`{program}` was stopped"))),
+        _ => Ok(()),
+    }
 }
 
 /// Says that `child` (from [`spawn`]) has been waited for: its process group id
@@ -189,7 +212,7 @@ pub(crate) fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
 }
 
 fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
-    let mut child = spawn(cmd, Pipes { stdin: false, stdout: true })?;
+    let (mut child, step) = spawn_step(cmd, Pipes { stdin: false, stdout: true })?;
     let out = child.stdout.take();
     let err = child.stderr.take();
     let (stdout, stderr) = std::thread::scope(|s| {
@@ -197,9 +220,13 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
         let e = s.spawn(|| pump(err, ui, show));
         (o.join().unwrap_or_default(), e.join().unwrap_or_default())
     });
+    // Its output ended: it has exited (or closed both streams); it leaves the
+    // list of steps before it is reaped, while its id is still its own.
+    drop(step);
     let status = child.wait();
     waited(&child);
     let status = status.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
+    interrupted(&cmd.program, status.success())?;
     Ok(Output { status, stdout, stderr })
 }
 
@@ -208,25 +235,40 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
 /// before it has read everything cannot deadlock on a full pipe.
 pub(crate) fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
     use std::io::Write;
-    let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
+    let (mut child, step) = spawn_step(cmd, Pipes { stdin: true, stdout: true })?;
     let stdin = child.stdin.take();
+    let (out, err) = (child.stdout.take(), child.stderr.take());
     let pid = child.id();
-    let out = std::thread::scope(|s| {
+    let (stdout, stderr) = std::thread::scope(|s| {
         s.spawn(move || {
             if let Some(mut stdin) = stdin {
                 // A closed pipe means the child exited early; its stderr says why.
                 let _ = stdin.write_all(input.as_bytes());
             }
         });
-        child.wait_with_output()
+        let e = s.spawn(move || read_all(err));
+        (read_all(out), e.join().unwrap_or_default())
     });
+    // As in `run_with`: off the list of steps before it is reaped.
+    drop(step);
+    let status = child.wait();
     reaper::forget(pid);
-    let out = out.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
+    let status = status.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
+    interrupted(&cmd.program, status.success())?;
+    let out = std::process::Output { status, stdout, stderr };
     Ok(Output {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+fn read_all(stream: Option<impl Read>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut s) = stream {
+        let _ = s.read_to_end(&mut buf);
+    }
+    buf
 }
 
 fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {

@@ -16,12 +16,14 @@ use std::time::Instant;
 use crate::config::{BuiltinKind, Config, Rehearse, Task};
 use crate::context::{Ctx, Diagnosis, RehearsalRecord, RunDb};
 use crate::db::{admin, psql, Target};
-use crate::dump::interrupt::{self, Interrupts};
 use crate::dump::restore;
 use crate::exit::{Exit, Failure};
+use crate::interrupt::{self, Interrupts};
 use crate::migrations::{self, DbError, Local, Row};
 use crate::proc::{self, Cmd};
 use crate::recovery::{decide, evidence_for, print_diagnosis, Decision, Mark};
+use crate::room::Room;
+use crate::scratch::{self, Found};
 use crate::ui::Ui;
 
 const INFIX: &str = "_rehearsal_";
@@ -61,7 +63,7 @@ fn where_words(config: &Config) -> String {
 /// Checked before the first task: an explicit `rehearse = "schema"|"full"`, or a
 /// configured `[rehearsal] url_env`, that cannot run is a configuration error
 /// (exit 2), so nothing (not even the backup) runs.
-pub(crate) fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
+pub(crate) fn preflight(db: &RunDb, order: &[&str], ui: &Ui) -> Result<(), Failure> {
     let config = db.config();
     let deploys: Vec<&Task> = order
         .iter()
@@ -86,6 +88,17 @@ pub(crate) fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
                 mode_word(task.rehearse.unwrap_or(Rehearse::Schema)),
                 where_words(config),
             )));
+        }
+        if task.rehearse == Some(Rehearse::Full) {
+            let room = crate::room::check(db.target()?, db.scratch_server()?, config.rehearsal.url_env.is_none())?;
+            if let Room::Short { .. } = room {
+                return Err(Failure::task(format!(
+                    "{}: a full copy of production would leave that disk nearly full (a full disk stops the server); free space there, point [rehearsal] url_env at a server with room, or set rehearse = \"schema\" on task `{}`; nothing ran",
+                    room.line().trim_start_matches("rehearsal: "),
+                    task.name
+                )));
+            }
+            ui.event(&room.line());
         }
     }
     Ok(())
@@ -114,32 +127,14 @@ pub(crate) fn describe(ctx: &Ctx) -> Vec<String> {
             where_words(ctx.config),
             if ctx.task.rehearse.is_none() { "; skipped with a note if the role may not create databases" } else { "" }
         ),
-        format!("  drop leftovers of killed runs ({prefix}*), then CREATE DATABASE \"{name}\""),
+        format!("  take this run's advisory lock; drop scratch databases of runs that died ({prefix}* marked by this tool, their run's lock free; others are named and left alone)"),
+        format!("  CREATE DATABASE \"{name}\", marked as this run's (COMMENT ON DATABASE)"),
         format!("  {copy}"),
         "  a failed migration the policy would recover: the same evidence check and mark, on the copy".into(),
         "  each pending migration.sql sent whole as one query (one implicit transaction, as Prisma's engine does), recorded in the copy's _prisma_migrations".into(),
         "  a failure on the copy stops the deploy here (exit 4): production is not touched".into(),
         format!("  DROP DATABASE \"{name}\" WITH (FORCE), in every case"),
     ]
-}
-
-/// A scratch database that is dropped when this goes out of scope (success,
-/// failure, interruption or panic alike).
-struct Scratch<'a> {
-    server: Target,
-    name: String,
-    ui: &'a Ui,
-}
-
-impl Drop for Scratch<'_> {
-    fn drop(&mut self) {
-        if let Err(f) = admin::drop_database(&self.server, &self.name) {
-            self.ui.warn(&format!(
-                "could not drop the rehearsal's scratch database `{}`: {} (the next deploy removes it)",
-                self.name, f.message
-            ));
-        }
-    }
 }
 
 /// What the production ledger says the deploy will do.
@@ -202,8 +197,9 @@ struct Survey {
     /// The role on the scratch server, and whether it may create databases there.
     role: String,
     may_create: bool,
-    /// Scratch databases of killed runs (their names start with the prefix).
-    leftovers: Vec<String>,
+    /// Databases named like scratch databases (the prefix): dead leftovers of
+    /// this tool's killed runs, live ones of other runs, and others' databases.
+    leftovers: Vec<Found>,
     /// Production's `_prisma_migrations`; `None` when it has none.
     ledger: Option<Vec<Row>>,
     /// The same rows as `VALUES` tuples with their exact values, for the copy.
@@ -212,10 +208,14 @@ struct Survey {
     objects: i64,
 }
 
-/// The scratch server's side of the survey: role, CREATEDB, leftovers.
-const SERVER_SQL: &str = "SELECT current_user, \
-     (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)::text, \
-     (SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database WHERE left(datname, length(:'p')) = :'p')::text;\n";
+/// The scratch server's side of the survey: role, CREATEDB, databases named
+/// like scratch databases (with their marks and their runs' locks).
+fn server_sql() -> String {
+    format!(
+        "SELECT current_user, (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)::text, {};\n",
+        scratch::SWEEP_SQL
+    )
+}
 
 /// Reads everything the rehearsal decides on in one psql start (two when the
 /// scratch server is not production's): the role's right to create databases
@@ -239,16 +239,15 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
     let schema = production.url.schema.as_str();
     let vars = [("schema", schema), ("p", prefix)];
     let (server_row, ledger_rows) = if same_server {
-        let mut rows = production.query(&format!("{SERVER_SQL}{ledger_sql}"), &vars)?;
+        let mut rows = production.query(&format!("{}{ledger_sql}", server_sql()), &vars)?;
         let rest = rows.split_off(1.min(rows.len()));
         (rows.pop().unwrap_or_default(), rest)
     } else {
-        let mut rows = server.query(SERVER_SQL, &vars)?;
+        let mut rows = server.query(&server_sql(), &vars)?;
         (rows.pop().unwrap_or_default(), production.query(&ledger_sql, &vars)?)
     };
     let [role, may, leftovers] = psql::columns::<3>(server_row)?;
-    let leftovers: Vec<String> = serde_json::from_str(leftovers.as_deref().unwrap_or("[]"))
-        .map_err(|e| Failure::task(format!("cannot read the list of leftover scratch databases: {e}")))?;
+    let leftovers = scratch::parse_found(leftovers.as_deref())?;
     let mut rows = ledger_rows.into_iter();
     let [present, objects] = psql::columns::<2>(rows.next().unwrap_or_default())?;
     let (mut ledger, mut ledger_values) = (None, Vec::new());
@@ -286,7 +285,17 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
         server_env: ctx.config.rehearsal.url_env.clone(),
         ..RehearsalRecord::default()
     };
+    // From here to the end a Ctrl-C or SIGTERM stops the running step at once,
+    // the scratch database is dropped, and the run exits 130 or 143.
+    let interrupts = Interrupts::catch();
     let result = rehearse_into(ctx, production, mode, &mut rec);
+    let result = match (result, interrupts.received()) {
+        (Err(_), Some(sig)) | (Ok(()), Some(sig)) => {
+            rec.outcome = "interrupted".into();
+            Err(interrupted(sig))
+        }
+        (result, None) => result,
+    };
     rec.seconds = t0.elapsed().as_secs_f64();
     if let Err(f) = &result {
         if rec.outcome.is_empty() {
@@ -325,18 +334,9 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         ));
         return Ok(());
     }
-    let drop_leftovers = || -> Result<(), Failure> {
-        for leftover in &survey.leftovers {
-            ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
-            admin::drop_database(&server, leftover).map_err(|f| {
-                Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
-            })?;
-        }
-        Ok(())
-    };
     let (recover, pending) = match plan(ctx, production, &survey)? {
         Plan::Skip(why) => {
-            drop_leftovers()?;
+            scratch::sweep(&server, ctx.ui, &survey.leftovers);
             rec.outcome = "skipped".into();
             rec.note = Some(why);
             return Ok(());
@@ -344,14 +344,10 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         Plan::Run { recover, pending } => (recover, pending),
     };
 
-    let interrupts = Interrupts::catch();
-    let stop_if_interrupted = |rec: &mut RehearsalRecord| match interrupts.received() {
+    let stop_if_interrupted = |rec: &mut RehearsalRecord| match interrupt::received() {
         Some(sig) => {
             rec.outcome = "interrupted".into();
-            Err(Failure::task(format!(
-                "interrupted by {} during the rehearsal: its scratch database was dropped and production was not changed",
-                interrupt::name(sig)
-            )))
+            Err(interrupted(sig))
         }
         None => Ok(()),
     };
@@ -365,12 +361,18 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     let (dumped, created) = std::thread::scope(|s| {
         let (ui, has_backup) = (ctx.ui, ctx.state.backup.is_some());
         let dumping = s.spawn(move || source_script(ui, production, mode, has_backup));
-        let created = drop_leftovers().and_then(|()| admin::create(&server, &name));
+        // The run's lock first: from the moment the database exists, another
+        // run's sweep sees its mark and this run's lock, and leaves it alone.
+        let created = scratch::hold(&server, crate::audit::run_id()).and_then(|alive| {
+            scratch::sweep(&server, ui, &survey.leftovers);
+            scratch::create(&server, &name, alive, ui)
+        });
         (dumping.join().unwrap_or_else(|_| Err(Failure::task("the rehearsal's pg_dump thread panicked"))), created)
     });
-    created?;
-    let scratch = Scratch { server: server.clone(), name: name.clone(), ui: ctx.ui };
-    rec.database = Some(name.clone());
+    let scratch = created;
+    stop_if_interrupted(rec)?;
+    let scratch = scratch?;
+    rec.database = Some(scratch.name().to_string());
     let copy = server.with_database(&name);
     stop_if_interrupted(rec)?;
     let copied = dumped.and_then(|script| copy_production(ctx, &copy, script, &survey));
@@ -403,6 +405,14 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     drop(scratch);
     rec.outcome = "passed".into();
     Ok(())
+}
+
+/// The rehearsal's failure after a signal (exit 128 + the signal).
+fn interrupted(sig: i32) -> Failure {
+    interrupt::failure(
+        sig,
+        "the rehearsal was stopped, its scratch database dropped and production not changed; run the deploy again",
+    )
 }
 
 /// What restores production into the copy: this run's backup with "full" (`None`),

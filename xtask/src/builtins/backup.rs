@@ -13,11 +13,11 @@ use super::Builtin;
 use crate::config::{Backup, BackupFormat, BackupWhen, BuiltinKind};
 use crate::context::{BackupRecord, Ctx};
 use crate::db::Target;
-use crate::dump::interrupt::{self, Interrupts};
 use crate::dump::naming::{self, Partial};
 use crate::dump::pgdump::{self, DumpError};
 use crate::dump::{restore, verify};
 use crate::exit::{Exit, Failure};
+use crate::interrupt::{self, Interrupts};
 use crate::proc::{self, Cmd};
 use crate::ui::{human_bytes, Ui};
 
@@ -166,11 +166,9 @@ fn stop_if_interrupted(interrupts: &Interrupts) -> Result<(), Failure> {
     }
 }
 
+/// Exit 128 + the signal (130 for Ctrl-C), as a shell reports a process a signal ended.
 fn interrupted(sig: i32) -> Failure {
-    Failure::task(format!(
-        "interrupted by {}: pg_dump was stopped and the partial backup removed; no backup was written",
-        interrupt::name(sig)
-    ))
+    interrupt::failure(sig, "pg_dump was stopped and the partial backup removed; no backup was written")
 }
 
 fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::interrupt::Interrupts;
 use super::verify;
 use crate::config::{Backup, BackupFormat};
+use crate::interrupt::Interrupts;
 use crate::proc::{self, Cmd, Pipes};
 use crate::ui::Ui;
 

@@ -23,11 +23,11 @@ use syn::visit::{self, Visit};
 const LAYERS: &[&[&str]] = &[
     &["out", "exit", "redact", "reaper", "invocation", "suggest"],
     &["config"],
-    &["ui", "plan"],
+    &["ui", "plan", "interrupt"],
     &["proc"],
     &["pgbin"],
     &["db"],
-    &["dump", "migrations"],
+    &["dump", "migrations", "scratch", "room"],
     &["context"],
     &["audit"],
     &["prisma"],
