@@ -45,18 +45,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     // A fresh copy of the app, so the demo can put the broken file in place.
     let work = config.root.join("target").join("demo");
     let copy = work.join("app");
-    let _ = std::fs::remove_dir_all(&copy);
-    let _ = std::fs::remove_dir_all(work.join("backups"));
-    copy_dir(&app, &copy).map_err(fail("copying the example app"))?;
-    std::os::unix::fs::symlink(app.join("node_modules"), copy.join("node_modules"))
-        .map_err(fail("linking node_modules"))?;
-    let rebase = |p: &Path| copy.join(p.strip_prefix(&app).unwrap_or(p));
-    let mut demo = config.clone();
-    demo.prisma.cwd = copy.clone();
-    demo.prisma.schema = Some(rebase(&schema));
-    demo.prisma.migrations = Some(rebase(&migrations));
-    demo.backup.dir = work.join("backups");
-    let migration_sql = rebase(&migrations).join(&migration).join("migration.sql");
+    let (demo, migration_sql) = copy_app(config, &app, &copy, &work, &schema, &migrations, &migration)?;
     let fixed = std::fs::read_to_string(&migration_sql).map_err(fail("reading the fixed migration"))?;
 
     ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
@@ -81,14 +70,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     // fails on a copy and production is never touched. Then the fix goes through.
     ui.event("demo: part 1: the broken migration meets the rehearsal, not production");
     story.use_database("school")?;
-    let held = work.join("held-back-migration");
-    let dir = migration_sql.parent().unwrap_or(&copy).to_path_buf();
-    std::fs::rename(&dir, &held).map_err(fail("holding back the migration"))?;
-    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]));
-    std::fs::rename(&held, &dir).map_err(fail("putting the migration back"))?;
-    if !out.map_err(fail("running Prisma"))?.success() {
-        return Err(Failure::task("demo: deploying the init migration failed"));
-    }
+    deploy_all_but(&ui, &demo, &work, &migration_sql, &copy)?;
     ui.event("demo: production has the init migration (it created the enum attendance_status)");
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
     ui.event(&format!(
@@ -118,16 +100,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     // recovery on a copy, then the deploy performs it.
     ui.event("demo: part 2: a migration that failed before the tool was in use (the runbook's P3009)");
     story.use_database("school_legacy")?;
-    std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
-    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]))
-        .map_err(fail("running Prisma"))?;
-    let text = ui.redact(&out.combined());
-    if out.success() {
-        return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));
-    }
-    for line in text.lines().filter(|l| l.contains("Error") || l.contains("ERROR") || l.contains("P3018")).take(4) {
-        ui.event(&format!("demo:   prisma said: {}", line.trim()));
-    }
+    fail_with_plain_prisma(&ui, &demo, &migration_sql, &broken)?;
     ui.event(&format!("demo: {migration} is now recorded as failed; every deploy would stop with P3009"));
     std::fs::write(&migration_sql, &fixed).map_err(fail("restoring the fixed migration"))?;
     ui.event(&format!(
@@ -144,6 +117,62 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     recovered?;
     ui.event("demo: done: a broken migration caught by the rehearsal before production; an earlier failure recovered (rehearsed, then P3009, evidence, resolve, deploy)");
     Ok(Exit::Success)
+}
+
+/// Copies the example app to `copy` (node_modules linked) and points a copy of
+/// `config` at it: the demo's config, and the path of `migration`'s SQL in the copy.
+fn copy_app(
+    config: &Config,
+    app: &Path,
+    copy: &Path,
+    work: &Path,
+    schema: &Path,
+    migrations: &Path,
+    migration: &str,
+) -> Result<(Config, PathBuf), Failure> {
+    let _ = std::fs::remove_dir_all(copy);
+    let _ = std::fs::remove_dir_all(work.join("backups"));
+    copy_dir(app, copy).map_err(fail("copying the example app"))?;
+    std::os::unix::fs::symlink(app.join("node_modules"), copy.join("node_modules"))
+        .map_err(fail("linking node_modules"))?;
+    let rebase = |p: &Path| copy.join(p.strip_prefix(app).unwrap_or(p));
+    let mut demo = config.clone();
+    demo.prisma.cwd = copy.to_path_buf();
+    demo.prisma.schema = Some(rebase(schema));
+    demo.prisma.migrations = Some(rebase(migrations));
+    demo.backup.dir = work.join("backups");
+    let migration_sql = rebase(migrations).join(migration).join("migration.sql");
+    Ok((demo, migration_sql))
+}
+
+/// Deploys every migration but the demonstrated one with plain Prisma, as
+/// production had them before.
+fn deploy_all_but(ui: &Ui, demo: &Config, work: &Path, migration_sql: &Path, copy: &Path) -> Result<(), Failure> {
+    let held = work.join("held-back-migration");
+    let dir = migration_sql.parent().unwrap_or(copy).to_path_buf();
+    std::fs::rename(&dir, &held).map_err(fail("holding back the migration"))?;
+    let out = proc::run_quiet(ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]));
+    std::fs::rename(&held, &dir).map_err(fail("putting the migration back"))?;
+    if !out.map_err(fail("running Prisma"))?.success() {
+        return Err(Failure::task("demo: deploying the init migration failed"));
+    }
+    Ok(())
+}
+
+/// Puts the broken migration in place and lets plain Prisma fail on it: the
+/// runbook's P3018, recorded as failed.
+fn fail_with_plain_prisma(ui: &Ui, demo: &Config, migration_sql: &Path, broken: &str) -> Result<(), Failure> {
+    std::fs::write(migration_sql, broken).map_err(fail("putting the broken migration in place"))?;
+    let out = proc::run_quiet(ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]))
+        .map_err(fail("running Prisma"))?;
+    let text = ui.redact(&out.combined());
+    if out.success() {
+        return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));
+    }
+    for line in text.lines().filter(|l| l.contains("Error") || l.contains("ERROR") || l.contains("P3018")).take(4) {
+        ui.event(&format!("demo:   prisma said: {}", line.trim()));
+    }
+    Ok(())
 }
 
 /// One throwaway cluster, the demo's config, and the deploy task to run.
