@@ -28,18 +28,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
         config.tasks.iter().find(|t| t.action == Action::Uses(BuiltinKind::PrismaDeploy)).ok_or_else(|| {
             Failure::usage("demo: tasks.toml has no task with uses = \"prisma-deploy\" to demonstrate")
         })?;
-    let app = config.prisma.cwd.clone();
-    let schema = config.prisma.schema.clone().ok_or_else(|| {
-        Failure::usage("demo: set [prisma] schema in tasks.toml (the demo runs the example app in Backend/)")
-    })?;
-    let migrations = config.prisma.migrations.clone().unwrap_or_else(|| schema.with_file_name("migrations"));
-    let (broken, migration) = find_broken_fixture(&app.join("fixtures")).ok_or_else(|| {
-        Failure::usage(format!(
-            "demo: no fixtures/<migration>.v1.sql in {}: the demo needs the repository's example app",
-            app.display()
-        ))
-    })?;
-
+    let Fixture { app, schema, migrations, broken, migration } = fixture(config)?;
     ensure_node_modules(&ui, &app)?;
 
     // A fresh copy of the app, so the demo can put the broken file in place.
@@ -48,15 +37,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     let (demo, migration_sql) = copy_app(config, &app, &copy, &work, &schema, &migrations, &migration)?;
     let fixed = std::fs::read_to_string(&migration_sql).map_err(fail("reading the fixed migration"))?;
 
-    ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
-    // Throwaway, but not guessable from outside the run: pid and time mixed.
-    let password = format!(
-        "demo-{:x}",
-        (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64
-    );
-    let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
-        .map_err(fail("starting PostgreSQL"))?;
-    ui.add_secret(cluster.password());
+    let cluster = start_cluster(&ui, &work)?;
     let story = Story {
         demo: &demo,
         cluster: &cluster,
@@ -117,6 +98,46 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     recovered?;
     ui.event("demo: done: a broken migration caught by the rehearsal before production; an earlier failure recovered (rehearsed, then P3009, evidence, resolve, deploy)");
     Ok(Exit::Success)
+}
+
+/// The example app's parts the demo needs: where it is, its schema and migrations,
+/// and the broken first version of one migration (`fixtures/<migration>.v1.sql`).
+struct Fixture {
+    app: PathBuf,
+    schema: PathBuf,
+    migrations: PathBuf,
+    broken: String,
+    migration: String,
+}
+
+fn fixture(config: &Config) -> Result<Fixture, Failure> {
+    let app = config.prisma.cwd.clone();
+    let schema = config.prisma.schema.clone().ok_or_else(|| {
+        Failure::usage("demo: set [prisma] schema in tasks.toml (the demo runs the example app in Backend/)")
+    })?;
+    let migrations = config.prisma.migrations.clone().unwrap_or_else(|| schema.with_file_name("migrations"));
+    let (broken, migration) = find_broken_fixture(&app.join("fixtures")).ok_or_else(|| {
+        Failure::usage(format!(
+            "demo: no fixtures/<migration>.v1.sql in {}: the demo needs the repository's example app",
+            app.display()
+        ))
+    })?;
+
+    Ok(Fixture { app, schema, migrations, broken, migration })
+}
+
+/// A throwaway cluster under `work`, its password masked in the output.
+fn start_cluster(ui: &Ui, work: &Path) -> Result<Cluster, Failure> {
+    ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
+    // Throwaway, but not guessable from outside the run: pid and time mixed.
+    let password = format!(
+        "demo-{:x}",
+        (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64
+    );
+    let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
+        .map_err(fail("starting PostgreSQL"))?;
+    ui.add_secret(cluster.password());
+    Ok(cluster)
 }
 
 /// Copies the example app to `copy` (node_modules linked) and points a copy of
