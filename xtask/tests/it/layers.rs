@@ -455,10 +455,12 @@ fn every_source_file_opens_with_a_doc_line() {
 
 /// Longest a product function should be, in lines from `fn` to its closing brace.
 const LONG: usize = 80;
-/// How many product functions may still be longer than [`LONG`]. A ratchet, not a
-/// per-function ceiling, because some long functions remain (listed on failure):
-/// lower it when one is shortened, never raise it.
-const MAX_LONG: usize = 31;
+/// How many product functions may still be longer than [`LONG`] (31 before issue
+/// 23's item 4, 16 after it). A ratchet, not a per-function ceiling: the long ones
+/// left (the statement analyser, the lock, the data checks) are being reworked on
+/// other branches, and a ceiling would block those merges or be set above them.
+/// Lower it when one is shortened, never raise it.
+const MAX_LONG: usize = 16;
 
 #[test]
 fn few_product_functions_are_long() {
