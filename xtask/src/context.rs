@@ -138,6 +138,11 @@ pub struct RunState {
     pub lock: Option<Box<dyn RunLock>>,
     /// What ran since the lock was last confirmed held (for the message if it was lost).
     pub since_check: Vec<String>,
+    /// The evidence's trial runs of this run, by migration name and checksum of its
+    /// file, so that none runs twice (`recovery::evidence_for`). Each value is an
+    /// `evidence::TrialOutcome`, boxed because this module sits above the evidence in
+    /// the layer order.
+    pub trials: Vec<(String, Box<dyn std::any::Any>)>,
 }
 
 /// A lock held for the whole run that can be lost without this process noticing:

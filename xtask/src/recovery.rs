@@ -5,7 +5,7 @@
 use crate::config::{Action, BuiltinKind, IfApplied, Recover};
 use crate::context::{diagnosis_lines, Ctx, Diagnosis, Resolution};
 use crate::db::Target;
-use crate::evidence::{self, Evidence, Verdict};
+use crate::evidence::{self, Evidence, Trial, TrialBounds, TrialOutcome, Verdict};
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
@@ -68,7 +68,7 @@ impl Assessment {
 /// then the object may be that attempt's leftover, and it counts like any other.
 /// `rows` is `_prisma_migrations` as the caller just read it (every caller has:
 /// reading it again would cost a psql start and a connection).
-pub fn evidence_for(ctx: &Ctx, target: &Target, rows: &[Row], name: &str) -> Result<Assessment, Failure> {
+pub fn evidence_for(ctx: &mut Ctx, target: &Target, rows: &[Row], name: &str) -> Result<Assessment, Failure> {
     let dir = migrations_dir(ctx)?;
     let path = dir.join(name).join("migration.sql");
     let recorded = rows.iter().rev().find(|r| r.migration_name == name).cloned();
@@ -88,8 +88,7 @@ pub fn evidence_for(ctx: &Ctx, target: &Target, rows: &[Row], name: &str) -> Res
     let earlier_attempt = rows.iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
     let pre_existing_name =
         failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
-    let trial = ctx.config.database.trial_runs.then(evidence::TrialBounds::default);
-    let mut ev = evidence::assess_with(target, &sql, &target.url.schema, trial)?;
+    let mut ev = assess_once(ctx, target, name, &sql)?;
     let mut note = None;
     let mut pre_existing = None;
     if let Some(obj) = &pre_existing_name {
@@ -122,6 +121,33 @@ pub fn evidence_for(ctx: &Ctx, target: &Target, rows: &[Row], name: &str) -> Res
         }
     }
     Ok(Assessment { migration: name.to_string(), evidence: Some(ev), note, recorded, unchanged, pre_existing })
+}
+
+/// The evidence for `name`'s file `sql`, with at most one trial run per migration and
+/// file in a run: a deploy asks for the evidence in its rehearsal's plan and again in
+/// its recovery, on the same unchanged production data (the deploy in between stopped
+/// on the failed row), so the second gets the first's outcome. The same holds when the
+/// migration fails again after its recovery: only files Prisma runs as one transaction
+/// are tried, and a failed one left the data as it was. A trial on production is
+/// bounded by `trial_max_rows` unless asked for with `--trial` (see `evidence/trial.rs`).
+fn assess_once(ctx: &mut Ctx, target: &Target, name: &str, sql: &str) -> Result<Evidence, Failure> {
+    let key = format!("{name} {}", migrations::checksum(sql.as_bytes()));
+    let earlier = ctx.state.trials.iter().find(|(k, _)| *k == key).and_then(|(_, o)| o.downcast_ref::<TrialOutcome>());
+    let explicit = ctx.args.flag("trial");
+    let trial = match earlier {
+        Some(outcome) => Trial::Earlier(outcome.clone()),
+        None if explicit => Trial::Run(TrialBounds::explicit()),
+        None if ctx.config.database.trial_runs => {
+            Trial::Run(TrialBounds { max_rows: Some(ctx.config.database.trial_max_rows), ..TrialBounds::default() })
+        }
+        None => Trial::Off,
+    };
+    let fresh = earlier.is_none();
+    let ev = evidence::assess_trying(target, sql, &target.url.schema, trial)?;
+    if let (true, Some(outcome)) = (fresh, &ev.trial) {
+        ctx.state.trials.push((key, Box::new(outcome.clone())));
+    }
+    Ok(ev)
 }
 
 /// A migration name must be on disk or in `_prisma_migrations`: otherwise a usage

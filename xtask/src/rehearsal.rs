@@ -172,7 +172,7 @@ enum Plan {
     Run { recover: Option<Box<(Row, Mark, String)>>, pending: Vec<Local> },
 }
 
-fn plan(ctx: &Ctx, production: &Target, survey: &Survey) -> Result<Plan, Failure> {
+fn plan(ctx: &mut Ctx, production: &Target, survey: &Survey) -> Result<Plan, Failure> {
     let local = migrations::read_dir(&migrations_dir(ctx)?)?;
     let Some(rows) = &survey.ledger else {
         // Prisma refuses a non-empty schema without a ledger (P3005): nothing to rehearse.
@@ -342,9 +342,10 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         ));
         return Ok(());
     }
+    let ui = ctx.ui;
     let drop_leftovers = || -> Result<(), Failure> {
         for leftover in &survey.leftovers {
-            ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
+            ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
             admin::drop_database(&server, leftover).map_err(|f| {
                 Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
             })?;

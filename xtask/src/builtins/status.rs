@@ -27,6 +27,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let dir = migrations_dir(ctx)?;
     let target = Target::from_env(ctx.config, ctx.ui)?;
     let local = migrations::read_dir(&dir)?;
+    // Read-only, and made so: its one query runs in a session whose transactions are read-only.
+    let target = target.with_read_only_session(&migrations::ledger_vars(&target))?;
     let rows = migrations::read_table(&target)?.unwrap_or_default();
     let status = migrations::compare(&local, &rows);
     print(&status, &dir, &target);

@@ -99,6 +99,9 @@
 //! *not applied* (marking it rolled back and deploying it again is safe); some rows, or
 //! an error, leave it *unknown* with that reason. The evidence always says that a trial
 //! ran and what it found. Sequence values its `INSERT`s consume stay consumed (a gap).
+//! On production it runs only when every table it can touch is small by the catalogs'
+//! estimate (`trial_max_rows`, 10,000 rows unless configured); otherwise the verdict
+//! stays *unknown* and says the trial was skipped and why ([`Trial`]).
 //!
 //! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
 //! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
@@ -378,6 +381,7 @@ impl Evidence {
             Some(TrialOutcome::Failed { error }) => {
                 out.push_str(&format!("  trial run (in a transaction that was rolled back) failed: {error}\n"))
             }
+            Some(TrialOutcome::Skipped { why }) => out.push_str(&format!("  {why}\n")),
             _ => {}
         }
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
@@ -781,14 +785,52 @@ pub fn assess_with(
     default_schema: &str,
     trial: Option<TrialBounds>,
 ) -> Result<Evidence, Failure> {
+    assess_trying(target, sql, default_schema, trial.map_or(Trial::Off, Trial::Run))
+}
+
+/// Whether the evidence may run a trial, and how.
+#[derive(Debug, Clone)]
+pub enum Trial {
+    /// Never: the catalogs alone decide.
+    Off,
+    /// Within these bounds, where the file is eligible and its tables are small enough.
+    Run(TrialBounds),
+    /// Not again: this run already tried the same file on the same database, with this
+    /// outcome (a trial run twice costs production twice and finds the same).
+    Earlier(TrialOutcome),
+}
+
+/// [`assess`] with a [`Trial`] policy; [`Evidence::trial`] says what it found (or why
+/// it was skipped), for the caller to keep for the rest of its run.
+pub fn assess_trying(target: &Target, sql: &str, default_schema: &str, trial: Trial) -> Result<Evidence, Failure> {
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);
-    if let Some(bounds) = trial {
-        if ev.verdict == Verdict::Unknown && no_trial(&analysis, sql).is_none() {
-            ev.apply_trial(trial::run(target, sql, default_schema, bounds));
-        }
+    if ev.verdict != Verdict::Unknown || no_trial(&analysis, sql).is_some() {
+        return Ok(ev);
     }
+    let outcome = match trial {
+        Trial::Off => return Ok(ev),
+        Trial::Earlier(outcome) => outcome,
+        Trial::Run(bounds) => {
+            let size = match bounds.max_rows {
+                None => None,
+                Some(_) => match trial::estimate(target, sql, default_schema) {
+                    Ok(tables) => trial::too_large(&tables, bounds),
+                    Err(f) => Some(format!(
+                        "trial skipped: the sizes of the tables it touches could not be read ({}), so it may not \
+                         run on production",
+                        f.message.lines().next().unwrap_or("no error")
+                    )),
+                },
+            };
+            match size {
+                Some(why) => TrialOutcome::Skipped { why },
+                None => trial::run(target, sql, default_schema, bounds),
+            }
+        }
+    };
+    ev.apply_trial(outcome);
     Ok(ev)
 }
 
@@ -830,6 +872,7 @@ impl Evidence {
             TrialOutcome::Failed { error } => {
                 self.unknown.insert(0, format!("a trial run in a transaction that was rolled back failed: {error}"))
             }
+            TrialOutcome::Skipped { why } => self.unknown.insert(0, why.clone()),
         }
         self.trial = Some(outcome);
     }

@@ -289,3 +289,50 @@ DROP TABLE fixed;"#;
     assert_eq!(ev.verdict, Verdict::NotApplied);
     assert_eq!(db.run("SELECT count(*) FROM pg_class WHERE relname = 'fixed'").trim(), "0");
 }
+
+/// On production a trial runs only over small tables (issue 24): the size limit counts
+/// the tables the file names, the tables a delete can cascade into, and a table never
+/// analysed by its live-row count. Skipped, nothing is tried (the data and the
+/// sequence are as they were); asked for explicitly (`max_rows: None`), it runs.
+#[test]
+fn a_trial_over_a_table_above_the_limit_is_skipped_with_its_estimate() {
+    let db = Db::start("trial-large");
+    db.run(
+        "CREATE TABLE \"item_logs\" (\"id\" SERIAL PRIMARY KEY, \
+         \"item\" INTEGER REFERENCES \"items\" ON DELETE CASCADE); \
+         INSERT INTO \"item_logs\" (\"item\") SELECT 3 FROM generate_series(1, 500); ANALYZE \"item_logs\";",
+    );
+    let small = TrialBounds { max_rows: Some(100), ..TrialBounds::default() };
+    // The cascade reaches 500 rows of item_logs, which the file never names.
+    let delete = "DELETE FROM \"items\" WHERE \"kind\" IS NULL;";
+    let ev = db.assess_with(delete, small);
+    let Some(TrialOutcome::Skipped { why }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(
+        why.starts_with(
+            "trial skipped: public.item_logs holds about 500 rows by the catalogs' estimate, over the 100 rows"
+        ),
+        "{why}"
+    );
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    assert!(ev.summary().starts_with("unknown: trial skipped: public.item_logs"), "{}", ev.summary());
+    assert_eq!(db.data(), BEFORE);
+    // The same file over small tables is tried.
+    let ev = db.assess_with(delete, TrialBounds { max_rows: Some(1000), ..TrialBounds::default() });
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 502 }), "{}", ev.report());
+    // A table never analysed (reltuples -1) counts by its live rows.
+    db.run("CREATE TABLE \"fresh\" (\"a\" INTEGER); INSERT INTO \"fresh\" SELECT generate_series(1, 300);");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.run("SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'fresh'").trim() != "300" {
+        assert!(Instant::now() < deadline, "the statistics never counted the rows");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ev = db.assess_with("UPDATE \"fresh\" SET \"a\" = 0 WHERE \"a\" < 0;", small);
+    let Some(TrialOutcome::Skipped { why }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(
+        why.contains("public.fresh holds about 300 rows by the statistics' count (it was never analysed)"),
+        "{why}"
+    );
+    // Asked for explicitly: no size limit.
+    let ev = db.assess_with("UPDATE \"fresh\" SET \"a\" = 0 WHERE \"a\" < 0;", TrialBounds::explicit());
+    assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
+}

@@ -20,3 +20,4 @@ mod runner;
 mod status;
 mod terminal;
 mod tls;
+mod trial_cost;
