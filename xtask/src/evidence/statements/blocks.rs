@@ -220,26 +220,7 @@ impl Cx<'_> {
                     }
                     in_handler = true;
                 }
-                s.expect("when")?;
-                loop {
-                    if s.eat("sqlstate") {
-                        catches.push(s.string()?);
-                    } else {
-                        let name = s.name()?;
-                        catches.push(condition_code(&name));
-                    }
-                    if !s.eat("or") {
-                        break;
-                    }
-                }
-                s.expect("then")?;
-                if s.at_end() {
-                    continue;
-                }
-                let action = self.statement(&seg[s.i..], true);
-                if !matches!(action.body, Body::Ignored) {
-                    return Err("an exception handler that does more than NULL or RAISE NOTICE".into());
-                }
+                self.handler(&mut s, &mut catches)?;
                 continue;
             }
             let stmt = self.statement(seg, true);
@@ -255,6 +236,33 @@ impl Cx<'_> {
             return Err("a DO block without END".into());
         }
         Ok(Body::Block { statements, catches })
+    }
+
+    /// One `WHEN cond [OR cond ...] THEN action` of a `DO` block's exception section:
+    /// the SQLSTATEs it catches go to `catches`; its action may only do nothing
+    /// (`NULL`, `RAISE NOTICE`).
+    fn handler(&mut self, s: &mut P, catches: &mut Vec<String>) -> Res<()> {
+        s.expect("when")?;
+        loop {
+            if s.eat("sqlstate") {
+                catches.push(s.string()?);
+            } else {
+                let name = s.name()?;
+                catches.push(condition_code(&name));
+            }
+            if !s.eat("or") {
+                break;
+            }
+        }
+        s.expect("then")?;
+        if s.at_end() {
+            return Ok(());
+        }
+        let action = self.statement(&s.t[s.i..], true);
+        if !matches!(action.body, Body::Ignored) {
+            return Err("an exception handler that does more than NULL or RAISE NOTICE".into());
+        }
+        Ok(())
     }
 }
 

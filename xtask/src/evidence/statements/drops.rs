@@ -41,22 +41,9 @@ impl Cx<'_> {
             p.eat("concurrently");
         }
         let guard = p.eat_seq(&["if", "exists"]);
-        if kind == "table" {
+        if kind == "table" && self.only_temp_tables(p) {
             // DROP TABLE of temporary tables this file made: nothing that outlives it.
-            let mut q = P { t: p.t, i: p.i };
-            let mut all_temp = true;
-            loop {
-                match q.qname() {
-                    Ok((None, name)) if self.temp.contains(&name) => {}
-                    _ => all_temp = false,
-                }
-                if !q.eat_punct(',') {
-                    break;
-                }
-            }
-            if all_temp {
-                return Ok(Body::Ignored);
-            }
+            return Ok(Body::Ignored);
         }
         let mut changes = Vec::new();
         loop {
@@ -88,6 +75,22 @@ impl Cx<'_> {
             }
         }
         self.drop_end(p, changes)
+    }
+
+    /// Whether the list of names at `p` (not consumed) are all temporary tables this
+    /// file made.
+    fn only_temp_tables(&self, p: &P) -> bool {
+        let mut q = P { t: p.t, i: p.i };
+        let mut all_temp = true;
+        loop {
+            match q.qname() {
+                Ok((None, name)) if self.temp.contains(&name) => {}
+                _ => all_temp = false,
+            }
+            if !q.eat_punct(',') {
+                return all_temp;
+            }
+        }
     }
 
     /// The end of a `DROP` of a list: `CASCADE` (noted: it may take other objects along)

@@ -204,26 +204,12 @@ impl<'s> Cx<'s> {
                     Err("RAISE that stops the block".into())
                 }
             }
-            "create" if p.is_at(1, "or") && p.is_at(2, "replace") => {
-                if in_block {
-                    return Err("CREATE OR REPLACE that the analyser does not check".into());
-                }
+            "create" if p.is_at(1, "or") && p.is_at(2, "replace") && !in_block => {
                 p.i += 3;
-                if p.eat("view") || p.eat_seq(&["recursive", "view"]) {
-                    return self.create_view(p, true, false);
-                }
-                if p.eat("function") {
-                    return self.create_function(p, true);
-                }
-                if p.eat("trigger") {
-                    return self.create_trigger(p, true);
-                }
-                match p.word().as_deref() {
-                    Some(kind @ ("procedure" | "constraint" | "rule")) => {
-                        Ok(Body::Replace(format!("CREATE OR REPLACE {}: not checked", kind.to_uppercase()), Vec::new()))
-                    }
-                    _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
-                }
+                self.create_or_replace(p)
+            }
+            "create" if p.is_at(1, "or") && p.is_at(2, "replace") => {
+                Err("CREATE OR REPLACE that the analyser does not check".into())
             }
             "create" => {
                 p.bump();
@@ -261,6 +247,26 @@ impl<'s> Cx<'s> {
                 Err("PL/pgSQL logic in a DO block".into())
             }
             _ => Err("not a statement the analyser knows".into()),
+        }
+    }
+
+    /// `CREATE OR REPLACE ...` after those words: a view, function or trigger is read
+    /// by its family; a procedure, constraint trigger or rule is not checked.
+    fn create_or_replace(&mut self, p: &mut P) -> Res<Body> {
+        if p.eat("view") || p.eat_seq(&["recursive", "view"]) {
+            return self.create_view(p, true, false);
+        }
+        if p.eat("function") {
+            return self.create_function(p, true);
+        }
+        if p.eat("trigger") {
+            return self.create_trigger(p, true);
+        }
+        match p.word().as_deref() {
+            Some(kind @ ("procedure" | "constraint" | "rule")) => {
+                Ok(Body::Replace(format!("CREATE OR REPLACE {}: not checked", kind.to_uppercase()), Vec::new()))
+            }
+            _ => Err("CREATE OR REPLACE that the analyser does not check".into()),
         }
     }
 

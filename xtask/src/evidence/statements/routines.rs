@@ -95,106 +95,13 @@ impl Cx<'_> {
         if replace && group.iter().any(|t| t.is_word("default") || t.is_punct('=')) {
             return fallback("with argument defaults");
         }
-        let mut def = FunctionDef {
-            body: String::new(),
-            language: String::new(),
-            returns: None,
-            setof: false,
-            volatility: 'v',
-            security_definer: false,
-            strict: false,
-            cost: None,
-            rows: None,
-            parallel: 'u',
-            leakproof: false,
-        };
-        let (mut body, mut returns) = (None, false);
+        let mut c = Clauses { def: new_definition(), body: None, returns: false };
         while !p.at_end() {
-            if p.eat("returns") {
-                if p.eat_seq(&["null", "on", "null", "input"]) {
-                    def.strict = true;
-                    continue;
-                }
-                returns = true;
-                if p.is("table") {
-                    if replace {
-                        return fallback("returning TABLE");
-                    }
-                    p.bump();
-                    p.group()?;
-                    continue;
-                }
-                def.setof = p.eat("setof");
-                match type_name(p, &self.schema) {
-                    Ok(t) => def.returns = Some(t),
-                    Err(why) => return fallback(&why),
-                }
-            } else if p.eat("language") {
-                def.language = match p.peek().map(|t| &t.tok) {
-                    Some(Tok::Str(l)) => {
-                        let l = l.to_ascii_lowercase();
-                        p.bump();
-                        l
-                    }
-                    _ => p.name()?,
-                };
-            } else if p.eat("as") {
-                body = match p.peek().map(|t| &t.tok) {
-                    Some(Tok::Str(b) | Tok::Dollar { body: b, .. }) => Some(b.clone()),
-                    _ => return fallback("with a body the analyser cannot read"),
-                };
-                p.bump();
-                if p.is_punct(',') {
-                    return fallback("with an object file");
-                }
-            } else if p.eat("immutable") {
-                def.volatility = 'i';
-            } else if p.eat("stable") {
-                def.volatility = 's';
-            } else if p.eat("volatile") {
-                def.volatility = 'v';
-            } else if p.eat("strict") {
-                def.strict = true;
-            } else if p.is("cost") || p.is("rows") {
-                let rows = p.eat("rows");
-                p.eat("cost");
-                let n = match p.peek().map(|t| &t.tok) {
-                    Some(Tok::Number(n)) if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => n.clone(),
-                    _ => return fallback("with COST or ROWS that is not a plain number"),
-                };
-                p.bump();
-                *(if rows { &mut def.rows } else { &mut def.cost }) = Some(n);
-            } else if p.eat("parallel") {
-                def.parallel = match p.word().as_deref() {
-                    Some("unsafe") => 'u',
-                    Some("restricted") => 'r',
-                    Some("safe") => 's',
-                    _ => return fallback("with a PARALLEL the analyser cannot read"),
-                };
-                p.bump();
-            } else if p.eat("leakproof") {
-                def.leakproof = true;
-            } else if p.eat_seq(&["not", "leakproof"]) {
-                def.leakproof = false;
-            } else if p.eat_seq(&["called", "on", "null", "input"]) {
-                def.strict = false;
-            } else if p.eat("security") || p.eat_seq(&["external", "security"]) {
-                if p.eat("definer") {
-                    def.security_definer = true;
-                } else {
-                    p.expect("invoker")?;
-                    def.security_definer = false;
-                }
-            } else if replace {
-                return fallback("with an attribute the analyser does not compare");
-            } else {
-                // COST, ROWS, PARALLEL, SET...: not compared; the body is enough for a new function.
-                p.bump();
-                while !p.at_end() && !FUNCTION_CLAUSES.iter().any(|k| p.is(k)) {
-                    p.bump();
-                }
+            if let Err(why) = self.function_clause(p, &mut c, replace)? {
+                return fallback(&why);
             }
         }
+        let Clauses { mut def, body, returns } = c;
         let Some(body) = body else {
             return fallback("with a body in SQL-standard form");
         };
@@ -215,6 +122,131 @@ impl Cx<'_> {
         let signature = Object::Function { schema, name, args: Some(args), def: None };
         Ok(one(create(signature, vec![(object, Presence::Present)], false)))
     }
+
+    /// Reads one clause of `CREATE FUNCTION` into `c`: `Ok(Err(why))` when it is one
+    /// the analyser cannot compare (the function is then not checked).
+    fn function_clause(&self, p: &mut P, c: &mut Clauses, replace: bool) -> Res<Result<(), String>> {
+        let def = &mut c.def;
+        if p.eat("returns") {
+            if p.eat_seq(&["null", "on", "null", "input"]) {
+                def.strict = true;
+                return Ok(Ok(()));
+            }
+            c.returns = true;
+            if p.is("table") {
+                if replace {
+                    return Ok(Err("returning TABLE".into()));
+                }
+                p.bump();
+                p.group()?;
+                return Ok(Ok(()));
+            }
+            def.setof = p.eat("setof");
+            match type_name(p, &self.schema) {
+                Ok(t) => def.returns = Some(t),
+                Err(why) => return Ok(Err(why)),
+            }
+        } else if p.eat("language") {
+            def.language = match p.peek().map(|t| &t.tok) {
+                Some(Tok::Str(l)) => {
+                    let l = l.to_ascii_lowercase();
+                    p.bump();
+                    l
+                }
+                _ => p.name()?,
+            };
+        } else if p.eat("as") {
+            c.body = match p.peek().map(|t| &t.tok) {
+                Some(Tok::Str(b) | Tok::Dollar { body: b, .. }) => Some(b.clone()),
+                _ => return Ok(Err("with a body the analyser cannot read".into())),
+            };
+            p.bump();
+            if p.is_punct(',') {
+                return Ok(Err("with an object file".into()));
+            }
+        } else {
+            return function_attribute(p, def, replace);
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// What `CREATE FUNCTION`'s clauses say, as they are read.
+struct Clauses {
+    def: FunctionDef,
+    /// The body (`AS '...'`), `None` until read.
+    body: Option<String>,
+    /// A `RETURNS` clause was read.
+    returns: bool,
+}
+
+/// A function's definition before its clauses are read: PostgreSQL's defaults.
+fn new_definition() -> FunctionDef {
+    FunctionDef {
+        body: String::new(),
+        language: String::new(),
+        returns: None,
+        setof: false,
+        volatility: 'v',
+        security_definer: false,
+        strict: false,
+        cost: None,
+        rows: None,
+        parallel: 'u',
+        leakproof: false,
+    }
+}
+
+/// Reads one attribute of `CREATE FUNCTION` (volatility, `STRICT`, `COST`, `ROWS`,
+/// `PARALLEL`, `LEAKPROOF`, `SECURITY`) into `def`; another is stepped over for a new
+/// function, and not compared (`Ok(Err(why))`) for a replaced one.
+fn function_attribute(p: &mut P, def: &mut FunctionDef, replace: bool) -> Res<Result<(), String>> {
+    if p.eat("immutable") {
+        def.volatility = 'i';
+    } else if p.eat("stable") {
+        def.volatility = 's';
+    } else if p.eat("volatile") {
+        def.volatility = 'v';
+    } else if p.eat("strict") {
+        def.strict = true;
+    } else if p.is("cost") || p.is("rows") {
+        let rows = p.eat("rows");
+        p.eat("cost");
+        let n = match p.peek().map(|t| &t.tok) {
+            Some(Tok::Number(n)) if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => n.clone(),
+            _ => return Ok(Err("with COST or ROWS that is not a plain number".into())),
+        };
+        p.bump();
+        *(if rows { &mut def.rows } else { &mut def.cost }) = Some(n);
+    } else if p.eat("parallel") {
+        def.parallel = match p.word().as_deref() {
+            Some("unsafe") => 'u',
+            Some("restricted") => 'r',
+            Some("safe") => 's',
+            _ => return Ok(Err("with a PARALLEL the analyser cannot read".into())),
+        };
+        p.bump();
+    } else if p.eat("leakproof") {
+        def.leakproof = true;
+    } else if p.eat_seq(&["not", "leakproof"]) {
+        def.leakproof = false;
+    } else if p.eat_seq(&["called", "on", "null", "input"]) {
+        def.strict = false;
+    } else if p.eat("security") || p.eat_seq(&["external", "security"]) {
+        def.security_definer = p.eat("definer");
+        if !def.security_definer {
+            p.expect("invoker")?;
+        }
+    } else if replace {
+        return Ok(Err("with an attribute the analyser does not compare".into()));
+    } else {
+        // COST, ROWS, PARALLEL, SET...: not compared; the body is enough for a new function.
+        p.bump();
+        while !p.at_end() && !FUNCTION_CLAUSES.iter().any(|k| p.is(k)) {
+            p.bump();
+        }
+    }
+    Ok(Ok(()))
 }
 
 impl Cx<'_> {

@@ -117,28 +117,15 @@ impl Cx<'_> {
         let name = e.name()?;
         let column = Object::Column { schema: schema.into(), table: table.into(), name: name.clone() };
         let (schema_s, table_s) = (schema.to_string(), table.to_string());
-        let serial = match e.word().as_deref() {
-            Some("serial" | "serial4") => Some("int4"),
-            Some("bigserial" | "serial8") => Some("int8"),
-            Some("smallserial" | "serial2") => Some("int2"),
-            _ => None,
-        };
-        let ty = match serial {
-            Some(t) => {
-                e.bump();
-                TypeName { lookup: vec![("pg_catalog".into(), t.into())], modifiers: String::new(), array: false }
-            }
-            None => type_name(&mut e, &self.schema)?,
-        };
+        let (ty, serial) = column_type(&mut e, &self.schema)?;
         let mut children = vec![(
             Object::ColumnType { schema: schema_s.clone(), table: table_s.clone(), column: name.clone(), ty },
             Presence::Present,
         )];
-        let mut not_null = serial.is_some();
+        let mut not_null = serial;
         // A serial's default names its sequence; a generated column's expression is not a default.
-        let mut default: Option<Option<String>> = if serial.is_some() { None } else { Some(None) };
+        let mut default: Option<Option<String>> = if serial { None } else { Some(None) };
         let mut named = false;
-        let stops = ["constraint", "not", "null", "primary", "unique", "check", "references", "generated", "collate"];
         while let Some(t) = e.peek() {
             if t.is_punct('(') || t.is_punct('[') {
                 e.group()?;
@@ -167,22 +154,9 @@ impl Cx<'_> {
             }
             if t.is_word("default") {
                 e.bump();
-                let from = e.i;
-                let mut depth = 0;
-                while let Some(t) = e.peek() {
-                    match &t.tok {
-                        Tok::Punct('(' | '[') => depth += 1,
-                        Tok::Punct(')' | ']') => depth -= 1,
-                        _ if depth == 0 && stops.iter().any(|k| t.is_word(k)) => break,
-                        _ => {}
-                    }
-                    e.bump();
-                }
-                if e.i == from {
-                    return Err("DEFAULT without a value".into());
-                }
+                let value = default_value(&mut e)?;
                 if default.is_some() {
-                    default = Some(Some(definition::expression_tokens(&e.t[from..e.i])));
+                    default = Some(Some(value));
                 }
                 named = false;
                 continue;
@@ -218,22 +192,9 @@ impl Cx<'_> {
             Change::new(op, extra).needing(table_obj.clone())
         };
         let col = |name: String| Object::Column { schema: schema.clone(), table: table.clone(), name };
-        let con = |name: String| Object::Constraint { schema: schema.clone(), table: table.clone(), name };
 
         if p.eat("rename") {
-            let op = if p.eat("constraint") {
-                let from = p.name()?;
-                p.expect("to")?;
-                Op::Rename { from: con(from), to: con(p.name()?) }
-            } else if p.eat("to") {
-                Op::Rename { from: table_obj.clone(), to: Object::Table { schema: schema.clone(), name: p.name()? } }
-            } else {
-                p.eat("column");
-                let from = p.name()?;
-                p.expect("to")?;
-                Op::Rename { from: col(from), to: col(p.name()?) }
-            };
-            p.expect_end()?;
+            let op = alter_table_rename(p, &schema, &table)?;
             return Ok(Body::Changes(vec![with_guard(op, Vec::new())]));
         }
 
@@ -242,45 +203,11 @@ impl Cx<'_> {
         for action in split_commas(&p.t[p.i..]) {
             let mut a = P { t: action, i: 0 };
             if a.eat("add") {
-                if a.eat("constraint") {
-                    let name = a.name()?;
-                    let error = constraint_exists_error(&a)?;
-                    let mut children = self.constraint(&schema, &table, name.clone(), &a)?;
-                    children.remove(0);
-                    changes.push(with_guard(Op::Create { object: con(name), children, error }, Vec::new()));
-                } else if a.is("primary") {
-                    let object = con(pkey_name(&table));
-                    let mut children = self.constraint(&schema, &table, pkey_name(&table), &a)?;
-                    children.remove(0);
-                    changes.push(with_guard(Op::Create { object, children, error: "42P16" }, Vec::new()));
-                } else if ["unique", "check", "foreign"].iter().any(|k| a.is(k))
-                    || (a.is("exclude") && (a.is_punct_at(1, '(') || a.is_at(1, "using")))
-                {
-                    return Err("a constraint without a name cannot be looked up".into());
-                } else {
-                    a.eat("column");
-                    let guard = a.eat_seq(&["if", "not", "exists"]);
-                    let (column, constraints) = self.column_def(&schema, &table, &a.t[a.i..])?;
-                    let skip = if guard { vec![(column.clone(), Presence::Present)] } else { Vec::new() };
-                    let error = column.exists_error();
-                    changes.push(with_guard(Op::Create { object: column, children: constraints, error }, skip));
-                }
+                let (op, skip) = self.alter_table_add(&mut a, &schema, &table)?;
+                changes.push(with_guard(op, skip));
             } else if a.eat("drop") {
-                let object = if a.eat("constraint") {
-                    let guard = a.eat_seq(&["if", "exists"]);
-                    (con(a.name()?), guard)
-                } else {
-                    a.eat("column");
-                    let guard = a.eat_seq(&["if", "exists"]);
-                    (col(a.name()?), guard)
-                };
-                if !a.eat("cascade") {
-                    a.eat("restrict");
-                }
-                a.expect_end()?;
-                let (object, guard) = object;
-                let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
-                changes.push(with_guard(Op::Drop { object }, skip));
+                let (op, skip) = alter_table_drop(&mut a, &schema, &table)?;
+                changes.push(with_guard(op, skip));
             } else if let Some(what) = same_again(&a) {
                 unchecked.push(what);
             } else if a.eat("alter") {
@@ -303,6 +230,35 @@ impl Cx<'_> {
             return Err("ALTER TABLE without an action".into());
         }
         Ok(Body::Changes(changes))
+    }
+
+    /// One `ADD ...` action of `ALTER TABLE schema.table` (after `ADD`): the change,
+    /// and what makes the statement skip it.
+    fn alter_table_add(&self, a: &mut P, schema: &str, table: &str) -> Res<(Op, Vec<(Object, Presence)>)> {
+        let con = |name: String| Object::Constraint { schema: schema.into(), table: table.into(), name };
+        if a.eat("constraint") {
+            let name = a.name()?;
+            let error = constraint_exists_error(a)?;
+            let mut children = self.constraint(schema, table, name.clone(), a)?;
+            children.remove(0);
+            Ok((Op::Create { object: con(name), children, error }, Vec::new()))
+        } else if a.is("primary") {
+            let object = con(pkey_name(table));
+            let mut children = self.constraint(schema, table, pkey_name(table), a)?;
+            children.remove(0);
+            Ok((Op::Create { object, children, error: "42P16" }, Vec::new()))
+        } else if ["unique", "check", "foreign"].iter().any(|k| a.is(k))
+            || (a.is("exclude") && (a.is_punct_at(1, '(') || a.is_at(1, "using")))
+        {
+            Err("a constraint without a name cannot be looked up".into())
+        } else {
+            a.eat("column");
+            let guard = a.eat_seq(&["if", "not", "exists"]);
+            let (column, constraints) = self.column_def(schema, table, &a.t[a.i..])?;
+            let skip = if guard { vec![(column.clone(), Presence::Present)] } else { Vec::new() };
+            let error = column.exists_error();
+            Ok((Op::Create { object: column, children: constraints, error }, skip))
+        }
     }
 
     /// The part of `ALTER [COLUMN] c ...` after the column name: the property, the
@@ -348,4 +304,82 @@ impl Cx<'_> {
         }
         Err("an ALTER COLUMN change the analyser does not check".into())
     }
+}
+
+/// `ALTER TABLE schema.table RENAME ...` after `RENAME`: a constraint, the table or a column.
+fn alter_table_rename(p: &mut P, schema: &str, table: &str) -> Res<Op> {
+    let col = |name: String| Object::Column { schema: schema.into(), table: table.into(), name };
+    let con = |name: String| Object::Constraint { schema: schema.into(), table: table.into(), name };
+    let op = if p.eat("constraint") {
+        let from = p.name()?;
+        p.expect("to")?;
+        Op::Rename { from: con(from), to: con(p.name()?) }
+    } else if p.eat("to") {
+        let from = Object::Table { schema: schema.into(), name: table.into() };
+        Op::Rename { from, to: Object::Table { schema: schema.into(), name: p.name()? } }
+    } else {
+        p.eat("column");
+        let from = p.name()?;
+        p.expect("to")?;
+        Op::Rename { from: col(from), to: col(p.name()?) }
+    };
+    p.expect_end()?;
+    Ok(op)
+}
+
+/// One `DROP ...` action of `ALTER TABLE schema.table` (after `DROP`): a constraint or
+/// a column, and what makes the statement skip it (`IF EXISTS`).
+fn alter_table_drop(a: &mut P, schema: &str, table: &str) -> Res<(Op, Vec<(Object, Presence)>)> {
+    let constraint = a.eat("constraint");
+    if !constraint {
+        a.eat("column");
+    }
+    let guard = a.eat_seq(&["if", "exists"]);
+    let name = a.name()?;
+    let object = if constraint {
+        Object::Constraint { schema: schema.into(), table: table.into(), name }
+    } else {
+        Object::Column { schema: schema.into(), table: table.into(), name }
+    };
+    if !a.eat("cascade") {
+        a.eat("restrict");
+    }
+    a.expect_end()?;
+    let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
+    Ok((Op::Drop { object }, skip))
+}
+
+/// A column definition's type, and whether it is a serial (`serial`, `bigserial`, ...:
+/// an integer type with a sequence behind its default).
+fn column_type(e: &mut P, schema: &str) -> Res<(TypeName, bool)> {
+    let serial = match e.word().as_deref() {
+        Some("serial" | "serial4") => "int4",
+        Some("bigserial" | "serial8") => "int8",
+        Some("smallserial" | "serial2") => "int2",
+        _ => return Ok((type_name(e, schema)?, false)),
+    };
+    e.bump();
+    let ty = TypeName { lookup: vec![("pg_catalog".into(), serial.into())], modifiers: String::new(), array: false };
+    Ok((ty, true))
+}
+
+/// The expression after a column's `DEFAULT`, in the spelling of `definition.rs`: up to
+/// the next column constraint at the top level.
+fn default_value(e: &mut P) -> Res<String> {
+    let stops = ["constraint", "not", "null", "primary", "unique", "check", "references", "generated", "collate"];
+    let from = e.i;
+    let mut depth = 0;
+    while let Some(t) = e.peek() {
+        match &t.tok {
+            Tok::Punct('(' | '[') => depth += 1,
+            Tok::Punct(')' | ']') => depth -= 1,
+            _ if depth == 0 && stops.iter().any(|k| t.is_word(k)) => break,
+            _ => {}
+        }
+        e.bump();
+    }
+    if e.i == from {
+        return Err("DEFAULT without a value".into());
+    }
+    Ok(definition::expression_tokens(&e.t[from..e.i]))
 }

@@ -107,96 +107,106 @@ impl Cx<'_> {
 /// A column type: `text`, `VARCHAR(255)`, `"Role"[]`, `timestamp(3) with time zone`...
 pub(super) fn type_name(p: &mut P, schema: &str) -> Res<TypeName> {
     let bad = || "a column type the analyser cannot read".to_string();
-    let catalog = |n: &str| vec![("pg_catalog".to_string(), n.to_string())];
     let first = p.peek().ok_or_else(bad)?.clone();
-    let mut default_mods = "";
-    let mut lookup = match &first.tok {
+    match &first.tok {
         Tok::Word(w) if !p.is_punct_at(1, '.') => {
             p.bump();
             let w = w.to_ascii_lowercase();
-            let builtin = match w.as_str() {
-                "double" => {
-                    p.expect("precision")?;
-                    "float8"
-                }
-                "character" | "char" if p.eat("varying") => "varchar",
-                "character" | "char" | "bpchar" => {
-                    default_mods = "1";
-                    "bpchar"
-                }
-                "varchar" => "varchar",
-                "bit" if p.eat("varying") => "varbit",
-                "bit" => {
-                    default_mods = "1";
-                    "bit"
-                }
-                "int" | "integer" | "int4" => "int4",
-                "smallint" | "int2" => "int2",
-                "bigint" | "int8" => "int8",
-                "real" | "float4" => "float4",
-                "float8" => "float8",
-                "float" => {
-                    let mut name = "float8";
-                    if p.is_punct('(') {
-                        let mods = modifiers(p)?;
-                        if mods.parse::<u32>().is_ok_and(|n| n <= 24) {
-                            name = "float4";
-                        }
-                    }
-                    name
-                }
-                "decimal" | "dec" | "numeric" => "numeric",
-                "boolean" | "bool" => "bool",
-                "timestamp" | "time" => "",
-                "interval" => {
-                    if matches!(p.peek().map(|t| &t.tok), Some(Tok::Word(_)))
-                        && !p.is("array")
-                        && !p.is("collate")
-                        && !p.is("using")
-                    {
-                        return Err("an interval with fields".into());
-                    }
-                    "interval"
-                }
-                "national" | "setof" => return Err(bad()),
-                _ => {
-                    let n = truncate(w.clone());
-                    return finish(p, vec![("pg_catalog".into(), n.clone()), (schema.into(), n)], "");
-                }
-            };
-            if builtin.is_empty() {
-                // timestamp / time [ (p) ] [ WITH | WITHOUT TIME ZONE ]
-                let mods = if p.is_punct('(') { modifiers(p)? } else { String::new() };
-                let zoned = p.eat("with");
-                if zoned || p.eat("without") {
-                    p.expect("time")?;
-                    p.expect("zone")?;
-                }
-                let name = match (w.as_str(), zoned) {
-                    ("timestamp", false) => "timestamp",
-                    ("timestamp", true) => "timestamptz",
-                    ("time", false) => "time",
-                    _ => "timetz",
-                };
-                let mut t = finish(p, catalog(name), "")?;
-                if t.modifiers.is_empty() {
-                    t.modifiers = mods;
-                }
-                return Ok(t);
+            if w == "timestamp" || w == "time" {
+                return time_type(p, &w);
             }
-            catalog(builtin)
+            match builtin_type(p, &w)? {
+                Some((name, default_mods)) => finish(p, catalog(name), default_mods),
+                None => {
+                    let n = truncate(w);
+                    finish(p, vec![("pg_catalog".into(), n.clone()), (schema.into(), n)], "")
+                }
+            }
         }
         Tok::Word(_) | Tok::Quoted(_) => {
             let (s, n) = p.qname()?;
-            match s {
+            let mut lookup = match s {
                 Some(s) => vec![(s, n)],
                 None => vec![("pg_catalog".into(), n.clone()), (schema.into(), n)],
-            }
+            };
+            lookup.dedup();
+            finish(p, lookup, "")
         }
-        _ => return Err(bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// `pg_catalog.name` as a type's one candidate.
+fn catalog(name: &str) -> Vec<(String, String)> {
+    vec![("pg_catalog".to_string(), name.to_string())]
+}
+
+/// The catalog name of a built-in type spelled `w` (after `w`, with what follows it:
+/// `double precision`, `character varying`, `float(24)`), and its default modifiers;
+/// `None` for a name that is not one of them.
+fn builtin_type(p: &mut P, w: &str) -> Res<Option<(&'static str, &'static str)>> {
+    let name = match w {
+        "double" => {
+            p.expect("precision")?;
+            "float8"
+        }
+        "character" | "char" if p.eat("varying") => "varchar",
+        "character" | "char" | "bpchar" => return Ok(Some(("bpchar", "1"))),
+        "varchar" => "varchar",
+        "bit" if p.eat("varying") => "varbit",
+        "bit" => return Ok(Some(("bit", "1"))),
+        "int" | "integer" | "int4" => "int4",
+        "smallint" | "int2" => "int2",
+        "bigint" | "int8" => "int8",
+        "real" | "float4" => "float4",
+        "float8" => "float8",
+        "float" => {
+            let mut name = "float8";
+            if p.is_punct('(') {
+                let mods = modifiers(p)?;
+                if mods.parse::<u32>().is_ok_and(|n| n <= 24) {
+                    name = "float4";
+                }
+            }
+            name
+        }
+        "decimal" | "dec" | "numeric" => "numeric",
+        "boolean" | "bool" => "bool",
+        "interval" => {
+            if matches!(p.peek().map(|t| &t.tok), Some(Tok::Word(_)))
+                && !p.is("array")
+                && !p.is("collate")
+                && !p.is("using")
+            {
+                return Err("an interval with fields".into());
+            }
+            "interval"
+        }
+        "national" | "setof" => return Err("a column type the analyser cannot read".into()),
+        _ => return Ok(None),
     };
-    lookup.dedup();
-    finish(p, lookup, default_mods)
+    Ok(Some((name, "")))
+}
+
+/// `timestamp` / `time` (`w`) `[ (p) ] [ WITH | WITHOUT TIME ZONE ]`, after the word.
+fn time_type(p: &mut P, w: &str) -> Res<TypeName> {
+    let mods = if p.is_punct('(') { modifiers(p)? } else { String::new() };
+    let zoned = p.eat("with");
+    if zoned || p.eat("without") {
+        p.expect("time")?;
+        p.expect("zone")?;
+    }
+    let name = match (w, zoned) {
+        ("timestamp", false) => "timestamp",
+        ("timestamp", true) => "timestamptz",
+        ("time", false) => "time",
+        _ => "timetz",
+    };
+    let mut t = finish(p, catalog(name), "")?;
+    if t.modifiers.is_empty() {
+        t.modifiers = mods;
+    }
+    Ok(t)
 }
 
 /// Modifiers and array bounds after a type name.
