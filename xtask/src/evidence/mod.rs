@@ -118,6 +118,7 @@
 
 mod catalog;
 mod definition;
+mod keyed;
 pub mod lexer;
 mod objects;
 mod replay;
@@ -130,6 +131,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub use keyed::Keys;
 pub use objects::{quote_ident, Object, Presence, TypeName};
 pub use replay::Found;
 pub use trial::{Bounds as TrialBounds, Outcome as TrialOutcome};
@@ -345,6 +347,8 @@ pub struct Evidence {
     pub rule: Option<String>,
     /// When a trial run decided or was tried (see `trial.rs`): what it found.
     pub trial: Option<TrialOutcome>,
+    /// When the keys of the rows it inserts decided (see `keyed.rs`): what they found.
+    pub keys: Option<Keys>,
     /// Decided because every statement does the same again when run again.
     #[serde(skip)]
     idempotent: bool,
@@ -371,6 +375,7 @@ impl Evidence {
     pub fn details(&self) -> String {
         let mut out = String::new();
         match (&self.rule, &self.trial) {
+            (Some(r), _) if self.keys.is_some() => out.push_str(&format!("  decided by key lookups: {r}\n")),
             (Some(r), Some(TrialOutcome::Unchanged)) => out.push_str(&format!("  decided by a trial run: {r}\n")),
             (Some(r), _) => out.push_str(&format!("  decided by the transactional rule: {r}\n")),
             _ => {}
@@ -420,6 +425,14 @@ impl Evidence {
     /// One line: the verdict and how many changes are in place.
     pub fn summary(&self) -> String {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
+        if let (Some(k), Some(r)) = (&self.keys, &self.rule) {
+            let rows = k.present.len() + k.missing.len() + k.guarded_total;
+            return match self.verdict {
+                Verdict::Applied => format!("applied: {r}"),
+                Verdict::NotApplied => format!("not applied: {r}"),
+                _ => format!("partially applied: {r} ({rows} rows looked up by their unique keys)"),
+            };
+        }
         match self.verdict {
             Verdict::NotApplied if self.trial == Some(TrialOutcome::Unchanged) => {
                 "not applied: a trial run of its data statements, rolled back, changed no rows, so running it again \
@@ -541,6 +554,9 @@ pub fn verdict_of(e: &Evidence) -> Verdict {
     let off: HashSet<Object> =
         analysis.expectations.iter().map(|x| &x.object).filter(|o| !kept.contains(o)).cloned().collect();
     let mut again = judge_with(analysis, found, &off);
+    if let Some(k) = &e.keys {
+        again.apply_keys(k.clone());
+    }
     if let Some(t) = &e.trial {
         again.apply_trial(t.clone());
     }
@@ -713,6 +729,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     Evidence {
         rule,
         trial: None,
+        keys: None,
         replaced,
         verdict,
         present,
@@ -809,6 +826,11 @@ pub fn assess_trying(target: &Target, sql: &str, default_schema: &str, trial: Tr
     if ev.verdict != Verdict::Unknown || no_trial(&analysis, sql).is_some() {
         return Ok(ev);
     }
+    // Constant rows under a unique key: their keys decide, read-only, without a trial.
+    if let Some(keys) = keyed::inserts(sql, default_schema).and_then(|x| keyed::look_up(target, &x)) {
+        ev.apply_keys(keys);
+        return Ok(ev);
+    }
     let outcome = match trial {
         Trial::Off => return Ok(ev),
         Trial::Earlier(outcome) => outcome,
@@ -846,6 +868,51 @@ fn no_trial(analysis: &Analysis, sql: &str) -> Option<String> {
 }
 
 impl Evidence {
+    /// Takes the key lookups of a file of constant-row inserts into unknown evidence:
+    /// none of its rows there is *not applied*, all of them *applied*, some *partial*.
+    fn apply_keys(&mut self, keys: Keys) {
+        if self.verdict != Verdict::Unknown {
+            return;
+        }
+        let guarded_missing = keys.guarded_total - keys.guarded_present;
+        let (verdict, rule) = if keys.present.is_empty() {
+            let why = if keys.missing.is_empty() {
+                "every row it inserts is ON CONFLICT DO NOTHING, so running it again adds what is missing and skips the rest"
+                    .to_string()
+            } else {
+                format!(
+                    "none of the {} row(s) it inserts is there (looked up by their unique keys)",
+                    keys.missing.len()
+                )
+            };
+            (Verdict::NotApplied, why)
+        } else if keys.missing.is_empty() && guarded_missing == 0 {
+            let list = keys.present.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+            let more = keys.present.len().saturating_sub(5);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            (
+                Verdict::Applied,
+                format!(
+                    "every row it inserts is there, looked up by its unique key ({list}{more}): it ran, or someone \
+                     else inserted those rows"
+                ),
+            )
+        } else {
+            let first = keys.present.first().cloned().unwrap_or_default();
+            let missing = keys.missing.len() + guarded_missing;
+            self.rerun_blocker = Some(format!(
+                "{first}: that row is already there, so a re-run fails with a unique violation (23505); {missing} of \
+                 its rows are not there (a file Prisma runs as one transaction cannot be left so: was it run by hand, \
+                 in part?)"
+            ));
+            (Verdict::Partial, format!("{} of its rows are there and {missing} are not", keys.present.len()))
+        };
+        self.verdict = verdict;
+        self.rule = Some(rule);
+        self.unknown.retain(|u| !u.contains(statements::DATA_CHANGES));
+        self.keys = Some(keys);
+    }
+
     /// Takes a trial run's outcome into unknown evidence: no rows changed is *not
     /// applied*; rows changed or an error stay *unknown*, with that as the first reason.
     fn apply_trial(&mut self, outcome: TrialOutcome) {

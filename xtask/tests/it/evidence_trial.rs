@@ -336,3 +336,40 @@ fn a_trial_over_a_table_above_the_limit_is_skipped_with_its_estimate() {
     let ev = db.assess_with("UPDATE \"fresh\" SET \"a\" = 0 WHERE \"a\" < 0;", TrialBounds::explicit());
     assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
 }
+
+/// Issue 25 item 1: a file of constant rows under a unique key is decided by looking
+/// the keys up, read-only, in every state (no trial runs, and the data stays as it was).
+#[test]
+fn keyed_inserts_are_decided_by_their_keys() {
+    let db = Db::start("keyed");
+    let seed = "-- Seed\nINSERT INTO \"items\" (\"id\", \"kind\") VALUES (10, 'tier'), (11, 'tier');\n";
+    // Nothing ran: not applied.
+    let ev = db.assess(seed);
+    assert_eq!((ev.verdict, ev.trial.clone()), (Verdict::NotApplied, None), "{}", ev.report());
+    assert!(
+        ev.report().contains("decided by key lookups: none of the 2 row(s) it inserts is there"),
+        "{}",
+        ev.report()
+    );
+    assert_eq!(db.data(), BEFORE);
+    // All of it ran: applied, naming the rows.
+    db.run(seed);
+    let ev = db.assess(seed);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.summary().contains("\"public\".\"items\" (id)=(10) (line 2)"), "{}", ev.summary());
+    // Half of it, by hand: partial, with the row a re-run fails on.
+    db.run("DELETE FROM \"items\" WHERE \"id\" = 11");
+    let ev = db.assess(seed);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    let blocker = ev.rerun_blocker.clone().unwrap();
+    assert!(blocker.contains("(id)=(10)") && blocker.contains("run by hand"), "{blocker}");
+    // ON CONFLICT DO NOTHING: running it again is safe whatever is there.
+    let guarded = "INSERT INTO \"items\" (\"id\", \"kind\") VALUES (10, 'tier'), (11, 'tier') ON CONFLICT DO NOTHING;";
+    let ev = db.assess(guarded);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // A row whose key the file does not give is left to the trial run.
+    let ev = db.assess("INSERT INTO \"items\" (\"kind\") VALUES ('x');");
+    assert!(matches!(ev.trial, Some(TrialOutcome::Failed { .. })), "{:?}", ev.trial);
+    assert_eq!(ev.keys, None);
+    assert_eq!(db.data(), "1=NULL,2=book,3=NULL,10=tier seq=7");
+}
