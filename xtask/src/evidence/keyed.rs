@@ -68,6 +68,25 @@ pub(crate) fn inserts(sql: &str, default_schema: &str) -> Option<Vec<Insert>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// The constant-row inserts among the statements of `sql`, whatever else it has (for a
+/// file the transactional rule says is applied: are the rows it inserts there?). Empty
+/// when the file sets `search_path` (its names' schema is then not known here).
+pub(crate) fn inserts_among(sql: &str, default_schema: &str) -> Vec<Insert> {
+    let tokens = lexer::tokenize(sql);
+    let statements = lexer::split_statements(&tokens);
+    if statements
+        .iter()
+        .any(|s| s.first().is_some_and(|t| t.is_word("set")) && s.iter().any(|t| t.is_word("search_path")))
+    {
+        return Vec::new();
+    }
+    statements
+        .into_iter()
+        .filter(|s| s.first().is_some_and(|t| t.is_word("insert")))
+        .filter_map(|s| insert(sql, s, default_schema))
+        .collect()
+}
+
 /// An identifier's name: an unquoted word folded to lower case, a quoted one exact.
 fn ident(t: Option<&Token>) -> Option<String> {
     match &t?.tok {
@@ -232,9 +251,10 @@ fn unique_keys(target: &Target, inserts: &[Insert]) -> Result<Vec<(String, Strin
         .collect()
 }
 
-/// Looks each inserted row's key up. `None` when a row's key is not covered or the
-/// lookup cannot run (the file is then left to the trial run).
-pub(crate) fn look_up(target: &Target, inserts: &[Insert]) -> Option<Keys> {
+/// Looks each inserted row's key up. `None` when the lookup cannot run, or when a
+/// row's key is not covered and `every` row must be (the file is then left to the trial
+/// run); otherwise rows not covered are passed over.
+pub(crate) fn look_up(target: &Target, inserts: &[Insert], every: bool) -> Option<Keys> {
     let keys = unique_keys(target, inserts).ok()?;
     // Each row: (guarded, description, the EXISTS condition).
     let mut probes: Vec<(bool, String, String)> = Vec::new();
@@ -243,7 +263,12 @@ pub(crate) fn look_up(target: &Target, inserts: &[Insert]) -> Option<Keys> {
             keys.iter().filter(|(s, t, _)| *s == x.schema && *t == x.table).map(|(_, _, c)| c).collect();
         for row in &x.rows {
             let value = |c: &String| x.columns.iter().position(|x| x == c).and_then(|i| row[i].clone());
-            let key = table_keys.iter().find(|k| k.iter().all(|c| value(c).is_some()))?;
+            let Some(key) = table_keys.iter().find(|k| k.iter().all(|c| value(c).is_some())) else {
+                if every {
+                    return None;
+                }
+                continue;
+            };
             let values: Vec<String> = key.iter().filter_map(value).collect();
             let condition: Vec<String> =
                 key.iter().zip(&values).map(|(c, v)| format!("{} = ({v})", quote_ident(c))).collect();

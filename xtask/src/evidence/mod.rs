@@ -358,6 +358,20 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// What decided the verdict beyond the catalogs' objects: `"key lookups"`, `"a trial
+    /// run"` or `"the transactional rule"` (which also names the re-run rules); `None`
+    /// when the objects alone did.
+    pub fn decided_by(&self) -> Option<&'static str> {
+        self.rule.as_ref()?;
+        Some(if self.keys.is_some() {
+            "key lookups"
+        } else if self.trial == Some(TrialOutcome::Unchanged) {
+            "a trial run"
+        } else {
+            "the transactional rule"
+        })
+    }
+
     /// A report for people: the verdict, then which of the migration's changes are
     /// done and which are not (each as the state the migration leaves behind).
     pub fn report(&self) -> String {
@@ -374,11 +388,8 @@ impl Evidence {
     /// The lists of [`Evidence::report`] without the verdict line, indented by two.
     pub fn details(&self) -> String {
         let mut out = String::new();
-        match (&self.rule, &self.trial) {
-            (Some(r), _) if self.keys.is_some() => out.push_str(&format!("  decided by key lookups: {r}\n")),
-            (Some(r), Some(TrialOutcome::Unchanged)) => out.push_str(&format!("  decided by a trial run: {r}\n")),
-            (Some(r), _) => out.push_str(&format!("  decided by the transactional rule: {r}\n")),
-            _ => {}
+        if let (Some(by), Some(r)) = (self.decided_by(), &self.rule) {
+            out.push_str(&format!("  decided by {by}: {r}\n"));
         }
         match &self.trial {
             Some(TrialOutcome::Changes { rows }) => out
@@ -430,6 +441,7 @@ impl Evidence {
             return match self.verdict {
                 Verdict::Applied => format!("applied: {r}"),
                 Verdict::NotApplied => format!("not applied: {r}"),
+                _ if r.starts_with("partial") => r.clone(),
                 _ => format!("partially applied: {r} ({rows} rows looked up by their unique keys)"),
             };
         }
@@ -823,11 +835,21 @@ pub fn assess_trying(target: &Target, sql: &str, default_schema: &str, trial: Tr
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);
+    if ev.verdict == Verdict::Applied && !analysis.unknown.is_empty() {
+        // The transactional rule says its data statements ran with its schema changes,
+        // which holds for what Prisma ran, not for part of a file run by hand: rows it
+        // inserts under a unique key show it.
+        let rows = keyed::inserts_among(sql, default_schema);
+        if let Some(keys) = (!rows.is_empty()).then(|| keyed::look_up(target, &rows, false)).flatten() {
+            ev.apply_keys(keys);
+        }
+        return Ok(ev);
+    }
     if ev.verdict != Verdict::Unknown || no_trial(&analysis, sql).is_some() {
         return Ok(ev);
     }
     // Constant rows under a unique key: their keys decide, read-only, without a trial.
-    if let Some(keys) = keyed::inserts(sql, default_schema).and_then(|x| keyed::look_up(target, &x)) {
+    if let Some(keys) = keyed::inserts(sql, default_schema).and_then(|x| keyed::look_up(target, &x, true)) {
         ev.apply_keys(keys);
         return Ok(ev);
     }
@@ -871,6 +893,22 @@ impl Evidence {
     /// Takes the key lookups of a file of constant-row inserts into unknown evidence:
     /// none of its rows there is *not applied*, all of them *applied*, some *partial*.
     fn apply_keys(&mut self, keys: Keys) {
+        if self.verdict == Verdict::Applied && !keys.missing.is_empty() {
+            // Applied by the transactional rule, but rows it inserts are not there.
+            let first = &keys.missing[0];
+            self.rerun_blocker = Some(format!(
+                "its schema changes are all in place, but {} row(s) it inserts are not ({first}): Prisma runs it as \
+                 one transaction, so part of it was run by hand (or the rows were deleted since); repair by hand",
+                keys.missing.len()
+            ));
+            self.verdict = Verdict::Partial;
+            self.rule = Some(format!(
+                "partial (run by hand?): its schema changes are in place but {} row(s) it inserts are not",
+                keys.missing.len()
+            ));
+            self.keys = Some(keys);
+            return;
+        }
         if self.verdict != Verdict::Unknown {
             return;
         }

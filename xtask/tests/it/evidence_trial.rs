@@ -373,3 +373,31 @@ fn keyed_inserts_are_decided_by_their_keys() {
     assert_eq!(ev.keys, None);
     assert_eq!(db.data(), "1=NULL,2=book,3=NULL,10=tier seq=7");
 }
+
+/// Issue 25 item 3: a file Prisma runs as one transaction, half run by hand (its
+/// CREATE TABLE pasted into psql, its seed rows not): the transactional rule alone would
+/// say "applied"; the seed rows' keys show it is not, and the verdict says "partial
+/// (run by hand?)". Run whole, it stays applied; not run, not applied.
+#[test]
+fn a_half_file_run_by_hand_is_partial_by_its_seed_rows() {
+    let db = Db::start("hand-run");
+    let create = "CREATE TABLE \"tiers\" (\"id\" TEXT PRIMARY KEY, \"seats\" INTEGER NOT NULL);\n";
+    let seed = "INSERT INTO \"tiers\" (\"id\", \"seats\") VALUES ('free', 1), ('team', 10);\n";
+    let file = format!("{create}{seed}");
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    db.run(create);
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.summary().starts_with("partial (run by hand?)"), "{}", ev.summary());
+    assert!(
+        ev.rerun_blocker.as_deref().unwrap().contains("\"public\".\"tiers\" (id)=('free') (line 2)"),
+        "{:?}",
+        ev.rerun_blocker
+    );
+    assert_eq!(ev.decided_by(), Some("key lookups"));
+    db.run(seed);
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert_eq!(ev.decided_by(), Some("the transactional rule"));
+}
