@@ -1,15 +1,22 @@
 //! What the tasks of one run share: the options of the run, the target task's
-//! arguments, the records of what happened (backup, Prisma calls, resolutions,
-//! diagnosis) and the context a task runs in. Every layer above the leaves uses
-//! these types; the executor (`runner`) only fills them.
+//! arguments, the run's database (worked out once, on first need), the records of
+//! what happened (backup, Prisma calls, resolutions, diagnosis) and the context a
+//! task runs in. Every layer above the database uses these types; the executor
+//! (`runner`) only fills them.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::{Config, Task};
+use crate::db::lock::RunLock;
+use crate::db::{self, Target};
 use crate::exit::{Exit, Failure};
+use crate::migrations::{self, Row};
 use crate::ui::Ui;
 
 /// Flags that change how a run behaves (not how it looks).
@@ -142,15 +149,8 @@ pub struct RunState {
     /// file, so that none runs twice (`recovery::evidence_for`). Each value is an
     /// `evidence::TrialOutcome`, boxed because this module sits above the evidence in
     /// the layer order.
-    pub trials: Vec<(String, Box<dyn std::any::Any>)>,
-}
-
-/// A lock held for the whole run that can be lost without this process noticing:
-/// its session terminated (`pg_terminate_backend`, `idle_session_timeout`), or
-/// the server failed over.
-pub trait RunLock {
-    /// `Ok` while it is still held; otherwise why it is not.
-    fn still_held(&mut self) -> Result<(), String>;
+    /// A `RefCell`: the evidence is asked for through a shared `&Ctx`.
+    pub trials: std::cell::RefCell<Vec<(String, Box<dyn std::any::Any>)>>,
 }
 
 impl RunState {
@@ -197,9 +197,158 @@ impl RunState {
     }
 }
 
+/// The run's database, worked out once, when something first needs it (a run of
+/// `run = [...]` tasks, or `--list`, never does, so they need no URL): the
+/// production target, the rehearsal's scratch server, the migrations directory,
+/// and `_prisma_migrations` as last read. Everything that changes the ledger
+/// (a Prisma call) says so with [`RunDb::ledger_changed`]; the next read asks
+/// the database again.
+pub struct RunDb<'a> {
+    config: &'a Config,
+    ui: &'a Ui,
+    target: OnceCell<Target>,
+    scratch: OnceCell<Target>,
+    ledger: RefCell<Option<Rc<Ledger>>>,
+}
+
+/// `_prisma_migrations` as read once.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// `None`: the database has no `_prisma_migrations` (Prisma never migrated it).
+    pub table: Option<Vec<Row>>,
+}
+
+impl Ledger {
+    /// The rows, oldest first (none without a table).
+    pub fn rows(&self) -> &[Row] {
+        self.table.as_deref().unwrap_or_default()
+    }
+
+    /// The migration's latest row (`None`: never recorded).
+    pub fn latest(&self, name: &str) -> Option<&Row> {
+        self.rows().iter().rev().find(|r| r.migration_name == name)
+    }
+}
+
+impl<'a> RunDb<'a> {
+    /// Registers every configured database URL that is set as a secret with the UI
+    /// (also for the output of `run` tasks); connects to nothing, requires nothing.
+    pub fn new(config: &'a Config, ui: &'a Ui) -> RunDb<'a> {
+        for var in config.database.url_env.iter().chain(&config.database.direct_url_env) {
+            if let Ok(raw) = std::env::var(var) {
+                db::mask_secrets(ui, &raw);
+            }
+        }
+        RunDb { config, ui, target: OnceCell::new(), scratch: OnceCell::new(), ledger: RefCell::new(None) }
+    }
+
+    pub fn config(&self) -> &'a Config {
+        self.config
+    }
+
+    /// The production database ([`Target::from_env`]), resolved on the first call.
+    /// With fallbacks in `[database] url_env`, says once which variable it used.
+    pub fn target(&self) -> Result<&Target, Failure> {
+        if let Some(t) = self.target.get() {
+            return Ok(t);
+        }
+        let target = Target::from_env(self.config)?;
+        if let Some(line) = self.url_choice() {
+            // A set direct_url_env serves the tool's own connections (Prisma keeps the list's).
+            let direct = db::url_var(self.config).is_some_and(|(used, _)| used != target.env_name);
+            let tool =
+                if direct { format!("; the tool's own connections use {}", target.env_name) } else { String::new() };
+            self.ui.event(&format!("{line}{tool}"));
+        }
+        Ok(self.target.get_or_init(|| target))
+    }
+
+    /// Which variable of a `[database] url_env` list the URL comes from, as one
+    /// line; `None` for a single variable (nothing to choose).
+    pub fn url_choice(&self) -> Option<String> {
+        let names = &self.config.database.url_env;
+        if names.len() < 2 {
+            return None;
+        }
+        Some(match db::url_var(self.config) {
+            Some((used, _)) => {
+                let skipped: Vec<&str> = names.iter().map(String::as_str).take_while(|n| *n != used).collect();
+                match skipped.as_slice() {
+                    [] => format!("database URL from {used} (the first of {})", names.join(", ")),
+                    s => format!("database URL from {used} ({} not set)", s.join(", ")),
+                }
+            }
+            None => format!("database URL: none of {} is set", names.join(", ")),
+        })
+    }
+
+    /// The server scratch databases go to: `[rehearsal] url_env`'s, or production's.
+    pub fn scratch_server(&self) -> Result<&Target, Failure> {
+        if let Some(t) = self.scratch.get() {
+            return Ok(t);
+        }
+        let production = self.target()?;
+        let Some(env) = &self.config.rehearsal.url_env else {
+            return Ok(self.scratch.get_or_init(|| production.clone()));
+        };
+        let raw = std::env::var(env).unwrap_or_default();
+        if raw.trim().is_empty() {
+            return Err(Failure::usage(format!(
+                "[rehearsal] url_env names {env}, which is not set: export it (postgresql://user:password@host:5432/postgres, a server where that role may create databases) or remove [rehearsal] from tasks.toml; nothing ran"
+            )));
+        }
+        db::mask_secrets(self.ui, &raw);
+        let schema_dir = self.config.prisma.schema.as_deref().and_then(|s| s.parent());
+        let mut server = Target::from_url(env, &raw, schema_dir).map_err(|f| Failure::usage(f.message))?;
+        // The copy keeps production's ledger schema, whatever the scratch URL says.
+        server.url.schema = production.url.schema.clone();
+        Ok(self.scratch.get_or_init(|| server))
+    }
+
+    /// The migrations directory from the config, or a message saying how to set it.
+    pub fn migrations_dir(&self) -> Result<&'a Path, Failure> {
+        self.config.prisma.migrations.as_deref().ok_or_else(|| {
+            Failure::new(Exit::Usage, "no migrations directory: set [prisma] schema (the migrations sit beside it) or [prisma] migrations in tasks.toml")
+        })
+    }
+
+    /// The `migration.sql` of a migration (whether or not it exists).
+    pub fn migration_sql(&self, name: &str) -> Result<PathBuf, Failure> {
+        Ok(self.migrations_dir()?.join(name).join("migration.sql"))
+    }
+
+    /// `_prisma_migrations`, read from production on the first call and after a change.
+    pub fn ledger(&self) -> Result<Rc<Ledger>, Failure> {
+        if let Some(l) = self.ledger.borrow().as_ref() {
+            return Ok(Rc::clone(l));
+        }
+        self.read_ledger(self.target()?)
+    }
+
+    /// Reads `_prisma_migrations` now, through `via` (production, or a session of it).
+    pub fn read_ledger(&self, via: &Target) -> Result<Rc<Ledger>, Failure> {
+        let table = migrations::read_table(via)?;
+        Ok(self.remember_ledger(table))
+    }
+
+    /// Keeps rows of production's `_prisma_migrations` read by another query.
+    pub fn remember_ledger(&self, table: Option<Vec<Row>>) -> Rc<Ledger> {
+        let ledger = Rc::new(Ledger { table });
+        *self.ledger.borrow_mut() = Some(Rc::clone(&ledger));
+        ledger
+    }
+
+    /// Something may have changed `_prisma_migrations`: the next read asks the database.
+    pub fn ledger_changed(&self) {
+        *self.ledger.borrow_mut() = None;
+    }
+}
+
 /// Everything a task needs while it runs.
 pub struct Ctx<'a> {
     pub config: &'a Config,
+    /// The run's database (shared by every task of the run).
+    pub db: &'a RunDb<'a>,
     pub task: &'a Task,
     pub args: &'a TaskArgs,
     pub ui: &'a Ui,

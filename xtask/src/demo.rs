@@ -68,8 +68,13 @@ pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
         .map_err(fail("starting PostgreSQL"))?;
     ui.add_secret(cluster.password());
-    let story =
-        Story { demo: &demo, cluster: &cluster, globals, task: &deploy_task.name, url_env: &config.database.url_env };
+    let story = Story {
+        demo: &demo,
+        cluster: &cluster,
+        globals,
+        task: &deploy_task.name,
+        url_env: &config.database.url_env[0],
+    };
 
     // Part 1: the tool in use from the start. Production has `init` (and so the
     // enum); the broken first version is deployed with the tool: the rehearsal

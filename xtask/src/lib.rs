@@ -15,12 +15,12 @@ pub mod config;
 pub mod ui;
 mod plan;
 mod proc;
-mod context;
 mod pgbin;
-pub mod audit;
 pub mod db;
 pub mod dump;
 pub mod migrations;
+mod context;
+pub mod audit;
 mod prisma;
 pub mod evidence;
 mod recovery;
@@ -122,12 +122,6 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     };
 
     let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
-    // The database password is masked everywhere, also in the output of `run` tasks.
-    for var in std::iter::once(&config.database.url_env).chain(&config.database.direct_url_env) {
-        if let Ok(raw) = std::env::var(var) {
-            db::mask_secrets(&ui, &raw);
-        }
-    }
     if let Some(env_file) = &dotenv {
         ui.event(&format!("loaded environment from {} (variables already set were kept)", env_file.display()));
     }

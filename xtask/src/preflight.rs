@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::config::{Action, BuiltinKind, Config, Prisma};
-use crate::context::TaskArgs;
-use crate::db::Target;
+use crate::context::{RunDb, TaskArgs};
 use crate::exit::{Exit, Failure};
 use crate::proc;
 use crate::ui::Ui;
@@ -86,7 +85,8 @@ impl Problems {
 }
 
 /// Runs every check `needs` asks for; all of them, so that one run lists every problem.
-pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
+pub fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
+    let config = db.config();
     let t0 = Instant::now();
     let mut found: Vec<String> = Vec::new();
     let mut problems: Vec<Failure> = Vec::new();
@@ -112,7 +112,7 @@ pub fn check(config: &Config, ui: &Ui, needs: &Needs) -> Result<Passed, Problems
     } else {
         None
     };
-    match server(config, ui) {
+    match server(db) {
         Ok(s) => {
             found.push(format!("server {} as `{}`", s.version, s.user));
             if let Some((major, text)) = &pg_dump {
@@ -305,8 +305,8 @@ struct Server {
 
 /// One query: reachable with these credentials, the server's version, the role and
 /// whether it may create databases.
-fn server(config: &Config, ui: &Ui) -> Result<Server, Failure> {
-    let target = Target::from_env(config, ui)?;
+fn server(db: &RunDb) -> Result<Server, Failure> {
+    let target = db.target()?;
     let rows = target.query_n::<4>(
         "SELECT current_setting('server_version'), current_setting('server_version_num'), current_user, \
          (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)",

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::context::{Ctx, PrismaCall};
+use crate::db;
 use crate::exit::Failure;
 use crate::proc::{self, Cmd, Output};
 
@@ -12,9 +13,22 @@ use crate::proc::{self, Cmd, Output};
 /// find installed (`npx --no-install`).
 pub const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
 
-/// Builds `<prisma command> <args> --schema <schema>` for a task.
+/// Builds `<prisma command> <args> --schema <schema>` for a task. Prisma reads the
+/// URL itself, from its config or schema (`env("X")`, or `process.env.A ??
+/// process.env.B`, whose `??` takes an empty A): each `[database] url_env`
+/// variable that is unset or empty gets the URL the tool chose ([`db::url_var`])
+/// in Prisma's environment, so whichever of them Prisma's config reads first, it
+/// connects where the tool does. Variables that are set are passed as they are.
 pub fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
-    cli(&ctx.config.prisma, args)
+    let mut cmd = cli(&ctx.config.prisma, args);
+    if let Some((_, url)) = db::url_var(ctx.config) {
+        for name in &ctx.config.database.url_env {
+            if std::env::var(name).map_or(true, |v| v.trim().is_empty()) {
+                cmd = cmd.env(name.clone(), url.clone());
+            }
+        }
+    }
+    cmd
 }
 
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
@@ -54,7 +68,10 @@ pub fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     // says what was running.
     crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }));
     let t0 = Instant::now();
-    let out = proc::run(ctx.ui, &cmd)?;
+    let out = proc::run(ctx.ui, &cmd);
+    // Whatever the outcome, Prisma may have written `_prisma_migrations`.
+    ctx.db.ledger_changed();
+    let out = out?;
     let call = PrismaCall { command: shown, exit_code: out.status.code(), seconds: t0.elapsed().as_secs_f64() };
     crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
     ctx.state.ran(format!("`{}` ({})", call.command, proc::describe_status(&out.status)));

@@ -11,13 +11,6 @@ use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
 use crate::suggest::did_you_mean;
 
-/// The migrations directory from the config, or a message saying how to set it.
-pub fn migrations_dir(ctx: &Ctx) -> Result<std::path::PathBuf, Failure> {
-    ctx.config.prisma.migrations.clone().ok_or_else(|| {
-        Failure::new(Exit::Usage, "no migrations directory: set [prisma] schema (the migrations sit beside it) or [prisma] migrations in tasks.toml")
-    })
-}
-
 /// What the database says about one migration.
 pub struct Assessment {
     pub migration: String,
@@ -61,17 +54,26 @@ impl Assessment {
     }
 }
 
-/// Assesses `name` against the database. An object the failed attempt's own error
-/// says "already exists" existed before that attempt ran (that is why it failed), so
-/// its presence is not counted as evidence that the migration applied, unless an
-/// earlier attempt of the same migration (a rolled-back row of the same name) exists:
-/// then the object may be that attempt's leftover, and it counts like any other.
-/// `rows` is `_prisma_migrations` as the caller just read it (every caller has:
-/// reading it again would cost a psql start and a connection).
-pub fn evidence_for(ctx: &mut Ctx, target: &Target, rows: &[Row], name: &str) -> Result<Assessment, Failure> {
-    let dir = migrations_dir(ctx)?;
-    let path = dir.join(name).join("migration.sql");
-    let recorded = rows.iter().rev().find(|r| r.migration_name == name).cloned();
+/// Assesses a recorded migration (its latest row in `_prisma_migrations`) against
+/// the database. An object the failed attempt's own error says "already exists"
+/// existed before that attempt ran (that is why it failed), so its presence is not
+/// counted as evidence that the migration applied, unless an earlier attempt of the
+/// same migration (a rolled-back row of the same name) exists: then the object may
+/// be that attempt's leftover, and it counts like any other. The earlier attempts
+/// come from the run's ledger as last read (every caller has just read it).
+pub fn evidence_for(ctx: &Ctx, target: &Target, row: &Row) -> Result<Assessment, Failure> {
+    assess(ctx, target, &row.migration_name, Some(row))
+}
+
+/// [`evidence_for`] a migration named on the command line, recorded or not.
+pub fn evidence_for_name(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
+    let ledger = ctx.db.ledger()?;
+    assess(ctx, target, name, ledger.latest(name))
+}
+
+fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Result<Assessment, Failure> {
+    let path = ctx.db.migration_sql(name)?;
+    let recorded = recorded.cloned();
     let Ok(sql) = std::fs::read_to_string(&path) else {
         return Ok(Assessment {
             migration: name.to_string(),
@@ -82,10 +84,11 @@ pub fn evidence_for(ctx: &mut Ctx, target: &Target, rows: &[Row], name: &str) ->
             pre_existing: None,
         });
     };
-    let failed: Option<&Row> = rows.iter().rev().find(|r| r.migration_name == name && r.is_failed());
+    let failed = recorded.as_ref().filter(|r| r.is_failed());
     // The error's object predates the migration only if no earlier attempt of it
     // (a rolled-back row of the same name) could have left it behind.
-    let earlier_attempt = rows.iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
+    let earlier_attempt = failed.is_some()
+        && ctx.db.ledger()?.rows().iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
     let pre_existing_name =
         failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
     let mut ev = assess_once(ctx, target, name, &sql)?;
@@ -130,36 +133,44 @@ pub fn evidence_for(ctx: &mut Ctx, target: &Target, rows: &[Row], name: &str) ->
 /// migration fails again after its recovery: only files Prisma runs as one transaction
 /// are tried, and a failed one left the data as it was. A trial on production is
 /// bounded by `trial_max_rows` unless asked for with `--trial` (see `evidence/trial.rs`).
-fn assess_once(ctx: &mut Ctx, target: &Target, name: &str, sql: &str) -> Result<Evidence, Failure> {
+fn assess_once(ctx: &Ctx, target: &Target, name: &str, sql: &str) -> Result<Evidence, Failure> {
     let key = format!("{name} {}", migrations::checksum(sql.as_bytes()));
-    let earlier = ctx.state.trials.iter().find(|(k, _)| *k == key).and_then(|(_, o)| o.downcast_ref::<TrialOutcome>());
+    let earlier = ctx
+        .state
+        .trials
+        .borrow()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, o)| o.downcast_ref::<TrialOutcome>())
+        .cloned();
     let explicit = ctx.args.flag("trial");
     let trial = match earlier {
-        Some(outcome) => Trial::Earlier(outcome.clone()),
+        Some(outcome) => Trial::Earlier(outcome),
         None if explicit => Trial::Run(TrialBounds::explicit()),
         None if ctx.config.database.trial_runs => {
             Trial::Run(TrialBounds { max_rows: Some(ctx.config.database.trial_max_rows), ..TrialBounds::default() })
         }
         None => Trial::Off,
     };
-    let fresh = earlier.is_none();
+    let fresh = matches!(trial, Trial::Run(_));
     let ev = evidence::assess_trying(target, sql, &target.url.schema, trial)?;
     if let (true, Some(outcome)) = (fresh, &ev.trial) {
-        ctx.state.trials.push((key, Box::new(outcome.clone())));
+        ctx.state.trials.borrow_mut().push((key, Box::new(outcome.clone())));
     }
     Ok(ev)
 }
 
 /// A migration name must be on disk or in `_prisma_migrations`: otherwise a usage
 /// error (exit 2) with the closest existing name.
-pub fn known_migration(ctx: &Ctx, rows: &[Row], name: &str) -> Result<(), Failure> {
-    let dir = migrations_dir(ctx)?;
-    if dir.join(name).join("migration.sql").is_file() || rows.iter().any(|r| r.migration_name == name) {
+pub fn known_migration(ctx: &Ctx, name: &str) -> Result<(), Failure> {
+    let ledger = ctx.db.ledger()?;
+    if ctx.db.migration_sql(name)?.is_file() || ledger.latest(name).is_some() {
         return Ok(());
     }
-    let local = migrations::read_dir(&dir).unwrap_or_default();
+    let dir = ctx.db.migrations_dir()?;
+    let local = migrations::read_dir(dir).unwrap_or_default();
     let mut names: Vec<&str> = local.iter().map(|l| l.name.as_str()).collect();
-    for r in rows {
+    for r in ledger.rows() {
         if !names.contains(&r.migration_name.as_str()) {
             names.push(&r.migration_name);
         }
@@ -206,10 +217,11 @@ impl Mark {
 }
 
 /// Prisma can report success without changing anything (e.g. `--rolled-back` on a
-/// name whose failed row was already rolled back): check the table says what we asked.
-pub fn verify_marked(target: &Target, name: &str, mark: Mark) -> Result<(), Failure> {
-    let rows = migrations::read_table(target)?.unwrap_or_default();
-    let mine: Vec<&Row> = rows.iter().filter(|r| r.migration_name == name).collect();
+/// name whose failed row was already rolled back): check the table, read again, says
+/// what we asked.
+pub fn verify_marked(ctx: &Ctx, name: &str, mark: Mark) -> Result<(), Failure> {
+    let ledger = ctx.db.read_ledger(ctx.db.target()?)?;
+    let mine: Vec<&Row> = ledger.rows().iter().filter(|r| r.migration_name == name).collect();
     let ok = match mark {
         Mark::RolledBack => !mine.is_empty() && !mine.iter().any(|r| r.is_failed()),
         Mark::Applied => mine.iter().any(|r| r.is_applied()) && !mine.iter().any(|r| r.is_failed()),
@@ -508,7 +520,8 @@ pub fn next_steps(ctx: &Ctx, a: &Assessment) -> Vec<String> {
 /// The next steps after a Prisma failure that is not a failed migration: the cause's
 /// own fix, then the deploy.
 pub fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
-    let url_env = &ctx.config.database.url_env;
+    let url_env =
+        crate::db::url_var(ctx.config).map_or_else(|| ctx.config.database.url_env.join(" or "), |(n, _)| n.to_string());
     let config = ctx.config.path.display();
     let fix = match problem {
         Problem::Unreachable => format!("start the database server, or fix the host and port in {url_env}"),

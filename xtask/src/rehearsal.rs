@@ -14,14 +14,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::config::{BuiltinKind, Config, Rehearse, Task};
-use crate::context::{Ctx, Diagnosis, RehearsalRecord};
+use crate::context::{Ctx, Diagnosis, RehearsalRecord, RunDb};
 use crate::db::{admin, psql, Target};
 use crate::dump::interrupt::{self, Interrupts};
 use crate::dump::restore;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, DbError, Local, Row};
 use crate::proc::{self, Cmd};
-use crate::recovery::{decide, evidence_for, migrations_dir, print_diagnosis, Decision, Mark};
+use crate::recovery::{decide, evidence_for, print_diagnosis, Decision, Mark};
 use crate::ui::Ui;
 
 const INFIX: &str = "_rehearsal_";
@@ -51,25 +51,6 @@ pub fn scratch_names(database: &str, run_id: &str) -> (String, String) {
     (format!("{prefix}{run}"), prefix)
 }
 
-/// The server scratch databases go to: `[rehearsal] url_env`'s, or production's.
-fn scratch_server(config: &Config, ui: &Ui, production: &Target) -> Result<Target, Failure> {
-    let Some(env) = &config.rehearsal.url_env else {
-        return Ok(production.clone());
-    };
-    let raw = std::env::var(env).unwrap_or_default();
-    if raw.trim().is_empty() {
-        return Err(Failure::usage(format!(
-            "[rehearsal] url_env names {env}, which is not set: export it (postgresql://user:password@host:5432/postgres, a server where that role may create databases) or remove [rehearsal] from tasks.toml; nothing ran"
-        )));
-    }
-    crate::db::mask_secrets(ui, &raw);
-    let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
-    let mut server = Target::from_url(env, &raw, schema_dir).map_err(|f| Failure::usage(f.message))?;
-    // The copy keeps production's ledger schema, whatever the scratch URL says.
-    server.url.schema = production.url.schema.clone();
-    Ok(server)
-}
-
 fn where_words(config: &Config) -> String {
     match &config.rehearsal.url_env {
         Some(env) => format!("on the scratch server in ${env}"),
@@ -80,7 +61,8 @@ fn where_words(config: &Config) -> String {
 /// Checked before the first task: an explicit `rehearse = "schema"|"full"`, or a
 /// configured `[rehearsal] url_env`, that cannot run is a configuration error
 /// (exit 2), so nothing (not even the backup) runs.
-pub fn preflight(config: &Config, order: &[&str], ui: &Ui) -> Result<(), Failure> {
+pub fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
+    let config = db.config();
     let deploys: Vec<&Task> = order
         .iter()
         .filter_map(|n| config.task(n))
@@ -92,9 +74,7 @@ pub fn preflight(config: &Config, order: &[&str], ui: &Ui) -> Result<(), Failure
         if !(explicit || configured_server) {
             continue;
         }
-        let production = Target::from_env(config, ui)?;
-        let server = scratch_server(config, ui, &production)?;
-        let (role, may) = admin::may_create_databases(&server)?;
+        let (role, may) = admin::may_create_databases(db.scratch_server()?)?;
         if !may {
             let how = match &config.rehearsal.url_env {
                 Some(env) => format!("grant it CREATEDB on the server in ${env} (ALTER ROLE \"{role}\" CREATEDB) or point {env} at a server where it may"),
@@ -117,9 +97,8 @@ pub fn describe(ctx: &Ctx) -> Vec<String> {
     if mode == Rehearse::Off {
         return vec!["no rehearsal (rehearse = \"off\"): production is migrated directly".into()];
     }
-    let database = std::env::var(&ctx.config.database.url_env)
-        .ok()
-        .and_then(|raw| crate::db::url::parse(&raw, None).ok())
+    let database = crate::db::url_var(ctx.config)
+        .and_then(|(_, raw)| crate::db::url::parse(&raw, None).ok())
         .map(|u| u.database)
         .unwrap_or_else(|| "<database>".into());
     let (_, prefix) = scratch_names(&database, "");
@@ -172,9 +151,12 @@ enum Plan {
     Run { recover: Option<Box<(Row, Mark, String)>>, pending: Vec<Local> },
 }
 
-fn plan(ctx: &mut Ctx, production: &Target, survey: &Survey) -> Result<Plan, Failure> {
-    let local = migrations::read_dir(&migrations_dir(ctx)?)?;
-    let Some(rows) = &survey.ledger else {
+fn plan(ctx: &Ctx, production: &Target, survey: &Survey) -> Result<Plan, Failure> {
+    let local = migrations::read_dir(ctx.db.migrations_dir()?)?;
+    // Production's ledger, as the survey read it: the evidence checks earlier
+    // attempts in it without reading it again.
+    let ledger = ctx.db.remember_ledger(survey.ledger.clone());
+    let Some(rows) = &ledger.table else {
         // Prisma refuses a non-empty schema without a ledger (P3005): nothing to rehearse.
         if survey.objects > 0 {
             return Ok(Plan::Skip(
@@ -190,7 +172,7 @@ fn plan(ctx: &mut Ctx, production: &Target, survey: &Survey) -> Result<Plan, Fai
             // The deploy's own decision, on production's evidence (read-only): a
             // failed migration the deploy will not resolve is not rehearsed.
             let name = &one.migration_name;
-            let evidence = evidence_for(ctx, production, rows, name)?;
+            let evidence = evidence_for(ctx, production, one)?;
             match decide(ctx, &evidence) {
                 Decision::Resolve(mark) => Some(Box::new(((*one).clone(), mark, evidence.summary()))),
                 Decision::Stop { why, .. } => {
@@ -331,7 +313,7 @@ pub fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
 
 fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut RehearsalRecord) -> Result<(), Failure> {
     let explicit = ctx.task.rehearse.is_some();
-    let server = scratch_server(ctx.config, ctx.ui, production)?;
+    let server = ctx.db.scratch_server()?.clone();
     let (name, prefix) = scratch_names(&production.url.database, crate::audit::run_id());
     let survey = survey(production, &server, ctx.config.rehearsal.url_env.is_none(), &prefix)?;
     if !explicit && ctx.config.rehearsal.url_env.is_none() && !survey.may_create {
@@ -342,10 +324,9 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         ));
         return Ok(());
     }
-    let ui = ctx.ui;
     let drop_leftovers = || -> Result<(), Failure> {
         for leftover in &survey.leftovers {
-            ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
+            ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
             admin::drop_database(&server, leftover).map_err(|f| {
                 Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
             })?;
@@ -596,7 +577,7 @@ fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, F
 /// Stops the deploy on a migration that failed on the copy: the diagnosis (it
 /// happened in the rehearsal; the migration, the database error, what to fix).
 fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failure {
-    let file = migrations_dir(ctx).map(|d| d.join(migration).join("migration.sql")).ok();
+    let file = ctx.db.migration_sql(migration).ok();
     let file = file.map(|f| f.display().to_string()).unwrap_or_else(|| format!("{migration}/migration.sql"));
     let fix = what_to_fix(error);
     let diagnosis = Diagnosis {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::builtins;
 use crate::config::{Action, Config, RunSpec, Task};
-use crate::context::{diagnosis_lines, Ctx, RunOptions, RunResult, RunState, TaskArgs, TaskRecord};
+use crate::context::{diagnosis_lines, Ctx, RunDb, RunOptions, RunResult, RunState, TaskArgs, TaskRecord};
 use crate::db::lock;
 use crate::exit::{Exit, Failure};
 use crate::preflight;
@@ -20,14 +20,16 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
     let order = crate::plan::order(config, target);
     let mut state = RunState::default();
     let no_args = TaskArgs::default();
+    // The database is worked out when a step first needs it, then shared.
+    let db = RunDb::new(config, ui);
 
     let needs = preflight::needs(config, &order, target, args);
     if opts.dry_run {
-        print_plan(config, target, &order, args, opts, ui, &mut state);
+        print_plan(&db, target, &order, args, opts, ui, &mut state);
         // The checks a real run would make first: what would fail, and its exit status.
         let mut exit = Exit::Success;
         if let Some(needs) = &needs {
-            match preflight::check(config, ui, needs) {
+            match preflight::check(&db, ui, needs) {
                 Ok(passed) => outln!("{}", ui.redact(&passed.line)),
                 Err(problems) => {
                     outln!("preflight would fail:");
@@ -43,7 +45,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
 
     ui.plan_started(order.len());
     if let Some(needs) = &needs {
-        match preflight::check(config, ui, needs) {
+        match preflight::check(&db, ui, needs) {
             Ok(passed) => ui.event(&passed.line),
             Err(problems) => {
                 if problems.lines.len() > 1 {
@@ -71,12 +73,12 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
         .iter()
         .any(|n| matches!(config.task(n).map(|t| &t.action), Some(Action::Uses(kind)) if kind.needs_deploy_lock()));
     if needs_lock {
-        match lock::acquire(config, ui, opts) {
+        match db.target().and_then(|t| lock::acquire(t, ui, opts.lock_timeout, opts.no_wait)) {
             Ok(lock) => state.lock = Some(Box::new(lock)),
             Err(f) => return nothing_ran(f, None, "deploy lock", &order, ui, state, target, started, clock),
         }
         // A rehearsal that was asked for and cannot run stops the run before the backup.
-        if let Err(f) = crate::rehearsal::preflight(config, &order, ui) {
+        if let Err(f) = crate::rehearsal::preflight(&db, &order) {
             return nothing_ran(f, None, "rehearsal", &order, ui, state, target, started, clock);
         }
     }
@@ -92,7 +94,7 @@ pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui
         // A lock lost since the last step stops the run before this one.
         let result = state
             .check_lock(Some(&format!("task `{name}`")))
-            .and_then(|()| run_task(config, task, task_args, opts, ui, &mut state));
+            .and_then(|()| run_task(&db, task, task_args, opts, ui, &mut state));
         state.ran(format!("task `{name}`"));
         let took = t0.elapsed();
         match result {
@@ -173,7 +175,7 @@ fn nothing_ran(
 }
 
 fn run_task(
-    config: &Config,
+    db: &RunDb,
     task: &Task,
     args: &TaskArgs,
     opts: &RunOptions,
@@ -190,6 +192,9 @@ fn run_task(
                 )));
             }
             let cmd = run_command(task, spec, args, backup);
+            // A command of the user's may change `_prisma_migrations` (a script
+            // that calls Prisma): the next built-in reads it again.
+            db.ledger_changed();
             let out = proc::run(ui, &cmd)?;
             if out.success() {
                 Ok(())
@@ -199,7 +204,7 @@ fn run_task(
         }
         Action::Uses(kind) => {
             let builtin = builtins::find(*kind);
-            let mut ctx = Ctx { config, task, args, ui, opts, state };
+            let mut ctx = Ctx { config: db.config(), db, task, args, ui, opts, state };
             (builtin.run)(&mut ctx)
         }
     }
@@ -262,7 +267,7 @@ pub fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs, backup: Option<
 }
 
 fn print_plan(
-    config: &Config,
+    db: &RunDb,
     target: &str,
     order: &[&str],
     args: &TaskArgs,
@@ -270,8 +275,12 @@ fn print_plan(
     ui: &Ui,
     state: &mut RunState,
 ) {
+    let config = db.config();
     let no_args = TaskArgs::default();
     outln!("plan for `{target}` ({} task{}), nothing will run:", order.len(), if order.len() == 1 { "" } else { "s" });
+    if let Some(line) = db.url_choice() {
+        outln!("  {line}");
+    }
     for (i, name) in order.iter().enumerate() {
         let Some(task) = config.task(name) else {
             continue;
@@ -283,7 +292,7 @@ fn print_plan(
                 ("run".to_string(), vec![cmd.display()])
             }
             Action::Uses(kind) => {
-                let ctx = Ctx { config, task, args: task_args, ui, opts, state };
+                let ctx = Ctx { config, db, task, args: task_args, ui, opts, state };
                 (format!("built-in {kind}"), (builtins::find(*kind).describe)(&ctx))
             }
         };

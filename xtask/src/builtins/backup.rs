@@ -40,7 +40,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let started = Instant::now();
     let b = &ctx.config.backup;
     let ui = ctx.ui;
-    let target = Target::from_env(ctx.config, ui)?;
+    let target = ctx.db.target()?;
     for tool in tools(b.format) {
         if !proc::on_path(tool) {
             return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
@@ -53,12 +53,12 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let interrupts = Interrupts::catch();
     let stamp = naming::timestamp(chrono::Utc::now());
     let partial = Partial::reserve(&b.dir, &b.prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
-    let estimate = estimate(ui, &target, b, &interrupts)?;
+    let estimate = estimate(ui, target, b, &interrupts)?;
 
     let cmd = target.tool("pg_dump").args(pgdump::args(b, &target.url.libpq, &partial.path));
     ui.event(&format!("backup: {}", cmd.display()));
     let dumped = pgdump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
-        .map_err(|e| dump_failure(ui, &target, e))?;
+        .map_err(|e| dump_failure(ui, target, e))?;
 
     let checked = match b.format {
         BackupFormat::Plain => verify::plain(&partial.path),
@@ -94,7 +94,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
     ctx.state.backup = Some(record);
     if ctx.args.flag("verify-restore") {
-        let tables = restore::verify_restore(ctx.ui, &target, &path)?;
+        let tables = restore::verify_restore(ctx.ui, target, &path)?;
         crate::audit::record(
             ctx,
             "verify-restore",
@@ -234,11 +234,11 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     let partial: PathBuf =
         b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix))).join(naming::PARTIAL_DUMP);
     let mut lines = Vec::new();
-    let url = match Target::from_env(ctx.config, ctx.ui) {
-        Ok(t) => t.url.libpq,
+    let url = match ctx.db.target() {
+        Ok(t) => t.url.libpq.clone(),
         Err(f) => {
             lines.push(format!("note: {}", f.message));
-            format!("<{} for libpq>", ctx.config.database.url_env)
+            format!("<{} for libpq>", ctx.config.database.url_env.join(" or "))
         }
     };
     let cmd = Cmd::new("pg_dump").args(pgdump::args(b, &url, &partial));

@@ -10,9 +10,8 @@
 use super::{Builtin, BuiltinArg};
 use crate::config::{BuiltinKind, Recover};
 use crate::context::{Ctx, Diagnosis};
-use crate::db::Target;
 use crate::exit::{Exit, Failure};
-use crate::migrations::{self, Row};
+use crate::migrations::Row;
 use crate::prisma::{self, Problem};
 use crate::recovery::{
     decide, diagnose_command, evidence_for, mark_migration, next_steps, print_diagnosis, problem_steps, verify_marked,
@@ -48,20 +47,21 @@ fn describe(ctx: &Ctx) -> Vec<String> {
 }
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
-    let target = Target::from_env(ctx.config, ctx.ui)?;
+    let db = ctx.db;
+    let target = db.target()?;
     // The pending migrations run on a scratch copy first; a failure there stops here.
-    crate::rehearsal::rehearse(ctx, &target)?;
+    crate::rehearsal::rehearse(ctx, target)?;
 
     let out = prisma::run(ctx, &["migrate", "deploy"])?;
     if out.success() {
         return Ok(());
     }
     let problem = prisma::problem(&out.combined());
-    let rows = match migrations::read_table(&target) {
-        Ok(rows) => rows.unwrap_or_default(),
+    let ledger = match db.ledger() {
+        Ok(ledger) => ledger,
         Err(f) => return Err(stop_without_migration(ctx, problem, Some(f))),
     };
-    let failed: Vec<&Row> = rows.iter().filter(|r| r.is_failed()).collect();
+    let failed: Vec<&Row> = ledger.rows().iter().filter(|r| r.is_failed()).collect();
     let migration_problem = matches!(problem, Problem::FailedMigrationRecorded | Problem::MigrationFailedToApply);
     let row = match (migration_problem, failed.as_slice()) {
         (true, [one]) => (*one).clone(),
@@ -84,7 +84,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // From here on the failure is a failed migration: decide whether to recover.
     // The evidence comes first, so that every stop advises by what the database shows.
     let name = row.migration_name.clone();
-    let evidence = evidence_for(ctx, &target, &rows, &name)?;
+    let evidence = evidence_for(ctx, target, &row)?;
     let mark = match decide(ctx, &evidence) {
         Decision::Resolve(mark) => mark,
         Decision::Stop { why, show_evidence } => {
@@ -109,7 +109,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     ));
     let reason = format!("deploy failed with {} and the evidence says: {}", problem_code(problem), evidence.summary());
     mark_migration(ctx, &name, mark, &reason, evidence.to_json())?;
-    verify_marked(&target, &name, mark)?;
+    verify_marked(ctx, &name, mark)?;
 
     let retry = prisma::run(ctx, &["migrate", "deploy"])?;
     if retry.success() {
@@ -117,14 +117,13 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         return Ok(());
     }
     let problem = prisma::problem(&retry.combined());
-    let rows = migrations::read_table(&target).map(|r| r.unwrap_or_default()).unwrap_or_default();
-    match rows.iter().rev().find(|r| r.is_failed()) {
+    let ledger = db.ledger().unwrap_or_default();
+    match ledger.rows().iter().rev().find(|r| r.is_failed()) {
         Some(again) => {
-            let again = again.clone();
-            let evidence = evidence_for(ctx, &target, &rows, &again.migration_name)?;
+            let evidence = evidence_for(ctx, target, again)?;
             Err(stop(
                 ctx,
-                &again,
+                again,
                 Some(&evidence),
                 "it failed again after one recovery; no further attempt is made in this run",
             ))

@@ -5,11 +5,10 @@
 use super::{ArgKind, Builtin, BuiltinArg};
 use crate::config::BuiltinKind;
 use crate::context::Ctx;
-use crate::db::Target;
 use crate::evidence::{self, Verdict};
 use crate::exit::{Exit, Failure};
 use crate::migrations;
-use crate::recovery::{evidence_for, known_migration, next_steps};
+use crate::recovery::{evidence_for_name, known_migration, next_steps};
 
 pub static DIAGNOSE: Builtin = Builtin {
     kind: BuiltinKind::Diagnose,
@@ -36,15 +35,15 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // One psql session for the ledger and the catalog query: one process start and
     // one connection for the whole diagnosis, read-only (a trial run, where one may run,
     // has a psql of its own and is always rolled back).
-    let target = Target::from_env(ctx.config, ctx.ui)?;
-    let target = target.with_read_only_session(&migrations::ledger_vars(&target))?;
-    let rows = migrations::read_table(&target)?.unwrap_or_default();
-    let Some(name) = migrations::named_or_failed(&rows, ctx.args.get("name"), &ctx.task.name)? else {
+    let target = ctx.db.target()?;
+    let target = target.with_read_only_session(&migrations::ledger_vars(target))?;
+    let ledger = ctx.db.read_ledger(&target)?;
+    let Some(name) = migrations::named_or_failed(ledger.rows(), ctx.args.get("name"), &ctx.task.name)? else {
         outln!("No failed migration in _prisma_migrations: nothing to diagnose.");
         return Ok(());
     };
-    known_migration(ctx, &rows, &name)?;
-    let a = evidence_for(ctx, &target, &rows, &name)?;
+    known_migration(ctx, &name)?;
+    let a = evidence_for_name(ctx, &target, &name)?;
     outln!("Migration {name}:");
     if let Some(r) = &a.recorded {
         outln!(

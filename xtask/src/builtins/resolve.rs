@@ -5,7 +5,6 @@
 use super::{ArgKind, Builtin, BuiltinArg};
 use crate::config::BuiltinKind;
 use crate::context::Ctx;
-use crate::db::Target;
 use crate::evidence::Verdict;
 use crate::exit::Failure;
 use crate::migrations;
@@ -58,21 +57,22 @@ fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
 }
 
 fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
-    let target = Target::from_env(ctx.config, ctx.ui)?;
-    let Some(rows) = migrations::read_table(&target)? else {
+    let target = ctx.db.target()?;
+    let ledger = ctx.db.ledger()?;
+    let Some(rows) = &ledger.table else {
         // Prisma itself fails here with an "Invariant violation".
         ctx.ui.event("no _prisma_migrations table: Prisma never migrated this database, so there is nothing to resolve; nothing changed");
         return Ok(());
     };
-    let Some(name) = migrations::named_or_failed(&rows, ctx.args.get("name"), &ctx.task.name)? else {
+    let Some(name) = migrations::named_or_failed(rows, ctx.args.get("name"), &ctx.task.name)? else {
         ctx.ui.event("no failed migration in _prisma_migrations: nothing to resolve, nothing changed");
         return Ok(());
     };
-    let row = rows.iter().rev().find(|r| r.migration_name == name);
+    let row = ledger.latest(&name);
     // A failed migration is checked first: the mark must not contradict the database.
     // (Other states are Prisma's to refuse, with its own error.)
     let assessment = match row {
-        Some(r) if r.is_failed() => Some(evidence_for(ctx, &target, &rows, &name)?),
+        Some(r) if r.is_failed() => Some(evidence_for(ctx, target, r)?),
         _ => None,
     };
     let verdict = assessment.as_ref().and_then(|a| a.verdict());
@@ -115,7 +115,7 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     };
     let evidence = assessment.as_ref().map(|a| a.to_json()).unwrap_or(serde_json::Value::Null);
     mark_migration_forced(ctx, &name, mark, &reason, evidence, overrode)?;
-    verify_marked(&target, &name, mark)
+    verify_marked(ctx, &name, mark)
 }
 
 /// Whether the verdict says the mark is wrong: rolled back while changes are in the

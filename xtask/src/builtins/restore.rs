@@ -7,7 +7,6 @@ use super::{ArgKind, Builtin, BuiltinArg};
 use crate::config::BuiltinKind;
 use crate::context::Ctx;
 use crate::db::admin::{self, database_exists};
-use crate::db::Target;
 use crate::dump::restore::{format_of, restore_into};
 use crate::exit::{Exit, Failure};
 
@@ -49,7 +48,7 @@ fn describe(ctx: &Ctx) -> Vec<String> {
 }
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
-    let target = Target::from_env(ctx.config, ctx.ui)?;
+    let target = ctx.db.target()?;
     let path = file_arg(ctx)?;
     let format = format_of(&path)?;
     let live = ctx.args.get("into").is_none_or(|i| i == target.url.database);
@@ -59,16 +58,19 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     if live {
         confirm_live(ctx, &name)?;
         ctx.ui.event(&format!("dropping and re-creating database `{name}` before the restore"));
-        admin::recreate(&target, &name)?;
+        admin::recreate(target, &name)?;
     } else {
-        if database_exists(&target, &name)? {
+        if database_exists(target, &name)? {
             return Err(Failure::task(format!(
                 "database `{name}` already exists: restore --into a new name, or drop it first (nothing was changed)"
             )));
         }
-        admin::create(&target, &name)?;
+        admin::create(target, &name)?;
     }
-    match restore_into(ctx.ui, &dest, &path, format) {
+    let restored = restore_into(ctx.ui, &dest, &path, format);
+    // Over the live database, `_prisma_migrations` is now the backup's.
+    ctx.db.ledger_changed();
+    match restored {
         Ok(()) => {
             ctx.ui.event(&format!("restored {} into `{name}`", path.display()));
             crate::audit::record(
@@ -80,7 +82,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         }
         Err(f) if !live => {
             // A new database that did not fill up is removed, so nothing half-made stays.
-            let _ = admin::drop_database(&target, &name);
+            let _ = admin::drop_database(target, &name);
             Err(f)
         }
         Err(f) => Err(Failure::task(format!(

@@ -7,7 +7,6 @@ use crate::context::Ctx;
 use crate::db::Target;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Status};
-use crate::recovery::migrations_dir;
 
 pub static STATUS: Builtin = Builtin {
     kind: BuiltinKind::Status,
@@ -24,14 +23,13 @@ fn describe(ctx: &Ctx) -> Vec<String> {
 }
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
-    let dir = migrations_dir(ctx)?;
-    let target = Target::from_env(ctx.config, ctx.ui)?;
-    let local = migrations::read_dir(&dir)?;
+    let dir = ctx.db.migrations_dir()?;
+    let target = ctx.db.target()?;
+    let local = migrations::read_dir(dir)?;
     // Read-only, and made so: its one query runs in a session whose transactions are read-only.
-    let target = target.with_read_only_session(&migrations::ledger_vars(&target))?;
-    let rows = migrations::read_table(&target)?.unwrap_or_default();
-    let status = migrations::compare(&local, &rows);
-    print(&status, &dir, &target);
+    let session = target.with_read_only_session(&migrations::ledger_vars(target))?;
+    let status = migrations::compare(&local, ctx.db.read_ledger(&session)?.rows());
+    print(&status, dir, target);
     verdict(&status)
 }
 

@@ -125,8 +125,10 @@ pub struct Task {
 
 #[derive(Debug, Clone)]
 pub struct Database {
-    /// Name of the environment variable that holds the connection URL.
-    pub url_env: String,
+    /// The environment variables that may hold the connection URL, in order: the
+    /// first one set and non-empty is used (as Prisma's `process.env.A ??
+    /// process.env.B`). Never empty; `url_env = "X"` is a list of one.
+    pub url_env: Vec<String>,
     /// The variable holding a direct (not pooled) URL, for the tool's own
     /// connections (pg_dump, the lock, status, evidence): `direct_url_env`, or
     /// what the schema's `directUrl = env("...")` names.
@@ -234,7 +236,7 @@ pub const DEFAULT_TRIAL_MAX_ROWS: u64 = 10_000;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
-    url_env: Option<Spanned<String>>,
+    url_env: Option<Spanned<toml::Value>>,
     direct_url_env: Option<Spanned<String>>,
     trial_runs: Option<bool>,
     trial_max_rows: Option<u64>,
@@ -344,14 +346,32 @@ impl Source<'_> {
     }
 }
 
+/// `[database] url_env`: one variable name, or an array of them tried in order.
+fn url_env_list(value: &toml::Value) -> Result<Vec<String>, String> {
+    let names: Vec<&str> = match value {
+        toml::Value::String(s) => vec![s.as_str()],
+        toml::Value::Array(items) => {
+            items.iter().map(|i| i.as_str().ok_or(())).collect::<Result<_, _>>().map_err(|()| {
+                "database.url_env must be a variable name or an array of them, e.g. [\"DIRECT_URL\", \"DATABASE_URL\"]"
+                    .to_string()
+            })?
+        }
+        _ => return Err("database.url_env must be a variable name or an array of them, e.g. \"DATABASE_URL\"".into()),
+    };
+    if names.is_empty() {
+        return Err("database.url_env must name at least one variable, e.g. [\"DIRECT_URL\", \"DATABASE_URL\"]".into());
+    }
+    if names.iter().any(|n| n.trim().is_empty()) {
+        return Err("database.url_env must not be empty".into());
+    }
+    Ok(names.into_iter().map(String::from).collect())
+}
+
 fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
     let database = Database {
         url_env: match raw.database.url_env {
-            Some(v) if v.get_ref().trim().is_empty() => {
-                return Err(src.error(v.span().start, "database.url_env must not be empty".into()))
-            }
-            Some(v) => v.into_inner(),
-            None => "DATABASE_URL".into(),
+            Some(v) => url_env_list(v.get_ref()).map_err(|why| src.error(v.span().start, why))?,
+            None => vec!["DATABASE_URL".into()],
         },
         direct_url_env: match raw.database.direct_url_env {
             Some(v) if v.get_ref().trim().is_empty() => {
@@ -409,7 +429,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             .as_deref()
             .and_then(prisma_schema::datasource_of)
             .and_then(|d| d.direct_url_env)
-            .filter(|d| *d != database.url_env);
+            .filter(|d| !database.url_env.contains(d));
     }
 
     let prefix = match raw.backup.prefix {
@@ -647,7 +667,7 @@ mod tests {
     #[test]
     fn defaults_apply() {
         let c = parse_str("[tasks.a]\nrun = [\"true\"]\n").unwrap();
-        assert_eq!(c.database.url_env, "DATABASE_URL");
+        assert_eq!(c.database.url_env, ["DATABASE_URL"]);
         assert_eq!(c.prisma.command, vec!["npx", "prisma"]);
         assert_eq!(c.backup.prefix, "pre-migration");
         assert_eq!(c.backup.dir, Path::new("/repo/backups"));
@@ -707,6 +727,24 @@ mod tests {
         assert_eq!(c.tasks[0].allow.as_deref(), Some(&["m1".to_string()][..]));
         assert!(err("[tasks.d]\nuses = \"prisma-deploy\"\nrecover = \"retry\"\n")
             .starts_with("3:11: unknown variant `retry`"));
+    }
+
+    #[test]
+    fn url_env_is_a_name_or_a_list_of_names_in_order() {
+        let c = parse_str("[database]\nurl_env = \"POSTGRES_URL\"\n").unwrap();
+        assert_eq!(c.database.url_env, ["POSTGRES_URL"]);
+        let c = parse_str("[database]\nurl_env = [\"DIRECT_URL\", \"DATABASE_URL\"]\n").unwrap();
+        assert_eq!(c.database.url_env, ["DIRECT_URL", "DATABASE_URL"]);
+        assert_eq!(
+            err("[database]\nurl_env = []\n"),
+            "2:11: database.url_env must name at least one variable, e.g. [\"DIRECT_URL\", \"DATABASE_URL\"]"
+        );
+        assert!(err("[database]\nurl_env = [\"A\", 1]\n")
+            .starts_with("2:11: database.url_env must be a variable name or an array"));
+        assert!(err("[database]\nurl_env = [\"A\", \" \"]\n").starts_with("2:11: database.url_env must not be empty"));
+        assert!(err("[database]\nurl_env = \"\"\n").starts_with("2:11: database.url_env must not be empty"));
+        let e = parse_str("\n[database]\nurl_env = []\n").unwrap_err();
+        assert_eq!((e.file.as_path(), e.line), (Path::new("/repo/tasks.toml"), 3));
     }
 
     #[test]

@@ -9,8 +9,6 @@ use std::process::{Child, ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
 use super::Target;
-use crate::config::Config;
-use crate::context::{RunLock, RunOptions};
 use crate::exit::{Exit, Failure};
 use crate::proc::{self, Pipes};
 use crate::ui::Ui;
@@ -36,6 +34,14 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 /// The application_name the holding session sets once it has the lock: a waiting
 /// deploy reads from it when the lock was taken (the server records no grant time).
 const APP_NAME: &str = "xtask-deploy-lock";
+
+/// A lock held for the whole run that can be lost without this process noticing:
+/// its session terminated (`pg_terminate_backend`, `idle_session_timeout`), or
+/// the server failed over.
+pub trait RunLock {
+    /// `Ok` while it is still held; otherwise why it is not.
+    fn still_held(&mut self) -> Result<(), String>;
+}
 
 /// The held lock. Dropping it closes the session, which releases the lock.
 pub struct DeployLock {
@@ -174,10 +180,9 @@ fn holder_query() -> String {
     )
 }
 
-/// Takes the deploy lock on the configured database, waiting (visibly) up to the
-/// timeout, or not at all with `--no-wait`.
-pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock, Failure> {
-    let target = Target::from_env(config, ui)?;
+/// Takes the deploy lock on the run's database, waiting (visibly) up to the
+/// timeout (`None`: the default), or not at all with `no_wait`.
+pub fn acquire(target: &Target, ui: &Ui, timeout: Option<Duration>, no_wait: bool) -> Result<DeployLock, Failure> {
     let mut cmd =
         target.tool("psql").args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"]).arg(target.url.libpq.clone());
     // Lets whoever waits see who holds the lock (pg_stat_activity.application_name).
@@ -190,7 +195,7 @@ pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock
     };
     let mut s = Session { child, stdin, stdout: BufReader::new(stdout) };
     let try_lock = format!("SELECT pg_try_advisory_lock({KEY});");
-    let timeout = opts.lock_timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let started = Instant::now();
     let mut last_line: Option<Instant> = None;
     loop {
@@ -214,12 +219,12 @@ pub fn acquire(config: &Config, ui: &Ui, opts: &RunOptions) -> Result<DeployLock
             }
             Some("f") => {
                 let due = last_line.is_none_or(|t| t.elapsed() >= WAIT_LINE_EVERY);
-                let holder = if due || opts.no_wait || started.elapsed() >= timeout {
+                let holder = if due || no_wait || started.elapsed() >= timeout {
                     s.ask(&holder_query()).unwrap_or_else(|| "another session".into())
                 } else {
                     String::new()
                 };
-                if opts.no_wait {
+                if no_wait {
                     return Err(Failure::new(
                         Exit::LockNotAcquired,
                         format!("another deploy holds the deploy lock ({holder}): wait for it to finish, or run without --no-wait to wait"),

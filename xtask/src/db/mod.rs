@@ -15,13 +15,20 @@ use crate::proc::Cmd;
 use crate::ui::Ui;
 use url::DbUrl;
 
+/// The variable of `[database] url_env` the URL comes from: the first one that is
+/// set and non-empty, in the configured order, with its value; `None` when none is.
+pub fn url_var(config: &Config) -> Option<(&str, String)> {
+    config.database.url_env.iter().find_map(|name| {
+        let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+        Some((name.as_str(), value))
+    })
+}
+
 /// The database named by the configured environment variable.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The environment variable it came from, for messages.
     pub env_name: String,
-    /// The URL as the user wrote it (Prisma gets this one, through the environment).
-    pub raw_url: String,
     pub url: DbUrl,
     /// A psql session kept open for several queries (see [`Target::with_session`]).
     session: Option<psql::Shared>,
@@ -31,12 +38,11 @@ impl Target {
     /// The database for the tool's own connections (pg_dump, the deploy lock,
     /// status, the evidence, restores): the direct URL when one is configured
     /// (`direct_url_env`, or the schema's `directUrl`) and set, else the URL
-    /// Prisma gets. A URL that goes through a transaction-mode pooler is refused
-    /// (exit 2): a session advisory lock does not hold there and pg_dump is
-    /// unreliable. Registers the passwords as secrets with the UI.
-    pub fn from_env(config: &Config, ui: &Ui) -> Result<Target, Failure> {
-        let name = &config.database.url_env;
-        let raw = std::env::var(name).unwrap_or_default();
+    /// Prisma gets ([`url_var`]). A URL that goes through a transaction-mode
+    /// pooler is refused (exit 2): a session advisory lock does not hold there
+    /// and pg_dump is unreliable. The caller has registered the passwords as
+    /// secrets with the UI ([`mask_secrets`]).
+    pub fn from_env(config: &Config) -> Result<Target, Failure> {
         let direct = config
             .database
             .direct_url_env
@@ -44,7 +50,6 @@ impl Target {
             .map(|d| (d, std::env::var(d).unwrap_or_default()))
             .filter(|(_, v)| !v.trim().is_empty());
         if let Some((direct_name, direct_raw)) = &direct {
-            mask_secrets(ui, direct_raw);
             if let Some(why) = url::pooler(direct_raw) {
                 return Err(Failure::usage(format!(
                     "{direct_name} goes through a connection pooler ({why}), but it must be the direct URL of the database server: pg_dump and the deploy lock need a session of their own; set {direct_name} to the server's own host and port"
@@ -53,13 +58,9 @@ impl Target {
             let schema_dir = config.prisma.schema.as_deref().and_then(|s| s.parent());
             return Target::from_url(direct_name, direct_raw, schema_dir);
         }
-        if raw.trim().is_empty() {
-            return Err(Failure::task(format!(
-                "{name} is not set: export it (postgresql://user:password@host:5432/database) or put it in .env next to tasks.toml"
-            )));
-        }
-        // Mask the password before anything could print the URL.
-        mask_secrets(ui, &raw);
+        let Some((name, raw)) = url_var(config) else {
+            return Err(not_set(&config.database.url_env));
+        };
         if let Some(why) = url::pooler(&raw) {
             let var = config.database.direct_url_env.as_deref().unwrap_or("DIRECT_URL");
             let how = if config.database.direct_url_env.is_some() {
@@ -81,7 +82,7 @@ impl Target {
     pub fn from_url(env_name: &str, raw: &str, schema_dir: Option<&std::path::Path>) -> Result<Target, Failure> {
         let url = url::parse(raw, schema_dir)
             .map_err(|why| Failure::task(format!("{env_name} is not a valid PostgreSQL URL: {why}")))?;
-        Ok(Target { env_name: env_name.to_string(), raw_url: raw.to_string(), url, session: None })
+        Ok(Target { env_name: env_name.to_string(), url, session: None })
     }
 
     /// The same server, another database.
@@ -123,6 +124,20 @@ impl Target {
             let first = stderr.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
             Failure::task(format!("{tool} failed: {first}"))
         })
+    }
+}
+
+/// No variable of `[database] url_env` is set. One variable: a task failure (exit
+/// 1), as it always was; a list of fallbacks: a configuration error (exit 2)
+/// naming every variable tried.
+fn not_set(names: &[String]) -> Failure {
+    const HOW: &str = "(postgresql://user:password@host:5432/database) or put it in .env next to tasks.toml";
+    match names {
+        [one] => Failure::task(format!("{one} is not set: export it {HOW}")),
+        many => Failure::usage(format!(
+            "none of {} is set ([database] url_env tries them in this order): export one {HOW}",
+            many.join(", ")
+        )),
     }
 }
 

@@ -56,6 +56,7 @@ const SCRUBBED: &[&str] = &[
     "GITHUB_STEP_SUMMARY",
     "NO_COLOR",
     "DATABASE_URL",
+    "DIRECT_URL",
     "XTASK_CONFIG",
     "XTASK_YES",
     "XTASK_NO_PROGRESS",
