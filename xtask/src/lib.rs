@@ -2,6 +2,10 @@
 //! runbook into one safe command. `main` here is the whole program and the one
 //! place an error is printed; the binary only calls it.
 
+// Nothing here is a library API: the only public items are `main` and the
+// `testing` doorway below, so an unused item is a compile error, not dead weight.
+#![deny(unreachable_pub)]
+
 // Modules from the bottom layer up (the layering test in tests/it/layers.rs
 // checks that every `crate::` import points down this list).
 #[macro_use]
@@ -9,20 +13,20 @@ mod out;
 mod reaper;
 mod invocation;
 mod suggest;
-pub mod exit;
+mod exit;
 mod redact;
-pub mod config;
-pub mod ui;
+mod config;
+mod ui;
 mod plan;
 mod proc;
 mod pgbin;
-pub mod db;
-pub mod dump;
-pub mod migrations;
+mod db;
+mod dump;
+mod migrations;
 mod context;
-pub mod audit;
+mod audit;
 mod prisma;
-pub mod evidence;
+mod evidence;
 mod recovery;
 mod preflight;
 mod rehearsal;
@@ -33,6 +37,59 @@ mod report;
 mod init;
 #[cfg(feature = "demo")]
 mod demo;
+
+/// The one doorway for the integration tests (`tests/it`) and the examples: exactly
+/// the internals they call, under the paths the crate uses. Not an API: hidden from
+/// the docs, and an item lands here only when a test outside the crate needs it.
+#[doc(hidden)]
+pub mod testing {
+    pub mod audit {
+        /// backup.rs: the audit log sits beside the backups and is not one of them.
+        pub use crate::audit::FILE_NAME;
+    }
+    pub mod config {
+        /// terminal.rs: the repository's own tasks.toml loads.
+        pub use crate::config::load;
+    }
+    pub mod db {
+        /// evidence*, pooler, restore tests and bench_evidence connect to their clusters.
+        pub use crate::db::Target;
+        pub mod lock {
+            /// deploy.rs holds the deploy lock from another session.
+            pub use crate::db::lock::KEY;
+        }
+    }
+    pub mod dump {
+        pub mod naming {
+            /// backup.rs reads the timestamps of the backups a run wrote, and the
+            /// `<database>@<server>` label in their names.
+            pub use crate::dump::naming::{database_label, BackupName};
+        }
+        pub mod restore {
+            /// restore.rs checks a restore's verification against a damaged dump.
+            pub use crate::dump::restore::verify_restore;
+        }
+    }
+    pub mod evidence {
+        /// evidence.rs and bench_evidence split migration files into statements.
+        pub use crate::evidence::lexer;
+        /// evidence*.rs, pooler.rs and bench_evidence judge migrations against real
+        /// databases through the same calls recovery makes.
+        pub use crate::evidence::{
+            analyse, assess, assess_with, trial_ineligible, Evidence, Expectation, Object, Presence, TrialBounds,
+            TrialOutcome, Verdict,
+        };
+    }
+    pub mod migrations {
+        /// deploy.rs and prisma_app.rs compute a checksum the way Prisma records it;
+        /// rehearsal_agreement classifies the error logs it collects.
+        pub use crate::migrations::{hex, DbError};
+    }
+    pub mod ui {
+        /// restore.rs drives `verify_restore`, which reports through a `Ui`.
+        pub use crate::ui::{Ui, UiOptions};
+    }
+}
 
 use std::process::ExitCode;
 
@@ -95,12 +152,7 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
 
     if let Some(("completions", sub)) = matches.subcommand() {
         if let Some(shell) = sub.get_one::<clap_complete::Shell>("shell") {
-            let mut cmd = cli::command(config.as_ref());
-            let mut script = Vec::new();
-            // Completions are registered for the program's name (`cargo-xtask` for cargo's).
-            let bin = invocation::name().replace(' ', "-");
-            clap_complete::generate(*shell, &mut cmd, bin, &mut script);
-            out!("{}", String::from_utf8_lossy(&script));
+            out!("{}", cli::completion_script(*shell, config.as_ref(), invocation::name()));
         }
         return Ok(Exit::Success);
     }
@@ -147,7 +199,10 @@ fn run_init(args: &[String]) -> Result<Exit, Failure> {
         Err(e) => return clap_error(e, None),
     };
     let Some((cli::INIT, sub)) = matches.subcommand() else {
-        return Err(Failure::usage(format!("usage: {}", invocation::cmd("init [--source PATH] [--force]"))));
+        return Err(Failure::usage(format!(
+            "usage: {}",
+            invocation::cmd("init [--source PATH] [--force] [--ci github [--runner hosted|self-hosted]]")
+        )));
     };
     let root = std::env::current_dir().map_err(|e| {
         Failure::usage(format!("cannot tell the current directory ({e}): run init from the repository root"))
@@ -155,6 +210,10 @@ fn run_init(args: &[String]) -> Result<Exit, Failure> {
     let opts = init::Options {
         source: sub.get_one::<String>("source").map(std::path::PathBuf::from),
         force: sub.get_flag("force"),
+        ci: sub.get_one::<String>("ci").map(|_| match sub.get_one::<String>("runner").map(String::as_str) {
+            Some("self-hosted") => init::Runner::SelfHosted,
+            _ => init::Runner::Hosted,
+        }),
     };
     init::run(&root, &opts)
 }

@@ -24,7 +24,7 @@ const DEBIAN_SYSCONFDIR: &str = "/etc/postgresql-common";
 
 /// A command for the client tool `name`, bypassing Debian's pg_wrapper when PATH
 /// leads to it. Falls back to `name` itself (PATH lookup, or the usual "not found").
-pub fn cmd(name: &str) -> Cmd {
+pub(crate) fn cmd(name: &str) -> Cmd {
     let path = std::env::var_os("PATH");
     // PGCLUSTER is an explicit request to pg_wrapper: let it choose.
     let wrapper_wanted = std::env::var_os("PGCLUSTER").is_some();

@@ -74,26 +74,26 @@ impl Cmd {
 
 /// What a finished command did.
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Output {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status.success()
     }
 
     /// stdout and stderr together, for recognising error texts.
-    pub fn combined(&self) -> String {
+    pub(crate) fn combined(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 }
 
 /// What a spawned child's standard streams are connected to.
 #[derive(Debug, Clone, Copy)]
-pub struct Pipes {
+pub(crate) struct Pipes {
     /// A pipe we write to; otherwise `/dev/null`, or our stdin for `inherit_stdin`.
     pub stdin: bool,
     /// A pipe we read; otherwise `/dev/null`.
@@ -102,7 +102,7 @@ pub struct Pipes {
 
 /// Starts `cmd` with stderr always piped (its text is how failures are explained).
 /// Every child of the tool is started here, so what all children need is set once.
-pub fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
+pub(crate) fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
     let mut command = cmd.to_command();
     let stdin = if pipes.stdin {
         Stdio::piped()
@@ -136,7 +136,7 @@ pub fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
 
 /// Says that `child` (from [`spawn`]) has been waited for: its process group id
 /// may be reused from now on, so the reaper lets go of it.
-pub fn waited(child: &Child) {
+pub(crate) fn waited(child: &Child) {
     reaper::forget(child.id());
 }
 
@@ -179,12 +179,12 @@ fn stdin_is_terminal() -> bool {
 }
 
 /// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
-pub fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
+pub(crate) fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
     run_with(ui, cmd, true)
 }
 
 /// Runs `cmd` without showing its output (for queries whose output is data).
-pub fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
+pub(crate) fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
     run_with(ui, cmd, false)
 }
 
@@ -206,7 +206,7 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
 /// Runs `cmd` with `input` on its stdin and captures its output (nothing shown).
 /// A thread writes the input while this one reads, so a child that answers
 /// before it has read everything cannot deadlock on a full pipe.
-pub fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
+pub(crate) fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
     use std::io::Write;
     let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
     let stdin = child.stdin.take();
@@ -253,7 +253,7 @@ fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {
 }
 
 /// A one-line cause and next step for a command that could not be started.
-pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
+pub(crate) fn spawn_error(program: &str, e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::NotFound {
         let hint = match program {
             "pg_dump" | "psql" | "pg_restore" => {
@@ -269,7 +269,7 @@ pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
 }
 
 /// "exit status 3" or "signal 9 (SIGKILL)".
-pub fn describe_status(status: &ExitStatus) -> String {
+pub(crate) fn describe_status(status: &ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     if let Some(code) = status.code() {
         return format!("exit status {code}");
@@ -293,7 +293,7 @@ pub fn describe_status(status: &ExitStatus) -> String {
 }
 
 /// Quotes an argument for display when it needs it.
-pub fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if plain {
         arg.to_string()
@@ -303,7 +303,7 @@ pub fn shell_quote(arg: &str) -> String {
 }
 
 /// Whether `program` can be found on PATH (or is a path that exists).
-pub fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).exists();
     }

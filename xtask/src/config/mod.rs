@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub mod names;
-pub mod prisma_schema;
+pub(crate) mod names;
+pub(crate) mod prisma_schema;
 
-pub use names::BuiltinKind;
+pub(crate) use names::BuiltinKind;
 
 /// The name of the configuration file the runner looks for.
-pub const FILE_NAME: &str = "tasks.toml";
+pub(crate) const FILE_NAME: &str = "tasks.toml";
 
 /// A configuration error with its location in the file.
 #[derive(Debug, Clone)]
@@ -170,6 +170,17 @@ pub enum BackupFormat {
     Directory,
 }
 
+/// When the backup task takes a backup.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupWhen {
+    /// Every run (the runbook's rule).
+    #[default]
+    Always,
+    /// Only when a migration is pending or failed (nothing to protect otherwise).
+    Pending,
+}
+
 #[derive(Debug, Clone)]
 pub struct Backup {
     pub dir: PathBuf,
@@ -179,8 +190,9 @@ pub struct Backup {
     pub compress: Option<u8>,
     /// Parallel jobs, directory format only.
     pub jobs: Option<u32>,
-    /// Keep at most this many finished backups.
+    /// Keep at most this many finished backups (of each database).
     pub keep: Option<u32>,
+    pub when: BackupWhen,
 }
 
 #[derive(Debug, Clone)]
@@ -231,7 +243,7 @@ struct RawConfig {
 
 /// `[database] trial_max_rows` unless set: the largest table a trial run may touch on
 /// production (see `evidence/trial.rs` for what a trial costs).
-pub const DEFAULT_TRIAL_MAX_ROWS: u64 = 10_000;
+pub(crate) const DEFAULT_TRIAL_MAX_ROWS: u64 = 10_000;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -268,6 +280,7 @@ struct RawBackup {
     compress: Option<Spanned<u8>>,
     jobs: Option<Spanned<u32>>,
     keep: Option<Spanned<u32>>,
+    when: Option<BackupWhen>,
 }
 
 #[derive(Deserialize)]
@@ -290,7 +303,7 @@ struct RawTask {
 }
 
 /// Walks up from `start` to find tasks.toml.
-pub fn discover(start: &Path) -> Option<PathBuf> {
+pub(crate) fn discover(start: &Path) -> Option<PathBuf> {
     start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|candidate| candidate.is_file())
 }
 
@@ -308,7 +321,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates tasks.toml text; `path` is used for messages and to resolve
 /// relative paths.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let src = Source { path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let at = e.span().map(|s| s.start).unwrap_or(0);
@@ -478,6 +491,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         compress: raw.backup.compress.map(|c| c.into_inner()),
         jobs: raw.backup.jobs.map(|j| j.into_inner()),
         keep: raw.backup.keep.map(|k| k.into_inner()),
+        when: raw.backup.when.unwrap_or_default(),
     };
 
     // Tasks, in file order.

@@ -20,7 +20,7 @@ use crate::proc::{self, Cmd, Pipes};
 use crate::ui::Ui;
 
 /// pg_dump's arguments after the program name.
-pub fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
+pub(crate) fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
     let format = match backup.format {
         BackupFormat::Plain => "p",
         BackupFormat::Custom => "c",
@@ -40,14 +40,14 @@ pub fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
 
 /// What a successful pg_dump produced.
 #[derive(Debug)]
-pub struct Dumped {
+pub(crate) struct Dumped {
     pub bytes: u64,
     /// Computed while pg_dump wrote (plain format only).
     pub sha256: Option<String>,
 }
 
 #[derive(Debug)]
-pub enum DumpError {
+pub(crate) enum DumpError {
     /// pg_dump could not be started: the message says why.
     Spawn(String),
     /// pg_dump ended unsuccessfully.
@@ -66,7 +66,7 @@ const TERM_GRACE: Duration = Duration::from_secs(5);
 const FOLLOW_PAUSE: Duration = Duration::from_millis(10);
 
 /// Runs `cmd` (a pg_dump built with [`args`]) writing `out`, which it creates.
-pub fn run(
+pub(crate) fn run(
     ui: &Ui,
     cmd: &Cmd,
     out: &Path,
@@ -193,7 +193,15 @@ mod tests {
     use std::path::PathBuf;
 
     fn backup(format: BackupFormat, compress: Option<u8>, jobs: Option<u32>) -> Backup {
-        Backup { dir: PathBuf::from("/b"), prefix: "p".into(), format, compress, jobs, keep: None }
+        Backup {
+            dir: PathBuf::from("/b"),
+            prefix: "p".into(),
+            format,
+            compress,
+            jobs,
+            keep: None,
+            when: Default::default(),
+        }
     }
 
     #[test]

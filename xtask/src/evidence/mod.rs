@@ -131,9 +131,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use keyed::Keys;
-pub use objects::{quote_ident, Object, Presence, TypeName};
-pub use replay::Found;
+pub(crate) use keyed::Keys;
+pub use objects::{Object, Presence};
+pub(crate) use replay::Found;
 pub use trial::{Bounds as TrialBounds, Outcome as TrialOutcome};
 
 use crate::db::Target;
@@ -219,7 +219,7 @@ pub fn analyse(sql: &str) -> Analysis {
 }
 
 /// Analyses `sql` with unqualified names in `default_schema` (Prisma's `?schema=`).
-pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
+pub(crate) fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     let program = statements::parse(sql, default_schema);
     let mut unknown = Vec::new();
     let mut replaced = Vec::new();
@@ -418,9 +418,29 @@ impl Evidence {
         let absent: HashSet<&Object> =
             self.missing.iter().filter(|e| e.applied_means == Presence::Present).map(|e| &e.object).collect();
         let missing_parent = |e: &&Expectation| e.object.parent().is_some_and(|p| absent.contains(&p));
+        // The summary counts every change: a line that stands for the ones left out
+        // says how many, so that the list and the count agree.
+        let top = |o: &Object| {
+            let mut top = o.clone();
+            while let Some(p) = top.parent().filter(|p| absent.contains(p)) {
+                top = p;
+            }
+            top
+        };
+        let mut folded: std::collections::HashMap<Object, usize> = std::collections::HashMap::new();
+        for e in self.missing.iter().filter(|e| missing_parent(e)) {
+            *folded.entry(top(&e.object)).or_default() += 1;
+        }
         list(
             "not done (as the database has it now)",
-            &mut self.missing.iter().filter(|e| !missing_parent(e)).map(|e| e.now()),
+            &mut self.missing.iter().filter(|e| !missing_parent(e)).map(|e| match folded.get(&e.object) {
+                Some(n) => format!(
+                    "{}, and the {n} change{} the migration makes to it",
+                    e.now(),
+                    if *n == 1 { "" } else { "s" }
+                ),
+                None => e.now(),
+            }),
         );
         list(
             "in the way (there, but unusable or of another kind)",
@@ -512,18 +532,18 @@ impl Evidence {
 }
 
 /// One line: see [`Evidence::summary`].
-pub fn summary(e: &Evidence) -> String {
+pub(crate) fn summary(e: &Evidence) -> String {
     e.summary()
 }
 
 /// Prints [`Evidence::details`] to stdout.
-pub fn print_details(e: &Evidence) {
+pub(crate) fn print_details(e: &Evidence) {
     out!("{}", e.details());
 }
 
 /// Whether the change is about the object called `name`, or something it owns
 /// (`attendance_status` names the enum, its values and its type).
-pub fn names_object(e: &Expectation, name: &str) -> bool {
+pub(crate) fn names_object(e: &Expectation, name: &str) -> bool {
     names(&e.object).contains(&name)
 }
 
@@ -556,8 +576,10 @@ fn names(o: &Object) -> Vec<&str> {
 
 /// The verdict again, for evidence whose lists a caller has shortened: changes no
 /// longer in `present`, `missing` or `invalid` count as predating the migration (see
-/// [`Evidence::discount`]).
-pub fn verdict_of(e: &Evidence) -> Verdict {
+/// [`Evidence::discount`]). The tests' oracle for `discount`; the program reads
+/// `Evidence::verdict`.
+#[cfg(test)]
+pub(crate) fn verdict_of(e: &Evidence) -> Verdict {
     let Some(basis) = &e.basis else {
         return e.verdict;
     };
@@ -577,7 +599,7 @@ pub fn verdict_of(e: &Evidence) -> Verdict {
 
 /// The verdict for `analysis` given what the catalogs hold (`found`; objects not in it
 /// count as absent).
-pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
+pub(crate) fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
     judge_with(analysis, found, &HashSet::new())
 }
 
@@ -819,7 +841,7 @@ pub fn assess_with(
 
 /// Whether the evidence may run a trial, and how.
 #[derive(Debug, Clone)]
-pub enum Trial {
+pub(crate) enum Trial {
     /// Never: the catalogs alone decide.
     Off,
     /// Within these bounds, where the file is eligible and its tables are small enough.
@@ -831,7 +853,12 @@ pub enum Trial {
 
 /// [`assess`] with a [`Trial`] policy; [`Evidence::trial`] says what it found (or why
 /// it was skipped), for the caller to keep for the rest of its run.
-pub fn assess_trying(target: &Target, sql: &str, default_schema: &str, trial: Trial) -> Result<Evidence, Failure> {
+pub(crate) fn assess_trying(
+    target: &Target,
+    sql: &str,
+    default_schema: &str,
+    trial: Trial,
+) -> Result<Evidence, Failure> {
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);

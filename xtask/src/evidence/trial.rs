@@ -50,22 +50,22 @@ use crate::exit::Failure;
 
 /// How long the trial waits for a lock: it runs on a live database, and a data change
 /// that queues behind a long lock would block everyone queued behind it in turn.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long one statement of the trial may run: ample for a file over tables of at
 /// most [`MAX_ROWS`] rows, short enough that the check stays a check and does not hold
 /// row locks on a live database for long.
-pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The statement timeout of a trial asked for explicitly (`diagnose --trial`), which
 /// may cover a large table: the user accepted its cost, but not an unbounded one.
-pub const EXPLICIT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const EXPLICIT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The largest table, by the catalogs' estimate, a trial may touch on production
 /// unless it is asked for explicitly (`[database] trial_max_rows` sets another): a
 /// rolled-back change of ten thousand rows writes a few megabytes of WAL and leaves as
 /// many dead rows as an ordinary batch job does.
-pub const MAX_ROWS: u64 = crate::config::DEFAULT_TRIAL_MAX_ROWS;
+pub(crate) const MAX_ROWS: u64 = crate::config::DEFAULT_TRIAL_MAX_ROWS;
 
 /// Functions whose effect a `ROLLBACK` does not undo, or which would lift the trial's
 /// bounds: a file that mentions one (as a name or inside a string) is not tried.
@@ -78,7 +78,7 @@ pub const MAX_ROWS: u64 = crate::config::DEFAULT_TRIAL_MAX_ROWS;
 /// `pg_logical_emit_message` can write outside the transaction; replication slots are
 /// not transactional; `set_config` can lift `statement_timeout`. (`nextval` is allowed:
 /// a consumed sequence value is only a gap.) Names ending in `*` are prefixes.
-pub const NOT_ROLLED_BACK: &[&str] = &[
+pub(crate) const NOT_ROLLED_BACK: &[&str] = &[
     "setval",
     "dblink*",
     "http",

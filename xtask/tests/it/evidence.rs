@@ -4,8 +4,8 @@
 //! enum rewrite, and names that need quoting.
 
 use pgcluster::{Cluster, ClusterOptions};
-use xtask::db::Target;
-use xtask::evidence::{self, lexer, Evidence, Object, Presence, Verdict};
+use xtask::testing::db::Target;
+use xtask::testing::evidence::{self, lexer, Evidence, Object, Presence, Verdict};
 
 use crate::harness::TempDir;
 
@@ -200,7 +200,7 @@ fn first_half_applied_is_partial_with_both_lists() {
     let report = ev.report();
     assert!(
         report.contains(
-            "  not done (as the database has it now):\n    table \"public\".\"notes\" does not exist (line 38)\n"
+            "  not done (as the database has it now):\n    table \"public\".\"notes\" does not exist (line 38), and the "
         ),
         "{report}"
     );

@@ -12,7 +12,7 @@ use crate::prisma_app::{PrismaApp, MIGRATIONS};
 /// with its checksum (as a deploy killed mid-file leaves it).
 fn failed_data_migration(app: &PrismaApp, name: &str, sql: &str) {
     app.project.file(&format!("{MIGRATIONS}/{name}/migration.sql"), sql);
-    let checksum = xtask::migrations::checksum(sql.as_bytes());
+    let checksum = xtask::testing::migrations::hex(&crate::prisma_app::sha2_digest(sql.as_bytes()));
     app.psql(&format!(
         "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, logs, applied_steps_count) \
          VALUES ('{name}-row', '{checksum}', '{name}', now(), 'Error: P1017: Server has closed the connection.', 0)"
