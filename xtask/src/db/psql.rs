@@ -84,6 +84,15 @@ impl Target {
         };
         Ok(Target { session: Some(Arc::new(Mutex::new(session))), ..self.clone() })
     }
+
+    /// [`Target::with_session`] whose transactions are all read-only: a read-only
+    /// command (`status`, `diagnose`'s catalog checks) cannot write through it, and a
+    /// write slipped in by mistake fails (25006) instead of changing production.
+    pub fn with_read_only_session(&self, vars: &[(&str, &str)]) -> Result<Target, Failure> {
+        let target = self.with_session(vars)?;
+        target.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;", vars)?;
+        Ok(target)
+    }
 }
 
 /// A psql session shared by the clones of one [`Target`].
