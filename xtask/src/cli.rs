@@ -141,7 +141,20 @@ pub fn command(config: Option<&Config>) -> Command {
     let mut cmd = Command::new("xtask")
         .bin_name(crate::invocation::name())
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
-        .after_help("Exit status: 0 success, 1 a task failed, 2 usage or config error, 3 database unreachable, 4 migration failed and not recovered (status: failed or drift), 5 deploy lock not acquired, 6 status: migrations pending.")
+        // One line per code; the bracket is what a fleet engine (a CI matrix job, a
+        // Kubernetes Job index) does with it. The README's table and the example
+        // podFailurePolicy (examples/fleet/) say the same: tests/it/engines.rs.
+        .after_help(
+            "Exit status [what a fleet engine does: done, retry, fail the index, fail the job]:
+  0 success [done]
+  1 a task failed [fail the index]
+  2 usage or config error: nothing ran [fail the index]
+  3 database unreachable [retry]
+  4 migration failed and not recovered (status: failed or drift); deploy-fleet: some targets failed, the budget held [fail the index]
+  5 deploy lock not acquired [retry]
+  6 status: migrations pending [fail the index]
+  7 deploy-fleet: a wave's failure budget was spent, the fleet stopped [fail the job]",
+        )
         .args(global_args())
         .subcommand(
             Command::new(COMPLETIONS)

@@ -248,11 +248,10 @@ impl<'a> RunDb<'a> {
         }
         let target = Target::from_env(self.config)?;
         if let Some(line) = self.url_choice() {
-            let tool = if line.contains(&format!("from {} ", target.env_name)) {
-                String::new()
-            } else {
-                format!("; the tool's own connections use {}", target.env_name)
-            };
+            // A set direct_url_env serves the tool's own connections (Prisma keeps the list's).
+            let direct = db::url_var(self.config).is_some_and(|(used, _)| used != target.env_name);
+            let tool =
+                if direct { format!("; the tool's own connections use {}", target.env_name) } else { String::new() };
             self.ui.event(&format!("{line}{tool}"));
         }
         Ok(self.target.get_or_init(|| target))

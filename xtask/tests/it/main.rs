@@ -5,6 +5,7 @@ mod adoption;
 mod advice;
 mod backup;
 mod deploy;
+mod engines;
 mod evidence;
 mod evidence_trial;
 mod faults;
