@@ -57,8 +57,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use pgcluster::{Cluster, ClusterOptions};
-use xtask::db::Target;
-use xtask::evidence::{self, lexer, Verdict};
+use xtask::testing::db::Target;
+use xtask::testing::evidence::{self, lexer, Verdict};
 
 const PASSWORD: &str = "bench-evidence-pw";
 

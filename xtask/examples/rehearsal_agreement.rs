@@ -180,7 +180,7 @@ fn check_app(
                 }
                 match state_of(&rows, &m) {
                     Some((s, logs)) if s == "failed" && !ok => {
-                        let e = xtask::migrations::DbError::from_logs(&logs);
+                        let e = xtask::testing::migrations::DbError::from_logs(&logs);
                         let theirs = format!("{} {}", e.code.unwrap_or_default(), e.message.unwrap_or_default());
                         result.failed.push((m.clone(), ours, theirs));
                         prisma(&["migrate", "resolve", "--applied", &m])?;

@@ -12,18 +12,18 @@ use crate::context::Ctx;
 pub const FILE_NAME: &str = "xtask-audit.jsonl";
 
 /// Identifies the lines of one invocation.
-pub fn run_id() -> &'static str {
+pub(crate) fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| format!("{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"), std::process::id()))
 }
 
-pub fn path(ctx: &Ctx) -> PathBuf {
+pub(crate) fn path(ctx: &Ctx) -> PathBuf {
     ctx.config.backup.dir.join(FILE_NAME)
 }
 
 /// Appends one event. A log that cannot be written is reported, not fatal: the
 /// run's own output still says what happened.
-pub fn record(ctx: &Ctx, event: &str, data: serde_json::Value) {
+pub(crate) fn record(ctx: &Ctx, event: &str, data: serde_json::Value) {
     let mut line = serde_json::json!({
         "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "run": run_id(),
@@ -51,7 +51,7 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 /// Confirms the run still holds its deploy lock before `next` (see
 /// `RunState::check_lock`); a lost lock is also written to the log.
-pub fn check_lock(ctx: &mut Ctx, next: Option<&str>) -> Result<(), crate::exit::Failure> {
+pub(crate) fn check_lock(ctx: &mut Ctx, next: Option<&str>) -> Result<(), crate::exit::Failure> {
     ctx.state.check_lock(next).inspect_err(|lost| {
         record(ctx, "lock-lost", serde_json::json!({ "message": lost.message }));
     })

@@ -13,12 +13,12 @@ use crate::config::{Action, Config};
 use crate::context::TaskArgs;
 use crate::ui::ColorChoice;
 
-pub use crate::config::names::{COMPLETIONS, DEMO, GLOBAL_FLAGS, INIT};
-pub use crate::suggest::did_you_mean;
+pub(crate) use crate::config::names::{COMPLETIONS, DEMO, GLOBAL_FLAGS, INIT};
+pub(crate) use crate::suggest::did_you_mean;
 
 /// Global flags, usable before or after the task name.
 #[derive(Debug, Clone)]
-pub struct Globals {
+pub(crate) struct Globals {
     pub dry_run: bool,
     pub list: bool,
     pub yes: bool,
@@ -32,7 +32,7 @@ pub struct Globals {
 
 /// Finds `--config PATH` (or `--config=PATH`) before full parsing: the tasks it
 /// names decide which subcommands exist.
-pub fn prescan_config(args: &[String]) -> Option<PathBuf> {
+pub(crate) fn prescan_config(args: &[String]) -> Option<PathBuf> {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         if a == "--" {
@@ -52,7 +52,7 @@ pub fn prescan_config(args: &[String]) -> Option<PathBuf> {
 /// there (`1/0`, `true/false`, `yes/no`, `on/off`), not only clap's default `true/false`.
 /// The subcommand named on the command line, found before full parsing (global
 /// flags and their values skipped): `init` must run without a tasks.toml.
-pub fn prescan_subcommand(args: &[String]) -> Option<&str> {
+pub(crate) fn prescan_subcommand(args: &[String]) -> Option<&str> {
     let mut it = args.iter().skip(1);
     while let Some(a) = it.next() {
         if a == "--" {
@@ -137,7 +137,7 @@ fn global_args() -> Vec<Arg> {
 }
 
 /// Builds the full command line for this configuration.
-pub fn command(config: Option<&Config>) -> Command {
+pub(crate) fn command(config: Option<&Config>) -> Command {
     let mut cmd = Command::new("xtask")
         .bin_name(crate::invocation::name())
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
@@ -235,7 +235,7 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
     sub
 }
 
-pub fn globals(m: &ArgMatches) -> Globals {
+pub(crate) fn globals(m: &ArgMatches) -> Globals {
     Globals {
         dry_run: m.get_flag("dry-run"),
         list: m.get_flag("list"),
@@ -250,7 +250,7 @@ pub fn globals(m: &ArgMatches) -> Globals {
 }
 
 /// The target task's arguments, by name.
-pub fn task_args(m: &ArgMatches) -> TaskArgs {
+pub(crate) fn task_args(m: &ArgMatches) -> TaskArgs {
     let mut out = TaskArgs::default();
     for id in m.ids() {
         let name = id.as_str();

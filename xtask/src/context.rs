@@ -21,7 +21,7 @@ use crate::ui::Ui;
 
 /// Flags that change how a run behaves (not how it looks).
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub dry_run: bool,
     /// Answer confirmation prompts with yes.
     pub yes: bool,
@@ -34,21 +34,21 @@ pub struct RunOptions {
 /// Values of the command-line arguments given to the target task. Flags are
 /// present with the value "true".
 #[derive(Debug, Clone, Default)]
-pub struct TaskArgs(pub BTreeMap<String, String>);
+pub(crate) struct TaskArgs(pub BTreeMap<String, String>);
 
 impl TaskArgs {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
-    pub fn flag(&self, name: &str) -> bool {
+    pub(crate) fn flag(&self, name: &str) -> bool {
         self.0.get(name).is_some_and(|v| v == "true")
     }
 }
 
 /// The backup written during this run.
 #[derive(Debug, Clone, Serialize)]
-pub struct BackupRecord {
+pub(crate) struct BackupRecord {
     pub path: String,
     pub bytes: u64,
     pub sha256: String,
@@ -58,7 +58,7 @@ pub struct BackupRecord {
 
 /// One call of the Prisma CLI.
 #[derive(Debug, Clone, Serialize)]
-pub struct PrismaCall {
+pub(crate) struct PrismaCall {
     /// The command, secrets masked.
     pub command: String,
     pub exit_code: Option<i32>,
@@ -67,7 +67,7 @@ pub struct PrismaCall {
 
 /// A migration this run marked with `prisma migrate resolve`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     pub migration: String,
     /// "rolled-back" or "applied".
     #[serde(rename = "as")]
@@ -77,7 +77,7 @@ pub struct Resolution {
 
 /// The rehearsal of a deploy on a scratch copy of production.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct RehearsalRecord {
+pub(crate) struct RehearsalRecord {
     /// "schema" or "full".
     pub mode: String,
     /// The scratch database (`None` when none was made).
@@ -99,7 +99,7 @@ pub struct RehearsalRecord {
 
 /// What is known about a failure that stopped the run, for people and reports.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Diagnosis {
+pub(crate) struct Diagnosis {
     pub summary: String,
     pub migration: Option<String>,
     pub started_at: Option<String>,
@@ -111,7 +111,7 @@ pub struct Diagnosis {
 
 /// How one task of the run ended.
 #[derive(Debug, Clone, Serialize)]
-pub struct TaskRecord {
+pub(crate) struct TaskRecord {
     pub name: String,
     pub outcome: &'static str,
     pub seconds: f64,
@@ -120,19 +120,19 @@ pub struct TaskRecord {
 
 impl TaskRecord {
     /// A task that did its job.
-    pub fn success(name: &str, took: std::time::Duration) -> TaskRecord {
+    pub(crate) fn success(name: &str, took: std::time::Duration) -> TaskRecord {
         TaskRecord { name: name.to_string(), outcome: "success", seconds: took.as_secs_f64(), error: None }
     }
 
     /// A task the run never started, because an earlier step stopped it.
-    pub fn skipped(name: &str) -> TaskRecord {
+    pub(crate) fn skipped(name: &str) -> TaskRecord {
         TaskRecord { name: name.to_string(), outcome: "skipped", seconds: 0.0, error: None }
     }
 }
 
 /// State shared by the tasks of one invocation (the deploy reads what the backup wrote).
 #[derive(Default)]
-pub struct RunState {
+pub(crate) struct RunState {
     pub tasks: Vec<TaskRecord>,
     pub backup: Option<BackupRecord>,
     pub prisma_calls: Vec<PrismaCall>,
@@ -149,7 +149,7 @@ pub struct RunState {
 
 impl RunState {
     /// Notes a step that ran, for the message should the lock turn out lost.
-    pub fn ran(&mut self, step: String) {
+    pub(crate) fn ran(&mut self, step: String) {
         if self.lock.is_some() {
             self.since_check.push(step);
         }
@@ -158,7 +158,7 @@ impl RunState {
     /// Confirms the run still holds its lock before `next` runs (or after the last
     /// step when `next` is `None`). A lost lock stops the run (exit 5) with what
     /// ran without it; the lock is then dropped so nothing checks it again.
-    pub fn check_lock(&mut self, next: Option<&str>) -> Result<(), Failure> {
+    pub(crate) fn check_lock(&mut self, next: Option<&str>) -> Result<(), Failure> {
         let Some(lock) = self.lock.as_mut() else {
             return Ok(());
         };
@@ -197,7 +197,7 @@ impl RunState {
 /// and `_prisma_migrations` as last read. Everything that changes the ledger
 /// (a Prisma call) says so with [`RunDb::ledger_changed`]; the next read asks
 /// the database again.
-pub struct RunDb<'a> {
+pub(crate) struct RunDb<'a> {
     config: &'a Config,
     ui: &'a Ui,
     target: OnceCell<Target>,
@@ -207,19 +207,19 @@ pub struct RunDb<'a> {
 
 /// `_prisma_migrations` as read once.
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub(crate) struct Ledger {
     /// `None`: the database has no `_prisma_migrations` (Prisma never migrated it).
     pub table: Option<Vec<Row>>,
 }
 
 impl Ledger {
     /// The rows, oldest first (none without a table).
-    pub fn rows(&self) -> &[Row] {
+    pub(crate) fn rows(&self) -> &[Row] {
         self.table.as_deref().unwrap_or_default()
     }
 
     /// The migration's latest row (`None`: never recorded).
-    pub fn latest(&self, name: &str) -> Option<&Row> {
+    pub(crate) fn latest(&self, name: &str) -> Option<&Row> {
         self.rows().iter().rev().find(|r| r.migration_name == name)
     }
 }
@@ -227,7 +227,7 @@ impl Ledger {
 impl<'a> RunDb<'a> {
     /// Registers every configured database URL that is set as a secret with the UI
     /// (also for the output of `run` tasks); connects to nothing, requires nothing.
-    pub fn new(config: &'a Config, ui: &'a Ui) -> RunDb<'a> {
+    pub(crate) fn new(config: &'a Config, ui: &'a Ui) -> RunDb<'a> {
         for var in config.database.url_env.iter().chain(&config.database.direct_url_env) {
             if let Ok(raw) = std::env::var(var) {
                 db::mask_secrets(ui, &raw);
@@ -236,13 +236,13 @@ impl<'a> RunDb<'a> {
         RunDb { config, ui, target: OnceCell::new(), scratch: OnceCell::new(), ledger: RefCell::new(None) }
     }
 
-    pub fn config(&self) -> &'a Config {
+    pub(crate) fn config(&self) -> &'a Config {
         self.config
     }
 
     /// The production database ([`Target::from_env`]), resolved on the first call.
     /// With fallbacks in `[database] url_env`, says once which variable it used.
-    pub fn target(&self) -> Result<&Target, Failure> {
+    pub(crate) fn target(&self) -> Result<&Target, Failure> {
         if let Some(t) = self.target.get() {
             return Ok(t);
         }
@@ -259,7 +259,7 @@ impl<'a> RunDb<'a> {
 
     /// Which variable of a `[database] url_env` list the URL comes from, as one
     /// line; `None` for a single variable (nothing to choose).
-    pub fn url_choice(&self) -> Option<String> {
+    pub(crate) fn url_choice(&self) -> Option<String> {
         let names = &self.config.database.url_env;
         if names.len() < 2 {
             return None;
@@ -277,7 +277,7 @@ impl<'a> RunDb<'a> {
     }
 
     /// The server scratch databases go to: `[rehearsal] url_env`'s, or production's.
-    pub fn scratch_server(&self) -> Result<&Target, Failure> {
+    pub(crate) fn scratch_server(&self) -> Result<&Target, Failure> {
         if let Some(t) = self.scratch.get() {
             return Ok(t);
         }
@@ -300,19 +300,19 @@ impl<'a> RunDb<'a> {
     }
 
     /// The migrations directory from the config, or a message saying how to set it.
-    pub fn migrations_dir(&self) -> Result<&'a Path, Failure> {
+    pub(crate) fn migrations_dir(&self) -> Result<&'a Path, Failure> {
         self.config.prisma.migrations.as_deref().ok_or_else(|| {
             Failure::new(Exit::Usage, "no migrations directory: set [prisma] schema (the migrations sit beside it) or [prisma] migrations in tasks.toml")
         })
     }
 
     /// The `migration.sql` of a migration (whether or not it exists).
-    pub fn migration_sql(&self, name: &str) -> Result<PathBuf, Failure> {
+    pub(crate) fn migration_sql(&self, name: &str) -> Result<PathBuf, Failure> {
         Ok(self.migrations_dir()?.join(name).join("migration.sql"))
     }
 
     /// `_prisma_migrations`, read from production on the first call and after a change.
-    pub fn ledger(&self) -> Result<Rc<Ledger>, Failure> {
+    pub(crate) fn ledger(&self) -> Result<Rc<Ledger>, Failure> {
         if let Some(l) = self.ledger.borrow().as_ref() {
             return Ok(Rc::clone(l));
         }
@@ -320,26 +320,26 @@ impl<'a> RunDb<'a> {
     }
 
     /// Reads `_prisma_migrations` now, through `via` (production, or a session of it).
-    pub fn read_ledger(&self, via: &Target) -> Result<Rc<Ledger>, Failure> {
+    pub(crate) fn read_ledger(&self, via: &Target) -> Result<Rc<Ledger>, Failure> {
         let table = migrations::read_table(via)?;
         Ok(self.remember_ledger(table))
     }
 
     /// Keeps rows of production's `_prisma_migrations` read by another query.
-    pub fn remember_ledger(&self, table: Option<Vec<Row>>) -> Rc<Ledger> {
+    pub(crate) fn remember_ledger(&self, table: Option<Vec<Row>>) -> Rc<Ledger> {
         let ledger = Rc::new(Ledger { table });
         *self.ledger.borrow_mut() = Some(Rc::clone(&ledger));
         ledger
     }
 
     /// Something may have changed `_prisma_migrations`: the next read asks the database.
-    pub fn ledger_changed(&self) {
+    pub(crate) fn ledger_changed(&self) {
         *self.ledger.borrow_mut() = None;
     }
 }
 
 /// Everything a task needs while it runs.
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
     /// The run's database (shared by every task of the run).
     pub db: &'a RunDb<'a>,
@@ -351,7 +351,7 @@ pub struct Ctx<'a> {
 }
 
 /// The result of a whole run.
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub exit: Exit,
     /// Why the run stopped (already masked); `lib` prints it, after the reports.
     pub failure: Option<Failure>,
@@ -363,7 +363,7 @@ pub struct RunResult {
 
 /// The diagnosis as lines: the summary, then labelled details, then the next steps
 /// in order (indented). The printout and the GitHub annotation both use it.
-pub fn diagnosis_lines(d: &Diagnosis) -> Vec<String> {
+pub(crate) fn diagnosis_lines(d: &Diagnosis) -> Vec<String> {
     let mut lines = vec![d.summary.clone()];
     if let Some(m) = &d.migration {
         lines.push(format!("migration: {m}"));

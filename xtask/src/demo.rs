@@ -22,7 +22,7 @@ fn fail<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> Failure + '_ {
     move |e| Failure::task(format!("demo: {what}: {e:#}"))
 }
 
-pub fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
+pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     let ui = Ui::new(UiOptions::detect(globals.no_progress, globals.color));
     let deploy_task =
         config.tasks.iter().find(|t| t.action == Action::Uses(BuiltinKind::PrismaDeploy)).ok_or_else(|| {

@@ -9,7 +9,7 @@ static NAME: OnceLock<String> = OnceLock::new();
 /// The command as invoked, from the program name (`argv[0]`) and whether cargo
 /// started it: `cargo run` (behind the `cargo xtask` alias) sets `CARGO` for the
 /// program it runs; an installed binary started from a shell has no `CARGO`.
-pub fn detect(argv0: Option<&str>, cargo_env: Option<&std::ffi::OsStr>) -> String {
+pub(crate) fn detect(argv0: Option<&str>, cargo_env: Option<&std::ffi::OsStr>) -> String {
     if cargo_env.is_some_and(|c| !c.is_empty()) {
         return "cargo xtask".into();
     }
@@ -27,17 +27,17 @@ pub fn detect(argv0: Option<&str>, cargo_env: Option<&std::ffi::OsStr>) -> Strin
 }
 
 /// Records the name for this process; the first call wins.
-pub fn init(argv0: Option<&str>) {
+pub(crate) fn init(argv0: Option<&str>) {
     let _ = NAME.set(detect(argv0, std::env::var_os("CARGO").as_deref()));
 }
 
 /// The command to type, e.g. `cargo xtask` or `xtask`.
-pub fn name() -> &'static str {
+pub(crate) fn name() -> &'static str {
     NAME.get().map(String::as_str).unwrap_or("cargo xtask")
 }
 
 /// `rest` prefixed with the command to type: `cmd("deploy")` is `cargo xtask deploy`.
-pub fn cmd(rest: &str) -> String {
+pub(crate) fn cmd(rest: &str) -> String {
     if rest.is_empty() {
         name().to_string()
     } else {
@@ -46,7 +46,7 @@ pub fn cmd(rest: &str) -> String {
 }
 
 /// Replaces the `{xtask}` placeholder of static help texts with the command.
-pub fn fill(text: &str) -> String {
+pub(crate) fn fill(text: &str) -> String {
     text.replace("{xtask}", name())
 }
 

@@ -2,6 +2,10 @@
 //! runbook into one safe command. `main` here is the whole program and the one
 //! place an error is printed; the binary only calls it.
 
+// Nothing here is a library API: the only public items are `main` and the
+// `testing` doorway below, so an unused item is a compile error, not dead weight.
+#![deny(unreachable_pub)]
+
 // Modules from the bottom layer up (the layering test in tests/it/layers.rs
 // checks that every `crate::` import points down this list).
 #[macro_use]
@@ -9,20 +13,20 @@ mod out;
 mod reaper;
 mod invocation;
 mod suggest;
-pub mod exit;
+mod exit;
 mod redact;
-pub mod config;
-pub mod ui;
+mod config;
+mod ui;
 mod plan;
 mod proc;
 mod pgbin;
-pub mod db;
-pub mod dump;
-pub mod migrations;
+mod db;
+mod dump;
+mod migrations;
 mod context;
-pub mod audit;
+mod audit;
 mod prisma;
-pub mod evidence;
+mod evidence;
 mod recovery;
 mod preflight;
 mod rehearsal;
@@ -33,6 +37,58 @@ mod report;
 mod init;
 #[cfg(feature = "demo")]
 mod demo;
+
+/// The one doorway for the integration tests (`tests/it`) and the examples: exactly
+/// the internals they call, under the paths the crate uses. Not an API: hidden from
+/// the docs, and an item lands here only when a test outside the crate needs it.
+#[doc(hidden)]
+pub mod testing {
+    pub mod audit {
+        /// backup.rs: the audit log sits beside the backups and is not one of them.
+        pub use crate::audit::FILE_NAME;
+    }
+    pub mod config {
+        /// terminal.rs: the repository's own tasks.toml loads.
+        pub use crate::config::load;
+    }
+    pub mod db {
+        /// evidence*, pooler, restore tests and bench_evidence connect to their clusters.
+        pub use crate::db::Target;
+        pub mod lock {
+            /// deploy.rs holds the deploy lock from another session.
+            pub use crate::db::lock::KEY;
+        }
+    }
+    pub mod dump {
+        pub mod naming {
+            /// backup.rs reads the timestamps of the backups a run wrote.
+            pub use crate::dump::naming::BackupName;
+        }
+        pub mod restore {
+            /// restore.rs checks a restore's verification against a damaged dump.
+            pub use crate::dump::restore::verify_restore;
+        }
+    }
+    pub mod evidence {
+        /// evidence.rs and bench_evidence split migration files into statements.
+        pub use crate::evidence::lexer;
+        /// evidence*.rs, pooler.rs and bench_evidence judge migrations against real
+        /// databases through the same calls recovery makes.
+        pub use crate::evidence::{
+            analyse, assess, assess_with, trial_ineligible, Evidence, Expectation, Object, Presence, TrialBounds,
+            TrialOutcome, Verdict,
+        };
+    }
+    pub mod migrations {
+        /// deploy.rs and prisma_app.rs compute a checksum the way Prisma records it;
+        /// rehearsal_agreement classifies the error logs it collects.
+        pub use crate::migrations::{hex, DbError};
+    }
+    pub mod ui {
+        /// restore.rs drives `verify_restore`, which reports through a `Ui`.
+        pub use crate::ui::{Ui, UiOptions};
+    }
+}
 
 use std::process::ExitCode;
 

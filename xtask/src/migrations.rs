@@ -11,7 +11,7 @@ use crate::exit::Failure;
 
 /// One row of `_prisma_migrations`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub id: String,
     pub checksum: String,
     pub migration_name: String,
@@ -25,16 +25,16 @@ pub struct Row {
 
 impl Row {
     /// Recorded as failed: started, neither finished nor rolled back. Prisma's P3009.
-    pub fn is_failed(&self) -> bool {
+    pub(crate) fn is_failed(&self) -> bool {
         self.finished_at.is_none() && self.rolled_back_at.is_none()
     }
 
-    pub fn is_applied(&self) -> bool {
+    pub(crate) fn is_applied(&self) -> bool {
         self.finished_at.is_some() && self.rolled_back_at.is_none()
     }
 
     /// The database error of a failed migration, from its logs.
-    pub fn error(&self) -> DbError {
+    pub(crate) fn error(&self) -> DbError {
         DbError::from_logs(self.logs.as_deref().unwrap_or(""))
     }
 }
@@ -126,7 +126,7 @@ impl DbError {
 /// The migration a command acts on: the one `named`, or else the one recorded as
 /// failed. `Ok(None)` when none is named and none failed; an error naming them all
 /// when several failed (the user must choose).
-pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<Option<String>, Failure> {
+pub(crate) fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<Option<String>, Failure> {
     if let Some(n) = named {
         return Ok(Some(n.to_string()));
     }
@@ -145,13 +145,13 @@ pub fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> Result<
 }
 
 /// The psql variables [`read_table`] uses (the schema of `_prisma_migrations`).
-pub fn ledger_vars(target: &Target) -> [(&str, &str); 1] {
+pub(crate) fn ledger_vars(target: &Target) -> [(&str, &str); 1] {
     [("schema", target.url.schema.as_str())]
 }
 
 /// Reads `_prisma_migrations` in Prisma's schema; `None` when the table does not
 /// exist yet (a database Prisma never migrated).
-pub fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {
+pub(crate) fn read_table(target: &Target) -> Result<Option<Vec<Row>>, Failure> {
     // One psql process: a first row says whether the table exists, then its rows.
     let sql = format!(
         r#"
@@ -178,14 +178,14 @@ SELECT {LEDGER_COLUMNS}
 
 /// The columns `read_table` selects, in the order [`row_from`] takes them (for
 /// other scripts that read the ledger as part of a larger query).
-pub const LEDGER_COLUMNS: &str = r#"id, checksum, migration_name,
+pub(crate) const LEDGER_COLUMNS: &str = r#"id, checksum, migration_name,
        to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
        to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
        to_char(rolled_back_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
        logs, applied_steps_count"#;
 
 /// One ledger row from the cells of [`LEDGER_COLUMNS`]; `None` without a name.
-pub fn row_from(cells: [Option<String>; 8]) -> Option<Row> {
+pub(crate) fn row_from(cells: [Option<String>; 8]) -> Option<Row> {
     let [id, checksum, name, started_at, finished_at, rolled_back_at, logs, steps] = cells;
     Some(Row {
         id: id.unwrap_or_default(),
@@ -201,7 +201,7 @@ pub fn row_from(cells: [Option<String>; 8]) -> Option<Row> {
 
 /// A migration directory on disk.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Local {
+pub(crate) struct Local {
     pub name: String,
     pub sql_path: PathBuf,
     /// SHA-256 hex of migration.sql, as Prisma records it.
@@ -210,7 +210,7 @@ pub struct Local {
 
 /// Lists the migration directories (those with a migration.sql), sorted by name
 /// as Prisma applies them.
-pub fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Failure::task(format!(
             "cannot read the migrations directory {}: {e}; set [prisma] schema (or migrations) in tasks.toml",
@@ -236,7 +236,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Local>, Failure> {
 }
 
 /// SHA-256 hex of a migration file, as Prisma records it in `checksum`.
-pub fn checksum(bytes: &[u8]) -> String {
+pub(crate) fn checksum(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
@@ -246,7 +246,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// How the directories and the table compare.
 #[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Status {
+pub(crate) struct Status {
     pub applied: Vec<String>,
     pub pending: Vec<String>,
     pub failed: Vec<Row>,
@@ -258,13 +258,7 @@ pub struct Status {
     pub drift: Vec<String>,
 }
 
-impl Status {
-    pub fn in_sync(&self) -> bool {
-        self.pending.is_empty() && self.failed.is_empty() && self.missing_on_disk.is_empty() && self.drift.is_empty()
-    }
-}
-
-pub fn compare(local: &[Local], rows: &[Row]) -> Status {
+pub(crate) fn compare(local: &[Local], rows: &[Row]) -> Status {
     let mut s = Status::default();
     for m in local {
         let mine: Vec<&Row> = rows.iter().filter(|r| r.migration_name == m.name).collect();
@@ -339,7 +333,6 @@ mod tests {
         assert_eq!(s.rolled_back, ["4_retry"]);
         assert_eq!(s.pending, ["4_retry", "5_new"]);
         assert_eq!(s.missing_on_disk, ["0_gone"]);
-        assert!(!s.in_sync());
     }
 
     #[test]
@@ -347,7 +340,7 @@ mod tests {
         let rows = [row("1", false, true, "a"), row("1", true, false, "a")];
         let s = compare(&[local("1", "a")], &rows);
         assert_eq!(s.applied, ["1"]);
-        assert!(s.in_sync());
+        assert!(s.pending.is_empty() && s.failed.is_empty() && s.missing_on_disk.is_empty() && s.drift.is_empty());
     }
 
     /// `_prisma_migrations.logs` of the failed row, native engine (Prisma 6.19.3 and

@@ -24,7 +24,7 @@ const DEBIAN_SYSCONFDIR: &str = "/etc/postgresql-common";
 /// The program to start for the client tool `name`, bypassing Debian's pg_wrapper
 /// when PATH leads to it (then `sh` gets the environment the wrapper would have
 /// set). Falls back to `name` itself (PATH lookup, or the usual "not found").
-pub fn program(sh: &Shell, name: &str) -> PathBuf {
+pub(crate) fn program(sh: &Shell, name: &str) -> PathBuf {
     let path = std::env::var_os("PATH");
     // PGCLUSTER is an explicit request to pg_wrapper: let it choose.
     let wrapper_wanted = std::env::var_os("PGCLUSTER").is_some();

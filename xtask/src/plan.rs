@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError};
 /// Returns the tasks to run for `target`, dependencies first, each task once, in a
 /// stable order: a task's dependencies are visited in the order they are written.
 /// The config has been checked for unknown names and cycles already.
-pub fn order<'c>(config: &'c Config, target: &str) -> Vec<&'c str> {
+pub(crate) fn order<'c>(config: &'c Config, target: &str) -> Vec<&'c str> {
     let index = index(config);
     let Some(&start) = index.get(target) else {
         return Vec::new();
@@ -41,7 +41,7 @@ pub fn order<'c>(config: &'c Config, target: &str) -> Vec<&'c str> {
 
 /// The analysis pass after loading: a dependency cycle is an error that prints
 /// the loop (`a -> b -> a`) and points at the dependency that closes it.
-pub fn check(config: &Config) -> Result<(), ConfigError> {
+pub(crate) fn check(config: &Config) -> Result<(), ConfigError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

@@ -15,7 +15,7 @@ use crate::ui::Ui;
 
 /// What the planned tasks need checked.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Needs {
+pub(crate) struct Needs {
     /// Schema, migrations and the Prisma CLI (deploy, the resolves).
     pub prisma: bool,
     /// pg_dump, not older than the server (a backup in a run that needs the preflight).
@@ -28,7 +28,7 @@ pub struct Needs {
 /// that a check could spare. A plain `backup` alone checks its own needs before it
 /// writes anything (URL, pg_dump, directory, connection), so it needs no preflight;
 /// in a deploy it is the side effect the preflight protects.
-pub fn needs(config: &Config, order: &[&str], target: &str, args: &TaskArgs) -> Option<Needs> {
+pub(crate) fn needs(config: &Config, order: &[&str], target: &str, args: &TaskArgs) -> Option<Needs> {
     let mut needs = Needs::default();
     let mut any = false;
     for name in order {
@@ -62,19 +62,19 @@ pub fn needs(config: &Config, order: &[&str], target: &str, args: &TaskArgs) -> 
 }
 
 /// What a successful preflight found, as one line.
-pub struct Passed {
+pub(crate) struct Passed {
     pub line: String,
 }
 
 /// A failed preflight: one line per problem; the exit status of the first.
-pub struct Problems {
+pub(crate) struct Problems {
     pub lines: Vec<String>,
     pub exit: Exit,
 }
 
 impl Problems {
     /// One failure for the run: the cause when there is one, else a count.
-    pub fn failure(&self) -> Failure {
+    pub(crate) fn failure(&self) -> Failure {
         match self.lines.as_slice() {
             [one] => Failure::new(self.exit, format!("preflight: {one}; nothing was run")),
             many => {
@@ -85,7 +85,7 @@ impl Problems {
 }
 
 /// Runs every check `needs` asks for; all of them, so that one run lists every problem.
-pub fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
+pub(crate) fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Problems> {
     let config = db.config();
     let t0 = Instant::now();
     let mut found: Vec<String> = Vec::new();

@@ -15,7 +15,7 @@ use crate::proc::{self, Output};
 
 /// npm's setting that makes `npx` fail rather than download a package it does not
 /// find installed (`npx --no-install`).
-pub const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
+pub(crate) const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
 
 /// Builds `<prisma command> <args> --schema <schema>` for a task. Prisma reads the
 /// URL itself, from its config or schema (`env("X")`, or `process.env.A ??
@@ -23,7 +23,7 @@ pub const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
 /// variable that is unset or empty gets the URL the tool chose ([`db::url_var`])
 /// in Prisma's environment, so whichever of them Prisma's config reads first, it
 /// connects where the tool does. Variables that are set are passed as they are.
-pub fn command(ctx: &Ctx, args: &[&str]) -> Result<Command, Failure> {
+pub(crate) fn command(ctx: &Ctx, args: &[&str]) -> Result<Command, Failure> {
     let sh = shell(&ctx.config.prisma)?;
     if let Some((_, url)) = db::url_var(ctx.config) {
         for name in &ctx.config.database.url_env {
@@ -36,12 +36,12 @@ pub fn command(ctx: &Ctx, args: &[&str]) -> Result<Command, Failure> {
 }
 
 /// [`command`] as `--dry-run` and the advice show it.
-pub fn shown(ctx: &Ctx, args: &[&str]) -> String {
+pub(crate) fn shown(ctx: &Ctx, args: &[&str]) -> String {
     command(ctx, args).map_or_else(|f| f.message, |c| proc::display(&c))
 }
 
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
-pub fn cli(p: &crate::config::Prisma, args: &[&str]) -> Result<Command, Failure> {
+pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Result<Command, Failure> {
     Ok(line(&shell(p)?, p, args))
 }
 
@@ -77,7 +77,7 @@ fn shell(p: &crate::config::Prisma) -> Result<Shell, Failure> {
 }
 
 /// Runs Prisma, showing its output, and records the call in the run state.
-pub fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
+pub(crate) fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     let cmd = command(ctx, args)?;
     let shown = ctx.ui.redact(&proc::display(&cmd));
     crate::audit::check_lock(ctx, Some(&format!("`{shown}`")))?;
@@ -102,7 +102,7 @@ pub fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
 
 /// What a failed Prisma call was about, from its output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// P3009: a failed migration blocks every deploy.
     FailedMigrationRecorded,
     /// P3018 (native engine) or the Wasm engine's connector error: a migration failed to apply.
@@ -135,7 +135,7 @@ pub enum Problem {
     Other,
 }
 
-pub fn problem(output: &str) -> Problem {
+pub(crate) fn problem(output: &str) -> Problem {
     let has = |s: &str| output.contains(s);
     // Connection problems first: they can come with any command.
     if has("P1001") || has("Can't reach database server") {
@@ -191,7 +191,7 @@ pub fn problem(output: &str) -> Problem {
 }
 
 /// A sentence saying what a Prisma error means for the user here.
-pub fn explain(problem: Problem, migration: Option<&str>) -> String {
+pub(crate) fn explain(problem: Problem, migration: Option<&str>) -> String {
     let m = migration.unwrap_or("the migration");
     match problem {
         Problem::FailedMigrationRecorded => {

@@ -18,7 +18,7 @@ use crate::ui::Ui;
 /// and what [`display`] shows. xshell's own `run`/`read` are not used: the
 /// children need what this module adds (process group, parent-death signal,
 /// reaper, output through the UI).
-pub fn shell() -> Result<Shell, Failure> {
+pub(crate) fn shell() -> Result<Shell, Failure> {
     Shell::new().map_err(|e| {
         Failure::task(format!("cannot start a command: {e}; run from a directory that exists and can be read"))
     })
@@ -27,7 +27,7 @@ pub fn shell() -> Result<Shell, Failure> {
 /// The command as a user could paste it into a shell (env not shown). `--dry-run`,
 /// the progress lines and the audit log show this, masked, of the very
 /// [`Command`] that runs.
-pub fn display(cmd: &Command) -> String {
+pub(crate) fn display(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
         .map(|a| shell_quote(&a.to_string_lossy()))
@@ -36,32 +36,32 @@ pub fn display(cmd: &Command) -> String {
 }
 
 /// The program a command starts, for messages.
-pub fn program(cmd: &Command) -> String {
+pub(crate) fn program(cmd: &Command) -> String {
     cmd.get_program().to_string_lossy().into_owned()
 }
 
 /// What a finished command did.
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
 }
 
 impl Output {
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.status.success()
     }
 
     /// stdout and stderr together, for recognising error texts.
-    pub fn combined(&self) -> String {
+    pub(crate) fn combined(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 }
 
 /// What a spawned child's standard streams are connected to.
 #[derive(Debug, Clone, Copy)]
-pub struct Pipes {
+pub(crate) struct Pipes {
     /// A pipe we write to; otherwise `/dev/null` (our stdin only for [`run_interactive`]).
     pub stdin: bool,
     /// A pipe we read; otherwise `/dev/null`.
@@ -70,7 +70,7 @@ pub struct Pipes {
 
 /// Starts `cmd` with stderr always piped (its text is how failures are explained).
 /// Every child of the tool is started here, so what all children need is set once.
-pub fn spawn(command: Command, pipes: Pipes) -> Result<Child, Failure> {
+pub(crate) fn spawn(command: Command, pipes: Pipes) -> Result<Child, Failure> {
     spawn_with(command, pipes, false)
 }
 
@@ -109,7 +109,7 @@ fn spawn_with(mut command: Command, pipes: Pipes, inherit_stdin: bool) -> Result
 
 /// Says that `child` (from [`spawn`]) has been waited for: its process group id
 /// may be reused from now on, so the reaper lets go of it.
-pub fn waited(child: &Child) {
+pub(crate) fn waited(child: &Child) {
     reaper::forget(child.id());
 }
 
@@ -152,17 +152,17 @@ fn stdin_is_terminal() -> bool {
 }
 
 /// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
-pub fn run(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
+pub(crate) fn run(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
     run_with(ui, cmd, true, false)
 }
 
 /// [`run`] for a user's `run` task: the child may read our stdin.
-pub fn run_interactive(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
+pub(crate) fn run_interactive(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
     run_with(ui, cmd, true, true)
 }
 
 /// Runs `cmd` without showing its output (for queries whose output is data).
-pub fn run_quiet(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
+pub(crate) fn run_quiet(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
     run_with(ui, cmd, false, false)
 }
 
@@ -185,7 +185,7 @@ fn run_with(ui: &Ui, cmd: Command, show: bool, inherit_stdin: bool) -> Result<Ou
 /// Runs `cmd` with `input` on its stdin and captures its output (nothing shown).
 /// A thread writes the input while this one reads, so a child that answers
 /// before it has read everything cannot deadlock on a full pipe.
-pub fn run_with_input(cmd: Command, input: &str) -> Result<Output, Failure> {
+pub(crate) fn run_with_input(cmd: Command, input: &str) -> Result<Output, Failure> {
     use std::io::Write;
     let name = program(&cmd);
     let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
@@ -233,7 +233,7 @@ fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {
 }
 
 /// A one-line cause and next step for a command that could not be started.
-pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
+pub(crate) fn spawn_error(program: &str, e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::NotFound {
         let hint = match program {
             "pg_dump" | "psql" | "pg_restore" => {
@@ -249,7 +249,7 @@ pub fn spawn_error(program: &str, e: &std::io::Error) -> String {
 }
 
 /// "exit status 3" or "signal 9 (SIGKILL)".
-pub fn describe_status(status: &ExitStatus) -> String {
+pub(crate) fn describe_status(status: &ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     if let Some(code) = status.code() {
         return format!("exit status {code}");
@@ -273,7 +273,7 @@ pub fn describe_status(status: &ExitStatus) -> String {
 }
 
 /// Quotes an argument for display when it needs it.
-pub fn shell_quote(arg: &str) -> String {
+pub(crate) fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
     if plain {
         arg.to_string()
@@ -283,7 +283,7 @@ pub fn shell_quote(arg: &str) -> String {
 }
 
 /// Whether `program` can be found on PATH (or is a path that exists).
-pub fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     if program.contains('/') {
         return std::path::Path::new(program).exists();
     }

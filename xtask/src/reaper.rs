@@ -24,18 +24,18 @@ fn channel() -> Option<libc::c_int> {
 
 /// Starts the reaper if it is not running yet; before the first child is
 /// spawned, so that it never even briefly holds a child's pipes.
-pub fn start_once() {
+pub(crate) fn start_once() {
     channel();
 }
 
 /// Tells the reaper about a child leading its own process group.
-pub fn watch(pgid: u32) {
+pub(crate) fn watch(pgid: u32) {
     send(pgid as i32);
 }
 
 /// Tells the reaper that a watched child was waited for: its group id may be
 /// reused by the system from now on, so it must not be signalled any more.
-pub fn forget(pgid: u32) {
+pub(crate) fn forget(pgid: u32) {
     send(-(pgid as i32));
 }
 

@@ -12,7 +12,7 @@ use crate::prisma::{self, Problem};
 use crate::suggest::did_you_mean;
 
 /// What the database says about one migration.
-pub struct Assessment {
+pub(crate) struct Assessment {
     pub migration: String,
     pub evidence: Option<Evidence>,
     /// Why there is no evidence, or what qualifies it.
@@ -29,12 +29,12 @@ pub struct Assessment {
 }
 
 impl Assessment {
-    pub fn verdict(&self) -> Option<Verdict> {
+    pub(crate) fn verdict(&self) -> Option<Verdict> {
         self.evidence.as_ref().map(|e| e.verdict)
     }
 
     /// One line for people.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         let mut s = match &self.evidence {
             None => "no evidence".to_string(),
             Some(e) => evidence::summary(e),
@@ -45,7 +45,7 @@ impl Assessment {
         s
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "migration": self.migration,
             "verdict": self.verdict().map(|v| format!("{v:?}")),
@@ -61,12 +61,12 @@ impl Assessment {
 /// same migration (a rolled-back row of the same name) exists: then the object may
 /// be that attempt's leftover, and it counts like any other. The earlier attempts
 /// come from the run's ledger as last read (every caller has just read it).
-pub fn evidence_for(ctx: &Ctx, target: &Target, row: &Row) -> Result<Assessment, Failure> {
+pub(crate) fn evidence_for(ctx: &Ctx, target: &Target, row: &Row) -> Result<Assessment, Failure> {
     assess(ctx, target, &row.migration_name, Some(row))
 }
 
 /// [`evidence_for`] a migration named on the command line, recorded or not.
-pub fn evidence_for_name(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
+pub(crate) fn evidence_for_name(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
     let ledger = ctx.db.ledger()?;
     assess(ctx, target, name, ledger.latest(name))
 }
@@ -129,7 +129,7 @@ fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Res
 
 /// A migration name must be on disk or in `_prisma_migrations`: otherwise a usage
 /// error (exit 2) with the closest existing name.
-pub fn known_migration(ctx: &Ctx, name: &str) -> Result<(), Failure> {
+pub(crate) fn known_migration(ctx: &Ctx, name: &str) -> Result<(), Failure> {
     let ledger = ctx.db.ledger()?;
     if ctx.db.migration_sql(name)?.is_file() || ledger.latest(name).is_some() {
         return Ok(());
@@ -162,20 +162,20 @@ fn already_exists(message: &str) -> Option<String> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
+pub(crate) enum Mark {
     RolledBack,
     Applied,
 }
 
 impl Mark {
-    pub fn flag(self) -> &'static str {
+    pub(crate) fn flag(self) -> &'static str {
         match self {
             Mark::RolledBack => "--rolled-back",
             Mark::Applied => "--applied",
         }
     }
 
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Mark::RolledBack => "rolled-back",
             Mark::Applied => "applied",
@@ -186,7 +186,7 @@ impl Mark {
 /// Prisma can report success without changing anything (e.g. `--rolled-back` on a
 /// name whose failed row was already rolled back): check the table, read again, says
 /// what we asked.
-pub fn verify_marked(ctx: &Ctx, name: &str, mark: Mark) -> Result<(), Failure> {
+pub(crate) fn verify_marked(ctx: &Ctx, name: &str, mark: Mark) -> Result<(), Failure> {
     let ledger = ctx.db.read_ledger(ctx.db.target()?)?;
     let mine: Vec<&Row> = ledger.rows().iter().filter(|r| r.migration_name == name).collect();
     let ok = match mark {
@@ -206,7 +206,7 @@ pub fn verify_marked(ctx: &Ctx, name: &str, mark: Mark) -> Result<(), Failure> {
 
 /// Gets a yes: `--yes`, or an answer on the terminal. Without either, refuses
 /// rather than hang.
-pub fn confirm(ctx: &Ctx, question: &str) -> Result<(), Failure> {
+pub(crate) fn confirm(ctx: &Ctx, question: &str) -> Result<(), Failure> {
     if ctx.opts.yes {
         return Ok(());
     }
@@ -221,7 +221,7 @@ pub fn confirm(ctx: &Ctx, question: &str) -> Result<(), Failure> {
 }
 
 /// Runs `prisma migrate resolve` and records the resolution.
-pub fn mark_migration(
+pub(crate) fn mark_migration(
     ctx: &mut Ctx,
     name: &str,
     mark: Mark,
@@ -233,7 +233,7 @@ pub fn mark_migration(
 
 /// [`mark_migration`]; `overrode` is the verdict a `--force` went against, which the
 /// audit log records with the resolve.
-pub fn mark_migration_forced(
+pub(crate) fn mark_migration_forced(
     ctx: &mut Ctx,
     name: &str,
     mark: Mark,
@@ -277,7 +277,7 @@ pub fn mark_migration_forced(
 }
 /// How a database error behaves when the same SQL runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// Lock or statement timeout, deadlock, serialization failure, lost connection,
     /// server shutting down or out of resources: the same file can succeed next time.
     Transient,
@@ -292,7 +292,7 @@ pub enum ErrorClass {
 }
 
 /// The class of a SQLSTATE (its first two characters, with the exceptions that matter).
-pub fn error_class(sqlstate: &str) -> ErrorClass {
+pub(crate) fn error_class(sqlstate: &str) -> ErrorClass {
     match sqlstate {
         "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" => ErrorClass::Transient,
         c if c.starts_with("08") || c.starts_with("53") => ErrorClass::Transient,
@@ -308,7 +308,7 @@ pub fn error_class(sqlstate: &str) -> ErrorClass {
 /// fix; `None` when a retry can succeed: the file changed since the failed attempt,
 /// the error was transient, the object that "already exists" is gone, or the logs
 /// carry no error to judge by.
-pub fn unchanged_blocker(a: &Assessment) -> Option<String> {
+pub(crate) fn unchanged_blocker(a: &Assessment) -> Option<String> {
     let row = a.recorded.as_ref().filter(|r| !r.is_applied())?;
     if !a.unchanged {
         return None;
@@ -348,7 +348,7 @@ pub fn unchanged_blocker(a: &Assessment) -> Option<String> {
 
 /// What a deploy may do about its one failed migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Resolve it with this mark, then deploy once more.
     Resolve(Mark),
     /// Stop without resolving; `show_evidence` when the lists of what is and is not
@@ -359,7 +359,7 @@ pub enum Decision {
 /// The one recovery decision, asked by `deploy` and by its rehearsal: the policy
 /// (`recover`, `allow`, `if_applied`), the evidence, and never a retry that cannot
 /// succeed (an unchanged file after a deterministic error).
-pub fn decide(ctx: &Ctx, a: &Assessment) -> Decision {
+pub(crate) fn decide(ctx: &Ctx, a: &Assessment) -> Decision {
     let stop = |why: String| Decision::Stop { why, show_evidence: false };
     let name = &a.migration;
     if ctx.task.recover == Recover::Stop {
@@ -394,7 +394,7 @@ pub fn decide(ctx: &Ctx, a: &Assessment) -> Decision {
 }
 
 /// `cargo xtask TASK ARG` (as invoked) for this config's task of a built-in kind, if it has one.
-pub fn task_command(ctx: &Ctx, kind: BuiltinKind, arg: Option<&str>) -> Option<String> {
+pub(crate) fn task_command(ctx: &Ctx, kind: BuiltinKind, arg: Option<&str>) -> Option<String> {
     let own = (ctx.task.action == Action::Uses(kind)).then_some(ctx.task);
     let task = own.or_else(|| ctx.config.tasks.iter().find(|t| t.action == Action::Uses(kind)))?;
     Some(match arg {
@@ -416,14 +416,14 @@ fn deploy_command(ctx: &Ctx) -> String {
     task_command(ctx, BuiltinKind::PrismaDeploy, None).unwrap_or_else(|| prisma::shown(ctx, &["migrate", "deploy"]))
 }
 
-pub fn diagnose_command(ctx: &Ctx, name: &str) -> String {
+pub(crate) fn diagnose_command(ctx: &Ctx, name: &str) -> String {
     task_command(ctx, BuiltinKind::Diagnose, Some(name))
         .unwrap_or_else(|| "the evidence check again (a task with uses = \"diagnose\")".to_string())
 }
 
 /// The next steps, in order, for a migration in the state `a` describes: the one
 /// answer that `deploy`'s stop and `diagnose` both give, with this config's task names.
-pub fn next_steps(ctx: &Ctx, a: &Assessment) -> Vec<String> {
+pub(crate) fn next_steps(ctx: &Ctx, a: &Assessment) -> Vec<String> {
     let name = a.migration.as_str();
     let deploy = deploy_command(ctx);
     let Some(row) = &a.recorded else {
@@ -485,7 +485,7 @@ pub fn next_steps(ctx: &Ctx, a: &Assessment) -> Vec<String> {
 
 /// The next steps after a Prisma failure that is not a failed migration: the cause's
 /// own fix, then the deploy.
-pub fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
+pub(crate) fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
     let url_env =
         crate::db::url_var(ctx.config).map_or_else(|| ctx.config.database.url_env.join(" or "), |(n, _)| n.to_string());
     let config = ctx.config.path.display();
@@ -510,7 +510,7 @@ pub fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
     vec![format!("first: {fix}"), format!("then: {}", deploy_command(ctx))]
 }
 
-pub fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
+pub(crate) fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
     for (i, line) in diagnosis_lines(d).iter().enumerate() {
         if i == 0 {
             ctx.ui.event(&format!("diagnosis: {line}"));

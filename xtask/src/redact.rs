@@ -1,16 +1,16 @@
 //! Secret masking: every line the runner prints, logs or reports goes through here.
 
 /// What replaces a secret in output.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// Known secrets of this run (the database password, and its percent-encoded form).
 #[derive(Debug, Clone, Default)]
-pub struct Secrets {
+pub(crate) struct Secrets {
     values: Vec<String>,
 }
 
 impl Secrets {
-    pub fn add(&mut self, secret: &str) {
+    pub(crate) fn add(&mut self, secret: &str) {
         // Very short "secrets" would mask ordinary text everywhere; a password of one
         // or two characters is still masked where it appears as URL userinfo below.
         if secret.len() >= 3 && !self.values.iter().any(|v| v == secret) {
@@ -20,7 +20,7 @@ impl Secrets {
         }
     }
 
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = mask_url_passwords(text);
         for v in &self.values {
             if out.contains(v.as_str()) {
@@ -37,7 +37,7 @@ impl Secrets {
 /// not at the first `/`, `?` or `#`: a password with one of those characters left
 /// unencoded (`app:Tr0ub4dor/X9@db`) is still a password, and masking a little too
 /// much of an odd URL costs nothing.
-pub fn mask_url_passwords(text: &str) -> String {
+pub(crate) fn mask_url_passwords(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {

@@ -39,7 +39,7 @@ fn mode_word(m: Rehearse) -> &'static str {
 
 /// The scratch database's name, `<database>_rehearsal_<run id>`, and the prefix
 /// that recognises a leftover (the database name is shortened to fit 63 bytes).
-pub fn scratch_names(database: &str, run_id: &str) -> (String, String) {
+pub(crate) fn scratch_names(database: &str, run_id: &str) -> (String, String) {
     let run: String =
         run_id.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     let budget = 63usize.saturating_sub(INFIX.len() + run.len());
@@ -64,7 +64,7 @@ fn where_words(config: &Config) -> String {
 /// Checked before the first task: an explicit `rehearse = "schema"|"full"`, or a
 /// configured `[rehearsal] url_env`, that cannot run is a configuration error
 /// (exit 2), so nothing (not even the backup) runs.
-pub fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
+pub(crate) fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
     let config = db.config();
     let deploys: Vec<&Task> = order
         .iter()
@@ -95,7 +95,7 @@ pub fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
 }
 
 /// The rehearsal's steps for `--dry-run`.
-pub fn describe(ctx: &Ctx) -> Vec<String> {
+pub(crate) fn describe(ctx: &Ctx) -> Vec<String> {
     let mode = ctx.task.rehearse.unwrap_or(Rehearse::Schema);
     if mode == Rehearse::Off {
         return vec!["no rehearsal (rehearse = \"off\"): production is migrated directly".into()];
@@ -277,7 +277,7 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
 /// Rehearses the deploy on a scratch copy. `Ok` lets the deploy go on to production
 /// (passed, or skipped with a note); a failure on the copy stops it with exit 4
 /// and a diagnosis, before production is touched.
-pub fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
+pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
     let mode = match ctx.task.rehearse {
         Some(Rehearse::Off) => return Ok(()),
         Some(m) => m,

@@ -8,10 +8,10 @@ use crate::context::{BackupRecord, Diagnosis, PrismaCall, RehearsalRecord, Resol
 use crate::exit::Exit;
 
 /// Bumped on any incompatible change of the JSON shape.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 #[derive(Serialize)]
-pub struct Report<'a> {
+pub(crate) struct Report<'a> {
     pub format: &'static str,
     pub version: u32,
     pub target: &'a str,
@@ -30,7 +30,7 @@ pub struct Report<'a> {
     pub rehearsal: Option<&'a RehearsalRecord>,
 }
 
-pub fn build(r: &RunResult) -> Report<'_> {
+pub(crate) fn build(r: &RunResult) -> Report<'_> {
     Report {
         format: "xtask-run-report",
         version: VERSION,
@@ -50,13 +50,13 @@ pub fn build(r: &RunResult) -> Report<'_> {
 }
 
 /// The report as pretty JSON, secrets masked.
-pub fn json(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn json(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
     let text = serde_json::to_string_pretty(&build(r)).unwrap_or_else(|_| "{}".into());
     redact(&text)
 }
 
 /// The Markdown step summary for GitHub Actions.
-pub fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
+pub(crate) fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String {
     let mut md = String::new();
     let icon = if r.exit == Exit::Success { "✅" } else { "❌" };
     md.push_str(&format!(

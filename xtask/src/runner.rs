@@ -17,7 +17,7 @@ use crate::ui::Ui;
 
 /// Runs `target` and its dependencies. `args` are the target's own arguments;
 /// dependencies run with their defaults.
-pub fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui: &Ui) -> RunResult {
+pub(crate) fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui: &Ui) -> RunResult {
     let started = chrono::Utc::now();
     let clock = Instant::now();
     let order = crate::plan::order(config, target);
@@ -215,10 +215,10 @@ fn run_task(
 }
 
 /// Stands for the path of this run's backup in a `run` task's argv.
-pub const BACKUP_PATH: &str = "{backup.path}";
+pub(crate) const BACKUP_PATH: &str = "{backup.path}";
 
 /// The environment variable with the same path, for shell strings and scripts.
-pub const BACKUP_PATH_ENV: &str = "XTASK_BACKUP_PATH";
+pub(crate) const BACKUP_PATH_ENV: &str = "XTASK_BACKUP_PATH";
 
 fn uses_backup_path(spec: &RunSpec) -> bool {
     match spec {
@@ -232,7 +232,12 @@ fn uses_backup_path(spec: &RunSpec) -> bool {
 /// `{backup.path}` is replaced the same way by the path of the backup taken
 /// earlier in this run (one argv element whatever it contains; a shell string
 /// reads it from `$XTASK_BACKUP_PATH` instead, never pasted into the script).
-pub fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs, backup: Option<&str>) -> Result<Command, Failure> {
+pub(crate) fn run_command(
+    task: &Task,
+    spec: &RunSpec,
+    args: &TaskArgs,
+    backup: Option<&str>,
+) -> Result<Command, Failure> {
     let values: Vec<(String, String)> = task
         .args
         .iter()

@@ -2,7 +2,7 @@
 //! the command line, migration names for `diagnose`). A leaf, so every layer can use it.
 
 /// A name within two edits of `wrong`, for "did you mean".
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(wrong, c), c))

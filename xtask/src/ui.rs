@@ -201,14 +201,6 @@ impl Ui {
         *cur = bar;
     }
 
-    /// Sets the running task's status text (e.g. "waiting for the deploy lock").
-    pub fn status(&self, text: &str) {
-        match &*self.current.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(bar) => bar.set_message(self.redact(text)),
-            None => self.event(text),
-        }
-    }
-
     pub fn task_finished(&self, name: &str, took: Duration) {
         self.replace_current(None);
         let secs = took.as_secs_f64();
@@ -342,7 +334,7 @@ impl Drop for Ui {
 mod github {
     use std::io::{Read, Write};
 
-    pub fn token() -> String {
+    pub(crate) fn token() -> String {
         let mut bytes = [0u8; 16];
         let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
         if read.is_err() {
@@ -361,18 +353,18 @@ mod github {
 
     /// On stderr, where all of the tool's own lines go. The runner applies it to
     /// stdout too (one state per step); stdout itself stays clean for `--json`.
-    pub fn stop(token: &str) {
+    pub(crate) fn stop(token: &str) {
         let _ = writeln!(std::io::stderr().lock(), "::stop-commands::{token}");
     }
 
-    pub fn resume(token: &str) {
+    pub(crate) fn resume(token: &str) {
         let _ = std::io::stdout().flush();
         let _ = writeln!(std::io::stderr().lock(), "::{token}::");
     }
 
     /// One command with processing resumed just for it, as one write so that no
     /// other thread's line (child output) falls inside the window.
-    pub fn resumed(token: &str, command: &str) -> String {
+    pub(crate) fn resumed(token: &str, command: &str) -> String {
         format!("::{token}::\n{command}\n::stop-commands::{token}")
     }
 }
@@ -434,7 +426,7 @@ impl ByteProgress<'_> {
 }
 
 /// `1.5 MiB`-style sizes for people.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

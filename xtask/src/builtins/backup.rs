@@ -21,7 +21,7 @@ use crate::pgbin;
 use crate::proc;
 use crate::ui::{human_bytes, Ui};
 
-pub static BACKUP: Builtin = Builtin {
+pub(crate) static BACKUP: Builtin = Builtin {
     kind: BuiltinKind::Backup,
     about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
     example: "{xtask} {task}    # writes backups/pre-migration-20260221T053404Z.sql",

@@ -18,7 +18,7 @@ use crate::recovery::{
     Assessment, Decision,
 };
 
-pub static DEPLOY: Builtin = Builtin {
+pub(crate) static DEPLOY: Builtin = Builtin {
     kind: BuiltinKind::PrismaDeploy,
     about: "prisma migrate deploy, with one automatic recovery of a failed migration when the policy and the database allow it",
     example: "{xtask} {task}            # backup first (deps), then deploy\n         {xtask} {task} --dry-run  # show the plan",

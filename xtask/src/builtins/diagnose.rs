@@ -10,7 +10,7 @@ use crate::exit::{Exit, Failure};
 use crate::migrations;
 use crate::recovery::{evidence_for_name, known_migration, next_steps};
 
-pub static DIAGNOSE: Builtin = Builtin {
+pub(crate) static DIAGNOSE: Builtin = Builtin {
     kind: BuiltinKind::Diagnose,
     about: "Check the database for the changes of a failed migration: not applied (rolled back is safe), applied, partial or unknown",
     example: "{xtask} {task}                     # the one failed migration\n         {xtask} {task} 20260221053404_add_missing_models",

@@ -15,7 +15,7 @@ use crate::exit::Failure;
 
 /// How a built-in argument is given on the command line.
 #[derive(Debug, Clone, Copy)]
-pub enum ArgKind {
+pub(crate) enum ArgKind {
     /// `cargo xtask resolve-applied NAME`
     Positional { required: bool },
     /// `--verify-restore`
@@ -25,13 +25,13 @@ pub enum ArgKind {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct BuiltinArg {
+pub(crate) struct BuiltinArg {
     pub name: &'static str,
     pub help: &'static str,
     pub kind: ArgKind,
 }
 
-pub struct Builtin {
+pub(crate) struct Builtin {
     /// Its name in tasks.toml, whether it needs the deploy lock, its policy keys.
     pub kind: BuiltinKind,
     pub about: &'static str,
@@ -44,7 +44,7 @@ pub struct Builtin {
 }
 
 /// The built-in task of a kind (the match is exhaustive: a new kind needs its task).
-pub fn find(kind: BuiltinKind) -> &'static Builtin {
+pub(crate) fn find(kind: BuiltinKind) -> &'static Builtin {
     match kind {
         BuiltinKind::Backup => &backup::BACKUP,
         BuiltinKind::PrismaDeploy => &deploy::DEPLOY,

@@ -26,7 +26,7 @@ const NAME_ARG: &[BuiltinArg] = &[
     },
 ];
 
-pub static ROLLED_BACK: Builtin = Builtin {
+pub(crate) static ROLLED_BACK: Builtin = Builtin {
     kind: BuiltinKind::ResolveRolledBack,
     about: "Mark a failed migration as rolled back (prisma migrate resolve --rolled-back), so deploy runs it again",
     example: "{xtask} {task} 20260221053404_add_missing_models --yes",
@@ -35,7 +35,7 @@ pub static ROLLED_BACK: Builtin = Builtin {
     describe: |ctx| describe(ctx, Mark::RolledBack),
 };
 
-pub static APPLIED: Builtin = Builtin {
+pub(crate) static APPLIED: Builtin = Builtin {
     kind: BuiltinKind::ResolveApplied,
     about: "Mark a failed migration as applied (prisma migrate resolve --applied) when its changes are in the database",
     example: "{xtask} {task} 20260221053404_add_missing_models --yes",

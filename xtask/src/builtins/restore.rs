@@ -10,7 +10,7 @@ use crate::db::admin::{self, database_exists};
 use crate::dump::restore::{format_of, restore_into};
 use crate::exit::{Exit, Failure};
 
-pub static RESTORE: Builtin = Builtin {
+pub(crate) static RESTORE: Builtin = Builtin {
     kind: BuiltinKind::Restore,
     about: "Restore a backup: into a new database with --into, or over the live one (needs --yes and, on a terminal, its name typed)",
     example: "{xtask} {task} backups/pre-migration-20260221T053404Z.sql --into school_copy",

@@ -8,7 +8,7 @@ use crate::db::Target;
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Status};
 
-pub static STATUS: Builtin = Builtin {
+pub(crate) static STATUS: Builtin = Builtin {
     kind: BuiltinKind::Status,
     about: "Compare the migration directories with _prisma_migrations (exit 0 in sync, 6 pending, 4 failed or drift)",
     example: "{xtask} {task}",

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub mod names;
-pub mod prisma_schema;
+pub(crate) mod names;
+pub(crate) mod prisma_schema;
 
-pub use names::BuiltinKind;
+pub(crate) use names::BuiltinKind;
 
 /// The name of the configuration file the runner looks for.
-pub const FILE_NAME: &str = "tasks.toml";
+pub(crate) const FILE_NAME: &str = "tasks.toml";
 
 /// A configuration error with its location in the file.
 #[derive(Debug, Clone)]
@@ -282,7 +282,7 @@ struct RawTask {
 }
 
 /// Walks up from `start` to find tasks.toml.
-pub fn discover(start: &Path) -> Option<PathBuf> {
+pub(crate) fn discover(start: &Path) -> Option<PathBuf> {
     start.ancestors().map(|dir| dir.join(FILE_NAME)).find(|candidate| candidate.is_file())
 }
 
@@ -300,7 +300,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates tasks.toml text; `path` is used for messages and to resolve
 /// relative paths.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let src = Source { path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let at = e.span().map(|s| s.start).unwrap_or(0);

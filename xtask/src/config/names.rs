@@ -67,19 +67,19 @@ impl std::fmt::Display for BuiltinKind {
 }
 
 /// The subcommand that prints shell completions; not a task name.
-pub const COMPLETIONS: &str = "completions";
+pub(crate) const COMPLETIONS: &str = "completions";
 
 /// The subcommand that runs the demo on a throwaway cluster; not a task name.
-pub const DEMO: &str = "demo";
+pub(crate) const DEMO: &str = "demo";
 
 /// The subcommand that scaffolds the tool into a repository; not a task name.
-pub const INIT: &str = "init";
+pub(crate) const INIT: &str = "init";
 
 /// Names the tool uses itself; tasks.toml cannot define tasks with them.
-pub const RESERVED: &[&str] = &[COMPLETIONS, DEMO, INIT, "help"];
+pub(crate) const RESERVED: &[&str] = &[COMPLETIONS, DEMO, INIT, "help"];
 
 /// The ids of the global flags: a task argument cannot take one of these names.
-pub const GLOBAL_FLAGS: &[&str] =
+pub(crate) const GLOBAL_FLAGS: &[&str] =
     &["config", "dry-run", "list", "yes", "no-progress", "color", "report", "json", "lock-timeout", "no-wait"];
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// A datasource block's settings that matter to the tool.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Datasource {
+pub(crate) struct Datasource {
     pub provider: Option<String>,
     /// The variable of `url = env("...")`.
     pub url_env: Option<String>,
@@ -18,7 +18,7 @@ pub struct Datasource {
 }
 
 /// The `datasource` block of schema text, if it has one.
-pub fn datasource(schema: &str) -> Option<Datasource> {
+pub(crate) fn datasource(schema: &str) -> Option<Datasource> {
     let mut lines = schema.lines().map(|l| strip_comment(l).trim());
     lines.find(|l| l.starts_with("datasource ") && l.ends_with('{'))?;
     let mut ds = Datasource::default();
@@ -43,7 +43,7 @@ pub fn datasource(schema: &str) -> Option<Datasource> {
 
 /// The datasource of a schema file, or of the first file of a schema folder
 /// (Prisma's multi-file schemas) that has one.
-pub fn datasource_of(path: &Path) -> Option<Datasource> {
+pub(crate) fn datasource_of(path: &Path) -> Option<Datasource> {
     if path.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(path)
             .ok()?
@@ -90,7 +90,7 @@ fn env_call(s: &str) -> Option<String> {
 
 /// What a `prisma.config.ts` says, as far as text can tell.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// `schema: "..."` or `schema: path.join("a", "b")`, relative to the config's folder.
     pub schema: Option<String>,
     /// `migrations: { path: "..." }`.
@@ -105,7 +105,7 @@ pub struct ConfigFile {
     pub loads_dotenv: bool,
 }
 
-pub fn config_file(text: &str) -> ConfigFile {
+pub(crate) fn config_file(text: &str) -> ConfigFile {
     let code: String = text.lines().map(strip_comment).collect::<Vec<_>>().join("\n");
     let mut c = ConfigFile { schema: value_of(&code, "schema").and_then(path_expr), ..ConfigFile::default() };
     if let Some(block) = block_of(&code, "migrations") {

@@ -13,13 +13,13 @@ fn maintenance(target: &Target) -> Target {
 }
 
 /// Whether database `name` exists on the target's server.
-pub fn database_exists(target: &Target, name: &str) -> Result<bool, Failure> {
+pub(crate) fn database_exists(target: &Target, name: &str) -> Result<bool, Failure> {
     let rows = maintenance(target).query_n::<1>("SELECT 1 FROM pg_database WHERE datname = :'db';", &[("db", name)])?;
     Ok(!rows.is_empty())
 }
 
 /// `CREATE DATABASE name` on the target's server.
-pub fn create(target: &Target, name: &str) -> Result<(), Failure> {
+pub(crate) fn create(target: &Target, name: &str) -> Result<(), Failure> {
     maintenance(target)
         .query("CREATE DATABASE :\"db\";", &[("db", name)])
         .map(|_| ())
@@ -27,29 +27,19 @@ pub fn create(target: &Target, name: &str) -> Result<(), Failure> {
 }
 
 /// `DROP DATABASE IF EXISTS name WITH (FORCE)` on the target's server.
-pub fn drop_database(target: &Target, name: &str) -> Result<(), Failure> {
+pub(crate) fn drop_database(target: &Target, name: &str) -> Result<(), Failure> {
     maintenance(target).query("DROP DATABASE IF EXISTS :\"db\" WITH (FORCE);", &[("db", name)]).map(|_| ())
 }
 
 /// Drops database `name` if it exists and creates it empty.
-pub fn recreate(target: &Target, name: &str) -> Result<(), Failure> {
+pub(crate) fn recreate(target: &Target, name: &str) -> Result<(), Failure> {
     drop_database(target, name)
         .map_err(|f| Failure::new(f.exit, format!("cannot drop database `{name}`: {}", f.message)))?;
     create(target, name)
 }
 
-/// The databases on the target's server whose names start with `prefix`
-/// (scratch databases a killed run left behind).
-pub fn databases_with_prefix(target: &Target, prefix: &str) -> Result<Vec<String>, Failure> {
-    let rows = maintenance(target).query_n::<1>(
-        "SELECT datname FROM pg_database WHERE left(datname, length(:'p')) = :'p' ORDER BY 1;",
-        &[("p", prefix)],
-    )?;
-    Ok(rows.into_iter().filter_map(|[name]| name).collect())
-}
-
 /// The connecting role's name and whether it may create databases (CREATEDB or superuser).
-pub fn may_create_databases(target: &Target) -> Result<(String, bool), Failure> {
+pub(crate) fn may_create_databases(target: &Target) -> Result<(String, bool), Failure> {
     let rows = target.query_n::<2>(
         "SELECT current_user, (rolcreatedb OR rolsuper)::text FROM pg_roles WHERE rolname = current_user;",
         &[],

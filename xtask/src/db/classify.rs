@@ -6,7 +6,7 @@ use crate::exit::{Exit, Failure};
 
 /// The SQLSTATE codes in psql's verbose messages (`FATAL:  28P01: ...`): the same
 /// in every server language, unlike the text after them.
-pub fn sqlstates(stderr: &str) -> Vec<&str> {
+pub(crate) fn sqlstates(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
         .filter_map(|l| {
@@ -20,7 +20,7 @@ pub fn sqlstates(stderr: &str) -> Vec<&str> {
 
 /// Recognises connection failures: by SQLSTATE where psql printed one, otherwise
 /// by libpq's (English: the tools run with LC_ALL=C) and the server's messages.
-pub fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Failure> {
+pub(crate) fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Failure> {
     let target = url.display_target();
     let codes = sqlstates(stderr);
     let code = |c: &str| codes.contains(&c);

@@ -19,7 +19,7 @@ use crate::ui::Ui;
 pub const KEY: i64 = 0x7874_6173_6b64_706c;
 
 /// How long a deploy waits for another one when `--lock-timeout` is not given.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// How often a waiting deploy asks again.
 const POLL: Duration = Duration::from_millis(500);
@@ -39,13 +39,13 @@ const APP_NAME: &str = "xtask-deploy-lock";
 /// A lock held for the whole run that can be lost without this process noticing:
 /// its session terminated (`pg_terminate_backend`, `idle_session_timeout`), or
 /// the server failed over.
-pub trait RunLock {
+pub(crate) trait RunLock {
     /// `Ok` while it is still held; otherwise why it is not.
     fn still_held(&mut self) -> Result<(), String>;
 }
 
 /// The held lock. Dropping it closes the session, which releases the lock.
-pub struct DeployLock {
+pub(crate) struct DeployLock {
     session: Option<Session>,
     /// The server process of the session that holds the lock.
     backend: String,
@@ -183,7 +183,12 @@ fn holder_query() -> String {
 
 /// Takes the deploy lock on the run's database, waiting (visibly) up to the
 /// timeout (`None`: the default), or not at all with `no_wait`.
-pub fn acquire(target: &Target, ui: &Ui, timeout: Option<Duration>, no_wait: bool) -> Result<DeployLock, Failure> {
+pub(crate) fn acquire(
+    target: &Target,
+    ui: &Ui,
+    timeout: Option<Duration>,
+    no_wait: bool,
+) -> Result<DeployLock, Failure> {
     let cmd = target.psql(&Psql {
         rows: Rows::Values,
         stop_on_error: true,

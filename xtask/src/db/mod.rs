@@ -3,11 +3,11 @@
 //! tool's own queries (`psql`), connection failures turned into one-line causes
 //! (`classify`), and the deploy lock held on a connection of its own (`lock`).
 
-pub mod admin;
-pub mod classify;
-pub mod lock;
-pub mod psql;
-pub mod url;
+pub(crate) mod admin;
+pub(crate) mod classify;
+pub(crate) mod lock;
+pub(crate) mod psql;
+pub(crate) mod url;
 
 use crate::config::Config;
 use crate::exit::Failure;
@@ -17,7 +17,7 @@ use xshell::Shell;
 
 /// The variable of `[database] url_env` the URL comes from: the first one that is
 /// set and non-empty, in the configured order, with its value; `None` when none is.
-pub fn url_var(config: &Config) -> Option<(&str, String)> {
+pub(crate) fn url_var(config: &Config) -> Option<(&str, String)> {
     config.database.url_env.iter().find_map(|name| {
         let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
         Some((name.as_str(), value))
@@ -147,7 +147,7 @@ fn not_set(names: &[String]) -> Failure {
 /// still masked whole, and so is everything after the user name up to its last
 /// `@` (a password with an unencoded `/`, `?`, `#` or `@`), whatever the parser
 /// makes of it.
-pub fn mask_secrets(ui: &Ui, raw: &str) {
+pub(crate) fn mask_secrets(ui: &Ui, raw: &str) {
     ui.add_secret(raw);
     ui.add_secret(raw.trim());
     if let Some((_, password)) = url::userinfo_span(raw).and_then(|u| u.split_once(':')) {

@@ -20,7 +20,7 @@ use crate::exit::Failure;
 use crate::proc::{self, Pipes};
 
 /// One row as psql printed it; NULL is `None`.
-pub type Row = Vec<Option<String>>;
+pub(crate) type Row = Vec<Option<String>>;
 
 /// How psql prints what a script selects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,7 +145,7 @@ pub(super) type Shared = Arc<Mutex<Session>>;
 
 /// psql reading queries from a pipe, one after another, on one connection.
 #[derive(Debug)]
-pub struct Session {
+pub(crate) struct Session {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
@@ -201,13 +201,13 @@ impl Drop for Session {
 }
 
 /// A row as exactly `N` columns.
-pub fn columns<const N: usize>(row: Row) -> Result<[Option<String>; N], Failure> {
+pub(crate) fn columns<const N: usize>(row: Row) -> Result<[Option<String>; N], Failure> {
     let width = row.len();
     row.try_into().map_err(|_| Failure::task(format!("psql returned a row of {width} columns where {N} were expected")))
 }
 
 /// Parses psql's CSV output: an unquoted empty field is NULL, `""` an empty string.
-pub fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
+pub(crate) fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
     let mut rows = Vec::new();
     let mut row: Vec<Option<String>> = Vec::new();
     let mut field = String::new();

@@ -49,7 +49,7 @@ const LIBPQ_KEPT: &[&str] = &[
 ];
 
 /// Prisma-only parameters: dropped (libpq would refuse the URL).
-pub const PRISMA_ONLY: &[&str] = &[
+pub(crate) const PRISMA_ONLY: &[&str] = &[
     "schema",
     "connection_limit",
     "pool_timeout",
@@ -109,19 +109,19 @@ impl DbUrl {
 
 /// Why a URL whose userinfo runs past a `/`, `?` or `#` is refused. It quotes
 /// nothing of the URL: every piece of it could be a piece of the password.
-pub const PASSWORD_NEEDS_ENCODING: &str = "it has an `@` after a `/`, `?` or `#`: the password may contain a character that must be percent-encoded (`/` `?` `#` `@`): write them as %2F %3F %23 %40 (an `@` elsewhere in the URL as %40)";
+pub(crate) const PASSWORD_NEEDS_ENCODING: &str = "it has an `@` after a `/`, `?` or `#`: the password may contain a character that must be percent-encoded (`/` `?` `#` `@`): write them as %2F %3F %23 %40 (an `@` elsewhere in the URL as %40)";
 
 /// Everything between `://` and the last `@` of the URL: the userinfo as a
 /// password with unencoded `/`, `?`, `#` or `@` makes it, whatever the parser
 /// makes of the rest. Masked before any message is built.
-pub fn userinfo_span(url: &str) -> Option<&str> {
+pub(crate) fn userinfo_span(url: &str) -> Option<&str> {
     let rest = &url.trim()[url.trim().find("://")? + 3..];
     rest.rfind('@').map(|at| &rest[..at])
 }
 
 /// Parses a PostgreSQL URL the way Prisma accepts it. `schema_dir` resolves a
 /// relative Prisma `sslcert` (Prisma resolves it against the schema's folder).
-pub fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
+pub(crate) fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
     let url = url.trim();
     let rest = url
         .strip_prefix("postgresql://")
@@ -215,7 +215,7 @@ pub fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, String> {
 /// `pgbouncer=true`, port 6543 (Supabase's transaction pooler), or a host whose
 /// first label ends in `-pooler` (Neon's pooled endpoints). Session-mode poolers
 /// (Supabase on 5432) keep a session per client and are not flagged.
-pub fn pooler(url: &str) -> Option<String> {
+pub(crate) fn pooler(url: &str) -> Option<String> {
     let rest = url.trim().split_once("://").map(|(_, r)| r)?;
     let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
     for pair in query.split('&') {
@@ -258,7 +258,7 @@ fn check_hosts(hosts: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn decode(s: &str) -> Result<String, String> {
+pub(crate) fn decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -280,7 +280,7 @@ pub fn decode(s: &str) -> Result<String, String> {
 }
 
 /// Percent-encodes everything but unreserved characters and `/` (paths in values).
-pub fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {

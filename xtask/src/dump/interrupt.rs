@@ -15,12 +15,12 @@ const CAUGHT: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// While alive, the signals above are recorded instead of ending the process.
 /// Only one should exist at a time.
-pub struct Interrupts {
+pub(crate) struct Interrupts {
     previous: Vec<(libc::c_int, libc::sigaction)>,
 }
 
 impl Interrupts {
-    pub fn catch() -> Interrupts {
+    pub(crate) fn catch() -> Interrupts {
         RECEIVED.store(0, Ordering::SeqCst);
         let mut previous = Vec::new();
         for sig in CAUGHT {
@@ -47,7 +47,7 @@ impl Interrupts {
     }
 
     /// The signal received since `catch`, if any.
-    pub fn received(&self) -> Option<i32> {
+    pub(crate) fn received(&self) -> Option<i32> {
         match RECEIVED.load(Ordering::SeqCst) {
             0 => None,
             sig => Some(sig),
@@ -67,7 +67,7 @@ impl Drop for Interrupts {
 }
 
 /// "SIGINT" for people.
-pub fn name(sig: i32) -> &'static str {
+pub(crate) fn name(sig: i32) -> &'static str {
     match sig {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",

@@ -3,8 +3,8 @@
 //! names on disk and retention, running pg_dump, verifying and checksumming the
 //! dump, catching Ctrl-C while a partial exists, and restoring a dump.
 
-pub mod interrupt;
-pub mod naming;
-pub mod pgdump;
-pub mod restore;
-pub mod verify;
+pub(crate) mod interrupt;
+pub(crate) mod naming;
+pub(crate) mod pgdump;
+pub(crate) mod restore;
+pub(crate) mod verify;

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::config::BackupFormat;
 
 /// The file name extension of each format (a directory-format dump is a directory).
-pub fn extension(format: BackupFormat) -> &'static str {
+pub(crate) fn extension(format: BackupFormat) -> &'static str {
     match format {
         BackupFormat::Plain => "sql",
         BackupFormat::Custom => "dump",
@@ -26,7 +26,7 @@ pub fn extension(format: BackupFormat) -> &'static str {
 const EXTENSIONS: [&str; 3] = ["sql", "dump", "dir"];
 
 /// The sortable, filesystem-safe UTC timestamp of a backup name: `20260221T053404Z`.
-pub fn timestamp(t: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
@@ -76,7 +76,7 @@ impl BackupName {
 }
 
 /// Creates the backup directory (0700) when it does not exist yet.
-pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -92,13 +92,12 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 /// directory entry looks like a finished backup. Dropping it before
 /// [`Partial::commit`] removes the partial.
 #[derive(Debug)]
-pub struct Partial {
+pub(crate) struct Partial {
     /// The reservation directory.
     pub dir: PathBuf,
     /// What pg_dump writes: a file, or a directory for the directory format.
     pub path: PathBuf,
     pub final_path: PathBuf,
-    pub name: BackupName,
     pub is_dir: bool,
     committed: bool,
     /// The reservation directory, open and `flock`ed while this run owns it. The
@@ -108,7 +107,7 @@ pub struct Partial {
 }
 
 /// What pg_dump writes inside the reservation directory.
-pub const PARTIAL_DUMP: &str = "dump.partial";
+pub(crate) const PARTIAL_DUMP: &str = "dump.partial";
 
 /// The most backups one second can get before reservation gives up.
 const MAX_SEQ: u32 = 1000;
@@ -119,7 +118,7 @@ impl Partial {
     /// therefore never get the same name: whichever creates the reservation second,
     /// or after the first one finished (the backup gets its name before the
     /// reservation goes), moves on to `-2`.
-    pub fn reserve(dir: &Path, prefix: &str, format: BackupFormat, stamp: &str) -> io::Result<Partial> {
+    pub(crate) fn reserve(dir: &Path, prefix: &str, format: BackupFormat, stamp: &str) -> io::Result<Partial> {
         for seq in 1..=MAX_SEQ {
             let name = BackupName { stamp: stamp.to_string(), seq, ext: extension(format).to_string() };
             let file_name = name.file_name(prefix);
@@ -146,7 +145,6 @@ impl Partial {
                 path: reservation.join(PARTIAL_DUMP),
                 dir: reservation,
                 final_path: dir.join(&file_name),
-                name,
                 is_dir: format == BackupFormat::Directory,
                 committed: false,
             };
@@ -161,7 +159,7 @@ impl Partial {
 
     /// Gives the dump its final name, releases the reservation, and makes the
     /// rename durable. On error nothing with the final name is left.
-    pub fn commit(mut self) -> io::Result<PathBuf> {
+    pub(crate) fn commit(mut self) -> io::Result<PathBuf> {
         fs::rename(&self.path, &self.final_path)?;
         self.committed = true;
         // Empty now; should it stay, it only makes the next run of this second use -2.
@@ -188,7 +186,7 @@ impl Drop for Partial {
 }
 
 /// `.pre-migration-20260221T053404Z.sql.partial`
-pub fn partial_name(file_name: &str) -> String {
+pub(crate) fn partial_name(file_name: &str) -> String {
     format!(".{file_name}.partial")
 }
 
@@ -221,7 +219,7 @@ fn same_file(file: &fs::File, path: &Path) -> bool {
 /// Removes the partials of `prefix` in `dir` whose writer is gone: a run killed
 /// before it could clean up (`kill -9`, a crash, a power cut). A live run holds
 /// an `flock` on its partial, so only unlocked ones go. Returns their names.
-pub fn remove_orphans(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
+pub(crate) fn remove_orphans(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
     let mut removed = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -251,7 +249,7 @@ pub fn remove_orphans(dir: &Path, prefix: &str) -> io::Result<Vec<String>> {
 /// The finished backups of `prefix` in `dir` to remove so that `keep` remain,
 /// oldest first. Only names this tool gives, of the right kind (a directory for
 /// `.dir`, a regular file otherwise; symlinks never), and never `just_written`.
-pub fn expired(dir: &Path, prefix: &str, keep: u32, just_written: &Path) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn expired(dir: &Path, prefix: &str, keep: u32, just_written: &Path) -> io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
@@ -382,7 +380,7 @@ mod tests {
         drop(b);
         // After `a` finished, its name stays taken.
         let c = Partial::reserve(&dir, "p", BackupFormat::Plain, stamp).unwrap();
-        assert_eq!(c.name.seq, 2);
+        assert_eq!(c.final_path, dir.join("p-20260221T053404Z-2.sql"));
         let d = Partial::reserve(&dir, "p", BackupFormat::Directory, stamp).unwrap();
         assert!(d.is_dir && d.final_path.ends_with("p-20260221T053404Z.dir"));
         fs::create_dir(&d.path).unwrap();

@@ -22,7 +22,7 @@ use crate::ui::Ui;
 
 /// The backup's pg_dump command line. The real run starts the binary pgbin finds
 /// in the target's shell; `--dry-run` shows the same line with `program` "pg_dump".
-pub fn command(sh: &Shell, program: &Path, backup: &Backup, libpq_url: &str, out: &Path) -> Command {
+pub(crate) fn command(sh: &Shell, program: &Path, backup: &Backup, libpq_url: &str, out: &Path) -> Command {
     let format = match backup.format {
         BackupFormat::Plain => "p",
         BackupFormat::Custom => "c",
@@ -36,14 +36,14 @@ pub fn command(sh: &Shell, program: &Path, backup: &Backup, libpq_url: &str, out
 
 /// What a successful pg_dump produced.
 #[derive(Debug)]
-pub struct Dumped {
+pub(crate) struct Dumped {
     pub bytes: u64,
     /// Computed while pg_dump wrote (plain format only).
     pub sha256: Option<String>,
 }
 
 #[derive(Debug)]
-pub enum DumpError {
+pub(crate) enum DumpError {
     /// pg_dump could not be started: the message says why.
     Spawn(String),
     /// pg_dump ended unsuccessfully.
@@ -62,7 +62,7 @@ const TERM_GRACE: Duration = Duration::from_secs(5);
 const FOLLOW_PAUSE: Duration = Duration::from_millis(10);
 
 /// Runs `cmd` (a pg_dump built with [`command`]) writing `out`, which it creates.
-pub fn run(
+pub(crate) fn run(
     ui: &Ui,
     cmd: Command,
     out: &Path,

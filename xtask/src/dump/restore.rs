@@ -14,13 +14,13 @@ use crate::proc;
 use crate::ui::Ui;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Plain,
     Archive,
 }
 
 /// Tells a plain SQL dump from a pg_dump archive (custom: `PGDMP` magic; directory: toc.dat).
-pub fn format_of(path: &Path) -> Result<Format, Failure> {
+pub(crate) fn format_of(path: &Path) -> Result<Format, Failure> {
     if path.is_dir() {
         return if path.join("toc.dat").is_file() {
             Ok(Format::Archive)
@@ -39,7 +39,7 @@ pub fn format_of(path: &Path) -> Result<Format, Failure> {
 }
 
 /// Restores `path` into the database of `dest`, all or nothing.
-pub fn restore_into(ui: &Ui, dest: &Target, path: &Path, format: Format) -> Result<(), Failure> {
+pub(crate) fn restore_into(ui: &Ui, dest: &Target, path: &Path, format: Format) -> Result<(), Failure> {
     let cmd = match format {
         Format::Plain => {
             dest.psql(&Psql { stop_on_error: true, single_transaction: true, file: Some(path), ..Psql::default() })?
@@ -60,7 +60,7 @@ pub fn restore_into(ui: &Ui, dest: &Target, path: &Path, format: Format) -> Resu
 }
 
 /// Exact row counts of every table of the database, by `schema.table`.
-pub fn row_counts(target: &Target) -> Result<BTreeMap<String, i64>, Failure> {
+pub(crate) fn row_counts(target: &Target) -> Result<BTreeMap<String, i64>, Failure> {
     const SQL: &str = "SELECT format('%I.%I', table_schema, table_name), \
         (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text \
         FROM information_schema.tables \

@@ -15,12 +15,12 @@ use crate::proc;
 use crate::ui::Ui;
 
 /// The last comment pg_dump writes into a plain dump, once everything is out.
-pub const PLAIN_FOOTER: &str = "-- PostgreSQL database dump complete";
+pub(crate) const PLAIN_FOOTER: &str = "-- PostgreSQL database dump complete";
 /// How far from the end the footer may be (pg_dump 15.14+ writes `\unrestrict <key>` after it).
 const FOOTER_WINDOW: u64 = 4096;
 
 /// A plain dump is complete when it is non-empty and its footer is near the end.
-pub fn plain(path: &Path) -> Result<(), Failure> {
+pub(crate) fn plain(path: &Path) -> Result<(), Failure> {
     let unreadable = |e: io::Error| Failure::task(format!("cannot read {}: {e}", path.display()));
     let mut f = fs::File::open(path).map_err(unreadable)?;
     let len = f.metadata().map_err(unreadable)?.len();
@@ -40,11 +40,11 @@ pub fn plain(path: &Path) -> Result<(), Failure> {
 /// `pg_restore --list`: a custom or directory archive whose table of contents reads.
 /// `--dry-run` shows it with `program` "pg_restore"; the check runs the real
 /// binary (see pgbin).
-pub fn pg_restore_list(sh: &Shell, program: &Path, path: &Path) -> Command {
+pub(crate) fn pg_restore_list(sh: &Shell, program: &Path, path: &Path) -> Command {
     cmd!(sh, "{program} --list {path}").into()
 }
 
-pub fn archive(ui: &Ui, path: &Path) -> Result<(), Failure> {
+pub(crate) fn archive(ui: &Ui, path: &Path) -> Result<(), Failure> {
     let sh = proc::shell()?;
     let cmd = pg_restore_list(&sh, &crate::pgbin::program(&sh, "pg_restore"), path);
     let out = proc::run_quiet(ui, cmd)?;
@@ -70,7 +70,7 @@ fn files_by_name(dir: &Path) -> io::Result<Vec<PathBuf>> {
 }
 
 /// Bytes on disk of a file, or of the files of a directory.
-pub fn size(path: &Path) -> u64 {
+pub(crate) fn size(path: &Path) -> u64 {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => files_by_name(path)
             .map(|fs_| fs_.iter().filter_map(|f| fs::metadata(f).ok()).map(|m| m.len()).sum())
@@ -81,7 +81,7 @@ pub fn size(path: &Path) -> u64 {
 }
 
 /// Files 0600; a directory 0700 and its files 0600 (pg_dump creates them with the umask).
-pub fn restrict(path: &Path, is_dir: bool) -> io::Result<()> {
+pub(crate) fn restrict(path: &Path, is_dir: bool) -> io::Result<()> {
     if is_dir {
         fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
         for f in files_by_name(path)? {
@@ -93,7 +93,7 @@ pub fn restrict(path: &Path, is_dir: bool) -> io::Result<()> {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -115,7 +115,7 @@ fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
 /// SHA-256 of a file; for a directory, of its `sha256sum` listing: the line
 /// `<hex>  <name>\n` of each file in name order, so that
 /// `(cd DIR && LC_ALL=C sha256sum *) | sha256sum` gives the same value.
-pub fn sha256(path: &Path, is_dir: bool) -> io::Result<String> {
+pub(crate) fn sha256(path: &Path, is_dir: bool) -> io::Result<String> {
     if !is_dir {
         return Ok(hex(&hash_file(path)?));
     }

@@ -127,8 +127,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-pub use objects::{quote_ident, Object, Presence, TypeName};
-pub use replay::Found;
+pub use objects::{Object, Presence};
+pub(crate) use replay::Found;
 pub use trial::{Bounds as TrialBounds, Outcome as TrialOutcome};
 
 use crate::db::Target;
@@ -214,7 +214,7 @@ pub fn analyse(sql: &str) -> Analysis {
 }
 
 /// Analyses `sql` with unqualified names in `default_schema` (Prisma's `?schema=`).
-pub fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
+pub(crate) fn analyse_in(sql: &str, default_schema: &str) -> Analysis {
     let program = statements::parse(sql, default_schema);
     let mut unknown = Vec::new();
     let mut replaced = Vec::new();
@@ -483,18 +483,18 @@ impl Evidence {
 }
 
 /// One line: see [`Evidence::summary`].
-pub fn summary(e: &Evidence) -> String {
+pub(crate) fn summary(e: &Evidence) -> String {
     e.summary()
 }
 
 /// Prints [`Evidence::details`] to stdout.
-pub fn print_details(e: &Evidence) {
+pub(crate) fn print_details(e: &Evidence) {
     out!("{}", e.details());
 }
 
 /// Whether the change is about the object called `name`, or something it owns
 /// (`attendance_status` names the enum, its values and its type).
-pub fn names_object(e: &Expectation, name: &str) -> bool {
+pub(crate) fn names_object(e: &Expectation, name: &str) -> bool {
     names(&e.object).contains(&name)
 }
 
@@ -527,8 +527,10 @@ fn names(o: &Object) -> Vec<&str> {
 
 /// The verdict again, for evidence whose lists a caller has shortened: changes no
 /// longer in `present`, `missing` or `invalid` count as predating the migration (see
-/// [`Evidence::discount`]).
-pub fn verdict_of(e: &Evidence) -> Verdict {
+/// [`Evidence::discount`]). The tests' oracle for `discount`; the program reads
+/// `Evidence::verdict`.
+#[cfg(test)]
+pub(crate) fn verdict_of(e: &Evidence) -> Verdict {
     let Some(basis) = &e.basis else {
         return e.verdict;
     };
@@ -545,7 +547,7 @@ pub fn verdict_of(e: &Evidence) -> Verdict {
 
 /// The verdict for `analysis` given what the catalogs hold (`found`; objects not in it
 /// count as absent).
-pub fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
+pub(crate) fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evidence {
     judge_with(analysis, found, &HashSet::new())
 }
 

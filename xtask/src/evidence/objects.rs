@@ -563,12 +563,12 @@ impl fmt::Display for Object {
 }
 
 /// `"name"` with embedded quotes doubled.
-pub fn quote_ident(s: &str) -> String {
+pub(crate) fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// `'text'` with embedded quotes doubled (for `standard_conforming_strings = on`).
-pub fn quote_literal(s: &str) -> String {
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

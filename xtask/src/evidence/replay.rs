@@ -15,7 +15,7 @@ use super::Expectation;
 
 /// What the catalogs hold for an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     Present,
     Absent,
     /// Something is there but not the thing expected: an index left INVALID by a
@@ -317,7 +317,7 @@ impl Intended {
 
 /// Why a re-run would stop.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Blocker {
+pub(crate) struct Blocker {
     pub line: usize,
     pub statement: String,
     pub why: String,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::objects::TypeName;
 use super::*;
 
 fn t(name: &str) -> Object {

@@ -37,12 +37,12 @@ use crate::db::Target;
 
 /// How long the trial waits for a lock: it runs on a live database, and a data change
 /// that queues behind a long lock would block everyone queued behind it in turn.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long one statement of the trial may run: long enough for a backfill over a
 /// table of ordinary size, short enough that the check stays a check and does not hold
 /// row locks on a live database for long.
-pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Functions whose effect a `ROLLBACK` does not undo, or which would lift the trial's
 /// bounds: a file that mentions one (as a name or inside a string) is not tried.
@@ -55,7 +55,7 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `pg_logical_emit_message` can write outside the transaction; replication slots are
 /// not transactional; `set_config` can lift `statement_timeout`. (`nextval` is allowed:
 /// a consumed sequence value is only a gap.) Names ending in `*` are prefixes.
-pub const NOT_ROLLED_BACK: &[&str] = &[
+pub(crate) const NOT_ROLLED_BACK: &[&str] = &[
     "setval",
     "dblink*",
     "http",

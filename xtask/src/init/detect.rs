@@ -10,7 +10,7 @@ use crate::config::prisma_schema::{self, ConfigFile};
 
 /// One tasks.toml key: its value when found, and a note for the comment above it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub value: Option<String>,
     pub note: String,
 }
@@ -26,7 +26,7 @@ impl Finding {
 }
 
 #[derive(Debug, Clone)]
-pub struct Detection {
+pub(crate) struct Detection {
     /// The Prisma config file, relative to the root.
     pub config_file: Option<String>,
     pub schema: Finding,
@@ -54,7 +54,7 @@ const CONFIG_FILES: &[&str] = &[
     ".config/prisma.ts",
 ];
 
-pub fn detect(root: &Path) -> Detection {
+pub(crate) fn detect(root: &Path) -> Detection {
     let config_file = CONFIG_FILES.iter().find(|f| root.join(f).is_file()).map(|f| f.to_string());
     let config: Option<ConfigFile> = config_file
         .as_ref()

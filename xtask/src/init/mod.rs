@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use crate::exit::{Exit, Failure};
 use crate::invocation;
 
-pub use detect::detect;
+pub(crate) use detect::detect;
 
 /// This project's published repository, when its Cargo.toml names one
 /// (`[workspace.package] repository`, the one place for it); empty otherwise.
-pub const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+pub(crate) const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
 
 /// The git URL of the default dependency: where this build's checkout came from
 /// (its `origin` remote, when the checkout is still there: the usual way in is
@@ -55,7 +55,7 @@ fn choose_git_source(origin: Option<String>, published: &str, checkout: &Path) -
 /// Where backups go unless the team changes it (also ignored by git).
 const BACKUP_DIR: &str = "backups";
 
-pub struct Options {
+pub(crate) struct Options {
     /// The xtask checkout to depend on by path.
     pub source: Option<PathBuf>,
     pub force: bool,
@@ -67,7 +67,7 @@ struct Planned {
     text: String,
 }
 
-pub fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
+pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     let source = opts.source.as_deref().map(|s| source_crate(root, s)).transpose()?;
     let git = match &source {
         Some(_) => String::new(),

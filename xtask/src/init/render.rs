@@ -6,14 +6,14 @@ use super::detect::{Detection, Finding};
 
 /// The package name of the scaffolded crate. Not `xtask`: the library it depends
 /// on is called that, and `cargo run --package xtask` would be ambiguous.
-pub const PACKAGE: &str = "xtask-local";
+pub(crate) const PACKAGE: &str = "xtask-local";
 
 /// The alias line of `.cargo/config.toml`.
-pub fn alias_line() -> String {
+pub(crate) fn alias_line() -> String {
     format!("xtask = \"run --quiet --package {PACKAGE} --bin xtask --\"")
 }
 
-pub fn cargo_config() -> String {
+pub(crate) fn cargo_config() -> String {
     format!(
         "# Written by `xtask init`.\n[alias]\n# `cargo xtask <task>` from any directory of the repository.\n{}\n",
         alias_line()
@@ -21,14 +21,14 @@ pub fn cargo_config() -> String {
 }
 
 /// The dependency line: a path (`--source`) or this project's git repository.
-pub fn dependency(path: Option<&str>, git: &str) -> String {
+pub(crate) fn dependency(path: Option<&str>, git: &str) -> String {
     match path {
         Some(p) => format!("xtask = {{ path = {}, default-features = false }}", toml_str(p)),
         None => format!("xtask = {{ git = {}, default-features = false }}", toml_str(git)),
     }
 }
 
-pub fn crate_manifest(dependency: &str) -> String {
+pub(crate) fn crate_manifest(dependency: &str) -> String {
     format!(
         r#"# Written by `xtask init`: this repository's task runner, `cargo xtask <task>`,
 # a thin binary over the xtask library (tasks come from ../tasks.toml). Without
@@ -50,21 +50,21 @@ path = "src/main.rs"
     )
 }
 
-pub const MAIN_RS: &str = r#"//! `cargo xtask`: runs the tasks of ../tasks.toml with the xtask library.
+pub(crate) const MAIN_RS: &str = r#"//! `cargo xtask`: runs the tasks of ../tasks.toml with the xtask library.
 
 fn main() -> std::process::ExitCode {
     xtask::main()
 }
 "#;
 
-pub const WORKSPACE: &str = r#"# Written by `xtask init`: a Cargo workspace holding the xtask/ crate.
+pub(crate) const WORKSPACE: &str = r#"# Written by `xtask init`: a Cargo workspace holding the xtask/ crate.
 [workspace]
 members = ["xtask"]
 resolver = "2"
 "#;
 
 /// tasks.toml from what was detected.
-pub fn tasks_toml(d: &Detection, backup_dir: &str) -> String {
+pub(crate) fn tasks_toml(d: &Detection, backup_dir: &str) -> String {
     let mut t = String::from(
         "# Written by `xtask init` from what it found in this repository. Every key is\n\
          # explained in the README's \"tasks.toml reference\"; a key that is commented\n\
@@ -170,7 +170,7 @@ fn key(t: &mut String, name: &str, f: &Finding, example: &str, quote: bool) {
 }
 
 /// A TOML basic string.
-pub fn toml_str(s: &str) -> String {
+pub(crate) fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use pgcluster::{Cluster, ClusterOptions};
 use sha2::{Digest, Sha256};
-use xtask::dump::naming::BackupName;
+use xtask::testing::dump::naming::BackupName;
 
 use crate::harness::{Out, Project, TempDir};
 
@@ -123,7 +123,7 @@ fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = match fs::read_dir(dir) {
         Ok(rd) => rd
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != xtask::audit::FILE_NAME)
+            .filter(|n| n != xtask::testing::audit::FILE_NAME)
             .collect(),
         Err(_) => vec![],
     };

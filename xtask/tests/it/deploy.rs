@@ -64,7 +64,7 @@ fn events<'a>(lines: &'a [Value], event: &str) -> Vec<&'a Value> {
 
 fn sha256_hex(path: &Path) -> String {
     use sha2::Digest;
-    xtask::migrations::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
+    xtask::testing::migrations::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
 // ---------------------------------------------------------------------------
@@ -614,7 +614,7 @@ CREATE UNIQUE INDEX "block_note_kind_key" ON "block_note"("kind");
 
 /// Whether some session holds our advisory lock.
 fn lock_held(app: &PrismaApp) -> bool {
-    let key = xtask::db::lock::KEY;
+    let key = xtask::testing::db::lock::KEY;
     app.psql(&format!(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = {} AND objid = {} AND objsubid = 1",
         (key >> 32) as u32,

@@ -4,8 +4,8 @@
 //! enum rewrite, and names that need quoting.
 
 use pgcluster::{Cluster, ClusterOptions};
-use xtask::db::Target;
-use xtask::evidence::{self, lexer, Evidence, Object, Presence, Verdict};
+use xtask::testing::db::Target;
+use xtask::testing::evidence::{self, lexer, Evidence, Object, Presence, Verdict};
 
 use crate::harness::TempDir;
 

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use xtask::db::Target;
-use xtask::evidence::{self, Evidence, TrialBounds, TrialOutcome, Verdict};
+use xtask::testing::db::Target;
+use xtask::testing::evidence::{self, Evidence, TrialBounds, TrialOutcome, Verdict};
 
 /// A table with rows a backfill fills in, and a sequence.
 const INIT: &str = r#"

@@ -237,10 +237,10 @@ fn the_pooled_url_alone_is_refused_for_the_lock_and_the_backup() {
 /// connection either (the next trial through the pooler sees the data as it was).
 #[test]
 fn a_trial_run_through_pgbouncer_is_rolled_back() {
-    use xtask::evidence::{self, TrialOutcome};
+    use xtask::testing::evidence::{self, TrialOutcome};
     let (cluster, _project) = setup();
     let bouncer = Bouncer::start(&cluster, "shop");
-    let target = xtask::db::Target::from_url("DATABASE_URL", &bouncer.url(&cluster, "shop"), None).unwrap();
+    let target = xtask::testing::db::Target::from_url("DATABASE_URL", &bouncer.url(&cluster, "shop"), None).unwrap();
     let backfill = "UPDATE t SET id = 2 WHERE id = 1;";
     let ev = evidence::assess(&target, backfill, &target.url.schema).unwrap();
     assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 1 }));

@@ -164,7 +164,7 @@ impl PrismaApp {
         std::fs::rename(self.path().join("held-back-migration"), self.path().join(MIGRATIONS).join(MIGRATION)).unwrap();
         let sql = std::fs::read_to_string(self.migration_sql()).unwrap();
         self.psql(&sql);
-        let checksum = xtask::migrations::hex(&sha2_digest(sql.as_bytes()));
+        let checksum = xtask::testing::migrations::hex(&sha2_digest(sql.as_bytes()));
         self.psql(&format!(
             "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, logs, applied_steps_count) \
              VALUES ('timeout-row', '{checksum}', '{MIGRATION}', now(), \

@@ -100,10 +100,14 @@ fn verify_restore_round_trips_through_a_scratch_database() {
     let p = Project::new(TASKS);
     p.xtask().arg("backup").env("DATABASE_URL", &url).run().expect_code(0);
     let file = only_backup(&p);
-    let target = xtask::db::Target::from_url("DATABASE_URL", &url, None).unwrap();
-    let ui =
-        xtask::ui::Ui::new(xtask::ui::UiOptions { progress: false, color: false, github: false, interactive: false });
-    let tables = xtask::dump::restore::verify_restore(&ui, &target, &file).unwrap();
+    let target = xtask::testing::db::Target::from_url("DATABASE_URL", &url, None).unwrap();
+    let ui = xtask::testing::ui::Ui::new(xtask::testing::ui::UiOptions {
+        progress: false,
+        color: false,
+        github: false,
+        interactive: false,
+    });
+    let tables = xtask::testing::dump::restore::verify_restore(&ui, &target, &file).unwrap();
     assert_eq!(tables, 2);
     let left = c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'xtask_verify_%'").unwrap();
     assert_eq!(left.trim(), "0", "scratch database dropped");
@@ -113,7 +117,7 @@ fn verify_restore_round_trips_through_a_scratch_database() {
     assert!(out.stderr.contains("verify-restore: 2 tables restored with the same row counts"), "{}", out.stderr);
     // A database that changed since the dump no longer matches its backup.
     c.psql("school", "INSERT INTO pupils VALUES (9999, 'late', 'b');").unwrap();
-    let err = xtask::dump::restore::verify_restore(&ui, &target, &file).unwrap_err();
+    let err = xtask::testing::dump::restore::verify_restore(&ui, &target, &file).unwrap_err();
     assert!(err.message.contains("public.pupils: 251 rows in the database, 250 restored"), "{}", err.message);
 }
 

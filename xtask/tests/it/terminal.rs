@@ -209,7 +209,7 @@ fn justfile_recipes_run_the_same_tasks() {
         which("just").expect("`just` is not installed: pip install rust-just (scripts/install-test-deps.sh does)");
     let summary = Command::new(&just).arg("--justfile").arg(root.join("justfile")).arg("--summary").output().unwrap();
     let recipes: Vec<String> = String::from_utf8_lossy(&summary.stdout).split_whitespace().map(String::from).collect();
-    let config = xtask::config::load(&root.join("tasks.toml")).expect("root tasks.toml is valid");
+    let config = xtask::testing::config::load(&root.join("tasks.toml")).expect("root tasks.toml is valid");
     for t in &config.tasks {
         if t.name != "migrate-status" {
             assert!(recipes.contains(&t.name), "no recipe for task `{}` in the justfile", t.name);
