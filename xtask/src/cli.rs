@@ -138,8 +138,15 @@ fn global_args() -> Vec<Arg> {
 
 /// Builds the full command line for this configuration.
 pub(crate) fn command(config: Option<&Config>) -> Command {
+    command_with(config, cfg!(feature = "demo"))
+}
+
+/// The command line; `demo` is listed only in a build that has it (this project's
+/// own repository): a team's xtask is built without it.
+fn command_with(config: Option<&Config>, demo: bool) -> Command {
     let mut cmd = Command::new("xtask")
         .bin_name(crate::invocation::name())
+        .version(env!("CARGO_PKG_VERSION"))
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
         // One line per code; the bracket is what a fleet engine (a CI matrix job, a
         // Kubernetes Job index) does with it. The README's table and the example
@@ -168,6 +175,7 @@ pub(crate) fn command(config: Option<&Config>) -> Command {
         );
     cmd = cmd.subcommand(
         Command::new(DEMO)
+            .hide(!demo)
             .about("Run the whole runbook story on a throwaway PostgreSQL cluster under target/demo (the repository's example app)")
             .after_help(crate::invocation::fill("Example: {xtask} demo")),
     );
@@ -186,7 +194,22 @@ pub(crate) fn command(config: Option<&Config>) -> Command {
                     .action(ArgAction::SetTrue)
                     .help("Replace files init writes that already exist (never your Cargo.toml or .cargo/config.toml)"),
             )
-            .after_help(crate::invocation::fill("Run it from the root of the repository.\n\nExample: {xtask} init --source ../xtask")),
+            .arg(
+                Arg::new("ci")
+                    .long("ci")
+                    .value_name("SERVICE")
+                    .value_parser(["github"])
+                    .help("Also write a CI workflow that deploys the migrations (.github/workflows/deploy-migrations.yml); alone in an adopted repository, only that"),
+            )
+            .arg(
+                Arg::new("runner")
+                    .long("runner")
+                    .value_name("RUNNER")
+                    .value_parser(["hosted", "self-hosted"])
+                    .requires("ci")
+                    .help("hosted: a GitHub-hosted runner, the backups uploaded as an artifact [default]; self-hosted: a runner on the production host, backups kept there"),
+            )
+            .after_help(crate::invocation::fill("Run it from the root of the repository.\n\nExample: {xtask} init --source ../xtask\n         {xtask} init --ci github --runner self-hosted")),
     );
     if let Some(config) = config {
         for task in &config.tasks {
@@ -233,6 +256,69 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
         }
     }
     sub
+}
+
+/// The completion script for `shell`. Run as `cargo xtask`, it completes `cargo
+/// xtask ...` (not a `cargo-xtask` command nobody types): bash through a `cargo`
+/// completion that hands `cargo xtask` lines to this script and every other line
+/// to cargo's own completion; zsh through the `_cargo-xtask` function cargo's zsh
+/// completion calls for `cargo xtask`; fish with every completion under `cargo`,
+/// conditioned on the `xtask` subcommand.
+pub(crate) fn completion_script(shell: clap_complete::Shell, config: Option<&Config>, name: &str) -> String {
+    use clap_complete::Shell;
+    let mut cmd = command(config);
+    let mut script = Vec::new();
+    // For bash, clap's script under `cargo-xtask` names its subcommand states two
+    // ways and completes no task's flags: it is generated as `xtask`, unregistered.
+    let bin = match (name, shell) {
+        ("cargo xtask", Shell::Bash) => "xtask".to_string(),
+        _ => name.replace(' ', "-"),
+    };
+    clap_complete::generate(shell, &mut cmd, bin, &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    if name != "cargo xtask" {
+        return script;
+    }
+    match shell {
+        Shell::Bash => {
+            let registration = script.find("\nif [[ \"${BASH_VERSINFO[0]}\" -eq 4").unwrap_or(script.len());
+            format!(
+                r#"{}
+# `cargo xtask <TAB>`: lines starting `cargo xtask` go to the function above, with
+# the words shifted as if `xtask` were typed; every other `cargo` line goes
+# to cargo's own completion (load that one first: this registration wraps it).
+_cargo_with_xtask() {{
+    if [[ ${{COMP_WORDS[1]}} == xtask && ${{COMP_CWORD}} -ge 2 ]]; then
+        local -a COMP_WORDS=("xtask" "${{COMP_WORDS[@]:2}}")
+        local COMP_CWORD=$((COMP_CWORD - 1))
+        _xtask xtask "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+    elif declare -F _cargo >/dev/null; then
+        _cargo "$@"
+    fi
+}}
+if ! declare -F _cargo >/dev/null && declare -F _completion_loader >/dev/null; then
+    _completion_loader cargo >/dev/null 2>&1
+fi
+complete -F _cargo_with_xtask -o bashdefault -o default cargo
+"#,
+                &script[..registration]
+            )
+        }
+        Shell::Zsh => {
+            // cargo's zsh completion calls `_cargo-xtask` for `cargo xtask`: define it, register nothing.
+            let body = script.replace("#compdef cargo-xtask\n", "");
+            let cut = body.find("\nif [ \"$funcstack[1]\" = \"_cargo-xtask\" ]").unwrap_or(body.len());
+            format!(
+                "# `cargo xtask` completion for zsh: cargo's own zsh completion calls _cargo-xtask for\n# `cargo xtask ...` (source this file after compinit).\n{}\n",
+                &body[..cut]
+            )
+        }
+        Shell::Fish => script
+            .replace("set -e cmd[1]\n", "set -e cmd[1..2]\n")
+            .replace("complete -c cargo-xtask -n \"", "complete -c cargo -n \"__fish_seen_subcommand_from xtask; and ")
+            .replace("complete -c cargo-xtask ", "complete -c cargo -n \"__fish_seen_subcommand_from xtask\" "),
+        _ => script,
+    }
 }
 
 pub(crate) fn globals(m: &ArgMatches) -> Globals {
@@ -292,6 +378,31 @@ mod tests {
     #[test]
     fn command_is_well_formed() {
         command(None).debug_assert();
+    }
+
+    #[test]
+    fn demo_is_listed_only_where_it_is_built_and_version_is_known() {
+        let help = |demo: bool| command_with(None, demo).render_help().to_string();
+        assert!(help(true).contains("demo"));
+        assert!(!help(false).contains("demo"), "{}", help(false));
+        let v = command(None).render_version();
+        assert_eq!(v.trim(), format!("xtask {}", env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn cargo_completions_complete_cargo_xtask_and_register_no_cargo_xtask_command() {
+        use clap_complete::Shell;
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let s = completion_script(shell, None, "cargo xtask");
+            assert!(!s.contains("compdef _cargo-xtask cargo-xtask"), "{s}");
+            assert!(!s.contains("complete -c cargo-xtask") && !s.contains(" cargo-xtask\n"), "{shell}: {s}");
+        }
+        assert!(completion_script(Shell::Bash, None, "cargo xtask").contains("complete -F _cargo_with_xtask"));
+        assert!(completion_script(Shell::Zsh, None, "cargo xtask").contains("_cargo-xtask() {"));
+        assert!(completion_script(Shell::Fish, None, "cargo xtask")
+            .contains("complete -c cargo -n \"__fish_seen_subcommand_from xtask; and "));
+        // An installed binary keeps its own name.
+        assert!(completion_script(Shell::Bash, None, "xtask").contains("complete -F _xtask"));
     }
 
     #[test]

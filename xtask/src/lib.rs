@@ -61,8 +61,9 @@ pub mod testing {
     }
     pub mod dump {
         pub mod naming {
-            /// backup.rs reads the timestamps of the backups a run wrote.
-            pub use crate::dump::naming::BackupName;
+            /// backup.rs reads the timestamps of the backups a run wrote, and the
+            /// `<database>@<server>` label in their names.
+            pub use crate::dump::naming::{database_label, BackupName};
         }
         pub mod restore {
             /// restore.rs checks a restore's verification against a damaged dump.
@@ -151,12 +152,7 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
 
     if let Some(("completions", sub)) = matches.subcommand() {
         if let Some(shell) = sub.get_one::<clap_complete::Shell>("shell") {
-            let mut cmd = cli::command(config.as_ref());
-            let mut script = Vec::new();
-            // Completions are registered for the program's name (`cargo-xtask` for cargo's).
-            let bin = invocation::name().replace(' ', "-");
-            clap_complete::generate(*shell, &mut cmd, bin, &mut script);
-            out!("{}", String::from_utf8_lossy(&script));
+            out!("{}", cli::completion_script(*shell, config.as_ref(), invocation::name()));
         }
         return Ok(Exit::Success);
     }
@@ -203,7 +199,10 @@ fn run_init(args: &[String]) -> Result<Exit, Failure> {
         Err(e) => return clap_error(e, None),
     };
     let Some((cli::INIT, sub)) = matches.subcommand() else {
-        return Err(Failure::usage(format!("usage: {}", invocation::cmd("init [--source PATH] [--force]"))));
+        return Err(Failure::usage(format!(
+            "usage: {}",
+            invocation::cmd("init [--source PATH] [--force] [--ci github [--runner hosted|self-hosted]]")
+        )));
     };
     let root = std::env::current_dir().map_err(|e| {
         Failure::usage(format!("cannot tell the current directory ({e}): run init from the repository root"))
@@ -211,6 +210,10 @@ fn run_init(args: &[String]) -> Result<Exit, Failure> {
     let opts = init::Options {
         source: sub.get_one::<String>("source").map(std::path::PathBuf::from),
         force: sub.get_flag("force"),
+        ci: sub.get_one::<String>("ci").map(|_| match sub.get_one::<String>("runner").map(String::as_str) {
+            Some("self-hosted") => init::Runner::SelfHosted,
+            _ => init::Runner::Hosted,
+        }),
     };
     init::run(&root, &opts)
 }

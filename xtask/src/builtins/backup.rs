@@ -1,15 +1,16 @@
 //! The `backup` built-in: pg_dump of the database named by `[database] url_env` to
-//! `<backup.dir>/<prefix>-<UTC timestamp>.<ext>`. The dump is written inside a
+//! `<backup.dir>/<prefix>-<database>@<server>-<UTC timestamp>.<ext>`. The dump is written inside a
 //! private `.<name>.partial/` directory and renamed to its name only after pg_dump
 //! succeeded and the dump verified, so `deploy` never runs on a half-written
-//! backup. Then retention (`backup.keep`). The parts live in `crate::backup`.
+//! backup. Then retention (`backup.keep`, per database). With `backup.when = "pending"` no backup is taken
+//! when no migration is pending or failed. The parts live in `crate::dump`.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::Builtin;
-use crate::config::{Backup, BackupFormat, BuiltinKind};
+use crate::config::{Backup, BackupFormat, BackupWhen, BuiltinKind};
 use crate::context::{BackupRecord, Ctx};
 use crate::db::Target;
 use crate::dump::interrupt::{self, Interrupts};
@@ -23,8 +24,8 @@ use crate::ui::{human_bytes, Ui};
 
 pub(crate) static BACKUP: Builtin = Builtin {
     kind: BuiltinKind::Backup,
-    about: "pg_dump the database to <backup.dir>/<prefix>-<UTC timestamp>.<ext>, verified before it gets that name",
-    example: "{xtask} {task}    # writes backups/pre-migration-20260221T053404Z.sql",
+    about: "pg_dump the database to <backup.dir>/<prefix>-<database>@<server>-<UTC timestamp>.<ext>, verified before it gets that name",
+    example: "{xtask} {task}    # writes backups/pre-migration-shop@db.internal_5432-20260221T053404Z.sql",
     args: &[super::BuiltinArg {
         name: "verify-restore",
         help: "Then restore the backup into a scratch database, compare per-table row counts with the source, drop the scratch database",
@@ -47,13 +48,26 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
         }
     }
+    if b.when == BackupWhen::Pending && nothing_pending(ctx)? {
+        ui.event("backup: skipped: no migration is pending or failed (backup.when = \"pending\")");
+        crate::audit::record(
+            ctx,
+            "backup-skipped",
+            serde_json::json!({ "database": target.url.database, "server": target.url.hosts, "reason": "nothing pending" }),
+        );
+        return Ok(());
+    }
+    let b = &ctx.config.backup;
+    // Each database its own names and retention: two databases deployed from one
+    // checkout never rotate each other's backups out.
+    let prefix = format!("{}-{}", b.prefix, naming::database_label(&target.url.database, &target.url.hosts));
     naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
-    remove_orphans(ui, b);
+    remove_orphans(ui, b, &prefix);
 
     // From here until the rename, a signal removes the partial instead of leaving it.
     let interrupts = Interrupts::catch();
     let stamp = naming::timestamp(chrono::Utc::now());
-    let partial = Partial::reserve(&b.dir, &b.prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
+    let partial = Partial::reserve(&b.dir, &prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
     let estimate = estimate(ui, target, b, &interrupts)?;
 
     let sh = target.shell()?;
@@ -81,7 +95,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     drop(interrupts);
 
     if let Some(keep) = b.keep {
-        apply_retention(ui, b, keep, &path);
+        apply_retention(ui, b, &prefix, keep, &path);
     }
     let seconds = started.elapsed().as_secs_f64();
     ui.event(&format!("backup: sha256 {sha256}"));
@@ -93,7 +107,10 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         format: format_name(b.format).into(),
         seconds,
     };
-    crate::audit::record(ctx, "backup", serde_json::to_value(&record).unwrap_or_default());
+    let mut audit = serde_json::to_value(&record).unwrap_or_default();
+    audit["database"] = target.url.database.clone().into();
+    audit["server"] = target.url.hosts.clone().into();
+    crate::audit::record(ctx, "backup", audit);
     ctx.state.backup = Some(record);
     if ctx.args.flag("verify-restore") {
         let tables = restore::verify_restore(ctx.ui, target, &path)?;
@@ -200,8 +217,8 @@ fn write_failure(dir: &Path, e: &io::Error) -> Failure {
 
 /// Removes the partials of runs that died before they could (`kill -9`, a crash),
 /// in one line. A problem here is a warning: the new backup does not depend on it.
-fn remove_orphans(ui: &Ui, b: &Backup) {
-    match naming::remove_orphans(&b.dir, &b.prefix) {
+fn remove_orphans(ui: &Ui, b: &Backup, prefix: &str) {
+    match naming::remove_orphans(&b.dir, prefix) {
         Ok(gone) if gone.is_empty() => {}
         Ok(gone) => ui.event(&format!(
             "backup: removed {} partial backup{} left by a run that died: {}",
@@ -215,8 +232,8 @@ fn remove_orphans(ui: &Ui, b: &Backup) {
 
 /// Removes the oldest finished backups beyond `keep`. The backup is written by
 /// now: problems here are warnings, not failures.
-fn apply_retention(ui: &Ui, b: &Backup, keep: u32, just_written: &Path) {
-    let old = match naming::expired(&b.dir, &b.prefix, keep, just_written) {
+fn apply_retention(ui: &Ui, b: &Backup, prefix: &str, keep: u32, just_written: &Path) {
+    let old = match naming::expired(&b.dir, prefix, keep, just_written) {
         Ok(old) => old,
         Err(e) => return ui.warn(&format!("retention skipped: cannot list {} ({e})", b.dir.display())),
     };
@@ -229,20 +246,38 @@ fn apply_retention(ui: &Ui, b: &Backup, keep: u32, just_written: &Path) {
     }
 }
 
+/// True when the migrations directory and `_prisma_migrations` agree that nothing
+/// is pending or failed. Anything that cannot be read means "take the backup".
+fn nothing_pending(ctx: &Ctx) -> Result<bool, Failure> {
+    let Ok(dir) = ctx.db.migrations_dir() else { return Ok(false) };
+    let Ok(local) = crate::migrations::read_dir(dir) else { return Ok(false) };
+    let ledger = match ctx.db.ledger() {
+        Ok(ledger) => ledger,
+        Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
+        Err(_) => return Ok(false),
+    };
+    let s = crate::migrations::compare(&local, ledger.rows());
+    Ok(s.pending.is_empty() && s.failed.is_empty())
+}
+
 fn describe(ctx: &Ctx) -> Vec<String> {
     let b = &ctx.config.backup;
     let ext = naming::extension(b.format);
-    let finished = b.dir.join(format!("{}-{STAMP_PATTERN}.{ext}", b.prefix));
-    let partial: PathBuf =
-        b.dir.join(naming::partial_name(&format!("{}-{STAMP_PATTERN}.{ext}", b.prefix))).join(naming::PARTIAL_DUMP);
     let mut lines = Vec::new();
-    let url = match ctx.db.target() {
-        Ok(t) => t.url.libpq.clone(),
+    let (url, label) = match ctx.db.target() {
+        Ok(t) => (t.url.libpq.clone(), naming::database_label(&t.url.database, &t.url.hosts)),
         Err(f) => {
             lines.push(format!("note: {}", f.message));
-            format!("<{} for libpq>", ctx.config.database.url_env.join(" or "))
+            (format!("<{} for libpq>", ctx.config.database.url_env.join(" or ")), "<database>@<server>".into())
         }
     };
+    let prefix = format!("{}-{label}", b.prefix);
+    if b.when == BackupWhen::Pending {
+        lines.push("skipped when no migration is pending or failed (backup.when = \"pending\")".into());
+    }
+    let finished = b.dir.join(format!("{prefix}-{STAMP_PATTERN}.{ext}"));
+    let partial: PathBuf =
+        b.dir.join(naming::partial_name(&format!("{prefix}-{STAMP_PATTERN}.{ext}"))).join(naming::PARTIAL_DUMP);
     let sh = match proc::shell() {
         Ok(sh) => sh,
         Err(f) => {
@@ -262,7 +297,7 @@ fn describe(ctx: &Ctx) -> Vec<String> {
         if b.format == BackupFormat::Directory { "0700" } else { "0600" }
     ));
     if let Some(keep) = b.keep {
-        lines.push(format!("keep the newest {keep} of {}-*; remove older ones", b.dir.join(&b.prefix).display()));
+        lines.push(format!("keep the newest {keep} of {}-*; remove older ones", b.dir.join(&prefix).display()));
     }
     lines
 }

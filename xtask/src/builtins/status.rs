@@ -12,7 +12,11 @@ pub(crate) static STATUS: Builtin = Builtin {
     kind: BuiltinKind::Status,
     about: "Compare the migration directories with _prisma_migrations (exit 0 in sync, 6 pending, 4 failed or drift)",
     example: "{xtask} {task}",
-    args: &[] as &[BuiltinArg],
+    args: &[BuiltinArg {
+        name: "all",
+        help: "List every migration (longer lists are summarised past a screenful)",
+        kind: super::ArgKind::Flag,
+    }],
     run,
     describe,
 };
@@ -27,24 +31,44 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let target = ctx.db.target()?;
     let local = migrations::read_dir(dir)?;
     let status = migrations::compare(&local, ctx.db.ledger()?.rows());
-    print(&status, dir, target);
+    print(&status, dir, target, ctx.args.flag("all"));
     verdict(&status)
 }
 
-fn print(s: &Status, dir: &std::path::Path, target: &Target) {
+/// A list longer than this is summarised (a fresh database of an app with 121
+/// migrations has 121 pending): its first and last few, and how many between.
+const SCREENFUL: usize = 20;
+const SHOWN: usize = 5;
+
+fn print(s: &Status, dir: &std::path::Path, target: &Target, all: bool) {
     outln!("Migrations in {} against {} (schema {}):", dir.display(), target.url.display_target(), target.url.schema);
-    for name in &s.applied {
-        outln!("  applied      {name}");
-    }
+    let group = |label: &str, names: &[&String]| {
+        if all || names.len() <= SCREENFUL {
+            for name in names {
+                outln!("  {label:<12} {name}");
+            }
+            return;
+        }
+        for name in &names[..SHOWN] {
+            outln!("  {label:<12} {name}");
+        }
+        outln!(
+            "  ...          {} more {label} (`{}` lists them all)",
+            names.len() - 2 * SHOWN,
+            crate::invocation::cmd("status --all")
+        );
+        for name in &names[names.len() - SHOWN..] {
+            outln!("  {label:<12} {name}");
+        }
+    };
+    group("applied", &s.applied.iter().collect::<Vec<_>>());
     for row in &s.failed {
         outln!("  failed       {} (started {}): {}", row.migration_name, row.started_at, row.error().describe());
     }
     for name in &s.rolled_back {
         outln!("  rolled back  {name} (will be applied again by deploy)");
     }
-    for name in s.pending.iter().filter(|n| !s.rolled_back.contains(n)) {
-        outln!("  pending      {name}");
-    }
+    group("pending", &s.pending.iter().filter(|n| !s.rolled_back.contains(n)).collect::<Vec<_>>());
     for name in &s.missing_on_disk {
         outln!("  missing      {name} (recorded as applied, no directory on disk)");
     }

@@ -167,6 +167,17 @@ pub enum BackupFormat {
     Directory,
 }
 
+/// When the backup task takes a backup.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupWhen {
+    /// Every run (the runbook's rule).
+    #[default]
+    Always,
+    /// Only when a migration is pending or failed (nothing to protect otherwise).
+    Pending,
+}
+
 #[derive(Debug, Clone)]
 pub struct Backup {
     pub dir: PathBuf,
@@ -176,8 +187,9 @@ pub struct Backup {
     pub compress: Option<u8>,
     /// Parallel jobs, directory format only.
     pub jobs: Option<u32>,
-    /// Keep at most this many finished backups.
+    /// Keep at most this many finished backups (of each database).
     pub keep: Option<u32>,
+    pub when: BackupWhen,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +272,7 @@ struct RawBackup {
     compress: Option<Spanned<u8>>,
     jobs: Option<Spanned<u32>>,
     keep: Option<Spanned<u32>>,
+    when: Option<BackupWhen>,
 }
 
 #[derive(Deserialize)]
@@ -469,6 +482,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         compress: raw.backup.compress.map(|c| c.into_inner()),
         jobs: raw.backup.jobs.map(|j| j.into_inner()),
         keep: raw.backup.keep.map(|k| k.into_inner()),
+        when: raw.backup.when.unwrap_or_default(),
     };
 
     // Tasks, in file order.

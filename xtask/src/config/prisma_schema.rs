@@ -88,18 +88,33 @@ fn env_call(s: &str) -> Option<String> {
     None
 }
 
+/// A path a Prisma config gives, as far as text can tell what it is relative to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ConfigPath {
+    /// Relative to the config file's own folder: a string literal, `join(__dirname, ...)`
+    /// or `path.join("a", "b")` (Prisma resolves the config's paths from its folder).
+    FromConfig(String),
+    /// Relative to the directory Prisma runs in: `path.resolve("a")`, `process.cwd()`.
+    FromCwd(String),
+    /// Written, but as nothing text can evaluate (a variable, a call): its text.
+    Unknown(String),
+}
+
 /// What a `prisma.config.ts` says, as far as text can tell.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct ConfigFile {
-    /// `schema: "..."` or `schema: path.join("a", "b")`, relative to the config's folder.
-    pub schema: Option<String>,
-    /// `migrations: { path: "..." }`.
-    pub migrations: Option<String>,
-    /// `datasource: { url: env("NAME") }`.
-    pub url_env: Option<String>,
+    /// `schema: ...`.
+    pub schema: Option<ConfigPath>,
+    /// `migrations: { path: ... }`.
+    pub migrations: Option<ConfigPath>,
+    /// The variables of `datasource: { url: ... }` in the order they are tried:
+    /// `env("A")`, `process.env.A`, and `??`/`||` chains of them.
+    pub url_env: Vec<String>,
+    /// The url expression as the file writes it (whitespace collapsed).
+    pub url_text: Option<String>,
     /// `datasource: { directUrl: env("NAME") }` (early Prisma 6 configs).
     pub direct_url_env: Option<String>,
-    /// `datasource` is there but its url is not an `env(...)` the tool can follow.
+    /// `datasource` has a url that is (or has a part that is) not a variable.
     pub url_other: bool,
     /// `import "dotenv/config"`: the config loads `.env` itself.
     pub loads_dotenv: bool,
@@ -107,19 +122,81 @@ pub(crate) struct ConfigFile {
 
 pub(crate) fn config_file(text: &str) -> ConfigFile {
     let code: String = text.lines().map(strip_comment).collect::<Vec<_>>().join("\n");
-    let mut c = ConfigFile { schema: value_of(&code, "schema").and_then(path_expr), ..ConfigFile::default() };
+    let mut c = ConfigFile { schema: value_of(&code, "schema").map(path_expr), ..ConfigFile::default() };
     if let Some(block) = block_of(&code, "migrations") {
-        c.migrations = value_of(block, "path").and_then(path_expr);
+        c.migrations = value_of(block, "path").map(path_expr);
     }
     if let Some(block) = block_of(&code, "datasource") {
         if let Some(v) = value_of(block, "url") {
-            c.url_env = env_call(v);
-            c.url_other = c.url_env.is_none();
+            let expr = expression(v);
+            for part in split_fallbacks(&expr) {
+                match env_call(part) {
+                    Some(name) if !c.url_env.contains(&name) => c.url_env.push(name),
+                    Some(_) => {}
+                    None => c.url_other = true,
+                }
+            }
+            c.url_text = Some(expr);
         }
         c.direct_url_env = value_of(block, "directUrl").and_then(env_call);
     }
     c.loads_dotenv = code.contains("dotenv/config") || code.contains("dotenv.config(") || code.contains("loadEnv");
     c
+}
+
+/// The expression at the start of `v`: up to a `,` or `}` outside brackets and
+/// strings, whitespace collapsed.
+fn expression(v: &str) -> String {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut end = v.len();
+    for (i, ch) in v.char_indices() {
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '"' | '\'' | '`' => quote = Some(ch),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' if depth > 0 => depth -= 1,
+                ',' | '}' | ')' | ']' if depth == 0 => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            },
+        }
+    }
+    v[..end].split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `a ?? b || c` as `[a, b, c]` (outside brackets; a plain expression is one part).
+fn split_fallbacks(expr: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut quote) = (0i32, 0usize, None::<char>);
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let ch = bytes[i] as char;
+        match quote {
+            Some(q) if ch == q => quote = None,
+            Some(_) => {}
+            None => match ch {
+                '"' | '\'' | '`' => quote = Some(ch),
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth -= 1,
+                '?' | '|' if depth == 0 && bytes.get(i + 1) == Some(&bytes[i]) => {
+                    parts.push(expr[start..i].trim());
+                    i += 2;
+                    start = i;
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    parts.push(expr[start..].trim());
+    parts
 }
 
 /// The text after `key:` (the key as a whole word, object-literal style).
@@ -159,23 +236,60 @@ fn block_of<'a>(code: &'a str, key: &str) -> Option<&'a str> {
     Some(body)
 }
 
-/// A string literal, or `path.join(...)`/`join(...)`/`path.resolve(...)` of string
-/// literals (joined with `/`; `__dirname` and `import.meta.dirname` are the config's folder).
-fn path_expr(v: &str) -> Option<String> {
-    if let Some(s) = string_literal(v) {
-        return Some(s);
+fn is_dirname(arg: &str) -> bool {
+    matches!(arg, "__dirname" | "import.meta.dirname")
+}
+
+/// A path expression of a config: a string literal (also a template literal that
+/// starts with `${__dirname}/`), or `join`/`path.join`/`resolve`/`path.resolve` of
+/// string literals, `__dirname` and `process.cwd()`. Anything else is `Unknown`.
+fn path_expr(v: &str) -> ConfigPath {
+    let text = expression(v);
+    let unknown = || ConfigPath::Unknown(text.clone());
+    if let Some(s) = string_literal(&text) {
+        if let Some(rest) = s.strip_prefix("${__dirname}/").or_else(|| s.strip_prefix("${import.meta.dirname}/")) {
+            return if rest.contains("${") { unknown() } else { ConfigPath::FromConfig(rest.to_string()) };
+        }
+        return if s.contains("${") { unknown() } else { ConfigPath::FromConfig(s) };
     }
-    let args = ["path.join(", "join(", "path.resolve(", "resolve("].iter().find_map(|p| v.strip_prefix(p))?;
-    let end = args.find(')')?;
+    let (resolve, args) = if let Some(a) =
+        ["path.join(", "join(", "posix.join("].iter().find_map(|p| text.strip_prefix(p))
+    {
+        (false, a)
+    } else if let Some(a) = ["path.resolve(", "resolve(", "posix.resolve("].iter().find_map(|p| text.strip_prefix(p)) {
+        (true, a)
+    } else {
+        return unknown();
+    };
+    let Some(args) = args.strip_suffix(')') else { return unknown() };
     let mut parts = Vec::new();
-    for arg in args[..end].split(',') {
-        let arg = arg.trim();
-        if arg == "__dirname" || arg == "import.meta.dirname" || arg.is_empty() {
+    let mut from_config = !resolve;
+    for (i, arg) in args.split(',').map(str::trim).enumerate() {
+        if arg.is_empty() {
             continue;
         }
-        parts.push(string_literal(arg)?);
+        if i == 0 && is_dirname(arg) {
+            from_config = true;
+            continue;
+        }
+        if i == 0 && arg == "process.cwd()" {
+            from_config = false;
+            continue;
+        }
+        match string_literal(arg) {
+            Some(s) if !s.contains("${") => parts.push(s),
+            _ => return unknown(),
+        }
     }
-    (!parts.is_empty()).then(|| parts.join("/"))
+    if parts.is_empty() {
+        return unknown();
+    }
+    let joined = parts.join("/");
+    if from_config {
+        ConfigPath::FromConfig(joined)
+    } else {
+        ConfigPath::FromCwd(joined)
+    }
 }
 
 #[cfg(test)]
@@ -206,17 +320,37 @@ export default defineConfig({
   datasource: { url: env("DIRECT_URL") },
 });"#,
         );
-        assert_eq!(c.schema.as_deref(), Some("src/prisma/db/schema.prisma"));
-        assert_eq!(c.migrations.as_deref(), Some("src/prisma/db/migrations"));
-        assert_eq!(c.url_env.as_deref(), Some("DIRECT_URL"));
+        assert_eq!(c.schema, Some(ConfigPath::FromConfig("src/prisma/db/schema.prisma".into())));
+        assert_eq!(c.migrations, Some(ConfigPath::FromConfig("src/prisma/db/migrations".into())));
+        assert_eq!(c.url_env, ["DIRECT_URL"]);
+        assert_eq!(c.url_text.as_deref(), Some("env(\"DIRECT_URL\")"));
         assert!(c.loads_dotenv);
         let c = config_file(
             "export default defineConfig({\n  schema: path.join(\"prisma\", \"schema.prisma\"),\n  migrations: {\n    path: path.join(__dirname, 'prisma', 'migrations'),\n  },\n  datasource: { url: process.env.DATABASE_URL! },\n})",
         );
-        assert_eq!(c.schema.as_deref(), Some("prisma/schema.prisma"));
-        assert_eq!(c.migrations.as_deref(), Some("prisma/migrations"));
-        assert_eq!(c.url_env.as_deref(), Some("DATABASE_URL"));
-        assert!(!c.loads_dotenv);
+        assert_eq!(c.schema, Some(ConfigPath::FromConfig("prisma/schema.prisma".into())));
+        assert_eq!(c.migrations, Some(ConfigPath::FromConfig("prisma/migrations".into())));
+        assert_eq!(c.url_env, ["DATABASE_URL"]);
+        assert!(!c.loads_dotenv && !c.url_other);
         assert_eq!(config_file("export default {}"), ConfigFile::default());
+    }
+
+    #[test]
+    fn reads_fallback_urls_and_paths_prisma_resolves_elsewhere() {
+        let c = config_file(
+            "export default defineConfig({\n  schema: join(__dirname, '..', 'prisma', 'schema.prisma'),\n  migrations: { path: path.resolve('db', 'migrations') },\n  datasource: {\n    url: process.env.DIRECT_URL ??\n      process.env.DATABASE_URL,\n  },\n})",
+        );
+        assert_eq!(c.schema, Some(ConfigPath::FromConfig("../prisma/schema.prisma".into())));
+        assert_eq!(c.migrations, Some(ConfigPath::FromCwd("db/migrations".into())));
+        assert_eq!(c.url_env, ["DIRECT_URL", "DATABASE_URL"]);
+        assert_eq!(c.url_text.as_deref(), Some("process.env.DIRECT_URL ?? process.env.DATABASE_URL"));
+        let c = config_file(
+            "export default { schema: process.env.SCHEMA_PATH, datasource: { url: process.env.DB_URL || 'postgres://localhost/dev' } }",
+        );
+        assert_eq!(c.schema, Some(ConfigPath::Unknown("process.env.SCHEMA_PATH".into())));
+        assert_eq!(c.url_env, ["DB_URL"]);
+        assert!(c.url_other);
+        let c = config_file("export default { schema: `${__dirname}/db/schema.prisma` }");
+        assert_eq!(c.schema, Some(ConfigPath::FromConfig("db/schema.prisma".into())));
     }
 }

@@ -1,4 +1,6 @@
-//! Backup names on disk: `<prefix>-<UTC timestamp>[-N].<ext>` for finished backups,
+//! Backup names on disk: `<prefix>-<database>@<server>-<UTC timestamp>[-N].<ext>`
+//! for finished backups (the backup task passes `<prefix>-<database>@<server>` as
+//! the prefix here, so each database has its own names and its own retention),
 //! `.<name>.partial` while one is written, the race-free reservation of a new name,
 //! and retention (which finished backups to remove).
 //!
@@ -24,6 +26,37 @@ pub(crate) fn extension(format: BackupFormat) -> &'static str {
 }
 
 const EXTENSIONS: [&str; 3] = ["sql", "dump", "dir"];
+
+/// `<database>@<server>` for a backup's name: which database of which server the
+/// dump is of, safe in a file name, and distinct for distinct databases (the
+/// database keeps letters, digits, `.`, `_`, `-` and `%XX`-escapes the rest; the
+/// server `host:port[,host:port]` is written `host_port[+host_port]`, `local` for a
+/// Unix socket).
+pub fn database_label(database: &str, hosts: &str) -> String {
+    let escape = |s: &str, keep: &dyn Fn(char) -> bool| -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            if keep(c) {
+                out.push(c);
+            } else {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+        out
+    };
+    let db = escape(database, &|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let server = if hosts.is_empty() || hosts.starts_with('/') || hosts.starts_with("%2F") {
+        "local".to_string()
+    } else {
+        escape(&hosts.replace(':', "_").replace(',', "+"), &|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')
+        })
+    };
+    format!("{db}@{server}")
+}
 
 /// The sortable, filesystem-safe UTC timestamp of a backup name: `20260221T053404Z`.
 pub(crate) fn timestamp(t: DateTime<Utc>) -> String {
@@ -282,6 +315,17 @@ fn select_expired(mut found: Vec<(BackupName, PathBuf)>, keep: u32, just_written
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_labels_name_database_and_server_and_stay_apart() {
+        assert_eq!(database_label("shop", "db.internal:5432"), "shop@db.internal_5432");
+        assert_eq!(database_label("shop", ""), "shop@local");
+        assert_eq!(database_label("my db/x", "a:1,b:2"), "my%20db%2Fx@a_1+b_2");
+        // A database whose name looks like another's label plus a suffix is not its backup.
+        let shop = format!("p-{}", database_label("shop", "h:1"));
+        let other = format!("p-{}", database_label("shop@h_1-x", "h:1"));
+        assert!(BackupName::parse(&shop, &format!("{other}-20260101T000000Z.sql")).is_none());
+    }
 
     fn name(s: &str) -> Option<BackupName> {
         BackupName::parse("pre-migration", s)

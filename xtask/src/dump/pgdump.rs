@@ -189,7 +189,15 @@ mod tests {
     use std::path::PathBuf;
 
     fn backup(format: BackupFormat, compress: Option<u8>, jobs: Option<u32>) -> Backup {
-        Backup { dir: PathBuf::from("/b"), prefix: "p".into(), format, compress, jobs, keep: None }
+        Backup {
+            dir: PathBuf::from("/b"),
+            prefix: "p".into(),
+            format,
+            compress,
+            jobs,
+            keep: None,
+            when: Default::default(),
+        }
     }
 
     /// pg_dump's arguments after the program name.

@@ -398,9 +398,29 @@ impl Evidence {
         let absent: HashSet<&Object> =
             self.missing.iter().filter(|e| e.applied_means == Presence::Present).map(|e| &e.object).collect();
         let missing_parent = |e: &&Expectation| e.object.parent().is_some_and(|p| absent.contains(&p));
+        // The summary counts every change: a line that stands for the ones left out
+        // says how many, so that the list and the count agree.
+        let top = |o: &Object| {
+            let mut top = o.clone();
+            while let Some(p) = top.parent().filter(|p| absent.contains(p)) {
+                top = p;
+            }
+            top
+        };
+        let mut folded: std::collections::HashMap<Object, usize> = std::collections::HashMap::new();
+        for e in self.missing.iter().filter(|e| missing_parent(e)) {
+            *folded.entry(top(&e.object)).or_default() += 1;
+        }
         list(
             "not done (as the database has it now)",
-            &mut self.missing.iter().filter(|e| !missing_parent(e)).map(|e| e.now()),
+            &mut self.missing.iter().filter(|e| !missing_parent(e)).map(|e| match folded.get(&e.object) {
+                Some(n) => format!(
+                    "{}, and the {n} change{} the migration makes to it",
+                    e.now(),
+                    if *n == 1 { "" } else { "s" }
+                ),
+                None => e.now(),
+            }),
         );
         list(
             "in the way (there, but unusable or of another kind)",

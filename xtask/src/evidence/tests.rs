@@ -734,6 +734,22 @@ CREATE TABLE "notes" ("id" TEXT NOT NULL, CONSTRAINT "notes_pkey" PRIMARY KEY ("
     assert_eq!(fixed.verdict, Verdict::NotApplied, "{}", fixed.report());
     assert_eq!(fixed.predating.len(), 2);
     assert_eq!(fixed.summary(), "not applied: none of its 7 changes are in the database");
+    // The list the summary counts: each line that stands for changes left out says
+    // how many, so the lines and the count agree (issue 21: "none of its 6
+    // changes" over a list of 2).
+    let details = fixed.details();
+    let not_done: Vec<&str> = details
+        .split("  not done (as the database has it now):\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    let counted: usize = not_done
+        .iter()
+        .map(|l| 1 + l.split(", and the ").nth(1).and_then(|r| r.split(' ').next()?.parse::<usize>().ok()).unwrap_or(0))
+        .sum();
+    assert_eq!(counted, 7, "{details}");
     assert!(
         fixed.details().contains("  not counted (existed before the migration ran):\n    enum"),
         "{}",

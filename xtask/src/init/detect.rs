@@ -1,27 +1,51 @@
 //! What `init` finds in a repository: where the Prisma schema and migrations are
-//! (`prisma.config.ts`, `package.json`'s `prisma.schema`, or `prisma/schema.prisma`),
-//! the project's own Prisma CLI and its version, and the variables holding the
-//! database URL and a direct URL. Each finding says where it came from; what is not
-//! found says so, and tasks.toml gets the key commented out instead of a guess.
+//! (Prisma's config file wherever Prisma 7 looks for one, `package.json`'s
+//! `prisma.schema`, or `prisma/schema.prisma`), the project's own Prisma CLI and
+//! its version, and the variables holding the database URL and a direct URL. Each
+//! finding says where it came from; what is not found says so, and tasks.toml gets
+//! the key commented out instead of a guess. Nothing of the project is executed:
+//! its files are read as text, and every value found is untrusted (it is written
+//! to tasks.toml only through the TOML serialiser).
 
 use std::path::Path;
 
-use crate::config::prisma_schema::{self, ConfigFile};
+use toml::Value;
+
+use crate::config::prisma_schema::{self, ConfigFile, ConfigPath};
 
 /// One tasks.toml key: its value when found, and a note for the comment above it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Finding {
-    pub value: Option<String>,
+    pub value: Option<Value>,
     pub note: String,
 }
 
 impl Finding {
     fn found(value: impl Into<String>, note: impl Into<String>) -> Finding {
-        Finding { value: Some(value.into()), note: note.into() }
+        Finding { value: Some(Value::String(value.into())), note: note.into() }
     }
 
     fn missing(note: impl Into<String>) -> Finding {
         Finding { value: None, note: note.into() }
+    }
+
+    /// The value when it is one string.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        self.value.as_ref().and_then(Value::as_str)
+    }
+
+    /// The value for a line of output: strings as they are, arrays joined.
+    pub(crate) fn display(&self) -> Option<String> {
+        let v = self.value.as_ref()?;
+        Some(match v {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string()))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        })
     }
 }
 
@@ -39,95 +63,175 @@ pub(crate) struct Detection {
     pub prisma_version: Option<String>,
     /// Prisma's major version, from the installed CLI or package.json.
     pub prisma_major: Option<u32>,
+    /// The package manager, from the lock file beside package.json.
+    pub package_manager: Option<PackageManager>,
     /// Things the user should know (wrong provider, literal URL, ...).
     pub warnings: Vec<String>,
 }
 
-/// Prisma's config file names, in the order Prisma looks for them.
-const CONFIG_FILES: &[&str] = &[
-    "prisma.config.ts",
-    "prisma.config.mts",
-    "prisma.config.cts",
-    "prisma.config.js",
-    "prisma.config.mjs",
-    "prisma.config.cjs",
-    ".config/prisma.ts",
-];
+/// The JavaScript package manager a repository uses, from its lock file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PackageManager {
+    Npm,
+    Pnpm,
+    Yarn,
+    Bun,
+}
+
+impl PackageManager {
+    /// The lock files, in the order they are looked for.
+    const LOCK_FILES: [(&'static str, PackageManager); 5] = [
+        ("pnpm-lock.yaml", PackageManager::Pnpm),
+        ("yarn.lock", PackageManager::Yarn),
+        ("bun.lockb", PackageManager::Bun),
+        ("bun.lock", PackageManager::Bun),
+        ("package-lock.json", PackageManager::Npm),
+    ];
+
+    pub(crate) fn lock_file(self, root: &Path) -> Option<&'static str> {
+        Self::LOCK_FILES.iter().find(|(f, pm)| *pm == self && root.join(f).is_file()).map(|(f, _)| *f)
+    }
+}
+
+/// The most init reads of one file: repository files are small, and a planted
+/// link to `/dev/zero` or a FIFO must not hang or exhaust init.
+const MAX_READ: u64 = 16 << 20;
+
+/// A repository file's text: only a regular file (a link to one is fine) of at
+/// most [`MAX_READ`] bytes.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() || meta.len() > MAX_READ {
+        return Err(std::io::Error::other("not a regular file of at most 16 MiB"));
+    }
+    std::fs::read_to_string(path)
+}
+
+/// Prisma's config file names, in the order Prisma 7 looks for them (its loader,
+/// c12, tries `prisma.config.<ext>`, then `.config/prisma.<ext>`, then
+/// `.config/prisma.config.<ext>`, each with the extensions in this order).
+pub(crate) fn config_files() -> Vec<String> {
+    let mut out = Vec::new();
+    for base in ["prisma.config", ".config/prisma", ".config/prisma.config"] {
+        for ext in ["js", "ts", "mjs", "cjs", "mts", "cts"] {
+            out.push(format!("{base}.{ext}"));
+        }
+    }
+    out
+}
+
+/// Prisma's conventional schema places, tried when nothing names one (or what
+/// names one cannot be followed).
+const CONVENTIONAL: [&str; 3] = ["prisma/schema.prisma", "schema.prisma", "prisma/schema"];
 
 pub(crate) fn detect(root: &Path) -> Detection {
-    let config_file = CONFIG_FILES.iter().find(|f| root.join(f).is_file()).map(|f| f.to_string());
-    let config: Option<ConfigFile> = config_file
-        .as_ref()
-        .and_then(|f| std::fs::read_to_string(root.join(f)).ok())
-        .map(|t| prisma_schema::config_file(&t));
+    let config_file = config_files().into_iter().find(|f| root.join(f).is_file());
+    let config: Option<ConfigFile> =
+        config_file.as_ref().and_then(|f| read_text(&root.join(f)).ok()).map(|t| prisma_schema::config_file(&t));
+    let config_dir = config_file.as_deref().map(parent).unwrap_or_default();
     let package: Option<serde_json::Value> =
-        std::fs::read_to_string(root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        read_text(&root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let mut warnings = Vec::new();
 
     // The schema: the config, then package.json, then Prisma's conventional places.
     let package_schema = package.as_ref().and_then(|p| p["prisma"]["schema"].as_str()).map(clean);
-    let config_schema = config.as_ref().and_then(|c| c.schema.clone()).map(|s| clean(&s));
     let cfg_name = config_file.clone().unwrap_or_default();
-    let schema = if let Some(s) = config_schema {
-        exists_or_warn(root, &s, &format!("`schema` in {cfg_name}"), &mut warnings)
+    let conventional = CONVENTIONAL.into_iter().find(|s| root.join(s).exists());
+    let schema = if let Some(expr) = config.as_ref().and_then(|c| c.schema.clone()) {
+        let from = format!("`schema` in {cfg_name}");
+        match resolve(&config_dir, &expr) {
+            Ok(s) => exists_or_warn(root, &s, &from, &mut warnings),
+            Err(why) => match conventional {
+                Some(s) => Finding::found(
+                    s,
+                    format!("{from} {why}; {s} (Prisma's default place) exists and is used: check it"),
+                ),
+                None => Finding::missing(format!(
+                    "{from} {why}, and no schema is at Prisma's default places: set the path of schema.prisma"
+                )),
+            },
+        }
     } else if let Some(s) = package_schema {
-        exists_or_warn(root, &s, "`prisma.schema` in package.json", &mut warnings)
-    } else if let Some(s) =
-        ["prisma/schema.prisma", "schema.prisma", "prisma/schema"].into_iter().find(|s| root.join(s).exists())
-    {
+        match normalize(&s) {
+            Some(s) => exists_or_warn(root, &s, "`prisma.schema` in package.json", &mut warnings),
+            None => Finding::missing(format!(
+                "`prisma.schema` in package.json is {s}, outside the repository: set the path of schema.prisma"
+            )),
+        }
+    } else if let Some(s) = conventional {
         Finding::found(s, format!("found {s} (Prisma's default place)"))
     } else {
-        Finding::missing(format!(
-            "no Prisma schema found (looked at {}, package.json `prisma.schema`, prisma/schema.prisma): set the path of schema.prisma",
-            CONFIG_FILES[0]
-        ))
+        Finding::missing(
+            "no Prisma schema found (looked for Prisma's config files, package.json `prisma.schema`, prisma/schema.prisma): set the path of schema.prisma",
+        )
     };
 
     // Migrations: the config's migrations.path, else `migrations` beside the schema.
-    let config_migrations = config.as_ref().and_then(|c| c.migrations.clone()).map(|s| clean(&s));
-    let migrations = if let Some(m) = config_migrations {
-        exists_or_warn(root, &m, &format!("`migrations.path` in {cfg_name}"), &mut warnings)
-    } else if let Some(s) = &schema.value {
-        let dir = if root.join(s).is_dir() { s.clone() } else { parent(s) };
-        let m = if dir.is_empty() { "migrations".to_string() } else { format!("{dir}/migrations") };
-        if root.join(&m).is_dir() {
-            Finding::found(m, "the migrations directory beside the schema")
-        } else {
-            Finding::missing(format!(
-                "{m} (beside the schema) does not exist yet: create your first migration with `prisma migrate dev`, or set the directory here"
-            ))
+    let beside_schema = |schema: &Finding| -> Option<String> {
+        let s = schema.as_str()?;
+        let dir = if root.join(s).is_dir() { s.to_string() } else { parent(s) };
+        Some(if dir.is_empty() { "migrations".to_string() } else { format!("{dir}/migrations") })
+    };
+    let migrations = match (config.as_ref().and_then(|c| c.migrations.clone()), beside_schema(&schema)) {
+        (Some(expr), beside) => {
+            let from = format!("`migrations.path` in {cfg_name}");
+            match (resolve(&config_dir, &expr), beside) {
+                (Ok(m), _) => exists_or_warn(root, &m, &from, &mut warnings),
+                (Err(why), Some(m)) if root.join(&m).is_dir() => {
+                    Finding::found(m, format!("{from} {why}; the migrations directory beside the schema is used: check it"))
+                }
+                (Err(why), _) => Finding::missing(format!("{from} {why}: set the migrations directory")),
+            }
         }
-    } else {
-        Finding::missing("no migrations directory found: set it (status, diagnose and the evidence read it)")
+        (None, Some(m)) if root.join(&m).is_dir() => Finding::found(m, "the migrations directory beside the schema"),
+        (None, Some(m)) => Finding::missing(format!(
+            "{m} (beside the schema) does not exist yet: create your first migration with `prisma migrate dev`, or set the directory here"
+        )),
+        (None, None) => Finding::missing("no migrations directory found: set it (status, diagnose and the evidence read it)"),
     };
 
     // The URL variables: the config's datasource (Prisma 7), else the schema's.
-    let ds = schema.value.as_deref().and_then(|s| prisma_schema::datasource_of(&root.join(s)));
+    let ds = schema.as_str().and_then(|s| prisma_schema::datasource_of(&root.join(s)));
     if let Some(p) = ds.as_ref().and_then(|d| d.provider.as_deref()) {
         if p != "postgresql" && p != "postgres" {
             warnings.push(format!("the schema's datasource provider is `{p}`: this tool works with PostgreSQL only"));
         }
     }
-    let url_env = if let Some(v) = config.as_ref().and_then(|c| c.url_env.clone()) {
-        Finding::found(v.clone(), format!("`datasource.url = env(\"{v}\")` in {cfg_name}"))
+    let config_urls = config.as_ref().map(|c| c.url_env.clone()).unwrap_or_default();
+    let url_env = if !config_urls.is_empty() {
+        let text = config.as_ref().and_then(|c| c.url_text.clone()).unwrap_or_default();
+        let quoted = format!("`datasource.url: {text}` in {cfg_name}");
+        if config_urls.len() == 1 {
+            Finding::found(config_urls[0].clone(), quoted)
+        } else {
+            Finding {
+                value: Some(Value::Array(config_urls.iter().cloned().map(Value::String).collect())),
+                note: format!(
+                    "{quoted}: the first of these variables that is set is used, in this order (the tool says which)"
+                ),
+            }
+        }
     } else if let Some(v) = ds.as_ref().and_then(|d| d.url_env.clone()) {
         Finding::found(v.clone(), format!("`url = env(\"{v}\")` in the schema's datasource"))
     } else {
-        if ds.as_ref().is_some_and(|d| d.url_literal) || config.as_ref().is_some_and(|c| c.url_other) {
-            warnings.push(
-                "the datasource URL is not read from an environment variable (env(...)): the tool needs it in one; keep secrets out of the repository".into(),
-            );
-        }
         Finding::missing(
             "no env(\"...\") names the database URL's variable (schema datasource or Prisma config): the default DATABASE_URL applies; set the name if yours differs",
         )
     };
+    if ds.as_ref().is_some_and(|d| d.url_literal) || config.as_ref().is_some_and(|c| c.url_other) {
+        warnings.push(match config.as_ref().and_then(|c| c.url_text.clone()) {
+            Some(text) if config.as_ref().is_some_and(|c| c.url_other) => format!(
+                "the datasource URL in {cfg_name} is `{text}`: only its environment variables are used by the tool; keep secrets out of the repository"
+            ),
+            _ => "the datasource URL is not read from an environment variable (env(...)): the tool needs it in one; keep secrets out of the repository".into(),
+        });
+    }
     let direct = config
         .as_ref()
         .and_then(|c| c.direct_url_env.clone())
         .or_else(|| ds.as_ref().and_then(|d| d.direct_url_env.clone()));
     let direct_url_env = match direct {
-        Some(v) if Some(&v) != url_env.value.as_ref() => Finding::found(
+        Some(v) if !config_urls.contains(&v) && Some(v.as_str()) != url_env.as_str() => Finding::found(
             v.clone(),
             format!("`directUrl = env(\"{v}\")`: pg_dump, the deploy lock, status and the evidence use it; Prisma gets both variables"),
         ),
@@ -137,32 +241,46 @@ pub(crate) fn detect(root: &Path) -> Detection {
     };
 
     // The project's own Prisma CLI (npx would download one otherwise).
-    let installed: Option<serde_json::Value> = std::fs::read_to_string(root.join("node_modules/prisma/package.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let installed: Option<serde_json::Value> =
+        read_text(&root.join("node_modules/prisma/package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let prisma_version = installed.as_ref().and_then(|p| p["version"].as_str()).map(String::from);
     let wanted = package.as_ref().and_then(|p| {
         ["devDependencies", "dependencies"].iter().find_map(|k| p[k]["prisma"].as_str()).map(String::from)
     });
+    let npx = || Some(Value::Array(["npx", "--no-install", "prisma"].map(|a| Value::String(a.into())).to_vec()));
     let command = if root.join("node_modules/.bin/prisma").exists() {
-        Finding::found(
-            r#"["npx", "--no-install", "prisma"]"#,
-            format!(
+        Finding {
+            value: npx(),
+            note: format!(
                 "the project's own CLI, node_modules/.bin/prisma ({}); --no-install: never a downloaded one",
                 prisma_version.as_deref().map(|v| format!("prisma {v}")).unwrap_or_else(|| "version unknown".into())
             ),
-        )
+        }
     } else if let Some(w) = &wanted {
-        Finding::found(
-            r#"["npx", "--no-install", "prisma"]"#,
-            format!("package.json asks for prisma {w}; it is not installed here yet: run `npm ci` before deploying"),
-        )
+        Finding {
+            value: npx(),
+            note: format!("package.json asks for prisma {w}; it is not installed here yet: install your packages before deploying"),
+        }
     } else {
         Finding::missing(
             "no Prisma CLI found (node_modules/.bin/prisma, or prisma in package.json): set the command that runs your Prisma CLI, e.g. [\"npx\", \"--no-install\", \"prisma\"]",
         )
     };
     let prisma_major = prisma_version.as_deref().or(wanted.as_deref()).and_then(major);
+    let package_manager =
+        PackageManager::LOCK_FILES.iter().find(|(f, _)| root.join(f).is_file()).map(|(_, pm)| *pm).or_else(|| {
+            // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
+            let field = package.as_ref()?["packageManager"].as_str()?.to_string();
+            [
+                ("pnpm", PackageManager::Pnpm),
+                ("yarn", PackageManager::Yarn),
+                ("bun", PackageManager::Bun),
+                ("npm", PackageManager::Npm),
+            ]
+            .into_iter()
+            .find(|(n, _)| field.starts_with(&format!("{n}@")))
+            .map(|(_, pm)| pm)
+        });
 
     Detection {
         config_file,
@@ -173,8 +291,44 @@ pub(crate) fn detect(root: &Path) -> Detection {
         command,
         prisma_version,
         prisma_major,
+        package_manager,
         warnings,
     }
+}
+
+/// A config path as a path relative to the root, as Prisma resolves it: from the
+/// config file's folder (`FromConfig`) or the directory Prisma runs in, the root
+/// (`FromCwd`). `Err` says why it cannot be used: not evaluable, or outside the
+/// repository.
+fn resolve(config_dir: &str, expr: &ConfigPath) -> Result<String, String> {
+    let (base, rel) = match expr {
+        ConfigPath::FromConfig(p) => (config_dir, p.as_str()),
+        ConfigPath::FromCwd(p) => ("", p.as_str()),
+        ConfigPath::Unknown(text) => {
+            return Err(format!("is `{text}`, which init cannot evaluate without running the file"))
+        }
+    };
+    if rel.starts_with('/') {
+        return Err(format!("is the absolute path {rel}: tasks.toml keeps paths inside the repository"));
+    }
+    let joined = if base.is_empty() { rel.to_string() } else { format!("{base}/{rel}") };
+    normalize(&joined).ok_or_else(|| format!("resolves to {joined}, outside the repository"))
+}
+
+/// `a/./b/../c` as `a/c`; `None` when `..` leaves the root.
+fn normalize(p: &str) -> Option<String> {
+    let p = p.replace('\\', "/");
+    let mut out: Vec<&str> = Vec::new();
+    for part in p.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            other => out.push(other),
+        }
+    }
+    (!out.is_empty()).then(|| out.join("/"))
 }
 
 /// `./prisma/schema.prisma` and `prisma\schema.prisma` as `prisma/schema.prisma`.
@@ -211,5 +365,29 @@ mod tests {
         assert_eq!(major("^7.0.0"), Some(7));
         assert_eq!(major(">=7"), Some(7));
         assert_eq!(major("latest"), None);
+    }
+
+    #[test]
+    fn config_paths_resolve_from_the_config_folder_and_stay_inside() {
+        let from = |p: &str| ConfigPath::FromConfig(p.into());
+        assert_eq!(resolve(".config", &from("../prisma/schema.prisma")).unwrap(), "prisma/schema.prisma");
+        assert_eq!(resolve(".config", &from("db/schema.prisma")).unwrap(), ".config/db/schema.prisma");
+        assert_eq!(resolve("", &from("./prisma/schema.prisma")).unwrap(), "prisma/schema.prisma");
+        assert_eq!(resolve(".config", &ConfigPath::FromCwd("db/m".into())).unwrap(), "db/m");
+        assert!(resolve("", &from("../prisma/schema.prisma")).unwrap_err().contains("outside the repository"));
+        assert!(resolve("", &from("/etc/passwd")).is_err());
+        assert!(resolve("", &ConfigPath::Unknown("process.env.X".into())).unwrap_err().contains("`process.env.X`"));
+    }
+
+    #[test]
+    fn config_files_are_looked_for_as_prisma_does() {
+        let files = config_files();
+        assert_eq!(files[0], "prisma.config.js");
+        assert_eq!(files[1], "prisma.config.ts");
+        assert!(
+            files.iter().position(|f| f == ".config/prisma.ts")
+                < files.iter().position(|f| f == ".config/prisma.config.ts")
+        );
+        assert_eq!(files.len(), 18);
     }
 }

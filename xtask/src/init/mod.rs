@@ -8,6 +8,7 @@
 
 mod detect;
 mod render;
+mod workflow;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use crate::exit::{Exit, Failure};
 use crate::invocation;
 
 pub(crate) use detect::detect;
+pub(crate) use workflow::Runner;
 
 /// This project's published repository, when its Cargo.toml names one
 /// (`[workspace.package] repository`, the one place for it); empty otherwise.
@@ -59,15 +61,35 @@ pub(crate) struct Options {
     /// The xtask checkout to depend on by path.
     pub source: Option<PathBuf>,
     pub force: bool,
+    /// `--ci github`: also write a GitHub Actions workflow for this runner.
+    pub ci: Option<Runner>,
 }
 
 /// One file init writes.
 struct Planned {
     rel: &'static str,
     text: String,
+    /// The file exists and gets lines added (.gitignore): not a replacement.
+    appends: bool,
+    /// What the output says after the file name, e.g. "(added /backups/)".
+    label: String,
+}
+
+impl Planned {
+    fn new(rel: &'static str, text: String) -> Planned {
+        Planned { rel, text, appends: false, label: String::new() }
+    }
 }
 
 pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
+    // Adopted already: `--ci github` alone adds the workflow for the tasks.toml there.
+    if let (Some(runner), false) = (opts.ci, opts.force) {
+        if std::fs::symlink_metadata(root.join("tasks.toml")).is_ok_and(|m| m.is_file())
+            && root.join("xtask/Cargo.toml").is_file()
+        {
+            return workflow_only(root, runner);
+        }
+    }
     let source = opts.source.as_deref().map(|s| source_crate(root, s)).transpose()?;
     let git = match &source {
         Some(_) => String::new(),
@@ -77,16 +99,16 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     let found = detect(root);
 
     let mut planned = vec![
-        Planned { rel: "xtask/Cargo.toml", text: render::crate_manifest(&dependency) },
-        Planned { rel: "xtask/src/main.rs", text: render::MAIN_RS.to_string() },
-        Planned { rel: "tasks.toml", text: render::tasks_toml(&found, BACKUP_DIR) },
+        Planned::new("xtask/Cargo.toml", render::crate_manifest(&dependency)),
+        Planned::new("xtask/src/main.rs", render::MAIN_RS.to_string()),
+        Planned::new("tasks.toml", render::tasks_toml(&found, BACKUP_DIR)?),
     ];
     let mut advice = Vec::new();
 
     // The workspace: written when there is none, otherwise explained.
     let manifest = root.join("Cargo.toml");
-    match std::fs::read_to_string(&manifest) {
-        Err(_) if !manifest.exists() => planned.push(Planned { rel: "Cargo.toml", text: render::WORKSPACE.into() }),
+    match detect::read_text(&manifest) {
+        Err(_) if !manifest.exists() => planned.push(Planned::new("Cargo.toml", render::WORKSPACE.into())),
         Err(e) => return Err(Failure::usage(format!("cannot read {} ({e})", manifest.display()))),
         Ok(text) => {
             if let Some(a) = workspace_advice(&text) {
@@ -96,9 +118,9 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     }
     // The alias: written when there is no cargo config, otherwise explained.
     let cargo_config = root.join(".cargo/config.toml");
-    match std::fs::read_to_string(&cargo_config) {
+    match detect::read_text(&cargo_config) {
         Err(_) if !cargo_config.exists() && !root.join(".cargo/config").exists() => {
-            planned.push(Planned { rel: ".cargo/config.toml", text: render::cargo_config() })
+            planned.push(Planned::new(".cargo/config.toml", render::cargo_config()))
         }
         Err(_) => advice.push(format!(
             "add the alias to your cargo config (.cargo/config):\n      [alias]\n      {}",
@@ -116,7 +138,7 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     if let Some(lock) = source.as_ref().and_then(|s| s.lock_file.clone()) {
         if !root.join("Cargo.lock").exists() {
             match std::fs::read_to_string(&lock) {
-                Ok(text) => planned.push(Planned { rel: "Cargo.lock", text }),
+                Ok(text) => planned.push(Planned::new("Cargo.lock", text)),
                 Err(e) => {
                     advice.push(format!("could not copy {} ({e}): cargo will resolve versions itself", lock.display()))
                 }
@@ -124,8 +146,21 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         }
     }
 
-    // Refuse before writing anything.
-    let existing: Vec<&str> = planned.iter().filter(|p| root.join(p.rel).exists()).map(|p| p.rel).collect();
+    if let Some(runner) = opts.ci {
+        planned.push(Planned::new(
+            workflow::PATH,
+            workflow::render(&workflow_inputs(root, &found, url_vars(&found)), runner)?,
+        ));
+    }
+    if let Some(g) = gitignore(root) {
+        planned.push(g);
+    }
+
+    // Refuse before writing anything: links, non-directories on the way, leftovers
+    // of an interrupted run, and files that exist (without --force).
+    check_targets(root, &planned)?;
+    let existing: Vec<&str> =
+        planned.iter().filter(|p| !p.appends && root.join(p.rel).exists()).map(|p| p.rel).collect();
     if !existing.is_empty() && !opts.force {
         return Err(Failure::usage(format!(
             "{} already exist{}: nothing was written; move {} away, or run `{}` to replace {}",
@@ -136,19 +171,8 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
             if existing.len() == 1 { "it" } else { "them" },
         )));
     }
-    if root.join("xtask").exists() && !root.join("xtask").is_dir() {
-        return Err(Failure::usage("xtask exists and is not a directory: move it away (nothing was written)"));
-    }
 
-    let mut written = Vec::new();
-    for p in &planned {
-        let replaced = root.join(p.rel).exists();
-        write_file(&root.join(p.rel), &p.text)?;
-        written.push(format!("{}{}", p.rel, if replaced { " (replaced)" } else { "" }));
-    }
-    if let Some(line) = gitignore(root)? {
-        written.push(line);
-    }
+    let written = write_all(root, &planned)?;
 
     outln!("init: wrote, in {}:", root.display());
     for w in &written {
@@ -162,24 +186,81 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         ("direct URL variable", &found.direct_url_env),
         ("Prisma CLI", &found.command),
     ] {
-        match &f.value {
-            Some(v) => outln!("  tasks.toml {label}: {v} ({})", f.note),
-            None => outln!("  tasks.toml {label}: NOT FOUND, commented out: {}", f.note),
+        // Detected text is untrusted: no control character reaches the terminal.
+        match f.display() {
+            Some(v) => outln!("  tasks.toml {label}: {} ({})", render::comment(&v), render::comment(&f.note)),
+            None => outln!("  tasks.toml {label}: NOT FOUND, commented out: {}", render::comment(&f.note)),
         }
     }
     for w in &found.warnings {
-        outln!("warning: {w}");
+        outln!("warning: {}", render::comment(w));
     }
     for a in &advice {
         outln!("to do: {a}");
     }
-    let url = found.url_env.value.as_deref().unwrap_or("DATABASE_URL");
-    outln!("next (with {url} set, or in a .env file next to tasks.toml):");
+    let url = url_vars(&found).join(" or ");
+    outln!("next (with {} set, or in a .env file next to tasks.toml):", render::comment(&url));
     // The scaffolded crate runs through cargo's alias, whatever ran init.
     for c in ["--list", "status", "deploy --dry-run"] {
         outln!("  cargo xtask {c}");
     }
     Ok(Exit::Success)
+}
+
+/// What the workflow needs, from the repository.
+fn workflow_inputs<'a>(root: &Path, found: &'a detect::Detection, url_vars: Vec<String>) -> workflow::Inputs<'a> {
+    // The branch checked out now (usually the default one): `ref: refs/heads/<name>`.
+    let branch = detect::read_text(&root.join(".git/HEAD"))
+        .ok()
+        .and_then(|h| h.trim().strip_prefix("ref: refs/heads/").map(String::from))
+        .unwrap_or_else(|| "main".into());
+    let app = root
+        .canonicalize()
+        .ok()
+        .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".into());
+    let lock_file = found.package_manager.and_then(|pm| pm.lock_file(root));
+    workflow::Inputs { detection: found, url_vars, branch, app, lock_file }
+}
+
+/// `init --ci github` in a repository that has its tasks.toml: the workflow only,
+/// with the URL variables that tasks.toml names.
+fn workflow_only(root: &Path, runner: Runner) -> Result<Exit, Failure> {
+    let text = detect::read_text(&root.join("tasks.toml"))
+        .map_err(|e| Failure::usage(format!("cannot read tasks.toml ({e}): nothing was written")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| Failure::usage(format!("tasks.toml does not parse ({e}): fix it first; nothing was written")))?;
+    let db = table.get("database");
+    let mut found = detect(root);
+    let mut vars: Vec<String> = match db.and_then(|d| d.get("url_env")) {
+        Some(toml::Value::String(s)) => vec![s.clone()],
+        Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        _ => vec!["DATABASE_URL".into()],
+    };
+    vars.dedup();
+    found.direct_url_env.value = db.and_then(|d| d.get("direct_url_env")).cloned();
+    let planned = [Planned::new(workflow::PATH, workflow::render(&workflow_inputs(root, &found, vars), runner)?)];
+    check_targets(root, &planned)?;
+    if root.join(workflow::PATH).exists() {
+        return Err(Failure::usage(format!(
+            "{} already exists: nothing was written; move it away and run init --ci github again",
+            workflow::PATH
+        )));
+    }
+    for w in write_all(root, &planned)? {
+        outln!("init: wrote {w} (for the tasks.toml here)");
+    }
+    Ok(Exit::Success)
+}
+
+/// The URL variables tasks.toml names, in order (DATABASE_URL when none).
+fn url_vars(found: &detect::Detection) -> Vec<String> {
+    match &found.url_env.value {
+        Some(toml::Value::String(s)) => vec![s.clone()],
+        Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        _ => vec!["DATABASE_URL".into()],
+    }
 }
 
 struct Source {
@@ -242,21 +323,15 @@ fn has_alias(text: &str) -> bool {
     text.parse::<toml::Table>().ok().and_then(|t| t.get("alias").and_then(|a| a.get("xtask")).map(|_| ())).is_some()
 }
 
-/// Writes through a temporary file and a rename: a file is whole or absent.
-fn write_file(path: &Path, text: &str) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::task(format!("cannot write {} ({e})", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("init-partial");
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
-}
-
-/// Appends the lines git should ignore (the backups hold production data), if missing.
-fn gitignore(root: &Path) -> Result<Option<String>, Failure> {
+/// The lines git should ignore (the backups hold production data), appended to
+/// .gitignore; `None` when they are there. A .gitignore that is not a regular file
+/// is planned anyway, for `check_targets` to refuse (it is never read through a link).
+fn gitignore(root: &Path) -> Option<Planned> {
     let path = root.join(".gitignore");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    // A .gitignore init cannot read (not UTF-8, huge) is left as it is: rewriting it
+    // from nothing would lose the team's lines.
+    let text = if regular { detect::read_text(&path).ok()? } else { String::new() };
     let present = |names: &[&str]| text.lines().map(str::trim).any(|l| names.contains(&l));
     let mut add = Vec::new();
     if !present(&["target", "target/", "/target", "/target/"]) {
@@ -266,8 +341,8 @@ fn gitignore(root: &Path) -> Result<Option<String>, Failure> {
     if !present(&[b, &format!("{b}/"), &format!("/{b}"), &format!("/{b}/")]) {
         add.push(format!("/{b}/"));
     }
-    if add.is_empty() {
-        return Ok(None);
+    if add.is_empty() && (regular || std::fs::symlink_metadata(&path).is_err()) {
+        return None;
     }
     let mut out = text.clone();
     if !out.is_empty() && !out.ends_with('\n') {
@@ -278,8 +353,141 @@ fn gitignore(root: &Path) -> Result<Option<String>, Failure> {
         out.push_str(l);
         out.push('\n');
     }
-    write_file(&path, &out)?;
-    Ok(Some(format!(".gitignore (added {})", add.join(", "))))
+    Some(Planned { rel: ".gitignore", text: out, appends: true, label: format!("(added {})", add.join(", ")) })
+}
+
+/// The temporary name a file is written under before its rename into place.
+fn temp_name(rel: &str) -> String {
+    format!("{rel}.init-partial")
+}
+
+/// Every file init writes stays inside `root`: no component on the way (below the
+/// root) may be a symbolic link or anything but a directory, the file itself is
+/// absent or a regular file, and no temporary name is taken. One line per cause,
+/// before anything is written.
+fn check_targets(root: &Path, planned: &[Planned]) -> Result<(), Failure> {
+    let refuse = |what: String| Err(Failure::usage(format!("{what}: nothing was written")));
+    for p in planned {
+        let parts: Vec<&str> = p.rel.split('/').collect();
+        for i in 1..=parts.len() {
+            let rel = parts[..i].join("/");
+            let last = i == parts.len();
+            match std::fs::symlink_metadata(root.join(&rel)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) => return refuse(format!("cannot write {} ({rel}: {e})", p.rel)),
+                Ok(m) if m.file_type().is_symlink() => {
+                    return refuse(format!(
+                        "{rel} is a symbolic link: init writes only inside this repository and follows no links; replace it with a {} (or remove it) and run init again",
+                        if last { "file" } else { "directory" }
+                    ))
+                }
+                Ok(m) if !last && !m.is_dir() => {
+                    return refuse(format!("cannot write {}: {rel} exists and is not a directory; move it away", p.rel))
+                }
+                Ok(m) if last && !m.is_file() => {
+                    return refuse(format!("cannot write {}: it exists and is not a regular file; move it away", p.rel))
+                }
+                Ok(_) => {}
+            }
+        }
+        let tmp = temp_name(p.rel);
+        if std::fs::symlink_metadata(root.join(&tmp)).is_ok() {
+            return refuse(format!(
+                "{tmp} exists (left by an interrupted init, or put there): init never writes through it; remove it and run init again"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes every planned file, or none: first each one to a new temporary file beside
+/// its place (`create_new`, no link followed), creating the missing directories; any
+/// failure removes what this run made. Then the renames into place. Returns the
+/// lines for the output.
+fn write_all(root: &Path, planned: &[Planned]) -> Result<Vec<String>, Failure> {
+    let mut made_dirs: Vec<std::path::PathBuf> = Vec::new();
+    let mut temps: Vec<std::path::PathBuf> = Vec::new();
+    let undo = |temps: &[std::path::PathBuf], dirs: &[std::path::PathBuf]| {
+        for t in temps {
+            let _ = std::fs::remove_file(t);
+        }
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    };
+    for p in planned {
+        let staged = stage(root, p, &mut made_dirs, &mut temps);
+        if let Err(e) = staged {
+            undo(&temps, &made_dirs);
+            return Err(Failure::task(format!("cannot write {} ({e}): nothing was written", p.rel)));
+        }
+    }
+    let mut written = Vec::new();
+    let mut placed: Vec<std::path::PathBuf> = Vec::new();
+    for (p, tmp) in planned.iter().zip(&temps) {
+        let path = root.join(p.rel);
+        let replaced = path.exists();
+        if let Err(e) = std::fs::rename(tmp, &path) {
+            // Only a new file can be taken back; say which were replaced.
+            for f in &placed {
+                let _ = std::fs::remove_file(f);
+            }
+            undo(&temps, &made_dirs);
+            return Err(Failure::task(format!(
+                "cannot put {} in place ({e}): the files this run added were removed{}",
+                p.rel,
+                if written.iter().any(|w: &String| w.contains("(replaced)")) {
+                    " (files it replaced stay replaced)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if !replaced {
+            placed.push(path);
+        }
+        let label = if !p.label.is_empty() {
+            format!(" {}", p.label)
+        } else if replaced {
+            " (replaced)".into()
+        } else {
+            String::new()
+        };
+        written.push(format!("{}{label}", p.rel));
+    }
+    Ok(written)
+}
+
+/// Creates `p`'s missing directories (recording them) and its temporary file.
+fn stage(
+    root: &Path,
+    p: &Planned,
+    made_dirs: &mut Vec<std::path::PathBuf>,
+    temps: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let parts: Vec<&str> = p.rel.split('/').collect();
+    let mut dir = root.to_path_buf();
+    for part in &parts[..parts.len() - 1] {
+        dir.push(part);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => made_dirs.push(dir.clone()),
+            // Checked before: an existing component is a real directory.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !dir.is_symlink() && dir.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let tmp = root.join(temp_name(p.rel));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o644)
+        .open(&tmp)?;
+    temps.push(tmp);
+    f.write_all(p.text.as_bytes())?;
+    f.sync_all()
 }
 
 #[cfg(test)]
@@ -306,6 +514,28 @@ mod tests {
         assert!(workspace_advice("[workspace]\nmembers = [\"api\", \"xtask\"]\n").is_none());
         assert!(workspace_advice("[workspace]\nmembers = [\"api\"]\n").unwrap().contains("add \"xtask\""));
         assert!(workspace_advice("[package]\nname = \"app\"\n").unwrap().contains("not a workspace"));
+    }
+
+    /// A failure half-way (here a name the file system refuses, after a file and a
+    /// directory were staged) removes everything this run made.
+    #[test]
+    fn write_all_writes_nothing_when_one_file_fails() {
+        let root = std::env::temp_dir().join(format!("xtask-init-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let planned = [
+            Planned::new("newdir/one.txt", "one".into()),
+            Planned::new("two.txt", "two".into()),
+            Planned::new("bad\0name", "x".into()),
+        ];
+        let e = write_all(&root, &planned).unwrap_err();
+        assert!(e.message.contains("nothing was written"), "{}", e.message);
+        assert_eq!(
+            std::fs::read_dir(&root).unwrap().count(),
+            0,
+            "left behind: {:?}",
+            std::fs::read_dir(&root).unwrap().collect::<Vec<_>>()
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! The files `init` writes, as text: the team's xtask crate (a thin binary over
 //! this library), the workspace manifest, the cargo alias, and tasks.toml with
-//! every detected value explained and every missing one commented out.
+//! every detected value explained and every missing one commented out. Detected
+//! values come from files of the repository, which may be hostile: values are
+//! written by the TOML serialiser, comments through `comment` (no line break gets
+//! through), and the result is parsed back before anything is written.
 
 use super::detect::{Detection, Finding};
+use crate::exit::Failure;
 
 /// The package name of the scaffolded crate. Not `xtask`: the library it depends
 /// on is called that, and `cargo run --package xtask` would be ambiguous.
 pub(crate) const PACKAGE: &str = "xtask-local";
 
-/// The alias line of `.cargo/config.toml`.
+/// The alias line of `.cargo/config.toml`. Not `--quiet`: the first `cargo xtask`
+/// compiles the crate, and a minute of silence reads as a hang.
 pub(crate) fn alias_line() -> String {
-    format!("xtask = \"run --quiet --package {PACKAGE} --bin xtask --\"")
+    format!("xtask = \"run --package {PACKAGE} --bin xtask --\"")
 }
 
 pub(crate) fn cargo_config() -> String {
@@ -63,8 +68,36 @@ members = ["xtask"]
 resolver = "2"
 "#;
 
-/// tasks.toml from what was detected.
-pub(crate) fn tasks_toml(d: &Detection, backup_dir: &str) -> String {
+/// The tasks tasks_toml writes: what the parse-back check expects, no more.
+const TASKS: [&str; 7] =
+    ["backup", "deploy", "status", "diagnose", "resolve-rolled-back", "resolve-applied", "restore"];
+
+/// tasks.toml from what was detected, checked by parsing it back: exactly the
+/// tables and tasks written here, whatever the detected values said.
+pub(crate) fn tasks_toml(d: &Detection, backup_dir: &str) -> Result<String, Failure> {
+    let text = tasks_toml_text(d, backup_dir);
+    let parsed: toml::Table = text.parse().map_err(|e| {
+        Failure::task(format!(
+            "init made a tasks.toml that does not parse ({e}): nothing was written; please report it"
+        ))
+    })?;
+    let tables: Vec<&str> = parsed.keys().map(String::as_str).collect();
+    let tasks: Vec<&str> = parsed
+        .get("tasks")
+        .and_then(|t| t.as_table())
+        .map(|t| t.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut want = TASKS.to_vec();
+    want.sort_unstable();
+    if tables != ["backup", "database", "prisma", "tasks"] || tasks != want {
+        return Err(Failure::task(
+            "a value found in this repository changed the structure of the tasks.toml init writes: nothing was written; check package.json and the Prisma config for unusual values",
+        ));
+    }
+    Ok(text)
+}
+
+fn tasks_toml_text(d: &Detection, backup_dir: &str) -> String {
     let mut t = String::from(
         "# Written by `xtask init` from what it found in this repository. Every key is\n\
          # explained in the README's \"tasks.toml reference\"; a key that is commented\n\
@@ -74,7 +107,7 @@ pub(crate) fn tasks_toml(d: &Detection, backup_dir: &str) -> String {
         t.push_str(&format!("# Prisma CLI found: {v}.\n"));
     }
     for w in &d.warnings {
-        t.push_str(&format!("# WARNING: {w}\n"));
+        note(&mut t, &format!("WARNING: {w}"));
     }
     if d.prisma_major.is_some_and(|m| m >= 7) {
         t.push_str(
@@ -83,24 +116,15 @@ pub(crate) fn tasks_toml(d: &Detection, backup_dir: &str) -> String {
         );
     }
     t.push_str("\n[database]\n");
-    key(&mut t, "url_env", &d.url_env, "\"DATABASE_URL\"", true);
-    key(&mut t, "direct_url_env", &d.direct_url_env, "\"DIRECT_URL\"", true);
+    key(&mut t, "url_env", &d.url_env, "\"DATABASE_URL\"");
+    key(&mut t, "direct_url_env", &d.direct_url_env, "\"DIRECT_URL\"");
 
     t.push_str("\n[prisma]\n");
-    match &d.command.value {
-        Some(v) => {
-            note(&mut t, &d.command.note);
-            t.push_str(&format!("command = {v}\n"));
-        }
-        None => {
-            note(&mut t, &d.command.note);
-            t.push_str("# command = [\"npx\", \"--no-install\", \"prisma\"]\n");
-        }
-    }
-    key(&mut t, "schema", &d.schema, "\"prisma/schema.prisma\"", true);
-    key(&mut t, "migrations", &d.migrations, "\"prisma/migrations\"", true);
+    key(&mut t, "command", &d.command, "[\"npx\", \"--no-install\", \"prisma\"]");
+    key(&mut t, "schema", &d.schema, "\"prisma/schema.prisma\"");
+    key(&mut t, "migrations", &d.migrations, "\"prisma/migrations\"");
     if let Some(c) = &d.config_file {
-        t.push_str(&format!("# Prisma runs in this directory and reads {c} itself.\n"));
+        note(&mut t, &format!("Prisma runs in this directory and reads {c} itself."));
     }
 
     t.push_str(&format!(
@@ -112,6 +136,9 @@ dir = {dir}
 prefix = "pre-migration"
 format = "plain"
 keep = 20
+# "always" (the runbook's rule: a verified backup before every deploy), or
+# "pending": skip the backup when no migration is pending.
+when = "always"
 
 [tasks.backup]
 description = "pg_dump the database (verified before it gets its name)"
@@ -155,31 +182,72 @@ uses = "restore"
     t
 }
 
+/// A comment line: `text` with every control character (a line break above all)
+/// written as an escape, so no detected value ends the comment.
 fn note(t: &mut String, text: &str) {
-    t.push_str(&format!("# {text}\n"));
+    t.push_str(&format!("# {}\n", comment(text)));
 }
 
-/// `name = value` with its note above; commented out when nothing was found.
-fn key(t: &mut String, name: &str, f: &Finding, example: &str, quote: bool) {
+/// `text` safe inside a one-line comment (and a line of output): control
+/// characters as `\uXXXX` escapes, as in a TOML string.
+pub(crate) fn comment(text: &str) -> String {
+    escape(text, false)
+}
+
+/// The one escaping function for detected text: control characters (a line break
+/// above all) become `\uXXXX`; inside a string also `"` and `\\` are escaped.
+fn escape(text: &str, in_string: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\\' if in_string => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `name = value` with its note above; commented out with `example` when nothing was found.
+fn key(t: &mut String, name: &str, f: &Finding, example: &str) {
     note(t, &f.note);
     match &f.value {
-        Some(v) if quote => t.push_str(&format!("{name} = {}\n", toml_str(v))),
-        Some(v) => t.push_str(&format!("{name} = {v}\n")),
+        Some(v) => t.push_str(&format!("{name} = {}\n", value(v))),
         None => t.push_str(&format!("# {name} = {example}\n")),
+    }
+}
+
+/// A value in TOML syntax on one line: strings (and arrays of them) as basic
+/// strings, whatever they hold; other values by the TOML serialiser.
+fn value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => toml_str(s),
+        toml::Value::Array(a) => format!("[{}]", a.iter().map(value).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
 }
 
 /// A TOML basic string.
 pub(crate) fn toml_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
+    format!("\"{}\"", escape(s, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_comments_cannot_break_out() {
+        assert_eq!(toml_str("prisma/schema.prisma"), "\"prisma/schema.prisma\"");
+        let evil = "x\"\n[tasks.pwn]\nrun = \"touch /tmp/pwned\"";
+        let line = format!("k = {}\n", toml_str(evil));
+        let parsed: toml::Table = line.parse().unwrap();
+        assert_eq!(parsed["k"].as_str(), Some(evil));
+        assert!(!comment(evil).contains('\n') && !line.trim_end().contains('\n'));
+        let arr = toml::Value::Array(vec!["npx".into(), "prisma".into()]);
+        assert_eq!(value(&arr), "[\"npx\", \"prisma\"]");
     }
-    out.push('"');
-    out
 }

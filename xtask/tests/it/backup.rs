@@ -11,14 +11,24 @@ use std::time::{Duration, Instant};
 
 use pgcluster::{Cluster, ClusterOptions};
 use sha2::{Digest, Sha256};
-use xtask::testing::dump::naming::BackupName;
+use xtask::testing::dump::naming::{database_label, BackupName};
 
 use crate::harness::{Out, Project, TempDir};
 
 /// Characters that need percent-encoding in a URL, and a shell-unfriendly space.
 const PASSWORD: &str = "bk-S3cr3t p@ss:w/rd%";
 const ENCODED_PASSWORD: &str = "bk-S3cr3t%20p%40ss%3Aw%2Frd%25";
-const PREFIX: &str = "pre-migration";
+/// The name prefix of backups of `db` on cluster `c`: `pre-migration-<db>@<server>`.
+fn prefix(c: &Cluster, db: &str) -> String {
+    format!("pre-migration-{}", database_label(db, &format!("127.0.0.1:{}", c.port())))
+}
+
+/// The prefix a backup name was given: up to the first `-` after its `@`.
+fn prefix_of(name: &str) -> Option<String> {
+    let at = name.find('@')?;
+    let dash = name[at..].find('-')? + at;
+    Some(name[..dash].to_string())
+}
 
 const TASKS: &str = "[tasks.backup]\nuses = \"backup\"\n\n[backup]\ndir = \"backups\"\n";
 
@@ -133,7 +143,10 @@ fn entries(dir: &Path) -> Vec<String> {
 
 /// The finished backups in `dir`, by name.
 fn finished(dir: &Path) -> Vec<String> {
-    entries(dir).into_iter().filter(|n| BackupName::parse(PREFIX, n).is_some()).collect()
+    entries(dir)
+        .into_iter()
+        .filter(|n| prefix_of(n).is_some_and(|p| p.starts_with("pre-migration-") && BackupName::parse(&p, n).is_some()))
+        .collect()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -172,7 +185,7 @@ fn plain_backup_of_a_prisma_url_restores_to_the_same_contents() {
     let names = finished(&dir);
     assert_eq!(names.len(), 1, "{:?}", entries(&dir));
     assert_eq!(entries(&dir), names, "nothing but the backup is left");
-    let name = BackupName::parse(PREFIX, &names[0]).unwrap();
+    let name = BackupName::parse(&prefix(&c, "school"), &names[0]).unwrap();
     assert_eq!((name.seq, name.ext.as_str()), (1, "sql"));
     let file = dir.join(&names[0]);
     assert_eq!(mode(&file), 0o600);
@@ -375,10 +388,10 @@ fn dry_run_shows_the_exact_pg_dump_command_and_the_target_path() {
         [
             "plan for `backup` (1 task), nothing will run:".to_string(),
             "  1. backup (built-in backup)".to_string(),
-            format!("       pg_dump --no-password -F c -Z 1 -d 'postgresql://app@db.internal:5433/school?sslmode=require' -f '{root}/backups/.pre-migration-<YYYYMMDDTHHMMSSZ>.dump.partial/dump.partial'"),
-            format!("       verify: pg_restore --list '{root}/backups/.pre-migration-<YYYYMMDDTHHMMSSZ>.dump.partial/dump.partial'"),
-            format!("       rename to {root}/backups/pre-migration-<YYYYMMDDTHHMMSSZ>.dump (mode 0600)"),
-            format!("       keep the newest 3 of {root}/backups/pre-migration-*; remove older ones"),
+            format!("       pg_dump --no-password -F c -Z 1 -d 'postgresql://app@db.internal:5433/school?sslmode=require' -f '{root}/backups/.pre-migration-school@db.internal_5433-<YYYYMMDDTHHMMSSZ>.dump.partial/dump.partial'"),
+            format!("       verify: pg_restore --list '{root}/backups/.pre-migration-school@db.internal_5433-<YYYYMMDDTHHMMSSZ>.dump.partial/dump.partial'"),
+            format!("       rename to {root}/backups/pre-migration-school@db.internal_5433-<YYYYMMDDTHHMMSSZ>.dump (mode 0600)"),
+            format!("       keep the newest 3 of {root}/backups/pre-migration-school@db.internal_5433-*; remove older ones"),
         ]
     );
     assert_no_password(&out.all());
@@ -574,6 +587,7 @@ fn backups_in_the_same_second_never_overwrite_each_other() {
     let p = Project::new(TASKS);
     let backups = p.path().join("backups");
     let url = prisma_url(&c, "school");
+    let pre = prefix(&c, "school");
     // Start just after a second begins, so that all three reserve their names in it.
     let mut names = Vec::new();
     for _attempt in 0..3 {
@@ -586,15 +600,15 @@ fn backups_in_the_same_second_never_overwrite_each_other() {
         }
         names = finished(&backups);
         assert_eq!(names.len(), 3, "{:?}", entries(&backups));
-        let stamps: Vec<String> = names.iter().map(|n| BackupName::parse(PREFIX, n).unwrap().stamp).collect();
+        let stamps: Vec<String> = names.iter().map(|n| BackupName::parse(&pre, n).unwrap().stamp).collect();
         if stamps.iter().all(|s| *s == stamps[0]) {
             break;
         }
     }
-    let stamp = BackupName::parse(PREFIX, &names[0]).unwrap().stamp;
+    let stamp = BackupName::parse(&pre, &names[0]).unwrap().stamp;
     assert_eq!(
         names,
-        [format!("{PREFIX}-{stamp}-2.sql"), format!("{PREFIX}-{stamp}-3.sql"), format!("{PREFIX}-{stamp}.sql")],
+        [format!("{pre}-{stamp}-2.sql"), format!("{pre}-{stamp}-3.sql"), format!("{pre}-{stamp}.sql")],
         "three runs in one second"
     );
     assert_eq!(entries(&backups), names);
@@ -611,51 +625,108 @@ fn retention_removes_only_the_oldest_of_this_tools_backups() {
     let p = Project::new(&format!("{TASKS}keep = 2\n"));
     let backups = p.path().join("backups");
     fs::create_dir(&backups).unwrap();
+    let pre = prefix(&c, "school");
     let old = [
-        "pre-migration-20200101T000000Z.sql",
-        "pre-migration-20200102T000000Z.dump",
-        "pre-migration-20200102T000000Z-2.sql",
+        format!("{pre}-20200101T000000Z.sql"),
+        format!("{pre}-20200102T000000Z.dump"),
+        format!("{pre}-20200102T000000Z-2.sql"),
     ];
-    for n in old {
+    for n in &old {
         fs::write(backups.join(n), "old").unwrap();
     }
-    fs::create_dir(backups.join("pre-migration-20200103T000000Z.dir")).unwrap();
-    fs::write(backups.join("pre-migration-20200103T000000Z.dir/toc.dat"), "old").unwrap();
-    // Not ours, or not finished, or not of the right kind: never touched.
+    fs::create_dir(backups.join(format!("{pre}-20200103T000000Z.dir"))).unwrap();
+    fs::write(backups.join(format!("{pre}-20200103T000000Z.dir/toc.dat")), "old").unwrap();
+    // Not ours, or not finished, or not of the right kind, or of another database
+    // (also the names of versions before the database was in them): never touched.
     let foreign = [
-        ".pre-migration-20200104T000000Z.sql.partial",
-        "notes.txt",
-        "other-20200101T000000Z.sql",
-        "pre-migration-20200101T000000Z.sql.gz",
+        format!(".{pre}-20200104T000000Z.sql.partial"),
+        "notes.txt".to_string(),
+        "other-20200101T000000Z.sql".to_string(),
+        format!("{pre}-20200101T000000Z.sql.gz"),
+        format!("{}-20200101T000000Z.sql", prefix(&c, "school_eu")),
+        format!("pre-migration-school@db.internal_{}-20200101T000000Z.sql", c.port()),
+        "pre-migration-20200101T000000Z.sql".to_string(),
     ];
-    for n in foreign {
+    for n in &foreign {
         fs::write(backups.join(n), "keep me").unwrap();
     }
-    fs::create_dir(backups.join("pre-migration-20200101T000000Z-3.sql")).unwrap();
+    fs::create_dir(backups.join(format!("{pre}-20200101T000000Z-3.sql"))).unwrap();
 
     let url = prisma_url(&c, "school");
     let out = p.xtask().arg("backup").env("DATABASE_URL", &url).run();
     out.expect_code(0);
     let mine = finished(&backups);
-    let newest = mine.iter().find(|n| !n.starts_with("pre-migration-2020")).unwrap().clone();
+    let mine: Vec<String> = mine.into_iter().filter(|n| n.starts_with(&format!("{pre}-"))).collect();
+    let newest = mine.iter().find(|n| !n.starts_with(&format!("{pre}-2020"))).unwrap().clone();
     // The one just written and the newest older one; the other three are gone.
     assert_eq!(
         mine,
-        ["pre-migration-20200101T000000Z-3.sql", "pre-migration-20200103T000000Z.dir", newest.as_str()]
-            .map(String::from),
+        [format!("{pre}-20200101T000000Z-3.sql"), format!("{pre}-20200103T000000Z.dir"), newest.clone()],
         "(the directory named .sql is of the wrong kind and stays)"
     );
-    for n in old {
+    for n in &old {
         assert!(out.stderr.contains(&format!("backup: removed {}", backups.join(n).display())), "{}", out.stderr);
     }
-    for n in foreign {
+    for n in &foreign {
         assert_eq!(fs::read_to_string(backups.join(n)).unwrap(), "keep me");
     }
 
     // The next run rotates the 2020 directory backup out.
     p.xtask().arg("backup").env("DATABASE_URL", &url).run().expect_code(0);
-    let mine = finished(&backups);
+    let mine: Vec<String> = finished(&backups).into_iter().filter(|n| n.starts_with(&format!("{pre}-"))).collect();
     assert_eq!(mine.len(), 3);
-    assert!(!mine.contains(&"pre-migration-20200103T000000Z.dir".to_string()));
+    assert!(!mine.contains(&format!("{pre}-20200103T000000Z.dir")));
     assert!(mine.contains(&newest));
+}
+
+/// Two databases deployed from one checkout (one tasks.toml, one backups/): each
+/// backup names its database and server, in its file name and its audit line, and
+/// `keep` counts each database's backups apart. With `when = "pending"`, a
+/// database with nothing pending is not backed up (and the audit says so).
+#[test]
+fn two_databases_from_one_checkout_keep_separate_backups_and_retention() {
+    let c = cluster("twodb");
+    database_with_fixture(&c, "school");
+    database_with_fixture(&c, "billing");
+    let p = Project::new(&format!("{TASKS}keep = 1\n"));
+    let backups = p.path().join("backups");
+    let run = |db: &str| {
+        p.xtask().arg("backup").env("DATABASE_URL", prisma_url(&c, db)).run().expect_code(0);
+    };
+    run("school");
+    run("billing");
+    run("school");
+    let names = finished(&backups);
+    let (school, billing) = (prefix(&c, "school"), prefix(&c, "billing"));
+    assert_eq!(names.len(), 2, "one backup of each database is kept: {names:?}");
+    assert!(names.iter().any(|n| n.starts_with(&format!("{school}-"))), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with(&format!("{billing}-"))), "{names:?}");
+    let audit = fs::read_to_string(backups.join(xtask::testing::audit::FILE_NAME)).unwrap();
+    let lines: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "backup")
+        .collect();
+    assert_eq!(lines.len(), 3, "{audit}");
+    let port = format!("127.0.0.1:{}", c.port());
+    for (line, db) in lines.iter().zip(["school", "billing", "school"]) {
+        assert_eq!((line["database"].as_str(), line["server"].as_str()), (Some(db), Some(port.as_str())), "{line}");
+    }
+
+    // `when = "pending"`: nothing pending (the migrations directory is empty, the
+    // database never migrated) -> skipped.
+    c.create_database("fresh").unwrap();
+    p.file("tasks.toml", &format!("{TASKS}keep = 1\nwhen = \"pending\"\n\n[prisma]\nmigrations = \"migrations\"\n"));
+    fs::create_dir_all(p.path().join("migrations")).unwrap();
+    let out = p.xtask().arg("backup").env("DATABASE_URL", prisma_url(&c, "fresh")).run();
+    out.expect_code(0);
+    assert!(out.stderr.contains("backup: skipped: no migration is pending or failed"), "{}", out.stderr);
+    assert_eq!(finished(&backups), names, "no backup taken, none removed");
+    // One pending migration: the backup is taken.
+    fs::create_dir_all(p.path().join("migrations/20260101000000_init")).unwrap();
+    fs::write(p.path().join("migrations/20260101000000_init/migration.sql"), "CREATE TABLE t (id int);\n").unwrap();
+    let out = p.xtask().arg("backup").env("DATABASE_URL", prisma_url(&c, "fresh")).run();
+    out.expect_code(0);
+    assert!(!out.stderr.contains("skipped"), "{}", out.stderr);
+    assert_eq!(finished(&backups).len(), 3, "a backup of the third database, the other two kept");
 }

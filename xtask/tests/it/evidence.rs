@@ -200,7 +200,7 @@ fn first_half_applied_is_partial_with_both_lists() {
     let report = ev.report();
     assert!(
         report.contains(
-            "  not done (as the database has it now):\n    table \"public\".\"notes\" does not exist (line 38)\n"
+            "  not done (as the database has it now):\n    table \"public\".\"notes\" does not exist (line 38), and the "
         ),
         "{report}"
     );

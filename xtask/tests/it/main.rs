@@ -11,6 +11,7 @@ mod evidence_trial;
 mod faults;
 mod harness;
 mod hostile;
+mod init_hostile;
 mod layers;
 mod pooler;
 mod prisma_app;

@@ -138,6 +138,25 @@ fn status_reads_the_ledger_in_prismas_schema_and_handles_a_fresh_database() {
     s.cluster.create_database("fresh").unwrap();
     let out = s.project.xtask().arg("status").env("DATABASE_URL", s.cluster.url("fresh")).run();
     out.expect_code(6);
+    assert!(out.stdout.contains("  pending      1_init\n  pending      2_more\nStatus: pending"), "{}", out.stdout);
+    // 121 pending (an outside app's history on a fresh database): summarised, not
+    // one line each; `--all` lists them.
+    for i in 3..=121 {
+        s.project.file(&format!("migrations/9{i:03}_m/migration.sql"), "SELECT 1;\n");
+    }
+    let out = s.project.xtask().arg("status").env("DATABASE_URL", s.cluster.url("fresh")).run();
+    out.expect_code(6);
+    assert!(out.stdout.lines().count() < 20, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("  ...          111 more pending (`cargo xtask status --all` lists them all)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("  pending      9121_m\nStatus: pending"), "{}", out.stdout);
+    assert!(out.stderr.contains("121 migration(s) pending"), "{}", out.stderr);
+    let all = s.project.xtask().args(["status", "--all"]).env("DATABASE_URL", s.cluster.url("fresh")).run();
+    all.expect_code(6);
+    assert_eq!(all.stdout.lines().filter(|l| l.starts_with("  pending ")).count(), 121);
     // And an unreachable one: exit 3 with the cause.
     let mut dead = s;
     dead.cluster.stop().unwrap();
