@@ -15,6 +15,7 @@
 #   REPS=3 SCALE=10 ROWS=100000 scripts/bench.sh    # a quick, smaller run
 #   OUT=/tmp/b.md scripts/bench.sh   # write elsewhere than BENCHMARKS.md
 #   COLD=0 ...                       # skip the two cold builds (checking this script)
+#   RUNNER_BEFORE=/path/to/xtask ...  # the runner section also times this (older) binary
 #   PARTS="backup deploy" scripts/bench.sh   # measure only these sections (of: cold runner
 #                                    # status backup formats deploy); the others are kept
 #                                    # as they are in the existing file, marked as such
@@ -146,9 +147,9 @@ para "A 2-task no-op chain (\`second\` depends on \`first\`, each runs \`true\`)
 \`cargo xtask --config T second\` (cargo's freshness check, then the dev binary), against
 \`just second\` on the equivalent justfile, with \`CI=true\` (plain output). The dev binary
 started directly shows our own share; the rest of \`cargo xtask\` is cargo's."
-python3 - "$work/runner/spec.json" "$root" "$dev" "$rel" "$work/runner" <<'PY'
+python3 - "$work/runner/spec.json" "$root" "$dev" "$rel" "$work/runner" "${RUNNER_BEFORE:-}" <<'PY'
 import json, sys
-spec, root, dev, rel, d = sys.argv[1:]
+spec, root, dev, rel, d, before = sys.argv[1:]
 env = {"CI": "true"}
 cmds = [
     {"name": "just second", "argv": ["just", "second"], "cwd": d, "env": env},
@@ -156,6 +157,8 @@ cmds = [
     {"name": "dev binary second", "argv": [dev, "--config", f"{d}/tasks.toml", "second"], "cwd": d, "env": env},
     {"name": "release binary second", "argv": [rel, "--config", f"{d}/tasks.toml", "second"], "cwd": d, "env": env},
 ]
+if before:
+    cmds.append({"name": "before: dev binary second", "argv": [before, "--config", f"{d}/tasks.toml", "second"], "cwd": d, "env": env})
 json.dump({"warmup": 2, "commands": cmds}, open(spec, "w"))
 PY
 {
@@ -164,13 +167,18 @@ PY
   echo "$(load) after"
 } | tee -a /dev/stderr | block
 j=$work/runner/m.json
+before_note=""
+if [ -n "${RUNNER_BEFORE:-}" ]; then
+  before_note=" The line \`before: dev binary second\` is the dev binary of ${RUNNER_BEFORE_NAME:-an earlier commit}: $(calc %.1f "$(jget "$j" "before: dev binary second") * 1000") ms."
+fi
 c=$(jget "$j" "cargo xtask second"); d=$(jget "$j" "dev binary second"); jm=$(jget "$j" "just second")
 para "\`cargo xtask\` / \`just\` = **$(calc %.1f "$c / $jm")**. Of the $(calc %.0f "$c * 1000") ms of
 \`cargo xtask\`, cargo's own share (its start, reading the manifests, the freshness check of
 the crate and its dependencies) is $(calc %.0f "($c - $d) * 1000") ms
 ($(calc %.0f "100 * ($c - $d) / $c") %); the dev binary itself takes $(calc %.1f "$d * 1000") ms
-against \`just\`'s $(calc %.1f "$jm * 1000") ms. No target was set for this ratio: the figure is
-cargo's, and the way around it is to run the built binary (\`target/debug/xtask\`) directly."
+against \`just\`'s $(calc %.1f "$jm * 1000") ms: dev binary / \`just\` = **$(calc %.2f "$d / $jm")**
+(target: at most 1.0). No target was set for the \`cargo xtask\` ratio: the figure is
+cargo's, and the way around it is to run the built binary (\`target/debug/xtask\`) directly.$before_note"
 
 else keep "\`cargo xtask <task>\` when already built, against \`just\`"; fi
 if want status || want backup || want formats || want deploy; then

@@ -244,6 +244,7 @@ fn task_command(_config: &Config, task: &crate::config::Task) -> Command {
                     ArgKind::Positional { required } => arg.value_name(a.name.to_uppercase()).required(required),
                     ArgKind::Flag => arg.long(a.name).action(ArgAction::SetTrue),
                     ArgKind::Option => arg.long(a.name).value_name(a.name.to_uppercase()),
+                    ArgKind::Many => arg.value_name(a.name.to_uppercase()).num_args(1..).required(true),
                 };
                 sub = sub.arg(arg);
             }
@@ -347,8 +348,9 @@ pub(crate) fn task_args(m: &ArgMatches) -> TaskArgs {
             if *flag {
                 out.0.insert(name.to_string(), "true".into());
             }
-        } else if let Ok(Some(v)) = m.try_get_one::<String>(name) {
-            out.0.insert(name.to_string(), v.clone());
+        } else if let Ok(Some(vs)) = m.try_get_many::<String>(name) {
+            // Several values (`FILE...`) travel joined with NUL, which no path holds.
+            out.0.insert(name.to_string(), vs.cloned().collect::<Vec<_>>().join("\0"));
         }
     }
     out

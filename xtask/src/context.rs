@@ -95,6 +95,10 @@ pub(crate) struct RehearsalRecord {
     pub recovered: Option<String>,
     /// Why it was skipped, or what else to know.
     pub note: Option<String>,
+    /// The data checks of production's rows run after it (see `datacheck`):
+    /// `{on, seconds, checks: [...], not_needed: [...], not_checked: [...]}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_checks: Option<serde_json::Value>,
 }
 
 /// What is known about a failure that stopped the run, for people and reports.
@@ -107,6 +111,10 @@ pub(crate) struct Diagnosis {
     pub error_message: Option<String>,
     pub backup: Option<String>,
     pub next_commands: Vec<String>,
+    /// What the evidence said of the failed migration (`not_applied`,
+    /// `safe_to_rerun`, `applied`, `partial`, `unknown`); absent without evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
 }
 
 /// How one task of the run ended.
@@ -130,6 +138,15 @@ impl TaskRecord {
     }
 }
 
+/// What a fleet run adds to the report: its `fleet` summary, its `targets` array
+/// (docs/fleet-report-v1.schema.json) and their Markdown summary.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FleetRecord {
+    pub fleet: serde_json::Value,
+    pub targets: serde_json::Value,
+    pub markdown: String,
+}
+
 /// State shared by the tasks of one invocation (the deploy reads what the backup wrote).
 #[derive(Default)]
 pub(crate) struct RunState {
@@ -139,6 +156,8 @@ pub(crate) struct RunState {
     pub resolutions: Vec<Resolution>,
     pub diagnosis: Option<Diagnosis>,
     pub rehearsal: Option<RehearsalRecord>,
+    /// A fleet run's or merge's own report parts.
+    pub fleet: Option<FleetRecord>,
     /// Resources held until the end of the run (e.g. the deploy lock's connection).
     pub held: Vec<Box<dyn std::any::Any>>,
     /// The deploy lock, when the run holds one: checked between steps.
@@ -168,6 +187,7 @@ impl RunState {
                 Ok(())
             }
             Err(why) => {
+                let unreachable = lock.unreachable();
                 self.lock = None;
                 let ran = std::mem::take(&mut self.since_check);
                 let unprotected = if ran.is_empty() {
@@ -179,6 +199,19 @@ impl RunState {
                     Some(n) => format!("stopped before {n}"),
                     None => "stopped".to_string(),
                 };
+                if let Some(cause) = unreachable {
+                    // The server went away (stopped, crashed, cut off): the lock went
+                    // with it, but the cause to act on is the database (exit 3).
+                    let unprotected =
+                        unprotected.replace("while another deploy could have run too", "as the server went away");
+                    return Err(Failure::new(
+                        Exit::DatabaseUnreachable,
+                        format!(
+                            "the database server went away during the run ({cause}); {unprotected}; {stopped}: when it is back, check `{}`, then run the deploy again",
+                            crate::invocation::cmd("status")
+                        ),
+                    ));
+                }
                 Err(Failure::new(
                     Exit::LockNotAcquired,
                     format!(

@@ -21,6 +21,14 @@ pub enum Exit {
     LockNotAcquired,
     /// `status`: migrations are waiting to be deployed (nothing is wrong).
     Pending,
+    /// A fleet wave spent its failure budget: the fleet stopped before trying every target.
+    FleetStopped,
+    /// Stopped by SIGINT (Ctrl-C) after cleaning up: 128 + 2.
+    Interrupted,
+    /// Stopped by SIGTERM after cleaning up: 128 + 15.
+    Terminated,
+    /// Stopped by SIGHUP after cleaning up: 128 + 1.
+    HungUp,
 }
 
 impl Exit {
@@ -33,6 +41,20 @@ impl Exit {
             Exit::MigrationFailed => 4,
             Exit::LockNotAcquired => 5,
             Exit::Pending => 6,
+            Exit::FleetStopped => 7,
+            Exit::Interrupted => 130,
+            Exit::Terminated => 143,
+            Exit::HungUp => 129,
+        }
+    }
+
+    /// The status of a run stopped by `sig`, as a shell reports a process the
+    /// signal ended: 128 + the signal's number.
+    pub fn from_signal(sig: i32) -> Exit {
+        match sig {
+            libc::SIGTERM => Exit::Terminated,
+            libc::SIGHUP => Exit::HungUp,
+            _ => Exit::Interrupted,
         }
     }
 }

@@ -18,10 +18,13 @@ mod redact;
 mod config;
 mod ui;
 mod plan;
+mod interrupt;
 mod proc;
 mod pgbin;
 mod db;
 mod dump;
+mod scratch;
+mod room;
 mod migrations;
 mod context;
 mod audit;
@@ -30,6 +33,8 @@ mod evidence;
 mod recovery;
 mod preflight;
 mod rehearsal;
+mod datacheck;
+mod fleet;
 mod builtins;
 mod runner;
 mod cli;
@@ -134,7 +139,11 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
             }
             Some(p) => {
                 // Parse and validate, then the analysis pass (cycles) over the whole graph.
-                let config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
+                let mut config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
+                // One target of a fleet: its backups and audit log apart from the others'.
+                if let Some(dir) = fleet::target_backup_dir(&config) {
+                    config.backup.dir = dir;
+                }
                 plan::check(&config).map_err(|e| Failure::usage(e.to_string()))?;
                 Some(config)
             }
@@ -176,6 +185,11 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     let ui = ui::Ui::new(ui::UiOptions::detect(globals.no_progress, globals.color));
     if let Some(env_file) = &dotenv {
         ui.event(&format!("loaded environment from {} (variables already set were kept)", env_file.display()));
+    }
+    if !globals.dry_run {
+        if let Some(path) = &globals.report {
+            check_report_path(path)?;
+        }
     }
     let task_args = cli::task_args(sub);
     let opts = context::RunOptions {
@@ -229,6 +243,40 @@ fn load_dotenv(root: &std::path::Path) -> Option<std::path::PathBuf> {
             eprintln!("warning: {} could not be read and was ignored: {e}", path.display());
             None
         }
+    }
+}
+
+/// `--report FILE` must be writable where it is asked for before anything runs
+/// (issue 24, item 7): a deploy that ends with "cannot write the report" has run
+/// whole with its record lost. Its directory must exist (it is not created: a typo
+/// would scatter reports) and be writable, and FILE must not be a directory.
+fn check_report_path(path: &std::path::Path) -> Result<(), Failure> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let why = if !dir.is_dir() {
+        Some(format!("its directory {} does not exist", dir.display()))
+    } else if path.is_dir() {
+        Some("it is a directory".to_string())
+    } else {
+        // Written as the report will be (a .partial beside it, then renamed), and removed.
+        let probe = path.with_extension("json.partial");
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+                None
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+            Err(e) => Some(format!("{} cannot be written ({e})", dir.display())),
+        }
+    };
+    match why {
+        Some(why) => Err(Failure::usage(format!(
+            "--report {}: {why}: create the directory or name a file in a writable one; nothing was run",
+            path.display()
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -39,13 +39,7 @@ impl Row {
     }
 }
 
-/// Prisma's own words for some database errors (the Wasm engine logs these instead
-/// of the server's message), with their SQLSTATE.
-const PRISMA_MAPPED: &[(&str, &str)] = &[
-    ("Unique constraint failed", "23505"),
-    ("Foreign key constraint failed", "23503"),
-    ("Null constraint violation", "23502"),
-];
+pub(crate) mod logged;
 
 /// A database error as Prisma logged it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -58,7 +52,9 @@ pub struct DbError {
 
 impl DbError {
     /// Reads Prisma's logs (native engine: `Database error code: 42710` and
-    /// `Database error: ERROR: ...`; Wasm engine: `ERROR: ...` lines).
+    /// `Database error: ERROR: ...`; Wasm engine: `ERROR: ...` lines or Prisma's own
+    /// words, see [`logged`]). Logs nothing recognises are quoted verbatim (their
+    /// first informative line), never read as "nothing logged".
     pub fn from_logs(logs: &str) -> DbError {
         let code = logs.lines().find_map(|l| {
             let i = l.find("Database error code:")?;
@@ -72,44 +68,11 @@ impl DbError {
                 let m = l[i + "ERROR:".len()..].trim();
                 (!m.is_empty()).then(|| m.to_string())
             })
-            .or_else(|| {
-                // The Wasm engine maps some errors to Prisma's own words, without ERROR:.
-                logs.lines()
-                    .map(str::trim)
-                    .find(|l| PRISMA_MAPPED.iter().any(|(p, _)| l.starts_with(p)))
-                    .map(String::from)
-            });
-        // Without a logged SQLSTATE, map the commonest messages to theirs.
-        let code = code.filter(|c| !c.is_empty()).or_else(|| {
-            let m = message.as_deref()?;
-            PRISMA_MAPPED
-                .iter()
-                .chain(&[
-                    ("already exists", "42710"),
-                    ("does not exist", "42704"),
-                    ("violates foreign key constraint", "23503"),
-                    ("could not create unique index", "23505"),
-                    ("violates unique constraint", "23505"),
-                    ("violates check constraint", "23514"),
-                    ("deadlock detected", "40P01"),
-                    ("could not serialize access", "40001"),
-                    ("server closed the connection", "08006"),
-                    ("terminating connection", "08006"),
-                    ("violates not-null constraint", "23502"),
-                    ("syntax error", "42601"),
-                    ("canceling statement due to statement timeout", "57014"),
-                    ("canceling statement due to lock timeout", "55P03"),
-                ])
-                .find(|(needle, _)| m.contains(needle))
-                .map(|(_, c)| {
-                    // 42710 is for types/constraints; relations that exist are 42P07.
-                    if *c == "42710" && (m.starts_with("relation ") || m.starts_with("table ")) {
-                        "42P07".to_string()
-                    } else {
-                        c.to_string()
-                    }
-                })
-        });
+            .or_else(|| logs.lines().map(str::trim).find(|l| logged::is_prisma_words(l)).map(String::from))
+            .or_else(|| logged::first_informative_line(logs));
+        // Without a logged SQLSTATE, the table gives the message's.
+        let code =
+            code.filter(|c| !c.is_empty()).or_else(|| logged::sqlstate_of(message.as_deref()?).map(String::from));
         DbError { code, message }
     }
 
@@ -372,8 +335,11 @@ DbError { severity: "ERROR", parsed_severity: Some(Error), code: SqlState(E42710
         assert_eq!(e.code.as_deref(), Some("42710"));
         assert_eq!(e.message.as_deref(), Some("type \"attendance_status\" already exists"));
         assert_eq!(e.describe(), "42710 type \"attendance_status\" already exists");
-        // The timeout case of the runbook: a log without a database error.
-        assert_eq!(DbError::from_logs("Error: P1017: Server has closed the connection.").code, None);
+        // The timeout case of the runbook: a lost connection (Prisma's P1017), which can pass by itself.
+        assert_eq!(
+            DbError::from_logs("Error: P1017: Server has closed the connection.").code.as_deref(),
+            Some("08006")
+        );
     }
 
     #[test]

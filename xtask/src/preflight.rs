@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::config::{Action, BuiltinKind, Config, Prisma};
 use crate::context::{RunDb, TaskArgs};
+use crate::db::Target;
 use crate::exit::{Exit, Failure};
 use crate::proc;
 use crate::ui::Ui;
@@ -55,7 +56,8 @@ pub(crate) fn needs(config: &Config, order: &[&str], target: &str, args: &TaskAr
                 });
                 any = true;
             }
-            BuiltinKind::Status | BuiltinKind::Diagnose => {}
+            // A fleet's targets each run their own preflight in their own process.
+            BuiltinKind::Status | BuiltinKind::Diagnose | BuiltinKind::FleetDeploy | BuiltinKind::FleetReport => {}
         }
     }
     any.then_some(needs)
@@ -101,7 +103,15 @@ pub(crate) fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Proble
             Err(f) => problems.push(f),
         }
     }
-    let pg_dump = if needs.pg_dump {
+    // Every run that gets here has side effects, each of which the audit log records.
+    match crate::audit::check_writable(config) {
+        Ok(()) => found.push(format!("audit log {}", crate::audit::path_in(config).display())),
+        Err(f) => problems.push(f),
+    }
+    // The URL first: one that does not parse starts no child at all, not even
+    // `pg_dump --version` (issue 24, item 8).
+    let target = db.target();
+    let pg_dump = if needs.pg_dump && target.is_ok() {
         match pg_dump_version(ui) {
             Ok(v) => v,
             Err(f) => {
@@ -112,7 +122,7 @@ pub(crate) fn check(db: &RunDb, ui: &Ui, needs: &Needs) -> Result<Passed, Proble
     } else {
         None
     };
-    match server(db) {
+    match target.and_then(server) {
         Ok(s) => {
             found.push(format!("server {} as `{}`", s.version, s.user));
             if let Some((major, text)) = &pg_dump {
@@ -307,8 +317,7 @@ struct Server {
 
 /// One query: reachable with these credentials, the server's version, the role and
 /// whether it may create databases.
-fn server(db: &RunDb) -> Result<Server, Failure> {
-    let target = db.target()?;
+fn server(target: &Target) -> Result<Server, Failure> {
     let rows = target.query_n::<4>(
         "SELECT current_setting('server_version'), current_setting('server_version_num'), current_user, \
          (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)",

@@ -76,24 +76,61 @@ fn shell(p: &crate::config::Prisma) -> Result<Shell, Failure> {
     Ok(sh)
 }
 
+/// The variable that makes Prisma's schema engine skip its advisory lock (Prisma
+/// 5.3.0 and later, native engine; prisma-engines#4171). Any value but "" and "0".
+pub(crate) const DISABLE_ADVISORY_LOCK: &str = "PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK";
+
+/// The first Prisma version whose engine honours [`DISABLE_ADVISORY_LOCK`].
+const HONOURS_DISABLE_LOCK: (u32, u32) = (5, 3);
+
+/// The version of the `prisma` package installed where Prisma runs, if one is.
+pub(crate) fn installed_version(p: &crate::config::Prisma) -> Option<String> {
+    p.cwd.ancestors().find_map(|d| {
+        let text = std::fs::read_to_string(d.join("node_modules/prisma/package.json")).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json["version"].as_str().map(str::to_string)
+    })
+}
+
+/// Whether the installed Prisma is known to predate [`DISABLE_ADVISORY_LOCK`]
+/// (then its engine always waits for Prisma's lock, which the deploy holds).
+fn predates_disable_lock(p: &crate::config::Prisma) -> bool {
+    let Some(v) = installed_version(p) else { return false };
+    let mut parts = v.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) < HONOURS_DISABLE_LOCK
+}
+
 /// Runs Prisma, showing its output, and records the call in the run state.
 pub(crate) fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
-    let cmd = command(ctx, args)?;
+    // The run holds Prisma's migrate lock itself (db/lock.rs): its own calls skip
+    // it, and name themselves so that an engine which cannot skip it is recognised
+    // while it waits. Set last: a `[prisma] env` entry cannot turn the lock back on.
+    let mut cmd = command(ctx, args)?;
+    cmd.env(DISABLE_ADVISORY_LOCK, "1").env("PGAPPNAME", crate::db::lock::prisma_app_name());
     let shown = ctx.ui.redact(&proc::display(&cmd));
     crate::audit::check_lock(ctx, Some(&format!("`{shown}`")))?;
     ctx.ui.event(&format!("$ {shown}"));
     // Written before the call: should this process die during it, the log still
     // says what was running.
-    crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }));
+    crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }))?;
     let t0 = Instant::now();
+    let release_now = predates_disable_lock(&ctx.config.prisma);
+    if let Some(lock) = ctx.state.lock.as_mut() {
+        lock.prisma_call_starts(release_now);
+    }
     let out = proc::run(ctx.ui, cmd);
+    if let Some(lock) = ctx.state.lock.as_mut() {
+        lock.prisma_call_ended();
+    }
     // Whatever the outcome, Prisma may have written `_prisma_migrations`.
     ctx.db.ledger_changed();
     let out = out?;
     let call = PrismaCall { command: shown, exit_code: out.status.code(), seconds: t0.elapsed().as_secs_f64() };
-    crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
+    let logged = crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
     ctx.state.ran(format!("`{}` ({})", call.command, proc::describe_status(&out.status)));
     ctx.state.prisma_calls.push(call);
+    logged?;
     // Whatever it did, it must have done it under the lock; if the lock went
     // meanwhile, nothing more runs.
     crate::audit::check_lock(ctx, None)?;

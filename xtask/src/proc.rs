@@ -8,6 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use xshell::Shell;
 
 use crate::exit::Failure;
+use crate::interrupt::{self, Step};
 use crate::reaper;
 use crate::ui::Ui;
 
@@ -71,12 +72,13 @@ pub(crate) struct Pipes {
 /// Starts `cmd` with stderr always piped (its text is how failures are explained).
 /// Every child of the tool is started here, so what all children need is set once.
 pub(crate) fn spawn(command: Command, pipes: Pipes) -> Result<Child, Failure> {
-    spawn_with(command, pipes, false)
+    spawn_grouped(command, pipes, false).map(|(child, _)| child)
 }
 
-/// [`spawn`]; `inherit_stdin` lets the child read our stdin (user `run` tasks;
-/// built-ins never do).
-fn spawn_with(mut command: Command, pipes: Pipes, inherit_stdin: bool) -> Result<Child, Failure> {
+/// [`spawn`], also saying whether the child leads its own process group;
+/// `inherit_stdin` lets the child read our stdin (user `run` tasks; built-ins
+/// never do).
+fn spawn_grouped(mut command: Command, pipes: Pipes, inherit_stdin: bool) -> Result<(Child, bool), Failure> {
     let stdin = if pipes.stdin {
         Stdio::piped()
     } else if inherit_stdin {
@@ -104,7 +106,24 @@ fn spawn_with(mut command: Command, pipes: Pipes, inherit_stdin: bool) -> Result
         // started too, which the parent-death signal does not reach).
         reaper::watch(child.id());
     }
-    Ok(child)
+    Ok((child, own_group))
+}
+
+/// Starts `cmd` as a step of the run: while signals are caught (a backup, the
+/// rehearsal) a Ctrl-C or SIGTERM stops it at once ([`interrupt::Step`]).
+fn spawn_step(cmd: Command, pipes: Pipes, inherit_stdin: bool) -> Result<(Child, Option<Step>), Failure> {
+    let (child, own_group) = spawn_grouped(cmd, pipes, inherit_stdin)?;
+    let step = Step::watch(child.id(), own_group);
+    Ok((child, step))
+}
+
+/// A step that did not succeed while a signal was being handled failed because
+/// of the signal: that is the cause to report (its own error says less).
+fn interrupted(program: &str, ok: bool) -> Result<(), Failure> {
+    match interrupt::received() {
+        Some(sig) if !ok => Err(interrupt::failure(sig, &format!("`{program}` was stopped"))),
+        _ => Ok(()),
+    }
 }
 
 /// Says that `child` (from [`spawn`]) has been waited for: its process group id
@@ -168,7 +187,7 @@ pub(crate) fn run_quiet(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
 
 fn run_with(ui: &Ui, cmd: Command, show: bool, inherit_stdin: bool) -> Result<Output, Failure> {
     let name = program(&cmd);
-    let mut child = spawn_with(cmd, Pipes { stdin: false, stdout: true }, inherit_stdin)?;
+    let (mut child, step) = spawn_step(cmd, Pipes { stdin: false, stdout: true }, inherit_stdin)?;
     let out = child.stdout.take();
     let err = child.stderr.take();
     let (stdout, stderr) = std::thread::scope(|s| {
@@ -176,9 +195,13 @@ fn run_with(ui: &Ui, cmd: Command, show: bool, inherit_stdin: bool) -> Result<Ou
         let e = s.spawn(|| pump(err, ui, show));
         (o.join().unwrap_or_default(), e.join().unwrap_or_default())
     });
+    // Its output ended: it has exited (or closed both streams); it leaves the
+    // list of steps before it is reaped, while its id is still its own.
+    drop(step);
     let status = child.wait();
     waited(&child);
     let status = status.map_err(|e| Failure::task(format!("waiting for `{name}` failed: {e}")))?;
+    interrupted(&name, status.success())?;
     Ok(Output { status, stdout, stderr })
 }
 
@@ -188,25 +211,40 @@ fn run_with(ui: &Ui, cmd: Command, show: bool, inherit_stdin: bool) -> Result<Ou
 pub(crate) fn run_with_input(cmd: Command, input: &str) -> Result<Output, Failure> {
     use std::io::Write;
     let name = program(&cmd);
-    let mut child = spawn(cmd, Pipes { stdin: true, stdout: true })?;
+    let (mut child, step) = spawn_step(cmd, Pipes { stdin: true, stdout: true }, false)?;
     let stdin = child.stdin.take();
+    let (out, err) = (child.stdout.take(), child.stderr.take());
     let pid = child.id();
-    let out = std::thread::scope(|s| {
+    let (stdout, stderr) = std::thread::scope(|s| {
         s.spawn(move || {
             if let Some(mut stdin) = stdin {
                 // A closed pipe means the child exited early; its stderr says why.
                 let _ = stdin.write_all(input.as_bytes());
             }
         });
-        child.wait_with_output()
+        let e = s.spawn(move || read_all(err));
+        (read_all(out), e.join().unwrap_or_default())
     });
+    // As in `run_with`: off the list of steps before it is reaped.
+    drop(step);
+    let status = child.wait();
     reaper::forget(pid);
-    let out = out.map_err(|e| Failure::task(format!("waiting for `{name}` failed: {e}")))?;
+    let status = status.map_err(|e| Failure::task(format!("waiting for `{name}` failed: {e}")))?;
+    interrupted(&name, status.success())?;
+    let out = std::process::Output { status, stdout, stderr };
     Ok(Output {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+fn read_all(stream: Option<impl Read>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    if let Some(mut s) = stream {
+        let _ = s.read_to_end(&mut buf);
+    }
+    buf
 }
 
 fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {

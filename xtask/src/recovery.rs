@@ -26,6 +26,9 @@ pub(crate) struct Assessment {
     /// The object the failed attempt's error says "already exists", and whether it
     /// still does (`None`: the catalog check does not cover it).
     pub pre_existing: Option<(String, Option<bool>)>,
+    /// Failed attempts (failed or rolled-back rows) of this same file that ended
+    /// with the same error as the latest: 2 or more means the same failure again.
+    pub attempts: usize,
 }
 
 impl Assessment {
@@ -45,10 +48,18 @@ impl Assessment {
         s
     }
 
+    /// The verdict's name for reports (`safe_to_rerun` among them); `None` without evidence.
+    pub(crate) fn verdict_name(&self) -> Option<&'static str> {
+        self.evidence.as_ref().map(|e| e.verdict_name())
+    }
+
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "migration": self.migration,
-            "verdict": self.verdict().map(|v| format!("{v:?}")),
+            "verdict": self.evidence.as_ref().map(|e| match e.verdict_name() {
+                "safe_to_rerun" => "SafeToRerun".to_string(),
+                _ => format!("{:?}", e.verdict),
+            }),
             "summary": self.summary(),
         })
     }
@@ -82,6 +93,7 @@ fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Res
             recorded,
             unchanged: false,
             pre_existing: None,
+            attempts: 0,
         });
     };
     let failed = recorded.as_ref().filter(|r| r.is_failed());
@@ -113,9 +125,11 @@ fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Res
         }
     }
     let mut unchanged = false;
+    let mut attempts = 0;
     if let Some(r) = recorded.as_ref().filter(|r| !r.is_applied()) {
         let checksum = migrations::checksum(sql.as_bytes());
         unchanged = checksum == r.checksum;
+        attempts = same_failures(ctx.db.ledger()?.rows(), r);
         if !unchanged && r.is_failed() {
             let n = "migration.sql has changed since the failed attempt; the check reads the current file".to_string();
             note = Some(match note {
@@ -124,7 +138,29 @@ fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Res
             });
         }
     }
-    Ok(Assessment { migration: name.to_string(), evidence: Some(ev), note, recorded, unchanged, pre_existing })
+    Ok(Assessment {
+        migration: name.to_string(),
+        evidence: Some(ev),
+        note,
+        recorded,
+        unchanged,
+        pre_existing,
+        attempts,
+    })
+}
+
+/// How many attempts of `latest`'s migration, with the same file (checksum), ended
+/// with the same error (SQLSTATE, else message) as `latest`, counting it.
+pub(crate) fn same_failures(rows: &[Row], latest: &Row) -> usize {
+    let key = |r: &Row| {
+        let e = r.error();
+        e.code.or(e.message)
+    };
+    let wanted = key(latest);
+    rows.iter()
+        .filter(|r| r.migration_name == latest.migration_name && r.checksum == latest.checksum && !r.is_applied())
+        .filter(|r| key(r) == wanted)
+        .count()
 }
 
 /// A migration name must be on disk or in `_prisma_migrations`: otherwise a usage
@@ -154,7 +190,7 @@ pub(crate) fn known_migration(ctx: &Ctx, name: &str) -> Result<(), Failure> {
 }
 
 /// The object name in `type "x" already exists` / `relation "x" already exists`.
-fn already_exists(message: &str) -> Option<String> {
+pub(crate) fn already_exists(message: &str) -> Option<String> {
     let rest = message.strip_suffix("already exists")?.trim_end();
     let start = rest.find('"')?;
     let end = rest.rfind('"')?;
@@ -247,7 +283,7 @@ pub(crate) fn mark_migration_forced(
         ctx,
         "resolve-start",
         serde_json::json!({ "migration": name, "as": mark.word(), "reason": reason }),
-    );
+    )?;
     let out = prisma::run(ctx, &["migrate", "resolve", mark.flag(), name])?;
     if !out.success() {
         let p = prisma::problem(&out.combined());
@@ -260,7 +296,7 @@ pub(crate) fn mark_migration_forced(
     ctx.ui.event(&format!("marked `{name}` as {}", mark.word()));
     let resolution =
         Resolution { migration: name.to_string(), as_: mark.word().to_string(), reason: reason.to_string() };
-    crate::audit::record(
+    let logged = crate::audit::record(
         ctx,
         "resolve",
         serde_json::json!({
@@ -273,7 +309,7 @@ pub(crate) fn mark_migration_forced(
         }),
     );
     ctx.state.resolutions.push(resolution);
-    Ok(())
+    logged
 }
 /// How a database error behaves when the same SQL runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,7 +350,15 @@ pub(crate) fn unchanged_blocker(a: &Assessment) -> Option<String> {
         return None;
     }
     let err = row.error();
-    let code = err.code.as_deref()?;
+    let again = if a.attempts >= 2 { format!(" ({} times with this same file)", a.attempts) } else { String::new() };
+    let Some(code) = err.code.as_deref() else {
+        // Logs that hold an error the table does not know: quoted, never retried blind.
+        let logged = err.message.as_deref()?;
+        return Some(format!(
+            "migration.sql of `{}` is unchanged since the failed attempt{again}, and Prisma logged an error the tool cannot classify: \"{logged}\": fix migration.sql (or the rows) first",
+            a.migration
+        ));
+    };
     let detail = row
         .logs
         .as_deref()
@@ -324,7 +368,13 @@ pub(crate) fn unchanged_blocker(a: &Assessment) -> Option<String> {
         .unwrap_or_default();
     let what = err.describe();
     let fix = match error_class(code) {
-        ErrorClass::Transient => return None,
+        // A cause that can pass by itself, seen once: the same file may succeed now.
+        ErrorClass::Transient if a.attempts < 2 => return None,
+        ErrorClass::Transient => format!(
+            "it can pass by itself ({what}), but it did not{again}: remove its cause before running it again \
+             (the session holding the lock or running long, in pg_stat_activity; a quieter time; a longer lock_timeout in migration.sql), \
+             or restore the backup"
+        ),
         ErrorClass::AlreadyExists => match &a.pre_existing {
             Some((_, Some(false))) => return None,
             Some((obj, _)) => format!(
@@ -334,14 +384,14 @@ pub(crate) fn unchanged_blocker(a: &Assessment) -> Option<String> {
             None => format!("the object in the error still exists ({what}): make migration.sql skip it, or drop it"),
         },
         ErrorClass::Data => format!(
-            "the data does not fit what the migration adds ({what}{detail}): fix the rows it names \
-             (e.g. remove the duplicates), or change migration.sql"
+            "the data does not fit what the migration adds ({what}{detail}): fix migration.sql (or the rows) first \
+             (a DEFAULT or a backfill before NOT NULL, remove the duplicates, clean the orphans or bad values)"
         ),
-        ErrorClass::Sql => format!("the database rejects migration.sql itself ({what}): fix migration.sql"),
-        ErrorClass::Other => format!("{what}: remove that cause first (in migration.sql or in the database)"),
+        ErrorClass::Sql => format!("the database rejects migration.sql itself ({what}): fix migration.sql first"),
+        ErrorClass::Other => format!("{what}: fix migration.sql (or the rows) first"),
     };
     Some(format!(
-        "migration.sql of `{}` is unchanged since the failed attempt, so it would fail the same way: {fix}",
+        "migration.sql of `{}` is unchanged since the failed attempt{again}, so it would fail the same way: {fix}",
         a.migration
     ))
 }
@@ -385,8 +435,9 @@ pub(crate) fn decide(ctx: &Ctx, a: &Assessment) -> Decision {
         }
     };
     if mark == Mark::RolledBack && unchanged_blocker(a).is_some() {
+        // Only an error that can pass by itself, seen once, earns the same file another run.
         return stop(
-            "migration.sql is unchanged since the failed attempt and would fail the same way (what to fix: below); nothing was resolved"
+            "migration.sql is unchanged since the failed attempt and its error does not pass by itself (what to fix: below); nothing was resolved, nothing was retried"
                 .into(),
         );
     }
@@ -454,17 +505,24 @@ pub(crate) fn next_steps(ctx: &Ctx, a: &Assessment) -> Vec<String> {
             format!("{}   # its changes are in the database", resolve_command(ctx, Mark::Applied, name)),
             format!("then: {deploy}"),
         ],
-        Some(Verdict::NotApplied) => match blocker {
-            Some(b) => vec![
-                format!("first: {b}"),
-                format!("then: {}", resolve_command(ctx, Mark::RolledBack, name)),
-                format!("then: {deploy}"),
-            ],
-            None => vec![
-                format!("{}   # none of its changes are in the database", resolve_command(ctx, Mark::RolledBack, name)),
-                format!("then: {deploy}"),
-            ],
-        },
+        Some(Verdict::NotApplied) => {
+            // The comment says what the evidence showed, and nothing more.
+            let seen = match &a.evidence {
+                Some(e) if e.safe_to_rerun() => "safe to run again, whether or not it ran",
+                _ => "none of its changes are in the database",
+            };
+            match blocker {
+                Some(b) => vec![
+                    format!("first: {b}"),
+                    format!("then: {}   # {seen}", resolve_command(ctx, Mark::RolledBack, name)),
+                    format!("then: {deploy}"),
+                ],
+                None => vec![
+                    format!("{}   # {seen}", resolve_command(ctx, Mark::RolledBack, name)),
+                    format!("then: {deploy}"),
+                ],
+            }
+        }
         Some(Verdict::Partial) => vec![
             "repair by hand to all or nothing (what is and is not there is listed above): neither resolve is safe now"
                 .to_string(),
@@ -559,6 +617,7 @@ mod tests {
             }),
             unchanged,
             pre_existing,
+            attempts: 1,
         }
     }
 
@@ -580,5 +639,48 @@ mod tests {
             "{b}"
         );
         assert!(unchanged_blocker(&assessment("", true, None)).is_none(), "no error to judge by");
+    }
+
+    /// Issue 19: Prisma's own words (Wasm engine) are an error like any other; an
+    /// unknown text is quoted and stops; a transient error seen twice stops too.
+    #[test]
+    fn only_an_error_that_passes_by_itself_earns_an_unchanged_file_a_retry() {
+        let null = "external connector error\nNull constraint failed: \n   0: sql_schema_connector::apply_migration::apply_script\n";
+        let b = unchanged_blocker(&assessment(null, true, None)).unwrap();
+        assert!(b.contains("fix migration.sql (or the rows) first") && b.contains("23502"), "{b}");
+        let odd = "external connector error\nSomething nobody has seen before\n";
+        let b = unchanged_blocker(&assessment(odd, true, None)).unwrap();
+        assert!(
+            b.contains("\"Something nobody has seen before\"") && b.contains("fix migration.sql (or the rows) first"),
+            "{b}"
+        );
+        let timeout = "Database error code: 55P03\nERROR: canceling statement due to lock timeout\n";
+        let mut twice = assessment(timeout, true, None);
+        twice.attempts = 2;
+        let b = unchanged_blocker(&twice).unwrap();
+        assert!(b.contains("2 times with this same file") && b.contains("restore the backup"), "{b}");
+        assert!(unchanged_blocker(&assessment(timeout, true, None)).is_none(), "seen once: retried");
+    }
+
+    #[test]
+    fn same_failures_count_attempts_of_the_same_file_and_error() {
+        let row = |id: &str, checksum: &str, rolled_back: bool, logs: &str| Row {
+            id: id.into(),
+            checksum: checksum.into(),
+            migration_name: "2_m".into(),
+            started_at: "2026-02-21T05:34:04.000Z".into(),
+            finished_at: None,
+            rolled_back_at: rolled_back.then(|| "2026-02-21T05:35:00.000Z".into()),
+            logs: Some(logs.into()),
+            applied_steps_count: 0,
+        };
+        let null = "Null constraint failed: ";
+        let rows = [
+            row("1", "a", true, null),
+            row("2", "b", true, null),
+            row("3", "a", true, "Unique constraint failed: (x)"),
+            row("4", "a", false, null),
+        ];
+        assert_eq!(same_failures(&rows, &rows[3]), 2);
     }
 }

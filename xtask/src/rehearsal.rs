@@ -19,12 +19,14 @@ use crate::config::{BuiltinKind, Config, Rehearse, Task};
 use crate::context::{Ctx, Diagnosis, RehearsalRecord, RunDb};
 use crate::db::psql::{self, Psql, Rows};
 use crate::db::{admin, Target};
-use crate::dump::interrupt::{self, Interrupts};
 use crate::dump::restore;
 use crate::exit::{Exit, Failure};
+use crate::interrupt::{self, Interrupts};
 use crate::migrations::{self, DbError, Local, Row};
 use crate::proc;
 use crate::recovery::{decide, evidence_for, print_diagnosis, Decision, Mark};
+use crate::room::Room;
+use crate::scratch::{self, Found};
 use crate::ui::Ui;
 
 const INFIX: &str = "_rehearsal_";
@@ -64,7 +66,7 @@ fn where_words(config: &Config) -> String {
 /// Checked before the first task: an explicit `rehearse = "schema"|"full"`, or a
 /// configured `[rehearsal] url_env`, that cannot run is a configuration error
 /// (exit 2), so nothing (not even the backup) runs.
-pub(crate) fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
+pub(crate) fn preflight(db: &RunDb, order: &[&str], ui: &Ui) -> Result<(), Failure> {
     let config = db.config();
     let deploys: Vec<&Task> = order
         .iter()
@@ -89,6 +91,17 @@ pub(crate) fn preflight(db: &RunDb, order: &[&str]) -> Result<(), Failure> {
                 mode_word(task.rehearse.unwrap_or(Rehearse::Schema)),
                 where_words(config),
             )));
+        }
+        if task.rehearse == Some(Rehearse::Full) {
+            let room = crate::room::check(db.target()?, db.scratch_server()?, config.rehearsal.url_env.is_none())?;
+            if let Room::Short { .. } = room {
+                return Err(Failure::task(format!(
+                    "{}: a full copy of production would leave that disk nearly full (a full disk stops the server); free space there, point [rehearsal] url_env at a server with room, or set rehearse = \"schema\" on task `{}`; nothing ran",
+                    room.line().trim_start_matches("rehearsal: "),
+                    task.name
+                )));
+            }
+            ui.event(&room.line());
         }
     }
     Ok(())
@@ -117,32 +130,14 @@ pub(crate) fn describe(ctx: &Ctx) -> Vec<String> {
             where_words(ctx.config),
             if ctx.task.rehearse.is_none() { "; skipped with a note if the role may not create databases" } else { "" }
         ),
-        format!("  drop leftovers of killed runs ({prefix}*), then CREATE DATABASE \"{name}\""),
+        format!("  take this run's advisory lock; drop scratch databases of runs that died ({prefix}* marked by this tool, their run's lock free; others are named and left alone)"),
+        format!("  CREATE DATABASE \"{name}\", marked as this run's (COMMENT ON DATABASE)"),
         format!("  {copy}"),
         "  a failed migration the policy would recover: the same evidence check and mark, on the copy".into(),
         "  each pending migration.sql sent whole as one query (one implicit transaction, as Prisma's engine does), recorded in the copy's _prisma_migrations".into(),
         "  a failure on the copy stops the deploy here (exit 4): production is not touched".into(),
         format!("  DROP DATABASE \"{name}\" WITH (FORCE), in every case"),
     ]
-}
-
-/// A scratch database that is dropped when this goes out of scope (success,
-/// failure, interruption or panic alike).
-struct Scratch<'a> {
-    server: Target,
-    name: String,
-    ui: &'a Ui,
-}
-
-impl Drop for Scratch<'_> {
-    fn drop(&mut self) {
-        if let Err(f) = admin::drop_database(&self.server, &self.name) {
-            self.ui.warn(&format!(
-                "could not drop the rehearsal's scratch database `{}`: {} (the next deploy removes it)",
-                self.name, f.message
-            ));
-        }
-    }
 }
 
 /// What the production ledger says the deploy will do.
@@ -205,8 +200,9 @@ struct Survey {
     /// The role on the scratch server, and whether it may create databases there.
     role: String,
     may_create: bool,
-    /// Scratch databases of killed runs (their names start with the prefix).
-    leftovers: Vec<String>,
+    /// Databases named like scratch databases (the prefix): dead leftovers of
+    /// this tool's killed runs, live ones of other runs, and others' databases.
+    leftovers: Vec<Found>,
     /// Production's `_prisma_migrations`; `None` when it has none.
     ledger: Option<Vec<Row>>,
     /// The same rows as `VALUES` tuples with their exact values, for the copy.
@@ -215,10 +211,14 @@ struct Survey {
     objects: i64,
 }
 
-/// The scratch server's side of the survey: role, CREATEDB, leftovers.
-const SERVER_SQL: &str = "SELECT current_user, \
-     (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)::text, \
-     (SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database WHERE left(datname, length(:'p')) = :'p')::text;\n";
+/// The scratch server's side of the survey: role, CREATEDB, databases named
+/// like scratch databases (with their marks and their runs' locks).
+fn server_sql() -> String {
+    format!(
+        "SELECT current_user, (SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user)::text, {};\n",
+        scratch::SWEEP_SQL
+    )
+}
 
 /// Reads everything the rehearsal decides on in one psql start (two when the
 /// scratch server is not production's): the role's right to create databases
@@ -242,16 +242,15 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
     let schema = production.url.schema.as_str();
     let vars = [("schema", schema), ("p", prefix)];
     let (server_row, ledger_rows) = if same_server {
-        let mut rows = production.query(&format!("{SERVER_SQL}{ledger_sql}"), &vars)?;
+        let mut rows = production.query(&format!("{}{ledger_sql}", server_sql()), &vars)?;
         let rest = rows.split_off(1.min(rows.len()));
         (rows.pop().unwrap_or_default(), rest)
     } else {
-        let mut rows = server.query(SERVER_SQL, &vars)?;
+        let mut rows = server.query(&server_sql(), &vars)?;
         (rows.pop().unwrap_or_default(), production.query(&ledger_sql, &vars)?)
     };
     let [role, may, leftovers] = psql::columns::<3>(server_row)?;
-    let leftovers: Vec<String> = serde_json::from_str(leftovers.as_deref().unwrap_or("[]"))
-        .map_err(|e| Failure::task(format!("cannot read the list of leftover scratch databases: {e}")))?;
+    let leftovers = scratch::parse_found(leftovers.as_deref())?;
     let mut rows = ledger_rows.into_iter();
     let [present, objects] = psql::columns::<2>(rows.next().unwrap_or_default())?;
     let (mut ledger, mut ledger_values) = (None, Vec::new());
@@ -289,7 +288,17 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
         server_env: ctx.config.rehearsal.url_env.clone(),
         ..RehearsalRecord::default()
     };
+    // From here to the end a Ctrl-C or SIGTERM stops the running step at once,
+    // the scratch database is dropped, and the run exits 130 or 143.
+    let interrupts = Interrupts::catch();
     let result = rehearse_into(ctx, production, mode, &mut rec);
+    let result = match (result, interrupts.received()) {
+        (Err(_), Some(sig)) | (Ok(()), Some(sig)) => {
+            rec.outcome = "interrupted".into();
+            Err(interrupted(sig))
+        }
+        (result, None) => result,
+    };
     rec.seconds = t0.elapsed().as_secs_f64();
     if let Err(f) = &result {
         if rec.outcome.is_empty() {
@@ -309,9 +318,10 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
         other => format!("rehearsal: {other} after {:.2}s; production was not changed", rec.seconds),
     };
     ctx.ui.event(&line);
-    crate::audit::record(ctx, "rehearsal", serde_json::to_value(&rec).unwrap_or_default());
+    let logged = crate::audit::record(ctx, "rehearsal", serde_json::to_value(&rec).unwrap_or_default());
     ctx.state.rehearsal = Some(rec);
-    result
+    // The rehearsal's own failure first; a passed one without its line stops here.
+    result.and(logged)
 }
 
 fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut RehearsalRecord) -> Result<(), Failure> {
@@ -327,18 +337,9 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         ));
         return Ok(());
     }
-    let drop_leftovers = || -> Result<(), Failure> {
-        for leftover in &survey.leftovers {
-            ctx.ui.event(&format!("rehearsal: dropping `{leftover}`, left behind by an interrupted run"));
-            admin::drop_database(&server, leftover).map_err(|f| {
-                Failure::new(f.exit, format!("cannot drop the leftover scratch database `{leftover}`: {}", f.message))
-            })?;
-        }
-        Ok(())
-    };
     let (recover, pending) = match plan(ctx, production, &survey)? {
         Plan::Skip(why) => {
-            drop_leftovers()?;
+            scratch::sweep(&server, ctx.ui, &survey.leftovers);
             rec.outcome = "skipped".into();
             rec.note = Some(why);
             return Ok(());
@@ -346,14 +347,10 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         Plan::Run { recover, pending } => (recover, pending),
     };
 
-    let interrupts = Interrupts::catch();
-    let stop_if_interrupted = |rec: &mut RehearsalRecord| match interrupts.received() {
+    let stop_if_interrupted = |rec: &mut RehearsalRecord| match interrupt::received() {
         Some(sig) => {
             rec.outcome = "interrupted".into();
-            Err(Failure::task(format!(
-                "interrupted by {} during the rehearsal: its scratch database was dropped and production was not changed",
-                interrupt::name(sig)
-            )))
+            Err(interrupted(sig))
         }
         None => Ok(()),
     };
@@ -367,12 +364,18 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     let (dumped, created) = std::thread::scope(|s| {
         let (ui, has_backup) = (ctx.ui, ctx.state.backup.is_some());
         let dumping = s.spawn(move || source_script(ui, production, mode, has_backup));
-        let created = drop_leftovers().and_then(|()| admin::create(&server, &name));
+        // The run's lock first: from the moment the database exists, another
+        // run's sweep sees its mark and this run's lock, and leaves it alone.
+        let created = scratch::hold(&server, crate::audit::run_id()).and_then(|alive| {
+            scratch::sweep(&server, ui, &survey.leftovers);
+            scratch::create(&server, &name, alive, ui)
+        });
         (dumping.join().unwrap_or_else(|_| Err(Failure::task("the rehearsal's pg_dump thread panicked"))), created)
     });
-    created?;
-    let scratch = Scratch { server: server.clone(), name: name.clone(), ui: ctx.ui };
-    rec.database = Some(name.clone());
+    let scratch = created;
+    stop_if_interrupted(rec)?;
+    let scratch = scratch?;
+    rec.database = Some(scratch.name().to_string());
     let copy = server.with_database(&name);
     stop_if_interrupted(rec)?;
     let copied = dumped.and_then(|script| copy_production(ctx, &copy, script, &survey));
@@ -397,13 +400,22 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
     if let Some((migration, error)) = outcome.failed {
         rec.outcome = "failed".into();
         rec.failed = Some(migration.clone());
-        let failure = stop(ctx, &migration, &error, &name);
+        let earlier = created_earlier(production, &error, &rec.applied, &pending);
+        let failure = stop(ctx, &migration, &error, &name, earlier);
         drop(scratch);
         return Err(failure);
     }
     drop(scratch);
     rec.outcome = "passed".into();
     Ok(())
+}
+
+/// The rehearsal's failure after a signal (exit 128 + the signal).
+fn interrupted(sig: i32) -> Failure {
+    interrupt::failure(
+        sig,
+        "the rehearsal was stopped, its scratch database dropped and production not changed; run the deploy again",
+    )
 }
 
 /// What restores production into the copy: this run's backup with "full" (`None`),
@@ -576,10 +588,16 @@ fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, F
 
 /// Stops the deploy on a migration that failed on the copy: the diagnosis (it
 /// happened in the rehearsal; the migration, the database error, what to fix).
-fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failure {
+fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str, earlier: Option<String>) -> Failure {
     let file = ctx.db.migration_sql(migration).ok();
     let file = file.map(|f| f.display().to_string()).unwrap_or_else(|| format!("{migration}/migration.sql"));
-    let fix = what_to_fix(error);
+    let fix = match earlier {
+        Some(m) => format!(
+            "production does not have it: the earlier pending migration `{m}` of this same deploy creates it ({}); create it in one of the two files only (or guard it: IF NOT EXISTS, or a DO block catching duplicate_object)",
+            error.message.as_deref().unwrap_or("")
+        ),
+        None => what_to_fix(error),
+    };
     let diagnosis = Diagnosis {
         summary: format!(
             "rehearsal: migration `{migration}` failed on a copy of production (scratch database `{scratch}`, now dropped); production was not changed and has no row for it"
@@ -593,6 +611,7 @@ fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failu
             format!("edit {file}   # {fix}"),
             format!("cargo xtask {}   # rehearses the fixed file, then deploys", ctx.task.name),
         ],
+        verdict: None,
     };
     print_diagnosis(ctx, &diagnosis);
     let message = format!(
@@ -601,6 +620,37 @@ fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str) -> Failu
     );
     ctx.state.diagnosis = Some(diagnosis);
     Failure::new(Exit::MigrationFailed, message)
+}
+
+/// For an "already exists" failure on the copy: the earlier pending migration of
+/// this deploy that creates the object, when production itself does not have it (a
+/// read-only catalog query): then production is not to blame.
+fn created_earlier(production: &Target, error: &DbError, applied: &[String], pending: &[Local]) -> Option<String> {
+    let object = crate::recovery::already_exists(error.message.as_deref()?)?;
+    let in_production = production
+        .query(
+            "SELECT EXISTS (SELECT 1 FROM pg_type WHERE typname = :'o') OR EXISTS (SELECT 1 FROM pg_class WHERE relname = :'o') \
+             OR EXISTS (SELECT 1 FROM pg_constraint WHERE conname = :'o') OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = :'o') \
+             OR EXISTS (SELECT 1 FROM pg_proc WHERE proname = :'o');\n",
+            &[("o", object.as_str())],
+        )
+        .ok()?;
+    if in_production.first().and_then(|r| r.first().cloned().flatten()).as_deref() != Some("f") {
+        return None;
+    }
+    pending.iter().filter(|l| applied.contains(&l.name)).rev().find_map(|l| {
+        let sql = std::fs::read_to_string(&l.sql_path).ok()?;
+        let tokens = crate::evidence::lexer::tokenize(&sql);
+        let names = |t: &crate::evidence::lexer::Token| match &t.tok {
+            crate::evidence::lexer::Tok::Quoted(q) => *q == object,
+            crate::evidence::lexer::Tok::Word(w) => w.eq_ignore_ascii_case(&object),
+            _ => false,
+        };
+        let creates = crate::evidence::lexer::split_statements(&tokens)
+            .iter()
+            .any(|st| st.first().is_some_and(|t| t.is_word("create")) && st.iter().any(names));
+        creates.then(|| l.name.clone())
+    })
 }
 
 /// What to change in the migration, by SQLSTATE.

@@ -28,6 +28,11 @@ pub(crate) struct Report<'a> {
     /// Added within version 1: absent when the run had no deploy rehearsal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<&'a RehearsalRecord>,
+    /// Added within version 1: a fleet run's summary and its targets (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targets: Option<&'a serde_json::Value>,
 }
 
 pub(crate) fn build(r: &RunResult) -> Report<'_> {
@@ -46,6 +51,8 @@ pub(crate) fn build(r: &RunResult) -> Report<'_> {
         resolutions: &r.state.resolutions,
         diagnosis: r.state.diagnosis.as_ref(),
         rehearsal: r.state.rehearsal.as_ref(),
+        fleet: r.state.fleet.as_ref().map(|f| &f.fleet),
+        targets: r.state.fleet.as_ref().map(|f| &f.targets),
     }
 }
 
@@ -117,6 +124,9 @@ pub(crate) fn markdown(r: &RunResult, redact: &dyn Fn(&str) -> String) -> String
             }
             md.push_str("```\n");
         }
+    }
+    if let Some(f) = &r.state.fleet {
+        md.push_str(&f.markdown);
     }
     redact(&md)
 }

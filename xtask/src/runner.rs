@@ -81,7 +81,7 @@ pub(crate) fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOpti
             Err(f) => return nothing_ran(f, None, "deploy lock", &order, ui, state, target, started, clock),
         }
         // A rehearsal that was asked for and cannot run stops the run before the backup.
-        if let Err(f) = crate::rehearsal::preflight(&db, &order) {
+        if let Err(f) = crate::rehearsal::preflight(&db, &order, ui) {
             return nothing_ran(f, None, "rehearsal", &order, ui, state, target, started, clock);
         }
     }

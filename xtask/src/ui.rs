@@ -249,6 +249,23 @@ impl Ui {
         }
     }
 
+    /// Progress of many items at once (a fleet's targets): on a terminal one
+    /// overall bar and one line per running item; elsewhere nothing (the caller's
+    /// events are the timestamped lines).
+    pub fn items(&self, label: &str, total: usize) -> ItemProgress<'_> {
+        let overall = self.multi.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new(total as u64));
+            bar.set_style(
+                ProgressStyle::with_template("  {prefix:.bold} [{bar:25.cyan/blue}] {pos}/{len} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(label.to_string());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        ItemProgress { ui: self, overall, running: Mutex::new(Vec::new()) }
+    }
+
     /// A byte counter for a task that writes a file of roughly known size.
     pub fn bytes(&self, label: &str, estimate: Option<u64>) -> ByteProgress<'_> {
         let bar = self.multi.as_ref().map(|m| {
@@ -372,6 +389,65 @@ mod github {
 fn b_prefix(bar: &ProgressBar, label: &str) {
     bar.set_prefix(label.to_string());
     bar.enable_steady_tick(Duration::from_millis(200));
+}
+
+/// See [`Ui::items`]: the overall bar and a spinner per running item.
+pub struct ItemProgress<'u> {
+    ui: &'u Ui,
+    overall: Option<ProgressBar>,
+    running: Mutex<Vec<(String, ProgressBar)>>,
+}
+
+impl ItemProgress<'_> {
+    /// An item started: a line of its own under the overall bar.
+    pub fn started(&self, name: &str, what: &str) {
+        let (Some(m), Some(_)) = (&self.ui.multi, &self.overall) else { return };
+        let bar = m.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("    {spinner:.green} {prefix:.bold} {wide_msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(self.ui.redact(name));
+        bar.set_message(self.ui.redact(what));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).push((name.to_string(), bar));
+    }
+
+    /// An item ended (or was decided without starting): the overall bar moves on.
+    pub fn ended(&self, name: &str) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = running.iter().position(|(n, _)| n == name) {
+            let (_, bar) = running.remove(i);
+            bar.finish_and_clear();
+            if let Some(m) = &self.ui.multi {
+                m.remove(&bar);
+            }
+        }
+        if let Some(o) = &self.overall {
+            o.inc(1);
+        }
+    }
+
+    /// The overall bar's message (e.g. the wave running).
+    pub fn message(&self, text: &str) {
+        if let Some(o) = &self.overall {
+            o.set_message(self.ui.redact(text));
+        }
+    }
+}
+
+impl Drop for ItemProgress<'_> {
+    fn drop(&mut self) {
+        for (_, bar) in self.running.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            bar.finish_and_clear();
+        }
+        if let Some(o) = self.overall.take() {
+            o.finish_and_clear();
+            if let Some(m) = &self.ui.multi {
+                m.remove(&o);
+            }
+        }
+    }
 }
 
 /// Byte progress: a bar on a terminal, a line every few seconds in plain mode.

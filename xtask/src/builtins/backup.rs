@@ -13,11 +13,11 @@ use super::Builtin;
 use crate::config::{Backup, BackupFormat, BackupWhen, BuiltinKind};
 use crate::context::{BackupRecord, Ctx};
 use crate::db::Target;
-use crate::dump::interrupt::{self, Interrupts};
 use crate::dump::naming::{self, Partial};
 use crate::dump::pgdump::{self, DumpError};
 use crate::dump::{restore, verify};
 use crate::exit::{Exit, Failure};
+use crate::interrupt::{self, Interrupts};
 use crate::pgbin;
 use crate::proc;
 use crate::ui::{human_bytes, Ui};
@@ -54,7 +54,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             ctx,
             "backup-skipped",
             serde_json::json!({ "database": target.url.database, "server": target.url.hosts, "reason": "nothing pending" }),
-        );
+        )?;
         return Ok(());
     }
     let b = &ctx.config.backup;
@@ -62,6 +62,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // checkout never rotate each other's backups out.
     let prefix = format!("{}-{}", b.prefix, naming::database_label(&target.url.database, &target.url.hosts));
     naming::ensure_dir(&b.dir).map_err(|e| dir_failure(&b.dir, &e))?;
+    // Before the dump: a backup the audit log cannot record is not taken (exit 2).
+    crate::audit::check_writable(ctx.config)?;
     remove_orphans(ui, b, &prefix);
 
     // From here until the rename, a signal removes the partial instead of leaving it.
@@ -110,15 +112,16 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let mut audit = serde_json::to_value(&record).unwrap_or_default();
     audit["database"] = target.url.database.clone().into();
     audit["server"] = target.url.hosts.clone().into();
-    crate::audit::record(ctx, "backup", audit);
+    let logged = crate::audit::record(ctx, "backup", audit);
     ctx.state.backup = Some(record);
+    logged?;
     if ctx.args.flag("verify-restore") {
         let tables = restore::verify_restore(ctx.ui, target, &path)?;
         crate::audit::record(
             ctx,
             "verify-restore",
             serde_json::json!({ "path": path.display().to_string(), "tables": tables }),
-        );
+        )?;
     }
     Ok(())
 }
@@ -165,11 +168,9 @@ fn stop_if_interrupted(interrupts: &Interrupts) -> Result<(), Failure> {
     }
 }
 
+/// Exit 128 + the signal (130 for Ctrl-C), as a shell reports a process a signal ended.
 fn interrupted(sig: i32) -> Failure {
-    Failure::task(format!(
-        "interrupted by {}: pg_dump was stopped and the partial backup removed; no backup was written",
-        interrupt::name(sig)
-    ))
+    interrupt::failure(sig, "pg_dump was stopped and the partial backup removed; no backup was written")
 }
 
 fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {

@@ -42,6 +42,7 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     };
     let mut lines = vec!["take the deploy lock (PostgreSQL advisory lock)".into()];
     lines.extend(crate::rehearsal::describe(ctx));
+    lines.extend(crate::datacheck::describe(ctx));
     lines.extend([prisma::shown(ctx, &["migrate", "deploy"]), policy]);
     lines
 }
@@ -51,6 +52,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let target = db.target()?;
     // The pending migrations run on a scratch copy first; a failure there stops here.
     crate::rehearsal::rehearse(ctx, target)?;
+    // What the pending statements need of production's rows, checked read-only.
+    crate::datacheck::gate(ctx, target)?;
 
     let out = prisma::run(ctx, &["migrate", "deploy"])?;
     if out.success() {
@@ -160,6 +163,7 @@ fn stop(ctx: &mut Ctx, row: &Row, evidence: Option<&Assessment>, why: &str) -> F
         error_message: err.message.clone(),
         backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
         next_commands: next,
+        verdict: evidence.and_then(|a| a.verdict_name()).map(String::from),
     };
     print_diagnosis(ctx, &diagnosis);
     let message = format!("migration `{name}` failed ({}) and was not recovered: {why}", err.describe());

@@ -34,6 +34,22 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         return Ok(());
     };
     known_migration(ctx, &name)?;
+    // Started and not finished while another session holds Prisma's migrate lock:
+    // a `prisma migrate` is applying it right now (a container entrypoint, a
+    // laptop), so it is in progress, not failed, and nothing is tried on it.
+    let unfinished = ledger.rows().iter().rev().find(|r| r.migration_name == name).is_some_and(|r| r.is_failed());
+    if unfinished {
+        if let Some(holder) = crate::db::lock::prisma_lock_holder(&target)? {
+            outln!("Migration {name}: in progress, not failed: Prisma's migrate lock is held by {holder}");
+            return Err(Failure::new(
+                Exit::LockNotAcquired,
+                format!(
+                    "`{name}` is being applied by another Prisma run (it holds Prisma's migrate lock: {holder}); nothing was checked or changed: run `{}` again when it has finished",
+                    crate::invocation::cmd(&ctx.task.name)
+                ),
+            ));
+        }
+    }
     let a = evidence_for_name(ctx, &target, &name)?;
     outln!("Migration {name}:");
     if let Some(r) = &a.recorded {

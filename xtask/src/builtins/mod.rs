@@ -5,6 +5,7 @@
 mod backup;
 mod deploy;
 mod diagnose;
+mod fleet;
 mod resolve;
 mod restore;
 mod status;
@@ -22,6 +23,8 @@ pub(crate) enum ArgKind {
     Flag,
     /// `--into DBNAME`
     Option,
+    /// `FILE...`: one or more values (joined with NUL in `TaskArgs`).
+    Many,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,8 @@ pub(crate) fn find(kind: BuiltinKind) -> &'static Builtin {
         BuiltinKind::Status => &status::STATUS,
         BuiltinKind::Diagnose => &diagnose::DIAGNOSE,
         BuiltinKind::Restore => &restore::RESTORE,
+        BuiltinKind::FleetDeploy => &fleet::FLEET_DEPLOY,
+        BuiltinKind::FleetReport => &fleet::FLEET_REPORT,
     }
 }
 

@@ -77,8 +77,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
                 ctx,
                 "restore",
                 serde_json::json!({ "file": path.display().to_string(), "into": name, "live": live }),
-            );
-            Ok(())
+            )
         }
         Err(f) if !live => {
             // A new database that did not fill up is removed, so nothing half-made stays.

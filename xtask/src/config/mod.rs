@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub(crate) mod fleet;
 pub(crate) mod names;
 pub(crate) mod prisma_schema;
 
@@ -138,12 +139,52 @@ pub struct Database {
     pub trial_runs: bool,
 }
 
-/// `[rehearsal]`: where deploy's scratch databases go.
+/// `[rehearsal]`: where deploy's scratch databases go, and the data checks.
 #[derive(Debug, Clone, Default)]
 pub struct Rehearsal {
     /// An environment variable with the URL of a scratch server; `None`: the
     /// production server.
     pub url_env: Option<String>,
+    pub data_checks: DataChecks,
+}
+
+/// What a check that could not run (timed out, over budget, could not read the
+/// table) does to the deploy.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotChecked {
+    /// Report it as not checked and go on to production (the default).
+    #[default]
+    Continue,
+    /// Stop the deploy before production (exit 4).
+    Stop,
+}
+
+/// The checks of production's rows that the default rehearsal runs before
+/// production (`[rehearsal]` keys `data_checks`, `replica_url_env`,
+/// `check_timeout`, `checks_budget`, `not_checked`).
+#[derive(Debug, Clone)]
+pub struct DataChecks {
+    pub enabled: bool,
+    /// A read replica's URL variable: the checks read it instead of production.
+    pub replica_url_env: Option<String>,
+    /// Per check (statement_timeout), milliseconds.
+    pub timeout_ms: u64,
+    /// All checks together, milliseconds.
+    pub budget_ms: u64,
+    pub not_checked: NotChecked,
+}
+
+impl Default for DataChecks {
+    fn default() -> DataChecks {
+        DataChecks {
+            enabled: true,
+            replica_url_env: None,
+            timeout_ms: 10_000,
+            budget_ms: 60_000,
+            not_checked: NotChecked::Continue,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +242,8 @@ pub struct Config {
     pub prisma: Prisma,
     pub backup: Backup,
     pub rehearsal: Rehearsal,
+    /// `[fleet]`: the inventory, limits and waves of a fleet deploy.
+    pub(crate) fleet: Option<fleet::Fleet>,
     /// Tasks in the order they are written in the file.
     pub tasks: Vec<Task>,
     /// The file's text, so that checks run after loading can point at a line.
@@ -234,6 +277,7 @@ struct RawConfig {
     backup: RawBackup,
     #[serde(default)]
     rehearsal: RawRehearsal,
+    fleet: Option<Spanned<fleet::RawFleet>>,
     #[serde(default)]
     tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
 }
@@ -250,6 +294,11 @@ struct RawDatabase {
 #[serde(deny_unknown_fields)]
 struct RawRehearsal {
     url_env: Option<Spanned<String>>,
+    data_checks: Option<bool>,
+    replica_url_env: Option<Spanned<String>>,
+    check_timeout: Option<Spanned<f64>>,
+    checks_budget: Option<Spanned<f64>>,
+    not_checked: Option<NotChecked>,
 }
 
 #[derive(Deserialize, Default)]
@@ -396,6 +445,30 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             Some(v) => Some(v.into_inner()),
             None => None,
         },
+        data_checks: {
+            let defaults = DataChecks::default();
+            let seconds = |v: Option<Spanned<f64>>, key: &str, default: u64| match v {
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= 86_400.0) => {
+                    Err(src
+                        .error(v.span().start, format!("rehearsal.{key} must be a number of seconds above 0, e.g. 10")))
+                }
+                Some(v) => Ok((v.into_inner() * 1000.0).round().max(1.0) as u64),
+                None => Ok(default),
+            };
+            DataChecks {
+                enabled: raw.rehearsal.data_checks.unwrap_or(true),
+                replica_url_env: match raw.rehearsal.replica_url_env {
+                    Some(v) if v.get_ref().trim().is_empty() => {
+                        return Err(src.error(v.span().start, "rehearsal.replica_url_env must not be empty".into()))
+                    }
+                    Some(v) => Some(v.into_inner()),
+                    None => None,
+                },
+                timeout_ms: seconds(raw.rehearsal.check_timeout, "check_timeout", defaults.timeout_ms)?,
+                budget_ms: seconds(raw.rehearsal.checks_budget, "checks_budget", defaults.budget_ms)?,
+                not_checked: raw.rehearsal.not_checked.unwrap_or_default(),
+            }
+        },
     };
 
     let prisma_cwd = resolve(root, raw.prisma.cwd.as_deref().unwrap_or("."));
@@ -484,6 +557,8 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         keep: raw.backup.keep.map(|k| k.into_inner()),
         when: raw.backup.when.unwrap_or_default(),
     };
+
+    let fleet = raw.fleet.map(|f| fleet::build(src, root, f)).transpose()?;
 
     // Tasks, in file order.
     let mut raw_tasks: Vec<(Spanned<String>, Spanned<RawTask>)> = raw.tasks.into_iter().collect();
@@ -617,6 +692,8 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         });
     }
 
+    fleet::check_tasks(src, fleet.as_ref(), &tasks)?;
+
     let config = Config {
         path: src.path.to_path_buf(),
         root: root.to_path_buf(),
@@ -624,6 +701,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         prisma,
         backup,
         rehearsal,
+        fleet,
         index: tasks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect(),
         tasks,
         text: src.text.to_string(),

@@ -14,11 +14,13 @@ pub enum BuiltinKind {
     Status,
     Diagnose,
     Restore,
+    FleetDeploy,
+    FleetReport,
 }
 
 impl BuiltinKind {
     /// Every built-in, in the order `--list` and error messages show them.
-    pub const ALL: [BuiltinKind; 7] = [
+    pub const ALL: [BuiltinKind; 9] = [
         BuiltinKind::Backup,
         BuiltinKind::PrismaDeploy,
         BuiltinKind::ResolveRolledBack,
@@ -26,6 +28,8 @@ impl BuiltinKind {
         BuiltinKind::Status,
         BuiltinKind::Diagnose,
         BuiltinKind::Restore,
+        BuiltinKind::FleetDeploy,
+        BuiltinKind::FleetReport,
     ];
 
     /// The name written in tasks.toml.
@@ -38,6 +42,8 @@ impl BuiltinKind {
             BuiltinKind::Status => "status",
             BuiltinKind::Diagnose => "diagnose",
             BuiltinKind::Restore => "restore",
+            BuiltinKind::FleetDeploy => "fleet-deploy",
+            BuiltinKind::FleetReport => "fleet-report",
         }
     }
 

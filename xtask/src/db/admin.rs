@@ -26,6 +26,15 @@ pub(crate) fn create(target: &Target, name: &str) -> Result<(), Failure> {
         .map_err(|f| Failure::new(f.exit, format!("cannot create database `{name}`: {}", f.message)))
 }
 
+/// `CREATE DATABASE name` and `COMMENT ON DATABASE name IS mark`, in one psql
+/// start (the scratch databases: the comment says who made it).
+pub(crate) fn create_marked(target: &Target, name: &str, mark: &str) -> Result<(), Failure> {
+    maintenance(target)
+        .query("CREATE DATABASE :\"db\";\nCOMMENT ON DATABASE :\"db\" IS :'mark';", &[("db", name), ("mark", mark)])
+        .map(|_| ())
+        .map_err(|f| Failure::new(f.exit, format!("cannot create database `{name}`: {}", f.message)))
+}
+
 /// `DROP DATABASE IF EXISTS name WITH (FORCE)` on the target's server.
 pub(crate) fn drop_database(target: &Target, name: &str) -> Result<(), Failure> {
     maintenance(target).query("DROP DATABASE IF EXISTS :\"db\" WITH (FORCE);", &[("db", name)]).map(|_| ())

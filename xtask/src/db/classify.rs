@@ -90,9 +90,23 @@ pub(crate) fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Fail
             "the client tools are older than the server at {target}{versions}, so they refuse to dump it: install PostgreSQL {major}'s client tools (Debian/Ubuntu: postgresql-client-{major}) and put them first on PATH"
         )));
     }
-    if has("SSL") && (has("certificate") || has("server does not support SSL")) {
-        let line = stderr.lines().find(|l| l.contains("SSL")).unwrap_or("").trim().to_string();
-        return unreachable(format!("TLS connection to {target} failed: {line}"));
+    // A missing root certificate (`sslmode=verify-full` without `sslrootcert` and no
+    // ~/.postgresql/root.crt) is said without the word "SSL": it is a TLS failure
+    // all the same, so the database is unreachable as configured (exit 3).
+    let missing_root = has("root certificate file") || has("could not read root certificate");
+    if missing_root
+        || has("certificate verify failed")
+        || has("server certificate for")
+        || (has("SSL") && (has("certificate") || has("server does not support SSL") || has("SSL error")))
+    {
+        let line =
+            stderr.lines().find(|l| l.contains("certificate") || l.contains("SSL")).unwrap_or("").trim().to_string();
+        let hint = if missing_root {
+            format!(": give the server's CA certificate in {env_name} (sslrootcert=PATH; Prisma's sslcert=PATH, relative to the schema), or use sslmode=require to encrypt without verifying the server")
+        } else {
+            String::new()
+        };
+        return unreachable(format!("TLS connection to {target} failed: {line}{hint}"));
     }
     None
 }
@@ -132,6 +146,28 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.exit, Exit::TaskFailed);
+        let f = classify(
+            &url,
+            "DATABASE_URL",
+            "psql: error: connection to server at \"db\" (10.0.0.1), port 5432 failed: root certificate file \"/root/.postgresql/root.crt\" does not exist\nEither provide the file, use the system's trusted roots with sslrootcert=system, or change sslmode to disable server certificate verification.",
+        )
+        .unwrap();
+        assert_eq!(f.exit, Exit::DatabaseUnreachable);
+        assert!(f.message.starts_with("TLS connection to app@db:5432/school failed: "), "{}", f.message);
+        assert!(f.message.contains("sslrootcert=PATH"), "{}", f.message);
+        let f = classify(
+            &url,
+            "DATABASE_URL",
+            "pg_dump: error: server certificate for \"localhost\" does not match host name \"db\"",
+        )
+        .unwrap();
+        assert_eq!(f.exit, Exit::DatabaseUnreachable);
+        let f = classify(
+            &url,
+            "DATABASE_URL",
+            "pg_dump: error: aborting because of server version mismatch\npg_dump: detail: server version: 16.4; pg_dump version: 15.18\n",
+        )
+        .unwrap();
         assert_eq!(
             f.message,
             "the client tools are older than the server at app@db:5432/school (server version: 16.4; pg_dump version: 15.18), so they refuse to dump it: install PostgreSQL 16's client tools (Debian/Ubuntu: postgresql-client-16) and put them first on PATH"

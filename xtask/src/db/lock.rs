@@ -1,11 +1,23 @@
-//! One deploy at a time: a PostgreSQL advisory lock held on one connection (a psql
-//! session kept open on a pipe) from before the first task of the run to its end.
+//! One deploy at a time: two PostgreSQL advisory locks held on one connection (a
+//! psql session kept open on a pipe) from before the first task of the run to its
+//! end: the tool's own key, and Prisma's migrate lock (72707369), so that a plain
+//! `prisma migrate deploy` started beside the deploy (a container entrypoint, a
+//! laptop) waits and fails with its P1002 instead of migrating under it, and a
+//! deploy does not start while such a run is migrating.
+//!
+//! The tool's own Prisma calls run with `PRISMA_SCHEMA_DISABLE_ADVISORY_LOCK=1`
+//! (honoured by Prisma's native schema engine from 5.3.0). An engine that does not
+//! honour it (before 5.3.0, or the WebAssembly engine of a driver adapter, which
+//! cannot read the environment) would wait for the lock this session holds: the
+//! key is then lent to that one call (see [`DeployLock::prisma_call_starts`]).
 //!
 //! If this process dies, psql reads end-of-file on its stdin and exits, the
-//! connection closes, and the server releases the lock: no stale lock files.
+//! connection closes, and the server releases the locks: no stale lock files.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::psql::{Psql, Rows};
@@ -17,6 +29,27 @@ use crate::ui::Ui;
 /// Our advisory lock key: "xtaskdpl" read as a big-endian i64. Prisma's own
 /// migrate lock is 72707369; this one is different so the two never collide.
 pub const KEY: i64 = 0x7874_6173_6b64_706c;
+
+/// Prisma Migrate's own advisory lock key (`pg_advisory_lock(72707369)`, taken by
+/// `migrate deploy`, `dev`, `reset`, `resolve` for up to 10 s, then P1002).
+pub(crate) const PRISMA_KEY: i64 = 72707369;
+
+/// The application_name of the tool's own Prisma calls (`PGAPPNAME`; node-postgres,
+/// which a driver adapter uses, reads it): while one of them waits for Prisma's
+/// lock, this session knows the waiter is its own call and lends it the key.
+pub(crate) fn prisma_app_name() -> String {
+    format!("xtask-prisma@{}", std::process::id())
+}
+
+/// How often a lent-out check looks for the tool's own Prisma call waiting.
+const LEND_POLL: Duration = Duration::from_millis(200);
+
+/// A session queued for Prisma's lock longer than this is not a live Prisma run
+/// (Prisma waits 10 s, then gives up with P1002).
+const STALE_WAIT: Duration = Duration::from_secs(15);
+
+/// How long taking Prisma's key back after a call may take before it counts as lost.
+const RETAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long a deploy waits for another one when `--lock-timeout` is not given.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -42,18 +75,51 @@ const APP_NAME: &str = "xtask-deploy-lock";
 pub(crate) trait RunLock {
     /// `Ok` while it is still held; otherwise why it is not.
     fn still_held(&mut self) -> Result<(), String>;
+
+    /// One of the run's own Prisma calls starts: a lock that keeps plain Prisma runs
+    /// out lends that call what it needs (`release_now`: its engine is known not to
+    /// skip Prisma's own lock). See [`DeployLock::prisma_call_starts`].
+    fn prisma_call_starts(&mut self, _release_now: bool) {}
+
+    /// The call ended: whatever was lent is taken back (a failure shows at the next
+    /// `still_held`).
+    fn prisma_call_ended(&mut self) {}
+
+    /// After `still_held` said no: why the database server itself cannot be
+    /// reached, when that is the cause (then the run stops as unreachable, exit 3).
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The held lock. Dropping it closes the session, which releases the lock.
 pub(crate) struct DeployLock {
-    session: Option<Session>,
+    session: Arc<Mutex<Option<Session>>>,
     /// The server process of the session that holds the lock.
     backend: String,
+    /// While one of the tool's Prisma calls runs: the watcher that lends it Prisma's key.
+    lending: Option<Lending>,
+    /// Why Prisma's key could not be taken back after a call (the lock counts as lost).
+    prisma_key_lost: Option<String>,
+    /// The server's `server_version_num` (what the lending query may use).
+    server_version_num: u32,
+    /// The database, to tell a server that went away from a terminated session.
+    target: Target,
+    /// Set when the session ended because the server cannot be reached.
+    unreachable: Option<String>,
+}
+
+struct Lending {
+    stop: Arc<AtomicBool>,
+    released: Arc<AtomicBool>,
+    watcher: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for DeployLock {
     fn drop(&mut self) {
-        let Some(Session { mut child, stdin, stdout }) = self.session.take() else {
+        self.stop_lending();
+        let taken = self.session.lock().ok().and_then(|mut s| s.take());
+        let Some(Session { mut child, stdin, stdout }) = taken else {
             return;
         };
         // Closing stdin ends psql, which closes the connection and frees the lock.
@@ -73,35 +139,176 @@ impl Drop for DeployLock {
     }
 }
 
+impl DeployLock {
+    /// After the lock's session ended: a new connection tells a server that went
+    /// away (stopped, crashed, unreachable: exit 3) from a session that was
+    /// terminated while the server runs on (the lock is lost: exit 5). Both end
+    /// the session with the same message (57P01 on a shutdown and on
+    /// pg_terminate_backend).
+    fn probe_server(&mut self) {
+        if let Err(f) = self.target.without_session().query_n::<1>("SELECT 1", &[]) {
+            if f.exit == Exit::DatabaseUnreachable {
+                self.unreachable = Some(f.message);
+            }
+        }
+    }
+
+    fn stop_lending(&mut self) -> bool {
+        let Some(mut l) = self.lending.take() else {
+            return false;
+        };
+        l.stop.store(true, Ordering::SeqCst);
+        if let Some(w) = l.watcher.take() {
+            let _ = w.join();
+        }
+        l.released.load(Ordering::SeqCst)
+    }
+}
+
+/// `pg_locks` conditions for one bigint advisory key.
+fn key_filter(key: i64) -> String {
+    format!("classid = {} AND objid = {} AND objsubid = 1", (key >> 32) as u32, (key & 0xffff_ffff) as u32)
+}
+
 impl RunLock for DeployLock {
     /// Asks the lock's own session whether its backend (the one that took the lock)
-    /// still holds it, granted, in pg_locks. A session that was terminated
+    /// still holds both keys, granted, in pg_locks. A session that was terminated
     /// (pg_terminate_backend, idle_session_timeout, a failover) has exited or
     /// reconnected as another backend; either way the answer is no.
     fn still_held(&mut self) -> Result<(), String> {
-        let Some(s) = self.session.as_mut() else {
+        if let Some(why) = &self.prisma_key_lost {
+            return Err(why.clone());
+        }
+        let mut guard = self.session.lock().map_err(|_| "its session is unusable".to_string())?;
+        let Some(s) = guard.as_mut() else {
             return Err("its session is closed".into());
         };
         let sql = format!(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = {} AND objid = {} \
-             AND objsubid = 1 AND pid = {} AND pid = pg_backend_pid();",
-            (KEY >> 32) as u32,
-            (KEY & 0xffff_ffff) as u32,
+            "SELECT count(*) FILTER (WHERE {}) || ',' || count(*) FILTER (WHERE {}) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND pid = {} AND pid = pg_backend_pid();",
+            key_filter(KEY),
+            key_filter(PRISMA_KEY),
             self.backend
         );
         match s.ask_within(&sql, CHECK_TIMEOUT) {
-            Answer::Line(l) if l == "1" => Ok(()),
+            Answer::Line(l) if l == "1,1" => Ok(()),
+            Answer::Line(l) if l == "1,0" => {
+                Err(format!("its session (server PID {}) no longer holds Prisma's migrate lock", self.backend))
+            }
             Answer::Line(_) => Err(format!("its session (server PID {}) no longer holds it", self.backend)),
-            Answer::Timeout => Err(format!("its session did not answer within {}s", CHECK_TIMEOUT.as_secs())),
+            Answer::Timeout => {
+                drop(guard);
+                self.probe_server();
+                Err(format!("its session did not answer within {}s", CHECK_TIMEOUT.as_secs()))
+            }
             Answer::Gone => {
-                let why = self.session.take().map(Session::stderr).unwrap_or_default();
-                let first = why.lines().map(str::trim).find(|l| !l.is_empty());
-                Err(match first {
-                    Some(l) => format!("its session ended: {l}"),
-                    None => "its session ended".into(),
-                })
+                let why = guard.take().map(Session::stderr).unwrap_or_default();
+                drop(guard);
+                self.probe_server();
+                Err(session_ended(&why))
             }
         }
+    }
+
+    fn unreachable(&self) -> Option<String> {
+        self.unreachable.clone()
+    }
+
+    /// One of the tool's own Prisma calls is about to start. Its engine was told
+    /// to skip Prisma's lock; one that cannot (before Prisma 5.3.0: `release_now`;
+    /// the WebAssembly engine of a driver adapter: seen waiting for the key under
+    /// [`prisma_app_name`]) gets the key for the call: released when that call is
+    /// the only session waiting for it, so no other Prisma run is handed it.
+    fn prisma_call_starts(&mut self, release_now: bool) {
+        self.stop_lending();
+        let released = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        if release_now {
+            if let Ok(mut g) = self.session.lock() {
+                if let Some(s) = g.as_mut() {
+                    if s.ask(&format!("SELECT pg_advisory_unlock({PRISMA_KEY});")).as_deref() == Some("t") {
+                        released.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            self.lending = Some(Lending { stop, released, watcher: None });
+            return;
+        }
+        let session = Arc::clone(&self.session);
+        let (stop2, released2) = (Arc::clone(&stop), Arc::clone(&released));
+        let ours = prisma_app_name();
+        // Our call waiting, and the other waiters that the key would reach first.
+        // The lock goes to the queue's head, so a waiter queued after ours is no
+        // obstacle; nor is one queued more than STALE_WAIT ago: Prisma gives up after
+        // 10 s, and the backend of a client that gave up stays queued (the server
+        // notices the closed connection only once it is granted, and then ends).
+        // pg_locks.waitstart exists from PostgreSQL 14; before, any other waiter blocks.
+        let obstacle = if self.server_version_num >= 140_000 {
+            format!(
+                "NOT mine AND NOT coalesce(waitstart > (SELECT min(waitstart) FROM w WHERE mine) \
+                 OR waitstart < now() - interval '{} seconds', false)",
+                STALE_WAIT.as_secs()
+            )
+        } else {
+            "NOT mine".to_string()
+        };
+        let waitstart = if self.server_version_num >= 140_000 { "l.waitstart" } else { "NULL::timestamptz" };
+        let waiting = format!(
+            "WITH w AS (SELECT a.application_name IS NOT DISTINCT FROM '{ours}' AS mine, {waitstart} AS waitstart \
+             FROM pg_locks l JOIN pg_stat_activity a USING (pid) \
+             WHERE l.locktype = 'advisory' AND NOT l.granted AND l.{} \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())) \
+             SELECT (SELECT count(*) FROM w WHERE mine) || ',' || (SELECT count(*) FROM w WHERE {obstacle});",
+            key_filter(PRISMA_KEY)
+        );
+        let watcher = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                std::thread::sleep(LEND_POLL);
+                let Ok(mut g) = session.lock() else { return };
+                let Some(s) = g.as_mut() else { return };
+                let Some(answer) = s.ask(&waiting) else { return };
+                let (mine, others) = answer.split_once(',').unwrap_or(("0", "0"));
+                if mine != "0" && others == "0" {
+                    if s.ask(&format!("SELECT pg_advisory_unlock({PRISMA_KEY});")).as_deref() == Some("t") {
+                        released2.store(true, Ordering::SeqCst);
+                    }
+                    return;
+                }
+            }
+        });
+        self.lending = Some(Lending { stop, released, watcher: Some(watcher) });
+    }
+
+    /// The call ended: Prisma's key, if it was lent, is taken back (within
+    /// [`RETAKE_TIMEOUT`]; otherwise the lock counts as lost at the next check).
+    fn prisma_call_ended(&mut self) {
+        if !self.stop_lending() {
+            return;
+        }
+        let deadline = Instant::now() + RETAKE_TIMEOUT;
+        let Ok(mut g) = self.session.lock() else { return };
+        let Some(s) = g.as_mut() else { return };
+        loop {
+            match s.ask(&format!("SELECT pg_try_advisory_lock({PRISMA_KEY});")).as_deref() {
+                Some("t") => return,
+                Some("f") if Instant::now() < deadline => std::thread::sleep(LEND_POLL),
+                Some(_) => {
+                    let holder = s.ask(&holder_query(PRISMA_KEY)).unwrap_or_else(|| "another session".into());
+                    self.prisma_key_lost = Some(format!(
+                        "Prisma's migrate lock, lent to this run's own Prisma call, was taken by {holder} before it could be taken back"
+                    ));
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+fn session_ended(stderr: &str) -> String {
+    match stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
+        Some(l) => format!("its session ended: {l}"),
+        None => "its session ended".into(),
     }
 }
 
@@ -162,23 +369,45 @@ impl Session {
     }
 }
 
-/// Who holds the lock, for people: the application_name, client address, server
-/// PID and how long (for an xtask holder, since it took the lock; for anything
-/// else, since it connected).
-fn holder_query() -> String {
+/// Who holds `key`, for people: the application_name, client address, server PID
+/// and how long (for an xtask holder, since it took the lock; for anything else,
+/// since it connected). The client is `address:port` for TCP, `local socket` for a
+/// Unix socket (client_port -1); a role without pg_read_all_stats sees neither for
+/// another role's session (both NULL), which is said as such, not as a socket.
+fn holder_query(key: i64) -> String {
     format!(
         "SELECT coalesce(string_agg(format('%s (client %s, server PID %s) %s', \
            CASE WHEN a.application_name = '' THEN 'a session without application_name' \
                 ELSE regexp_replace(a.application_name, '@[0-9]+$', '') END, \
-           coalesce(host(a.client_addr), 'local socket'), a.pid, \
+           CASE WHEN a.client_port = -1 THEN 'local socket' \
+                WHEN a.client_addr IS NOT NULL THEN CASE WHEN family(a.client_addr) = 6 \
+                     THEN '[' || host(a.client_addr) || ']' ELSE host(a.client_addr) END || ':' || a.client_port \
+                ELSE 'address hidden from role ' || current_user || ', which lacks pg_read_all_stats' END, \
+           a.pid, \
            CASE WHEN a.application_name ~ '^{APP_NAME}@[0-9]+$' \
                 THEN 'holding it for ' || date_trunc('second', now() - to_timestamp(split_part(a.application_name, '@', 2)::bigint)) \
                 ELSE 'connected ' || date_trunc('second', now() - a.backend_start) || ' ago' END), ', '), 'another session') \
          FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted \
-         AND l.classid = {} AND l.objid = {} AND l.objsubid = 1;",
-        (KEY >> 32) as u32,
-        (KEY & 0xffff_ffff) as u32
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.{};",
+        key_filter(key)
     )
+}
+
+/// The session, other than this one, that holds Prisma's migrate lock on the
+/// database `target` names, described for people; `None` when no session does
+/// (or the question could not be asked: then nobody is claimed to hold it).
+pub(crate) fn prisma_lock_holder(target: &Target) -> Result<Option<String>, Failure> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND {});",
+        key_filter(PRISMA_KEY)
+    );
+    let held = target.query_n::<1>(&sql, &[])?;
+    if held.first().and_then(|r| r[0].as_deref()) != Some("t") {
+        return Ok(None);
+    }
+    let who = target.query_n::<1>(&holder_query(PRISMA_KEY), &[])?;
+    Ok(Some(who.into_iter().next().and_then(|[w]| w).unwrap_or_else(|| "another session".into())))
 }
 
 /// Takes the deploy lock on the run's database, waiting (visibly) up to the
@@ -203,7 +432,13 @@ pub(crate) fn acquire(
         return Err(Failure::task("cannot talk to psql for the deploy lock"));
     };
     let mut s = Session { child, stdin, stdout: BufReader::new(stdout) };
-    let try_lock = format!("SELECT pg_try_advisory_lock({KEY});");
+    // Both keys or neither: `t` both taken, `f` another deploy of the tool holds
+    // ours, `p` someone else (a plain Prisma run) holds Prisma's, ours given back.
+    let try_lock = format!(
+        "SELECT CASE WHEN NOT pg_try_advisory_lock({KEY}) THEN 'f' \
+                     WHEN pg_try_advisory_lock({PRISMA_KEY}) THEN 't' \
+                     ELSE (SELECT 'p' FROM pg_advisory_unlock({KEY})) END;"
+    );
     let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT);
     let started = Instant::now();
     let mut last_line: Option<Instant> = None;
@@ -212,47 +447,65 @@ pub(crate) fn acquire(
             Some("t") => {
                 // Marks when the lock was taken, for anyone who waits for it.
                 let mark = s.ask(&format!(
-                    "SELECT pg_backend_pid() || '|' || set_config('application_name', '{APP_NAME}@' || \
-                     floor(extract(epoch FROM now()))::bigint, false);"
+                    "SELECT pg_backend_pid() || '|' || current_setting('server_version_num') || '|' || \
+                     set_config('application_name', '{APP_NAME}@' || floor(extract(epoch FROM now()))::bigint, false);"
                 ));
-                let Some(backend) = mark.as_deref().and_then(|m| m.split('|').next()).map(str::to_string) else {
+                let mut parts = mark.as_deref().unwrap_or("").split('|');
+                let (Some(backend), Some(version)) = (parts.next().filter(|b| !b.is_empty()), parts.next()) else {
                     let err = s.stderr();
                     return Err(target.failure("psql", &err));
                 };
+                let (backend, server_version_num) = (backend.to_string(), version.parse().unwrap_or(0));
                 if last_line.is_some() {
                     ui.event(&format!("deploy lock acquired after {:.1}s", started.elapsed().as_secs_f64()));
                 } else {
                     ui.event("deploy lock acquired");
                 }
-                return Ok(DeployLock { session: Some(s), backend });
+                return Ok(DeployLock {
+                    session: Arc::new(Mutex::new(Some(s))),
+                    backend,
+                    lending: None,
+                    prisma_key_lost: None,
+                    server_version_num,
+                    target: target.without_session(),
+                    unreachable: None,
+                });
             }
-            Some("f") => {
+            Some(busy @ ("f" | "p")) => {
+                let prisma = busy == "p";
+                let (what, key) = if prisma {
+                    ("Prisma's migrate lock (72707369: a `prisma migrate` is running on this database)", PRISMA_KEY)
+                } else {
+                    ("the deploy lock", KEY)
+                };
                 let due = last_line.is_none_or(|t| t.elapsed() >= WAIT_LINE_EVERY);
                 let holder = if due || no_wait || started.elapsed() >= timeout {
-                    s.ask(&holder_query()).unwrap_or_else(|| "another session".into())
+                    s.ask(&holder_query(key)).unwrap_or_else(|| "another session".into())
                 } else {
                     String::new()
                 };
                 if no_wait {
-                    return Err(Failure::new(
-                        Exit::LockNotAcquired,
-                        format!("another deploy holds the deploy lock ({holder}): wait for it to finish, or run without --no-wait to wait"),
-                    ));
+                    let message = if prisma {
+                        format!("{what} is held by {holder}: nothing was done: let that run finish (a container entrypoint, a laptop?), check `{}`, or run without --no-wait to wait", crate::invocation::cmd("status"))
+                    } else {
+                        format!("another deploy holds the deploy lock ({holder}): wait for it to finish, or run without --no-wait to wait")
+                    };
+                    return Err(Failure::new(Exit::LockNotAcquired, message));
                 }
                 if started.elapsed() >= timeout {
                     return Err(Failure::new(
                         Exit::LockNotAcquired,
                         format!(
-                            "gave up waiting for the deploy lock after {}s; it is held by {holder}: try again when that deploy is done, or raise --lock-timeout",
+                            "gave up waiting for {what} after {}s; it is held by {holder}: nothing was done; try again when that run is done, or raise --lock-timeout",
                             timeout.as_secs()
                         ),
                     ));
                 }
                 if due {
                     let line = match last_line {
-                        None => format!("waiting for the deploy lock, held by {holder} (up to {}s)", timeout.as_secs()),
+                        None => format!("waiting for {what}, held by {holder} (up to {}s)", timeout.as_secs()),
                         Some(_) => format!(
-                            "still waiting for the deploy lock ({:.0}s of {}s), held by {holder}",
+                            "still waiting for {what} ({:.0}s of {}s), held by {holder}",
                             started.elapsed().as_secs_f64(),
                             timeout.as_secs()
                         ),

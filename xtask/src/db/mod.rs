@@ -231,6 +231,68 @@ mod tests {
         }
     }
 
+    /// No piece of two characters or more of `password` that holds one of its
+    /// marker letters (X-Z, K, J, W, V) in `shown`.
+    fn password_piece_in(password: &str, shown: &str) -> Option<String> {
+        let chars: Vec<char> = password.chars().collect();
+        for start in 0..chars.len() {
+            for end in start + 2..=chars.len() {
+                let piece: String = chars[start..end].iter().collect();
+                if piece.contains(['X', 'Y', 'Z', 'K', 'J', 'W', 'V']) && shown.contains(&piece) {
+                    return Some(piece);
+                }
+            }
+        }
+        None
+    }
+
+    /// The shapes a URL takes when its `@` is lost, encoded or doubled (issue 24,
+    /// item 8: libpq then reads a piece of the password as the host or port, prints
+    /// it decoded, and pg_dump gets it in argv).
+    fn malformed(user: &str, password: &str, host: &str, port: &str, db: &str, shape: usize) -> String {
+        match shape {
+            0 => format!("postgresql://{user}:{password}{host}{port}/{db}"),
+            1 => format!("postgresql://{user}:{password}%40{host}{port}/{db}"),
+            2 => format!("postgresql://{user}:{password}%40{host}:5432/{db}"),
+            3 => format!("postgresql://{user}:{password}@{password}@{host}{port}/{db}"),
+            4 => format!("postgresql://{user}:{password}@@{host}{port}/{db}"),
+            5 => format!("postgresql://{user}:{password}:{host}{port}/{db}"),
+            6 => format!("postgres://{user}:{password}{host}:5432,{host}:5433/{db}"),
+            7 => format!("postgresql://{user}:{password}%40{host}{port}/{db}?sslmode=require"),
+            _ => format!("postgresql://{user}:{password}{host}:5432:5432/{db}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Malformed shapes are refused by the parser (every child the tool starts,
+        /// pg_dump, psql, Prisma, needs a parsed `Target` first, so none starts),
+        /// and the refusal shows no piece of the password, masked or not.
+        #[test]
+        fn a_url_that_does_not_split_unambiguously_is_refused_quoting_nothing(
+            user in "[a-h]{1,6}",
+            password in "[XYZKJWV!&=+:$~*]{3,16}",
+            host in "qh[0-9]{3,5}(\\.[a-h]{1,5})?",
+            port in prop::option::of(1u16..65535),
+            db in "[a-h]{1,8}",
+            shape in 0usize..9,
+        ) {
+            prop_assume!(password.contains(['X', 'Y', 'Z', 'K', 'J', 'W', 'V']));
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let raw = malformed(&user, &password, &host, &port, &db, shape);
+            let refused = Target::from_url("DATABASE_URL", &raw, None);
+            prop_assert!(refused.is_err(), "{raw} was accepted: {:?}", refused.map(|t| t.url));
+            let message = refused.unwrap_err().message;
+            // Unmasked: the message itself quotes nothing of the authority.
+            prop_assert!(password_piece_in(&password, &message).is_none(), "{raw}: {message}");
+            prop_assert!(!message.contains(&host), "{raw}: {message}");
+            let ui = quiet_ui();
+            mask_secrets(&ui, &raw);
+            prop_assert!(password_piece_in(&password, &ui.redact(&message)).is_none());
+        }
+    }
+
     #[test]
     fn malformed_url_names_the_encoding_and_shows_nothing_of_the_password() {
         let raw = "postgresql://app:Tr0ub4dor/X9@db.internal:5432/school";

@@ -134,6 +134,11 @@ pub(crate) fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, Strin
         if userinfo.contains(['/', '?', '#']) && userinfo.contains(':') {
             return Err(PASSWORD_NEEDS_ENCODING.into());
         }
+        // `app:pa@ss@db`: which `@` ends the password is a guess (libpq, Prisma and
+        // this parser do not all guess alike), so nothing guesses.
+        if userinfo.contains('@') {
+            return Err(PASSWORD_NEEDS_ENCODING.into());
+        }
     }
     let (before_query, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
@@ -156,7 +161,7 @@ pub(crate) fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, Strin
         None => (None, None),
     };
     let user = user_enc.map(decode).transpose()?.filter(|u| !u.is_empty());
-    check_hosts(hosts)?;
+    check_hosts(hosts, userinfo.is_some())?;
     let database = decode(path)?;
 
     let mut kept: Vec<(String, String)> = Vec::new();
@@ -241,18 +246,50 @@ pub(crate) fn pooler(url: &str) -> Option<String> {
     None
 }
 
-fn check_hosts(hosts: &str) -> Result<(), String> {
+/// Why a URL whose user, password and host cannot be told apart is refused: the
+/// `@` after the password is missing or percent-encoded (`app:secret%40db:5432`),
+/// so libpq would read a piece of the password as the host or the port and print
+/// it. Like [`PASSWORD_NEEDS_ENCODING`] it quotes nothing of the URL.
+pub(crate) const AUTHORITY_AMBIGUOUS: &str = "its user, password and host cannot be told apart (is the `@` after the password missing, or written as %40?): write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with any `@` `:` `/` `?` `#` `%` inside the password percent-encoded (%40 %3A %2F %3F %23 %25)";
+
+/// Checks each `host[:port]` of the authority. Nothing of it is quoted in an error:
+/// without an `@` (`has_userinfo` false) the "host" may well be `user:password`.
+fn check_hosts(hosts: &str, has_userinfo: bool) -> Result<(), String> {
     for h in hosts.split(',').filter(|h| !h.is_empty()) {
-        let port = if let Some(rest) = h.strip_prefix('[') {
-            let (_, after) = rest.split_once(']').ok_or("an IPv6 host is missing its closing ']'")?;
-            after.strip_prefix(':')
+        let (host, port) = if let Some(rest) = h.strip_prefix('[') {
+            let (inside, after) = rest.split_once(']').ok_or("an IPv6 host is missing its closing ']'")?;
+            if !inside.bytes().all(|b| b.is_ascii_alphanumeric() || b":.%".contains(&b)) {
+                return Err(AUTHORITY_AMBIGUOUS.into());
+            }
+            match after {
+                "" => ("", None),
+                _ => ("", Some(after.strip_prefix(':').ok_or(AUTHORITY_AMBIGUOUS)?)),
+            }
         } else {
-            h.rsplit_once(':').map(|(_, p)| p)
+            match h.split_once(':') {
+                // Two colons outside brackets: `user:password:port` with its `@` lost.
+                Some((_, p)) if p.contains(':') => return Err(AUTHORITY_AMBIGUOUS.into()),
+                Some((host, p)) => (host, Some(p)),
+                None => (h, None),
+            }
         };
         if let Some(p) = port {
             if p.parse::<u16>().map_or(true, |n| n == 0) {
-                return Err(format!("port `{p}` is not a number from 1 to 65535"));
+                // Without an `@` a "port" of letters is most likely the password.
+                return Err(if has_userinfo {
+                    "its port is not a number from 1 to 65535".into()
+                } else {
+                    AUTHORITY_AMBIGUOUS.into()
+                });
             }
+        }
+        // A host name is letters, digits, `-`, `.` and `_`; a percent-encoded one
+        // must be a socket directory (`%2Fvar%2Frun%2Fpostgresql`). Anything else
+        // (`secret%40db`, `pa$$word`) is a password that lost its `@`.
+        let plain = host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        let socket_dir = host.starts_with("%2F") || host.starts_with("%2f");
+        if !(plain || (socket_dir && decode(host).is_ok())) {
+            return Err(AUTHORITY_AMBIGUOUS.into());
         }
     }
     Ok(())
@@ -399,7 +436,7 @@ mod tests {
     #[test]
     fn malformed_urls_say_why() {
         assert!(parse("mysql://a@b/c", None).unwrap_err().contains("postgresql://"));
-        assert!(parse("postgresql://a:b@h:99999/d", None).unwrap_err().contains("port `99999`"));
+        assert!(parse("postgresql://a:b@h:99999/d", None).unwrap_err().contains("port is not a number"));
         assert!(parse("postgresql://a:b@h:5432", None).unwrap_err().contains("no database name"));
         assert!(parse("postgresql://a:%zz@h/d", None).unwrap_err().contains("%-escape"));
         assert!(parse("postgresql:///d", None).unwrap_err().contains("no host"));
@@ -408,7 +445,35 @@ mod tests {
         for bad in ["postgresql://app:Tr0ub4dor/X9@db:5432/school", "postgres://a:b?c@h/d", "postgres://a:b#c@h/d"] {
             assert_eq!(parse(bad, None).unwrap_err(), PASSWORD_NEEDS_ENCODING, "{bad}");
         }
-        assert_eq!(parse("postgres://a:b@c@h/d", None).unwrap().password.as_deref(), Some("b@c"));
+        // Item 8 of issue 24: what cannot be split into user, password and host
+        // unambiguously is refused, and the reason quotes none of it.
+        for bad in ["postgres://a:b@c@h/d", "postgres://a:b@@h/d", "postgresql://app:s3cret@db@db:5432/school"] {
+            assert_eq!(parse(bad, None).unwrap_err(), PASSWORD_NEEDS_ENCODING, "{bad}");
+        }
+        for bad in [
+            "postgresql://app:s3cret-db:5432/school",
+            "postgresql://app:s3cret%40db:5432/school",
+            "postgresql://app:s3cret%40db/school",
+            "postgresql://app:s3cretdb/school",
+            "postgresql://app:s3c:ret@db:5432:5433/school",
+            "postgresql://app:pa$$word.db.internal/school",
+            "postgresql://app:s3cret%40[::1]:5432/school",
+            "postgresql://[::1]x/school",
+            "postgresql://h1:5432,app:s3cret:5432/school",
+        ] {
+            assert_eq!(parse(bad, None).unwrap_err(), AUTHORITY_AMBIGUOUS, "{bad}");
+        }
+        for good in [
+            "postgresql://app:p%40ss@db.internal:5432/school",
+            "postgresql://app:a:b:c@db:5432/school",
+            "postgresql://app@%2Fvar%2Frun%2Fpostgresql/school",
+            "postgresql://app:pw@/school?host=/tmp",
+            "postgresql://app:pw@h1:5432,h2:5433/school",
+            "postgresql://app:pw@[fe80::1%25eth0]:5432/school",
+            "postgresql://db_host-1.example.com/school",
+        ] {
+            assert!(parse(good, None).is_ok(), "{good}: {:?}", parse(good, None));
+        }
         assert_eq!(userinfo_span("postgresql://app:Tr0/X9@db/s"), Some("app:Tr0/X9"));
     }
 }

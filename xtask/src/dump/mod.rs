@@ -1,9 +1,8 @@
 //! Dump files, the parts of the `backup` built-in (`builtins::backup` puts them
 //! together):
 //! names on disk and retention, running pg_dump, verifying and checksumming the
-//! dump, catching Ctrl-C while a partial exists, and restoring a dump.
+//! dump, and restoring a dump.
 
-pub(crate) mod interrupt;
 pub(crate) mod naming;
 pub(crate) mod pgdump;
 pub(crate) mod restore;

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use xshell::{cmd, Shell};
 
-use super::interrupt::Interrupts;
 use super::verify;
 use crate::config::{Backup, BackupFormat};
+use crate::interrupt::Interrupts;
 use crate::proc::{self, Pipes};
 use crate::ui::Ui;
 

@@ -356,8 +356,12 @@ impl Evidence {
     pub fn report(&self) -> String {
         let first = match self.trial {
             Some(TrialOutcome::Unchanged) if self.verdict == Verdict::NotApplied => {
-                "not applied: running it again changes nothing, whether or not it ran (a trial run of it in a \
+                "safe to run again (whether or not it ran): running it again changes nothing (a trial run of it in a \
                  transaction that was rolled back changed no rows); marking it rolled back and deploying it again is safe"
+            }
+            _ if self.safe_to_rerun() => {
+                "safe to run again (whether or not it ran): what is in the database is what a re-run skips or does the \
+                 same again; marking it rolled back and deploying it again is safe"
             }
             _ => self.verdict.describe(),
         };
@@ -433,8 +437,40 @@ impl Evidence {
         out
     }
 
+    /// A "not applied" verdict the evidence does not show as such: some of its
+    /// changes are there (ones a re-run skips), or it was decided because a re-run does
+    /// the same again or changes nothing. It may well have run; what the evidence
+    /// shows is that running it again is safe, whether or not it ran.
+    pub fn safe_to_rerun(&self) -> bool {
+        self.verdict == Verdict::NotApplied
+            && (!self.present.is_empty()
+                || self.idempotent
+                || self.rule.is_some()
+                || self.trial == Some(TrialOutcome::Unchanged))
+    }
+
+    /// The verdict's name for reports: `safe_to_rerun` for [`Evidence::safe_to_rerun`],
+    /// else the verdict's (`not_applied`, `applied`, `partial`, `unknown`).
+    pub fn verdict_name(&self) -> &'static str {
+        match self.verdict {
+            _ if self.safe_to_rerun() => "safe_to_rerun",
+            Verdict::NotApplied => "not_applied",
+            Verdict::Applied => "applied",
+            Verdict::Partial => "partial",
+            Verdict::Unknown => "unknown",
+        }
+    }
+
     /// One line: the verdict and how many changes are in place.
     pub fn summary(&self) -> String {
+        let line = self.summary_line();
+        if self.safe_to_rerun() {
+            return line.replacen("not applied: ", "safe to run again (whether or not it ran): ", 1);
+        }
+        line
+    }
+
+    fn summary_line(&self) -> String {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
         match self.verdict {
             Verdict::NotApplied if self.trial == Some(TrialOutcome::Unchanged) => {

@@ -156,6 +156,24 @@ uses = "backup"
 description = "Backup, then prisma migrate deploy with at most one evidence-checked recovery"
 deps = ["backup"]
 uses = "prisma-deploy"
+# Before production, the pending migrations run on a scratch copy of production's
+# schema (about a second; needs CREATEDB, skipped with a note without it), then the
+# data checks read production's rows (read-only) for what the statements need of
+# them: no NULLs under SET NOT NULL, no duplicates under a unique index, no orphans
+# under a foreign key, values that convert... A failure stops the deploy (exit 4).
+# "full" restores this run's backup into the copy instead: it catches every
+# data-dependent failure, at the cost of a restore of the whole database per deploy.
+# rehearse = "schema"   # "schema" (the default), "full" or "off"
+
+# The data checks: on by default; per check and total time limits, in seconds (a
+# check over its limit is reported "not checked", never passed); a read replica to
+# read instead of production; "stop" to stop the deploy on a check that could not run.
+# [rehearsal]
+# data_checks = true
+# check_timeout = 10
+# checks_budget = 60
+# replica_url_env = "READ_REPLICA_URL"
+# not_checked = "continue"
 
 [tasks.status]
 description = "Migrations on disk against _prisma_migrations"

@@ -844,8 +844,10 @@ fn deploy_workflow_runs_the_ci_step_and_passes_actionlint() {
     assert_eq!(bad.code, Some(1), "{}", bad.all());
 }
 
-/// Prisma's own migrate lock (72707369) held elsewhere: Prisma times out (P1002),
-/// which is never a reason to resolve, even with a failed migration recorded.
+/// Prisma's own migrate lock (72707369) held elsewhere: the deploy takes that lock
+/// too (issue 24, item 4), so it waits within --lock-timeout and stops with exit 5
+/// naming the holder: no backup, no Prisma call, never a resolve, even with a
+/// failed migration recorded.
 #[test]
 fn prisma_lock_timeout_is_never_resolved() {
     let app = PrismaApp::new();
@@ -858,12 +860,13 @@ fn prisma_lock_timeout_is_never_resolved() {
             == "1"
     });
 
-    let out = app.xtask().arg("deploy").run();
+    let out = app.xtask().args(["deploy", "--lock-timeout", "2"]).run();
     drop(holder);
-    out.expect_code(1);
-    assert_contains(&out.all(), "P1002");
-    assert_contains(&out.all(), "nothing was resolved");
-    assert_eq!(resolves(&out), 0, "{}", out.all());
+    out.expect_code(5);
+    assert_contains(&out.all(), "gave up waiting for Prisma's migrate lock (72707369");
+    assert_contains(&out.all(), "nothing was done");
+    assert_eq!(prisma_calls(&out).len(), 0, "{}", out.all());
+    assert!(app.backups().is_empty(), "{:?}", app.backups());
     assert_eq!(app.rows(), before);
 }
 

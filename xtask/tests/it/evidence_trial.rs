@@ -84,7 +84,10 @@ fn a_backfill_that_already_ran_is_not_applied_by_a_trial_run() {
         ev.summary()
     );
     let report = ev.report();
-    assert!(report.starts_with("not applied: running it again changes nothing, whether or not it ran"), "{report}");
+    assert!(
+        report.starts_with("safe to run again (whether or not it ran): running it again changes nothing"),
+        "{report}"
+    );
     assert!(
         report.contains("  decided by a trial run: a trial run of its data statements in a transaction"),
         "{report}"

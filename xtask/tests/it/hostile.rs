@@ -305,3 +305,67 @@ fn no_child_of_the_tool_gets_the_password_in_argv() {
     assert!(!argv.contains(password), "the password is in a child's argv:\n{argv}");
     assert!(!argv.contains("connection_limit"), "Prisma's URL is in a child's argv:\n{argv}");
 }
+
+/// Issue 24, item 8: a URL whose `@` is missing, percent-encoded or doubled cannot
+/// be split into user, password and host unambiguously (libpq would read a piece of
+/// the password as the host or port, print it decoded, and pg_dump would get it in
+/// argv). Each is refused before any child starts, quoting none of it.
+#[test]
+fn a_url_with_its_at_sign_lost_or_doubled_starts_no_child_and_shows_nothing() {
+    let p = Project::new(
+        r#"
+[prisma]
+migrations = "migrations"
+
+[tasks.backup]
+uses = "backup"
+
+[tasks.status]
+uses = "status"
+
+[tasks.deploy]
+deps = ["backup"]
+uses = "prisma-deploy"
+"#,
+    );
+    std::fs::create_dir_all(p.path().join("migrations/20260101000000_init")).unwrap();
+    std::fs::write(p.path().join("migrations/20260101000000_init/migration.sql"), "CREATE TABLE t (id int);\n")
+        .unwrap();
+    let wrappers = p.path().join("wrappers");
+    std::fs::create_dir_all(&wrappers).unwrap();
+    let log = p.path().join("argv.log");
+    for program in ["pg_dump", "psql", "pg_restore", "npx"] {
+        recording_wrapper(&wrappers, program, &log);
+    }
+    let path = format!("{}:{}", wrappers.display(), std::env::var("PATH").unwrap_or_default());
+    let password = "Qv7Kw!Zx";
+    for url in [
+        format!("postgresql://app:{password}db.internal:5432/school"),
+        format!("postgresql://app:{password}%40db.internal:5432/school"),
+        format!("postgresql://app:{password}%40db.internal/school"),
+        format!("postgresql://app:{password}@{password}@db.internal:5432/school"),
+        format!("postgresql://app:{password}db.internal/school"),
+    ] {
+        for task in ["backup", "status", "deploy"] {
+            let out = p
+                .xtask()
+                .arg(task)
+                .args(["--report", "report.json"])
+                .env("DATABASE_URL", &url)
+                .env("PATH", &path)
+                .run();
+            assert!(out.code.is_some_and(|c| c != 0), "{task} with {url}: {}", out.all());
+            assert!(
+                out.stderr.contains("DATABASE_URL is not a valid PostgreSQL URL"),
+                "{task} with {url}: {}",
+                out.stderr
+            );
+            for text in [out.all(), p.read("report.json")] {
+                for piece in ["Qv7", "Kw!", "!Zx", "v7K", "w!Z", "db.internal"] {
+                    assert!(!text.contains(piece), "{task} with {url} shows `{piece}`:\n{text}");
+                }
+            }
+            assert!(!log.exists(), "{task} with {url} started a child:\n{}", std::fs::read_to_string(&log).unwrap());
+        }
+    }
+}

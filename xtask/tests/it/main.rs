@@ -4,11 +4,14 @@
 mod adoption;
 mod advice;
 mod backup;
+mod datacheck;
 mod deploy;
 mod engines;
 mod evidence;
 mod evidence_trial;
 mod faults;
+mod fleet;
+mod harm;
 mod harness;
 mod hostile;
 mod init_hostile;

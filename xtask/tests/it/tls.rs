@@ -64,4 +64,22 @@ fn verify_full_works_for_queries_and_dumps_and_a_wrong_ca_is_refused() {
     let out = p.xtask().arg("backup").env("DATABASE_URL", &wrong).run();
     assert_ne!(out.code, Some(0));
     assert!(!out.all().contains("tls-pw-1"));
+
+    // Issue 24, item 7: verify-full with no root certificate (none in the URL and
+    // none in ~/.postgresql, or one named that does not exist) is a TLS failure
+    // like the others: exit 3 with the cause and what to give, not exit 1.
+    let home = p.path().join("empty-home");
+    std::fs::create_dir_all(&home).unwrap();
+    for missing in [
+        format!("{}?sslmode=verify-full", c.url("app")),
+        format!("{}?sslmode=verify-full&sslrootcert={}", c.url("app"), p.path().join("no-such-ca.pem").display()),
+    ] {
+        for task in ["status", "backup"] {
+            let out = p.xtask().arg(task).env("DATABASE_URL", &missing).env("HOME", &home).run();
+            out.expect_code(3);
+            assert!(out.stderr.contains("TLS connection to postgres@127.0.0.1:"), "{task}: {}", out.stderr);
+            assert!(out.stderr.contains("root certificate"), "{task}: {}", out.stderr);
+            assert!(!out.all().contains("tls-pw-1"));
+        }
+    }
 }

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Fleet benchmarks (issue 20), printed as Markdown for BENCHMARKS.md's fleet section:
+#   1. DEPLOY_TENANTS tenant databases with one pending migration: a shell loop of
+#      `xtask deploy` (what teams write today) against `deploy-fleet` with 1, 2, 4 and
+#      8 workers (per_server = workers: one server), the same pipeline per target;
+#   2. AT_HEAD tenant databases already at the head: the plan's read-only check;
+#   3. a generated inventory of PLAN_TARGETS targets (1000 servers that refuse
+#      connections): plan time and peak memory of `--dry-run --shard 0/1000`, which
+#      reads, checks and plans all of them and checks the ~PLAN_TARGETS/1000 of its shard.
+# Runs the dev binary `cargo xtask` builds (target/debug/xtask) on a throwaway
+# PostgreSQL 15 cluster. Benchmarks run on demand only, never in the test suite.
+#
+#   scripts/bench-fleet.sh                              # defaults below
+#   DEPLOY_TENANTS=200 scripts/bench-fleet.sh           # the issue's full size (long on 2 cores)
+set -euo pipefail
+
+DEPLOY_TENANTS=${DEPLOY_TENANTS:-16}
+AT_HEAD=${AT_HEAD:-200}
+PLAN_TARGETS=${PLAN_TARGETS:-100000}
+WORKERS=${WORKERS:-1 2 4 8}
+PARTS=${PARTS:-deploy head plan}   # which sections to measure
+want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+root=$(cd "$(dirname "$0")/.." && pwd)
+pgbin=${XTASK_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+xtask=${XTASK_BIN:-$root/target/debug/xtask}
+[ -x "$xtask" ] || { echo "bench-fleet.sh: build first (cargo build -p xtask)" >&2; exit 2; }
+[ -d "$root/Backend/node_modules/prisma" ] || { echo "bench-fleet.sh: run scripts/install-test-deps.sh first" >&2; exit 2; }
+load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
+
+work=$(mktemp -d /tmp/bench-fleet.XXXXXX)
+chmod 0755 "$work"
+as_server=()
+[ "$(id -u)" = 0 ] && as_server=(runuser -u postgres --) && chown postgres "$work"
+cleanup() {
+  [ -d "$work/data" ] && "${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+password=bench-$RANDOM-$RANDOM-$RANDOM
+printf '%s\n' "$password" >"$work/pw"
+chmod 0644 "$work/pw"
+"${as_server[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --pwfile="$work/pw" \
+  --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+rm "$work/pw"
+port=""
+for _ in $(seq 50); do
+  p=$((20000 + RANDOM % 20000))
+  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
+done
+"${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
+  -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+export PGPASSWORD=$password PW=$password
+sql() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -d "postgresql://postgres@127.0.0.1:$port/${2:-postgres}" -c "$1"; }
+
+# The example app with a tenant history of two migrations.
+app=$work/proj
+mkdir -p "$app"
+cp -r "$root/Backend" "$app/Backend"
+rm -rf "$app/Backend/node_modules" "$app/Backend/src/prisma/db/migrations"
+ln -s "$root/Backend/node_modules" "$app/Backend/node_modules"
+mig=$app/Backend/src/prisma/db/migrations
+mkdir -p "$mig/20260301000000_tenant_users" "$mig/20260302000000_unique_email"
+printf 'CREATE TABLE "tenant_user" ("id" SERIAL NOT NULL, "email" TEXT NOT NULL, CONSTRAINT "tenant_user_pkey" PRIMARY KEY ("id"));\n' >"$mig/20260301000000_tenant_users/migration.sql"
+printf 'CREATE UNIQUE INDEX "tenant_user_email_key" ON "tenant_user"("email");\n' >"$mig/20260302000000_unique_email/migration.sql"
+printf 'provider = "postgresql"\n' >"$mig/migration_lock.toml"
+write_toml() { # $1 workers
+  cat >"$app/tasks.toml" <<TOML
+[database]
+url_env = "DATABASE_URL"
+[prisma]
+command = ["npx", "prisma"]
+schema = "Backend/src/prisma/db/schema.prisma"
+cwd = "Backend"
+env = { PRISMA_SCHEMA_ENGINE_BINARY = "./scripts/schema-engine-shim" }
+[backup]
+dir = "backups"
+[tasks.backup]
+uses = "backup"
+[tasks.deploy]
+deps = ["backup"]
+uses = "prisma-deploy"
+[tasks.deploy-fleet]
+uses = "fleet-deploy"
+[fleet]
+targets = "targets.jsonl"
+workers = $1
+per_server = $1
+TOML
+}
+cd "$app"
+checksum() { sha256sum "$1" | cut -d' ' -f1; }
+c1=$(checksum "$mig/20260301000000_tenant_users/migration.sql")
+c2=$(checksum "$mig/20260302000000_unique_email/migration.sql")
+# A template database at the first migration (as Prisma records it), and one at the head.
+seed_sql() { # $1: 1 or 2 migrations
+  echo 'CREATE TABLE "_prisma_migrations" ("id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ, "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ, "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(), "applied_steps_count" INTEGER NOT NULL DEFAULT 0);'
+  cat "$mig/20260301000000_tenant_users/migration.sql"
+  echo "INSERT INTO _prisma_migrations VALUES ('s1', '$c1', now(), '20260301000000_tenant_users', NULL, NULL, now(), 1);"
+  echo "INSERT INTO tenant_user (email) SELECT 'u' || i || '@x' FROM generate_series(1, 1000) i;"
+  if [ "$1" = 2 ]; then
+    cat "$mig/20260302000000_unique_email/migration.sql"
+    echo "INSERT INTO _prisma_migrations VALUES ('s2', '$c2', now(), '20260302000000_unique_email', NULL, NULL, now(), 1);"
+  fi
+}
+sql "CREATE DATABASE seed_pending"; sql "$(seed_sql 1)" seed_pending
+sql "CREATE DATABASE seed_head"; sql "$(seed_sql 2)" seed_head
+make_tenants() { # $1 count, $2 template
+  for i in $(seq -w 1 "$1"); do
+    sql "DROP DATABASE IF EXISTS tenant_$i" 2>/dev/null
+    sql "CREATE DATABASE tenant_$i TEMPLATE $2"
+  done
+  : >"$app/targets.jsonl"
+  for i in $(seq -w 1 "$1"); do
+    printf '{"id": "t%s", "url": "postgresql://postgres:${PW}@127.0.0.1:%s/tenant_%s"}\n' "$i" "$port" "$i" >>"$app/targets.jsonl"
+  done
+}
+secs() { python3 -c 'import sys; print(f"{float(sys.argv[1]):.1f}")' "$1"; }
+now() { date +%s.%N; }
+
+echo "## Fleet deploys (issue 20)"
+echo
+echo "Measured by \`scripts/bench-fleet.sh\` ($(date -u +%Y-%m-%d), $(nproc) CPUs, dev binary), on a throwaway"
+echo "PostgreSQL 15 cluster; each tenant database has 1,000 rows and one pending migration (a"
+echo "unique index); every target runs the full pipeline (lock, verified backup, schema"
+echo "rehearsal, \`prisma migrate deploy\`, audit) both ways."
+echo
+if want deploy; then
+echo "### $DEPLOY_TENANTS tenant databases: a shell loop of \`xtask deploy\` against \`deploy-fleet\`"
+echo
+echo '| run | wall time | against the loop |'
+echo '| --- | --- | --- |'
+write_toml 1
+make_tenants "$DEPLOY_TENANTS" seed_pending
+echo "loop: $(load)" >&2
+t0=$(now)
+cd "$app"
+while read -r line; do
+  db=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["url"].split("/")[-1])' "$line")
+  DATABASE_URL="postgresql://postgres:$password@127.0.0.1:$port/$db" "$xtask" --no-progress deploy >/dev/null 2>&1
+done <"$app/targets.jsonl"
+loop=$(python3 -c "print($(now) - $t0)")
+echo "| shell loop of \`xtask deploy\` | $(secs "$loop") s | 1.00 |"
+for w in $WORKERS; do
+  write_toml "$w"
+  make_tenants "$DEPLOY_TENANTS" seed_pending
+  rm -rf "$app/backups"
+  echo "workers $w: $(load)" >&2
+  t0=$(now)
+  "$xtask" --no-progress deploy-fleet >/dev/null 2>"$work/fleet.log" || { cat "$work/fleet.log" >&2; exit 1; }
+  t=$(python3 -c "print($(now) - $t0)")
+  echo "| \`deploy-fleet\`, workers = $w | $(secs "$t") s | $(python3 -c "print(f'{$loop / $t:.2f}x faster')") |"
+done
+echo
+echo "Load: $(load) at the end."
+echo
+fi
+if want head; then
+echo "### $AT_HEAD tenant databases already at the head: the plan's check"
+echo
+write_toml 8
+make_tenants "$AT_HEAD" seed_head
+rm -rf "$app/backups"
+t0=$(now)
+"$xtask" --no-progress deploy-fleet >/dev/null 2>"$work/head.log"
+t=$(python3 -c "print($(now) - $t0)")
+checked=$(grep -o 'checked in [0-9.]*s' "$work/head.log" | head -1)
+started=$(grep -c 'started (attempt' "$work/head.log" || true)
+echo "Whole run $(secs "$t") s; the read-only check of the $AT_HEAD targets ($checked, psql with up to 8 at once):"
+echo "$started Prisma or pipeline starts. $(load)."
+echo
+fi
+if want plan; then
+write_toml 8
+echo "### A $PLAN_TARGETS-target inventory: plan time and memory"
+echo
+: >"$app/targets.jsonl"
+python3 - "$app/targets.jsonl" "$PLAN_TARGETS" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    for i in range(n):
+        server = 1 + i % 1000  # ports 1-1000 on 127.0.0.2: nothing listens, refused at once
+        ring = "canary" if i % 997 == 0 else "main"
+        f.write('{"id": "t%06d", "url": "postgresql://app:${PW}@127.0.0.2:%d/tenant_%d", "labels": {"ring": "%s"}}\n' % (i, server, i, ring))
+PY
+cat >>"$app/tasks.toml" <<'TOML'
+[[fleet.waves]]
+name = "canary"
+labels = { ring = "canary" }
+[[fleet.waves]]
+name = "ten"
+percent = 10
+max_failure_ratio = 0.02
+[[fleet.waves]]
+name = "rest"
+max_failure_ratio = 0.02
+TOML
+for n in $((PLAN_TARGETS / 10)) "$PLAN_TARGETS"; do
+  head -n "$n" "$app/targets.jsonl" >"$work/t.jsonl"; cp "$work/t.jsonl" "$app/targets-$n.jsonl"
+  sed -i "s|^targets = .*|targets = \"targets-$n.jsonl\"|" "$app/tasks.toml"
+  /usr/bin/time -f '%e %M' -o "$work/time" "$xtask" --no-progress --dry-run deploy-fleet --shard 0/1000 >"$work/plan.txt" 2>&1 || true; head -c 600 "$work/plan.txt" >&2
+  read -r el rss < <(tail -n 1 "$work/time")
+  grep -q "the plan cannot be made" "$work/plan.txt" && { cat "$work/plan.txt" >&2; exit 1; }
+  echo "- $n targets: $(secs "$el") s, peak memory $((rss / 1024)) MiB ($(grep -c '^\s*t[0-9]' "$work/plan.txt" || true) targets in shard 0/1000 listed and checked)"
+done
+echo
+fi

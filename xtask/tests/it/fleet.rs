@@ -1,0 +1,520 @@
+//! Fleet deploys (issue 20) against real PostgreSQL clusters and the real Prisma
+//! CLI: tenant databases and schema-per-tenant targets of one server, waves with
+//! failure budgets, `kill -9` then `--resume`, shards started together and merged,
+//! and hostile inventories.
+//!
+//! The tenants' history is two migrations of a tenant app (a users table, then a
+//! unique index on its email), not the example app's: a unique index over a
+//! tenant's duplicate rows is how a migration fails for one tenant of many. The
+//! first migration is put in place by hand (its SQL and its `_prisma_migrations`
+//! row, as Prisma writes them) so a test starts fleets without a Prisma call per
+//! tenant; every deploy under test is the real Prisma CLI.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use pgcluster::{Cluster, ClusterOptions};
+use serde_json::Value;
+
+use crate::harness::Out;
+use crate::prisma_app::{repo_root, Options, PrismaApp, MIGRATIONS};
+
+const M1: &str = "20260301000000_tenant_users";
+const M1_SQL: &str = "CREATE TABLE \"tenant_user\" (\n    \"id\" SERIAL NOT NULL,\n    \"email\" TEXT NOT NULL,\n    CONSTRAINT \"tenant_user_pkey\" PRIMARY KEY (\"id\")\n);\n";
+const M2: &str = "20260302000000_unique_email";
+const M2_SQL: &str = "CREATE UNIQUE INDEX \"tenant_user_email_key\" ON \"tenant_user\"(\"email\");\n";
+
+/// A fleet of tenants on the app's cluster: `databases` tenant databases, and
+/// `schemas` tenants as schemas of one database `shared`.
+struct Fleet {
+    app: PrismaApp,
+    policy: String,
+    /// (id, database, schema)
+    tenants: Vec<(String, String, String)>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    xtask::testing::migrations::hex(&sha2::Sha256::digest(bytes))
+}
+
+impl Fleet {
+    fn options(fleet_toml: &str, policy: &str) -> Options {
+        Options {
+            deploy_policy: policy.into(),
+            extra_toml: format!(
+                "\n[tasks.deploy-fleet]\nuses = \"fleet-deploy\"\n[tasks.fleet-report]\nuses = \"fleet-report\"\n\n{fleet_toml}\n"
+            ),
+            ..Options::default()
+        }
+    }
+
+    /// Rewrites tasks.toml with another `[fleet]` section.
+    fn set_fleet(&self, fleet_toml: &str) {
+        self.app.reconfigure(Fleet::options(fleet_toml, &self.policy));
+    }
+
+    fn new(databases: usize, schemas: usize, fleet_toml: &str, policy: &str) -> Fleet {
+        let app = PrismaApp::with(Fleet::options(fleet_toml, policy));
+        let dir = app.path().join(MIGRATIONS);
+        std::fs::remove_dir_all(&dir).unwrap();
+        for (name, sql) in [(M1, M1_SQL), (M2, M2_SQL)] {
+            app.project.file(&format!("{MIGRATIONS}/{name}/migration.sql"), sql);
+        }
+        app.project.file(&format!("{MIGRATIONS}/migration_lock.toml"), "provider = \"postgresql\"\n");
+        let mut tenants = Vec::new();
+        for i in 0..databases {
+            let db = format!("tenant_{i:02}");
+            app.cluster.create_database(&db).unwrap();
+            tenants.push((format!("db-{i:02}"), db, "public".to_string()));
+        }
+        if schemas > 0 {
+            app.cluster.create_database("shared").unwrap();
+        }
+        for i in 0..schemas {
+            tenants.push((format!("schema-{i:02}"), "shared".into(), format!("t{i:02}")));
+        }
+        let f = Fleet { app, tenants, policy: policy.into() };
+        for (_, db, schema) in &f.tenants {
+            f.seed(&f.app.cluster, db, schema);
+        }
+        f.write_targets(&f.app.cluster, &BTreeMap::new());
+        f
+    }
+
+    /// The first migration applied by hand, as Prisma records it.
+    fn seed(&self, cluster: &Cluster, db: &str, schema: &str) {
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{schema}\"; SET search_path TO \"{schema}\";\n\
+             CREATE TABLE \"_prisma_migrations\" (\"id\" VARCHAR(36) PRIMARY KEY NOT NULL, \"checksum\" VARCHAR(64) NOT NULL, \
+             \"finished_at\" TIMESTAMPTZ, \"migration_name\" VARCHAR(255) NOT NULL, \"logs\" TEXT, \"rolled_back_at\" TIMESTAMPTZ, \
+             \"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(), \"applied_steps_count\" INTEGER NOT NULL DEFAULT 0);\n\
+             {M1_SQL}\
+             INSERT INTO \"_prisma_migrations\" VALUES ('seed-{schema}', '{}', now(), '{M1}', NULL, NULL, now(), 1);\n\
+             INSERT INTO \"tenant_user\" (email) VALUES ('a@x'), ('b@x');",
+            sha256_hex(M1_SQL.as_bytes())
+        );
+        cluster.psql(db, &sql).unwrap();
+    }
+
+    /// targets.jsonl: every tenant through a URL template whose password comes
+    /// from the environment (PW); `labels` per id.
+    fn write_targets(&self, cluster: &Cluster, labels: &BTreeMap<&str, &str>) {
+        let mut text = String::from("# tenants of the fleet test\n");
+        for (id, db, schema) in &self.tenants {
+            let mut line = serde_json::json!({
+                "id": id,
+                "url": format!("postgresql://postgres:${{PW}}@127.0.0.1:{}/{db}", cluster.port()),
+            });
+            if schema != "public" {
+                line["schema"] = schema.clone().into();
+            }
+            if let Some(ring) = labels.get(id.as_str()) {
+                line["labels"] = serde_json::json!({ "ring": ring });
+            }
+            text.push_str(&format!("{line}\n"));
+        }
+        self.app.project.file("fleet/targets.jsonl", &text);
+    }
+
+    fn xtask(&self) -> crate::harness::Xtask {
+        self.app.project.xtask().env("PW", self.app.password())
+    }
+
+    fn psql(&self, db: &str, sql: &str) -> String {
+        self.app.cluster.psql(db, sql).unwrap()
+    }
+
+    /// `name state` rows of one tenant's `_prisma_migrations`.
+    fn states(&self, db: &str, schema: &str) -> Vec<String> {
+        let out = self.psql(
+            db,
+            &format!(
+                "SELECT migration_name || ' ' || CASE WHEN rolled_back_at IS NOT NULL THEN 'rolled back' \
+                 WHEN finished_at IS NOT NULL THEN 'applied' ELSE 'failed' END \
+                 FROM \"{schema}\"._prisma_migrations ORDER BY started_at, migration_name"
+            ),
+        );
+        out.lines().map(String::from).collect()
+    }
+
+    fn at_head(&self, db: &str, schema: &str) -> bool {
+        let s = self.states(db, schema);
+        s.iter().filter(|l| *l == &format!("{M2} applied")).count() == 1
+            && s.iter().filter(|l| *l == &format!("{M1} applied")).count() == 1
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.app.path().join("backups/fleet")
+    }
+
+    fn ledger(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir().join("ledger.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("ledger line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    fn report(&self, rel: &str) -> Value {
+        self.app.report(rel)
+    }
+
+    #[track_caller]
+    fn assert_no_secret(&self, what: &str, text: &str) {
+        assert!(!text.contains(self.app.password()), "the database password appears in {what}:\n{text}");
+    }
+
+    /// Every file the fleet wrote (plan, ledger, logs, reports), checked for the password.
+    fn assert_no_secret_in_files(&self) {
+        let mut stack = vec![self.state_dir()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    self.assert_no_secret(&p.display().to_string(), &text);
+                }
+            }
+        }
+    }
+}
+
+fn outcomes(report: &Value) -> BTreeMap<String, String> {
+    report["targets"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no targets in {report:#}"))
+        .iter()
+        .map(|t| (t["id"].as_str().unwrap().to_string(), t["outcome"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn validate(report: &Value) {
+    let schema = |file: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join(file)).unwrap()).unwrap()
+    };
+    crate::report::validate(&schema("docs/report-v1.schema.json"), report, "report")
+        .unwrap_or_else(|e| panic!("{e}\n{report:#}"));
+    let fleet = serde_json::json!({ "fleet": report["fleet"], "targets": report["targets"] });
+    crate::report::validate(&schema("docs/fleet-report-v1.schema.json"), &fleet, "report")
+        .unwrap_or_else(|e| panic!("{e}\n{report:#}"));
+}
+
+/// The largest number of ledger attempts that overlapped in time, by a key of the id.
+fn max_overlap(ledger: &[Value], key: &dyn Fn(&str) -> String) -> BTreeMap<String, usize> {
+    let mut spans: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for l in ledger {
+        let end =
+            chrono::DateTime::parse_from_rfc3339(l["ts"].as_str().unwrap()).unwrap().timestamp_millis() as f64 / 1000.0;
+        let start = end - l["seconds"].as_f64().unwrap();
+        spans.entry(key(l["id"].as_str().unwrap())).or_default().push((start, end));
+    }
+    spans
+        .into_iter()
+        .map(|(k, v)| {
+            let most =
+                v.iter().map(|&(s, _)| v.iter().filter(|&&(s2, e2)| s2 <= s && s < e2).count()).max().unwrap_or(0);
+            (k, most)
+        })
+        .collect()
+}
+
+const WAVES_ALL: &str = "[fleet]\ntargets = \"fleet/targets.jsonl\"\nworkers = 4\nper_server = 2\n";
+
+/// Tenant databases and schema-per-tenant targets of one server all reach the
+/// head; at most `per_server` run at once on the server and one at a time in
+/// the shared database (so no P1002); a second run starts nothing.
+#[test]
+fn databases_and_schemas_of_one_server_reach_the_head_within_the_limits() {
+    let f = Fleet::new(4, 3, WAVES_ALL, "rehearse = \"off\"");
+
+    let plan = f.xtask().args(["deploy-fleet", "--dry-run"]).run();
+    plan.expect_code(0);
+    for (id, _, _) in &f.tenants {
+        assert!(plan.stdout.contains(&format!("  {id} [")), "{id} missing from the plan:\n{}", plan.stdout);
+    }
+    assert!(plan.stdout.contains("7 target(s) would get the deploy pipeline"), "{}", plan.stdout);
+    f.assert_no_secret("the plan", &plan.all());
+    assert!(!f.state_dir().join("ledger.jsonl").exists(), "--dry-run wrote a ledger");
+
+    let out = f.xtask().args(["deploy-fleet", "--report", "fleet.json"]).run();
+    out.expect_code(0);
+    for (id, db, schema) in &f.tenants {
+        assert!(f.at_head(db, schema), "{id} is not at the head: {:?}\n{}", f.states(db, schema), out.all());
+    }
+    let report = f.report("fleet.json");
+    validate(&report);
+    assert!(outcomes(&report).values().all(|o| o == "applied"), "{report:#}");
+    assert_eq!(report["fleet"]["counts"]["applied"], 7);
+
+    // The tool's own counters: the ledger's attempts, by server and by database.
+    let ledger = f.ledger();
+    assert_eq!(ledger.len(), 7, "{ledger:#?}");
+    let per_server = max_overlap(&ledger, &|_| "server".into());
+    assert!(per_server["server"] <= 2, "more than per_server = 2 at once: {per_server:?}");
+    let per_db = max_overlap(&ledger, &|id| if id.starts_with("schema-") { "shared".into() } else { id.into() });
+    assert_eq!(per_db["shared"], 1, "schemas of one database ran at once: {ledger:#?}");
+    let logs: String = std::fs::read_dir(f.state_dir().join("logs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(!logs.contains("P1002"), "a target timed out on Prisma's advisory lock:\n{logs}");
+    // Each target's backup went to its own directory.
+    for (id, _, _) in &f.tenants {
+        let own: Vec<_> = std::fs::read_dir(f.state_dir().join(id)).unwrap().flatten().collect();
+        assert!(own.iter().any(|e| e.file_name().to_string_lossy().starts_with("pre-migration-")), "{id}: {own:?}");
+    }
+    f.assert_no_secret("the output", &out.all());
+    f.assert_no_secret_in_files();
+
+    // Again: every target is checked natively and none is started.
+    let again = f.xtask().args(["deploy-fleet", "--report", "again.json"]).run();
+    again.expect_code(0);
+    assert!(again.stderr.contains("7 at the head, 0 to deploy"), "{}", again.stderr);
+    assert!(outcomes(&f.report("again.json")).values().all(|o| o == "up-to-date"));
+    assert_eq!(f.ledger().len(), 7, "a target at the head was started again");
+}
+
+/// A tenant whose rows break the unique index: with a canary wave of budget 0 it
+/// stops the fleet before the next wave (exit 7, nothing else touched); with a
+/// budget of 1 the rest completes (exit 4) and the report names the tenant, its
+/// error, verdict and backup.
+#[test]
+fn a_failing_tenant_spends_the_canary_budget_or_stays_within_the_last() {
+    let canary = format!(
+        "{WAVES_ALL}\n[[fleet.waves]]\nname = \"canary\"\nlabels = {{ ring = \"canary\" }}\nmax_failures = 0\n\
+         [[fleet.waves]]\nname = \"rest\"\nmax_failures = 1\n"
+    );
+    let f = Fleet::new(4, 0, &canary, "");
+    f.psql("tenant_01", "INSERT INTO tenant_user (email) VALUES ('a@x')");
+    f.write_targets(&f.app.cluster, &BTreeMap::from([("db-01", "canary")]));
+
+    let out = f.xtask().args(["deploy-fleet", "--report", "stopped.json"]).run();
+    out.expect_code(7);
+    assert!(out.stderr.contains("wave `canary` spent its failure budget"), "{}", out.stderr);
+    let report = f.report("stopped.json");
+    validate(&report);
+    let o = outcomes(&report);
+    assert_eq!(o["db-01"], "failed");
+    for id in ["db-00", "db-02", "db-03"] {
+        assert_eq!(o[id], "not-tried", "{report:#}");
+    }
+    for db in ["tenant_00", "tenant_02", "tenant_03"] {
+        assert_eq!(f.states(db, "public"), [format!("{M1} applied")], "a tenant after the canary was touched");
+    }
+    assert_eq!(report["fleet"]["stopped_in_wave"], "canary");
+
+    // One wave with a budget of one: the others complete.
+    f.set_fleet(&format!("{WAVES_ALL}\n[[fleet.waves]]\nname = \"all\"\nmax_failures = 1\n"));
+    let out = f.xtask().args(["deploy-fleet", "--report", "within.json"]).run();
+    out.expect_code(4);
+    let report = f.report("within.json");
+    validate(&report);
+    let o = outcomes(&report);
+    assert_eq!(o["db-01"], "failed", "{report:#}");
+    for (id, db, _) in f.tenants.iter().filter(|t| t.0 != "db-01") {
+        assert_eq!(o[id], "applied", "{report:#}");
+        assert!(f.at_head(db, "public"));
+    }
+    let bad = report["targets"].as_array().unwrap().iter().find(|t| t["id"] == "db-01").unwrap();
+    let error = bad["error"].as_str().unwrap_or("");
+    assert!(error.contains("23505") || error.contains("tenant_user_email_key"), "{bad:#}");
+    assert!(bad["verdict"].as_str().is_some_and(|v| !v.is_empty()), "{bad:#}");
+    let backup = bad["backup"].as_str().expect("the failed tenant's backup");
+    assert!(std::path::Path::new(backup).is_file() && backup.contains("/fleet/db-01/"), "{backup}");
+    assert!(bad["next"].as_array().is_some_and(|n| !n.is_empty()), "{bad:#}");
+    let summary = f.xtask().args(["fleet-report", "within.json"]).run();
+    summary.expect_code(4);
+    assert!(summary.stdout.contains("**db-01**") && summary.stdout.contains("backup:"), "{}", summary.stdout);
+    f.assert_no_secret("the output", &out.all());
+    f.assert_no_secret_in_files();
+}
+
+/// `kill -9` of the fleet while a target runs, then `--resume`: every target
+/// reaches the head, no migration is applied twice, the ledger reads; a second
+/// `--resume` does nothing and says so.
+#[test]
+fn kill_9_mid_wave_then_resume_converges() {
+    let toml = "[fleet]\ntargets = \"fleet/targets.jsonl\"\nworkers = 1\nper_server = 1\n";
+    let f = Fleet::new(4, 0, toml, "rehearse = \"off\"");
+    let mut child = f.xtask().args(["deploy-fleet"]).spawn();
+    let t0 = Instant::now();
+    // Mid-wave: one target done, the next one started.
+    loop {
+        let started = std::fs::read_dir(f.state_dir().join("logs")).map(|d| d.count()).unwrap_or(0);
+        if !f.ledger().is_empty() && started >= 2 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "the fleet never got going");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the fleet ended before it could be killed: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let refused = f.xtask().args(["deploy-fleet"]).run();
+    refused.expect_code(2);
+    assert!(refused.stderr.contains("--resume"), "{}", refused.stderr);
+
+    let resumed = f.xtask().args(["deploy-fleet", "--resume", "--report", "resumed.json"]).run();
+    resumed.expect_code(0);
+    for (id, db, _) in &f.tenants {
+        assert!(f.at_head(db, "public"), "{id}: {:?}\n{}", f.states(db, "public"), resumed.all());
+        let applied = f.psql(db, &format!("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '{M2}' AND finished_at IS NOT NULL AND rolled_back_at IS NULL"));
+        assert_eq!(applied.trim(), "1", "{id}: {M2} applied more than once");
+    }
+    let ledger = f.ledger();
+    for id in f.tenants.iter().map(|t| &t.0) {
+        let last = ledger.iter().rev().find(|l| &l["id"] == id);
+        let ok = match last {
+            Some(l) => ["applied", "recovered"].contains(&l["outcome"].as_str().unwrap()),
+            // Killed before its ledger line, finished by its own pipeline: the resume found it at the head.
+            None => outcomes(&f.report("resumed.json"))[id] == "up-to-date",
+        };
+        assert!(ok, "{id}: {last:?}");
+    }
+
+    let second = f.xtask().args(["deploy-fleet", "--resume"]).run();
+    second.expect_code(0);
+    assert!(second.stderr.contains("nothing to resume"), "{}", second.stderr);
+    assert_eq!(f.ledger().len(), ledger.len(), "the second resume started a target");
+}
+
+/// Two servers, three shards started together as matrix legs would be: each
+/// target is in exactly one shard's report, a server's targets in one shard,
+/// and the merged report equals a single-process run over the same tenants.
+#[test]
+fn shards_started_together_cover_every_target_once_and_merge() {
+    let toml = "[fleet]\ntargets = \"fleet/targets.jsonl\"\nworkers = 2\nper_server = 1\n\n[[fleet.waves]]\nname = \"all\"\nmax_failures = 1\n";
+    let f = Fleet::new(2, 0, toml, "rehearse = \"off\"");
+    let second = Cluster::start(
+        &f.app.path().join("pg2"),
+        &ClusterOptions { tls: false, superuser_password: f.app.password().to_string() },
+    )
+    .unwrap();
+    // Two more tenants on the second server; one of them with duplicates.
+    let mut text = f.app.project.read("fleet/targets.jsonl");
+    for (id, db) in [("eu-00", "tenant_eu0"), ("eu-01", "tenant_eu1")] {
+        second.create_database(db).unwrap();
+        f.seed(&second, db, "public");
+        text.push_str(&format!(
+            "{{\"id\": \"{id}\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/{db}\", \"labels\": {{\"region\": \"eu\"}}}}\n",
+            second.port()
+        ));
+    }
+    second.psql("tenant_eu1", "INSERT INTO tenant_user (email) VALUES ('a@x')").unwrap();
+    f.app.project.file("fleet/targets.jsonl", &text);
+
+    let legs: Vec<_> = (0..3)
+        .map(|i| {
+            f.xtask()
+                .args(["deploy-fleet", "--shard", &format!("{i}/3"), "--report", &format!("shard-{i}.json")])
+                .spawn()
+        })
+        .collect();
+    let mut shard_of: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, leg) in legs.into_iter().enumerate() {
+        let out = leg.wait_with_output().unwrap();
+        let code = out.status.code();
+        assert!(matches!(code, Some(0) | Some(4)), "shard {i}: {code:?}\n{}", String::from_utf8_lossy(&out.stderr));
+        for id in outcomes(&f.report(&format!("shard-{i}.json"))).keys() {
+            assert!(shard_of.insert(id.clone(), i).is_none(), "{id} is in two shards");
+        }
+    }
+    assert_eq!(shard_of.len(), 4, "{shard_of:?}");
+    assert_eq!(shard_of["db-00"], shard_of["db-01"], "one server split over shards");
+    assert_eq!(shard_of["eu-00"], shard_of["eu-01"], "one server split over shards");
+
+    let merged = f
+        .xtask()
+        .args(["fleet-report", "shard-0.json", "shard-1.json", "shard-2.json", "--report", "merged.json"])
+        .run();
+    merged.expect_code(4);
+    let merged_report = f.report("merged.json");
+    validate(&merged_report);
+    let merged_outcomes = outcomes(&merged_report);
+    assert_eq!(merged_outcomes["eu-01"], "failed");
+    let twice = f.xtask().args(["fleet-report", "shard-0.json", "shard-0.json"]).run();
+    twice.expect_code(2);
+
+    // The same tenants from scratch, in one process: the same outcome per target.
+    for (_, db, _) in &f.tenants {
+        f.psql(db, "DROP TABLE tenant_user, _prisma_migrations");
+        f.seed(&f.app.cluster, db, "public");
+    }
+    for db in ["tenant_eu0", "tenant_eu1"] {
+        second.psql(db, "DROP TABLE tenant_user, _prisma_migrations").unwrap();
+        f.seed(&second, db, "public");
+    }
+    second.psql("tenant_eu1", "INSERT INTO tenant_user (email) VALUES ('a@x')").unwrap();
+    let single = f.xtask().args(["deploy-fleet", "--report", "single.json"]).run();
+    single.expect_code(4);
+    assert_eq!(outcomes(&f.report("single.json")), merged_outcomes);
+    drop(second);
+}
+
+/// Inventories that must not run: clear errors with their line, exit 2, no plan,
+/// no ledger, no child started.
+#[test]
+fn hostile_inventories_are_refused_before_anything_runs() {
+    let f = Fleet::new(1, 0, WAVES_ALL, "");
+    let port = f.app.cluster.port();
+    let ok = format!("{{\"id\": \"a\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/tenant_00\"}}");
+    let cases: Vec<(String, &str, &str)> = vec![
+        (format!("{ok}\n{ok}\n"), "targets.jsonl:2: duplicate id `a` (first on line 1)", "duplicate"),
+        (
+            format!("{{\"id\": \"b\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/x\", \"labels\": {{\"db\": \"postgresql://postgres:{}@h/x\"}}}}\n", f.app.password()),
+            "holds a URL",
+            "url in a label",
+        ),
+        (format!("{{\"id\": \"c\", \"url\": \"postgresql://postgres:{}@127.0.0.1:{port}/x\"}}\n", f.app.password()), "password written into it", "literal password"),
+        ("{\"id\": \"d\", \"url_env\": \"NOT_SET_ANYWHERE\"}\n".into(), "NOT_SET_ANYWHERE is not set", "missing variable"),
+    ];
+    for (text, want, what) in &cases {
+        f.app.project.file("fleet/targets.jsonl", text);
+        let out = f.xtask().args(["deploy-fleet"]).run();
+        out.expect_code(2);
+        assert!(out.stderr.contains(want), "{what}: {}", out.stderr);
+        f.assert_no_secret(what, &out.all());
+    }
+    // A command that prints garbage.
+    let toml = f.app.project.read("tasks.toml");
+    let garbage = toml.replace(
+        "targets = \"fleet/targets.jsonl\"",
+        "command = [\"sh\", \"-c\", \"echo '{\\\"id\\\": \\\"x\\\"'; echo hello\"]",
+    );
+    f.app.project.file("tasks.toml", &garbage);
+    let out = f.xtask().args(["deploy-fleet"]).run();
+    out.expect_code(2);
+    assert!(out.stderr.contains("line 1 of the output of") && out.stderr.contains("not a target"), "{}", out.stderr);
+    // A catalog query returning NULLs.
+    f.psql(
+        "postgres",
+        "CREATE TABLE tenants (slug text, dsn_var text); INSERT INTO tenants VALUES ('ok', 'T_URL'), (NULL, 'T_URL');",
+    );
+    let query = toml.replace(
+        "targets = \"fleet/targets.jsonl\"",
+        "query = \"SELECT slug AS id, dsn_var AS url_env FROM tenants ORDER BY slug NULLS LAST\"\ncatalog_url_env = \"CATALOG_URL\"",
+    );
+    f.app.project.file("tasks.toml", &query);
+    let out: Out = f
+        .xtask()
+        .env("CATALOG_URL", f.app.cluster.url("postgres"))
+        .env("T_URL", f.app.cluster.url("tenant_00"))
+        .args(["deploy-fleet"])
+        .run();
+    out.expect_code(2);
+    assert!(out.stderr.contains("row 2 of fleet.query") && out.stderr.contains("no id"), "{}", out.stderr);
+    f.assert_no_secret("the catalog error", &out.all());
+    // An unknown key in [fleet] is a config error with its line.
+    f.app.project.file("tasks.toml", &toml.replace("per_server = 2", "per_server = 2\nper_host = 1"));
+    let out = f.xtask().args(["deploy-fleet"]).run();
+    out.expect_code(2);
+    assert!(out.stderr.contains("unknown field `per_host`"), "{}", out.stderr);
+    assert!(!f.state_dir().exists(), "a refused inventory left fleet state behind");
+    assert_eq!(f.states("tenant_00", "public"), [format!("{M1} applied")]);
+}
