@@ -493,12 +493,11 @@ fn resolve_command(ctx: &Ctx, mark: Mark, name: &str) -> String {
         Mark::Applied => BuiltinKind::ResolveApplied,
     };
     task_command(ctx, kind, Some(name))
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", mark.flag(), name]).display())
+        .unwrap_or_else(|| prisma::shown(ctx, &["migrate", "resolve", mark.flag(), name]))
 }
 
 fn deploy_command(ctx: &Ctx) -> String {
-    task_command(ctx, BuiltinKind::PrismaDeploy, None)
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "deploy"]).display())
+    task_command(ctx, BuiltinKind::PrismaDeploy, None).unwrap_or_else(|| prisma::shown(ctx, &["migrate", "deploy"]))
 }
 
 pub(crate) fn diagnose_command(ctx: &Ctx, name: &str) -> String {
