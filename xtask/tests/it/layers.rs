@@ -570,11 +570,12 @@ fn every_source_file_opens_with_a_doc_line() {
 /// Longest a product function should be, in lines from `fn` to its closing brace.
 const LONG: usize = 80;
 /// How many product functions may still be longer than [`LONG`] (31 before issue
-/// 23's item 4, 16 after it). A ratchet, not a per-function ceiling: the long ones
-/// left (the statement analyser, the lock, the data checks) are being reworked on
-/// other branches, and a ceiling would block those merges or be set above them.
-/// Lower it when one is shortened, never raise it.
-const MAX_LONG: usize = 16;
+/// 23's item 4; 9 after it and the statement analyser's split). A ratchet, not a
+/// per-function ceiling: the long ones left (evidence's judge, the lock, the data
+/// checks, the rehearsal, pg_dump's runner) are other branches' ground, and a
+/// ceiling would block their merges or be set above them. Lower it when one is
+/// shortened, never raise it.
+const MAX_LONG: usize = 9;
 
 #[test]
 fn few_product_functions_are_long() {
