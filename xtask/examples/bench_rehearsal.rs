@@ -33,11 +33,12 @@ fn main() -> anyhow::Result<()> {
         Cluster::start(&base.join("pg"), &ClusterOptions { tls: false, superuser_password: "bench-pw".into() })?;
 
     let example = root.join("Backend/src/prisma/db/migrations");
-    bench(&root, &xtask, &cluster, &base, "example app", &example, reps, 1)?;
+    let on = On { root: &root, xtask: &xtask, cluster: &cluster, base: &base };
+    bench(&on, "example app", &example, reps, 1)?;
     if let Some(dir) = corpus {
         let dir = if dir.join("migrations").is_dir() { dir.join("migrations") } else { dir };
         let name = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
-        bench(&root, &xtask, &cluster, &base, &name.unwrap_or_else(|| "corpus".into()), &dir, reps, copies)?;
+        bench(&on, &name.unwrap_or_else(|| "corpus".into()), &dir, reps, copies)?;
     }
     drop(cluster);
     let _ = std::fs::remove_dir_all(&base);
@@ -47,17 +48,17 @@ fn main() -> anyhow::Result<()> {
 /// Copies the Backend app with `migrations` as its history, applies all but the
 /// last with Prisma, then times deploys of the last one (dropping its row and
 /// objects between runs by restoring a template database).
-#[allow(clippy::too_many_arguments)]
-fn bench(
-    root: &Path,
-    xtask: &Path,
-    cluster: &Cluster,
-    base: &Path,
-    label: &str,
-    migrations: &Path,
-    reps: usize,
-    copies: usize,
-) -> anyhow::Result<()> {
+/// What every benchmarked history runs on: the repository, the xtask binary, the
+/// cluster and the scratch directory.
+struct On<'a> {
+    root: &'a Path,
+    xtask: &'a Path,
+    cluster: &'a Cluster,
+    base: &'a Path,
+}
+
+fn bench(on: &On, label: &str, migrations: &Path, reps: usize, copies: usize) -> anyhow::Result<()> {
+    let On { root, xtask, cluster, base } = *on;
     let app = base.join(format!("app-{}", label.replace(' ', "-")));
     let _ = std::fs::remove_dir_all(&app);
     pgcluster::copy_dir(&root.join("Backend"), &app)?;

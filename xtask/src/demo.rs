@@ -28,46 +28,16 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
         config.tasks.iter().find(|t| t.action == Action::Uses(BuiltinKind::PrismaDeploy)).ok_or_else(|| {
             Failure::usage("demo: tasks.toml has no task with uses = \"prisma-deploy\" to demonstrate")
         })?;
-    let app = config.prisma.cwd.clone();
-    let schema = config.prisma.schema.clone().ok_or_else(|| {
-        Failure::usage("demo: set [prisma] schema in tasks.toml (the demo runs the example app in Backend/)")
-    })?;
-    let migrations = config.prisma.migrations.clone().unwrap_or_else(|| schema.with_file_name("migrations"));
-    let (broken, migration) = find_broken_fixture(&app.join("fixtures")).ok_or_else(|| {
-        Failure::usage(format!(
-            "demo: no fixtures/<migration>.v1.sql in {}: the demo needs the repository's example app",
-            app.display()
-        ))
-    })?;
-
+    let Fixture { app, schema, migrations, broken, migration } = fixture(config)?;
     ensure_node_modules(&ui, &app)?;
 
     // A fresh copy of the app, so the demo can put the broken file in place.
     let work = config.root.join("target").join("demo");
     let copy = work.join("app");
-    let _ = std::fs::remove_dir_all(&copy);
-    let _ = std::fs::remove_dir_all(work.join("backups"));
-    copy_dir(&app, &copy).map_err(fail("copying the example app"))?;
-    std::os::unix::fs::symlink(app.join("node_modules"), copy.join("node_modules"))
-        .map_err(fail("linking node_modules"))?;
-    let rebase = |p: &Path| copy.join(p.strip_prefix(&app).unwrap_or(p));
-    let mut demo = config.clone();
-    demo.prisma.cwd = copy.clone();
-    demo.prisma.schema = Some(rebase(&schema));
-    demo.prisma.migrations = Some(rebase(&migrations));
-    demo.backup.dir = work.join("backups");
-    let migration_sql = rebase(&migrations).join(&migration).join("migration.sql");
+    let (demo, migration_sql) = copy_app(config, &app, &copy, &work, &schema, &migrations, &migration)?;
     let fixed = std::fs::read_to_string(&migration_sql).map_err(fail("reading the fixed migration"))?;
 
-    ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
-    // Throwaway, but not guessable from outside the run: pid and time mixed.
-    let password = format!(
-        "demo-{:x}",
-        (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64
-    );
-    let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
-        .map_err(fail("starting PostgreSQL"))?;
-    ui.add_secret(cluster.password());
+    let cluster = start_cluster(&ui, &work)?;
     let story = Story {
         demo: &demo,
         cluster: &cluster,
@@ -81,14 +51,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     // fails on a copy and production is never touched. Then the fix goes through.
     ui.event("demo: part 1: the broken migration meets the rehearsal, not production");
     story.use_database("school")?;
-    let held = work.join("held-back-migration");
-    let dir = migration_sql.parent().unwrap_or(&copy).to_path_buf();
-    std::fs::rename(&dir, &held).map_err(fail("holding back the migration"))?;
-    let out = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]).and_then(|c| proc::run_quiet(&ui, c));
-    std::fs::rename(&held, &dir).map_err(fail("putting the migration back"))?;
-    if !out.map_err(fail("running Prisma"))?.success() {
-        return Err(Failure::task("demo: deploying the init migration failed"));
-    }
+    deploy_all_but(&ui, &demo, &work, &migration_sql, &copy)?;
     ui.event("demo: production has the init migration (it created the enum attendance_status)");
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
     ui.event(&format!(
@@ -118,17 +81,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     // recovery on a copy, then the deploy performs it.
     ui.event("demo: part 2: a migration that failed before the tool was in use (the runbook's P3009)");
     story.use_database("school_legacy")?;
-    std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
-    let out = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"])
-        .and_then(|c| proc::run_quiet(&ui, c))
-        .map_err(fail("running Prisma"))?;
-    let text = ui.redact(&out.combined());
-    if out.success() {
-        return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));
-    }
-    for line in text.lines().filter(|l| l.contains("Error") || l.contains("ERROR") || l.contains("P3018")).take(4) {
-        ui.event(&format!("demo:   prisma said: {}", line.trim()));
-    }
+    fail_with_plain_prisma(&ui, &demo, &migration_sql, &broken)?;
     ui.event(&format!("demo: {migration} is now recorded as failed; every deploy would stop with P3009"));
     std::fs::write(&migration_sql, &fixed).map_err(fail("restoring the fixed migration"))?;
     ui.event(&format!(
@@ -145,6 +98,103 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     recovered?;
     ui.event("demo: done: a broken migration caught by the rehearsal before production; an earlier failure recovered (rehearsed, then P3009, evidence, resolve, deploy)");
     Ok(Exit::Success)
+}
+
+/// The example app's parts the demo needs: where it is, its schema and migrations,
+/// and the broken first version of one migration (`fixtures/<migration>.v1.sql`).
+struct Fixture {
+    app: PathBuf,
+    schema: PathBuf,
+    migrations: PathBuf,
+    broken: String,
+    migration: String,
+}
+
+fn fixture(config: &Config) -> Result<Fixture, Failure> {
+    let app = config.prisma.cwd.clone();
+    let schema = config.prisma.schema.clone().ok_or_else(|| {
+        Failure::usage("demo: set [prisma] schema in tasks.toml (the demo runs the example app in Backend/)")
+    })?;
+    let migrations = config.prisma.migrations.clone().unwrap_or_else(|| schema.with_file_name("migrations"));
+    let (broken, migration) = find_broken_fixture(&app.join("fixtures")).ok_or_else(|| {
+        Failure::usage(format!(
+            "demo: no fixtures/<migration>.v1.sql in {}: the demo needs the repository's example app",
+            app.display()
+        ))
+    })?;
+
+    Ok(Fixture { app, schema, migrations, broken, migration })
+}
+
+/// A throwaway cluster under `work`, its password masked in the output.
+fn start_cluster(ui: &Ui, work: &Path) -> Result<Cluster, Failure> {
+    ui.event(&format!("demo: starting a throwaway PostgreSQL cluster under {}", work.join("pg").display()));
+    // Throwaway, but not guessable from outside the run: pid and time mixed.
+    let password = format!(
+        "demo-{:x}",
+        (std::process::id() as u64 * 2_654_435_761) ^ chrono::Utc::now().timestamp_micros() as u64
+    );
+    let cluster = Cluster::start(&work.join("pg"), &ClusterOptions { tls: false, superuser_password: password })
+        .map_err(fail("starting PostgreSQL"))?;
+    ui.add_secret(cluster.password());
+    Ok(cluster)
+}
+
+/// Copies the example app to `copy` (node_modules linked) and points a copy of
+/// `config` at it: the demo's config, and the path of `migration`'s SQL in the copy.
+fn copy_app(
+    config: &Config,
+    app: &Path,
+    copy: &Path,
+    work: &Path,
+    schema: &Path,
+    migrations: &Path,
+    migration: &str,
+) -> Result<(Config, PathBuf), Failure> {
+    let _ = std::fs::remove_dir_all(copy);
+    let _ = std::fs::remove_dir_all(work.join("backups"));
+    copy_dir(app, copy).map_err(fail("copying the example app"))?;
+    std::os::unix::fs::symlink(app.join("node_modules"), copy.join("node_modules"))
+        .map_err(fail("linking node_modules"))?;
+    let rebase = |p: &Path| copy.join(p.strip_prefix(app).unwrap_or(p));
+    let mut demo = config.clone();
+    demo.prisma.cwd = copy.to_path_buf();
+    demo.prisma.schema = Some(rebase(schema));
+    demo.prisma.migrations = Some(rebase(migrations));
+    demo.backup.dir = work.join("backups");
+    let migration_sql = rebase(migrations).join(migration).join("migration.sql");
+    Ok((demo, migration_sql))
+}
+
+/// Deploys every migration but the demonstrated one with plain Prisma, as
+/// production had them before.
+fn deploy_all_but(ui: &Ui, demo: &Config, work: &Path, migration_sql: &Path, copy: &Path) -> Result<(), Failure> {
+    let held = work.join("held-back-migration");
+    let dir = migration_sql.parent().unwrap_or(copy).to_path_buf();
+    std::fs::rename(&dir, &held).map_err(fail("holding back the migration"))?;
+    let out = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]).and_then(|c| proc::run_quiet(ui, c));
+    std::fs::rename(&held, &dir).map_err(fail("putting the migration back"))?;
+    if !out.map_err(fail("running Prisma"))?.success() {
+        return Err(Failure::task("demo: deploying the init migration failed"));
+    }
+    Ok(())
+}
+
+/// Puts the broken migration in place and lets plain Prisma fail on it: the
+/// runbook's P3018, recorded as failed.
+fn fail_with_plain_prisma(ui: &Ui, demo: &Config, migration_sql: &Path, broken: &str) -> Result<(), Failure> {
+    std::fs::write(migration_sql, broken).map_err(fail("putting the broken migration in place"))?;
+    let out = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"])
+        .and_then(|c| proc::run_quiet(ui, c))
+        .map_err(fail("running Prisma"))?;
+    let text = ui.redact(&out.combined());
+    if out.success() {
+        return Err(Failure::task("demo: the broken migration applied; the fixture no longer reproduces the runbook"));
+    }
+    for line in text.lines().filter(|l| l.contains("Error") || l.contains("ERROR") || l.contains("P3018")).take(4) {
+        ui.event(&format!("demo:   prisma said: {}", line.trim()));
+    }
+    Ok(())
 }
 
 /// One throwaway cluster, the demo's config, and the deploy task to run.

@@ -123,35 +123,7 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     if cli::prescan_subcommand(args) == Some(cli::INIT) {
         return run_init(args);
     }
-    let wants_help_only =
-        args.iter().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | cli::COMPLETIONS));
-    let config_path = match cli::prescan_config(args) {
-        Some(p) => Some(p),
-        None => std::env::current_dir().ok().and_then(|d| config::discover(&d)),
-    };
-    let config =
-        match &config_path {
-            Some(p) if !p.is_file() => {
-                return Err(Failure::usage(format!(
-                    "{}: no such file: pass an existing tasks.toml to --config",
-                    p.display()
-                )))
-            }
-            Some(p) => {
-                // Parse and validate, then the analysis pass (cycles) over the whole graph.
-                let mut config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
-                // One target of a fleet: its backups and audit log apart from the others'.
-                if let Some(dir) = fleet::target_backup_dir(&config) {
-                    config.backup.dir = dir;
-                }
-                plan::check(&config).map_err(|e| Failure::usage(e.to_string()))?;
-                Some(config)
-            }
-            None if wants_help_only => None,
-            None => return Err(Failure::usage(
-                "no tasks.toml in this directory or any parent: run from inside the repository, or pass --config PATH",
-            )),
-        };
+    let config = load_config(args)?;
 
     let matches = match cli::command(config.as_ref()).try_get_matches_from(args) {
         Ok(m) => m,
@@ -205,6 +177,36 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     // Printed while `ui` lives: in GitHub mode the runner's command processing is
     // still stopped, so a message quoting hostile text cannot issue commands.
     Ok(result.failure.as_ref().map_or(result.exit, print_error))
+}
+
+/// The tasks.toml the run uses (`--config`, else the nearest one up from here),
+/// loaded and checked; none only when the command line asks for help alone.
+fn load_config(args: &[String]) -> Result<Option<config::Config>, Failure> {
+    let wants_help_only =
+        args.iter().skip(1).any(|a| matches!(a.as_str(), "-h" | "--help" | "-V" | "--version" | cli::COMPLETIONS));
+    let config_path = match cli::prescan_config(args) {
+        Some(p) => Some(p),
+        None => std::env::current_dir().ok().and_then(|d| config::discover(&d)),
+    };
+    match &config_path {
+        Some(p) if !p.is_file() => {
+            Err(Failure::usage(format!("{}: no such file: pass an existing tasks.toml to --config", p.display())))
+        }
+        Some(p) => {
+            // Parse and validate, then the analysis pass (cycles) over the whole graph.
+            let mut config = config::load(p).map_err(|e| Failure::usage(e.to_string()))?;
+            // One target of a fleet: its backups and audit log apart from the others'.
+            if let Some(dir) = fleet::target_backup_dir(&config) {
+                config.backup.dir = dir;
+            }
+            plan::check(&config).map_err(|e| Failure::usage(e.to_string()))?;
+            Ok(Some(config))
+        }
+        None if wants_help_only => Ok(None),
+        None => Err(Failure::usage(
+            "no tasks.toml in this directory or any parent: run from inside the repository, or pass --config PATH",
+        )),
+    }
 }
 
 fn run_init(args: &[String]) -> Result<Exit, Failure> {

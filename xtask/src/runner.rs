@@ -18,162 +18,206 @@ use crate::ui::Ui;
 /// Runs `target` and its dependencies. `args` are the target's own arguments;
 /// dependencies run with their defaults.
 pub(crate) fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOptions, ui: &Ui) -> RunResult {
-    let started = chrono::Utc::now();
-    let clock = Instant::now();
-    let order = crate::plan::order(config, target);
+    let run = Run {
+        target,
+        order: crate::plan::order(config, target),
+        ui,
+        started: chrono::Utc::now(),
+        clock: Instant::now(),
+    };
     let mut state = RunState::default();
-    let no_args = TaskArgs::default();
     // The database is worked out when a step first needs it, then shared.
     let db = RunDb::new(config, ui);
 
-    let needs = preflight::needs(config, &order, target, args);
+    let needs = preflight::needs(config, &run.order, target, args);
     if opts.dry_run {
-        print_plan(&db, target, &order, args, opts, ui, &mut state);
-        // The checks a real run would make first: what would fail, and its exit status.
-        let mut exit = Exit::Success;
-        if let Some(needs) = &needs {
-            match preflight::check(&db, ui, needs) {
-                Ok(passed) => outln!("{}", ui.redact(&passed.line)),
-                Err(problems) => {
-                    outln!("preflight would fail:");
-                    for line in &problems.lines {
-                        outln!("  {}", ui.redact(line));
-                    }
-                    exit = problems.exit;
-                }
-            }
-        }
-        return RunResult { exit, failure: None, state, target: target.into(), started, seconds: 0.0 };
+        print_plan(&db, target, &run.order, args, opts, ui, &mut state);
+        let exit = needs.as_ref().map_or(Exit::Success, |needs| dry_preflight(&db, ui, needs));
+        return RunResult { exit, failure: None, state, target: target.into(), started: run.started, seconds: 0.0 };
     }
 
-    ui.plan_started(order.len());
-    if let Some(needs) = &needs {
-        match preflight::check(&db, ui, needs) {
-            Ok(passed) => ui.event(&passed.line),
-            Err(problems) => {
-                if problems.lines.len() > 1 {
-                    for line in &problems.lines {
-                        ui.event(&format!("preflight: {line}"));
-                    }
-                }
-                // The annotation lists every problem: in GitHub it stands alone.
-                let listed = problems.lines.join("\n");
-                return nothing_ran(
-                    problems.failure(),
-                    Some(&listed),
-                    "preflight",
-                    &order,
-                    ui,
-                    state,
-                    target,
-                    started,
-                    clock,
-                );
-            }
-        }
+    ui.plan_started(run.order.len());
+    if let Err(stop) = run.before_tasks(&db, needs.as_ref(), opts, &mut state) {
+        return run.nothing_ran(stop, state);
     }
-    let needs_lock = order
-        .iter()
-        .any(|n| matches!(config.task(n).map(|t| &t.action), Some(Action::Uses(kind)) if kind.needs_deploy_lock()));
-    if needs_lock {
-        match db.target().and_then(|t| lock::acquire(t, ui, opts.lock_timeout, opts.no_wait)) {
-            Ok(lock) => state.lock = Some(Box::new(lock)),
-            Err(f) => return nothing_ran(f, None, "deploy lock", &order, ui, state, target, started, clock),
-        }
-        // A rehearsal that was asked for and cannot run stops the run before the backup.
-        if let Err(f) = crate::rehearsal::preflight(&db, &order, ui) {
-            return nothing_ran(f, None, "rehearsal", &order, ui, state, target, started, clock);
-        }
-    }
-    let mut exit = Exit::Success;
-    let mut failure = None;
-    for (i, name) in order.iter().enumerate() {
-        let Some(task) = config.task(name) else {
-            continue;
-        };
-        let task_args = if *name == target { args } else { &no_args };
-        ui.task_started(i + 1, order.len(), name);
-        let t0 = Instant::now();
-        // A lock lost since the last step stops the run before this one.
-        let result = state
-            .check_lock(Some(&format!("task `{name}`")))
-            .and_then(|()| run_task(&db, task, task_args, opts, ui, &mut state));
-        state.ran(format!("task `{name}`"));
-        let took = t0.elapsed();
-        match result {
-            Ok(()) => {
-                ui.task_finished(name, took);
-                state.tasks.push(TaskRecord::success(name, took));
-            }
-            Err(f) if f.exit == Exit::Pending => {
-                // A state, not an error (`status` with migrations to deploy): the task
-                // did its job; the run ends here with exit 6 and no error line.
-                ui.task_finished(name, took);
-                state.tasks.push(TaskRecord::success(name, took));
-                state.tasks.extend(order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
-                ui.finish();
-                eprintln!("{name}: {}", ui.redact(&f.message));
-                exit = f.exit;
-                break;
-            }
-            Err(f) => {
-                let message = ui.redact(&f.message);
-                ui.task_failed(name, took, &message);
-                state.tasks.push(TaskRecord {
-                    name: name.to_string(),
-                    outcome: "failed",
-                    seconds: took.as_secs_f64(),
-                    error: Some(message.clone()),
-                });
-                state.tasks.extend(order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
-                ui.finish();
-                // In GitHub Actions the annotation carries the whole diagnosis.
-                let annotation = match &state.diagnosis {
-                    Some(d) => diagnosis_lines(d).join("\n"),
-                    None => message.clone(),
-                };
-                ui.annotate_error(&format!("task {name} failed"), &annotation);
-                exit = f.exit;
-                failure = Some(Failure::new(f.exit, format!("task `{name}` failed: {message}")));
-                break;
-            }
-        }
-    }
+    let (exit, failure) = run.tasks(&db, args, opts, &mut state);
     ui.finish();
     // Resources such as the deploy lock are released here, at the end of the run.
     state.held.clear();
     state.lock = None;
-    RunResult { exit, failure, state, target: target.into(), started, seconds: clock.elapsed().as_secs_f64() }
+    run.result(exit, failure, state)
 }
 
-/// Ends a run that failed before its first task (preflight, deploy lock): the error
-/// once, every task skipped.
-#[allow(clippy::too_many_arguments)]
-fn nothing_ran(
-    f: Failure,
-    annotation: Option<&str>,
-    what: &str,
-    order: &[&str],
-    ui: &Ui,
-    mut state: RunState,
-    target: &str,
+/// The checks a dry run reports as a real run would make them first: what would
+/// fail, and its exit status.
+fn dry_preflight(db: &RunDb, ui: &Ui, needs: &preflight::Needs) -> Exit {
+    match preflight::check(db, ui, needs) {
+        Ok(passed) => {
+            outln!("{}", ui.redact(&passed.line));
+            Exit::Success
+        }
+        Err(problems) => {
+            outln!("preflight would fail:");
+            for line in &problems.lines {
+                outln!("  {}", ui.redact(line));
+            }
+            problems.exit
+        }
+    }
+}
+
+/// What every stage of one run shares: the plan, where output goes, and when it
+/// started.
+struct Run<'a> {
+    target: &'a str,
+    order: Vec<&'a str>,
+    ui: &'a Ui,
     started: chrono::DateTime<chrono::Utc>,
     clock: Instant,
-) -> RunResult {
-    ui.finish();
-    let message = ui.redact(&f.message);
-    ui.annotate_error(what, &ui.redact(annotation.unwrap_or(&message)));
-    state.tasks.extend(order.iter().map(|n| TaskRecord::skipped(n)));
-    // A lock taken before the check that failed is released now, not when the result goes.
-    state.held.clear();
-    state.lock = None;
-    RunResult {
-        exit: f.exit,
-        failure: Some(Failure::new(f.exit, message)),
-        state,
-        target: target.into(),
-        started,
-        seconds: clock.elapsed().as_secs_f64(),
+}
+
+/// Why a run stopped before its first task: the failure, the GitHub annotation when
+/// it is not the message itself, and the stage that failed.
+struct Stop {
+    failure: Failure,
+    annotation: Option<String>,
+    what: &'static str,
+}
+
+impl Stop {
+    fn at(what: &'static str) -> impl FnOnce(Failure) -> Stop {
+        move |failure| Stop { failure, annotation: None, what }
+    }
+}
+
+impl Run<'_> {
+    fn result(&self, exit: Exit, failure: Option<Failure>, state: RunState) -> RunResult {
+        RunResult {
+            exit,
+            failure,
+            state,
+            target: self.target.into(),
+            started: self.started,
+            seconds: self.clock.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The gates before the first task: preflight, then (for a plan that deploys)
+    /// the deploy lock and the rehearsal's own preflight.
+    fn before_tasks(
+        &self,
+        db: &RunDb,
+        needs: Option<&preflight::Needs>,
+        opts: &RunOptions,
+        state: &mut RunState,
+    ) -> Result<(), Stop> {
+        let ui = self.ui;
+        if let Some(needs) = needs {
+            match preflight::check(db, ui, needs) {
+                Ok(passed) => ui.event(&passed.line),
+                Err(problems) => {
+                    if problems.lines.len() > 1 {
+                        for line in &problems.lines {
+                            ui.event(&format!("preflight: {line}"));
+                        }
+                    }
+                    // The annotation lists every problem: in GitHub it stands alone.
+                    let listed = problems.lines.join("\n");
+                    return Err(Stop { failure: problems.failure(), annotation: Some(listed), what: "preflight" });
+                }
+            }
+        }
+        let config = db.config();
+        let needs_lock = self
+            .order
+            .iter()
+            .any(|n| matches!(config.task(n).map(|t| &t.action), Some(Action::Uses(kind)) if kind.needs_deploy_lock()));
+        if needs_lock {
+            let lock = db
+                .target()
+                .and_then(|t| lock::acquire(t, ui, opts.lock_timeout, opts.no_wait))
+                .map_err(Stop::at("deploy lock"))?;
+            state.lock = Some(Box::new(lock));
+            // A rehearsal that was asked for and cannot run stops the run before the backup.
+            crate::rehearsal::preflight(db, &self.order, ui).map_err(Stop::at("rehearsal"))?;
+        }
+        Ok(())
+    }
+
+    /// Runs the planned tasks in order until one fails or ends the run: the run's
+    /// exit status and, for a failure, why.
+    fn tasks(&self, db: &RunDb, args: &TaskArgs, opts: &RunOptions, state: &mut RunState) -> (Exit, Option<Failure>) {
+        let (ui, order) = (self.ui, &self.order);
+        let no_args = TaskArgs::default();
+        for (i, name) in order.iter().enumerate() {
+            let Some(task) = db.config().task(name) else {
+                continue;
+            };
+            let task_args = if *name == self.target { args } else { &no_args };
+            ui.task_started(i + 1, order.len(), name);
+            let t0 = Instant::now();
+            // A lock lost since the last step stops the run before this one.
+            let result = state
+                .check_lock(Some(&format!("task `{name}`")))
+                .and_then(|()| run_task(db, task, task_args, opts, ui, state));
+            state.ran(format!("task `{name}`"));
+            let took = t0.elapsed();
+            match result {
+                Ok(()) => {
+                    ui.task_finished(name, took);
+                    state.tasks.push(TaskRecord::success(name, took));
+                }
+                Err(f) if f.exit == Exit::Pending => {
+                    // A state, not an error (`status` with migrations to deploy): the task
+                    // did its job; the run ends here with exit 6 and no error line.
+                    ui.task_finished(name, took);
+                    state.tasks.push(TaskRecord::success(name, took));
+                    state.tasks.extend(order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
+                    ui.finish();
+                    eprintln!("{name}: {}", ui.redact(&f.message));
+                    return (f.exit, None);
+                }
+                Err(f) => return (f.exit, Some(self.task_failed(i, took, f, state))),
+            }
+        }
+        (Exit::Success, None)
+    }
+
+    /// Records and reports the failure of task `i` of the plan; the rest are skipped.
+    fn task_failed(&self, i: usize, took: std::time::Duration, f: Failure, state: &mut RunState) -> Failure {
+        let (ui, name) = (self.ui, self.order[i]);
+        let message = ui.redact(&f.message);
+        ui.task_failed(name, took, &message);
+        state.tasks.push(TaskRecord {
+            name: name.to_string(),
+            outcome: "failed",
+            seconds: took.as_secs_f64(),
+            error: Some(message.clone()),
+        });
+        state.tasks.extend(self.order[i + 1..].iter().map(|n| TaskRecord::skipped(n)));
+        ui.finish();
+        // In GitHub Actions the annotation carries the whole diagnosis.
+        let annotation = match &state.diagnosis {
+            Some(d) => diagnosis_lines(d).join("\n"),
+            None => message.clone(),
+        };
+        ui.annotate_error(&format!("task {name} failed"), &annotation);
+        Failure::new(f.exit, format!("task `{name}` failed: {message}"))
+    }
+
+    /// Ends a run that failed before its first task (preflight, deploy lock): the
+    /// error once, every task skipped.
+    fn nothing_ran(&self, stop: Stop, mut state: RunState) -> RunResult {
+        let ui = self.ui;
+        ui.finish();
+        let message = ui.redact(&stop.failure.message);
+        ui.annotate_error(stop.what, &ui.redact(stop.annotation.as_deref().unwrap_or(&message)));
+        state.tasks.extend(self.order.iter().map(|n| TaskRecord::skipped(n)));
+        // A lock taken before the check that failed is released now, not when the result goes.
+        state.held.clear();
+        state.lock = None;
+        let exit = stop.failure.exit;
+        self.result(exit, Some(Failure::new(exit, message)), state)
     }
 }
 

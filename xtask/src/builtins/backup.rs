@@ -78,20 +78,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let dumped = pgdump::run(ui, cmd, &partial.path, b.format, estimate, &interrupts)
         .map_err(|e| dump_failure(ui, target, e))?;
 
-    let checked = match b.format {
-        BackupFormat::Plain => verify::plain(&partial.path),
-        BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
-    };
-    // A Ctrl-C reaches pg_restore too: then the interruption is the cause, not the archive.
-    stop_if_interrupted(&interrupts)?;
-    checked.map_err(|why| {
-        Failure::task(format!("the dump did not verify: {}; it was removed, run the backup again", why.message))
-    })?;
-    verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
-    let sha256 = match dumped.sha256 {
-        Some(s) => s,
-        None => verify::sha256(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?,
-    };
+    let sha256 = verify_dump(ui, b, &partial, dumped.sha256, &interrupts)?;
     stop_if_interrupted(&interrupts)?;
     let path = partial.commit().map_err(|e| write_failure(&b.dir, &e))?;
     drop(interrupts);
@@ -124,6 +111,32 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         )?;
     }
     Ok(())
+}
+
+/// Verifies the dump written to `partial` (a Ctrl-C during the check is the cause
+/// when there is one), restricts its permissions, and gives its SHA-256 (the one
+/// computed while it was written, when there is one).
+fn verify_dump(
+    ui: &Ui,
+    b: &Backup,
+    partial: &Partial,
+    sha256: Option<String>,
+    interrupts: &Interrupts,
+) -> Result<String, Failure> {
+    let checked = match b.format {
+        BackupFormat::Plain => verify::plain(&partial.path),
+        BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
+    };
+    // A Ctrl-C reaches pg_restore too: then the interruption is the cause, not the archive.
+    stop_if_interrupted(interrupts)?;
+    checked.map_err(|why| {
+        Failure::task(format!("the dump did not verify: {}; it was removed, run the backup again", why.message))
+    })?;
+    verify::restrict(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?;
+    Ok(match sha256 {
+        Some(s) => s,
+        None => verify::sha256(&partial.path, partial.is_dir).map_err(|e| write_failure(&b.dir, &e))?,
+    })
 }
 
 /// The client tools a backup of this format runs (psql only estimates the size).

@@ -60,29 +60,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         return Ok(());
     }
     let problem = prisma::problem(&out.combined());
-    let ledger = match db.ledger() {
-        Ok(ledger) => ledger,
-        Err(f) => return Err(stop_without_migration(ctx, problem, Some(f))),
-    };
-    let failed: Vec<&Row> = ledger.rows().iter().filter(|r| r.is_failed()).collect();
-    let migration_problem = matches!(problem, Problem::FailedMigrationRecorded | Problem::MigrationFailedToApply);
-    let row = match (migration_problem, failed.as_slice()) {
-        (true, [one]) => (*one).clone(),
-        (true, many) if many.len() > 1 => {
-            let names: Vec<&str> = many.iter().map(|r| r.migration_name.as_str()).collect();
-            return Err(stop(
-                ctx,
-                failed[0],
-                None,
-                &format!(
-                    "{} migrations are recorded as failed ({}): resolve them one by one",
-                    many.len(),
-                    names.join(", ")
-                ),
-            ));
-        }
-        _ => return Err(stop_without_migration(ctx, problem, None)),
-    };
+    let row = failed_row(ctx, problem)?;
 
     // From here on the failure is a failed migration: decide whether to recover.
     // The evidence comes first, so that every stop advises by what the database shows.
@@ -132,6 +110,34 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             ))
         }
         None => Err(stop_without_migration(ctx, problem, None)),
+    }
+}
+
+/// The one migration recorded as failed that Prisma's `problem` is about; any other
+/// failure stops the deploy here.
+fn failed_row(ctx: &mut Ctx, problem: Problem) -> Result<Row, Failure> {
+    let ledger = match ctx.db.ledger() {
+        Ok(ledger) => ledger,
+        Err(f) => return Err(stop_without_migration(ctx, problem, Some(f))),
+    };
+    let failed: Vec<&Row> = ledger.rows().iter().filter(|r| r.is_failed()).collect();
+    let migration_problem = matches!(problem, Problem::FailedMigrationRecorded | Problem::MigrationFailedToApply);
+    match (migration_problem, failed.as_slice()) {
+        (true, [one]) => Ok((*one).clone()),
+        (true, many) if many.len() > 1 => {
+            let names: Vec<&str> = many.iter().map(|r| r.migration_name.as_str()).collect();
+            Err(stop(
+                ctx,
+                failed[0],
+                None,
+                &format!(
+                    "{} migrations are recorded as failed ({}): resolve them one by one",
+                    many.len(),
+                    names.join(", ")
+                ),
+            ))
+        }
+        _ => Err(stop_without_migration(ctx, problem, None)),
     }
 }
 

@@ -169,76 +169,7 @@ pub(super) fn build(src: &Source, root: &Path, raw: Spanned<RawFleet>) -> Result
     let mut names = BTreeSet::new();
     let last = raw.waves.len().saturating_sub(1);
     for (i, w) in raw.waves.into_iter().enumerate() {
-        let at = w.span().start;
-        let w = w.into_inner();
-        let name = w.name.get_ref().clone();
-        if !super::valid_task_name(&name) {
-            return Err(
-                src.error(w.name.span().start, "a wave's name may only contain letters, digits, '-' and '_'".into())
-            );
-        }
-        if !names.insert(name.clone()) {
-            return Err(src.error(w.name.span().start, format!("wave `{name}` is named twice: names must differ")));
-        }
-        let selector = match (w.labels, w.count, w.percent) {
-            (None, None, None) => Selector::Rest,
-            (Some(l), None, None) => {
-                if l.get_ref().is_empty() {
-                    return Err(src.error(
-                        l.span().start,
-                        format!("wave `{name}`: labels = {{}} selects nothing: leave it out to take every target left"),
-                    ));
-                }
-                Selector::Labels(l.into_inner())
-            }
-            (None, Some(c), None) => {
-                if *c.get_ref() == 0 {
-                    return Err(src.error(c.span().start, format!("wave `{name}`: count must be at least 1")));
-                }
-                Selector::Count(c.into_inner())
-            }
-            (None, None, Some(p)) => {
-                let v = *p.get_ref();
-                if !(v > 0.0 && v <= 100.0) {
-                    return Err(src.error(
-                        p.span().start,
-                        format!("wave `{name}`: percent is a share of the targets left, above 0 and at most 100"),
-                    ));
-                }
-                Selector::Percent(v)
-            }
-            _ => {
-                return Err(src
-                    .error(at, format!("wave `{name}` selects with one of `labels`, `count` and `percent`: keep one")))
-            }
-        };
-        if selector == Selector::Rest && i != last {
-            return Err(src.error(
-                at,
-                format!("wave `{name}` has no selector, so it takes every target left: only the last wave may"),
-            ));
-        }
-        let budget = match (w.max_failures, w.max_failure_ratio) {
-            (Some(_), Some(r)) => {
-                return Err(src.error(
-                    r.span().start,
-                    format!("wave `{name}` has both max_failures and max_failure_ratio: keep one"),
-                ))
-            }
-            (Some(n), None) => Budget::Failures(n.into_inner()),
-            (None, Some(r)) => {
-                let v = *r.get_ref();
-                if !(0.0..=1.0).contains(&v) {
-                    return Err(src.error(
-                        r.span().start,
-                        format!("wave `{name}`: max_failure_ratio is a share from 0 to 1 (0.02 is 2%)"),
-                    ));
-                }
-                Budget::Ratio(v)
-            }
-            (None, None) => Budget::Failures(0),
-        };
-        waves.push(Wave { name, selector, budget });
+        waves.push(wave(src, w, i == last, &mut names)?);
     }
     if waves.is_empty() {
         waves.push(Wave { name: "all".into(), selector: Selector::Rest, budget: Budget::Failures(0) });
@@ -251,6 +182,80 @@ pub(super) fn build(src: &Source, root: &Path, raw: Spanned<RawFleet>) -> Result
         None => None,
     };
     Ok(Fleet { inventory, workers, per_server, waves, deploy_task, offset })
+}
+
+/// One `[[fleet.waves]]` entry: a unique name, at most one selector (only the
+/// last wave may go without), and its failure budget.
+fn wave(src: &Source, w: Spanned<RawWave>, is_last: bool, names: &mut BTreeSet<String>) -> Result<Wave, ConfigError> {
+    let at = w.span().start;
+    let w = w.into_inner();
+    let name = w.name.get_ref().clone();
+    if !super::valid_task_name(&name) {
+        return Err(
+            src.error(w.name.span().start, "a wave's name may only contain letters, digits, '-' and '_'".into())
+        );
+    }
+    if !names.insert(name.clone()) {
+        return Err(src.error(w.name.span().start, format!("wave `{name}` is named twice: names must differ")));
+    }
+    let selector = match (w.labels, w.count, w.percent) {
+        (None, None, None) => Selector::Rest,
+        (Some(l), None, None) => {
+            if l.get_ref().is_empty() {
+                return Err(src.error(
+                    l.span().start,
+                    format!("wave `{name}`: labels = {{}} selects nothing: leave it out to take every target left"),
+                ));
+            }
+            Selector::Labels(l.into_inner())
+        }
+        (None, Some(c), None) => {
+            if *c.get_ref() == 0 {
+                return Err(src.error(c.span().start, format!("wave `{name}`: count must be at least 1")));
+            }
+            Selector::Count(c.into_inner())
+        }
+        (None, None, Some(p)) => {
+            let v = *p.get_ref();
+            if !(v > 0.0 && v <= 100.0) {
+                return Err(src.error(
+                    p.span().start,
+                    format!("wave `{name}`: percent is a share of the targets left, above 0 and at most 100"),
+                ));
+            }
+            Selector::Percent(v)
+        }
+        _ => {
+            return Err(
+                src.error(at, format!("wave `{name}` selects with one of `labels`, `count` and `percent`: keep one"))
+            )
+        }
+    };
+    if selector == Selector::Rest && !is_last {
+        return Err(src.error(
+            at,
+            format!("wave `{name}` has no selector, so it takes every target left: only the last wave may"),
+        ));
+    }
+    let budget = match (w.max_failures, w.max_failure_ratio) {
+        (Some(_), Some(r)) => {
+            return Err(src
+                .error(r.span().start, format!("wave `{name}` has both max_failures and max_failure_ratio: keep one")))
+        }
+        (Some(n), None) => Budget::Failures(n.into_inner()),
+        (None, Some(r)) => {
+            let v = *r.get_ref();
+            if !(0.0..=1.0).contains(&v) {
+                return Err(src.error(
+                    r.span().start,
+                    format!("wave `{name}`: max_failure_ratio is a share from 0 to 1 (0.02 is 2%)"),
+                ));
+            }
+            Budget::Ratio(v)
+        }
+        (None, None) => Budget::Failures(0),
+    };
+    Ok(Wave { name, selector, budget })
 }
 
 /// A `fleet-deploy` task needs `[fleet]` and one per-target `prisma-deploy` task:

@@ -430,85 +430,10 @@ fn url_env_list(value: &toml::Value) -> Result<Vec<String>, String> {
 }
 
 fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
-    let database = Database {
-        url_env: match raw.database.url_env {
-            Some(v) => url_env_list(v.get_ref()).map_err(|why| src.error(v.span().start, why))?,
-            None => vec!["DATABASE_URL".into()],
-        },
-        direct_url_env: match raw.database.direct_url_env {
-            Some(v) if v.get_ref().trim().is_empty() => {
-                return Err(src.error(v.span().start, "database.direct_url_env must not be empty".into()))
-            }
-            Some(v) => Some(v.into_inner()),
-            None => None,
-        },
-        trial_runs: raw.database.trial_runs.unwrap_or(true),
-        trial_max_rows: raw.database.trial_max_rows.unwrap_or(DEFAULT_TRIAL_MAX_ROWS),
-    };
-
-    let rehearsal = Rehearsal {
-        url_env: match raw.rehearsal.url_env {
-            Some(v) if v.get_ref().trim().is_empty() => {
-                return Err(src.error(v.span().start, "rehearsal.url_env must not be empty".into()))
-            }
-            Some(v) => Some(v.into_inner()),
-            None => None,
-        },
-        data_checks: {
-            let defaults = DataChecks::default();
-            let seconds = |v: Option<Spanned<f64>>, key: &str, default: u64| match v {
-                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= 86_400.0) => {
-                    Err(src
-                        .error(v.span().start, format!("rehearsal.{key} must be a number of seconds above 0, e.g. 10")))
-                }
-                Some(v) => Ok((v.into_inner() * 1000.0).round().max(1.0) as u64),
-                None => Ok(default),
-            };
-            DataChecks {
-                enabled: raw.rehearsal.data_checks.unwrap_or(true),
-                replica_url_env: match raw.rehearsal.replica_url_env {
-                    Some(v) if v.get_ref().trim().is_empty() => {
-                        return Err(src.error(v.span().start, "rehearsal.replica_url_env must not be empty".into()))
-                    }
-                    Some(v) => Some(v.into_inner()),
-                    None => None,
-                },
-                timeout_ms: seconds(raw.rehearsal.check_timeout, "check_timeout", defaults.timeout_ms)?,
-                budget_ms: seconds(raw.rehearsal.checks_budget, "checks_budget", defaults.budget_ms)?,
-                not_checked: raw.rehearsal.not_checked.unwrap_or_default(),
-            }
-        },
-    };
-
-    let prisma_cwd = resolve(root, raw.prisma.cwd.as_deref().unwrap_or("."));
-    let schema = raw.prisma.schema.as_deref().map(|s| resolve(root, s));
-    let prisma = Prisma {
-        command: match raw.prisma.command {
-            None => vec!["npx".into(), "prisma".into()],
-            Some(v) => match command_value(v.get_ref()) {
-                Some(RunSpec::Argv(argv)) if !argv.is_empty() => argv,
-                Some(RunSpec::Shell(s)) if !s.trim().is_empty() => s.split_whitespace().map(String::from).collect(),
-                _ => {
-                    return Err(src.error(
-                        v.span().start,
-                        "prisma.command must be a non-empty array of strings, e.g. [\"npx\", \"prisma\"]".into(),
-                    ))
-                }
-            },
-        },
-        migrations: raw
-            .prisma
-            .migrations
-            .as_deref()
-            .map(|m| resolve(root, m))
-            .or_else(|| schema.as_ref().and_then(|s| s.parent().map(|d| d.join("migrations")))),
-        schema,
-        cwd: prisma_cwd,
-        env: raw.prisma.env,
-    };
-
+    let mut database = build_database(src, raw.database)?;
+    let rehearsal = build_rehearsal(src, raw.rehearsal)?;
+    let prisma = build_prisma(src, root, raw.prisma)?;
     // A schema that declares `directUrl = env("...")` names the direct URL itself.
-    let mut database = database;
     if database.direct_url_env.is_none() {
         database.direct_url_env = prisma
             .schema
@@ -518,55 +443,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             .filter(|d| !database.url_env.contains(d));
     }
 
-    let prefix = match raw.backup.prefix {
-        Some(p) => {
-            let ok = !p.get_ref().is_empty()
-                && p.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-            if !ok {
-                return Err(src
-                    .error(p.span().start, "backup.prefix may only contain letters, digits, '-', '_' and '.'".into()));
-            }
-            p.into_inner()
-        }
-        None => "pre-migration".into(),
-    };
-    let format = raw.backup.format.unwrap_or(BackupFormat::Plain);
-    if let Some(c) = &raw.backup.compress {
-        if *c.get_ref() > 9 {
-            return Err(src.error(c.span().start, "backup.compress is a gzip level from 0 to 9".into()));
-        }
-        if format == BackupFormat::Plain {
-            return Err(src.error(
-                c.span().start,
-                "backup.compress needs format = \"custom\" or \"directory\" (a plain dump stays readable SQL)".into(),
-            ));
-        }
-    }
-    if let Some(j) = &raw.backup.jobs {
-        if format != BackupFormat::Directory || *j.get_ref() == 0 {
-            return Err(
-                src.error(j.span().start, "backup.jobs (1 or more) only works with format = \"directory\"".into())
-            );
-        }
-    }
-    if let Some(k) = &raw.backup.keep {
-        if *k.get_ref() == 0 {
-            return Err(src.error(
-                k.span().start,
-                "backup.keep must be at least 1: the backup just written is always kept".into(),
-            ));
-        }
-    }
-    let backup = Backup {
-        dir: resolve(root, raw.backup.dir.as_deref().unwrap_or("backups")),
-        prefix,
-        format,
-        compress: raw.backup.compress.map(|c| c.into_inner()),
-        jobs: raw.backup.jobs.map(|j| j.into_inner()),
-        keep: raw.backup.keep.map(|k| k.into_inner()),
-        when: raw.backup.when.unwrap_or_default(),
-    };
-
+    let backup = build_backup(src, root, raw.backup)?;
     let fleet = raw.fleet.map(|f| fleet::build(src, root, f)).transpose()?;
 
     // Tasks, in file order.
@@ -577,128 +454,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
     let line_starts = src.line_starts();
     let mut tasks = Vec::new();
     for (name, task) in raw_tasks {
-        let header = name.span().start;
-        let task_span = task.span();
-        let t = task.into_inner();
-        let name = name.into_inner();
-        if names::RESERVED.contains(&name.as_str()) {
-            return Err(src.error(header, format!("task name `{name}` is reserved by the tool: choose another name")));
-        }
-        if !valid_task_name(&name) {
-            return Err(src.error(
-                header,
-                format!(
-                    "task name `{name}` may only contain letters, digits, '-' and '_', and must not start with '-'"
-                ),
-            ));
-        }
-        let action = match (t.run, t.uses) {
-            (Some(_), Some(u)) => {
-                return Err(src.error(u.span().start, format!("task `{name}` has both `run` and `uses`: keep one")))
-            }
-            (None, None) => {
-                return Err(
-                    src.error(task_span.start, format!("task `{name}` needs `run` (a command) or `uses` (a built-in)"))
-                )
-            }
-            (Some(run), None) => match command_value(run.get_ref()) {
-                Some(RunSpec::Argv(argv)) if argv.is_empty() => {
-                    return Err(src.error(run.span().start, format!("task `{name}`: `run` is an empty array")))
-                }
-                Some(spec) => Action::Run(spec),
-                None => {
-                    return Err(src.error(
-                        run.span().start,
-                        format!("task `{name}`: `run` must be an array of strings (argv) or a string (run with sh -c)"),
-                    ))
-                }
-            },
-            (None, Some(uses)) => {
-                let Some(kind) = BuiltinKind::from_name(uses.get_ref()) else {
-                    let all: Vec<&str> = BuiltinKind::ALL.iter().map(|k| k.name()).collect();
-                    return Err(src.error(
-                        uses.span().start,
-                        format!(
-                            "task `{name}` uses unknown built-in `{}`; the built-ins are: {}",
-                            uses.get_ref(),
-                            all.join(", ")
-                        ),
-                    ));
-                };
-                Action::Uses(kind)
-            }
-        };
-        for dep in &t.deps {
-            if !names.contains(dep.get_ref()) {
-                return Err(
-                    src.error(dep.span().start, format!("task `{name}` depends on unknown task `{}`", dep.get_ref()))
-                );
-            }
-        }
-        let policy_keys = match &action {
-            Action::Uses(kind) => kind.policy_keys(),
-            Action::Run(_) => &[],
-        };
-        for (key, at) in [
-            ("recover", t.recover.as_ref().map(|s| s.span().start)),
-            ("allow", t.allow.as_ref().map(|s| s.span().start)),
-            ("if_applied", t.if_applied.as_ref().map(|s| s.span().start)),
-            ("rehearse", t.rehearse.as_ref().map(|s| s.span().start)),
-        ] {
-            if let (Some(at), false) = (at, policy_keys.contains(&key)) {
-                let owners: Vec<&str> =
-                    BuiltinKind::ALL.iter().filter(|k| k.policy_keys().contains(&key)).map(|k| k.name()).collect();
-                return Err(src.error(
-                    at,
-                    format!(
-                        "task `{name}`: `{key}` only applies to a task with uses = \"{}\"",
-                        owners.join("\" or \"")
-                    ),
-                ));
-            }
-        }
-        if !t.args.is_empty() && !matches!(action, Action::Run(_)) {
-            return Err(src.error(
-                task_span.start,
-                format!("task `{name}`: `args` only applies to `run` tasks; built-ins declare their own arguments"),
-            ));
-        }
-        let mut seen_args = BTreeSet::new();
-        let mut optional_seen = false;
-        for a in &t.args {
-            let why = if !valid_task_name(&a.name) {
-                Some("may only contain letters, digits, '-' and '_'")
-            } else if !seen_args.insert(a.name.clone()) {
-                Some("is given twice")
-            } else if names::GLOBAL_FLAGS.contains(&a.name.as_str()) || a.name == "help" || a.name == "version" {
-                Some("is the name of a global flag")
-            } else if a.required && a.default.is_some() {
-                Some("is required and has a default: keep one")
-            } else if a.required && optional_seen {
-                Some("is required but comes after an optional argument: put required arguments first")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(src.error(task_span.start, format!("task `{name}`: argument `{}` {why}", a.name)));
-            }
-            optional_seen |= !a.required;
-        }
-        tasks.push(Task {
-            line: line_starts.partition_point(|&start| start <= header),
-            description: t.description.unwrap_or_default(),
-            dep_offsets: t.deps.iter().map(|d| d.span().start).collect(),
-            deps: t.deps.into_iter().map(|d| d.into_inner()).collect(),
-            action,
-            env: t.env,
-            cwd: resolve(root, t.cwd.as_deref().unwrap_or(".")),
-            args: t.args,
-            recover: t.recover.map(|r| r.into_inner()).unwrap_or(Recover::RolledBackThenRetry),
-            allow: t.allow.map(|a| a.into_inner()),
-            if_applied: t.if_applied.map(|r| r.into_inner()).unwrap_or(IfApplied::Stop),
-            rehearse: t.rehearse.map(|r| r.into_inner()),
-            name,
-        });
+        tasks.push(build_task(src, root, &names, &line_starts, name, task)?);
     }
 
     fleet::check_tasks(src, fleet.as_ref(), &tasks)?;
@@ -716,6 +472,290 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
         text: src.text.to_string(),
     };
     Ok(config)
+}
+
+/// `[database]`: the variables that hold the URL, checked.
+fn build_database(src: &Source, raw: RawDatabase) -> Result<Database, ConfigError> {
+    Ok(Database {
+        url_env: match raw.url_env {
+            Some(v) => url_env_list(v.get_ref()).map_err(|why| src.error(v.span().start, why))?,
+            None => vec!["DATABASE_URL".into()],
+        },
+        direct_url_env: match raw.direct_url_env {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(src.error(v.span().start, "database.direct_url_env must not be empty".into()))
+            }
+            Some(v) => Some(v.into_inner()),
+            None => None,
+        },
+        trial_runs: raw.trial_runs.unwrap_or(true),
+        trial_max_rows: raw.trial_max_rows.unwrap_or(DEFAULT_TRIAL_MAX_ROWS),
+    })
+}
+
+/// `[rehearsal]`: where the scratch copy goes and the limits of its data checks.
+fn build_rehearsal(src: &Source, raw: RawRehearsal) -> Result<Rehearsal, ConfigError> {
+    Ok(Rehearsal {
+        url_env: match raw.url_env {
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(src.error(v.span().start, "rehearsal.url_env must not be empty".into()))
+            }
+            Some(v) => Some(v.into_inner()),
+            None => None,
+        },
+        data_checks: {
+            let defaults = DataChecks::default();
+            let seconds = |v: Option<Spanned<f64>>, key: &str, default: u64| match v {
+                Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0 && *v.get_ref() <= 86_400.0) => {
+                    Err(src
+                        .error(v.span().start, format!("rehearsal.{key} must be a number of seconds above 0, e.g. 10")))
+                }
+                Some(v) => Ok((v.into_inner() * 1000.0).round().max(1.0) as u64),
+                None => Ok(default),
+            };
+            DataChecks {
+                enabled: raw.data_checks.unwrap_or(true),
+                replica_url_env: match raw.replica_url_env {
+                    Some(v) if v.get_ref().trim().is_empty() => {
+                        return Err(src.error(v.span().start, "rehearsal.replica_url_env must not be empty".into()))
+                    }
+                    Some(v) => Some(v.into_inner()),
+                    None => None,
+                },
+                timeout_ms: seconds(raw.check_timeout, "check_timeout", defaults.timeout_ms)?,
+                budget_ms: seconds(raw.checks_budget, "checks_budget", defaults.budget_ms)?,
+                not_checked: raw.not_checked.unwrap_or_default(),
+            }
+        },
+    })
+}
+
+/// `[prisma]`: the command, schema and migrations directory, resolved against the
+/// config's directory.
+fn build_prisma(src: &Source, root: &Path, raw: RawPrisma) -> Result<Prisma, ConfigError> {
+    let prisma_cwd = resolve(root, raw.cwd.as_deref().unwrap_or("."));
+    let schema = raw.schema.as_deref().map(|s| resolve(root, s));
+    Ok(Prisma {
+        command: match raw.command {
+            None => vec!["npx".into(), "prisma".into()],
+            Some(v) => match command_value(v.get_ref()) {
+                Some(RunSpec::Argv(argv)) if !argv.is_empty() => argv,
+                Some(RunSpec::Shell(s)) if !s.trim().is_empty() => s.split_whitespace().map(String::from).collect(),
+                _ => {
+                    return Err(src.error(
+                        v.span().start,
+                        "prisma.command must be a non-empty array of strings, e.g. [\"npx\", \"prisma\"]".into(),
+                    ))
+                }
+            },
+        },
+        migrations: raw
+            .migrations
+            .as_deref()
+            .map(|m| resolve(root, m))
+            .or_else(|| schema.as_ref().and_then(|s| s.parent().map(|d| d.join("migrations")))),
+        schema,
+        cwd: prisma_cwd,
+        env: raw.env,
+    })
+}
+
+/// `[backup]`: where dumps go and in which format, with the options that format
+/// allows.
+fn build_backup(src: &Source, root: &Path, raw: RawBackup) -> Result<Backup, ConfigError> {
+    let prefix = match raw.prefix {
+        Some(p) => {
+            let ok = !p.get_ref().is_empty()
+                && p.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if !ok {
+                return Err(src
+                    .error(p.span().start, "backup.prefix may only contain letters, digits, '-', '_' and '.'".into()));
+            }
+            p.into_inner()
+        }
+        None => "pre-migration".into(),
+    };
+    let format = raw.format.unwrap_or(BackupFormat::Plain);
+    if let Some(c) = &raw.compress {
+        if *c.get_ref() > 9 {
+            return Err(src.error(c.span().start, "backup.compress is a gzip level from 0 to 9".into()));
+        }
+        if format == BackupFormat::Plain {
+            return Err(src.error(
+                c.span().start,
+                "backup.compress needs format = \"custom\" or \"directory\" (a plain dump stays readable SQL)".into(),
+            ));
+        }
+    }
+    if let Some(j) = &raw.jobs {
+        if format != BackupFormat::Directory || *j.get_ref() == 0 {
+            return Err(
+                src.error(j.span().start, "backup.jobs (1 or more) only works with format = \"directory\"".into())
+            );
+        }
+    }
+    if let Some(k) = &raw.keep {
+        if *k.get_ref() == 0 {
+            return Err(src.error(
+                k.span().start,
+                "backup.keep must be at least 1: the backup just written is always kept".into(),
+            ));
+        }
+    }
+    Ok(Backup {
+        dir: resolve(root, raw.dir.as_deref().unwrap_or("backups")),
+        prefix,
+        format,
+        compress: raw.compress.map(|c| c.into_inner()),
+        jobs: raw.jobs.map(|j| j.into_inner()),
+        keep: raw.keep.map(|k| k.into_inner()),
+        when: raw.when.unwrap_or_default(),
+    })
+}
+
+/// One `[tasks.NAME]` table, checked against the names of all tasks: its action,
+/// dependencies, policy keys and arguments.
+fn build_task(
+    src: &Source,
+    root: &Path,
+    names: &BTreeSet<String>,
+    line_starts: &[usize],
+    name: Spanned<String>,
+    task: Spanned<RawTask>,
+) -> Result<Task, ConfigError> {
+    let header = name.span().start;
+    let task_span = task.span();
+    let t = task.into_inner();
+    let name = name.into_inner();
+    if names::RESERVED.contains(&name.as_str()) {
+        return Err(src.error(header, format!("task name `{name}` is reserved by the tool: choose another name")));
+    }
+    if !valid_task_name(&name) {
+        return Err(src.error(
+            header,
+            format!("task name `{name}` may only contain letters, digits, '-' and '_', and must not start with '-'"),
+        ));
+    }
+    let action = task_action(src, &name, task_span.start, t.run, t.uses)?;
+    for dep in &t.deps {
+        if !names.contains(dep.get_ref()) {
+            return Err(
+                src.error(dep.span().start, format!("task `{name}` depends on unknown task `{}`", dep.get_ref()))
+            );
+        }
+    }
+    let policy_keys = match &action {
+        Action::Uses(kind) => kind.policy_keys(),
+        Action::Run(_) => &[],
+    };
+    for (key, at) in [
+        ("recover", t.recover.as_ref().map(|s| s.span().start)),
+        ("allow", t.allow.as_ref().map(|s| s.span().start)),
+        ("if_applied", t.if_applied.as_ref().map(|s| s.span().start)),
+        ("rehearse", t.rehearse.as_ref().map(|s| s.span().start)),
+    ] {
+        if let (Some(at), false) = (at, policy_keys.contains(&key)) {
+            let owners: Vec<&str> =
+                BuiltinKind::ALL.iter().filter(|k| k.policy_keys().contains(&key)).map(|k| k.name()).collect();
+            return Err(src.error(
+                at,
+                format!("task `{name}`: `{key}` only applies to a task with uses = \"{}\"", owners.join("\" or \"")),
+            ));
+        }
+    }
+    if !t.args.is_empty() && !matches!(action, Action::Run(_)) {
+        return Err(src.error(
+            task_span.start,
+            format!("task `{name}`: `args` only applies to `run` tasks; built-ins declare their own arguments"),
+        ));
+    }
+    check_task_args(src, &name, task_span.start, &t.args)?;
+    Ok(Task {
+        line: line_starts.partition_point(|&start| start <= header),
+        description: t.description.unwrap_or_default(),
+        dep_offsets: t.deps.iter().map(|d| d.span().start).collect(),
+        deps: t.deps.into_iter().map(|d| d.into_inner()).collect(),
+        action,
+        env: t.env,
+        cwd: resolve(root, t.cwd.as_deref().unwrap_or(".")),
+        args: t.args,
+        recover: t.recover.map(|r| r.into_inner()).unwrap_or(Recover::RolledBackThenRetry),
+        allow: t.allow.map(|a| a.into_inner()),
+        if_applied: t.if_applied.map(|r| r.into_inner()).unwrap_or(IfApplied::Stop),
+        rehearse: t.rehearse.map(|r| r.into_inner()),
+        name,
+    })
+}
+
+/// What a task does: its `run` command or its `uses` built-in (exactly one).
+fn task_action(
+    src: &Source,
+    name: &str,
+    at: usize,
+    run: Option<Spanned<toml::Value>>,
+    uses: Option<Spanned<String>>,
+) -> Result<Action, ConfigError> {
+    Ok(match (run, uses) {
+        (Some(_), Some(u)) => {
+            return Err(src.error(u.span().start, format!("task `{name}` has both `run` and `uses`: keep one")))
+        }
+        (None, None) => {
+            return Err(src.error(at, format!("task `{name}` needs `run` (a command) or `uses` (a built-in)")))
+        }
+        (Some(run), None) => match command_value(run.get_ref()) {
+            Some(RunSpec::Argv(argv)) if argv.is_empty() => {
+                return Err(src.error(run.span().start, format!("task `{name}`: `run` is an empty array")))
+            }
+            Some(spec) => Action::Run(spec),
+            None => {
+                return Err(src.error(
+                    run.span().start,
+                    format!("task `{name}`: `run` must be an array of strings (argv) or a string (run with sh -c)"),
+                ))
+            }
+        },
+        (None, Some(uses)) => {
+            let Some(kind) = BuiltinKind::from_name(uses.get_ref()) else {
+                let all: Vec<&str> = BuiltinKind::ALL.iter().map(|k| k.name()).collect();
+                return Err(src.error(
+                    uses.span().start,
+                    format!(
+                        "task `{name}` uses unknown built-in `{}`; the built-ins are: {}",
+                        uses.get_ref(),
+                        all.join(", ")
+                    ),
+                ));
+            };
+            Action::Uses(kind)
+        }
+    })
+}
+
+/// A `run` task's declared arguments: valid, unique names that are not global
+/// flags, required ones first.
+fn check_task_args(src: &Source, name: &str, at: usize, args: &[ArgSpec]) -> Result<(), ConfigError> {
+    let mut seen_args = BTreeSet::new();
+    let mut optional_seen = false;
+    for a in args {
+        let why = if !valid_task_name(&a.name) {
+            Some("may only contain letters, digits, '-' and '_'")
+        } else if !seen_args.insert(a.name.clone()) {
+            Some("is given twice")
+        } else if names::GLOBAL_FLAGS.contains(&a.name.as_str()) || a.name == "help" || a.name == "version" {
+            Some("is the name of a global flag")
+        } else if a.required && a.default.is_some() {
+            Some("is required and has a default: keep one")
+        } else if a.required && optional_seen {
+            Some("is required but comes after an optional argument: put required arguments first")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(src.error(at, format!("task `{name}`: argument `{}` {why}", a.name)));
+        }
+        optional_seen |= !a.required;
+    }
+    Ok(())
 }
 
 fn valid_task_name(name: &str) -> bool {

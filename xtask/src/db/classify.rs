@@ -81,15 +81,26 @@ pub(crate) fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Fail
         ));
     }
     if has("server version mismatch") {
-        // pg_dump refuses servers newer than itself; the detail line has both versions.
-        let detail = stderr.lines().find_map(|l| l.split_once("server version: ").map(|(_, v)| v.trim_end()));
-        let major =
-            detail.and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()).filter(|m| !m.is_empty()).unwrap_or("N");
-        let versions = detail.map(|v| format!(" (server version: {v})")).unwrap_or_default();
-        return Some(Failure::task(format!(
-            "the client tools are older than the server at {target}{versions}, so they refuse to dump it: install PostgreSQL {major}'s client tools (Debian/Ubuntu: postgresql-client-{major}) and put them first on PATH"
-        )));
+        return Some(tools_too_old(&target, stderr));
     }
+    tls_failure(&target, env_name, stderr)
+}
+
+/// pg_dump older than the server: which client tools to install.
+fn tools_too_old(target: &str, stderr: &str) -> Failure {
+    // pg_dump refuses servers newer than itself; the detail line has both versions.
+    let detail = stderr.lines().find_map(|l| l.split_once("server version: ").map(|(_, v)| v.trim_end()));
+    let major =
+        detail.and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next()).filter(|m| !m.is_empty()).unwrap_or("N");
+    let versions = detail.map(|v| format!(" (server version: {v})")).unwrap_or_default();
+    Failure::task(format!(
+        "the client tools are older than the server at {target}{versions}, so they refuse to dump it: install PostgreSQL {major}'s client tools (Debian/Ubuntu: postgresql-client-{major}) and put them first on PATH"
+    ))
+}
+
+/// A TLS failure, said as such even when libpq's message does not say "SSL".
+fn tls_failure(target: &str, env_name: &str, stderr: &str) -> Option<Failure> {
+    let has = |s: &str| stderr.contains(s);
     // A missing root certificate (`sslmode=verify-full` without `sslrootcert` and no
     // ~/.postgresql/root.crt) is said without the word "SSL": it is a TLS failure
     // all the same, so the database is unreachable as configured (exit 3).
@@ -106,7 +117,10 @@ pub(crate) fn classify(url: &DbUrl, env_name: &str, stderr: &str) -> Option<Fail
         } else {
             String::new()
         };
-        return unreachable(format!("TLS connection to {target} failed: {line}{hint}"));
+        return Some(Failure::new(
+            Exit::DatabaseUnreachable,
+            format!("TLS connection to {target} failed: {line}{hint}"),
+        ));
     }
     None
 }

@@ -127,19 +127,7 @@ pub(crate) fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, Strin
         .strip_prefix("postgresql://")
         .or_else(|| url.strip_prefix("postgres://"))
         .ok_or_else(|| "it must start with postgresql:// or postgres://".to_string())?;
-    // `app:Tr0ub4dor/X9@db` would otherwise parse as host `app`, port `Tr0ub4dor`,
-    // and a message about that port would show half the password.
-    if let Some(at) = rest.rfind('@') {
-        let userinfo = &rest[..at];
-        if userinfo.contains(['/', '?', '#']) && userinfo.contains(':') {
-            return Err(PASSWORD_NEEDS_ENCODING.into());
-        }
-        // `app:pa@ss@db`: which `@` ends the password is a guess (libpq, Prisma and
-        // this parser do not all guess alike), so nothing guesses.
-        if userinfo.contains('@') {
-            return Err(PASSWORD_NEEDS_ENCODING.into());
-        }
-    }
+    refuse_ambiguous_password(rest)?;
     let (before_query, query) = match rest.split_once('?') {
         Some((a, q)) => (a, Some(q)),
         None => (rest, None),
@@ -199,6 +187,32 @@ pub(crate) fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, Strin
         return Err("it has no database name (postgresql://user:password@host:port/DATABASE)".into());
     }
 
+    let libpq = libpq_url(user_enc, hosts, path, &kept);
+    Ok(DbUrl { user, password, hosts: hosts.to_string(), database, schema, libpq, dropped })
+}
+
+/// Refuses a URL whose password has characters that must be percent-encoded: what
+/// the parts are would be a guess.
+fn refuse_ambiguous_password(rest: &str) -> Result<(), String> {
+    // `app:Tr0ub4dor/X9@db` would otherwise parse as host `app`, port `Tr0ub4dor`,
+    // and a message about that port would show half the password.
+    if let Some(at) = rest.rfind('@') {
+        let userinfo = &rest[..at];
+        if userinfo.contains(['/', '?', '#']) && userinfo.contains(':') {
+            return Err(PASSWORD_NEEDS_ENCODING.into());
+        }
+        // `app:pa@ss@db`: which `@` ends the password is a guess (libpq, Prisma and
+        // this parser do not all guess alike), so nothing guesses.
+        if userinfo.contains('@') {
+            return Err(PASSWORD_NEEDS_ENCODING.into());
+        }
+    }
+    Ok(())
+}
+
+/// The URL libpq gets: the user (not the password), the hosts, the database and
+/// the parameters libpq knows.
+fn libpq_url(user_enc: Option<&str>, hosts: &str, path: &str, kept: &[(String, String)]) -> String {
     let mut libpq = String::from("postgresql://");
     if let Some(u) = user_enc.filter(|u| !u.is_empty()) {
         libpq.push_str(u);
@@ -212,7 +226,7 @@ pub(crate) fn parse(url: &str, schema_dir: Option<&Path>) -> Result<DbUrl, Strin
         let q: Vec<String> = kept.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
         libpq.push_str(&q.join("&"));
     }
-    Ok(DbUrl { user, password, hosts: hosts.to_string(), database, schema, libpq, dropped })
+    libpq
 }
 
 /// Why a URL goes through a transaction-mode connection pooler, if it visibly does.

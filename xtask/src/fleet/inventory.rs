@@ -116,16 +116,7 @@ pub(crate) fn parse_lines(
             let msg = crate::redact::mask_url_passwords(&e.to_string());
             at(format!("not a target ({msg}): each line is one JSON object like {{\"id\": \"acme\", \"url_env\": \"ACME_DATABASE_URL\"}}"))
         })?;
-        let id = match raw.id {
-            Some(id) if valid_id(&id) => id,
-            Some(id) if id.contains("://") => return Err(at("the id looks like a URL: ids are names".into())),
-            Some(_) => {
-                return Err(at(
-                    "an id is 1-100 letters, digits, '-', '_' or '.' and does not start with '.' or '-'".into()
-                ))
-            }
-            None => return Err(at("the target has no id (it is null or missing)".into())),
-        };
+        let id = target_id(raw.id, &at)?;
         if let Some(first) = seen.insert(id.clone(), n) {
             return Err(at(format!("duplicate id `{id}` (first on line {first}): ids must be unique")));
         }
@@ -138,19 +129,7 @@ pub(crate) fn parse_lines(
                 )));
             }
         }
-        let raw_url = match (raw.url_env, raw.url) {
-            (Some(var), None) => match env(&var) {
-                Some(v) if !v.trim().is_empty() => v,
-                _ => return Err(at(format!("`{id}`: {var} is not set (url_env): export it for this target"))),
-            },
-            (None, Some(template)) => expand(&template, env).map_err(&at)?,
-            (Some(_), Some(_)) => return Err(at(format!("`{id}` has both url_env and url: keep one"))),
-            (None, None) => {
-                return Err(at(format!(
-                    "`{id}` has no URL: give url_env (a variable name) or url (a template such as \"postgresql://app:${{ACME_PASSWORD}}@db1:5432/acme\")"
-                )))
-            }
-        };
+        let raw_url = target_url(&id, raw.url_env, raw.url, env, &at)?;
         mask_password(ui, &raw_url);
         let mut prisma_url = raw_url.clone();
         if let Some(schema) = &raw.schema {
@@ -183,6 +162,42 @@ pub(crate) fn parse_lines(
         return Err(Failure::usage(format!("{place}: the inventory has no targets; nothing was run")));
     }
     Ok(out)
+}
+
+/// A target's id: a valid name, never a URL. `at` places an error on its line.
+fn target_id(id: Option<String>, at: &dyn Fn(String) -> Failure) -> Result<String, Failure> {
+    Ok(match id {
+        Some(id) if valid_id(&id) => id,
+        Some(id) if id.contains("://") => return Err(at("the id looks like a URL: ids are names".into())),
+        Some(_) => {
+            return Err(at("an id is 1-100 letters, digits, '-', '_' or '.' and does not start with '.' or '-'".into()))
+        }
+        None => return Err(at("the target has no id (it is null or missing)".into())),
+    })
+}
+
+/// A target's URL: from its `url_env` variable, or its `url` template expanded from
+/// the environment (exactly one of them).
+fn target_url(
+    id: &str,
+    url_env: Option<String>,
+    url: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+    at: &dyn Fn(String) -> Failure,
+) -> Result<String, Failure> {
+    Ok(match (url_env, url) {
+        (Some(var), None) => match env(&var) {
+            Some(v) if !v.trim().is_empty() => v,
+            _ => return Err(at(format!("`{id}`: {var} is not set (url_env): export it for this target"))),
+        },
+        (None, Some(template)) => expand(&template, env).map_err(at)?,
+        (Some(_), Some(_)) => return Err(at(format!("`{id}` has both url_env and url: keep one"))),
+        (None, None) => {
+            return Err(at(format!(
+                "`{id}` has no URL: give url_env (a variable name) or url (a template such as \"postgresql://app:${{ACME_PASSWORD}}@db1:5432/acme\")"
+            )))
+        }
+    })
 }
 
 /// Registers a target's password (as written, decoded and encoded) with the UI.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::inventory::FleetTarget;
 use super::ledger::{self, Line, TargetResult};
-use super::plan::{self, Check, Checked};
+use super::plan::{self, Check, Checked, PlannedWave};
 use super::{Ready, Request};
 use crate::context::Ctx;
 use crate::exit::Failure;
@@ -65,7 +65,6 @@ pub(crate) fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Fa
         mine.len() - to_start
     ));
     let earlier = ledger::read(&state);
-    let attempts = |id: &str| earlier.iter().filter(|l| l.result.id == id).map(|l| l.attempt).max().unwrap_or(0);
     if to_start == 0 {
         if req.resume {
             ui.event("fleet: nothing to resume: every target of the plan is at the head (checked against its own _prisma_migrations)");
@@ -83,91 +82,98 @@ pub(crate) fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Fa
 
     let bars = ui.items("targets", mine.len());
     bars.message(&format!("{} at the head", mine.len() - to_start));
+    let waves = Waves {
+        ctx,
+        req,
+        ready,
+        workers: fleet.workers,
+        per_server: fleet.per_server,
+        state,
+        deploy_task,
+        schema_dir,
+        checks,
+        earlier,
+        run_id: crate::audit::run_id(),
+        bars,
+    };
     let mut results = Vec::new();
     let mut stopped_in: Option<String> = None;
-    let redact = |s: &str| ui.redact(s);
-    let run_id = crate::audit::run_id();
-    let record = |r: &TargetResult, attempt: u32| {
-        let line = Line {
-            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            run: run_id.to_string(),
-            migrations_hash: ready.frozen.migrations_hash.clone(),
-            attempt,
-            result: r.clone(),
-        };
-        if let Err(e) = ledger::append(&state, &line, &redact) {
-            ui.warn(&format!("cannot write the fleet ledger {}: {e}", ledger::path(&state).display()));
-        }
-    };
     for wave in &ready.waves {
         let members: Vec<usize> = wave.targets.iter().copied().filter(|&i| ready.mine[i]).collect();
         if stopped_in.is_some() {
             results.extend(members.iter().map(|&i| not_tried(&ready.targets[i], &wave.name, req)));
             continue;
         }
-        ui.event(&format!("wave {}: {} target(s), {}", wave.name, members.len(), wave.budget.describe()));
-        bars.message(&format!("wave {}", wave.name));
-        let mut failures = 0;
-        let mut queue: Vec<usize> = Vec::new();
-        for &i in &members {
-            let t = &ready.targets[i];
-            match checks.get(&i).map(|c| &c.check) {
-                Some(Check::AtHead) => {
-                    bars.ended(&t.id);
-                    results.push(up_to_date(t, &wave.name, req, checks.get(&i)))
-                }
-                Some(Check::Pending { .. }) => queue.push(i),
-                other => {
-                    // Drift or a check that could not run: a person looks first.
-                    let why = other.map(|c| c.describe()).unwrap_or_else(|| "not checked".into());
-                    let mut r = base(t, &wave.name, req, plan::Check::Error(why.clone()));
-                    r.outcome = ledger::FAILED.into();
-                    r.error = Some(why);
-                    r.verdict = Some("not started: the read-only check found what a person must look at first".into());
-                    r.next = vec![format!(
-                        "{} (with this target's URL in {})",
-                        crate::invocation::cmd("status"),
-                        config.database.url_env[0]
-                    )];
-                    r.before = checks.get(&i).and_then(|c| c.last_applied.clone());
-                    ui.event(&format!("target {}: failed before start: {}", t.id, r.error.as_deref().unwrap_or("")));
-                    record(&r, attempts(&t.id) + 1);
-                    bars.ended(&t.id);
-                    results.push(r);
-                    failures += 1;
-                }
-            }
+        if waves.run_wave(wave, &members, &mut results)? {
+            stopped_in = Some(wave.name.clone());
         }
+    }
+    super::save_plan(&ready.plan_path, &super::plan::Frozen { finished: true, ..ready.frozen.clone() })?;
+    Ok(Outcome { results, stopped_in })
+}
+
+/// What every wave of one fleet run shares: the plan, its read-only checks, the
+/// ledger so far and the progress bars.
+struct Waves<'a> {
+    ctx: &'a Ctx<'a>,
+    req: &'a Request,
+    ready: &'a Ready,
+    workers: usize,
+    per_server: usize,
+    state: PathBuf,
+    deploy_task: String,
+    schema_dir: Option<&'a Path>,
+    checks: HashMap<usize, Checked>,
+    earlier: Vec<Line>,
+    run_id: &'a str,
+    bars: crate::ui::ItemProgress<'a>,
+}
+
+impl Waves<'_> {
+    /// How many times the ledger says target `id` was tried before.
+    fn attempts(&self, id: &str) -> u32 {
+        self.earlier.iter().filter(|l| l.result.id == id).map(|l| l.attempt).max().unwrap_or(0)
+    }
+
+    fn record(&self, r: &TargetResult, attempt: u32) {
+        let ui = self.ctx.ui;
+        let line = Line {
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            run: self.run_id.to_string(),
+            migrations_hash: self.ready.frozen.migrations_hash.clone(),
+            attempt,
+            result: r.clone(),
+        };
+        if let Err(e) = ledger::append(&self.state, &line, &|s: &str| ui.redact(s)) {
+            ui.warn(&format!("cannot write the fleet ledger {}: {e}", ledger::path(&self.state).display()));
+        }
+    }
+
+    /// Runs one wave's `members` to the end, at most `workers` at once: whether its
+    /// failure budget was spent (then the targets not started are not tried).
+    fn run_wave(
+        &self,
+        wave: &PlannedWave,
+        members: &[usize],
+        results: &mut Vec<TargetResult>,
+    ) -> Result<bool, Failure> {
+        let (ui, ready) = (self.ctx.ui, self.ready);
+        ui.event(&format!("wave {}: {} target(s), {}", wave.name, members.len(), wave.budget.describe()));
+        self.bars.message(&format!("wave {}", wave.name));
+        let (mut queue, mut failures) = self.sort_members(wave, members, results);
         let size = members.len();
         let mut running: Vec<Running> = Vec::new();
         let mut spent = wave.budget.spent(failures, size);
         loop {
-            while !spent && running.len() < fleet.workers {
-                let busy_servers: HashMap<&str, usize> = running.iter().fold(HashMap::new(), |mut m, r| {
-                    *m.entry(ready.targets[r.target].server.as_str()).or_default() += 1;
-                    m
-                });
-                let busy_dbs: HashSet<&str> =
-                    running.iter().map(|r| ready.targets[r.target].database.as_str()).collect();
-                let Some(pos) = queue.iter().position(|&i| {
-                    let t = &ready.targets[i];
-                    busy_servers.get(t.server.as_str()).copied().unwrap_or(0) < fleet.per_server
-                        && !busy_dbs.contains(t.database.as_str())
-                }) else {
+            while !spent && running.len() < self.workers {
+                let Some(pos) = self.next_to_start(&running, &queue) else {
                     break;
                 };
                 let i = queue.remove(pos);
-                let before = checks.get(&i).and_then(|c| c.last_applied.clone());
-                running.push(start(
-                    ctx,
-                    &state,
-                    &deploy_task,
-                    &ready.targets[i],
-                    i,
-                    before,
-                    attempts(&ready.targets[i].id) + 1,
-                )?);
-                bars.started(&ready.targets[i].id, &format!("wave {}", wave.name));
+                let before = self.checks.get(&i).and_then(|c| c.last_applied.clone());
+                let t = &ready.targets[i];
+                running.push(start(self.ctx, &self.state, &self.deploy_task, t, i, before, self.attempts(&t.id) + 1)?);
+                self.bars.started(&t.id, &format!("wave {}", wave.name));
             }
             if running.is_empty() {
                 break;
@@ -183,24 +189,7 @@ pub(crate) fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Fa
                     k += 1;
                     continue;
                 };
-                let mut r = running.remove(k);
-                proc::waited(&r.child);
-                for p in r.pumps.drain(..) {
-                    let _ = p.join();
-                }
-                let t = &ready.targets[r.target];
-                let after = plan::check_one(t, &ready.local, schema_dir);
-                let result = finish(ctx, t, &wave.name, req, &r, status.code(), &after);
-                let attempt = attempts(&t.id) + 1;
-                let line = match result.outcome.as_str() {
-                    ledger::FAILED => {
-                        format!("failed after {:.1}s: {}", result.seconds, result.error.as_deref().unwrap_or(""))
-                    }
-                    o => format!("{o} in {:.1}s", result.seconds),
-                };
-                ui.event(&format!("target {}: {line}", t.id));
-                bars.ended(&t.id);
-                record(&result, attempt);
+                let result = self.finished(running.remove(k), status.code(), wave);
                 if result.outcome == ledger::FAILED {
                     failures += 1;
                     if !spent && wave.budget.spent(failures, size) {
@@ -217,13 +206,92 @@ pub(crate) fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Fa
             }
         }
         if spent {
-            results.extend(queue.iter().map(|&i| not_tried(&ready.targets[i], &wave.name, req)));
-            stopped_in = Some(wave.name.clone());
+            results.extend(queue.iter().map(|&i| not_tried(&ready.targets[i], &wave.name, self.req)));
         }
         ui.event(&format!("wave {}: done, {failures} failed", wave.name));
+        Ok(spent)
     }
-    super::save_plan(&ready.plan_path, &super::plan::Frozen { finished: true, ..ready.frozen.clone() })?;
-    Ok(Outcome { results, stopped_in })
+
+    /// Sorts a wave's members by their read-only check: those at the head are done,
+    /// those with pending migrations queue, and the rest fail before they start.
+    /// The queue, and how many failed.
+    fn sort_members(
+        &self,
+        wave: &PlannedWave,
+        members: &[usize],
+        results: &mut Vec<TargetResult>,
+    ) -> (Vec<usize>, usize) {
+        let (ui, req) = (self.ctx.ui, self.req);
+        let mut failures = 0;
+        let mut queue: Vec<usize> = Vec::new();
+        for &i in members {
+            let t = &self.ready.targets[i];
+            match self.checks.get(&i).map(|c| &c.check) {
+                Some(Check::AtHead) => {
+                    self.bars.ended(&t.id);
+                    results.push(up_to_date(t, &wave.name, req, self.checks.get(&i)))
+                }
+                Some(Check::Pending { .. }) => queue.push(i),
+                other => {
+                    // Drift or a check that could not run: a person looks first.
+                    let why = other.map(|c| c.describe()).unwrap_or_else(|| "not checked".into());
+                    let mut r = base(t, &wave.name, req, plan::Check::Error(why.clone()));
+                    r.outcome = ledger::FAILED.into();
+                    r.error = Some(why);
+                    r.verdict = Some("not started: the read-only check found what a person must look at first".into());
+                    r.next = vec![format!(
+                        "{} (with this target's URL in {})",
+                        crate::invocation::cmd("status"),
+                        self.ctx.config.database.url_env[0]
+                    )];
+                    r.before = self.checks.get(&i).and_then(|c| c.last_applied.clone());
+                    ui.event(&format!("target {}: failed before start: {}", t.id, r.error.as_deref().unwrap_or("")));
+                    self.record(&r, self.attempts(&t.id) + 1);
+                    self.bars.ended(&t.id);
+                    results.push(r);
+                    failures += 1;
+                }
+            }
+        }
+        (queue, failures)
+    }
+
+    /// The position in `queue` of the next target that may start: its server below
+    /// `per_server` running, its database not busy.
+    fn next_to_start(&self, running: &[Running], queue: &[usize]) -> Option<usize> {
+        let targets = &self.ready.targets;
+        let busy_servers: HashMap<&str, usize> = running.iter().fold(HashMap::new(), |mut m, r| {
+            *m.entry(targets[r.target].server.as_str()).or_default() += 1;
+            m
+        });
+        let busy_dbs: HashSet<&str> = running.iter().map(|r| targets[r.target].database.as_str()).collect();
+        queue.iter().position(|&i| {
+            let t = &targets[i];
+            busy_servers.get(t.server.as_str()).copied().unwrap_or(0) < self.per_server
+                && !busy_dbs.contains(t.database.as_str())
+        })
+    }
+
+    /// A target whose pipeline ended: checked again, reported and recorded.
+    fn finished(&self, mut r: Running, code: Option<i32>, wave: &PlannedWave) -> TargetResult {
+        let ui = self.ctx.ui;
+        proc::waited(&r.child);
+        for p in r.pumps.drain(..) {
+            let _ = p.join();
+        }
+        let t = &self.ready.targets[r.target];
+        let after = plan::check_one(t, &self.ready.local, self.schema_dir);
+        let result = finish(self.ctx, t, &wave.name, self.req, &r, code, &after);
+        let attempt = self.attempts(&t.id) + 1;
+        let line = match result.outcome.as_str() {
+            ledger::FAILED => format!("failed after {:.1}s: {}", result.seconds, result.error.as_deref().unwrap_or("")),
+            o => format!("{o} in {:.1}s", result.seconds),
+        };
+        ui.event(&format!("target {}: {line}", t.id));
+        self.bars.ended(&t.id);
+        self.record(&result, attempt);
+        result
+    }
 }
 
 fn base(t: &FleetTarget, wave: &str, req: &Request, _check: Check) -> TargetResult {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use toml::Value;
 
-use crate::config::prisma_schema::{self, ConfigFile, ConfigPath};
+use crate::config::prisma_schema::{self, ConfigFile, ConfigPath, Datasource};
 
 /// One tasks.toml key: its value when found, and a note for the comment above it.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,155 +132,20 @@ pub(crate) fn detect(root: &Path) -> Detection {
     let package: Option<serde_json::Value> =
         read_text(&root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
     let mut warnings = Vec::new();
+    let cfg_name = config_file.clone().unwrap_or_default();
+    let project = Project { root, config, config_dir, cfg_name, package };
 
     // The schema: the config, then package.json, then Prisma's conventional places.
-    let package_schema = package.as_ref().and_then(|p| p["prisma"]["schema"].as_str()).map(clean);
-    let cfg_name = config_file.clone().unwrap_or_default();
-    let conventional = CONVENTIONAL.into_iter().find(|s| root.join(s).exists());
-    let schema = if let Some(expr) = config.as_ref().and_then(|c| c.schema.clone()) {
-        let from = format!("`schema` in {cfg_name}");
-        match resolve(&config_dir, &expr) {
-            Ok(s) => exists_or_warn(root, &s, &from, &mut warnings),
-            Err(why) => match conventional {
-                Some(s) => Finding::found(
-                    s,
-                    format!("{from} {why}; {s} (Prisma's default place) exists and is used: check it"),
-                ),
-                None => Finding::missing(format!(
-                    "{from} {why}, and no schema is at Prisma's default places: set the path of schema.prisma"
-                )),
-            },
-        }
-    } else if let Some(s) = package_schema {
-        match normalize(&s) {
-            Some(s) => exists_or_warn(root, &s, "`prisma.schema` in package.json", &mut warnings),
-            None => Finding::missing(format!(
-                "`prisma.schema` in package.json is {s}, outside the repository: set the path of schema.prisma"
-            )),
-        }
-    } else if let Some(s) = conventional {
-        Finding::found(s, format!("found {s} (Prisma's default place)"))
-    } else {
-        Finding::missing(
-            "no Prisma schema found (looked for Prisma's config files, package.json `prisma.schema`, prisma/schema.prisma): set the path of schema.prisma",
-        )
-    };
-
+    let schema = project.schema(&mut warnings);
     // Migrations: the config's migrations.path, else `migrations` beside the schema.
-    let beside_schema = |schema: &Finding| -> Option<String> {
-        let s = schema.as_str()?;
-        let dir = if root.join(s).is_dir() { s.to_string() } else { parent(s) };
-        Some(if dir.is_empty() { "migrations".to_string() } else { format!("{dir}/migrations") })
-    };
-    let migrations = match (config.as_ref().and_then(|c| c.migrations.clone()), beside_schema(&schema)) {
-        (Some(expr), beside) => {
-            let from = format!("`migrations.path` in {cfg_name}");
-            match (resolve(&config_dir, &expr), beside) {
-                (Ok(m), _) => exists_or_warn(root, &m, &from, &mut warnings),
-                (Err(why), Some(m)) if root.join(&m).is_dir() => {
-                    Finding::found(m, format!("{from} {why}; the migrations directory beside the schema is used: check it"))
-                }
-                (Err(why), _) => Finding::missing(format!("{from} {why}: set the migrations directory")),
-            }
-        }
-        (None, Some(m)) if root.join(&m).is_dir() => Finding::found(m, "the migrations directory beside the schema"),
-        (None, Some(m)) => Finding::missing(format!(
-            "{m} (beside the schema) does not exist yet: create your first migration with `prisma migrate dev`, or set the directory here"
-        )),
-        (None, None) => Finding::missing("no migrations directory found: set it (status, diagnose and the evidence read it)"),
-    };
-
+    let migrations = project.migrations(&schema, &mut warnings);
     // The URL variables: the config's datasource (Prisma 7), else the schema's.
     let ds = schema.as_str().and_then(|s| prisma_schema::datasource_of(&root.join(s)));
-    if let Some(p) = ds.as_ref().and_then(|d| d.provider.as_deref()) {
-        if p != "postgresql" && p != "postgres" {
-            warnings.push(format!("the schema's datasource provider is `{p}`: this tool works with PostgreSQL only"));
-        }
-    }
-    let config_urls = config.as_ref().map(|c| c.url_env.clone()).unwrap_or_default();
-    let url_env = if !config_urls.is_empty() {
-        let text = config.as_ref().and_then(|c| c.url_text.clone()).unwrap_or_default();
-        let quoted = format!("`datasource.url: {text}` in {cfg_name}");
-        if config_urls.len() == 1 {
-            Finding::found(config_urls[0].clone(), quoted)
-        } else {
-            Finding {
-                value: Some(Value::Array(config_urls.iter().cloned().map(Value::String).collect())),
-                note: format!(
-                    "{quoted}: the first of these variables that is set is used, in this order (the tool says which)"
-                ),
-            }
-        }
-    } else if let Some(v) = ds.as_ref().and_then(|d| d.url_env.clone()) {
-        Finding::found(v.clone(), format!("`url = env(\"{v}\")` in the schema's datasource"))
-    } else {
-        Finding::missing(
-            "no env(\"...\") names the database URL's variable (schema datasource or Prisma config): the default DATABASE_URL applies; set the name if yours differs",
-        )
-    };
-    if ds.as_ref().is_some_and(|d| d.url_literal) || config.as_ref().is_some_and(|c| c.url_other) {
-        warnings.push(match config.as_ref().and_then(|c| c.url_text.clone()) {
-            Some(text) if config.as_ref().is_some_and(|c| c.url_other) => format!(
-                "the datasource URL in {cfg_name} is `{text}`: only its environment variables are used by the tool; keep secrets out of the repository"
-            ),
-            _ => "the datasource URL is not read from an environment variable (env(...)): the tool needs it in one; keep secrets out of the repository".into(),
-        });
-    }
-    let direct = config
-        .as_ref()
-        .and_then(|c| c.direct_url_env.clone())
-        .or_else(|| ds.as_ref().and_then(|d| d.direct_url_env.clone()));
-    let direct_url_env = match direct {
-        Some(v) if !config_urls.contains(&v) && Some(v.as_str()) != url_env.as_str() => Finding::found(
-            v.clone(),
-            format!("`directUrl = env(\"{v}\")`: pg_dump, the deploy lock, status and the evidence use it; Prisma gets both variables"),
-        ),
-        _ => Finding::missing(
-            "no directUrl declared: if the URL above goes through PgBouncer, Supabase or Neon's pooler, set the variable of the direct URL here",
-        ),
-    };
-
+    let (url_env, direct_url_env) = project.urls(ds.as_ref(), &mut warnings);
     // The project's own Prisma CLI (npx would download one otherwise).
-    let installed: Option<serde_json::Value> =
-        read_text(&root.join("node_modules/prisma/package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-    let prisma_version = installed.as_ref().and_then(|p| p["version"].as_str()).map(String::from);
-    let wanted = package.as_ref().and_then(|p| {
-        ["devDependencies", "dependencies"].iter().find_map(|k| p[k]["prisma"].as_str()).map(String::from)
-    });
-    let npx = || Some(Value::Array(["npx", "--no-install", "prisma"].map(|a| Value::String(a.into())).to_vec()));
-    let command = if root.join("node_modules/.bin/prisma").exists() {
-        Finding {
-            value: npx(),
-            note: format!(
-                "the project's own CLI, node_modules/.bin/prisma ({}); --no-install: never a downloaded one",
-                prisma_version.as_deref().map(|v| format!("prisma {v}")).unwrap_or_else(|| "version unknown".into())
-            ),
-        }
-    } else if let Some(w) = &wanted {
-        Finding {
-            value: npx(),
-            note: format!("package.json asks for prisma {w}; it is not installed here yet: install your packages before deploying"),
-        }
-    } else {
-        Finding::missing(
-            "no Prisma CLI found (node_modules/.bin/prisma, or prisma in package.json): set the command that runs your Prisma CLI, e.g. [\"npx\", \"--no-install\", \"prisma\"]",
-        )
-    };
+    let (command, prisma_version, wanted) = project.command();
     let prisma_major = prisma_version.as_deref().or(wanted.as_deref()).and_then(major);
-    let package_manager =
-        PackageManager::LOCK_FILES.iter().find(|(f, _)| root.join(f).is_file()).map(|(_, pm)| *pm).or_else(|| {
-            // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
-            let field = package.as_ref()?["packageManager"].as_str()?.to_string();
-            [
-                ("pnpm", PackageManager::Pnpm),
-                ("yarn", PackageManager::Yarn),
-                ("bun", PackageManager::Bun),
-                ("npm", PackageManager::Npm),
-            ]
-            .into_iter()
-            .find(|(n, _)| field.starts_with(&format!("{n}@")))
-            .map(|(_, pm)| pm)
-        });
+    let package_manager = project.package_manager();
 
     Detection {
         config_file,
@@ -293,6 +158,184 @@ pub(crate) fn detect(root: &Path) -> Detection {
         prisma_major,
         package_manager,
         warnings,
+    }
+}
+
+/// What [`detect`] reads once and every finding looks at: the Prisma config file
+/// (its text parsed, its folder and name) and package.json.
+struct Project<'a> {
+    root: &'a Path,
+    config: Option<ConfigFile>,
+    config_dir: String,
+    cfg_name: String,
+    package: Option<serde_json::Value>,
+}
+
+impl Project<'_> {
+    /// The schema: the config, then package.json, then Prisma's conventional places.
+    fn schema(&self, warnings: &mut Vec<String>) -> Finding {
+        let (root, config, config_dir, cfg_name, package) =
+            (self.root, &self.config, self.config_dir.as_str(), self.cfg_name.as_str(), &self.package);
+        let package_schema = package.as_ref().and_then(|p| p["prisma"]["schema"].as_str()).map(clean);
+        let conventional = CONVENTIONAL.into_iter().find(|s| root.join(s).exists());
+        if let Some(expr) = config.as_ref().and_then(|c| c.schema.clone()) {
+            let from = format!("`schema` in {cfg_name}");
+            match resolve(config_dir, &expr) {
+                Ok(s) => exists_or_warn(root, &s, &from, warnings),
+                Err(why) => match conventional {
+                    Some(s) => Finding::found(
+                        s,
+                        format!("{from} {why}; {s} (Prisma's default place) exists and is used: check it"),
+                    ),
+                    None => Finding::missing(format!(
+                        "{from} {why}, and no schema is at Prisma's default places: set the path of schema.prisma"
+                    )),
+                },
+            }
+        } else if let Some(s) = package_schema {
+            match normalize(&s) {
+                Some(s) => exists_or_warn(root, &s, "`prisma.schema` in package.json", warnings),
+                None => Finding::missing(format!(
+                    "`prisma.schema` in package.json is {s}, outside the repository: set the path of schema.prisma"
+                )),
+            }
+        } else if let Some(s) = conventional {
+            Finding::found(s, format!("found {s} (Prisma's default place)"))
+        } else {
+            Finding::missing(
+            "no Prisma schema found (looked for Prisma's config files, package.json `prisma.schema`, prisma/schema.prisma): set the path of schema.prisma",
+        )
+        }
+    }
+
+    /// The config's migrations.path, else `migrations` beside the schema.
+    fn migrations(&self, schema: &Finding, warnings: &mut Vec<String>) -> Finding {
+        let (root, config, config_dir, cfg_name) =
+            (self.root, &self.config, self.config_dir.as_str(), self.cfg_name.as_str());
+        let beside_schema = |schema: &Finding| -> Option<String> {
+            let s = schema.as_str()?;
+            let dir = if root.join(s).is_dir() { s.to_string() } else { parent(s) };
+            Some(if dir.is_empty() { "migrations".to_string() } else { format!("{dir}/migrations") })
+        };
+        match (config.as_ref().and_then(|c| c.migrations.clone()), beside_schema(schema)) {
+        (Some(expr), beside) => {
+            let from = format!("`migrations.path` in {cfg_name}");
+            match (resolve(config_dir, &expr), beside) {
+                (Ok(m), _) => exists_or_warn(root, &m, &from, warnings),
+                (Err(why), Some(m)) if root.join(&m).is_dir() => {
+                    Finding::found(m, format!("{from} {why}; the migrations directory beside the schema is used: check it"))
+                }
+                (Err(why), _) => Finding::missing(format!("{from} {why}: set the migrations directory")),
+            }
+        }
+        (None, Some(m)) if root.join(&m).is_dir() => Finding::found(m, "the migrations directory beside the schema"),
+        (None, Some(m)) => Finding::missing(format!(
+            "{m} (beside the schema) does not exist yet: create your first migration with `prisma migrate dev`, or set the directory here"
+        )),
+        (None, None) => Finding::missing("no migrations directory found: set it (status, diagnose and the evidence read it)"),
+    }
+    }
+
+    /// The URL's variables and the direct URL's: the config's datasource (Prisma 7),
+    /// else the schema's `ds`.
+    fn urls(&self, ds: Option<&Datasource>, warnings: &mut Vec<String>) -> (Finding, Finding) {
+        let (config, cfg_name) = (&self.config, self.cfg_name.as_str());
+        let config_urls = config.as_ref().map(|c| c.url_env.clone()).unwrap_or_default();
+        let url_env = if !config_urls.is_empty() {
+            let text = config.as_ref().and_then(|c| c.url_text.clone()).unwrap_or_default();
+            let quoted = format!("`datasource.url: {text}` in {cfg_name}");
+            if config_urls.len() == 1 {
+                Finding::found(config_urls[0].clone(), quoted)
+            } else {
+                Finding {
+                    value: Some(Value::Array(config_urls.iter().cloned().map(Value::String).collect())),
+                    note: format!(
+                    "{quoted}: the first of these variables that is set is used, in this order (the tool says which)"
+                ),
+                }
+            }
+        } else if let Some(v) = ds.and_then(|d| d.url_env.clone()) {
+            Finding::found(v.clone(), format!("`url = env(\"{v}\")` in the schema's datasource"))
+        } else {
+            Finding::missing(
+            "no env(\"...\") names the database URL's variable (schema datasource or Prisma config): the default DATABASE_URL applies; set the name if yours differs",
+        )
+        };
+        if ds.is_some_and(|d| d.url_literal) || config.as_ref().is_some_and(|c| c.url_other) {
+            warnings.push(match config.as_ref().and_then(|c| c.url_text.clone()) {
+            Some(text) if config.as_ref().is_some_and(|c| c.url_other) => format!(
+                "the datasource URL in {cfg_name} is `{text}`: only its environment variables are used by the tool; keep secrets out of the repository"
+            ),
+            _ => "the datasource URL is not read from an environment variable (env(...)): the tool needs it in one; keep secrets out of the repository".into(),
+        });
+        }
+        let direct = config
+            .as_ref()
+            .and_then(|c| c.direct_url_env.clone())
+            .or_else(|| ds.and_then(|d| d.direct_url_env.clone()));
+        let direct_url_env = match direct {
+        Some(v) if !config_urls.contains(&v) && Some(v.as_str()) != url_env.as_str() => Finding::found(
+            v.clone(),
+            format!("`directUrl = env(\"{v}\")`: pg_dump, the deploy lock, status and the evidence use it; Prisma gets both variables"),
+        ),
+        _ => Finding::missing(
+            "no directUrl declared: if the URL above goes through PgBouncer, Supabase or Neon's pooler, set the variable of the direct URL here",
+        ),
+    };
+        (url_env, direct_url_env)
+    }
+
+    /// The Prisma CLI to run: the finding, the installed version and the one
+    /// package.json asks for.
+    fn command(&self) -> (Finding, Option<String>, Option<String>) {
+        let (root, package) = (self.root, &self.package);
+        let installed: Option<serde_json::Value> =
+            read_text(&root.join("node_modules/prisma/package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let prisma_version = installed.as_ref().and_then(|p| p["version"].as_str()).map(String::from);
+        let wanted = package.as_ref().and_then(|p| {
+            ["devDependencies", "dependencies"].iter().find_map(|k| p[k]["prisma"].as_str()).map(String::from)
+        });
+        let npx = || Some(Value::Array(["npx", "--no-install", "prisma"].map(|a| Value::String(a.into())).to_vec()));
+        let command = if root.join("node_modules/.bin/prisma").exists() {
+            Finding {
+                value: npx(),
+                note: format!(
+                    "the project's own CLI, node_modules/.bin/prisma ({}); --no-install: never a downloaded one",
+                    prisma_version
+                        .as_deref()
+                        .map(|v| format!("prisma {v}"))
+                        .unwrap_or_else(|| "version unknown".into())
+                ),
+            }
+        } else if let Some(w) = &wanted {
+            Finding {
+            value: npx(),
+            note: format!("package.json asks for prisma {w}; it is not installed here yet: install your packages before deploying"),
+        }
+        } else {
+            Finding::missing(
+            "no Prisma CLI found (node_modules/.bin/prisma, or prisma in package.json): set the command that runs your Prisma CLI, e.g. [\"npx\", \"--no-install\", \"prisma\"]",
+        )
+        };
+        (command, prisma_version, wanted)
+    }
+
+    /// The package manager: its lock file, else package.json's `packageManager`.
+    fn package_manager(&self) -> Option<PackageManager> {
+        let (root, package) = (self.root, &self.package);
+        PackageManager::LOCK_FILES.iter().find(|(f, _)| root.join(f).is_file()).map(|(_, pm)| *pm).or_else(|| {
+            // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
+            let field = package.as_ref()?["packageManager"].as_str()?.to_string();
+            [
+                ("pnpm", PackageManager::Pnpm),
+                ("yarn", PackageManager::Yarn),
+                ("bun", PackageManager::Bun),
+                ("npm", PackageManager::Npm),
+            ]
+            .into_iter()
+            .find(|(n, _)| field.starts_with(&format!("{n}@")))
+            .map(|(_, pm)| pm)
+        })
     }
 }
 

@@ -105,6 +105,49 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     ];
     let mut advice = Vec::new();
 
+    cargo_files(root, source.as_ref(), &mut planned, &mut advice)?;
+
+    if let Some(runner) = opts.ci {
+        planned.push(Planned::new(
+            workflow::PATH,
+            workflow::render(&workflow_inputs(root, &found, url_vars(&found)), runner)?,
+        ));
+    }
+    if let Some(g) = gitignore(root) {
+        planned.push(g);
+    }
+
+    // Refuse before writing anything: links, non-directories on the way, leftovers
+    // of an interrupted run, and files that exist (without --force).
+    check_targets(root, &planned)?;
+    let existing: Vec<&str> =
+        planned.iter().filter(|p| !p.appends && root.join(p.rel).exists()).map(|p| p.rel).collect();
+    if !existing.is_empty() && !opts.force {
+        return Err(Failure::usage(format!(
+            "{} already exist{}: nothing was written; move {} away, or run `{}` to replace {}",
+            existing.join(", "),
+            if existing.len() == 1 { "s" } else { "" },
+            if existing.len() == 1 { "it" } else { "them" },
+            invocation::cmd("init --force"),
+            if existing.len() == 1 { "it" } else { "them" },
+        )));
+    }
+
+    let written = write_all(root, &planned)?;
+
+    print_summary(root, &written, &dependency, &found, &advice);
+    Ok(Exit::Success)
+}
+
+/// The Cargo side of the scaffold: the workspace manifest and the `xtask` alias
+/// (written when there are none, otherwise explained in `advice`), and the lock
+/// file the source checkout was tested with.
+fn cargo_files(
+    root: &Path,
+    source: Option<&Source>,
+    planned: &mut Vec<Planned>,
+    advice: &mut Vec<String>,
+) -> Result<(), Failure> {
     // The workspace: written when there is none, otherwise explained.
     let manifest = root.join("Cargo.toml");
     match detect::read_text(&manifest) {
@@ -135,7 +178,7 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         )),
     }
     // The versions the source checkout was tested with, for a repository without a lock file.
-    if let Some(lock) = source.as_ref().and_then(|s| s.lock_file.clone()) {
+    if let Some(lock) = source.and_then(|s| s.lock_file.clone()) {
         if !root.join("Cargo.lock").exists() {
             match std::fs::read_to_string(&lock) {
                 Ok(text) => planned.push(Planned::new("Cargo.lock", text)),
@@ -145,37 +188,13 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
             }
         }
     }
+    Ok(())
+}
 
-    if let Some(runner) = opts.ci {
-        planned.push(Planned::new(
-            workflow::PATH,
-            workflow::render(&workflow_inputs(root, &found, url_vars(&found)), runner)?,
-        ));
-    }
-    if let Some(g) = gitignore(root) {
-        planned.push(g);
-    }
-
-    // Refuse before writing anything: links, non-directories on the way, leftovers
-    // of an interrupted run, and files that exist (without --force).
-    check_targets(root, &planned)?;
-    let existing: Vec<&str> =
-        planned.iter().filter(|p| !p.appends && root.join(p.rel).exists()).map(|p| p.rel).collect();
-    if !existing.is_empty() && !opts.force {
-        return Err(Failure::usage(format!(
-            "{} already exist{}: nothing was written; move {} away, or run `{}` to replace {}",
-            existing.join(", "),
-            if existing.len() == 1 { "s" } else { "" },
-            if existing.len() == 1 { "it" } else { "them" },
-            invocation::cmd("init --force"),
-            if existing.len() == 1 { "it" } else { "them" },
-        )));
-    }
-
-    let written = write_all(root, &planned)?;
-
+/// What init wrote and found, what is left to do, and the commands to run next.
+fn print_summary(root: &Path, written: &[String], dependency: &str, found: &detect::Detection, advice: &[String]) {
     outln!("init: wrote, in {}:", root.display());
-    for w in &written {
+    for w in written {
         outln!("  {w}");
     }
     outln!("  dependency: {dependency}");
@@ -195,16 +214,15 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
     for w in &found.warnings {
         outln!("warning: {}", render::comment(w));
     }
-    for a in &advice {
+    for a in advice {
         outln!("to do: {a}");
     }
-    let url = url_vars(&found).join(" or ");
+    let url = url_vars(found).join(" or ");
     outln!("next (with {} set, or in a .env file next to tasks.toml):", render::comment(&url));
     // The scaffolded crate runs through cargo's alias, whatever ran init.
     for c in ["--list", "status", "deploy --dry-run"] {
         outln!("  cargo xtask {c}");
     }
-    Ok(Exit::Success)
 }
 
 /// What the workflow needs, from the repository.

@@ -127,7 +127,14 @@ fn tasks_toml_text(d: &Detection, backup_dir: &str) -> String {
         note(&mut t, &format!("Prisma runs in this directory and reads {c} itself."));
     }
 
-    t.push_str(&format!(
+    t.push_str(&fixed_tables(backup_dir));
+    t
+}
+
+/// The tables that do not depend on what was detected: the backup settings and
+/// the tasks (with the optional ones commented out).
+fn fixed_tables(backup_dir: &str) -> String {
+    format!(
         r#"
 [backup]
 # Verified pg_dump files and the audit log; keep them outside the checkout in
@@ -196,8 +203,7 @@ description = "Restore a backup (into a new database with --into)"
 uses = "restore"
 "#,
         dir = toml_str(backup_dir)
-    ));
-    t
+    )
 }
 
 /// A comment line: `text` with every control character (a line break above all)

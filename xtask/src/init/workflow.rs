@@ -64,46 +64,7 @@ pub(crate) fn render(i: &Inputs, runner: Runner) -> Result<String, Failure> {
 
     let mut y = String::new();
     y.push_str(&header(runner, &vars));
-    y.push_str(&format!(
-        r#"name: deploy-migrations
-
-on:
-  workflow_dispatch:
-  push:
-    branches: [{branch}]
-
-# One deploy at a time; a new push waits instead of cancelling a deploy half-way
-# (the tool also holds PostgreSQL advisory locks for the whole run).
-concurrency:
-  group: deploy-migrations
-  cancel-in-progress: false
-
-permissions:
-  contents: read
-
-jobs:
-  deploy:
-"#
-    ));
-    match runner {
-        Runner::Hosted => y.push_str("    runs-on: ubuntu-latest\n"),
-        Runner::SelfHosted => y.push_str(
-            "    # The runner on the production host; add your label, e.g. [self-hosted, production-db].\n    runs-on: self-hosted\n",
-        ),
-    }
-    y.push_str(
-        r#"    environment: production
-    timeout-minutes: 30
-    env:
-      XTASK_REPORT: xtask-report.json
-      CARGO_TERM_COLOR: never
-"#,
-    );
-    if runner == Runner::SelfHosted {
-        y.push_str(&format!(
-            "      # Persistent, outside the workspace: the backups outlive the job.\n      BACKUP_DIR: /var/backups/{app}\n"
-        ));
-    }
+    y.push_str(&job(runner, branch, app));
     y.push_str("    steps:\n      - uses: actions/checkout@v4\n\n");
     if runner == Runner::SelfHosted {
         y.push_str(
@@ -145,10 +106,64 @@ jobs:
 "#,
         );
     }
+    y.push_str(&deploy_steps(runner, &vars));
+    Ok(y)
+}
+
+/// The workflow's trigger, concurrency and the deploy job's runner and environment.
+fn job(runner: Runner, branch: &str, app: &str) -> String {
+    let mut y = String::new();
+    y.push_str(&format!(
+        r#"name: deploy-migrations
+
+on:
+  workflow_dispatch:
+  push:
+    branches: [{branch}]
+
+# One deploy at a time; a new push waits instead of cancelling a deploy half-way
+# (the tool also holds PostgreSQL advisory locks for the whole run).
+concurrency:
+  group: deploy-migrations
+  cancel-in-progress: false
+
+permissions:
+  contents: read
+
+jobs:
+  deploy:
+"#
+    ));
+    match runner {
+        Runner::Hosted => y.push_str("    runs-on: ubuntu-latest\n"),
+        Runner::SelfHosted => y.push_str(
+            "    # The runner on the production host; add your label, e.g. [self-hosted, production-db].\n    runs-on: self-hosted\n",
+        ),
+    }
+    y.push_str(
+        r#"    environment: production
+    timeout-minutes: 30
+    env:
+      XTASK_REPORT: xtask-report.json
+      CARGO_TERM_COLOR: never
+"#,
+    );
+    if runner == Runner::SelfHosted {
+        y.push_str(&format!(
+            "      # Persistent, outside the workspace: the backups outlive the job.\n      BACKUP_DIR: /var/backups/{app}\n"
+        ));
+    }
+    y
+}
+
+/// The deploy step (secrets in its environment, empty ones unset) and the upload
+/// of what the run leaves.
+fn deploy_steps(runner: Runner, vars: &[String]) -> String {
+    let mut y = String::new();
     // Secrets: an unset secret expands to an empty string; the step unsets empty
     // variables so Prisma and the tool see them as not set at all.
     y.push_str("      - name: Deploy migrations\n        env:\n");
-    for v in &vars {
+    for v in vars {
         y.push_str(&format!("          {v}: ${{{{ secrets.{v} }}}}\n"));
     }
     y.push_str("        run: |\n          # An unset secret arrives as an empty string: unset it instead.\n");
@@ -190,7 +205,7 @@ jobs:
 "#,
         ),
     }
-    Ok(y)
+    y
 }
 
 fn header(runner: Runner, vars: &[String]) -> String {
