@@ -31,9 +31,17 @@ pub(crate) fn run(config: &Config, target: &str, args: &TaskArgs, opts: &RunOpti
 
     let needs = preflight::needs(config, &run.order, target, args);
     if opts.dry_run {
-        print_plan(&db, target, &run.order, args, opts, ui, &mut state);
-        let exit = needs.as_ref().map_or(Exit::Success, |needs| dry_preflight(&db, ui, needs));
-        return RunResult { exit, failure: None, state, target: target.into(), started: run.started, seconds: 0.0 };
+        let unplannable = print_plan(&db, target, &run.order, args, opts, ui, &mut state);
+        let checked = needs.as_ref().map_or(Exit::Success, |needs| dry_preflight(&db, ui, needs));
+        let exit = unplannable.as_ref().map_or(checked, |f| f.exit);
+        return RunResult {
+            exit,
+            failure: unplannable,
+            state,
+            target: target.into(),
+            started: run.started,
+            seconds: 0.0,
+        };
     }
 
     ui.plan_started(run.order.len());
@@ -329,9 +337,10 @@ fn print_plan(
     opts: &RunOptions,
     ui: &Ui,
     state: &mut RunState,
-) {
+) -> Option<Failure> {
     let config = db.config();
     let no_args = TaskArgs::default();
+    let mut unplannable = None;
     outln!("plan for `{target}` ({} task{}), nothing will run:", order.len(), if order.len() == 1 { "" } else { "s" });
     if let Some(line) = db.url_choice() {
         outln!("  {line}");
@@ -348,7 +357,12 @@ fn print_plan(
             }
             Action::Uses(kind) => {
                 let ctx = Ctx { config, db, task, args: task_args, ui, opts, state };
-                (format!("built-in {kind}"), (builtins::find(*kind).describe)(&ctx))
+                let lines = (builtins::find(*kind).describe)(&ctx).unwrap_or_else(|f| {
+                    let line = format!("would fail: {}", f.message);
+                    unplannable.get_or_insert(Failure::new(f.exit, ui.redact(&f.message)));
+                    vec![line]
+                });
+                (format!("built-in {kind}"), lines)
             }
         };
         outln!("{:>3}. {name} ({kind})", i + 1);
@@ -356,4 +370,5 @@ fn print_plan(
             outln!("       {}", ui.redact(&l));
         }
     }
+    unplannable
 }

@@ -32,7 +32,7 @@ pub(crate) static BACKUP: Builtin = Builtin {
         kind: super::ArgKind::Flag,
     }],
     run,
-    describe,
+    describe: |ctx| Ok(describe(ctx)),
 };
 
 /// What stands for the timestamp in `--dry-run`.

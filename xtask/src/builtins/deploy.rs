@@ -24,7 +24,7 @@ pub(crate) static DEPLOY: Builtin = Builtin {
     example: "{xtask} {task}            # backup first (deps), then deploy\n         {xtask} {task} --dry-run  # show the plan",
     args: &[] as &[BuiltinArg],
     run,
-    describe,
+    describe: |ctx| Ok(describe(ctx)),
 };
 
 fn describe(ctx: &Ctx) -> Vec<String> {

@@ -28,7 +28,7 @@ pub(crate) static DIAGNOSE: Builtin = Builtin {
         },
     ],
     run,
-    describe: |_| vec!["read _prisma_migrations and the migration's migration.sql; query the catalogs (psql)".into()],
+    describe: |_| Ok(vec!["read _prisma_migrations and the migration's migration.sql; query the catalogs (psql)".into()]),
 };
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {

@@ -41,11 +41,8 @@ pub(crate) static FLEET_REPORT: Builtin = Builtin {
     describe: describe_report,
 };
 
-fn describe_deploy(ctx: &Ctx) -> Vec<String> {
-    match Request::from_args(ctx) {
-        Ok(req) => fleet::describe(ctx, &req),
-        Err(f) => vec![f.message],
-    }
+fn describe_deploy(ctx: &Ctx) -> Result<Vec<String>, Failure> {
+    fleet::describe(ctx, &Request::from_args(ctx)?)
 }
 
 fn run_deploy(ctx: &mut Ctx) -> Result<(), Failure> {
@@ -100,9 +97,9 @@ fn files(ctx: &Ctx) -> Vec<std::path::PathBuf> {
     ctx.args.get("files").unwrap_or("").split('\0').filter(|s| !s.is_empty()).map(std::path::PathBuf::from).collect()
 }
 
-fn describe_report(ctx: &Ctx) -> Vec<String> {
+fn describe_report(ctx: &Ctx) -> Result<Vec<String>, Failure> {
     let files: Vec<String> = files(ctx).iter().map(|p| p.display().to_string()).collect();
-    vec![format!("merge {} into one fleet report and print its summary", files.join(" "))]
+    Ok(vec![format!("merge {} into one fleet report and print its summary", files.join(" "))])
 }
 
 fn run_report(ctx: &mut Ctx) -> Result<(), Failure> {

@@ -42,8 +42,9 @@ pub(crate) struct Builtin {
     pub example: &'static str,
     pub args: &'static [BuiltinArg],
     pub run: fn(&mut Ctx) -> Result<(), Failure>,
-    /// The commands it would run, for `--dry-run` (secrets are masked by the caller).
-    pub describe: fn(&Ctx) -> Vec<String>,
+    /// The commands it would run, for `--dry-run` (secrets are masked by the caller);
+    /// an error when the plan itself cannot be made (the dry run then exits with it).
+    pub describe: fn(&Ctx) -> Result<Vec<String>, Failure>,
 }
 
 /// The built-in task of a kind (the match is exhaustive: a new kind needs its task).

@@ -32,7 +32,7 @@ pub(crate) static ROLLED_BACK: Builtin = Builtin {
     example: "{xtask} {task} 20260221053404_add_missing_models --yes",
     args: NAME_ARG,
     run: |ctx| run(ctx, Mark::RolledBack),
-    describe: |ctx| describe(ctx, Mark::RolledBack),
+    describe: |ctx| Ok(describe(ctx, Mark::RolledBack)),
 };
 
 pub(crate) static APPLIED: Builtin = Builtin {
@@ -41,7 +41,7 @@ pub(crate) static APPLIED: Builtin = Builtin {
     example: "{xtask} {task} 20260221053404_add_missing_models --yes",
     args: NAME_ARG,
     run: |ctx| run(ctx, Mark::Applied),
-    describe: |ctx| describe(ctx, Mark::Applied),
+    describe: |ctx| Ok(describe(ctx, Mark::Applied)),
 };
 
 fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {

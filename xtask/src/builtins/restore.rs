@@ -23,7 +23,7 @@ pub(crate) static RESTORE: Builtin = Builtin {
         BuiltinArg { name: "into", help: "Restore into this new database instead of the one in DATABASE_URL", kind: ArgKind::Option },
     ],
     run,
-    describe,
+    describe: |ctx| Ok(describe(ctx)),
 };
 
 fn file_arg(ctx: &Ctx) -> Result<PathBuf, Failure> {

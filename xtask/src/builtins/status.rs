@@ -18,7 +18,7 @@ pub(crate) static STATUS: Builtin = Builtin {
         kind: super::ArgKind::Flag,
     }],
     run,
-    describe,
+    describe: |ctx| Ok(describe(ctx)),
 };
 
 fn describe(ctx: &Ctx) -> Vec<String> {

@@ -173,12 +173,11 @@ pub(crate) fn save_plan(path: &Path, frozen: &Frozen) -> Result<(), Failure> {
 }
 
 /// The plan as `--dry-run` prints it: waves, shard, each target by id with its
-/// fingerprint and what the read-only check found. Never a URL.
-pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Vec<String> {
-    let ready = match prepare(ctx, req) {
-        Ok(r) => r,
-        Err(f) => return vec![format!("the plan cannot be made: {}", f.message)],
-    };
+/// fingerprint and what the read-only check found. Never a URL. A plan that cannot
+/// be made fails the dry run as it would fail the real one (same exit status).
+pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Result<Vec<String>, Failure> {
+    let ready =
+        prepare(ctx, req).map_err(|f| Failure::new(f.exit, format!("the plan cannot be made: {}", f.message)))?;
     let fleet = ctx.config.fleet.as_ref().expect("prepare checked [fleet]");
     let indexes: Vec<usize> =
         ready.waves.iter().flat_map(|w| w.targets.iter().copied()).filter(|&i| ready.mine[i]).collect();
@@ -206,7 +205,7 @@ pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Vec<String> {
     }
     let starts = checks.values().filter(|c| !matches!(c.check, plan::Check::AtHead)).count();
     lines.push(format!("{starts} target(s) would get the deploy pipeline; the others are at the head"));
-    lines
+    Ok(lines)
 }
 
 #[cfg(test)]

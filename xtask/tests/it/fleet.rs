@@ -482,6 +482,11 @@ fn hostile_inventories_are_refused_before_anything_runs() {
         out.expect_code(2);
         assert!(out.stderr.contains(want), "{what}: {}", out.stderr);
         f.assert_no_secret(what, &out.all());
+        // The dry run fails the same way (it printed the cause and exited 0 before).
+        let dry = f.xtask().args(["deploy-fleet", "--dry-run"]).run();
+        dry.expect_code(2);
+        assert!(dry.all().contains(want) && dry.stderr.contains("the plan cannot be made"), "{what}: {}", dry.all());
+        f.assert_no_secret(what, &dry.all());
     }
     // A command that prints garbage.
     let toml = f.app.project.read("tasks.toml");
