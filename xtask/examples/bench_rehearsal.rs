@@ -13,7 +13,8 @@
 //! pending) and, when CORPUS_APP_DIR is given (e.g. ../shared/corpus/inbox-zero),
 //! that app's history up to its last migration applied and the last one pending,
 //! with the whole history also applied in COPIES-1 more schemas (default 4): a
-//! database of a few hundred tables. Needs Backend/node_modules (`npm ci`).
+//! database of a few hundred tables. On the example app PENDING (default 2) migrations
+//! are pending. XTASK_BEFORE=BINARY adds an earlier build's default deploy to the runs. Needs Backend/node_modules (`npm ci`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -86,8 +87,14 @@ fn bench(
     let template = format!("tpl_{}", label.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
     cluster.create_database(&template)?;
     let url_of = |db: &str| format!("{}?schema=public&connection_limit=5", cluster.url(db));
-    // Everything but the last PENDING migrations (default 1), applied by Prisma itself.
-    let pending: usize = std::env::var("PENDING").ok().and_then(|p| p.parse().ok()).unwrap_or(1).clamp(1, names.len());
+    // Everything but the last PENDING migrations, applied by Prisma itself
+    // (PENDING applies to the example app, default 2: the "two pending".)
+    let pending: usize = if label == "example app" {
+        std::env::var("PENDING").ok().and_then(|p| p.parse().ok()).unwrap_or(2)
+    } else {
+        1
+    }
+    .clamp(1, names.len());
     let held_names = &names[names.len() - pending..];
     let held = base.join("held");
     std::fs::create_dir_all(&held)?;
@@ -133,6 +140,8 @@ fn bench(
         ("PRISMA_HIDE_UPDATE_MESSAGE", "1"),
     ];
     // One run on a fresh copy of the template: (total, rehearsal, per-step seconds).
+    // XTASK_BEFORE: an earlier build's binary, timed as a fourth command (its default deploy).
+    let before = std::env::var_os("XTASK_BEFORE").map(PathBuf::from);
     let run = |mode: &str, i: usize| -> anyhow::Result<Measured> {
         let db = format!("bench_{mode}_{i}");
         cluster.psql("postgres", &format!("CREATE DATABASE {db} TEMPLATE {template}"))?;
@@ -155,6 +164,7 @@ fn bench(
                 .env("DATABASE_URL", url_of(&db))
                 .envs(prisma_env)
                 .stdout(Stdio::null())
+                .stderr(Stdio::null())
                 .status()?;
             anyhow::ensure!(deployed.success(), "prisma migrate deploy of {label} failed");
             let t = t0.elapsed().as_secs_f64();
@@ -172,7 +182,8 @@ fn bench(
         )?;
         let report = app.join("report.json");
         let t0 = std::time::Instant::now();
-        let out = Command::new(xtask)
+        let bin = if mode == "before" { before.as_deref().unwrap_or(xtask) } else { xtask };
+        let out = Command::new(bin)
             .args(["deploy", "--report"])
             .arg(&report)
             .current_dir(&app)
@@ -185,7 +196,7 @@ fn bench(
         anyhow::ensure!(out.success(), "xtask deploy ({mode}) of {label} failed");
         let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
         let rehearsal = r["rehearsal"]["seconds"].as_f64().unwrap_or(0.0);
-        if mode == "default" {
+        if mode == "default" || mode == "before" {
             anyhow::ensure!(r["rehearsal"]["outcome"] == "passed", "the rehearsal did not pass: {r}");
         }
         // Per step: each task, the backup, the rehearsal, each Prisma call.
@@ -205,18 +216,24 @@ fn bench(
         cluster.psql("postgres", &format!("DROP DATABASE {db}"))?;
         Ok((total, rehearsal, steps))
     };
-    let modes = ["seed", "default", "off"];
-    let mut times: Vec<Vec<f64>> = vec![Vec::new(); 3];
-    let mut paired: Vec<Vec<f64>> = vec![Vec::new(); 3];
+    let modes: &[&str] =
+        if before.is_some() { &["seed", "default", "off", "before"] } else { &["seed", "default", "off"] };
+    let n = modes.len();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut paired: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut before_rehearsal = Vec::new();
     let (mut rehearsal, mut steps) = (Vec::new(), std::collections::BTreeMap::<String, Vec<f64>>::new());
     run("seed", reps)?; // warm-up: node's and the page cache's first start
     for i in 0..reps {
-        let mut this = [0.0; 3];
-        for k in 0..3 {
-            let m = (i + k) % 3;
+        let mut this = vec![0.0; n];
+        for k in 0..n {
+            let m = (i + k) % n;
             let (t, r, s) = run(modes[m], i)?;
             this[m] = t;
             times[m].push(t);
+            if modes[m] == "before" {
+                before_rehearsal.push(r);
+            }
             if modes[m] == "default" {
                 rehearsal.push(r);
                 for (name, secs) in s {
@@ -224,7 +241,7 @@ fn bench(
                 }
             }
         }
-        for m in 0..3 {
+        for m in 0..n {
             paired[m].push(this[m] / this[0]);
         }
     }
@@ -239,8 +256,10 @@ fn bench(
         "seed's workflow (pg_dump; prisma migrate deploy)",
         "deploy, default (rehearsal)",
         "deploy, rehearse = \"off\"",
+        "before: XTASK_BEFORE's default deploy",
     ]
     .iter()
+    .take(n)
     .enumerate()
     {
         let t = median(&times[m]);
@@ -257,6 +276,9 @@ fn bench(
         "  the rehearsal itself (report)                      median {r:6.3} s  ({:.1}% of the deploy without it)",
         100.0 * r / median(&times[2])
     );
+    if !before_rehearsal.is_empty() {
+        println!("  the rehearsal itself, before (report)              median {:6.3} s", median(&before_rehearsal));
+    }
     for (name, v) in &steps {
         println!("    step {name:<44} median {:6.3} s", median(v));
     }
