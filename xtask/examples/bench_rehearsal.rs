@@ -14,7 +14,8 @@
 //! that app's history up to its last migration applied and the last one pending,
 //! with the whole history also applied in COPIES-1 more schemas (default 4): a
 //! database of a few hundred tables. On the example app PENDING (default 2) migrations
-//! are pending. XTASK_BEFORE=BINARY adds an earlier build's default deploy to the runs. Needs Backend/node_modules (`npm ci`).
+//! are pending. XTASK_BEFORE=BINARY adds an earlier build's default deploy to the runs. The server
+//! runs with fsync on unless DURABLE=0. Needs Backend/node_modules (`npm ci`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,6 +39,21 @@ fn main() -> anyhow::Result<()> {
     let cluster =
         Cluster::start(&base.join("pg"), &ClusterOptions { tls: false, superuser_password: "bench-pw".into() })?;
 
+    // The test cluster trades durability for speed (fsync, synchronous_commit and
+    // full_page_writes off); a production server keeps them on, and what the deploy
+    // waits for (DROP DATABASE's checkpoint, commits) depends on them. DURABLE=0 keeps
+    // the test cluster's settings.
+    let durable = std::env::var("DURABLE").map(|d| d != "0").unwrap_or(true);
+    if durable {
+        for setting in ["fsync", "synchronous_commit", "full_page_writes"] {
+            cluster.psql("postgres", &format!("ALTER SYSTEM SET {setting} = on"))?;
+        }
+        cluster.psql("postgres", "SELECT pg_reload_conf()")?;
+    }
+    println!(
+        "server: fsync, synchronous_commit, full_page_writes {}",
+        if durable { "on (as in production)" } else { "off (the test cluster's settings)" }
+    );
     let example = root.join("Backend/src/prisma/db/migrations");
     bench(&root, &xtask, &cluster, &base, "example app", &example, reps, 1)?;
     if let Some(dir) = corpus {
