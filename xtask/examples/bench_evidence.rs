@@ -143,6 +143,8 @@ struct Sample {
     verdict: Verdict,
     /// What the evidence's trial run found, when it ran one.
     trial: Option<evidence::TrialOutcome>,
+    /// What decided beyond the catalogs' objects (`Evidence::decided_by`).
+    decided_by: Option<&'static str>,
     outcome: Outcome,
     why: String,
 }
@@ -382,6 +384,7 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             p_unreachable,
             verdict: ev.verdict,
             trial: ev.trial.clone(),
+            decided_by: ev.decided_by(),
             outcome,
             why,
         });
@@ -442,7 +445,15 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
         found(|t| matches!(t, evidence::TrialOutcome::Changes { .. })),
         found(|t| matches!(t, evidence::TrialOutcome::Failed { .. }))
     );
-    let impossible = samples.iter().filter(|s| s.state == State::P && s.p_unreachable).count();
+    let keyed: Vec<&Sample> = samples.iter().filter(|s| s.decided_by == Some("key lookups")).collect();
+    table("states decided by key lookups (constant-row inserts)", &keyed);
+    let ruled: Vec<&Sample> = samples.iter().filter(|s| s.decided_by == Some("the transactional rule")).collect();
+    table("states decided by the transactional rule (or a re-run rule)", &ruled);
+    // A P state of one transaction cut in the middle: what running part of the file by
+    // hand (pasted into psql) leaves; Prisma cannot.
+    let hand: Vec<&Sample> = samples.iter().filter(|s| s.state == State::P && s.p_unreachable).collect();
+    table("hand-run partial states (P of one transaction, which only a person can leave)", &hand);
+    let impossible = hand.len();
     println!("\nP states a Prisma deploy cannot leave (half of one of its transactions committed): {impossible}");
     let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.outcome == Outcome::Wrong) {

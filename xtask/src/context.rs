@@ -164,6 +164,12 @@ pub(crate) struct RunState {
     pub lock: Option<Box<dyn RunLock>>,
     /// What ran since the lock was last confirmed held (for the message if it was lost).
     pub since_check: Vec<String>,
+    /// The evidence's trial runs of this run, by migration name and checksum of its
+    /// file, so that none runs twice (`recovery::evidence_for`). Each value is an
+    /// `evidence::TrialOutcome`, boxed because this module sits above the evidence in
+    /// the layer order.
+    /// A `RefCell`: the evidence is asked for through a shared `&Ctx`.
+    pub trials: std::cell::RefCell<Vec<(String, Box<dyn std::any::Any>)>>,
 }
 
 impl RunState {

@@ -14,7 +14,7 @@ use crate::cli::Globals;
 use crate::config::{Action, BuiltinKind, Config};
 use crate::context::{RunOptions, TaskArgs};
 use crate::exit::{Exit, Failure};
-use crate::proc::{self, Cmd};
+use crate::proc;
 use crate::runner;
 use crate::ui::{Ui, UiOptions};
 
@@ -84,7 +84,7 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     let held = work.join("held-back-migration");
     let dir = migration_sql.parent().unwrap_or(&copy).to_path_buf();
     std::fs::rename(&dir, &held).map_err(fail("holding back the migration"))?;
-    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]));
+    let out = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]).and_then(|c| proc::run_quiet(&ui, c));
     std::fs::rename(&held, &dir).map_err(fail("putting the migration back"))?;
     if !out.map_err(fail("running Prisma"))?.success() {
         return Err(Failure::task("demo: deploying the init migration failed"));
@@ -119,7 +119,8 @@ pub(crate) fn run(config: &Config, globals: &Globals) -> Result<Exit, Failure> {
     ui.event("demo: part 2: a migration that failed before the tool was in use (the runbook's P3009)");
     story.use_database("school_legacy")?;
     std::fs::write(&migration_sql, &broken).map_err(fail("putting the broken migration in place"))?;
-    let out = proc::run_quiet(&ui, &crate::prisma::cli(&demo.prisma, &["migrate", "deploy"]))
+    let out = crate::prisma::cli(&demo.prisma, &["migrate", "deploy"])
+        .and_then(|c| proc::run_quiet(&ui, c))
         .map_err(fail("running Prisma"))?;
     let text = ui.redact(&out.combined());
     if out.success() {
@@ -226,7 +227,9 @@ fn ensure_node_modules(ui: &Ui, app: &Path) -> Result<(), Failure> {
         return Ok(());
     }
     ui.event(&format!("demo: installing the example app's Prisma CLI (npm ci in {})", app.display()));
-    let out = proc::run(ui, &Cmd::new("npm").args(["ci", "--no-audit", "--no-fund"]).cwd(app.to_path_buf()))
+    let sh = proc::shell().map_err(fail("installing the example app"))?;
+    sh.change_dir(app);
+    let out = proc::run(ui, xshell::cmd!(sh, "npm ci --no-audit --no-fund").into())
         .map_err(fail("installing the example app"))?;
     if !out.success() {
         return Err(Failure::task(format!("demo: `npm ci` in {} failed: see its output above", app.display())));

@@ -13,31 +13,30 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::proc::Cmd;
+use xshell::Shell;
 
 /// Where Debian's postgresql-client-<major> packages put their binaries.
 const DEBIAN_VERSIONS: &str = "/usr/lib/postgresql";
 /// What pg_wrapper sets `PGSYSCONFDIR` to when it is unset (pg_service.conf lives there).
 const DEBIAN_SYSCONFDIR: &str = "/etc/postgresql-common";
 
-/// A command for the client tool `name`, bypassing Debian's pg_wrapper when PATH
-/// leads to it. Falls back to `name` itself (PATH lookup, or the usual "not found").
-pub(crate) fn cmd(name: &str) -> Cmd {
+/// The program to start for the client tool `name`, bypassing Debian's pg_wrapper
+/// when PATH leads to it (then `sh` gets the environment the wrapper would have
+/// set). Falls back to `name` itself (PATH lookup, or the usual "not found").
+pub(crate) fn program(sh: &Shell, name: &str) -> PathBuf {
     let path = std::env::var_os("PATH");
     // PGCLUSTER is an explicit request to pg_wrapper: let it choose.
     let wrapper_wanted = std::env::var_os("PGCLUSTER").is_some();
     match resolve(name, path.as_deref(), wrapper_wanted, Path::new(DEBIAN_VERSIONS), pg_config_bindir) {
         Some(real) => {
-            let mut c = Cmd::new(real.to_string_lossy());
             // The wrapper would have set it; keep service files working the same way.
             if std::env::var_os("PGSYSCONFDIR").is_none() && Path::new(DEBIAN_SYSCONFDIR).is_dir() {
-                c = c.env("PGSYSCONFDIR", DEBIAN_SYSCONFDIR);
+                sh.set_var("PGSYSCONFDIR", DEBIAN_SYSCONFDIR);
             }
-            c
+            real
         }
-        None => Cmd::new(name),
+        None => PathBuf::from(name),
     }
 }
 
@@ -85,15 +84,17 @@ fn version_key(dir: &str) -> Option<(u32, u32)> {
 
 /// `pg_config --bindir`, when pg_config exists (only asked when the directory scan found nothing).
 fn pg_config_bindir() -> Option<PathBuf> {
-    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
-    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+    let sh = crate::proc::shell().ok()?;
+    let out = crate::proc::run_with_input(xshell::cmd!(sh, "pg_config --bindir").into(), "").ok()?;
+    let dir = out.stdout.trim();
+    (out.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::process::Command;
 
     struct Tree(PathBuf);
     impl Tree {
@@ -194,10 +195,11 @@ mod tests {
             eprintln!("skipped: psql on PATH is not Debian's pg_wrapper here");
             return;
         };
-        let real = cmd("psql");
-        assert!(real.program.starts_with('/') && !is_pg_wrapper(Path::new(&real.program)), "{}", real.program);
+        let sh = Shell::new().unwrap();
+        let real = program(&sh, "psql");
+        assert!(real.is_absolute() && !is_pg_wrapper(&real), "{}", real.display());
         let version = |c: &mut Command| String::from_utf8(c.arg("--version").output().unwrap().stdout).unwrap();
-        assert_eq!(version(&mut real.to_command()), version(&mut Command::new(wrapped)));
+        assert_eq!(version(&mut xshell::cmd!(sh, "{real}").into()), version(&mut Command::new(wrapped)));
     }
 
     #[test]

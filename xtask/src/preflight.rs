@@ -292,7 +292,9 @@ fn pg_dump_version(ui: &Ui) -> Result<Option<(u32, String)>, Failure> {
         return Err(Failure::usage(proc::spawn_error("pg_dump", &std::io::ErrorKind::NotFound.into())));
     }
     // The binary the backup will start (pgbin: the real one, not Debian's Perl wrapper).
-    let out = proc::run_quiet(ui, &crate::pgbin::cmd("pg_dump").arg("--version"))?;
+    let sh = proc::shell()?;
+    let pg_dump = crate::pgbin::program(&sh, "pg_dump");
+    let out = proc::run_quiet(ui, xshell::cmd!(sh, "{pg_dump} --version").into())?;
     // "pg_dump (PostgreSQL) 15.10 (Debian 15.10-1.pgdg120+1)"
     let version = out
         .success()

@@ -2,12 +2,16 @@
 //! `--schema`, run in the configured directory with the database URL in the
 //! environment (never in argv); and what its error texts mean here.
 
+use std::ffi::OsStr;
+use std::process::Command;
 use std::time::Instant;
+
+use xshell::{cmd, Shell};
 
 use crate::context::{Ctx, PrismaCall};
 use crate::db;
 use crate::exit::Failure;
-use crate::proc::{self, Cmd, Output};
+use crate::proc::{self, Output};
 
 /// npm's setting that makes `npx` fail rather than download a package it does not
 /// find installed (`npx --no-install`).
@@ -19,27 +23,41 @@ pub(crate) const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
 /// variable that is unset or empty gets the URL the tool chose ([`db::url_var`])
 /// in Prisma's environment, so whichever of them Prisma's config reads first, it
 /// connects where the tool does. Variables that are set are passed as they are.
-pub(crate) fn command(ctx: &Ctx, args: &[&str]) -> Cmd {
-    let mut cmd = cli(&ctx.config.prisma, args);
+pub(crate) fn command(ctx: &Ctx, args: &[&str]) -> Result<Command, Failure> {
+    let sh = shell(&ctx.config.prisma)?;
     if let Some((_, url)) = db::url_var(ctx.config) {
         for name in &ctx.config.database.url_env {
             if std::env::var(name).map_or(true, |v| v.trim().is_empty()) {
-                cmd = cmd.env(name.clone(), url.clone());
+                sh.set_var(name, &url);
             }
         }
     }
-    cmd
+    Ok(line(&sh, &ctx.config.prisma, args))
+}
+
+/// [`command`] as `--dry-run` and the advice show it.
+pub(crate) fn shown(ctx: &Ctx, args: &[&str]) -> String {
+    command(ctx, args).map_or_else(|f| f.message, |c| proc::display(&c))
 }
 
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
-pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Cmd {
-    let mut cmd =
-        Cmd::new(p.command[0].clone()).args(p.command[1..].iter().cloned()).args(args.iter().map(|a| a.to_string()));
-    if let Some(schema) = &p.schema {
-        cmd = cmd.arg("--schema").arg(schema.display().to_string());
-    }
+pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Result<Command, Failure> {
+    Ok(line(&shell(p)?, p, args))
+}
+
+fn line(sh: &Shell, p: &crate::config::Prisma, args: &[&str]) -> Command {
+    let (program, prefix) = (&p.command[0], &p.command[1..]);
+    let schema: Vec<&OsStr> =
+        p.schema.as_deref().map(|s| vec![OsStr::new("--schema"), s.as_os_str()]).unwrap_or_default();
+    cmd!(sh, "{program} {prefix...} {args...} {schema...}").into()
+}
+
+/// The directory and environment Prisma runs in: `[prisma] cwd` and `env`.
+fn shell(p: &crate::config::Prisma) -> Result<Shell, Failure> {
+    let sh = proc::shell()?;
+    sh.change_dir(&p.cwd);
     for (k, v) in &p.env {
-        cmd = cmd.env(k.clone(), v.clone());
+        sh.set_var(k, v);
     }
     // No update notices and no telemetry call: a deploy must not wait on Prisma's
     // checkpoint server (behind a firewall that call hangs until it times out).
@@ -48,14 +66,14 @@ pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Cmd {
     // version) when the app's own is not installed: it fails instead.
     let npx = p.command.first().is_some_and(|c| c == "npx" || c.ends_with("/npx"));
     if npx && !p.env.contains_key(NPX_NO_DOWNLOAD.0) {
-        cmd = cmd.env(NPX_NO_DOWNLOAD.0, NPX_NO_DOWNLOAD.1);
+        sh.set_var(NPX_NO_DOWNLOAD.0, NPX_NO_DOWNLOAD.1);
     }
     for (k, v) in [("PRISMA_HIDE_UPDATE_MESSAGE", "1"), ("CHECKPOINT_DISABLE", "1")] {
         if !p.env.contains_key(k) {
-            cmd = cmd.env(k, v);
+            sh.set_var(k, v);
         }
     }
-    cmd.cwd(p.cwd.clone())
+    Ok(sh)
 }
 
 /// The variable that makes Prisma's schema engine skip its advisory lock (Prisma
@@ -88,8 +106,9 @@ pub(crate) fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     // The run holds Prisma's migrate lock itself (db/lock.rs): its own calls skip
     // it, and name themselves so that an engine which cannot skip it is recognised
     // while it waits. Set last: a `[prisma] env` entry cannot turn the lock back on.
-    let cmd = command(ctx, args).env(DISABLE_ADVISORY_LOCK, "1").env("PGAPPNAME", crate::db::lock::prisma_app_name());
-    let shown = ctx.ui.redact(&cmd.display());
+    let mut cmd = command(ctx, args)?;
+    cmd.env(DISABLE_ADVISORY_LOCK, "1").env("PGAPPNAME", crate::db::lock::prisma_app_name());
+    let shown = ctx.ui.redact(&proc::display(&cmd));
     crate::audit::check_lock(ctx, Some(&format!("`{shown}`")))?;
     ctx.ui.event(&format!("$ {shown}"));
     // Written before the call: should this process die during it, the log still
@@ -100,7 +119,7 @@ pub(crate) fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     if let Some(lock) = ctx.state.lock.as_mut() {
         lock.prisma_call_starts(release_now);
     }
-    let out = proc::run(ctx.ui, &cmd);
+    let out = proc::run(ctx.ui, cmd);
     if let Some(lock) = ctx.state.lock.as_mut() {
         lock.prisma_call_ended();
     }

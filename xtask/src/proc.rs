@@ -3,74 +3,42 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+
+use xshell::Shell;
 
 use crate::exit::Failure;
 use crate::interrupt::{self, Step};
 use crate::reaper;
 use crate::ui::Ui;
 
-/// A command to run: program, arguments, extra environment, working directory.
-#[derive(Debug, Clone, Default)]
-pub struct Cmd {
-    pub program: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub env_remove: Vec<String>,
-    pub cwd: Option<PathBuf>,
-    /// Let the child read our stdin (user `run` tasks); built-ins never do.
-    pub inherit_stdin: bool,
+/// A shell for building command lines with xshell's `cmd!`: the working
+/// directory and environment its commands get. Every command of the tool is
+/// built on one ([`Shell::cmd`] or `cmd!` with `{args...}` splats, never a
+/// string pasted together) and handed here as a [`Command`], which is what runs
+/// and what [`display`] shows. xshell's own `run`/`read` are not used: the
+/// children need what this module adds (process group, parent-death signal,
+/// reaper, output through the UI).
+pub(crate) fn shell() -> Result<Shell, Failure> {
+    Shell::new().map_err(|e| {
+        Failure::task(format!("cannot start a command: {e}; run from a directory that exists and can be read"))
+    })
 }
 
-impl Cmd {
-    pub fn new(program: impl Into<String>) -> Cmd {
-        Cmd { program: program.into(), ..Cmd::default() }
-    }
+/// The command as a user could paste it into a shell (env not shown). `--dry-run`,
+/// the progress lines and the audit log show this, masked, of the very
+/// [`Command`] that runs.
+pub(crate) fn display(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| shell_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
-    pub fn arg(mut self, a: impl Into<String>) -> Cmd {
-        self.args.push(a.into());
-        self
-    }
-
-    pub fn args<I, S>(mut self, args: I) -> Cmd
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
-    }
-
-    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Cmd {
-        self.env.push((k.into(), v.into()));
-        self
-    }
-
-    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Cmd {
-        self.cwd = Some(dir.into());
-        self
-    }
-
-    /// The command as a user could paste it into a shell (env not shown).
-    pub fn display(&self) -> String {
-        std::iter::once(&self.program).chain(&self.args).map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
-    }
-
-    pub fn to_command(&self) -> Command {
-        let mut c = Command::new(&self.program);
-        c.args(&self.args);
-        for k in &self.env_remove {
-            c.env_remove(k);
-        }
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        if let Some(d) = &self.cwd {
-            c.current_dir(d);
-        }
-        c
-    }
+/// The program a command starts, for messages.
+pub(crate) fn program(cmd: &Command) -> String {
+    cmd.get_program().to_string_lossy().into_owned()
 }
 
 /// What a finished command did.
@@ -95,7 +63,7 @@ impl Output {
 /// What a spawned child's standard streams are connected to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pipes {
-    /// A pipe we write to; otherwise `/dev/null`, or our stdin for `inherit_stdin`.
+    /// A pipe we write to; otherwise `/dev/null` (our stdin only for [`run_interactive`]).
     pub stdin: bool,
     /// A pipe we read; otherwise `/dev/null`.
     pub stdout: bool,
@@ -103,16 +71,17 @@ pub(crate) struct Pipes {
 
 /// Starts `cmd` with stderr always piped (its text is how failures are explained).
 /// Every child of the tool is started here, so what all children need is set once.
-pub(crate) fn spawn(cmd: &Cmd, pipes: Pipes) -> Result<Child, Failure> {
-    spawn_grouped(cmd, pipes).map(|(child, _)| child)
+pub(crate) fn spawn(command: Command, pipes: Pipes) -> Result<Child, Failure> {
+    spawn_grouped(command, pipes, false).map(|(child, _)| child)
 }
 
-/// [`spawn`], also saying whether the child leads its own process group.
-fn spawn_grouped(cmd: &Cmd, pipes: Pipes) -> Result<(Child, bool), Failure> {
-    let mut command = cmd.to_command();
+/// [`spawn`], also saying whether the child leads its own process group;
+/// `inherit_stdin` lets the child read our stdin (user `run` tasks; built-ins
+/// never do).
+fn spawn_grouped(mut command: Command, pipes: Pipes, inherit_stdin: bool) -> Result<(Child, bool), Failure> {
     let stdin = if pipes.stdin {
         Stdio::piped()
-    } else if cmd.inherit_stdin {
+    } else if inherit_stdin {
         Stdio::inherit()
     } else {
         Stdio::null()
@@ -125,13 +94,13 @@ fn spawn_grouped(cmd: &Cmd, pipes: Pipes) -> Result<(Child, bool), Failure> {
     // the terminal (a user `run` task): a background group reading the terminal is
     // stopped with SIGTTIN, so it stays in ours, where Ctrl-C reaches it as it would
     // if the user had started it directly.
-    let own_group = !(cmd.inherit_stdin && stdin_is_terminal());
+    let own_group = !(inherit_stdin && stdin_is_terminal());
     if own_group {
         command.process_group(0);
         reaper::start_once();
     }
     die_with_parent(&mut command);
-    let child = command.spawn().map_err(|e| Failure::task(spawn_error(&cmd.program, &e)))?;
+    let child = command.spawn().map_err(|e| Failure::task(spawn_error(&program(&command), &e)))?;
     if own_group {
         // Should xtask die, the reaper stops this child's whole group (what it
         // started too, which the parent-death signal does not reach).
@@ -142,8 +111,8 @@ fn spawn_grouped(cmd: &Cmd, pipes: Pipes) -> Result<(Child, bool), Failure> {
 
 /// Starts `cmd` as a step of the run: while signals are caught (a backup, the
 /// rehearsal) a Ctrl-C or SIGTERM stops it at once ([`interrupt::Step`]).
-fn spawn_step(cmd: &Cmd, pipes: Pipes) -> Result<(Child, Option<Step>), Failure> {
-    let (child, own_group) = spawn_grouped(cmd, pipes)?;
+fn spawn_step(cmd: Command, pipes: Pipes, inherit_stdin: bool) -> Result<(Child, Option<Step>), Failure> {
+    let (child, own_group) = spawn_grouped(cmd, pipes, inherit_stdin)?;
     let step = Step::watch(child.id(), own_group);
     Ok((child, step))
 }
@@ -202,17 +171,23 @@ fn stdin_is_terminal() -> bool {
 }
 
 /// Runs `cmd`, printing each output line through the UI as it comes and keeping a copy.
-pub(crate) fn run(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
-    run_with(ui, cmd, true)
+pub(crate) fn run(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
+    run_with(ui, cmd, true, false)
+}
+
+/// [`run`] for a user's `run` task: the child may read our stdin.
+pub(crate) fn run_interactive(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
+    run_with(ui, cmd, true, true)
 }
 
 /// Runs `cmd` without showing its output (for queries whose output is data).
-pub(crate) fn run_quiet(ui: &Ui, cmd: &Cmd) -> Result<Output, Failure> {
-    run_with(ui, cmd, false)
+pub(crate) fn run_quiet(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
+    run_with(ui, cmd, false, false)
 }
 
-fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
-    let (mut child, step) = spawn_step(cmd, Pipes { stdin: false, stdout: true })?;
+fn run_with(ui: &Ui, cmd: Command, show: bool, inherit_stdin: bool) -> Result<Output, Failure> {
+    let name = program(&cmd);
+    let (mut child, step) = spawn_step(cmd, Pipes { stdin: false, stdout: true }, inherit_stdin)?;
     let out = child.stdout.take();
     let err = child.stderr.take();
     let (stdout, stderr) = std::thread::scope(|s| {
@@ -225,17 +200,18 @@ fn run_with(ui: &Ui, cmd: &Cmd, show: bool) -> Result<Output, Failure> {
     drop(step);
     let status = child.wait();
     waited(&child);
-    let status = status.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
-    interrupted(&cmd.program, status.success())?;
+    let status = status.map_err(|e| Failure::task(format!("waiting for `{name}` failed: {e}")))?;
+    interrupted(&name, status.success())?;
     Ok(Output { status, stdout, stderr })
 }
 
 /// Runs `cmd` with `input` on its stdin and captures its output (nothing shown).
 /// A thread writes the input while this one reads, so a child that answers
 /// before it has read everything cannot deadlock on a full pipe.
-pub(crate) fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> {
+pub(crate) fn run_with_input(cmd: Command, input: &str) -> Result<Output, Failure> {
     use std::io::Write;
-    let (mut child, step) = spawn_step(cmd, Pipes { stdin: true, stdout: true })?;
+    let name = program(&cmd);
+    let (mut child, step) = spawn_step(cmd, Pipes { stdin: true, stdout: true }, false)?;
     let stdin = child.stdin.take();
     let (out, err) = (child.stdout.take(), child.stderr.take());
     let pid = child.id();
@@ -253,8 +229,8 @@ pub(crate) fn run_with_input(cmd: &Cmd, input: &str) -> Result<Output, Failure> 
     drop(step);
     let status = child.wait();
     reaper::forget(pid);
-    let status = status.map_err(|e| Failure::task(format!("waiting for `{}` failed: {e}", cmd.program)))?;
-    interrupted(&cmd.program, status.success())?;
+    let status = status.map_err(|e| Failure::task(format!("waiting for `{name}` failed: {e}")))?;
+    interrupted(&name, status.success())?;
     let out = std::process::Output { status, stdout, stderr };
     Ok(Output {
         status: out.status,
@@ -355,6 +331,20 @@ pub(crate) fn on_path(program: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What is shown is the argv that runs: one element per splatted value,
+    /// whatever it holds (spaces, quotes), quoted only in the display.
+    #[test]
+    fn a_command_built_with_xshell_is_shown_as_it_runs() {
+        let sh = shell().unwrap();
+        sh.set_var("PGPASSWORD", "not shown");
+        let values = ["a b", "it's"];
+        let cmd: Command = xshell::cmd!(sh, "psql -X {values...} -d postgresql://h/db").into();
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["-X", "a b", "it's", "-d", "postgresql://h/db"]);
+        assert_eq!(display(&cmd), "psql -X 'a b' 'it'\\''s' -d postgresql://h/db");
+        assert!(cmd.get_envs().any(|(k, v)| k == "PGPASSWORD" && v.is_some()));
+    }
 
     #[test]
     fn quoting_for_display() {

@@ -5,7 +5,7 @@
 use crate::config::{Action, BuiltinKind, IfApplied, Recover};
 use crate::context::{diagnosis_lines, Ctx, Diagnosis, Resolution};
 use crate::db::Target;
-use crate::evidence::{self, Evidence, Verdict};
+use crate::evidence::{self, Evidence, Trial, TrialBounds, TrialOutcome, Verdict};
 use crate::exit::{Exit, Failure};
 use crate::migrations::{self, Row};
 use crate::prisma::{self, Problem};
@@ -103,8 +103,7 @@ fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Res
         && ctx.db.ledger()?.rows().iter().any(|r| r.migration_name == name && r.rolled_back_at.is_some());
     let pre_existing_name =
         failed.filter(|_| !earlier_attempt).and_then(|r| already_exists(r.error().message.as_deref()?));
-    let trial = ctx.config.database.trial_runs.then(evidence::TrialBounds::default);
-    let mut ev = evidence::assess_with(target, &sql, &target.url.schema, trial)?;
+    let mut ev = assess_once(ctx, target, name, &sql)?;
     let mut note = None;
     let mut pre_existing = None;
     if let Some(obj) = &pre_existing_name {
@@ -161,6 +160,40 @@ pub(crate) fn same_failures(rows: &[Row], latest: &Row) -> usize {
         .filter(|r| r.migration_name == latest.migration_name && r.checksum == latest.checksum && !r.is_applied())
         .filter(|r| key(r) == wanted)
         .count()
+}
+
+/// The evidence for `name`'s file `sql`, with at most one trial run per migration and
+/// file in a run: a deploy asks for the evidence in its rehearsal's plan and again in
+/// its recovery, on the same unchanged production data (the deploy in between stopped
+/// on the failed row), so the second gets the first's outcome. The same holds when the
+/// migration fails again after its recovery: only files Prisma runs as one transaction
+/// are tried, and a failed one left the data as it was. A trial on production is
+/// bounded by `trial_max_rows` unless asked for with `--trial` (see `evidence/trial.rs`).
+fn assess_once(ctx: &Ctx, target: &Target, name: &str, sql: &str) -> Result<Evidence, Failure> {
+    let key = format!("{name} {}", migrations::checksum(sql.as_bytes()));
+    let earlier = ctx
+        .state
+        .trials
+        .borrow()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, o)| o.downcast_ref::<TrialOutcome>())
+        .cloned();
+    let explicit = ctx.args.flag("trial");
+    let trial = match earlier {
+        Some(outcome) => Trial::Earlier(outcome),
+        None if explicit => Trial::Run(TrialBounds::explicit()),
+        None if ctx.config.database.trial_runs => {
+            Trial::Run(TrialBounds { max_rows: Some(ctx.config.database.trial_max_rows), ..TrialBounds::default() })
+        }
+        None => Trial::Off,
+    };
+    let fresh = matches!(trial, Trial::Run(_));
+    let ev = evidence::assess_trying(target, sql, &target.url.schema, trial)?;
+    if let (true, Some(outcome)) = (fresh, &ev.trial) {
+        ctx.state.trials.borrow_mut().push((key, Box::new(outcome.clone())));
+    }
+    Ok(ev)
 }
 
 /// A migration name must be on disk or in `_prisma_migrations`: otherwise a usage
@@ -460,12 +493,11 @@ fn resolve_command(ctx: &Ctx, mark: Mark, name: &str) -> String {
         Mark::Applied => BuiltinKind::ResolveApplied,
     };
     task_command(ctx, kind, Some(name))
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "resolve", mark.flag(), name]).display())
+        .unwrap_or_else(|| prisma::shown(ctx, &["migrate", "resolve", mark.flag(), name]))
 }
 
 fn deploy_command(ctx: &Ctx) -> String {
-    task_command(ctx, BuiltinKind::PrismaDeploy, None)
-        .unwrap_or_else(|| prisma::command(ctx, &["migrate", "deploy"]).display())
+    task_command(ctx, BuiltinKind::PrismaDeploy, None).unwrap_or_else(|| prisma::shown(ctx, &["migrate", "deploy"]))
 }
 
 pub(crate) fn diagnose_command(ctx: &Ctx, name: &str) -> String {

@@ -13,14 +13,17 @@
 use std::path::Path;
 use std::time::Instant;
 
+use xshell::cmd;
+
 use crate::config::{BuiltinKind, Config, Rehearse, Task};
 use crate::context::{Ctx, Diagnosis, RehearsalRecord, RunDb};
-use crate::db::{admin, psql, Target};
+use crate::db::psql::{self, Psql, Rows};
+use crate::db::{admin, Target};
 use crate::dump::restore;
 use crate::exit::{Exit, Failure};
 use crate::interrupt::{self, Interrupts};
 use crate::migrations::{self, DbError, Local, Row};
-use crate::proc::{self, Cmd};
+use crate::proc;
 use crate::recovery::{decide, evidence_for, print_diagnosis, Decision, Mark};
 use crate::room::Room;
 use crate::scratch::{self, Found, Scratch};
@@ -459,11 +462,8 @@ fn copy_production(ctx: &Ctx, copy: &Target, script: Option<String>, survey: &Su
     }
     // The copy is thrown away: its commit need not wait for the WAL to reach the disk.
     script.insert_str(0, "SET synchronous_commit TO off;\n");
-    let cmd = copy
-        .tool("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d"])
-        .arg(copy.url.libpq.clone());
-    let out = proc::run_with_input(&cmd, &script)?;
+    let cmd = copy.psql(&Psql { stop_on_error: true, single_transaction: true, ..Psql::default() })?;
+    let out = proc::run_with_input(cmd, &script)?;
     if !out.success() {
         let f = copy.failure("psql", &out.stderr);
         return Err(Failure::new(
@@ -476,12 +476,12 @@ fn copy_production(ctx: &Ctx, copy: &Target, script: Option<String>, survey: &Su
 
 /// `pg_dump` to memory: the schema only, or everything.
 fn dump(ui: &Ui, production: &Target, schema_only: bool) -> Result<String, Failure> {
-    let mut cmd = production.tool("pg_dump").args(["--no-password", "--no-owner", "--no-privileges"]);
-    if schema_only {
-        cmd = cmd.arg("--schema-only");
-    }
-    let cmd = cmd.arg("-d").arg(production.url.libpq.clone());
-    let out = proc::run_quiet(ui, &cmd)?;
+    let sh = production.shell()?;
+    let pg_dump = crate::pgbin::program(&sh, "pg_dump");
+    let schema = schema_only.then_some("--schema-only");
+    let url = &production.url.libpq;
+    let cmd = cmd!(sh, "{pg_dump} --no-password --no-owner --no-privileges {schema...} -d {url}");
+    let out = proc::run_quiet(ui, cmd.into())?;
     if !out.success() {
         return Err(production.failure("pg_dump", &out.stderr));
     }
@@ -566,12 +566,12 @@ fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, F
              SELECT 'xtask-applied', :'n{i}';\n"
         ));
     }
-    let mut cmd = copy.tool("psql").args(["-X", "-q", "--csv", "-t", "-v"]).arg(format!("s={}", copy.url.schema));
-    for (k, v) in &vars {
-        cmd = cmd.arg("-v").arg(format!("{k}={v}"));
-    }
-    let cmd: Cmd = cmd.arg("-d").arg(copy.url.libpq.clone());
-    let out = proc::run_with_input(&cmd, &script)?;
+    // No ON_ERROR_STOP: the script handles its errors itself (`\if :ERROR`).
+    let vars: Vec<(&str, &str)> = std::iter::once(("s", copy.url.schema.as_str()))
+        .chain(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect();
+    let cmd = copy.psql(&Psql { rows: Rows::Csv, vars: &vars, ..Psql::default() })?;
+    let out = proc::run_with_input(cmd, &script)?;
     let mut result = Applied { applied: Vec::new(), failed: None };
     for row in psql::parse_csv(&out.stdout) {
         let cell = |i: usize| row.get(i).cloned().flatten();

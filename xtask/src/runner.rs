@@ -1,7 +1,10 @@
 //! The executor: runs the planned tasks in order, reports each start and end, and
 //! stops at the first failure with the task's name and status.
 
+use std::process::Command;
 use std::time::Instant;
+
+use xshell::cmd;
 
 use crate::builtins;
 use crate::config::{Action, Config, RunSpec, Task};
@@ -9,7 +12,7 @@ use crate::context::{diagnosis_lines, Ctx, RunDb, RunOptions, RunResult, RunStat
 use crate::db::lock;
 use crate::exit::{Exit, Failure};
 use crate::preflight;
-use crate::proc::{self, Cmd};
+use crate::proc;
 use crate::ui::Ui;
 
 /// Runs `target` and its dependencies. `args` are the target's own arguments;
@@ -191,15 +194,16 @@ fn run_task(
                     task.name
                 )));
             }
-            let cmd = run_command(task, spec, args, backup);
+            let cmd = run_command(task, spec, args, backup)?;
+            let shown = proc::display(&cmd);
             // A command of the user's may change `_prisma_migrations` (a script
             // that calls Prisma): the next built-in reads it again.
             db.ledger_changed();
-            let out = proc::run(ui, &cmd)?;
+            let out = proc::run_interactive(ui, cmd)?;
             if out.success() {
                 Ok(())
             } else {
-                Err(Failure::task(format!("`{}` ended with {}", cmd.display(), proc::describe_status(&out.status))))
+                Err(Failure::task(format!("`{shown}` ended with {}", proc::describe_status(&out.status))))
             }
         }
         Action::Uses(kind) => {
@@ -228,7 +232,12 @@ fn uses_backup_path(spec: &RunSpec) -> bool {
 /// `{backup.path}` is replaced the same way by the path of the backup taken
 /// earlier in this run (one argv element whatever it contains; a shell string
 /// reads it from `$XTASK_BACKUP_PATH` instead, never pasted into the script).
-pub(crate) fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs, backup: Option<&str>) -> Cmd {
+pub(crate) fn run_command(
+    task: &Task,
+    spec: &RunSpec,
+    args: &TaskArgs,
+    backup: Option<&str>,
+) -> Result<Command, Failure> {
     let values: Vec<(String, String)> = task
         .args
         .iter()
@@ -238,7 +247,15 @@ pub(crate) fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs, backup: 
         })
         .collect();
     let backup_shown = backup.unwrap_or("<backup of this run>");
-    let mut cmd = match spec {
+    let sh = proc::shell()?;
+    sh.change_dir(&task.cwd);
+    if let Some(path) = backup {
+        sh.set_var(BACKUP_PATH_ENV, path);
+    }
+    for (k, v) in &task.env {
+        sh.set_var(k, v);
+    }
+    let cmd = match spec {
         RunSpec::Argv(argv) => {
             let argv: Vec<String> = argv
                 .iter()
@@ -249,21 +266,15 @@ pub(crate) fn run_command(task: &Task, spec: &RunSpec, args: &TaskArgs, backup: 
                     values.iter().fold(a, |acc, (k, v)| acc.replace(&format!("{{{k}}}"), v)).replace('\u{0}', "{")
                 })
                 .collect();
-            Cmd::new(argv[0].clone()).args(argv[1..].iter().cloned())
+            let (program, rest) = (&argv[0], &argv[1..]);
+            cmd!(sh, "{program} {rest...}")
         }
         RunSpec::Shell(script) => {
-            Cmd::new("sh").arg("-c").arg(script.clone()).arg(task.name.clone()).args(values.into_iter().map(|(_, v)| v))
+            let (name, values) = (&task.name, values.iter().map(|(_, v)| v));
+            cmd!(sh, "sh -c {script} {name} {values...}")
         }
     };
-    if let Some(path) = backup {
-        cmd = cmd.env(BACKUP_PATH_ENV, path);
-    }
-    for (k, v) in &task.env {
-        cmd = cmd.env(k.clone(), v.clone());
-    }
-    cmd.cwd = Some(task.cwd.clone());
-    cmd.inherit_stdin = true;
-    cmd
+    Ok(cmd.into())
 }
 
 fn print_plan(
@@ -288,8 +299,8 @@ fn print_plan(
         let task_args = if *name == target { args } else { &no_args };
         let (kind, lines) = match &task.action {
             Action::Run(spec) => {
-                let cmd = run_command(task, spec, task_args, None);
-                ("run".to_string(), vec![cmd.display()])
+                let shown = run_command(task, spec, task_args, None).map_or_else(|f| f.message, |c| proc::display(&c));
+                ("run".to_string(), vec![shown])
             }
             Action::Uses(kind) => {
                 let ctx = Ctx { config, db, task, args: task_args, ui, opts, state };

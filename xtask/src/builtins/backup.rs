@@ -18,7 +18,8 @@ use crate::dump::pgdump::{self, DumpError};
 use crate::dump::{restore, verify};
 use crate::exit::{Exit, Failure};
 use crate::interrupt::{self, Interrupts};
-use crate::proc::{self, Cmd};
+use crate::pgbin;
+use crate::proc;
 use crate::ui::{human_bytes, Ui};
 
 pub(crate) static BACKUP: Builtin = Builtin {
@@ -71,9 +72,10 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let partial = Partial::reserve(&b.dir, &prefix, b.format, &stamp).map_err(|e| dir_failure(&b.dir, &e))?;
     let estimate = estimate(ui, target, b, &interrupts)?;
 
-    let cmd = target.tool("pg_dump").args(pgdump::args(b, &target.url.libpq, &partial.path));
-    ui.event(&format!("backup: {}", cmd.display()));
-    let dumped = pgdump::run(ui, &cmd, &partial.path, b.format, estimate, &interrupts)
+    let sh = target.shell()?;
+    let cmd = pgdump::command(&sh, &pgbin::program(&sh, "pg_dump"), b, &target.url.libpq, &partial.path);
+    ui.event(&format!("backup: {}", proc::display(&cmd)));
+    let dumped = pgdump::run(ui, cmd, &partial.path, b.format, estimate, &interrupts)
         .map_err(|e| dump_failure(ui, target, e))?;
 
     let checked = match b.format {
@@ -277,11 +279,17 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     let finished = b.dir.join(format!("{prefix}-{STAMP_PATTERN}.{ext}"));
     let partial: PathBuf =
         b.dir.join(naming::partial_name(&format!("{prefix}-{STAMP_PATTERN}.{ext}"))).join(naming::PARTIAL_DUMP);
-    let cmd = Cmd::new("pg_dump").args(pgdump::args(b, &url, &partial));
-    lines.push(cmd.display());
+    let sh = match proc::shell() {
+        Ok(sh) => sh,
+        Err(f) => {
+            lines.push(format!("note: {}", f.message));
+            return lines;
+        }
+    };
+    lines.push(proc::display(&pgdump::command(&sh, Path::new("pg_dump"), b, &url, &partial)));
     let check = match b.format {
         BackupFormat::Plain => format!("verify: not empty, ends with `{}`", verify::PLAIN_FOOTER),
-        _ => format!("verify: {}", verify::pg_restore_command(&partial).display()),
+        _ => format!("verify: {}", proc::display(&verify::pg_restore_list(&sh, Path::new("pg_restore"), &partial))),
     };
     lines.push(check);
     lines.push(format!(

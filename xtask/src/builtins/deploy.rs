@@ -38,13 +38,13 @@ fn describe(ctx: &Ctx) -> Vec<String> {
                 Some(names) => format!("only {}", names.join(", ")),
                 None => "any migration".into(),
             },
-            prisma::command(ctx, &["migrate", "resolve", "--rolled-back", "<NAME>"]).display()
+            prisma::shown(ctx, &["migrate", "resolve", "--rolled-back", "<NAME>"])
         ),
     };
     let mut lines = vec!["take the deploy lock (PostgreSQL advisory lock)".into()];
     lines.extend(crate::rehearsal::describe(ctx));
     lines.extend(crate::datacheck::describe(ctx));
-    lines.extend([prisma::command(ctx, &["migrate", "deploy"]).display(), policy]);
+    lines.extend([prisma::shown(ctx, &["migrate", "deploy"]), policy]);
     lines
 }
 

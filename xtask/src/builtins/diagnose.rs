@@ -14,20 +14,29 @@ pub(crate) static DIAGNOSE: Builtin = Builtin {
     kind: BuiltinKind::Diagnose,
     about: "Check the database for the changes of a failed migration: not applied (rolled back is safe), applied, partial or unknown",
     example: "{xtask} {task}                     # the one failed migration\n         {xtask} {task} 20260221053404_add_missing_models",
-    args: &[BuiltinArg {
-        name: "name",
-        help: "The migration to check [default: the one failed migration in _prisma_migrations]",
-        kind: ArgKind::Positional { required: false },
-    }],
+    args: &[
+        BuiltinArg {
+            name: "name",
+            help: "The migration to check [default: the one failed migration in _prisma_migrations]",
+            kind: ArgKind::Positional { required: false },
+        },
+        BuiltinArg {
+            name: "trial",
+            help: "Try a data-only migration in a rolled-back transaction even over tables larger than \
+                   trial_max_rows (it writes WAL, leaves dead rows and holds row locks while it runs)",
+            kind: ArgKind::Flag,
+        },
+    ],
     run,
     describe: |_| vec!["read _prisma_migrations and the migration's migration.sql; query the catalogs (psql)".into()],
 };
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // One psql session for the ledger and the catalog query: one process start and
-    // one connection for the whole diagnosis.
+    // one connection for the whole diagnosis, read-only (a trial run, where one may run,
+    // has a psql of its own and is always rolled back).
     let target = ctx.db.target()?;
-    let target = target.with_session(&migrations::ledger_vars(target))?;
+    let target = target.with_read_only_session(&migrations::ledger_vars(target))?;
     let ledger = ctx.db.read_ledger(&target)?;
     let Some(name) = migrations::named_or_failed(ledger.rows(), ctx.args.get("name"), &ctx.task.name)? else {
         outln!("No failed migration in _prisma_migrations: nothing to diagnose.");

@@ -52,7 +52,7 @@ fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
             "refuse if the check contradicts marking it {} (unless --force); ask for confirmation unless --yes",
             mark.word()
         ),
-        prisma::command(ctx, &["migrate", "resolve", mark.flag(), name]).display(),
+        prisma::shown(ctx, &["migrate", "resolve", mark.flag(), name]),
     ]
 }
 

@@ -30,7 +30,9 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let dir = ctx.db.migrations_dir()?;
     let target = ctx.db.target()?;
     let local = migrations::read_dir(dir)?;
-    let status = migrations::compare(&local, ctx.db.ledger()?.rows());
+    // Read-only, and made so: its one query runs in a session whose transactions are read-only.
+    let session = target.with_read_only_session(&migrations::ledger_vars(target))?;
+    let status = migrations::compare(&local, ctx.db.read_ledger(&session)?.rows());
     print(&status, dir, target, ctx.args.flag("all"));
     verdict(&status)
 }

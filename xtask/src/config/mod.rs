@@ -137,6 +137,9 @@ pub struct Database {
     /// `trial_runs`: whether the evidence may run a data-only migration file in a
     /// transaction that is rolled back, to see whether it would change rows (on by default).
     pub trial_runs: bool,
+    /// `trial_max_rows`: the largest table (by the catalogs' estimate) a trial run may
+    /// touch on production without being asked for (`diagnose --trial`).
+    pub trial_max_rows: u64,
 }
 
 /// `[rehearsal]`: where deploy's scratch databases go, and the data checks.
@@ -282,12 +285,17 @@ struct RawConfig {
     tasks: BTreeMap<Spanned<String>, Spanned<RawTask>>,
 }
 
+/// `[database] trial_max_rows` unless set: the largest table a trial run may touch on
+/// production (see `evidence/trial.rs` for what a trial costs).
+pub(crate) const DEFAULT_TRIAL_MAX_ROWS: u64 = 10_000;
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url_env: Option<Spanned<toml::Value>>,
     direct_url_env: Option<Spanned<String>>,
     trial_runs: Option<bool>,
+    trial_max_rows: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -435,6 +443,7 @@ fn build(src: &Source, root: &Path, raw: RawConfig) -> Result<Config, ConfigErro
             None => None,
         },
         trial_runs: raw.database.trial_runs.unwrap_or(true),
+        trial_max_rows: raw.database.trial_max_rows.unwrap_or(DEFAULT_TRIAL_MAX_ROWS),
     };
 
     let rehearsal = Rehearsal {
@@ -855,6 +864,12 @@ mod tests {
                 .database
                 .trial_runs
         );
+        let max = |toml: &str| {
+            parse_str(&format!("{toml}[tasks.d]\nuses = \"prisma-deploy\"\n")).map(|c| c.database.trial_max_rows)
+        };
+        assert_eq!(max("").unwrap(), 10_000);
+        assert_eq!(max("[database]\ntrial_max_rows = 250000\n").unwrap(), 250_000);
+        assert!(max("[database]\ntrial_max_rows = -1\n").is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::psql::{Psql, Rows};
 use super::Target;
 use crate::exit::{Exit, Failure};
 use crate::proc::{self, Pipes};
@@ -420,13 +421,16 @@ pub(crate) fn acquire(
     timeout: Option<Duration>,
     no_wait: bool,
 ) -> Result<DeployLock, Failure> {
-    let mut cmd =
-        target.tool("psql").args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"]).arg(target.url.libpq.clone());
-    // Lets whoever waits see who holds the lock (pg_stat_activity.application_name).
-    cmd = cmd.env("PGAPPNAME", APP_NAME);
+    let cmd = target.psql(&Psql {
+        rows: Rows::Values,
+        stop_on_error: true,
+        // Lets whoever waits see who holds the lock (pg_stat_activity.application_name).
+        app_name: Some(APP_NAME),
+        ..Psql::default()
+    })?;
     // proc::spawn starts it in its own process group: a Ctrl-C on the terminal
     // reaches only xtask, and the session (so the lock) lasts until the run ends.
-    let mut child = proc::spawn(&cmd, Pipes { stdin: true, stdout: true })?;
+    let mut child = proc::spawn(cmd, Pipes { stdin: true, stdout: true })?;
     let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return Err(Failure::task("cannot talk to psql for the deploy lock"));
     };

@@ -11,9 +11,9 @@ pub(crate) mod url;
 
 use crate::config::Config;
 use crate::exit::Failure;
-use crate::proc::Cmd;
 use crate::ui::Ui;
 use url::DbUrl;
+use xshell::Shell;
 
 /// The variable of `[database] url_env` the URL comes from: the first one that is
 /// set and non-empty, in the configured order, with its value; `None` when none is.
@@ -97,9 +97,10 @@ impl Target {
         Target { session: None, ..self.clone() }
     }
 
-    /// A libpq tool (pg_dump, psql, pg_restore) with the password in its environment.
-    pub fn tool(&self, program: &str) -> Cmd {
-        let mut cmd = crate::pgbin::cmd(program);
+    /// The shell a libpq tool (pg_dump, psql, pg_restore) runs in: the password in
+    /// its environment, never in argv. Start the tool with [`crate::pgbin::program`].
+    pub fn shell(&self) -> Result<Shell, Failure> {
+        let sh = crate::proc::shell()?;
         // Failures are recognised by their text (db/classify.rs): libpq's own
         // messages ("Connection refused", "could not translate host name") follow the
         // client's locale, so the tools speak English whatever the user's locale is.
@@ -107,15 +108,15 @@ impl Target {
         // depend on it (pg_dump uses the database's), nor does a piped psql's.
         // The server's own messages follow its lc_messages; SQLSTATE codes are
         // preferred where psql prints them (`VERBOSITY=verbose` on the queries).
-        cmd = cmd.env("LC_ALL", "C");
+        sh.set_var("LC_ALL", "C");
         if let Some(p) = &self.url.password {
-            cmd = cmd.env("PGPASSWORD", p.clone());
+            sh.set_var("PGPASSWORD", p);
         }
         // Fail fast on an unreachable host unless the URL sets its own timeout.
         if !self.url.libpq.contains("connect_timeout=") && std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
-            cmd = cmd.env("PGCONNECT_TIMEOUT", "10");
+            sh.set_var("PGCONNECT_TIMEOUT", "10");
         }
-        cmd
+        Ok(sh)
     }
 
     /// The one-line cause of a libpq tool's failure, with what to do.

@@ -7,28 +7,82 @@
 //! passfiles. A command that runs several queries can keep one psql session open
 //! for them ([`Target::with_session`]): one process start and one connection.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command};
 use std::sync::{Arc, Mutex};
+
+use xshell::cmd;
 
 use super::Target;
 use crate::exit::Failure;
-use crate::proc::{self, Cmd, Pipes};
+use crate::proc::{self, Pipes};
 
 /// One row as psql printed it; NULL is `None`.
 pub(crate) type Row = Vec<Option<String>>;
 
+/// How psql prints what a script selects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Rows {
+    /// As psql does by default (the output is not read).
+    #[default]
+    Text,
+    /// Values only, unaligned, one row a line (`-A -t`).
+    Values,
+    /// Rows as CSV, without the header (`--csv -t`): see [`parse_csv`].
+    Csv,
+}
+
+/// A psql command line, described; [`Target::psql`] builds it. Every psql of the
+/// tool is built there, from this (the layering test in tests/it/layers.rs fails
+/// on a psql built anywhere else), so what all of them need is set once: no
+/// psqlrc, quiet, the URL without its password, the password in the environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Psql<'a> {
+    pub rows: Rows,
+    /// Stop at the first failed statement with a non-zero exit (`ON_ERROR_STOP`).
+    /// Off only for a script that handles its own errors (`\if :ERROR`).
+    pub stop_on_error: bool,
+    /// A failed query's message carries its SQLSTATE (`ERROR:  42P01: ...`),
+    /// which does not depend on the server's language (`VERBOSITY=verbose`).
+    pub verbose_errors: bool,
+    /// The whole script in one transaction (`--single-transaction`).
+    pub single_transaction: bool,
+    /// psql variables, usable in the script as `:'name'` and `:"name"`.
+    pub vars: &'a [(&'a str, &'a str)],
+    /// The script to run (`-f`); without it, psql reads stdin.
+    pub file: Option<&'a Path>,
+    /// The session's `application_name` (`PGAPPNAME`), for whoever looks at pg_stat_activity.
+    pub app_name: Option<&'a str>,
+}
+
 impl Target {
-    /// psql reading a script from stdin, data out as CSV.
-    fn psql(&self, vars: &[(&str, &str)]) -> Cmd {
-        // VERBOSITY=verbose: a failed query's message carries its SQLSTATE
-        // (`ERROR:  42P01: ...`), which does not depend on the server's language.
-        let mut cmd =
-            self.tool("psql").args(["-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"]);
-        for (k, v) in vars {
-            cmd = cmd.arg("-v").arg(format!("{k}={v}"));
+    /// The one psql command line of the tool, for this target's database.
+    pub fn psql(&self, p: &Psql) -> Result<Command, Failure> {
+        let sh = self.shell()?;
+        if let Some(name) = p.app_name {
+            sh.set_var("PGAPPNAME", name);
         }
-        cmd.arg("-d").arg(self.url.libpq.clone())
+        let psql = crate::pgbin::program(&sh, "psql");
+        let rows: &[&str] = match p.rows {
+            Rows::Text => &[],
+            Rows::Values => &["-A", "-t"],
+            Rows::Csv => &["--csv", "-t"],
+        };
+        let stop: &[&str] = if p.stop_on_error { &["-v", "ON_ERROR_STOP=1"] } else { &[] };
+        let verbose: &[&str] = if p.verbose_errors { &["-v", "VERBOSITY=verbose"] } else { &[] };
+        let single: &[&str] = if p.single_transaction { &["--single-transaction"] } else { &[] };
+        // `-v name=value` is psql's syntax for one variable: one argv element each.
+        let vars: Vec<String> = p.vars.iter().flat_map(|(k, v)| ["-v".to_string(), format!("{k}={v}")]).collect();
+        let file: Vec<&OsStr> = p.file.map(|f| vec![OsStr::new("-f"), f.as_os_str()]).unwrap_or_default();
+        let url = &self.url.libpq;
+        Ok(cmd!(sh, "{psql} -X -q {rows...} {stop...} {verbose...} {single...} {vars...} {file...} -d {url}").into())
+    }
+
+    /// psql reading a script from stdin, data out as CSV.
+    fn query_psql(&self, vars: &[(&str, &str)]) -> Result<Command, Failure> {
+        self.psql(&Psql { rows: Rows::Csv, stop_on_error: true, verbose_errors: true, vars, ..Psql::default() })
     }
 
     /// Runs one query (psql variables usable as `:'name'`) and returns its rows;
@@ -41,7 +95,7 @@ impl Target {
                 Err(stderr) => Err(self.failure("psql", &stderr)),
             };
         }
-        let out = proc::run_with_input(&self.psql(vars), sql)?;
+        let out = proc::run_with_input(self.query_psql(vars)?, sql)?;
         if !out.status.success() {
             return Err(self.failure("psql", &out.stderr));
         }
@@ -67,7 +121,7 @@ impl Target {
     /// of the returned target is dropped; a failed query ends it too (psql stops
     /// on the first error, as the one-shot queries do).
     pub fn with_session(&self, vars: &[(&str, &str)]) -> Result<Target, Failure> {
-        let mut child = proc::spawn(&self.psql(vars), Pipes { stdin: true, stdout: true })?;
+        let mut child = proc::spawn(self.query_psql(vars)?, Pipes { stdin: true, stdout: true })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Failure::task("cannot talk to psql: its pipes did not open"));
         };
@@ -83,6 +137,15 @@ impl Target {
             ),
         };
         Ok(Target { session: Some(Arc::new(Mutex::new(session))), ..self.clone() })
+    }
+
+    /// [`Target::with_session`] whose transactions are all read-only: a read-only
+    /// command (`status`, `diagnose`'s catalog checks) cannot write through it, and a
+    /// write slipped in by mistake fails (25006) instead of changing production.
+    pub fn with_read_only_session(&self, vars: &[(&str, &str)]) -> Result<Target, Failure> {
+        let target = self.with_session(vars)?;
+        target.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;", vars)?;
+        Ok(target)
     }
 }
 

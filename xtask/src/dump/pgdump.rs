@@ -6,36 +6,32 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
-use std::process::ExitStatus;
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use xshell::{cmd, Shell};
 
 use super::verify;
 use crate::config::{Backup, BackupFormat};
 use crate::interrupt::Interrupts;
-use crate::proc::{self, Cmd, Pipes};
+use crate::proc::{self, Pipes};
 use crate::ui::Ui;
 
-/// pg_dump's arguments after the program name.
-pub(crate) fn args(backup: &Backup, libpq_url: &str, out: &Path) -> Vec<String> {
+/// The backup's pg_dump command line. The real run starts the binary pgbin finds
+/// in the target's shell; `--dry-run` shows the same line with `program` "pg_dump".
+pub(crate) fn command(sh: &Shell, program: &Path, backup: &Backup, libpq_url: &str, out: &Path) -> Command {
     let format = match backup.format {
         BackupFormat::Plain => "p",
         BackupFormat::Custom => "c",
         BackupFormat::Directory => "d",
     };
+    let compress: Vec<String> = backup.compress.map(|z| vec!["-Z".into(), z.to_string()]).unwrap_or_default();
+    let jobs: Vec<String> = backup.jobs.map(|j| vec!["-j".into(), j.to_string()]).unwrap_or_default();
     // Never prompt for a password: fail instead (the password comes from the environment).
-    let mut a: Vec<String> = vec!["--no-password".into(), "-F".into(), format.into()];
-    if let Some(z) = backup.compress {
-        a.extend(["-Z".into(), z.to_string()]);
-    }
-    if let Some(j) = backup.jobs {
-        a.extend(["-j".into(), j.to_string()]);
-    }
-    a.extend(["-d".into(), libpq_url.into(), "-f".into(), out.to_string_lossy().into_owned()]);
-    a
+    cmd!(sh, "{program} --no-password -F {format} {compress...} {jobs...} -d {libpq_url} -f {out}").into()
 }
 
 /// What a successful pg_dump produced.
@@ -65,10 +61,10 @@ const TERM_GRACE: Duration = Duration::from_secs(5);
 /// How long the hashing thread waits when it has caught up with pg_dump.
 const FOLLOW_PAUSE: Duration = Duration::from_millis(10);
 
-/// Runs `cmd` (a pg_dump built with [`args`]) writing `out`, which it creates.
+/// Runs `cmd` (a pg_dump built with [`command`]) writing `out`, which it creates.
 pub(crate) fn run(
     ui: &Ui,
-    cmd: &Cmd,
+    cmd: Command,
     out: &Path,
     format: BackupFormat,
     estimate: Option<u64>,
@@ -202,6 +198,14 @@ mod tests {
             keep: None,
             when: Default::default(),
         }
+    }
+
+    /// pg_dump's arguments after the program name.
+    fn args(backup: &Backup, url: &str, out: &Path) -> Vec<String> {
+        let sh = Shell::new().unwrap();
+        let cmd = command(&sh, Path::new("pg_dump"), backup, url, out);
+        assert_eq!(cmd.get_program(), "pg_dump");
+        cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
     }
 
     #[test]

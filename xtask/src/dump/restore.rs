@@ -5,6 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use xshell::cmd;
+
+use crate::db::psql::Psql;
 use crate::db::{admin, Target};
 use crate::exit::Failure;
 use crate::proc;
@@ -38,23 +41,22 @@ pub(crate) fn format_of(path: &Path) -> Result<Format, Failure> {
 /// Restores `path` into the database of `dest`, all or nothing.
 pub(crate) fn restore_into(ui: &Ui, dest: &Target, path: &Path, format: Format) -> Result<(), Failure> {
     let cmd = match format {
-        Format::Plain => dest
-            .tool("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f"])
-            .arg(path.display().to_string())
-            .arg("-d")
-            .arg(dest.url.libpq.clone()),
-        Format::Archive => dest
-            .tool("pg_restore")
-            .args(["--exit-on-error", "--single-transaction", "--no-password", "-d"])
-            .arg(dest.url.libpq.clone())
-            .arg(path.display().to_string()),
+        Format::Plain => {
+            dest.psql(&Psql { stop_on_error: true, single_transaction: true, file: Some(path), ..Psql::default() })?
+        }
+        Format::Archive => {
+            let sh = dest.shell()?;
+            let pg_restore = crate::pgbin::program(&sh, "pg_restore");
+            let url = &dest.url.libpq;
+            cmd!(sh, "{pg_restore} --exit-on-error --single-transaction --no-password -d {url} {path}").into()
+        }
     };
-    let out = proc::run_quiet(ui, &cmd)?;
+    let tool = proc::program(&cmd);
+    let out = proc::run_quiet(ui, cmd)?;
     if out.success() {
         return Ok(());
     }
-    Err(dest.failure(&cmd.program, &out.stderr))
+    Err(dest.failure(&tool, &out.stderr))
 }
 
 /// Exact row counts of every table of the database, by `schema.table`.

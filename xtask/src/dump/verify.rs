@@ -7,9 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use std::process::Command;
+use xshell::{cmd, Shell};
 
 use crate::exit::Failure;
-use crate::proc::{self, Cmd};
+use crate::proc;
 use crate::ui::Ui;
 
 /// The last comment pg_dump writes into a plain dump, once everything is out.
@@ -36,14 +38,16 @@ pub(crate) fn plain(path: &Path) -> Result<(), Failure> {
 }
 
 /// `pg_restore --list`: a custom or directory archive whose table of contents reads.
-pub(crate) fn pg_restore_command(path: &Path) -> Cmd {
-    Cmd::new("pg_restore").arg("--list").arg(path.to_string_lossy())
+/// `--dry-run` shows it with `program` "pg_restore"; the check runs the real
+/// binary (see pgbin).
+pub(crate) fn pg_restore_list(sh: &Shell, program: &Path, path: &Path) -> Command {
+    cmd!(sh, "{program} --list {path}").into()
 }
 
 pub(crate) fn archive(ui: &Ui, path: &Path) -> Result<(), Failure> {
-    // The same arguments as shown by --dry-run, run by the real binary (see pgbin).
-    let cmd = Cmd { program: crate::pgbin::cmd("pg_restore").program, ..pg_restore_command(path) };
-    let out = proc::run_quiet(ui, &cmd)?;
+    let sh = proc::shell()?;
+    let cmd = pg_restore_list(&sh, &crate::pgbin::program(&sh, "pg_restore"), path);
+    let out = proc::run_quiet(ui, cmd)?;
     if out.success() {
         return Ok(());
     }

@@ -99,6 +99,9 @@
 //! *not applied* (marking it rolled back and deploying it again is safe); some rows, or
 //! an error, leave it *unknown* with that reason. The evidence always says that a trial
 //! ran and what it found. Sequence values its `INSERT`s consume stay consumed (a gap).
+//! On production it runs only when every table it can touch is small by the catalogs'
+//! estimate (`trial_max_rows`, 10,000 rows unless configured); otherwise the verdict
+//! stays *unknown* and says the trial was skipped and why ([`Trial`]).
 //!
 //! Statements with no lasting effect on the schema are ignored: `BEGIN`, `COMMIT`,
 //! `SET` (except `search_path`), `LOCK`, `ANALYZE`, `VACUUM`, and `COMMENT ON`
@@ -115,6 +118,7 @@
 
 mod catalog;
 mod definition;
+mod keyed;
 pub mod lexer;
 mod objects;
 mod replay;
@@ -127,6 +131,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub(crate) use keyed::Keys;
 pub use objects::{Object, Presence};
 pub(crate) use replay::Found;
 pub use trial::{Bounds as TrialBounds, Outcome as TrialOutcome};
@@ -342,6 +347,8 @@ pub struct Evidence {
     pub rule: Option<String>,
     /// When a trial run decided or was tried (see `trial.rs`): what it found.
     pub trial: Option<TrialOutcome>,
+    /// When the keys of the rows it inserts decided (see `keyed.rs`): what they found.
+    pub keys: Option<Keys>,
     /// Decided because every statement does the same again when run again.
     #[serde(skip)]
     idempotent: bool,
@@ -351,6 +358,20 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// What decided the verdict beyond the catalogs' objects: `"key lookups"`, `"a trial
+    /// run"` or `"the transactional rule"` (which also names the re-run rules); `None`
+    /// when the objects alone did.
+    pub fn decided_by(&self) -> Option<&'static str> {
+        self.rule.as_ref()?;
+        Some(if self.keys.is_some() {
+            "key lookups"
+        } else if self.trial == Some(TrialOutcome::Unchanged) {
+            "a trial run"
+        } else {
+            "the transactional rule"
+        })
+    }
+
     /// A report for people: the verdict, then which of the migration's changes are
     /// done and which are not (each as the state the migration leaves behind).
     pub fn report(&self) -> String {
@@ -371,10 +392,8 @@ impl Evidence {
     /// The lists of [`Evidence::report`] without the verdict line, indented by two.
     pub fn details(&self) -> String {
         let mut out = String::new();
-        match (&self.rule, &self.trial) {
-            (Some(r), Some(TrialOutcome::Unchanged)) => out.push_str(&format!("  decided by a trial run: {r}\n")),
-            (Some(r), _) => out.push_str(&format!("  decided by the transactional rule: {r}\n")),
-            _ => {}
+        if let (Some(by), Some(r)) = (self.decided_by(), &self.rule) {
+            out.push_str(&format!("  decided by {by}: {r}\n"));
         }
         match &self.trial {
             Some(TrialOutcome::Changes { rows }) => out
@@ -382,6 +401,7 @@ impl Evidence {
             Some(TrialOutcome::Failed { error }) => {
                 out.push_str(&format!("  trial run (in a transaction that was rolled back) failed: {error}\n"))
             }
+            Some(TrialOutcome::Skipped { why }) => out.push_str(&format!("  {why}\n")),
             _ => {}
         }
         let mut list = |title: &str, items: &mut dyn Iterator<Item = String>| {
@@ -472,6 +492,15 @@ impl Evidence {
 
     fn summary_line(&self) -> String {
         let (p, total) = (self.present.len(), self.present.len() + self.missing.len() + self.invalid.len());
+        if let (Some(k), Some(r)) = (&self.keys, &self.rule) {
+            let rows = k.present.len() + k.missing.len() + k.guarded_total;
+            return match self.verdict {
+                Verdict::Applied => format!("applied: {r}"),
+                Verdict::NotApplied => format!("not applied: {r}"),
+                _ if r.starts_with("partial") => r.clone(),
+                _ => format!("partially applied: {r} ({rows} rows looked up by their unique keys)"),
+            };
+        }
         match self.verdict {
             Verdict::NotApplied if self.trial == Some(TrialOutcome::Unchanged) => {
                 "not applied: a trial run of its data statements, rolled back, changed no rows, so running it again \
@@ -595,6 +624,9 @@ pub(crate) fn verdict_of(e: &Evidence) -> Verdict {
     let off: HashSet<Object> =
         analysis.expectations.iter().map(|x| &x.object).filter(|o| !kept.contains(o)).cloned().collect();
     let mut again = judge_with(analysis, found, &off);
+    if let Some(k) = &e.keys {
+        again.apply_keys(k.clone());
+    }
     if let Some(t) = &e.trial {
         again.apply_trial(t.clone());
     }
@@ -767,6 +799,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     Evidence {
         rule,
         trial: None,
+        keys: None,
         replaced,
         verdict,
         present,
@@ -839,14 +872,72 @@ pub fn assess_with(
     default_schema: &str,
     trial: Option<TrialBounds>,
 ) -> Result<Evidence, Failure> {
+    assess_trying(target, sql, default_schema, trial.map_or(Trial::Off, Trial::Run))
+}
+
+/// Whether the evidence may run a trial, and how.
+#[derive(Debug, Clone)]
+pub(crate) enum Trial {
+    /// Never: the catalogs alone decide.
+    Off,
+    /// Within these bounds, where the file is eligible and its tables are small enough.
+    Run(TrialBounds),
+    /// Not again: this run already tried the same file on the same database, with this
+    /// outcome (a trial run twice costs production twice and finds the same).
+    Earlier(TrialOutcome),
+}
+
+/// [`assess`] with a [`Trial`] policy; [`Evidence::trial`] says what it found (or why
+/// it was skipped), for the caller to keep for the rest of its run.
+pub(crate) fn assess_trying(
+    target: &Target,
+    sql: &str,
+    default_schema: &str,
+    trial: Trial,
+) -> Result<Evidence, Failure> {
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);
-    if let Some(bounds) = trial {
-        if ev.verdict == Verdict::Unknown && no_trial(&analysis, sql).is_none() {
-            ev.apply_trial(trial::run(target, sql, default_schema, bounds));
+    if ev.verdict == Verdict::Applied && !analysis.unknown.is_empty() {
+        // The transactional rule says its data statements ran with its schema changes,
+        // which holds for what Prisma ran, not for part of a file run by hand: rows it
+        // inserts under a unique key show it.
+        let rows = keyed::inserts_among(sql, default_schema);
+        if let Some(keys) = (!rows.is_empty()).then(|| keyed::look_up(target, &rows, false)).flatten() {
+            ev.apply_keys(keys);
         }
+        return Ok(ev);
     }
+    if ev.verdict != Verdict::Unknown || no_trial(&analysis, sql).is_some() {
+        return Ok(ev);
+    }
+    // Constant rows under a unique key: their keys decide, read-only, without a trial.
+    if let Some(keys) = keyed::inserts(sql, default_schema).and_then(|x| keyed::look_up(target, &x, true)) {
+        ev.apply_keys(keys);
+        return Ok(ev);
+    }
+    let outcome = match trial {
+        Trial::Off => return Ok(ev),
+        Trial::Earlier(outcome) => outcome,
+        Trial::Run(bounds) => {
+            let size = match bounds.max_rows {
+                None => None,
+                Some(_) => match trial::estimate(target, sql, default_schema) {
+                    Ok(tables) => trial::too_large(&tables, bounds),
+                    Err(f) => Some(format!(
+                        "trial skipped: the sizes of the tables it touches could not be read ({}), so it may not \
+                         run on production",
+                        f.message.lines().next().unwrap_or("no error")
+                    )),
+                },
+            };
+            match size {
+                Some(why) => TrialOutcome::Skipped { why },
+                None => trial::run(target, sql, default_schema, bounds),
+            }
+        }
+    };
+    ev.apply_trial(outcome);
     Ok(ev)
 }
 
@@ -862,6 +953,67 @@ fn no_trial(analysis: &Analysis, sql: &str) -> Option<String> {
 }
 
 impl Evidence {
+    /// Takes the key lookups of a file of constant-row inserts into unknown evidence:
+    /// none of its rows there is *not applied*, all of them *applied*, some *partial*.
+    fn apply_keys(&mut self, keys: Keys) {
+        if self.verdict == Verdict::Applied && !keys.missing.is_empty() {
+            // Applied by the transactional rule, but rows it inserts are not there.
+            let first = &keys.missing[0];
+            self.rerun_blocker = Some(format!(
+                "its schema changes are all in place, but {} row(s) it inserts are not ({first}): Prisma runs it as \
+                 one transaction, so part of it was run by hand (or the rows were deleted since); repair by hand",
+                keys.missing.len()
+            ));
+            self.verdict = Verdict::Partial;
+            self.rule = Some(format!(
+                "partial (run by hand?): its schema changes are in place but {} row(s) it inserts are not",
+                keys.missing.len()
+            ));
+            self.keys = Some(keys);
+            return;
+        }
+        if self.verdict != Verdict::Unknown {
+            return;
+        }
+        let guarded_missing = keys.guarded_total - keys.guarded_present;
+        let (verdict, rule) = if keys.present.is_empty() {
+            let why = if keys.missing.is_empty() {
+                "every row it inserts is ON CONFLICT DO NOTHING, so running it again adds what is missing and skips the rest"
+                    .to_string()
+            } else {
+                format!(
+                    "none of the {} row(s) it inserts is there (looked up by their unique keys)",
+                    keys.missing.len()
+                )
+            };
+            (Verdict::NotApplied, why)
+        } else if keys.missing.is_empty() && guarded_missing == 0 {
+            let list = keys.present.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
+            let more = keys.present.len().saturating_sub(5);
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            (
+                Verdict::Applied,
+                format!(
+                    "every row it inserts is there, looked up by its unique key ({list}{more}): it ran, or someone \
+                     else inserted those rows"
+                ),
+            )
+        } else {
+            let first = keys.present.first().cloned().unwrap_or_default();
+            let missing = keys.missing.len() + guarded_missing;
+            self.rerun_blocker = Some(format!(
+                "{first}: that row is already there, so a re-run fails with a unique violation (23505); {missing} of \
+                 its rows are not there (a file Prisma runs as one transaction cannot be left so: was it run by hand, \
+                 in part?)"
+            ));
+            (Verdict::Partial, format!("{} of its rows are there and {missing} are not", keys.present.len()))
+        };
+        self.verdict = verdict;
+        self.rule = Some(rule);
+        self.unknown.retain(|u| !u.contains(statements::DATA_CHANGES));
+        self.keys = Some(keys);
+    }
+
     /// Takes a trial run's outcome into unknown evidence: no rows changed is *not
     /// applied*; rows changed or an error stay *unknown*, with that as the first reason.
     fn apply_trial(&mut self, outcome: TrialOutcome) {
@@ -888,6 +1040,7 @@ impl Evidence {
             TrialOutcome::Failed { error } => {
                 self.unknown.insert(0, format!("a trial run in a transaction that was rolled back failed: {error}"))
             }
+            TrialOutcome::Skipped { why } => self.unknown.insert(0, why.clone()),
         }
         self.trial = Some(outcome);
     }

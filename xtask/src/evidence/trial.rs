@@ -19,6 +19,18 @@
 //! it changes until it ends, at most [`LOCK_TIMEOUT`] waiting for a lock and
 //! [`STATEMENT_TIMEOUT`] per statement.
 //!
+//! **Where a trial may run.** A rolled-back transaction still costs the server what
+//! it wrote: every row it changed leaves a dead row version and new index entries
+//! (the bloat outlives the rollback until a VACUUM, and index bloat beyond it), all of
+//! it is written to the WAL (and shipped to replicas and archives), and its row locks
+//! block writers until it ends. So on production a trial runs only when every table
+//! it can touch is small by the catalogs' estimate ([`estimate`]: `pg_class.reltuples`
+//! of every table the file names, the tables whose foreign keys point at those (a
+//! cascade), partitions and a view's base tables), at most [`Bounds::max_rows`]
+//! ([`MAX_ROWS`] unless configured). A larger table leaves the file unknown with the
+//! estimate ([`Outcome::Skipped`]), unless the caller asks for the trial anyway
+//! (`diagnose --trial`: no size limit, [`EXPLICIT_STATEMENT_TIMEOUT`]).
+//!
 //! How the rollback is made sure of: the script is `BEGIN; ...; ROLLBACK` sent to one
 //! psql of its own (never a shared session, which an error would end), with
 //! `ON_ERROR_STOP`: an error or a timeout stops psql, which closes the connection, and
@@ -32,17 +44,28 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::lexer::{self, Tok, Token};
-use super::objects::quote_ident;
+use super::objects::{quote_ident, quote_literal};
 use crate::db::Target;
+use crate::exit::Failure;
 
 /// How long the trial waits for a lock: it runs on a live database, and a data change
 /// that queues behind a long lock would block everyone queued behind it in turn.
-pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// How long one statement of the trial may run: long enough for a backfill over a
-/// table of ordinary size, short enough that the check stays a check and does not hold
+/// How long one statement of the trial may run: ample for a file over tables of at
+/// most [`MAX_ROWS`] rows, short enough that the check stays a check and does not hold
 /// row locks on a live database for long.
-pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The statement timeout of a trial asked for explicitly (`diagnose --trial`), which
+/// may cover a large table: the user accepted its cost, but not an unbounded one.
+pub(crate) const EXPLICIT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The largest table, by the catalogs' estimate, a trial may touch on production
+/// unless it is asked for explicitly (`[database] trial_max_rows` sets another): a
+/// rolled-back change of ten thousand rows writes a few megabytes of WAL and leaves as
+/// many dead rows as an ordinary batch job does.
+pub(crate) const MAX_ROWS: u64 = crate::config::DEFAULT_TRIAL_MAX_ROWS;
 
 /// Functions whose effect a `ROLLBACK` does not undo, or which would lift the trial's
 /// bounds: a file that mentions one (as a name or inside a string) is not tried.
@@ -94,11 +117,22 @@ const BOUNDS: &[&str] = &["statement_timeout", "lock_timeout", "transaction_time
 pub struct Bounds {
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
+    /// The largest table (estimated rows) the trial may touch; `None`: any (asked for
+    /// explicitly, or a scratch copy nobody else uses).
+    pub max_rows: Option<u64>,
 }
 
 impl Default for Bounds {
     fn default() -> Bounds {
-        Bounds { lock_timeout: LOCK_TIMEOUT, statement_timeout: STATEMENT_TIMEOUT }
+        Bounds { lock_timeout: LOCK_TIMEOUT, statement_timeout: STATEMENT_TIMEOUT, max_rows: Some(MAX_ROWS) }
+    }
+}
+
+impl Bounds {
+    /// The bounds of a trial the user asked for (`diagnose --trial`): any table size,
+    /// a longer statement timeout, the same short lock timeout.
+    pub fn explicit() -> Bounds {
+        Bounds { statement_timeout: EXPLICIT_STATEMENT_TIMEOUT, max_rows: None, ..Bounds::default() }
     }
 }
 
@@ -112,6 +146,8 @@ pub enum Outcome {
     Changes { rows: u64 },
     /// It failed (an error, a timeout): the first line of the error.
     Failed { error: String },
+    /// It was not run: why (a table over the size limit, with its estimate).
+    Skipped { why: String },
 }
 
 fn matches_name(name: &str, pattern: &str) -> bool {
@@ -323,6 +359,123 @@ pub(crate) fn run(target: &Target, sql: &str, schema: &str, bounds: Bounds) -> O
     }
 }
 
+/// A table a trial can touch, with the catalogs' estimate of its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sized {
+    /// `schema.table`, quoted as needed.
+    pub name: String,
+    pub rows: u64,
+    /// The table was never analysed: the estimate is the statistics' count of live rows.
+    pub from_size: bool,
+}
+
+/// The names a file may use for a relation: every identifier, with its schema when it
+/// is qualified (`""` otherwise). Over-inclusive on purpose (a column that shares a
+/// table's name counts that table): a name too many only makes the size check stricter.
+fn relation_names(sql: &str) -> Vec<(String, String)> {
+    let tokens = lexer::tokenize(sql);
+    let ident = |t: Option<&Token>| match t.map(|t| &t.tok) {
+        Some(Tok::Word(w)) => Some(w.to_ascii_lowercase()),
+        Some(Tok::Quoted(q)) => Some(q.clone()),
+        _ => None,
+    };
+    let mut names = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let Some(name) = ident(Some(t)) else { continue };
+        let qualified = i >= 2 && tokens[i - 1].is_punct('.');
+        let schema = if qualified { ident(tokens.get(i - 2)).unwrap_or_default() } else { String::new() };
+        if !names.contains(&(schema.clone(), name.clone())) {
+            names.push((schema, name));
+        }
+    }
+    names
+}
+
+/// The tables a trial of `sql` can touch, largest first, with the catalogs' estimate of
+/// their rows (`pg_class.reltuples`, or for a table never analysed, whose `reltuples`
+/// is -1, the statistics' count of live rows; neither takes a lock, where
+/// `pg_relation_size` would wait behind a lock on the table): every relation the file names (an
+/// unqualified name in `schema` or the search path), and from those, recursively, the
+/// tables whose foreign keys reference them (a delete or key update can cascade there),
+/// partitions and inheritance children, and a view's base relations. One read-only query.
+pub(crate) fn estimate(target: &Target, sql: &str, schema: &str) -> Result<Vec<Sized>, Failure> {
+    let names = relation_names(sql);
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<String> =
+        names.iter().map(|(s, n)| format!("({}, {})", quote_literal(s), quote_literal(n))).collect();
+    let query = format!(
+        "WITH RECURSIVE v(s, n) AS (VALUES {values}), \
+         touched(oid) AS ( \
+           SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
+           JOIN v ON c.relname = v.n AND (ns.nspname = v.s OR (v.s = '' AND (ns.nspname = {schema} \
+             OR ns.nspname = ANY (pg_catalog.current_schemas(false))))) \
+           WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f') \
+           UNION \
+           SELECT x.oid FROM touched t CROSS JOIN LATERAL ( \
+             SELECT con.conrelid AS oid FROM pg_catalog.pg_constraint con \
+               WHERE con.contype = 'f' AND con.confrelid = t.oid \
+             UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = t.oid \
+             UNION ALL SELECT d.refobjid FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_depend d \
+               ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid \
+               AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+               WHERE r.ev_class = t.oid AND d.refobjid <> t.oid) x) \
+         SELECT pg_catalog.quote_ident(ns.nspname) || '.' || pg_catalog.quote_ident(c.relname), \
+           CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint \
+             ELSE pg_catalog.pg_stat_get_live_tuples(c.oid) END, (c.reltuples < 0)::int \
+         FROM (SELECT DISTINCT oid FROM touched) t JOIN pg_catalog.pg_class c ON c.oid = t.oid \
+         JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p', 'm') ORDER BY 2 DESC, 1",
+        values = values.join(", "),
+        schema = quote_literal(schema),
+    );
+    let rows = target.query_n::<3>(&query, &[])?;
+    Ok(rows
+        .into_iter()
+        .map(|[name, rows, from_size]| Sized {
+            name: name.unwrap_or_default(),
+            rows: rows.and_then(|r| r.parse().ok()).unwrap_or(u64::MAX),
+            from_size: from_size.as_deref() == Some("1"),
+        })
+        .collect())
+}
+
+/// Why a trial within `bounds` must not run over tables of these sizes (largest first),
+/// or `None` when it may.
+pub(crate) fn too_large(tables: &[Sized], bounds: Bounds) -> Option<String> {
+    let limit = bounds.max_rows?;
+    let big: Vec<&Sized> = tables.iter().filter(|t| t.rows > limit).collect();
+    let first = big.first()?;
+    let how =
+        if first.from_size { "by the statistics' count (it was never analysed)" } else { "by the catalogs' estimate" };
+    let more = match big.len() {
+        1 => String::new(),
+        n => format!(" (and {} more table(s) over it)", n - 1),
+    };
+    Some(format!(
+        "trial skipped: {} holds about {} rows {how}, over the {} rows a trial may touch on production{more} \
+         (trial_max_rows); a trial there, even rolled back, writes its changes to the WAL, leaves as many dead \
+         rows and holds row locks that block writers: pass --trial to diagnose to run it anyway",
+        first.name,
+        thousands(first.rows),
+        thousands(limit)
+    ))
+}
+
+/// `2000000` as `2,000,000`.
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The first line of psql's error, with psql's own prefixes taken off
 /// (`psql failed: psql:<stdin>:3: ERROR:  57014: ...` is `line 3: ERROR: 57014: ...`).
 fn first_line(message: &str) -> String {
@@ -435,6 +588,32 @@ mod tests {
     }
 
     #[test]
+    fn relation_names_are_every_identifier_with_its_schema() {
+        let names = relation_names("UPDATE \"Order\" o SET total = 0 FROM app.\"Item\" WHERE o.id = 1;");
+        for n in [("", "update"), ("", "Order"), ("", "o"), ("", "total"), ("app", "Item"), ("o", "id")] {
+            assert!(names.contains(&(n.0.to_string(), n.1.to_string())), "{n:?} in {names:?}");
+        }
+    }
+
+    #[test]
+    fn a_table_over_the_limit_skips_the_trial_with_its_estimate() {
+        let t = |name: &str, rows: u64| Sized { name: name.into(), rows, from_size: false };
+        let tables = [t("public.events", 2_000_000), t("public.big", 20_000), t("public.small", 10)];
+        let why = too_large(&tables, Bounds::default()).unwrap();
+        assert!(
+            why.starts_with(
+                "trial skipped: public.events holds about 2,000,000 rows by the catalogs' estimate, over the 10,000 \
+                 rows a trial may touch on production (and 1 more table(s) over it)"
+            ),
+            "{why}"
+        );
+        assert_eq!(too_large(&tables[2..], Bounds::default()), None);
+        assert_eq!(too_large(&tables, Bounds::explicit()), None);
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(999), "999");
+    }
+
+    #[test]
     fn psql_errors_become_one_line() {
         assert_eq!(
             first_line(
@@ -448,12 +627,12 @@ mod tests {
     #[test]
     fn the_script_keeps_the_files_line_numbers() {
         let s = script("UPDATE t SET a = 1 -- last", Some("my \"schema\""), Bounds::default());
-        assert!(s.starts_with("BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '30000ms'; SET LOCAL search_path TO \"my \"\"schema\"\"\"; UPDATE t"));
+        assert!(s.starts_with("BEGIN; SET LOCAL lock_timeout = '1000ms'; SET LOCAL statement_timeout = '5000ms'; SET LOCAL search_path TO \"my \"\"schema\"\"\"; UPDATE t"));
         assert!(s.contains("-- last\n;\n"), "{s}");
         assert!(s.trim_end().ends_with("ROLLBACK;"));
         let s = script("UPDATE t SET a = 1;", None, Bounds::default());
-        assert!(s.starts_with(
-            "BEGIN; SET LOCAL lock_timeout = '5000ms'; SET LOCAL statement_timeout = '30000ms'; UPDATE t"
-        ));
+        assert!(
+            s.starts_with("BEGIN; SET LOCAL lock_timeout = '1000ms'; SET LOCAL statement_timeout = '5000ms'; UPDATE t")
+        );
     }
 }

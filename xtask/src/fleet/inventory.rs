@@ -13,7 +13,7 @@ use crate::config::fleet::Inventory;
 use crate::config::Config;
 use crate::db::{url, Target as Db};
 use crate::exit::Failure;
-use crate::proc::{self, Cmd};
+use crate::proc;
 use crate::ui::Ui;
 
 /// One target, with its URL resolved (a secret: never printed, never in argv).
@@ -56,17 +56,20 @@ pub(crate) fn load(config: &Config, ui: &Ui) -> Result<Vec<FleetTarget>, Failure
             (format!("{}:{{n}}", path.display()), text.lines().map(String::from).collect())
         }
         Inventory::Command(argv) => {
-            let cmd = Cmd::new(argv[0].clone()).args(argv[1..].iter().cloned()).cwd(config.root.clone());
-            let out = proc::run_quiet(ui, &cmd)?;
+            let sh = proc::shell()?;
+            sh.change_dir(&config.root);
+            let (program, rest) = (&argv[0], &argv[1..]);
+            let cmd: std::process::Command = xshell::cmd!(sh, "{program} {rest...}").into();
+            let shown = proc::display(&cmd);
+            let out = proc::run_quiet(ui, cmd)?;
             if !out.success() {
                 let first = out.stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("no error output");
                 return Err(Failure::usage(format!(
-                    "the fleet inventory command `{}` ended with {}: {first}; nothing was run",
-                    cmd.display(),
+                    "the fleet inventory command `{shown}` ended with {}: {first}; nothing was run",
                     proc::describe_status(&out.status)
                 )));
             }
-            (format!("line {{n}} of the output of `{}`", cmd.display()), out.stdout.lines().map(String::from).collect())
+            (format!("line {{n}} of the output of `{shown}`"), out.stdout.lines().map(String::from).collect())
         }
         Inventory::Query { sql, catalog_url_env } => {
             let raw = std::env::var(catalog_url_env).unwrap_or_default();

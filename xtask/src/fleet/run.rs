@@ -17,7 +17,7 @@ use super::plan::{self, Check, Checked};
 use super::{Ready, Request};
 use crate::context::Ctx;
 use crate::exit::Failure;
-use crate::proc::{self, Cmd, Pipes};
+use crate::proc::{self, Pipes};
 
 /// What the run came to.
 pub(crate) struct Outcome {
@@ -277,30 +277,30 @@ fn start(
     let report = state.join("reports").join(format!("{}.json", t.id));
     let log = state.join("logs").join(format!("{}.log", t.id));
     let _ = std::fs::remove_file(&report);
-    let mut cmd = Cmd::new(exe.to_string_lossy().into_owned())
-        .arg("--config")
-        .arg(config.path.to_string_lossy().into_owned())
-        .args(["--no-progress", "--color", "never", "--report"])
-        .arg(report.to_string_lossy().into_owned())
-        .arg(deploy_task)
-        .cwd(config.root.clone())
-        .env(super::TARGET_ENV, t.id.clone());
+    let sh = proc::shell()?;
+    sh.change_dir(&config.root);
+    sh.set_var(super::TARGET_ENV, &t.id);
     // Every variable of `url_env` gets the target's URL: the first one set wins, and a
     // value from the environment or .env in any of them would point at another database.
     for var in &config.database.url_env {
-        cmd = cmd.env(var.clone(), t.url.clone());
-    }
-    if let Some(lt) = ctx.opts.lock_timeout {
-        cmd = cmd.arg("--lock-timeout").arg(lt.as_secs().to_string());
+        sh.set_var(var, &t.url);
     }
     // The direct URL, when the config has one, is this target's too: a value from
     // the environment or .env would point every target at one database.
     if let Some(direct) = &config.database.direct_url_env {
-        cmd = cmd.env(direct.clone(), t.url.clone());
+        sh.set_var(direct, &t.url);
     }
-    cmd.env_remove.extend(
-        ["XTASK_REPORT", "XTASK_CONFIG", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"].iter().map(|s| s.to_string()),
-    );
+    let lock_timeout: Vec<String> =
+        ctx.opts.lock_timeout.map(|lt| vec!["--lock-timeout".into(), lt.as_secs().to_string()]).unwrap_or_default();
+    let config_path = &config.path;
+    let cmd = xshell::cmd!(
+        sh,
+        "{exe} --config {config_path} --no-progress --color never --report {report} {deploy_task} {lock_timeout...}"
+    )
+    .env_remove("XTASK_REPORT")
+    .env_remove("XTASK_CONFIG")
+    .env_remove("GITHUB_STEP_SUMMARY")
+    .env_remove("GITHUB_ACTIONS");
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -313,7 +313,7 @@ fn start(
         t.id,
         t.fingerprint
     );
-    let mut child = proc::spawn(&cmd, Pipes { stdin: false, stdout: true })?;
+    let mut child = proc::spawn(cmd.into(), Pipes { stdin: false, stdout: true })?;
     ctx.ui.event(&format!("target {}: started (attempt {attempt})", t.id));
     let mut pumps = Vec::new();
     for pipe in [

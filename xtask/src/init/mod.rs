@@ -30,11 +30,13 @@ pub(crate) const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
 fn git_source() -> Result<String, Failure> {
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
     let origin = if checkout.is_dir() {
-        let cmd = crate::proc::Cmd::new("git")
-            .arg("-C")
-            .arg(checkout.display().to_string())
-            .args(["remote", "get-url", "origin"]);
-        crate::proc::run_with_input(&cmd, "").ok().filter(|out| out.success()).map(|out| out.stdout.trim().to_string())
+        crate::proc::shell()
+            .and_then(|sh| {
+                crate::proc::run_with_input(xshell::cmd!(sh, "git -C {checkout} remote get-url origin").into(), "")
+            })
+            .ok()
+            .filter(|out| out.success())
+            .map(|out| out.stdout.trim().to_string())
     } else {
         None
     };

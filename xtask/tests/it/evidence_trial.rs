@@ -292,3 +292,115 @@ DROP TABLE fixed;"#;
     assert_eq!(ev.verdict, Verdict::NotApplied);
     assert_eq!(db.run("SELECT count(*) FROM pg_class WHERE relname = 'fixed'").trim(), "0");
 }
+
+/// On production a trial runs only over small tables (issue 24): the size limit counts
+/// the tables the file names, the tables a delete can cascade into, and a table never
+/// analysed by its live-row count. Skipped, nothing is tried (the data and the
+/// sequence are as they were); asked for explicitly (`max_rows: None`), it runs.
+#[test]
+fn a_trial_over_a_table_above_the_limit_is_skipped_with_its_estimate() {
+    let db = Db::start("trial-large");
+    db.run(
+        "CREATE TABLE \"item_logs\" (\"id\" SERIAL PRIMARY KEY, \
+         \"item\" INTEGER REFERENCES \"items\" ON DELETE CASCADE); \
+         INSERT INTO \"item_logs\" (\"item\") SELECT 3 FROM generate_series(1, 500); ANALYZE \"item_logs\";",
+    );
+    let small = TrialBounds { max_rows: Some(100), ..TrialBounds::default() };
+    // The cascade reaches 500 rows of item_logs, which the file never names.
+    let delete = "DELETE FROM \"items\" WHERE \"kind\" IS NULL;";
+    let ev = db.assess_with(delete, small);
+    let Some(TrialOutcome::Skipped { why }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(
+        why.starts_with(
+            "trial skipped: public.item_logs holds about 500 rows by the catalogs' estimate, over the 100 rows"
+        ),
+        "{why}"
+    );
+    assert_eq!(ev.verdict, Verdict::Unknown);
+    assert!(ev.summary().starts_with("unknown: trial skipped: public.item_logs"), "{}", ev.summary());
+    assert_eq!(db.data(), BEFORE);
+    // The same file over small tables is tried.
+    let ev = db.assess_with(delete, TrialBounds { max_rows: Some(1000), ..TrialBounds::default() });
+    assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 502 }), "{}", ev.report());
+    // A table never analysed (reltuples -1) counts by its live rows.
+    db.run("CREATE TABLE \"fresh\" (\"a\" INTEGER); INSERT INTO \"fresh\" SELECT generate_series(1, 300);");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.run("SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = 'fresh'").trim() != "300" {
+        assert!(Instant::now() < deadline, "the statistics never counted the rows");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ev = db.assess_with("UPDATE \"fresh\" SET \"a\" = 0 WHERE \"a\" < 0;", small);
+    let Some(TrialOutcome::Skipped { why }) = &ev.trial else { panic!("{:?}", ev.trial) };
+    assert!(
+        why.contains("public.fresh holds about 300 rows by the statistics' count (it was never analysed)"),
+        "{why}"
+    );
+    // Asked for explicitly: no size limit.
+    let ev = db.assess_with("UPDATE \"fresh\" SET \"a\" = 0 WHERE \"a\" < 0;", TrialBounds::explicit());
+    assert_eq!((ev.verdict, ev.trial), (Verdict::NotApplied, Some(TrialOutcome::Unchanged)));
+}
+
+/// Issue 25 item 1: a file of constant rows under a unique key is decided by looking
+/// the keys up, read-only, in every state (no trial runs, and the data stays as it was).
+#[test]
+fn keyed_inserts_are_decided_by_their_keys() {
+    let db = Db::start("keyed");
+    let seed = "-- Seed\nINSERT INTO \"items\" (\"id\", \"kind\") VALUES (10, 'tier'), (11, 'tier');\n";
+    // Nothing ran: not applied.
+    let ev = db.assess(seed);
+    assert_eq!((ev.verdict, ev.trial.clone()), (Verdict::NotApplied, None), "{}", ev.report());
+    assert!(
+        ev.report().contains("decided by key lookups: none of the 2 row(s) it inserts is there"),
+        "{}",
+        ev.report()
+    );
+    assert_eq!(db.data(), BEFORE);
+    // All of it ran: applied, naming the rows.
+    db.run(seed);
+    let ev = db.assess(seed);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.summary().contains("\"public\".\"items\" (id)=(10) (line 2)"), "{}", ev.summary());
+    // Half of it, by hand: partial, with the row a re-run fails on.
+    db.run("DELETE FROM \"items\" WHERE \"id\" = 11");
+    let ev = db.assess(seed);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    let blocker = ev.rerun_blocker.clone().unwrap();
+    assert!(blocker.contains("(id)=(10)") && blocker.contains("run by hand"), "{blocker}");
+    // ON CONFLICT DO NOTHING: running it again is safe whatever is there.
+    let guarded = "INSERT INTO \"items\" (\"id\", \"kind\") VALUES (10, 'tier'), (11, 'tier') ON CONFLICT DO NOTHING;";
+    let ev = db.assess(guarded);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    // A row whose key the file does not give is left to the trial run.
+    let ev = db.assess("INSERT INTO \"items\" (\"kind\") VALUES ('x');");
+    assert!(matches!(ev.trial, Some(TrialOutcome::Failed { .. })), "{:?}", ev.trial);
+    assert_eq!(ev.keys, None);
+    assert_eq!(db.data(), "1=NULL,2=book,3=NULL,10=tier seq=7");
+}
+
+/// Issue 25 item 3: a file Prisma runs as one transaction, half run by hand (its
+/// CREATE TABLE pasted into psql, its seed rows not): the transactional rule alone would
+/// say "applied"; the seed rows' keys show it is not, and the verdict says "partial
+/// (run by hand?)". Run whole, it stays applied; not run, not applied.
+#[test]
+fn a_half_file_run_by_hand_is_partial_by_its_seed_rows() {
+    let db = Db::start("hand-run");
+    let create = "CREATE TABLE \"tiers\" (\"id\" TEXT PRIMARY KEY, \"seats\" INTEGER NOT NULL);\n";
+    let seed = "INSERT INTO \"tiers\" (\"id\", \"seats\") VALUES ('free', 1), ('team', 10);\n";
+    let file = format!("{create}{seed}");
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    db.run(create);
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.summary().starts_with("partial (run by hand?)"), "{}", ev.summary());
+    assert!(
+        ev.rerun_blocker.as_deref().unwrap().contains("\"public\".\"tiers\" (id)=('free') (line 2)"),
+        "{:?}",
+        ev.rerun_blocker
+    );
+    assert_eq!(ev.decided_by(), Some("key lookups"));
+    db.run(seed);
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert_eq!(ev.decided_by(), Some("the transactional rule"));
+}

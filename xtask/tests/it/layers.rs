@@ -2,7 +2,9 @@
 //! modules form layers and every reference from product code to a module of the
 //! crate (`use`, a path in code or in a macro's tokens, through `crate::`,
 //! `super::` or `self::`) points down the layer table, and every source file opens
-//! with a `//!` line saying what it is for.
+//! with a `//!` line saying what it is for. Every psql command line is built by
+//! the one builder in `db/psql.rs` (`Target::psql`): a psql started anywhere else
+//! is an error too.
 //!
 //! The files are parsed with `syn` (a text scan had blind spots: it stopped at a
 //! file's first `#[cfg(test)]`, read a `use crate::{a::{b}, c}` group only to its
@@ -112,9 +114,42 @@ struct Refs<'a> {
     found: Vec<Reference>,
     /// Paths that climb above the crate root (always an error).
     broken: Vec<String>,
+    /// Places that build a psql command line (an error outside `db/psql.rs`).
+    psql: Vec<String>,
+}
+
+/// The module whose `Target::psql` builds every psql command line.
+const PSQL_BUILDER: &[&str] = &["db", "psql"];
+
+/// Functions and methods whose string argument is a program to start (or its
+/// name for pgbin): `Command::new`, `Shell::cmd`, `pgbin::program`, a `tool`.
+const STARTERS: &[&str] = &["new", "cmd", "program", "tool"];
+
+/// Whether a command template (`cmd!`'s string) starts psql.
+fn starts_psql(template: &str) -> bool {
+    template.split_whitespace().next().is_some_and(|p| p == "psql" || p.ends_with("/psql"))
 }
 
 impl Refs<'_> {
+    fn psql_here(&mut self, what: &str, line: usize) {
+        self.psql
+            .push(format!("{}:{line}: {what} outside db/psql.rs (build it with Target::psql)", self.file.display()));
+    }
+
+    /// A string argument "psql" to a function that starts a program.
+    fn psql_argument<'e>(&mut self, name: &str, args: impl IntoIterator<Item = &'e syn::Expr>) {
+        if !STARTERS.contains(&name) {
+            return;
+        }
+        for a in args {
+            if let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) = a {
+                if s.value() == "psql" || s.value().ends_with("/psql") {
+                    self.psql_here(&format!("`{name}(\"psql\")` starts psql"), s.span().start().line);
+                }
+            }
+        }
+    }
+
     fn note(&mut self, segments: Vec<String>, line: usize) {
         let written = segments.join("::");
         match resolve(&self.module, &segments) {
@@ -245,8 +280,43 @@ impl<'ast> Visit<'ast> for Refs<'_> {
 
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         self.macro_tokens(m.tokens.clone());
+        if m.path.segments.last().is_some_and(|s| s.ident == "cmd") {
+            for t in m.tokens.clone() {
+                if let TokenTree::Literal(l) = t {
+                    if let Ok(syn::Lit::Str(s)) = syn::parse_str::<syn::Lit>(&l.to_string()) {
+                        if starts_psql(&s.value()) {
+                            self.psql_here("`cmd!` starts psql", l.span().start().line);
+                        }
+                    }
+                }
+            }
+        }
         visit::visit_macro(self, m);
     }
+
+    fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*c.func {
+            if let Some(last) = p.path.segments.last() {
+                self.psql_argument(&last.ident.to_string(), &c.args);
+            }
+        }
+        visit::visit_expr_call(self, c);
+    }
+
+    fn visit_expr_method_call(&mut self, c: &'ast syn::ExprMethodCall) {
+        self.psql_argument(&c.method.to_string(), &c.args);
+        visit::visit_expr_method_call(self, c);
+    }
+
+    /// psql's own variable, as an argument of a command line being built.
+    fn visit_lit_str(&mut self, s: &'ast syn::LitStr) {
+        if s.value().starts_with("ON_ERROR_STOP") {
+            self.psql_here("a psql argument (ON_ERROR_STOP)", s.span().start().line);
+        }
+    }
+
+    /// Doc comments are prose (they may name psql's options).
+    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
 }
 
 /// The file a `mod` declaration in `declaring` loads: `dir/name.rs` or
@@ -282,10 +352,19 @@ fn check_tree(src: &Path, layers: &[&[&str]]) -> Vec<String> {
                 continue;
             }
         };
-        let mut refs =
-            Refs { file: &file, module: module.clone(), declared: Vec::new(), found: Vec::new(), broken: Vec::new() };
+        let mut refs = Refs {
+            file: &file,
+            module: module.clone(),
+            declared: Vec::new(),
+            found: Vec::new(),
+            broken: Vec::new(),
+            psql: Vec::new(),
+        };
         refs.visit_file(&parsed);
         wrong.append(&mut refs.broken);
+        if module != PSQL_BUILDER {
+            wrong.append(&mut refs.psql);
+        }
         for child in refs.declared {
             let name = child.last().expect("a declared module has a name");
             // Inline modules' own `mod x;` declarations are not used in this crate.
@@ -335,6 +414,10 @@ fn references_to_the_crate_point_down_the_layer_table() {
 /// A throwaway source tree of two layers (`low` under `high`) plus `lib`, with
 /// `files` written into it.
 fn planted(files: &[(&str, &str)]) -> Vec<String> {
+    planted_in(files, &[&["low"], &["high"], &["lib"]])
+}
+
+fn planted_in(files: &[(&str, &str)], layers: &[&[&str]]) -> Vec<String> {
     let dir = pgcluster::TempDir::new("layers");
     let all = [("lib.rs", "//! root\nmod low;\nmod high;\n"), ("high.rs", "//! high\npub fn f() {}\n")];
     for (rel, text) in all.iter().chain(files) {
@@ -342,7 +425,43 @@ fn planted(files: &[(&str, &str)]) -> Vec<String> {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    check_tree(dir.path(), &[&["low"], &["high"], &["lib"]])
+    check_tree(dir.path(), layers)
+}
+
+/// Issue 23 item 5: one psql command line. Each way of building a psql elsewhere
+/// than in `db/psql.rs` is caught; the same code in `db/psql.rs`, test code, and
+/// messages that name psql pass.
+#[test]
+fn a_psql_built_outside_the_builder_is_caught() {
+    let forms = [
+        ("Command::new", "fn f() { std::process::Command::new(\"psql\"); }"),
+        ("xshell's Shell::cmd", "fn f(sh: &xshell::Shell) { let _ = sh.cmd(\"psql\"); }"),
+        ("pgbin's program", "fn f(sh: &S) { let p = pgbin::program(sh, \"psql\"); }"),
+        ("a target's tool", "fn f(t: &T) { t.tool(\"psql\"); }"),
+        ("a cmd! template", "fn f(sh: &S) { let _ = xshell::cmd!(sh, \"psql -X -d {url}\"); }"),
+        ("a path to psql in cmd!", "fn f(sh: &S) { let _ = cmd!(sh, \"/usr/bin/psql -X\"); }"),
+        (
+            "psql's ON_ERROR_STOP",
+            "fn f(sh: &S, p: &P) { let _ = cmd!(sh, \"{p} -v {v}\"); let v = \"ON_ERROR_STOP=1\"; }",
+        ),
+    ];
+    let layers: &[&[&str]] = &[&["low"], &["db"], &["high"], &["lib"]];
+    let lib = ("lib.rs", "mod low;\nmod db;\nmod high;\n");
+    for (what, code) in forms {
+        let wrong = planted_in(&[lib, ("db/mod.rs", "mod psql;\n"), ("db/psql.rs", ""), ("low.rs", code)], layers);
+        assert!(
+            wrong.len() == 1 && wrong[0].contains("outside db/psql.rs"),
+            "{what}: expected one finding, got {wrong:#?}"
+        );
+        // In the builder's own module it is what the builder does.
+        let wrong = planted_in(&[lib, ("db/mod.rs", "mod psql;\n"), ("db/psql.rs", code), ("low.rs", "")], layers);
+        assert!(wrong.is_empty(), "{what} in db/psql.rs: {wrong:#?}");
+    }
+    let allowed = "/// psql -v ON_ERROR_STOP=1 in a doc comment\n\
+        fn f(t: &T) { t.failure(\"psql\", \"x\"); let _ = format!(\"plain dumps with psql -X -v ON_ERROR_STOP=1\"); }\n\
+        #[cfg(test)]\nmod tests { fn g() { std::process::Command::new(\"psql\"); } }\n";
+    let wrong = planted_in(&[lib, ("db/mod.rs", "mod psql;\n"), ("db/psql.rs", ""), ("low.rs", allowed)], layers);
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 #[test]

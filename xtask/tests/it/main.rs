@@ -25,4 +25,5 @@ mod runner;
 mod status;
 mod terminal;
 mod tls;
+mod trial_cost;
 mod url_fallback;

@@ -258,7 +258,7 @@ pub fn ledger(rows: &[(&str, &str)]) -> Vec<String> {
     rows.iter().map(|(name, state)| format!("{name} {state}")).collect()
 }
 
-fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).to_vec()
 }

@@ -1,0 +1,328 @@
+//! Functions, views and triggers: `CREATE [OR REPLACE] FUNCTION|VIEW|TRIGGER`, their
+//! argument lists and clauses, and `DROP FUNCTION`.
+
+use super::parser::{split_commas, P};
+use super::types::type_name;
+use super::{create, one, Body, Change, Cx, Op, Res};
+use crate::evidence::lexer::Tok;
+use crate::evidence::lexer::Token;
+use crate::evidence::objects::FunctionDef;
+use crate::evidence::objects::Object;
+use crate::evidence::objects::Presence;
+use crate::evidence::objects::TypeName;
+
+impl Cx<'_> {
+    /// `CREATE [OR REPLACE] [CONSTRAINT] TRIGGER name {BEFORE|AFTER|INSTEAD OF} events ON table ...`:
+    /// only its presence is checked, so one created again after the file dropped it,
+    /// or replaced, shows nothing about its definition.
+    pub(super) fn create_trigger(&mut self, p: &mut P, replace: bool) -> Res<Body> {
+        let name = p.name()?;
+        while !p.at_end() && !p.is("on") {
+            p.bump();
+        }
+        p.expect("on")?;
+        let (schema, table) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        let table_obj = Object::Table { schema: schema.clone(), name: table.clone() };
+        let object = Object::Trigger { schema, table, name };
+        if replace {
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(Body::Replace(
+                "CREATE OR REPLACE TRIGGER: only that the trigger exists is checked, not its definition".into(),
+                vec![Change::new(set, Vec::new()).needing(table_obj)],
+            ));
+        }
+        if self.dropped.contains(&object) {
+            return Ok(Body::Replace(
+                "a trigger created again after the file dropped it: only that it exists is checked, not its definition"
+                    .into(),
+                vec![create(object, Vec::new(), false).needing(table_obj)],
+            ));
+        }
+        Ok(one(create(object, Vec::new(), false).needing(table_obj)))
+    }
+
+    /// `CREATE [OR REPLACE] [MATERIALIZED] VIEW [IF NOT EXISTS] name [(columns)] [WITH (...)] AS query`:
+    /// only its presence is checked (`pg_get_viewdef` prints the query normalised).
+    pub(super) fn create_view(&mut self, p: &mut P, replace: bool, materialized: bool) -> Res<Body> {
+        let guard = materialized && p.eat_seq(&["if", "not", "exists"]);
+        let (schema, name) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        if !p.t[p.i..].iter().any(|t| t.is_word("as")) {
+            return Err("a view without AS".into());
+        }
+        let object = Object::View { schema, name, materialized };
+        let unchecked = "only that the view exists is checked, not its query";
+        if replace {
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(Body::Replace(
+                format!("CREATE OR REPLACE VIEW: {unchecked}"),
+                vec![Change::new(set, Vec::new())],
+            ));
+        }
+        if self.dropped.contains(&object) || self.cascaded {
+            // It was there before the drop (perhaps with another query): finding it shows
+            // nothing, and a DROP ... CASCADE may have removed it without the file saying so.
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(Body::Replace(
+                format!("a view created again after the file dropped it or dropped with CASCADE: {unchecked}"),
+                vec![Change::new(set, Vec::new())],
+            ));
+        }
+        Ok(one(create(object, Vec::new(), guard)))
+    }
+
+    /// `CREATE [OR REPLACE] FUNCTION name (args) RETURNS type LANGUAGE l AS 'body' ...`:
+    /// the function with these argument types and this definition (see
+    /// [`FunctionDef`]). A replaced function is compared on every attribute the file
+    /// states, so one with an attribute the analyser does not read is left unchecked;
+    /// a created one did not exist before with these arguments, so its body is enough.
+    pub(super) fn create_function(&mut self, p: &mut P, replace: bool) -> Res<Body> {
+        let fallback = |why: &str| {
+            if replace {
+                Ok(Body::Replace(format!("CREATE OR REPLACE FUNCTION {why}: not checked"), Vec::new()))
+            } else {
+                Err(format!("CREATE FUNCTION {why}: not checked"))
+            }
+        };
+        let (schema, name) = p.qname()?;
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        let group = p.group()?;
+        let args = match function_args(group, &self.schema, true) {
+            Ok(a) => a,
+            Err(why) => return fallback(&why),
+        };
+        if replace && group.iter().any(|t| t.is_word("default") || t.is_punct('=')) {
+            return fallback("with argument defaults");
+        }
+        let mut c = Clauses { def: new_definition(), body: None, returns: false };
+        while !p.at_end() {
+            if let Err(why) = self.function_clause(p, &mut c, replace)? {
+                return fallback(&why);
+            }
+        }
+        let Clauses { mut def, body, returns } = c;
+        let Some(body) = body else {
+            return fallback("with a body in SQL-standard form");
+        };
+        if !returns || def.language.is_empty() {
+            return fallback("without RETURNS or LANGUAGE");
+        }
+        def.body = body;
+        let object =
+            Object::Function { schema: schema.clone(), name: name.clone(), args: Some(args.clone()), def: Some(def) };
+        if replace || self.cascaded {
+            // After a DROP ... CASCADE, a function taking a dropped view's row type may
+            // have gone with it: created again, it may have been there before, like a
+            // replaced one.
+            let set = Op::Set { object, presence: Presence::Present, once: false };
+            return Ok(one(Change::new(set, Vec::new())));
+        }
+        // It fails when a function with these arguments exists, whatever its body.
+        let signature = Object::Function { schema, name, args: Some(args), def: None };
+        Ok(one(create(signature, vec![(object, Presence::Present)], false)))
+    }
+
+    /// Reads one clause of `CREATE FUNCTION` into `c`: `Ok(Err(why))` when it is one
+    /// the analyser cannot compare (the function is then not checked).
+    fn function_clause(&self, p: &mut P, c: &mut Clauses, replace: bool) -> Res<Result<(), String>> {
+        let def = &mut c.def;
+        if p.eat("returns") {
+            if p.eat_seq(&["null", "on", "null", "input"]) {
+                def.strict = true;
+                return Ok(Ok(()));
+            }
+            c.returns = true;
+            if p.is("table") {
+                if replace {
+                    return Ok(Err("returning TABLE".into()));
+                }
+                p.bump();
+                p.group()?;
+                return Ok(Ok(()));
+            }
+            def.setof = p.eat("setof");
+            match type_name(p, &self.schema) {
+                Ok(t) => def.returns = Some(t),
+                Err(why) => return Ok(Err(why)),
+            }
+        } else if p.eat("language") {
+            def.language = match p.peek().map(|t| &t.tok) {
+                Some(Tok::Str(l)) => {
+                    let l = l.to_ascii_lowercase();
+                    p.bump();
+                    l
+                }
+                _ => p.name()?,
+            };
+        } else if p.eat("as") {
+            c.body = match p.peek().map(|t| &t.tok) {
+                Some(Tok::Str(b) | Tok::Dollar { body: b, .. }) => Some(b.clone()),
+                _ => return Ok(Err("with a body the analyser cannot read".into())),
+            };
+            p.bump();
+            if p.is_punct(',') {
+                return Ok(Err("with an object file".into()));
+            }
+        } else {
+            return function_attribute(p, def, replace);
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// What `CREATE FUNCTION`'s clauses say, as they are read.
+struct Clauses {
+    def: FunctionDef,
+    /// The body (`AS '...'`), `None` until read.
+    body: Option<String>,
+    /// A `RETURNS` clause was read.
+    returns: bool,
+}
+
+/// A function's definition before its clauses are read: PostgreSQL's defaults.
+fn new_definition() -> FunctionDef {
+    FunctionDef {
+        body: String::new(),
+        language: String::new(),
+        returns: None,
+        setof: false,
+        volatility: 'v',
+        security_definer: false,
+        strict: false,
+        cost: None,
+        rows: None,
+        parallel: 'u',
+        leakproof: false,
+    }
+}
+
+/// Reads one attribute of `CREATE FUNCTION` (volatility, `STRICT`, `COST`, `ROWS`,
+/// `PARALLEL`, `LEAKPROOF`, `SECURITY`) into `def`; another is stepped over for a new
+/// function, and not compared (`Ok(Err(why))`) for a replaced one.
+fn function_attribute(p: &mut P, def: &mut FunctionDef, replace: bool) -> Res<Result<(), String>> {
+    if p.eat("immutable") {
+        def.volatility = 'i';
+    } else if p.eat("stable") {
+        def.volatility = 's';
+    } else if p.eat("volatile") {
+        def.volatility = 'v';
+    } else if p.eat("strict") {
+        def.strict = true;
+    } else if p.is("cost") || p.is("rows") {
+        let rows = p.eat("rows");
+        p.eat("cost");
+        let n = match p.peek().map(|t| &t.tok) {
+            Some(Tok::Number(n)) if n.bytes().all(|b| b.is_ascii_digit() || b == b'.') => n.clone(),
+            _ => return Ok(Err("with COST or ROWS that is not a plain number".into())),
+        };
+        p.bump();
+        *(if rows { &mut def.rows } else { &mut def.cost }) = Some(n);
+    } else if p.eat("parallel") {
+        def.parallel = match p.word().as_deref() {
+            Some("unsafe") => 'u',
+            Some("restricted") => 'r',
+            Some("safe") => 's',
+            _ => return Ok(Err("with a PARALLEL the analyser cannot read".into())),
+        };
+        p.bump();
+    } else if p.eat("leakproof") {
+        def.leakproof = true;
+    } else if p.eat_seq(&["not", "leakproof"]) {
+        def.leakproof = false;
+    } else if p.eat_seq(&["called", "on", "null", "input"]) {
+        def.strict = false;
+    } else if p.eat("security") || p.eat_seq(&["external", "security"]) {
+        def.security_definer = p.eat("definer");
+        if !def.security_definer {
+            p.expect("invoker")?;
+        }
+    } else if replace {
+        return Ok(Err("with an attribute the analyser does not compare".into()));
+    } else {
+        // COST, ROWS, PARALLEL, SET...: not compared; the body is enough for a new function.
+        p.bump();
+        while !p.at_end() && !FUNCTION_CLAUSES.iter().any(|k| p.is(k)) {
+            p.bump();
+        }
+    }
+    Ok(Ok(()))
+}
+
+impl Cx<'_> {
+    /// `DROP FUNCTION [IF EXISTS] name [(args)] [, ...] [CASCADE|RESTRICT]`: without
+    /// arguments, the only function of that name.
+    pub(super) fn drop_function(&mut self, p: &mut P) -> Res<Body> {
+        p.bump();
+        let guard = p.eat_seq(&["if", "exists"]);
+        let mut changes = Vec::new();
+        loop {
+            let (schema, name) = p.qname()?;
+            let schema = schema.unwrap_or_else(|| self.schema.clone());
+            let args = if p.is_punct('(') { Some(function_args(p.group()?, &self.schema, false)?) } else { None };
+            let object = Object::Function { schema, name, args, def: None };
+            let skip = if guard { vec![(object.clone(), Presence::Absent)] } else { Vec::new() };
+            changes.push(Change::new(Op::Drop { object }, skip));
+            if !p.eat_punct(',') {
+                break;
+            }
+        }
+        self.drop_end(p, changes)
+    }
+}
+
+/// Words that start a clause of `CREATE FUNCTION` (to step over one not compared).
+pub(super) const FUNCTION_CLAUSES: [&str; 16] = [
+    "returns",
+    "language",
+    "as",
+    "immutable",
+    "stable",
+    "volatile",
+    "strict",
+    "called",
+    "security",
+    "external",
+    "leakproof",
+    "not",
+    "parallel",
+    "cost",
+    "rows",
+    "set",
+];
+
+/// The input argument types of a function's argument list (`(a text, OUT b int,
+/// VARIADIC c int[])`), as `proargtypes` holds them: `OUT` arguments left out, names
+/// and defaults dropped. `defaults`: whether `DEFAULT`/`=` may follow (not in `DROP`).
+pub(super) fn function_args(group: &[Token], schema: &str, defaults: bool) -> Res<Vec<TypeName>> {
+    let mut out = Vec::new();
+    for arg in split_commas(group) {
+        let mut a = P { t: arg, i: 0 };
+        let output = a.eat("out");
+        if !output && !a.eat("inout") && !a.eat("in") {
+            a.eat("variadic");
+        }
+        let end = if defaults {
+            arg.iter().position(|t| t.is_word("default") || t.is_punct('=')).unwrap_or(arg.len())
+        } else {
+            arg.len()
+        };
+        let toks = &arg[a.i..end];
+        // `type` alone, or `name type`: the first reading that takes every token.
+        let whole = |from: usize| {
+            let mut q = P { t: toks, i: from };
+            type_name(&mut q, schema).ok().filter(|_| q.at_end())
+        };
+        let ty = match whole(0) {
+            Some(t) => t,
+            None if toks.len() > 1 && matches!(toks[0].tok, Tok::Word(_) | Tok::Quoted(_)) => {
+                whole(1).ok_or("with an argument type the analyser cannot read")?
+            }
+            None => return Err("with an argument type the analyser cannot read".into()),
+        };
+        if !output {
+            out.push(ty);
+        }
+    }
+    Ok(out)
+}
