@@ -11,6 +11,7 @@
 //! signal-hook-registry does not do once it has installed its handler; and the
 //! handler's work is two kinds of async-signal-safe call (kill, write).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -140,6 +141,11 @@ pub(crate) struct Step(usize);
 impl Step {
     /// `pid` leads its own process group when `own_group`.
     pub(crate) fn watch(pid: u32, own_group: bool) -> Option<Step> {
+        // A clean-up's own child (the scratch database's DROP, which may run on a
+        // thread of its own beside the deploy's steps) is never a step to stop.
+        if CLEANING_HERE.with(Cell::get) {
+            return None;
+        }
         let v = if own_group { pid as i32 } else { pid as i32 | ALONE };
         let slot = STEPS.iter().position(|s| s.compare_exchange(0, v, Ordering::SeqCst, Ordering::SeqCst).is_ok())?;
         // A signal that came before the child was listed still stops it, unless
@@ -166,15 +172,21 @@ static CLEANING: AtomicUsize = AtomicUsize::new(0);
 
 /// While alive, children started are part of removing what the run made (the
 /// scratch database's DROP), which a signal already received must not stop.
-pub(crate) struct Cleanup(());
+pub(crate) struct Cleanup(bool);
+
+thread_local! {
+    /// Whether this thread is running a clean-up: its children are not steps.
+    static CLEANING_HERE: Cell<bool> = const { Cell::new(false) };
+}
 
 pub(crate) fn cleaning_up() -> Cleanup {
     CLEANING.fetch_add(1, Ordering::SeqCst);
-    Cleanup(())
+    Cleanup(CLEANING_HERE.with(|c| c.replace(true)))
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        CLEANING_HERE.with(|c| c.set(self.0));
         CLEANING.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -26,7 +26,7 @@ use crate::migrations::{self, DbError, Local, Row};
 use crate::proc;
 use crate::recovery::{decide, evidence_for, print_diagnosis, Decision, Mark};
 use crate::room::Room;
-use crate::scratch::{self, Found};
+use crate::scratch::{self, Found, Scratch};
 use crate::ui::Ui;
 
 const INFIX: &str = "_rehearsal_";
@@ -276,9 +276,13 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
 /// Rehearses the deploy on a scratch copy. `Ok` lets the deploy go on to production
 /// (passed, or skipped with a note); a failure on the copy stops it with exit 4
 /// and a diagnosis, before production is touched.
-pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure> {
+/// Returns the scratch database of a passed rehearsal, still alive: the caller drops
+/// it beside the deploy's next steps (PostgreSQL 15's DROP DATABASE waits for a
+/// checkpoint, about a second on a busy server, which nothing after it needs to wait
+/// for). Dropping the value drops the database, before its run's lock is freed.
+pub(crate) fn rehearse<'a>(ctx: &mut Ctx<'a>, production: &Target) -> Result<Option<Scratch<'a>>, Failure> {
     let mode = match ctx.task.rehearse {
-        Some(Rehearse::Off) => return Ok(()),
+        Some(Rehearse::Off) => return Ok(None),
         Some(m) => m,
         None => Rehearse::Schema,
     };
@@ -292,6 +296,10 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
     // the scratch database is dropped, and the run exits 130 or 143.
     let interrupts = Interrupts::catch();
     let result = rehearse_into(ctx, production, mode, &mut rec);
+    let (result, scratch) = match result {
+        Ok(scratch) => (Ok(()), scratch),
+        Err(f) => (Err(f), None),
+    };
     let result = match (result, interrupts.received()) {
         (Err(_), Some(sig)) | (Ok(()), Some(sig)) => {
             rec.outcome = "interrupted".into();
@@ -308,7 +316,7 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
     }
     let line = match rec.outcome.as_str() {
         "passed" => format!(
-            "rehearsal: passed in {:.2}s: {} pending migration{} applied on a copy of production{}; the scratch database is dropped",
+            "rehearsal: passed in {:.2}s: {} pending migration{} applied on a copy of production{}; the scratch database is dropped beside the next steps",
             rec.seconds,
             rec.applied.len(),
             if rec.applied.len() == 1 { "" } else { "s" },
@@ -320,11 +328,17 @@ pub(crate) fn rehearse(ctx: &mut Ctx, production: &Target) -> Result<(), Failure
     ctx.ui.event(&line);
     let logged = crate::audit::record(ctx, "rehearsal", serde_json::to_value(&rec).unwrap_or_default());
     ctx.state.rehearsal = Some(rec);
-    // The rehearsal's own failure first; a passed one without its line stops here.
-    result.and(logged)
+    // The rehearsal's own failure first; a passed one without its line stops here
+    // (returning drops the scratch database at once, as on every failure).
+    result.and(logged).map(|()| scratch)
 }
 
-fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut RehearsalRecord) -> Result<(), Failure> {
+fn rehearse_into<'a>(
+    ctx: &mut Ctx<'a>,
+    production: &Target,
+    mode: Rehearse,
+    rec: &mut RehearsalRecord,
+) -> Result<Option<Scratch<'a>>, Failure> {
     let explicit = ctx.task.rehearse.is_some();
     let server = ctx.db.scratch_server()?.clone();
     let (name, prefix) = scratch_names(&production.url.database, crate::audit::run_id());
@@ -335,14 +349,14 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         rec.note = Some(format!(
             "role `{role}` may not create databases, so there is no scratch copy to rehearse on; to rehearse, grant it CREATEDB (ALTER ROLE \"{role}\" CREATEDB) or set [rehearsal] url_env to a scratch server; rehearse = \"off\" silences this"
         ));
-        return Ok(());
+        return Ok(None);
     }
     let (recover, pending) = match plan(ctx, production, &survey)? {
         Plan::Skip(why) => {
             scratch::sweep(&server, ctx.ui, &survey.leftovers);
             rec.outcome = "skipped".into();
             rec.note = Some(why);
-            return Ok(());
+            return Ok(None);
         }
         Plan::Run { recover, pending } => (recover, pending),
     };
@@ -405,9 +419,8 @@ fn rehearse_into(ctx: &mut Ctx, production: &Target, mode: Rehearse, rec: &mut R
         drop(scratch);
         return Err(failure);
     }
-    drop(scratch);
     rec.outcome = "passed".into();
-    Ok(())
+    Ok(Some(scratch))
 }
 
 /// The rehearsal's failure after a signal (exit 128 + the signal).
@@ -447,6 +460,8 @@ fn copy_production(ctx: &Ctx, copy: &Target, script: Option<String>, survey: &Su
             survey.ledger_values.join(",\n")
         ));
     }
+    // The copy is thrown away: its commit need not wait for the WAL to reach the disk.
+    script.insert_str(0, "SET synchronous_commit TO off;\n");
     let cmd = copy.psql(&Psql { stop_on_error: true, single_transaction: true, ..Psql::default() })?;
     let out = proc::run_with_input(cmd, &script)?;
     if !out.success() {
@@ -518,8 +533,11 @@ fn apply_pending(ui: &Ui, copy: &Target, pending: &[Local]) -> Result<Applied, F
     if pending.is_empty() {
         return Ok(Applied { applied: Vec::new(), failed: None });
     }
+    // `synchronous_commit` off: the copy is thrown away, so its commits (three per
+    // migration) need not wait for the WAL to reach the disk; what a migration does
+    // and how it fails are the same.
     let mut script = String::from(
-        "\\set SHOW_CONTEXT never\nSET search_path TO :\"s\";\n\
+        "\\set SHOW_CONTEXT never\nSET search_path TO :\"s\";\nSET synchronous_commit TO off;\n\
          CREATE TABLE IF NOT EXISTS :\"s\"._prisma_migrations (id VARCHAR(36) PRIMARY KEY NOT NULL, checksum VARCHAR(64) NOT NULL, \
          finished_at TIMESTAMPTZ, migration_name VARCHAR(255) NOT NULL, logs TEXT, rolled_back_at TIMESTAMPTZ, \
          started_at TIMESTAMPTZ NOT NULL DEFAULT now(), applied_steps_count INTEGER NOT NULL DEFAULT 0);\n\

@@ -10,6 +10,7 @@
 use super::{Builtin, BuiltinArg};
 use crate::config::{BuiltinKind, Recover};
 use crate::context::{Ctx, Diagnosis};
+use crate::db::Target;
 use crate::exit::{Exit, Failure};
 use crate::migrations::Row;
 use crate::prisma::{self, Problem};
@@ -51,7 +52,25 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let db = ctx.db;
     let target = db.target()?;
     // The pending migrations run on a scratch copy first; a failure there stops here.
-    crate::rehearsal::rehearse(ctx, target)?;
+    let scratch = crate::rehearsal::rehearse(ctx, target)?;
+    // The passed rehearsal's copy is dropped on a thread of its own while the deploy
+    // goes on (PostgreSQL 15's DROP DATABASE waits for a checkpoint, up to seconds on
+    // a busy server); the scope waits for it before the deploy returns, whatever the
+    // outcome, so the run's lock outlives the database. Meanwhile a Ctrl-C or SIGTERM
+    // stops the running step and the run exits 130 or 143 once the DROP is done, as
+    // during the rehearsal, instead of ending the process with the copy half-dropped.
+    let _interrupts = scratch.is_some().then(crate::interrupt::Interrupts::catch);
+    std::thread::scope(|s| {
+        if let Some(scratch) = scratch {
+            s.spawn(move || drop(scratch));
+        }
+        deploy_checked(ctx, target)
+    })
+}
+
+/// The deploy after the rehearsal: the data checks, Prisma, and one recovery.
+fn deploy_checked(ctx: &mut Ctx, target: &Target) -> Result<(), Failure> {
+    let db = ctx.db;
     // What the pending statements need of production's rows, checked read-only.
     crate::datacheck::gate(ctx, target)?;
 
