@@ -312,19 +312,9 @@ pub(crate) fn deploy_task_name(config: &super::Config) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{parse, Config, ConfigError};
-    use std::path::Path;
+    use crate::config::tests::{err, parse_str};
 
     use super::*;
-
-    fn parse_str(text: &str) -> Result<Config, ConfigError> {
-        parse(Path::new("/repo/tasks.toml"), text)
-    }
-
-    fn err(text: &str) -> String {
-        let e = parse_str(text).unwrap_err();
-        format!("{}:{}: {}", e.line, e.column, e.message)
-    }
 
     #[test]
     fn the_issue_example_parses() {

@@ -787,11 +787,12 @@ fn resolve(root: &Path, p: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn parse_str(text: &str) -> Result<Config, ConfigError> {
+    /// Shared with the tests of `config::fleet`.
+    pub(super) fn parse_str(text: &str) -> Result<Config, ConfigError> {
         parse(Path::new("/repo/tasks.toml"), text)
     }
 
-    fn err(text: &str) -> String {
+    pub(super) fn err(text: &str) -> String {
         let e = parse_str(text).unwrap_err();
         format!("{}:{}: {}", e.line, e.column, e.message)
     }
