@@ -98,6 +98,16 @@ impl Fleet {
         cluster.psql(db, &sql).unwrap();
     }
 
+    /// The second migration applied by hand too: the tenant is at the head.
+    fn seed_head(&self, cluster: &Cluster, db: &str, schema: &str) {
+        let sql = format!(
+            "SET search_path TO \"{schema}\";\n{M2_SQL}\
+             INSERT INTO \"_prisma_migrations\" VALUES ('head-{schema}', '{}', now(), '{M2}', NULL, NULL, now(), 1);",
+            sha256_hex(M2_SQL.as_bytes())
+        );
+        cluster.psql(db, &sql).unwrap();
+    }
+
     /// targets.jsonl: every tenant through a URL template whose password comes
     /// from the environment (PW); `labels` per id.
     fn write_targets(&self, cluster: &Cluster, labels: &BTreeMap<&str, &str>) {
@@ -457,6 +467,82 @@ fn shards_started_together_cover_every_target_once_and_merge() {
     single.expect_code(4);
     assert_eq!(outcomes(&f.report("single.json")), merged_outcomes);
     drop(second);
+}
+
+/// The plan's read-only check reads many targets per psql session (one per
+/// server, `\connect`ing from database to database): targets at the head on two
+/// servers are "at head", a tenant with a failed row is pending with it, and an
+/// unreachable server, a wrong password and a missing database are each "not
+/// checked" with their own cause, without making their neighbours unchecked or
+/// taking their status. No password in the output.
+#[test]
+fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
+    let f = Fleet::new(6, 3, WAVES_ALL, "rehearse = \"off\"");
+    let second = Cluster::start(
+        &f.app.path().join("pg2"),
+        &ClusterOptions { tls: false, superuser_password: f.app.password().to_string() },
+    )
+    .unwrap();
+    let mut text = f.app.project.read("fleet/targets.jsonl");
+    for (id, db) in [("eu-00", "tenant_eu0"), ("eu-01", "tenant_eu1")] {
+        second.create_database(db).unwrap();
+        f.seed(&second, db, "public");
+        f.seed_head(&second, db, "public");
+        text.push_str(&format!(
+            "{{\"id\": \"{id}\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/{db}\"}}\n",
+            second.port()
+        ));
+    }
+    for (_, db, schema) in &f.tenants {
+        f.seed_head(&f.app.cluster, db, schema);
+    }
+    // A failed row for db-02: Prisma's record of a migration that stopped half-way.
+    f.psql("tenant_02", &format!("UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = '{M2}'"));
+    let port = f.app.cluster.port();
+    // Ids sorted among the others, so each failure sits between targets that work.
+    let refused = free_port();
+    for line in [
+        format!("{{\"id\": \"db-01x\", \"url\": \"postgresql://postgres:${{PW_WRONG}}@127.0.0.1:{port}/tenant_01\"}}"),
+        format!("{{\"id\": \"db-03x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/no_such_db\"}}"),
+        format!("{{\"id\": \"db-04x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{refused}/tenant_04\"}}"),
+    ] {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    f.app.project.file("fleet/targets.jsonl", &text);
+    let wrong = "wrong-Pa55word-for-the-check";
+
+    let plan = f.xtask().env("PW_WRONG", wrong).args(["deploy-fleet", "--dry-run"]).run();
+    plan.expect_code(0);
+    let status = |id: &str| -> String {
+        let prefix = format!("{id} [");
+        let line = plan.stdout.lines().find(|l| l.trim_start().starts_with(&prefix));
+        let line = line.unwrap_or_else(|| panic!("{id} missing from the plan:\n{}", plan.stdout));
+        line.split_once("] ").unwrap().1.to_string()
+    };
+    for id in ["db-00", "db-01", "db-03", "db-04", "db-05", "schema-00", "schema-01", "schema-02", "eu-00", "eu-01"] {
+        assert_eq!(status(id), "at head", "{}", plan.stdout);
+    }
+    assert_eq!(status("db-02"), format!("1 pending, failed: {M2}"), "{}", plan.stdout);
+    let wrong_password = status("db-01x");
+    assert!(wrong_password.starts_with("not checked: ") && wrong_password.contains("password"), "{wrong_password}");
+    let missing = status("db-03x");
+    assert!(missing.starts_with("not checked: ") && missing.contains("no_such_db"), "{missing}");
+    let unreachable = status("db-04x");
+    assert!(unreachable.starts_with("not checked: ") && unreachable.contains(&refused.to_string()), "{unreachable}");
+    assert!(plan.stdout.contains("4 target(s) would get the deploy pipeline"), "{}", plan.stdout);
+    // Fewer psql processes than targets: on the first server one session up to
+    // each failure (3), and the two failures checked alone; one session and one
+    // check alone for the refused server; one session for the second server.
+    assert!(plan.stdout.contains("by 8 psql process(es)"), "{}", plan.stdout);
+    f.assert_no_secret("the plan", &plan.all());
+    assert!(!plan.all().contains(wrong), "the wrong password appears in the plan:\n{}", plan.all());
+    drop(second);
+}
+
+/// A TCP port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Inventories that must not run: clear errors with their line, exit 2, no plan,
