@@ -478,6 +478,22 @@ fn shards_started_together_cover_every_target_once_and_merge() {
     assert_eq!(merged_outcomes["eu-01"], "failed");
     let twice = f.xtask().args(["fleet-report", "shard-0.json", "shard-0.json"]).run();
     twice.expect_code(2);
+    // The gate between waves: the wave's budget over all shards' reports. One
+    // failure is within max_failures = 1 (exit 4, as without --budget), and spends
+    // a budget of 0 (exit 7), whichever shard it was in.
+    let shards = ["shard-0.json", "shard-1.json", "shard-2.json"];
+    let gate = f.xtask().args(["fleet-report", "--budget"]).args(shards).run();
+    gate.expect_code(4);
+    f.set_fleet(&toml.replace("max_failures = 1", "max_failures = 0"));
+    let spent = f.xtask().args(["fleet-report", "--budget"]).args(shards).args(["--report", "gate.json"]).run();
+    spent.expect_code(7);
+    assert!(
+        spent.stderr.contains("wave `all` spent its failure budget over all shards (1 failed of 4, max_failures = 0)"),
+        "{}",
+        spent.stderr
+    );
+    assert_eq!(f.report("gate.json")["fleet"]["stopped_in_wave"], "all");
+    f.set_fleet(toml);
 
     // The same tenants from scratch, in one process: the same outcome per target.
     for (_, db, _) in &f.tenants {
