@@ -196,6 +196,11 @@ fn check_server(
         check_one(&all[t], local, schema_dir)
     };
     let mut rest: &[Conn] = &conns;
+    // Sessions in a row that ended at their first connection: a server that
+    // refuses every one (down, or every target's password wrong) would otherwise
+    // cost a session and a check alone per target; after two, the rest are
+    // checked alone (one psql each), which also names each one's cause.
+    let mut failed_at_start = 0;
     while !rest.is_empty() {
         if crate::interrupt::received().is_some() {
             for c in rest {
@@ -203,7 +208,14 @@ fn check_server(
             }
             break;
         }
+        if failed_at_start >= 2 {
+            for c in rest {
+                out.extend(c.targets.iter().map(|(t, _)| (*t, alone(*t))));
+            }
+            break;
+        }
         let (read, unfinished) = session(rest);
+        failed_at_start = if unfinished == Some(0) { failed_at_start + 1 } else { 0 };
         psqls.set(psqls.get() + 1);
         for (k, c) in rest.iter().enumerate().take(unfinished.unwrap_or(rest.len())) {
             for (t, schema) in &c.targets {
