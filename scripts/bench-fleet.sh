@@ -3,7 +3,9 @@
 #   1. DEPLOY_TENANTS tenant databases with one pending migration: a shell loop of
 #      `xtask deploy` (what teams write today) against `deploy-fleet` with 1, 2, 4 and
 #      8 workers (per_server = workers: one server), the same pipeline per target;
-#   2. AT_HEAD tenant databases already at the head: the plan's read-only check;
+#   2. AT_HEAD tenant databases already at the head: the plan's read-only check
+#      (with HEAD_BASELINE_BIN=another build's binary, also that one's check on the
+#      same tenants, interleaved HEAD_ROUNDS times, and the ratio);
 #   3. a generated inventory of PLAN_TARGETS targets (1000 servers that refuse
 #      connections): plan time and peak memory of `--dry-run --shard 0/1000`, which
 #      reads, checks and plans all of them and checks the ~PLAN_TARGETS/1000 of its shard.
@@ -160,13 +162,40 @@ echo
 write_toml 8
 make_tenants "$AT_HEAD" seed_head
 rm -rf "$app/backups"
+# HEAD_BASELINE_BIN (optional): another build's binary, run on the same tenants
+# in turn with this one (HEAD_ROUNDS times each, interleaved), for a ratio.
+head_run() { # $1 binary, $2 log; prints the check's seconds
+  rm -rf "$app/backups"
+  "$1" --no-progress deploy-fleet >/dev/null 2>"$2" || true
+  grep -o 'checked in [0-9.]*s' "$2" | head -1 | grep -o '[0-9.]*[0-9]'
+}
+echo "at head: $(load)" >&2
+load_before=$(load)
 t0=$(now)
 "$xtask" --no-progress deploy-fleet >/dev/null 2>"$work/head.log"
 t=$(python3 -c "print($(now) - $t0)")
 checked=$(grep -o 'checked in [0-9.]*s' "$work/head.log" | head -1)
+psqls=$(grep -o 'by [0-9]* psql process(es)' "$work/head.log" | head -1)
 started=$(grep -c 'started (attempt' "$work/head.log" || true)
-echo "Whole run $(secs "$t") s; the read-only check of the $AT_HEAD targets ($checked, psql with up to 8 at once):"
-echo "$started Prisma or pipeline starts. $(load)."
+echo "Whole run $(secs "$t") s; the read-only check of the $AT_HEAD targets ($checked $psqls, up to 8 at once):"
+echo "$started Prisma or pipeline starts. $load_before before, $(load) after."
+if [ -n "${HEAD_BASELINE_BIN:-}" ]; then
+  ours=() theirs=()
+  for _ in $(seq "${HEAD_ROUNDS:-3}"); do
+    theirs+=("$(head_run "$HEAD_BASELINE_BIN" "$work/base.log")")
+    ours+=("$(head_run "$xtask" "$work/head.log")")
+  done
+  python3 - "${ours[*]}" "${theirs[*]}" "$HEAD_BASELINE_BIN" <<'PY'
+import statistics, sys
+ours = [float(x) for x in sys.argv[1].split()]
+theirs = [float(x) for x in sys.argv[2].split()]
+o, t = statistics.median(ours), statistics.median(theirs)
+print()
+print(f"Interleaved with the baseline `{sys.argv[3]}` on the same tenants ({len(ours)} rounds each), the check's median:")
+print(f"{o:.2f} s against {t:.2f} s ({t / o:.1f}x faster; rounds: {ours} against {theirs}).")
+PY
+  echo "$(load) after the rounds."
+fi
 echo
 fi
 if want plan; then
