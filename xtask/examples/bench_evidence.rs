@@ -148,6 +148,8 @@ struct Sample {
     /// did not run changed nothing here, such as an UPDATE of an empty table).
     same_as_a: bool,
     verdict: Verdict,
+    /// The verdict says "partial (run by hand?)".
+    run_by_hand: bool,
     /// What the evidence's trial run found, when it ran one.
     trial: Option<evidence::TrialOutcome>,
     /// What decided beyond the catalogs' objects (`Evidence::decided_by`).
@@ -397,6 +399,7 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             p_unreachable,
             same_as_a,
             verdict: ev.verdict,
+            run_by_hand: ev.run_by_hand.is_some(),
             trial: ev.trial.clone(),
             decided_by: ev.decided_by(),
             outcome,
@@ -470,10 +473,11 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
     let applied = |same: bool| hand.iter().filter(|s| s.verdict == Verdict::Applied && s.same_as_a == same).count();
     println!(
         "  hand-run P states read applied: {} where the state differs from A (wrong), {} identical to A by schema and \
-         data fingerprints (nothing missing: right); partial (run by hand?) {}",
+         data fingerprints (nothing missing: right); partial {}, of which say \"run by hand?\" {}",
         applied(false),
         applied(true),
-        hand.iter().filter(|s| s.verdict == Verdict::Partial).count()
+        hand.iter().filter(|s| s.verdict == Verdict::Partial).count(),
+        hand.iter().filter(|s| s.run_by_hand).count()
     );
     let rows: Vec<&Sample> = samples.iter().filter(|s| s.decided_by == Some("row checks")).collect();
     table("states decided by row checks (data statements of an applied file)", &rows);

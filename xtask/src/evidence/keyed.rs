@@ -13,8 +13,9 @@
 //! *applied* but cannot show it alone; a file of only such rows is *not applied*
 //! (running it again adds what is missing and skips the rest). A row whose key is not
 //! covered (no unique key among its constant, non-NULL columns), a table or column
-//! that is not there, or a literal the server does not take leaves the file to the
-//! trial run, as before.
+//! that is not there, a literal the server does not take, or a lookup that times out
+//! (`statement_timeout` 5 s, `lock_timeout` 1 s) leaves the file to the trial run, as
+//! before.
 
 use serde::Serialize;
 

@@ -60,6 +60,16 @@
 //! ran, when a re-run would change none of them and only set again what it replaces.
 //! The evidence says when these rules decided.
 //!
+//! **Half a file run by hand.** The rule holds for what Prisma ran, not for part of a
+//! file pasted into psql. A *partial* state of a one-transaction file (a change that
+//! shows it ran in place, another not) says "partial (run by hand?)" and names the first
+//! statement not done ([`Evidence::run_by_hand`]). Where the rule says *applied*, the
+//! rows its constant-row inserts give are looked up by their keys (`keyed.rs`) and its
+//! `UPDATE`, `DELETE` and `INSERT ... SELECT` are checked against the rows (`rows.rs`):
+//! one that would still change rows makes it "partial (run by hand?)"; what no check
+//! covers is listed in [`Evidence::relies_on_rule`] and the summary says it relies on the
+//! rule.
+//!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
 //! are guarded is *not applied* unless every one of its changes is present. When all
@@ -364,6 +374,10 @@ pub struct Evidence {
     /// Decided because every statement does the same again when run again.
     #[serde(skip)]
     idempotent: bool,
+    /// The key lookups and row checks of its data statements, to apply again when
+    /// [`Evidence::discount`] judges again.
+    #[serde(skip)]
+    checked: Option<Box<Checked>>,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -598,9 +612,14 @@ impl Evidence {
         off.extend(analysis.expectations.iter().filter(|e| names_object(e, name)).map(|e| e.object.clone()));
         let changed = off.len() != before;
         let trial = self.trial.take();
+        let checked = self.checked.take();
         *self = judge_with(analysis, found, &off);
         if let Some(t) = trial {
             self.apply_trial(t);
+        }
+        if let Some(c) = checked {
+            self.apply_checked(&c);
+            self.checked = Some(c);
         }
         changed
     }
@@ -853,6 +872,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         rows: None,
         relies_on_rule,
         run_by_hand,
+        checked: None,
         replaced,
         verdict,
         present,
@@ -886,6 +906,15 @@ fn hand_run(analysis: &Analysis, present: &[Expectation], missing: &[Expectation
         not.statement,
         not.object.describe(now),
     ))
+}
+
+/// What the key lookups and row checks found for a file's data statements.
+#[derive(Debug, Clone)]
+struct Checked {
+    keys: Option<Keys>,
+    rows: Option<Rows>,
+    /// The lines of the inserts whose rows the key lookups looked up.
+    keyed: Vec<usize>,
 }
 
 /// Where the statements not understood stand in a file of several all-or-nothing
@@ -973,22 +1002,22 @@ pub(crate) fn assess_trying(
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);
-    if ev.verdict == Verdict::Applied && !analysis.unknown.is_empty() {
+    if matches!(ev.verdict, Verdict::Applied | Verdict::Partial) && !analysis.unknown.is_empty() {
         // The transactional rule says its data statements ran with its schema changes,
         // which holds for what Prisma ran, not for part of a file run by hand: rows it
         // inserts under a unique key show it, and so do rows an UPDATE, a DELETE or an
-        // INSERT ... SELECT would still change (`rows.rs`).
-        let rows = keyed::inserts_among(sql, default_schema);
-        let keys = (!rows.is_empty()).then(|| keyed::look_up(target, &rows, false)).flatten();
+        // INSERT ... SELECT would still change (`rows.rs`). Checked on a partial verdict
+        // too: `discount` may judge it applied once an object is not counted (the DDL
+        // pasted by hand, then a deploy that failed on "already exists").
+        let inserts = keyed::inserts_among(sql, default_schema);
+        let keys = (!inserts.is_empty()).then(|| keyed::look_up(target, &inserts, false)).flatten();
         let keyed = keys.as_ref().map(|k| k.lines.clone()).unwrap_or_default();
-        if let Some(keys) = keys {
-            ev.apply_keys(keys);
-        }
         let statements = rows::statements(sql, default_schema);
-        if ev.verdict == Verdict::Applied && !statements.is_empty() {
-            let schema = target.url.dropped.iter().any(|p| p == "schema").then_some(default_schema);
-            ev.apply_rows(rows::run(target, &statements, &keyed, schema), &keyed);
-        }
+        let schema = target.url.dropped.iter().any(|p| p == "schema").then_some(default_schema);
+        let rows = (!statements.is_empty()).then(|| rows::run(target, &statements, &keyed, schema));
+        let checked = Checked { keys, rows, keyed };
+        ev.apply_checked(&checked);
+        ev.checked = Some(Box::new(checked));
         return Ok(ev);
     }
     if ev.verdict != Verdict::Unknown || no_trial(&analysis, sql).is_some() {
@@ -1096,6 +1125,19 @@ impl Evidence {
         self.rule = Some(rule);
         self.unknown.retain(|u| !u.contains(statements::DATA_CHANGES));
         self.keys = Some(keys);
+    }
+
+    /// Takes what the checks of its data statements found into an applied verdict.
+    fn apply_checked(&mut self, c: &Checked) {
+        if self.verdict != Verdict::Applied {
+            return;
+        }
+        if let Some(keys) = &c.keys {
+            self.apply_keys(keys.clone());
+        }
+        if let (Verdict::Applied, Some(rows)) = (self.verdict, &c.rows) {
+            self.apply_rows(rows.clone(), &c.keyed);
+        }
     }
 
     /// Takes the row checks of an applied file's data statements (`rows.rs`): a statement
