@@ -548,8 +548,8 @@ impl Evidence {
                 let more = if n > 1 { format!(", and {} more", n - 1) } else { String::new() };
                 format!(
                     "applied: all {total} of its checkable changes are in the database; {n} statement(s) neither the \
-                     catalogs nor the rows can show rely on the transactional rule (Prisma runs the file as one \
-                     transaction, so they ran with the rest; not so if part of it was run by hand): {}{more}",
+                     catalogs nor the rows can show rely on the transactional rule (Prisma runs each transaction \
+                     of the file whole, so they ran with the rest; not so if part of it was run by hand): {}{more}",
                     self.relies_on_rule[0]
                 )
             }
@@ -1082,6 +1082,8 @@ impl Evidence {
                 keys.missing.len()
             ));
             self.relies_on_rule.clear();
+            self.run_by_hand =
+                Some(format!("its schema changes are in place but {} row(s) it inserts are not", keys.missing.len()));
             self.keys = Some(keys);
             return;
         }
