@@ -50,17 +50,36 @@ fn main() -> anyhow::Result<()> {
         }
         cluster.psql("postgres", "SELECT pg_reload_conf()")?;
     }
+    // TRACE=FILE: every statement with its duration, and every checkpoint, in the
+    // server's log (milliseconds, pid, database), copied to FILE at the end.
+    let trace = std::env::var_os("TRACE").map(PathBuf::from);
+    if trace.is_some() {
+        for (setting, value) in
+            [("log_min_duration_statement", "0"), ("log_checkpoints", "on"), ("log_line_prefix", "'%m [%p] %d %a: '")]
+        {
+            cluster.psql("postgres", &format!("ALTER SYSTEM SET {setting} = {value}"))?;
+        }
+        cluster.psql("postgres", "SELECT pg_reload_conf()")?;
+    }
     println!(
         "server: fsync, synchronous_commit, full_page_writes {}",
         if durable { "on (as in production)" } else { "off (the test cluster's settings)" }
     );
     let example = root.join("Backend/src/prisma/db/migrations");
     let on = On { root: &root, xtask: &xtask, cluster: &cluster, base: &base };
-    bench(&on, "example app", &example, reps, 1)?;
+    // ONLY=corpus: the corpus app alone (ONLY=example: the example app alone).
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let corpus = if only == "example" { None } else { corpus };
+    if only != "corpus" {
+        bench(&on, "example app", &example, reps, 1)?;
+    }
     if let Some(dir) = corpus {
         let dir = if dir.join("migrations").is_dir() { dir.join("migrations") } else { dir };
         let name = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
         bench(&on, &name.unwrap_or_else(|| "corpus".into()), &dir, reps, copies)?;
+    }
+    if let Some(file) = &trace {
+        std::fs::copy(cluster.log_path(), file)?;
     }
     drop(cluster);
     let _ = std::fs::remove_dir_all(&base);
