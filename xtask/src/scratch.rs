@@ -155,7 +155,7 @@ fn hand_off(server: &Target, name: &str, alive: &Liveness) -> Result<(), String>
             break Err(format!("the dropper's psql ended early ({})", crate::proc::describe_status(&status)));
         }
         match alive.session.query_n::<1>(&waiting, &[]) {
-            Ok(rows) if rows.first().and_then(|[n]| n.as_deref()) != Some("0") => return Ok(()),
+            Ok(rows) if rows.first().and_then(|[n]| n.as_deref()).is_some_and(|n| n != "0") => return Ok(()),
             Ok(_) => {}
             Err(f) => break Err(f.message),
         }
