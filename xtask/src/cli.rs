@@ -160,7 +160,7 @@ fn command_with(config: Option<&Config>, demo: bool) -> Command {
   4 migration failed and not recovered (status: failed or drift); deploy-fleet: some targets failed, the budget held [fail the index]
   5 deploy lock not acquired [retry]
   6 status: migrations pending [fail the index]
-  7 deploy-fleet: a wave's failure budget was spent, the fleet stopped [fail the job]",
+  7 deploy-fleet: a wave's failure budget was spent, the fleet stopped; fleet-report --budget: spent over all shards [fail the job]",
         )
         .args(global_args())
         .subcommand(
