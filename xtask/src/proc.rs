@@ -76,6 +76,18 @@ pub(crate) fn spawn(command: Command, pipes: Pipes) -> Result<Child, Failure> {
     spawn_grouped(command, pipes, false).map(|(child, _)| child)
 }
 
+/// Starts `cmd` to outlive this process: its own process group (a terminal's
+/// Ctrl-C does not reach it), no parent-death signal, not watched by the reaper,
+/// stdout and stderr to `/dev/null` (nobody reads them once xtask is gone); stdin
+/// a pipe for its script. Only for a clean-up that must finish after the run has
+/// ended (the scratch database's DROP, `scratch::Scratch::drop_detached`); the
+/// caller keeps the [`Child`] to see whether it is still running.
+pub(crate) fn spawn_detached(mut command: Command) -> Result<Child, Failure> {
+    command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+    command.process_group(0);
+    command.spawn().map_err(|e| Failure::task(spawn_error(&program(&command), &e)))
+}
+
 /// [`spawn`], also saying whether the child leads its own process group;
 /// `inherit_stdin` lets the child read our stdin (user `run` tasks; built-ins
 /// never do).

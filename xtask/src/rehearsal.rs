@@ -136,7 +136,7 @@ pub(crate) fn describe(ctx: &Ctx) -> Vec<String> {
         "  a failed migration the policy would recover: the same evidence check and mark, on the copy".into(),
         "  each pending migration.sql sent whole as one query (one implicit transaction, as Prisma's engine does), recorded in the copy's _prisma_migrations".into(),
         "  a failure on the copy stops the deploy here (exit 4): production is not touched".into(),
-        format!("  DROP DATABASE \"{name}\" WITH (FORCE), in every case"),
+        format!("  DROP DATABASE \"{name}\" WITH (FORCE), in every case; after a pass, by a psql of its own that takes this run's lock over and may outlive the run (the deploy does not wait for the DROP)"),
     ]
 }
 
@@ -276,10 +276,11 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
 /// Rehearses the deploy on a scratch copy. `Ok` lets the deploy go on to production
 /// (passed, or skipped with a note); a failure on the copy stops it with exit 4
 /// and a diagnosis, before production is touched.
-/// Returns the scratch database of a passed rehearsal, still alive: the caller drops
-/// it beside the deploy's next steps (PostgreSQL 15's DROP DATABASE waits for a
-/// checkpoint, about a second on a busy server, which nothing after it needs to wait
-/// for). Dropping the value drops the database, before its run's lock is freed.
+/// Returns the scratch database of a passed rehearsal, still alive: the caller hands
+/// its DROP to a session of its own ([`Scratch::drop_detached`]: PostgreSQL 15's DROP
+/// DATABASE waits for a checkpoint and removes every file of the copy, seconds on a
+/// durable server, which nothing after it needs to wait for). Dropping the value
+/// drops the database here, before its run's lock is freed.
 pub(crate) fn rehearse<'a>(ctx: &mut Ctx<'a>, production: &Target) -> Result<Option<Scratch<'a>>, Failure> {
     let mode = match ctx.task.rehearse {
         Some(Rehearse::Off) => return Ok(None),
@@ -316,7 +317,7 @@ pub(crate) fn rehearse<'a>(ctx: &mut Ctx<'a>, production: &Target) -> Result<Opt
     }
     let line = match rec.outcome.as_str() {
         "passed" => format!(
-            "rehearsal: passed in {:.2}s: {} pending migration{} applied on a copy of production{}; the scratch database is dropped beside the next steps",
+            "rehearsal: passed in {:.2}s: {} pending migration{} applied on a copy of production{}; the scratch database is dropped by a session of its own, which may outlive this run",
             rec.seconds,
             rec.applied.len(),
             if rec.applied.len() == 1 { "" } else { "s" },

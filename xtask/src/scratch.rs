@@ -22,10 +22,13 @@ const SIGNATURE: &str = "xtask rehearsal scratch database";
 /// The session that proves this run alive: a psql session holding the run's
 /// advisory lock. Dropping it ends the session, which frees the lock.
 pub(crate) struct Liveness {
-    /// Kept for its psql session; never queried after the lock is taken.
-    _session: Target,
+    /// Kept for its psql session; queried again only while a detached dropper
+    /// takes the lock over ([`Scratch::drop_detached`]).
+    session: Target,
     /// `COMMENT ON DATABASE` text for the databases this run makes.
     mark: String,
+    /// The lock's key.
+    key: i64,
 }
 
 /// The advisory lock key of a run: 64 bits of a hash of its id, so that runs of
@@ -60,7 +63,7 @@ pub(crate) fn hold(server: &Target, run_id: &str) -> Result<Liveness, Failure> {
     )?;
     match rows.into_iter().next() {
         Some([Some(got), Some(oid)]) if got == "true" => {
-            Ok(Liveness { _session: session, mark: mark(run_id, &oid, key) })
+            Ok(Liveness { session, mark: mark(run_id, &oid, key), key })
         }
         _ => Err(Failure::task(format!(
             "cannot take the advisory lock ({key}) that keeps this run's scratch database from other runs' clean-up: another session holds it; run again"
@@ -69,23 +72,109 @@ pub(crate) fn hold(server: &Target, run_id: &str) -> Result<Liveness, Failure> {
 }
 
 /// A scratch database this run made; dropped when this goes out of scope
-/// (success, failure, interruption or panic alike), before the run's lock is freed.
+/// (success, failure, interruption or panic alike), before the run's lock is freed,
+/// unless its DROP was handed to a session of its own ([`Scratch::drop_detached`]).
 pub(crate) struct Scratch<'a> {
     server: Target,
     name: String,
     ui: &'a Ui,
-    /// Dropped after the database (fields drop after `drop` has run).
-    _alive: Liveness,
+    /// Dropped after the database (fields drop after `drop` has run); `None`
+    /// once a detached dropper holds the lock and drops the database.
+    alive: Option<Liveness>,
 }
+
+/// The `application_name` of the detached dropper's session, as pg_stat_activity shows it.
+pub(crate) const DROPPER_APP: &str = "xtask-scratch-drop";
+
+/// How long the run waits for the detached dropper to queue for the run's lock
+/// before it drops the database itself instead (the dropper is then stopped).
+const HAND_OFF_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Scratch<'_> {
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
+
+    /// Drops the database without waiting for it: PostgreSQL's DROP DATABASE
+    /// requests a checkpoint and waits for it, then removes every file of the copy,
+    /// seconds on a durable server with a large schema, which nothing after a passed
+    /// rehearsal needs to wait for. A psql of its own, started to outlive this
+    /// process (own process group, no parent-death signal), queues for this run's
+    /// advisory lock, and once PostgreSQL shows it waiting, this run's lock session
+    /// ends: the lock passes straight to the dropper (no moment where it is free, so
+    /// another run's sweep never takes the copy for a dead run's), which runs the
+    /// DROP and exits, freeing the lock. Should the dropper be stopped before the
+    /// DROP is done, the copy keeps its mark and its lock is free: the next deploy's
+    /// sweep drops it. If the hand-off cannot be made (psql does not start or
+    /// does not queue), the DROP runs here as before.
+    pub(crate) fn drop_detached(mut self) {
+        if let Some(alive) = self.alive.take() {
+            match hand_off(&self.server, &self.name, &alive) {
+                // Ending the lock's session passes the lock to the dropper.
+                Ok(()) => drop(alive),
+                Err(why) => {
+                    self.ui.event(&format!("rehearsal: dropping `{}` in this run ({why})", self.name));
+                    self.alive = Some(alive);
+                }
+            }
+        }
+    }
+}
+
+/// Starts the detached dropper and waits until it queues for `alive`'s lock.
+fn hand_off(server: &Target, name: &str, alive: &Liveness) -> Result<(), String> {
+    use std::io::Write;
+    let cmd = server
+        .psql(&crate::db::psql::Psql {
+            stop_on_error: true,
+            vars: &[("db", name)],
+            app_name: Some(DROPPER_APP),
+            ..Default::default()
+        })
+        .map_err(|f| f.message)?;
+    let mut child = crate::proc::spawn_detached(cmd).map_err(|f| f.message)?;
+    let script = format!(
+        "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_advisory_lock({});\nDROP DATABASE IF EXISTS :\"db\" WITH (FORCE);\n",
+        alive.key
+    );
+    // psql reads the whole script from the pipe, also after this process is gone.
+    let written = child.stdin.take().map(|mut stdin| stdin.write_all(script.as_bytes()));
+    let waiting = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid = {} AND objid = {};",
+        (alive.key >> 32) as u32,
+        (alive.key & 0xffff_ffff) as u32
+    );
+    let started = std::time::Instant::now();
+    let outcome = loop {
+        if !matches!(written, Some(Ok(()))) {
+            break Err("could not hand its script to psql".to_string());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            break Err(format!("the dropper's psql ended early ({})", crate::proc::describe_status(&status)));
+        }
+        match alive.session.query_n::<1>(&waiting, &[]) {
+            Ok(rows) if rows.first().and_then(|[n]| n.as_deref()).is_some_and(|n| n != "0") => return Ok(()),
+            Ok(_) => {}
+            Err(f) => break Err(f.message),
+        }
+        if started.elapsed() > HAND_OFF_LIMIT {
+            break Err("the dropper's psql did not queue for the run's lock in time".to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // Not handed off: this run drops the database itself, so the dropper (ours) is stopped.
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
 }
 
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
+        if self.alive.is_none() {
+            return;
+        }
         // Also after a Ctrl-C: this DROP is the clean-up, not a step to stop.
         let _cleanup = interrupt::cleaning_up();
         if let Err(f) = admin::drop_database(&self.server, &self.name) {
@@ -106,10 +195,10 @@ pub(crate) fn create<'a>(server: &Target, name: &str, alive: Liveness, ui: &'a U
         if f.message.contains("42P04") {
             return Err(f);
         }
-        drop(Scratch { server: server.clone(), name: name.to_string(), ui, _alive: alive });
+        drop(Scratch { server: server.clone(), name: name.to_string(), ui, alive: Some(alive) });
         return Err(f);
     }
-    Ok(Scratch { server: server.clone(), name: name.to_string(), ui, _alive: alive })
+    Ok(Scratch { server: server.clone(), name: name.to_string(), ui, alive: Some(alive) })
 }
 
 /// A database whose name starts with the scratch prefix, as the sweep sees it.

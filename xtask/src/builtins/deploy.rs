@@ -53,16 +53,18 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let target = db.target()?;
     // The pending migrations run on a scratch copy first; a failure there stops here.
     let scratch = crate::rehearsal::rehearse(ctx, target)?;
-    // The passed rehearsal's copy is dropped on a thread of its own while the deploy
-    // goes on (PostgreSQL 15's DROP DATABASE waits for a checkpoint, up to seconds on
-    // a busy server); the scope waits for it before the deploy returns, whatever the
-    // outcome, so the run's lock outlives the database. Meanwhile a Ctrl-C or SIGTERM
-    // stops the running step and the run exits 130 or 143 once the DROP is done, as
-    // during the rehearsal, instead of ending the process with the copy half-dropped.
+    // The passed rehearsal's copy is handed to a dropper of its own, which takes the
+    // run's scratch lock over and may outlive the run (PostgreSQL 15's DROP DATABASE
+    // waits for a checkpoint, then removes every file of the copy: seconds on a durable
+    // server with a large schema, which nothing here needs). The hand-off runs on a
+    // thread beside the data checks and Prisma; the scope waits for it (a few
+    // milliseconds, or the DROP itself when the hand-off fails). Meanwhile a Ctrl-C or
+    // SIGTERM stops the running step and the run exits 130 or 143 once that is done,
+    // as during the rehearsal, instead of ending the process mid-hand-off.
     let _interrupts = scratch.is_some().then(crate::interrupt::Interrupts::catch);
     std::thread::scope(|s| {
         if let Some(scratch) = scratch {
-            s.spawn(move || drop(scratch));
+            s.spawn(move || scratch.drop_detached());
         }
         deploy_checked(ctx, target)
     })

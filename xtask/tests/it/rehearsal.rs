@@ -22,13 +22,27 @@ fn prisma_calls(out: &Out) -> Vec<String> {
     out.all().lines().filter_map(|l| l.split_once("$ npx prisma ").map(|(_, c)| c.to_string())).collect()
 }
 
-/// Scratch databases of rehearsals on this cluster (any left behind is a bug).
+/// Scratch databases of rehearsals on this cluster (any left behind is a bug),
+/// once the detached droppers of passed rehearsals (`xtask-scratch-drop` in
+/// pg_stat_activity, which may outlive their run) have finished.
 fn scratch_databases(app: &PrismaApp) -> Vec<String> {
+    wait_for_droppers(app);
     app.psql("SELECT datname FROM pg_database WHERE datname LIKE '%\\_rehearsal\\_%' ORDER BY 1")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(String::from)
         .collect()
+}
+
+/// Waits until no detached dropper of a scratch database is connected (bounded:
+/// a dropper that never ends fails the test that looks for its database).
+fn wait_for_droppers(app: &PrismaApp) {
+    let t0 = Instant::now();
+    while app.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'xtask-scratch-drop'").trim() != "0"
+        && t0.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Production with `init` applied and the runbook's migration pending (its file
@@ -93,6 +107,42 @@ fn the_runbooks_drift_is_caught_in_the_rehearsal_before_production() {
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0]["outcome"], "failed");
     assert!(!app.audit_text().contains(app.password()));
+}
+
+/// After a passed rehearsal the deploy does not wait for the copy's DROP (a
+/// checkpoint and every file of the copy removed: seconds on a durable server): a
+/// psql of its own queues for the run's scratch lock, takes it over when the run's
+/// lock session ends (no moment where another run's sweep would see the copy
+/// unlocked), drops the copy and may outlive the run.
+#[test]
+fn a_passed_rehearsals_copy_is_dropped_by_a_session_that_takes_the_runs_lock_over() {
+    let app = PrismaApp::new();
+    // Every statement in the server's log, with its session's application_name.
+    for setting in ["log_statement = 'all'", "log_line_prefix = '%a [%p]: '"] {
+        app.cluster.psql("postgres", &format!("ALTER SYSTEM SET {setting}")).unwrap();
+    }
+    app.cluster.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+    init_only(&app);
+
+    let out = app.xtask().args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "the scratch database is dropped by a session of its own, which may outlive this run");
+    assert!(!all.contains("in this run ("), "the hand-off fell back to a DROP in the run:\n{all}");
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+
+    let log = std::fs::read_to_string(app.cluster.log_path()).unwrap();
+    // The keys the run's sessions took (the deploy lock's, the scratch lock's).
+    let taken: Vec<&str> =
+        log.split("pg_try_advisory_lock(").skip(1).filter_map(|rest| rest.split(')').next()).collect();
+    let dropper: Vec<&str> = log.lines().filter(|l| l.starts_with("xtask-scratch-drop [")).collect();
+    let locked = dropper.iter().position(|l| {
+        l.split("statement: SELECT pg_advisory_lock(")
+            .nth(1)
+            .is_some_and(|rest| rest.strip_suffix(");").is_some_and(|key| taken.contains(&key)))
+    });
+    let dropped = dropper.iter().position(|l| l.contains("statement: DROP DATABASE IF EXISTS \"school_rehearsal_"));
+    assert!(matches!((locked, dropped), (Some(l), Some(d)) if l < d), "the dropper's statements: {dropper:#?}");
 }
 
 /// A pending migration that succeeds: rehearsed, then deployed; the run's
