@@ -65,6 +65,11 @@ pub(crate) fn constraint_tokens(toks: &[Token]) -> String {
             i += 2;
             continue;
         }
+        // The defaults the server does not print.
+        if (w == "not" && next == Some("deferrable")) || (w == "initially" && next == Some("immediate")) {
+            i += 2;
+            continue;
+        }
         out.push(words[i].clone());
         i += 1;
     }
@@ -518,6 +523,14 @@ mod tests {
         assert_eq!(constraint(r#"PRIMARY KEY ("id")"#), constraint("PRIMARY KEY (id)"));
         assert_ne!(constraint(r#"PRIMARY KEY ("a", "b")"#), constraint("PRIMARY KEY (a)"));
         assert_ne!(constraint(r#"PRIMARY KEY ("Id")"#), constraint("PRIMARY KEY (id)"));
+        assert_eq!(
+            constraint(r#"FOREIGN KEY ("a") REFERENCES "T"("id") NOT DEFERRABLE INITIALLY IMMEDIATE"#),
+            constraint(r#"FOREIGN KEY (a) REFERENCES "T"(id)"#)
+        );
+        assert_ne!(
+            constraint(r#"FOREIGN KEY ("a") REFERENCES "T"("id") DEFERRABLE INITIALLY DEFERRED"#),
+            constraint(r#"FOREIGN KEY (a) REFERENCES "T"(id)"#)
+        );
     }
 
     fn view(sql: &str) -> (String, Vec<String>) {

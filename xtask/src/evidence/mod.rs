@@ -864,9 +864,10 @@ impl Looked {
                 (Object::Unnamed { table, .. }, Found::Invalid) => {
                     out.unsure.insert(e.object.clone());
                     out.reasons.push(format!(
-                        "line {}: {} (table {table:?} has two or more constraints of this definition, so whether \
-                         this statement added one cannot be told: compare pg_constraint with what the earlier \
-                         migrations add, and drop the extra copy by hand if it ran twice)",
+                        "line {}: {} (the catalogs cannot tell whether this statement added its constraint: table \
+                         {table:?} has two or more constraints of this definition, or another CHECK that may be this \
+                         one printed otherwise; compare its constraints (pg_constraint) with what the migrations add, \
+                         and drop an extra copy by hand if it ran twice)",
                         e.line, e.statement
                     ));
                 }

@@ -120,8 +120,9 @@ pub enum Object {
     /// A constraint added without a name (`ADD FOREIGN KEY (...) REFERENCES ...`,
     /// `ADD UNIQUE (...)`, `ADD CHECK (...)`), looked up by what it is: "present" means
     /// exactly one constraint of the table has this definition (in the spelling of
-    /// `definition::constraint`), "absent" none; two or more are "invalid" (which one
-    /// the file added cannot be told).
+    /// `definition::constraint`), "absent" none; "invalid" when that cannot be told: two
+    /// or more have it, or for a CHECK none does but the table has another CHECK (the
+    /// server may print the same expression otherwise).
     Unnamed {
         schema: String,
         table: String,

@@ -315,6 +315,7 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "CREATE INDEX ON users (email)",
         "ALTER TABLE users ADD EXCLUDE USING gist (c WITH &&)",
         "ALTER TABLE users ADD UNIQUE USING INDEX users_email_idx",
+        "ALTER TABLE posts ADD FOREIGN KEY (a) REFERENCES public.users ON DELETE CASCADE",
         "ALTER TABLE users SET SCHEMA other",
         "CREATE TYPE pair AS (a int, b int)",
         "SET search_path TO tenant, public",
@@ -1274,6 +1275,7 @@ fn unnamed_constraints_are_looked_up_by_definition() {
     let ev = judge(&a, &w);
     assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
     assert!(ev.unknown[0].contains("two or more constraints of this definition"), "{:?}", ev.unknown);
+    assert!(ev.unknown[0].contains("line 1: ALTER TABLE"), "{:?}", ev.unknown);
     // Beside a change that did not happen, a copy already there is in the way of a re-run.
     let a = analyse(&format!("ALTER TABLE \"Post\" ADD COLUMN \"x\" INTEGER;\n{sql}"));
     let mut w = base.clone();

@@ -80,6 +80,10 @@ ALTER TABLE "Post" ADD FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELET
         "{}",
         twice.report()
     );
+    // NOT DEFERRABLE is the default, which the server does not print.
+    let spelled = fkey.replace(" ON UPDATE CASCADE;", " ON UPDATE CASCADE NOT DEFERRABLE INITIALLY IMMEDIATE;");
+    let all = db.assess_in("f_s", &spelled, &spelled);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
 
     let keys = r#"-- AlterTable
 ALTER TABLE "User" ADD UNIQUE ("email");
@@ -97,6 +101,15 @@ ALTER TABLE "Post" ADD CHECK ("likes" >= 0);
     assert_eq!(part.verdict, Verdict::Partial, "{}", part.report());
     assert!(part.rerun_blocker.as_deref().unwrap_or("").contains("second one"), "{}", part.report());
     db.cluster.psql("k_p", keys).expect("the server adds the copy without an error");
+    // Another CHECK on the table may be this one as the server prints it: not decided.
+    let check = r#"ALTER TABLE "Post" ADD CHECK ("likes" >= 0);"#;
+    let bound = r#"ALTER TABLE "Post" ADD CHECK ("likes" < 1000000);"#;
+    let other = db.assess_in("k_c", bound, check);
+    assert_eq!(other.verdict, Verdict::Unknown, "{}", other.report());
+    let both = db.assess_in("k_b", &format!("{bound}\n{check}"), check);
+    assert_eq!(both.verdict, Verdict::Applied, "{}", both.report());
+    // Beside the UNIQUE not there, the transaction did not commit: not applied.
+    assert_eq!(db.assess_in("k_u", bound, keys).verdict, Verdict::NotApplied);
     let copies = db
         .cluster
         .psql("k_p", r#"SELECT count(*) FROM pg_constraint WHERE conrelid = '"User"'::regclass AND contype = 'u';"#)

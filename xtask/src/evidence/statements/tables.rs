@@ -254,6 +254,17 @@ impl Cx<'_> {
             // is looked up by its definition among the table's constraints. Another one of
             // the same definition does not stop it: the statement adds a second one.
             let rest = &a.t[a.i..];
+            // `REFERENCES t` without columns means its primary key, which the server
+            // prints by name: not compared.
+            if let Some(r) = rest.iter().position(|t| t.is_word("references")) {
+                let mut k = r + 2;
+                while rest.get(k).is_some_and(|t| t.is_punct('.')) {
+                    k += 2;
+                }
+                if !rest.get(k).is_some_and(|t| t.is_punct('(')) {
+                    return Err("a foreign key without a name or referenced columns cannot be looked up".into());
+                }
+            }
             let text = match (rest.first(), rest.last()) {
                 (Some(f), Some(l)) => shorten(&self.src[f.start..l.end]),
                 _ => String::new(),
