@@ -32,7 +32,12 @@ if [ "$status" -ne 0 ]; then
     3) why="the database is unreachable or refused the credentials: nothing was resolved" ;;
     4) why="a migration failed and was not recovered: see the diagnosis above for the next commands" ;;
     5) why="another deploy holds the deploy lock: retry when it is done" ;;
-    *) why="not a documented exit status of cargo xtask (0-5)" ;;
+    6) why="migrations are pending (a status check, not a failure)" ;;
+    7) why="a fleet wave spent its failure budget: the fleet stopped before trying every target" ;;
+    129) why="stopped by SIGHUP after cleaning up what the run made" ;;
+    130) why="stopped by Ctrl-C (SIGINT) after cleaning up what the run made" ;;
+    143) why="stopped by SIGTERM (a cancelled job) after cleaning up what the run made" ;;
+    *) why="not a documented exit status of cargo xtask (0-7, 129, 130, 143)" ;;
   esac
   echo "ci-deploy: cargo xtask deploy exited with $status ($why); report: $report" >&2
 fi

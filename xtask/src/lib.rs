@@ -13,6 +13,7 @@ mod out;
 mod reaper;
 mod invocation;
 mod suggest;
+mod packages;
 mod exit;
 mod redact;
 mod config;

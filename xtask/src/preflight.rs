@@ -11,6 +11,7 @@ use crate::config::{Action, BuiltinKind, Config, Prisma};
 use crate::context::{RunDb, TaskArgs};
 use crate::db::Target;
 use crate::exit::{Exit, Failure};
+use crate::packages;
 use crate::proc;
 use crate::ui::Ui;
 
@@ -230,8 +231,9 @@ fn prisma_cli(p: &Prisma) -> Result<String, Failure> {
         let bin = package_bin(package);
         let Some(found) = p.cwd.ancestors().map(|d| d.join("node_modules/.bin").join(bin)).find(|b| b.exists()) else {
             return Err(Failure::usage(format!(
-                "the app's Prisma CLI is not installed: no node_modules/.bin/{bin} in {} or above, and `{program}` would fetch the latest {package} instead of the app's pinned version: run `npm ci` in {}",
+                "the app's Prisma CLI is not installed: no node_modules/.bin/{bin} in {} or above, and `{program}` would fetch the latest {package} instead of the app's pinned version: run `{}` in {}",
                 p.cwd.display(),
+                packages::install_advice(&p.cwd),
                 p.cwd.display()
             )));
         };
@@ -240,8 +242,9 @@ fn prisma_cli(p: &Prisma) -> Result<String, Failure> {
         let path = p.cwd.join(program);
         if !path.exists() {
             return Err(Failure::usage(format!(
-                "the Prisma CLI {} does not exist: fix [prisma] command, or install the app's dependencies (`npm ci` in {})",
+                "the Prisma CLI {} does not exist: fix [prisma] command, or install the app's dependencies (`{}` in {})",
                 path.display(),
+                packages::install_advice(&p.cwd),
                 p.cwd.display()
             )));
         }

@@ -593,7 +593,8 @@ pub(crate) fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
             None => format!("set [prisma] schema in {config} to your schema.prisma"),
         },
         Problem::CliMissing => format!(
-            "install the app's Prisma CLI: run `npm ci` in {} (npx must not download another version)",
+            "install the app's Prisma CLI: run `{}` in {} (the package runner must not download another version)",
+            crate::packages::install_advice(&ctx.config.prisma.cwd),
             ctx.config.prisma.cwd.display()
         ),
         _ => "Prisma's output above names the cause: fix it (the preflight, `--dry-run`, checks the schema, the migrations, the Prisma CLI and the database)".into(),

@@ -46,7 +46,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // Started and not finished while another session holds Prisma's migrate lock:
     // a `prisma migrate` is applying it right now (a container entrypoint, a
     // laptop), so it is in progress, not failed, and nothing is tried on it.
-    let unfinished = ledger.rows().iter().rev().find(|r| r.migration_name == name).is_some_and(|r| r.is_failed());
+    let unfinished = ledger.latest(&name).is_some_and(|r| r.is_failed());
     if unfinished {
         if let Some(holder) = crate::db::lock::prisma_lock_holder(&target)? {
             outln!("Migration {name}: in progress, not failed: Prisma's migrate lock is held by {holder}");

@@ -144,56 +144,57 @@ pub(crate) fn config_file(text: &str) -> ConfigFile {
     c
 }
 
-/// The expression at the start of `v`: up to a `,` or `}` outside brackets and
-/// strings, whitespace collapsed.
-fn expression(v: &str) -> String {
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut end = v.len();
-    for (i, ch) in v.char_indices() {
-        match quote {
-            Some(q) if ch == q => quote = None,
-            Some(_) => {}
-            None => match ch {
-                '"' | '\'' | '`' => quote = Some(ch),
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' if depth > 0 => depth -= 1,
-                ',' | '}' | ')' | ']' if depth == 0 => {
-                    end = i;
-                    break;
-                }
-                _ => {}
-            },
+/// The characters of JavaScript source outside string literals, each with its
+/// bracket depth before it: the one walk the scanners below share.
+fn outside_strings(code: &str) -> impl Iterator<Item = (usize, char, u32)> + '_ {
+    let (mut depth, mut quote, mut escaped) = (0u32, None::<char>, false);
+    code.char_indices().filter_map(move |(i, ch)| match quote {
+        Some(q) => {
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == q {
+                quote = None;
+            }
+            None
         }
-    }
+        None => {
+            let before = depth;
+            match ch {
+                '"' | '\'' | '`' => {
+                    quote = Some(ch);
+                    return None;
+                }
+                '(' | '[' | '{' => depth += 1,
+                ')' | ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            Some((i, ch, before))
+        }
+    })
+}
+
+/// The expression at the start of `v`: up to a `,` or a closing bracket outside
+/// brackets and strings, whitespace collapsed.
+fn expression(v: &str) -> String {
+    let end = outside_strings(v)
+        .find(|&(_, ch, depth)| depth == 0 && matches!(ch, ',' | '}' | ')' | ']'))
+        .map_or(v.len(), |(i, ..)| i);
     v[..end].split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `a ?? b || c` as `[a, b, c]` (outside brackets; a plain expression is one part).
 fn split_fallbacks(expr: &str) -> Vec<&str> {
     let mut parts = Vec::new();
-    let (mut depth, mut start, mut quote) = (0i32, 0usize, None::<char>);
-    let bytes = expr.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let ch = bytes[i] as char;
-        match quote {
-            Some(q) if ch == q => quote = None,
-            Some(_) => {}
-            None => match ch {
-                '"' | '\'' | '`' => quote = Some(ch),
-                '(' | '[' | '{' => depth += 1,
-                ')' | ']' | '}' => depth -= 1,
-                '?' | '|' if depth == 0 && bytes.get(i + 1) == Some(&bytes[i]) => {
-                    parts.push(expr[start..i].trim());
-                    i += 2;
-                    start = i;
-                    continue;
-                }
-                _ => {}
-            },
+    let mut start = 0;
+    let mut walk = outside_strings(expr).peekable();
+    while let Some((i, ch, depth)) = walk.next() {
+        if depth == 0 && matches!(ch, '?' | '|') && walk.peek().is_some_and(|&(j, next, _)| j == i + 1 && next == ch) {
+            walk.next();
+            parts.push(expr[start..i].trim());
+            start = i + 2;
         }
-        i += 1;
     }
     parts.push(expr[start..].trim());
     parts
@@ -216,24 +217,11 @@ fn value_of<'a>(code: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
-/// The `{ ... }` after `key:` (up to its matching brace).
+/// The `{ ... }` after `key:` (up to its matching brace, braces in strings aside).
 fn block_of<'a>(code: &'a str, key: &str) -> Option<&'a str> {
-    let v = value_of(code, key)?;
-    let body = v.strip_prefix('{')?;
-    let mut depth = 1;
-    for (i, c) in body.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(&body[..i]);
-                }
-            }
-            _ => {}
-        }
-    }
-    Some(body)
+    let body = value_of(code, key)?.strip_prefix('{')?;
+    let end = outside_strings(body).find(|&(_, ch, depth)| depth == 0 && ch == '}').map_or(body.len(), |(i, ..)| i);
+    Some(&body[..end])
 }
 
 fn is_dirname(arg: &str) -> bool {
@@ -333,6 +321,16 @@ export default defineConfig({
         assert_eq!(c.url_env, ["DATABASE_URL"]);
         assert!(!c.loads_dotenv && !c.url_other);
         assert_eq!(config_file("export default {}"), ConfigFile::default());
+    }
+
+    #[test]
+    fn brackets_and_escaped_quotes_inside_strings_do_not_end_an_expression() {
+        assert_eq!(expression(r#"env("A\"}") ?? "x,y", next: 1"#), r#"env("A\"}") ?? "x,y""#);
+        assert_eq!(split_fallbacks(r#"f("a??b") ?? g(c || d) || 'e'"#), vec![r#"f("a??b")"#, "g(c || d)", "'e'"]);
+        assert_eq!(
+            block_of("datasource: { url: '}', x: { y: 1 } }, z: 2", "datasource"),
+            Some(" url: '}', x: { y: 1 } ")
+        );
     }
 
     #[test]

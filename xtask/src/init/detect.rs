@@ -12,6 +12,7 @@ use std::path::Path;
 use toml::Value;
 
 use crate::config::prisma_schema::{self, ConfigFile, ConfigPath, Datasource};
+pub(crate) use crate::packages::PackageManager;
 
 /// One tasks.toml key: its value when found, and a note for the comment above it.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,30 +68,6 @@ pub(crate) struct Detection {
     pub package_manager: Option<PackageManager>,
     /// Things the user should know (wrong provider, literal URL, ...).
     pub warnings: Vec<String>,
-}
-
-/// The JavaScript package manager a repository uses, from its lock file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PackageManager {
-    Npm,
-    Pnpm,
-    Yarn,
-    Bun,
-}
-
-impl PackageManager {
-    /// The lock files, in the order they are looked for.
-    const LOCK_FILES: [(&'static str, PackageManager); 5] = [
-        ("pnpm-lock.yaml", PackageManager::Pnpm),
-        ("yarn.lock", PackageManager::Yarn),
-        ("bun.lockb", PackageManager::Bun),
-        ("bun.lock", PackageManager::Bun),
-        ("package-lock.json", PackageManager::Npm),
-    ];
-
-    pub(crate) fn lock_file(self, root: &Path) -> Option<&'static str> {
-        Self::LOCK_FILES.iter().find(|(f, pm)| *pm == self && root.join(f).is_file()).map(|(f, _)| *f)
-    }
 }
 
 /// The most init reads of one file: repository files are small, and a planted
@@ -322,19 +299,9 @@ impl Project<'_> {
 
     /// The package manager: its lock file, else package.json's `packageManager`.
     fn package_manager(&self) -> Option<PackageManager> {
-        let (root, package) = (self.root, &self.package);
-        PackageManager::LOCK_FILES.iter().find(|(f, _)| root.join(f).is_file()).map(|(_, pm)| *pm).or_else(|| {
+        PackageManager::by_lock_file(self.root).or_else(|| {
             // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
-            let field = package.as_ref()?["packageManager"].as_str()?.to_string();
-            [
-                ("pnpm", PackageManager::Pnpm),
-                ("yarn", PackageManager::Yarn),
-                ("bun", PackageManager::Bun),
-                ("npm", PackageManager::Npm),
-            ]
-            .into_iter()
-            .find(|(n, _)| field.starts_with(&format!("{n}@")))
-            .map(|(_, pm)| pm)
+            PackageManager::by_field(self.package.as_ref()?["packageManager"].as_str()?)
         })
     }
 }

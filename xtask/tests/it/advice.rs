@@ -111,6 +111,15 @@ fn missing_prisma_cli_fails_in_the_preflight_before_any_backup() {
     assert_eq!(prisma_calls(&out), 0, "{all}");
     assert!(dumps(&app).is_empty(), "{:?}", dumps(&app));
 
+    // A pnpm app (its lock file at the workspace root, above the app) is told pnpm's command.
+    let _ = std::fs::remove_file(app.path().join("Backend/package-lock.json"));
+    std::fs::write(app.path().join("pnpm-lock.yaml"), "lockfileVersion: '9.0'\n").unwrap();
+    let out = app.xtask().arg("deploy").run();
+    out.expect_code(2);
+    assert_contains(&out.all(), "run `pnpm install --frozen-lockfile` in");
+    assert!(!out.all().contains("npm ci"), "{}", out.all());
+    assert!(dumps(&app).is_empty(), "{:?}", dumps(&app));
+
     std::os::unix::fs::symlink(repo_root().join("Backend/node_modules"), &linked).unwrap();
     let package: Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("Backend/node_modules/prisma/package.json")).unwrap(),

@@ -23,7 +23,7 @@ use syn::visit::{self, Visit};
 /// modules of lower layers only (its own children are part of it). README's
 /// Layout table shows the same order.
 const LAYERS: &[&[&str]] = &[
-    &["out", "exit", "redact", "reaper", "invocation", "suggest"],
+    &["out", "exit", "redact", "reaper", "invocation", "suggest", "packages"],
     &["config"],
     &["ui", "plan", "interrupt"],
     &["proc"],
