@@ -179,8 +179,11 @@ fn without_implied_aliases(toks: &[Token]) -> Vec<Token> {
                         break;
                     }
                 }
-                // Its first name, qualifiers aside (`u.id` is `id`).
+                // Its first name, parentheses and qualifiers aside (`(u.id)::text` is `id`).
                 let mut k = start.unwrap_or(0);
+                while out.get(k).is_some_and(|t| t.is_punct('(')) {
+                    k += 1;
+                }
                 while out.get(k + 1).is_some_and(|t| t.is_punct('.')) && out.get(k + 2).and_then(ident).is_some() {
                     k += 2;
                 }
@@ -556,6 +559,10 @@ mod tests {
                 "SELECT u.id,\n    count(p.id) AS posts,\n    'x'::text AS tag,\n    (u.score + 1) AS \"?column?\"\n   FROM (public.\"User\" u\n     LEFT JOIN public.\"Post\" p ON ((p.\"authorId\" = u.id)))\n  WHERE ((u.role = ANY (ARRAY['A'::text, 'B'::text])) AND ((p.title)::text ~~ 'a%'::text))\n  GROUP BY u.id\n  ORDER BY u.id;",
             ),
             ("select count(*) from users", " SELECT count(*) AS count\n   FROM public.users;"),
+            (
+                r#"SELECT w."userId", 'own' AS "relation" FROM "W" w UNION ALL SELECT wm."userId", wm.relation::text AS "relation" FROM "M" wm WHERE wm."removedAt" IS NULL"#,
+                " SELECT w.\"userId\",\n    'own'::text AS relation\n   FROM public.\"W\" w\nUNION ALL\n SELECT wm.\"userId\",\n    (wm.relation)::text AS relation\n   FROM public.\"M\" wm\n  WHERE (wm.\"removedAt\" IS NULL);",
+            ),
             (
                 r#"SELECT "a".x FROM "A" AS "a" INNER JOIN "B" ON "B".id = "a".x"#,
                 " SELECT a.x\n   FROM (public.\"A\" a\n     JOIN public.\"B\" ON ((\"B\".id = a.x)));",

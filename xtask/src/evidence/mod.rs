@@ -661,7 +661,8 @@ pub(crate) fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evid
 }
 
 /// [`judge`], not counting the changes to `predating` objects.
-fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating_in: &HashSet<Object>) -> Evidence {
+fn judge_with(analysis: &Analysis, found_in: &HashMap<Object, Found>, predating_in: &HashSet<Object>) -> Evidence {
+    let found = found_in;
     let state = |o: &Object| found.get(o).copied().unwrap_or(Found::Absent);
     // What the catalogs could not decide by definition (see `Looked`) is not counted,
     // as if it predated the migration.
@@ -669,6 +670,17 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating_in:
     let mut predating = predating_in.clone();
     predating.extend(looked.unsure.iter().cloned());
     let predating = &predating;
+    // A view's query not compared is set again by a re-run, as without the comparison.
+    let mut adjusted;
+    let found = if looked.unsure.iter().any(|o| matches!(o, Object::ViewDef { .. })) {
+        adjusted = found.clone();
+        for o in looked.unsure.iter().filter(|o| matches!(o, Object::ViewDef { .. })) {
+            adjusted.insert(o.clone(), Found::Present);
+        }
+        &adjusted
+    } else {
+        found
+    };
     let counted: Vec<&Expectation> = analysis.expectations.iter().filter(|e| !predating.contains(&e.object)).collect();
     let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for e in &counted {
@@ -837,7 +849,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating_in:
         unknown,
         rerun_blocker,
         idempotent,
-        basis: Some(Box::new((analysis.clone(), found.clone()))),
+        basis: Some(Box::new((analysis.clone(), found_in.clone()))),
     }
 }
 
