@@ -129,7 +129,7 @@ pub(crate) enum ViewMatch {
 /// `AS "?column?"`), `AS` before a table alias, `INNER` and `OUTER` in joins, `ASC`,
 /// and the closing semicolon.
 pub(crate) fn view_query(toks: &[Token]) -> String {
-    let kept = without_implied_aliases(toks);
+    let kept = without_implied_aliases(&without_cast_calls(toks));
     let words = canonical(&kept);
     let mut out: Vec<String> = Vec::with_capacity(words.len());
     for (i, w) in words.iter().enumerate() {
@@ -146,6 +146,46 @@ pub(crate) fn view_query(toks: &[Token]) -> String {
         }
     }
     out.join(" ")
+}
+
+/// `toks` with `CAST(x AS type)` as `(x)`: the server prints it `(x)::type`, and casts
+/// do not count (see [`canonical`]).
+fn without_cast_calls(toks: &[Token]) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    // The depth of each CAST( still open, and of the one whose `AS type` is being skipped.
+    let mut open: Vec<i32> = Vec::new();
+    let mut skip_at: Option<i32> = None;
+    let mut depth = 0i32;
+    for (i, t) in toks.iter().enumerate() {
+        let after_cast = i > 0 && toks[i - 1].is_word("cast");
+        if t.is_word("cast") && toks.get(i + 1).is_some_and(|n| n.is_punct('(')) && skip_at.is_none() {
+            continue;
+        }
+        if t.is_punct('(') {
+            depth += 1;
+            if after_cast && skip_at.is_none() {
+                open.push(depth);
+            }
+        } else if t.is_punct(')') {
+            if open.last() == Some(&depth) {
+                open.pop();
+                if skip_at == Some(depth) {
+                    skip_at = None;
+                }
+                depth -= 1;
+                out.push(t.clone());
+                continue;
+            }
+            depth -= 1;
+        } else if skip_at.is_none() && t.is_word("as") && open.last() == Some(&depth) {
+            skip_at = Some(depth);
+            continue;
+        }
+        if skip_at.is_none() {
+            out.push(t.clone());
+        }
+    }
+    out
 }
 
 /// `toks` without each `AS name` whose name is the one the server would give the
@@ -568,6 +608,11 @@ mod tests {
                 " SELECT a.x\n   FROM (public.\"A\" a\n     JOIN public.\"B\" ON ((\"B\".id = a.x)));",
             ),
         ];
+        // CAST(x AS type), printed as (x)::type.
+        assert_eq!(
+            view(r#"SELECT "id" FROM "P" WHERE "s" = CAST('A'::text AS "S") AND CAST("n" AS varchar(10)) <> ''"#).0,
+            view(" SELECT \"P\".id\n   FROM public.\"P\"\n  WHERE ((\"P\".s = ('A'::text)::public.\"S\") AND ((\"P\".n)::character varying(10) <> ''));").0
+        );
         for (file, printed) in same {
             assert_eq!(
                 cmp(file, printed),
