@@ -147,12 +147,15 @@ para "A 2-task no-op chain (\`second\` depends on \`first\`, each runs \`true\`)
 \`cargo xtask --config T second\` (cargo's freshness check, then the dev binary), against
 \`just second\` on the equivalent justfile, with \`CI=true\` (plain output). The dev binary
 started directly shows our own share; the rest of \`cargo xtask\` is cargo's."
-python3 - "$work/runner/spec.json" "$root" "$dev" "$rel" "$work/runner" "${RUNNER_BEFORE:-}" <<'PY'
+# pip's rust-just behind pyenv puts a shim script on PATH that starts pyenv first
+# (about 100 ms): time the `just` binary itself.
+justbin=$(pyenv which just 2>/dev/null || command -v just)
+python3 - "$work/runner/spec.json" "$root" "$dev" "$rel" "$work/runner" "${RUNNER_BEFORE:-}" "$justbin" <<'PY'
 import json, sys
-spec, root, dev, rel, d, before = sys.argv[1:]
+spec, root, dev, rel, d, before, just = sys.argv[1:]
 env = {"CI": "true"}
 cmds = [
-    {"name": "just second", "argv": ["just", "second"], "cwd": d, "env": env},
+    {"name": "just second", "argv": [just, "second"], "cwd": d, "env": env},
     {"name": "cargo xtask second", "argv": ["cargo", "xtask", "--config", f"{d}/tasks.toml", "second"], "cwd": root, "env": env},
     {"name": "dev binary second", "argv": [dev, "--config", f"{d}/tasks.toml", "second"], "cwd": d, "env": env},
     {"name": "release binary second", "argv": [rel, "--config", f"{d}/tasks.toml", "second"], "cwd": d, "env": env},

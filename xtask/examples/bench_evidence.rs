@@ -48,6 +48,10 @@
 //! transactional rule of the evidence assumes exactly that. (Files with `ROLLBACK`,
 //! `SAVEPOINT` or `CONCURRENTLY` count every P state as one Prisma can leave.)
 //!
+//! A P state whose schema and data fingerprints are the A state's (the half that did not
+//! run changed nothing, such as an UPDATE of a table without rows) is the A state: an
+//! *applied* verdict on it is right (nothing it records is missing), counted apart.
+//!
 //! Files with data statements (INSERT, UPDATE, DELETE, WITH, ...) are counted apart, and
 //! so are the states the evidence's trial run (a rolled-back run of a data-only file)
 //! was used on, with what it found.
@@ -140,7 +144,12 @@ struct Sample {
     data: bool,
     /// A P state of this file is one a Prisma deploy cannot leave (see the top).
     p_unreachable: bool,
+    /// A P state whose schema and data fingerprints are the A state's (the half that
+    /// did not run changed nothing here, such as an UPDATE of an empty table).
+    same_as_a: bool,
     verdict: Verdict,
+    /// The verdict says "partial (run by hand?)".
+    run_by_hand: bool,
     /// What the evidence's trial run found, when it ran one.
     trial: Option<evidence::TrialOutcome>,
     /// What decided beyond the catalogs' objects (`Evidence::decided_by`).
@@ -328,6 +337,9 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
         }
         let target = pg.target(adb);
         let data_before = pg.one_query(adb, DATA).map_err(anyhow::Error::msg)?;
+        let same_as_a = state == State::P
+            && data_before == a_data
+            && pg.one_query(adb, SNAPSHOT).map_err(anyhow::Error::msg)? == a_schema;
         let ev = evidence::assess(&target, sql, "public").map_err(|f| anyhow::anyhow!(f.message))?;
         let rerun = pg.one_query(adb, sql);
         let same_end = rerun.is_ok() && pg.one_query(adb, SNAPSHOT).map_err(anyhow::Error::msg)? == a_schema;
@@ -346,6 +358,9 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
                 (Outcome::Undecided, reason)
             }
             (Verdict::Applied, State::A) => (Outcome::Right, String::new()),
+            // Nothing of the file is missing from this P state: no evidence can tell it
+            // from A, and resolving it as applied records nothing that is not there.
+            (Verdict::Applied, State::P) if same_as_a => (Outcome::Right, "P state identical to A".into()),
             (Verdict::Applied, _) => (Outcome::Dangerous, "applied, but it is not".into()),
             (Verdict::NotApplied, State::N) => (Outcome::Right, String::new()),
             (Verdict::NotApplied, _) if rerun.is_err() => (
@@ -382,7 +397,9 @@ fn sample(pg: &Pg, app: &str, basedb: &str, name: &str, sql: &str, verbose: bool
             state,
             data,
             p_unreachable,
+            same_as_a,
             verdict: ev.verdict,
+            run_by_hand: ev.run_by_hand.is_some(),
             trial: ev.trial.clone(),
             decided_by: ev.decided_by(),
             outcome,
@@ -453,6 +470,17 @@ fn report(samples: &[Sample], every: usize, took: std::time::Duration) {
     // hand (pasted into psql) leaves; Prisma cannot.
     let hand: Vec<&Sample> = samples.iter().filter(|s| s.state == State::P && s.p_unreachable).collect();
     table("hand-run partial states (P of one transaction, which only a person can leave)", &hand);
+    let applied = |same: bool| hand.iter().filter(|s| s.verdict == Verdict::Applied && s.same_as_a == same).count();
+    println!(
+        "  hand-run P states read applied: {} where the state differs from A (wrong), {} identical to A by schema and \
+         data fingerprints (nothing missing: right); partial {}, of which say \"run by hand?\" {}",
+        applied(false),
+        applied(true),
+        hand.iter().filter(|s| s.verdict == Verdict::Partial).count(),
+        hand.iter().filter(|s| s.run_by_hand).count()
+    );
+    let rows: Vec<&Sample> = samples.iter().filter(|s| s.decided_by == Some("row checks")).collect();
+    table("states decided by row checks (data statements of an applied file)", &rows);
     let impossible = hand.len();
     println!("\nP states a Prisma deploy cannot leave (half of one of its transactions committed): {impossible}");
     let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();

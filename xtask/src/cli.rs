@@ -141,10 +141,32 @@ pub(crate) fn command(config: Option<&Config>) -> Command {
     command_with(config, cfg!(feature = "demo"))
 }
 
-/// The command line; `demo` is listed only in a build that has it (this project's
-/// own repository): a team's xtask is built without it.
-fn command_with(config: Option<&Config>, demo: bool) -> Command {
-    let mut cmd = Command::new("xtask")
+/// Parses the command line. A run of one task (`xtask second --flag`) is first
+/// parsed against a command line holding that task alone: building and checking
+/// every task's subcommand, `init`, `completions` and `demo` cost a tenth of the
+/// instructions of `--dry-run` on a two-task chain in the dev binary (BENCHMARKS.md,
+/// "The runner's own start"). Whatever that smaller command line does not accept (help, version, a
+/// wrong flag, a prescan that guessed the wrong word) is parsed again against the
+/// whole one, so help, errors and suggestions are the same as before; what it
+/// accepts, the whole one parses the same way (same global flags, same
+/// subcommand, and no other subcommand can match the word the task matched).
+pub(crate) fn parse(config: Option<&Config>, args: &[String]) -> Result<ArgMatches, clap::Error> {
+    let task = config.and_then(|c| {
+        let name = prescan_subcommand(args)?;
+        Some((c, c.tasks.iter().find(|t| t.name == name)?))
+    });
+    if let Some((config, task)) = task {
+        let one = root_command().subcommand(task_command(config, task));
+        if let Ok(m) = one.try_get_matches_from(args) {
+            return Ok(m);
+        }
+    }
+    command(config).try_get_matches_from(args)
+}
+
+/// The command line without subcommands: name, version, help texts, global flags.
+fn root_command() -> Command {
+    Command::new("xtask")
         .bin_name(crate::invocation::name())
         .version(env!("CARGO_PKG_VERSION"))
         .about("Runs the tasks of tasks.toml: backups, Prisma migrate deploy with a bounded recovery")
@@ -160,19 +182,22 @@ fn command_with(config: Option<&Config>, demo: bool) -> Command {
   4 migration failed and not recovered (status: failed or drift); deploy-fleet: some targets failed, the budget held [fail the index]
   5 deploy lock not acquired [retry]
   6 status: migrations pending [fail the index]
-  7 deploy-fleet: a wave's failure budget was spent, the fleet stopped [fail the job]",
+  7 deploy-fleet: a wave's failure budget was spent, the fleet stopped; fleet-report --budget: spent over all shards [fail the job]",
         )
         .args(global_args())
-        .subcommand(
-            Command::new(COMPLETIONS)
-                .about("Print shell completions (bash, zsh or fish)")
-                .arg(
-                    Arg::new("shell")
-                        .required(true)
-                        .value_parser(clap::value_parser!(clap_complete::Shell)),
-                )
-                .after_help(crate::invocation::fill("Example: {xtask} completions bash > ~/.local/share/bash-completion/completions/xtask")),
-        );
+}
+
+/// The command line; `demo` is listed only in a build that has it (this project's
+/// own repository): a team's xtask is built without it.
+fn command_with(config: Option<&Config>, demo: bool) -> Command {
+    let mut cmd = root_command().subcommand(
+        Command::new(COMPLETIONS)
+            .about("Print shell completions (bash, zsh or fish)")
+            .arg(Arg::new("shell").required(true).value_parser(clap::value_parser!(clap_complete::Shell)))
+            .after_help(crate::invocation::fill(
+                "Example: {xtask} completions bash > ~/.local/share/bash-completion/completions/xtask",
+            )),
+    );
     cmd = cmd.subcommand(
         Command::new(DEMO)
             .hide(!demo)
@@ -375,6 +400,82 @@ mod tests {
         assert_eq!(prescan_subcommand(&args), Some("init"));
         let args: Vec<String> = ["x", "--list"].iter().map(|s| s.to_string()).collect();
         assert_eq!(prescan_subcommand(&args), None);
+    }
+
+    /// The one-task command line of `parse` gives what the whole one gives: the
+    /// same task, global flags and task arguments where it accepts the line, and
+    /// (through the whole one) the same help, version and errors elsewhere.
+    #[test]
+    fn parsing_against_the_one_task_gives_what_the_whole_command_line_gives() {
+        let config = crate::config::parse(
+            std::path::Path::new("/repo/tasks.toml"),
+            r#"
+[tasks.first]
+run = ["true"]
+[tasks.second]
+description = "after first"
+deps = ["first"]
+run = ["echo", "{who}", "{n}"]
+args = [{ name = "who", required = true, help = "whom" }, { name = "n", default = "1" }]
+[tasks.back]
+uses = "backup"
+[tasks.restore-it]
+uses = "restore"
+[tasks.merge]
+uses = "fleet-report"
+"#,
+        )
+        .unwrap();
+        let lines: &[&[&str]] = &[
+            &["first"],
+            &["--dry-run", "first"],
+            &["first", "--dry-run", "--color", "never", "--lock-timeout", "5"],
+            &["--report", "first", "first"],
+            &["--report=r.json", "second", "me", "2", "--json"],
+            &["second", "me"],
+            &["second"],
+            &["second", "me", "2", "3"],
+            &["second", "--nope", "me"],
+            &["second", "--help"],
+            &["--help", "second"],
+            &["second", "-h"],
+            &["-V", "first"],
+            &["back", "--verify-only"],
+            &["back", "--no-progress", "-y"],
+            &["restore-it", "dump.sql", "--into", "copy"],
+            &["restore-it", "--into"],
+            &["restore-it"],
+            &["merge", "a.json", "b.json", "--report", "fleet.json"],
+            &["merge"],
+            &["help", "second"],
+            &["completions", "bash"],
+            &["init", "--force"],
+            &["secnod"],
+            &["--config", "second", "first"],
+            &["--color", "sometimes", "first"],
+            &["--lock-timeout", "soon", "first"],
+            &["first", "--", "second"],
+            &["-l"],
+            &[],
+        ];
+        for line in lines {
+            let args: Vec<String> = std::iter::once("xtask").chain(line.iter().copied()).map(String::from).collect();
+            let whole = command(Some(&config)).try_get_matches_from(&args);
+            let got = parse(Some(&config), &args);
+            match (whole, got) {
+                (Ok(w), Ok(g)) => {
+                    assert_eq!(format!("{:?}", globals(&w)), format!("{:?}", globals(&g)), "{line:?}");
+                    let (wn, ws) = w.subcommand().map(|(n, s)| (n, task_args(s))).unzip();
+                    let (gn, gs) = g.subcommand().map(|(n, s)| (n, task_args(s))).unzip();
+                    assert_eq!((wn, format!("{ws:?}")), (gn, format!("{gs:?}")), "{line:?}");
+                }
+                (Err(w), Err(g)) => {
+                    assert_eq!(w.kind(), g.kind(), "{line:?}");
+                    assert_eq!(w.render().to_string(), g.render().to_string(), "{line:?}");
+                }
+                (w, g) => panic!("{line:?}: the whole command line gave {w:?}, parse gave {g:?}"),
+            }
+        }
     }
 
     #[test]

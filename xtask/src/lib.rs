@@ -126,7 +126,7 @@ fn real_main(args: &[String]) -> Result<Exit, Failure> {
     }
     let config = load_config(args)?;
 
-    let matches = match cli::command(config.as_ref()).try_get_matches_from(args) {
+    let matches = match cli::parse(config.as_ref(), args) {
         Ok(m) => m,
         Err(e) => return clap_error(e, config.as_ref()),
     };

@@ -1,9 +1,10 @@
 //! Running external commands as argv (never through a shell string of ours),
 //! streaming their output through the UI while keeping a copy to inspect.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt as _;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 
 use xshell::Shell;
 
@@ -188,13 +189,7 @@ pub(crate) fn run_quiet(ui: &Ui, cmd: Command) -> Result<Output, Failure> {
 fn run_with(ui: &Ui, cmd: Command, show: bool, inherit_stdin: bool) -> Result<Output, Failure> {
     let name = program(&cmd);
     let (mut child, step) = spawn_step(cmd, Pipes { stdin: false, stdout: true }, inherit_stdin)?;
-    let out = child.stdout.take();
-    let err = child.stderr.take();
-    let (stdout, stderr) = std::thread::scope(|s| {
-        let o = s.spawn(|| pump(out, ui, show));
-        let e = s.spawn(|| pump(err, ui, show));
-        (o.join().unwrap_or_default(), e.join().unwrap_or_default())
-    });
+    let (stdout, stderr) = pump(child.stdout.take(), child.stderr.take(), ui, show);
     // Its output ended: it has exited (or closed both streams); it leaves the
     // list of steps before it is reaped, while its id is still its own.
     drop(step);
@@ -247,27 +242,106 @@ fn read_all(stream: Option<impl Read>) -> Vec<u8> {
     buf
 }
 
-fn pump(stream: Option<impl Read>, ui: &Ui, show: bool) -> String {
-    let Some(stream) = stream else {
-        return String::new();
-    };
-    let mut reader = BufReader::new(stream);
-    let mut all = String::new();
-    let mut buf = Vec::new();
+/// Reads the child's stdout and stderr until both end, each line through the UI
+/// as it completes (in the order the lines arrive) and kept, per stream, in the
+/// returned pair. One `poll` loop on this thread rather than a reader thread per
+/// stream: two thread starts per child were a tenth of a `run` task's time
+/// (BENCHMARKS.md, "The runner's own start"). A stream that fails to read ends
+/// like one at end of file, as `read_until` did.
+fn pump(out: Option<ChildStdout>, err: Option<ChildStderr>, ui: &Ui, show: bool) -> (String, String) {
+    let mut streams = [Stream::new(out.map(OwnedFd::from)), Stream::new(err.map(OwnedFd::from))];
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf);
-                if show {
-                    ui.child_line(&line);
-                }
-                all.push_str(&line);
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
+        let mut which = Vec::with_capacity(2);
+        for (i, s) in streams.iter().enumerate() {
+            if let Some(fd) = &s.fd {
+                fds.push(libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                which.push(i);
+            }
+        }
+        if fds.is_empty() {
+            break;
+        }
+        // SAFETY: `fds` is a live array of `fds.len()` pollfd structs.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue; // a signal (Ctrl-C stops the child; its streams then end)
+            }
+            // poll itself failed: read what is left, blocking, stream by stream.
+            for i in which {
+                streams[i].read_to_end(&mut chunk, ui, show);
+            }
+            break;
+        }
+        for (p, i) in fds.iter().zip(which) {
+            if p.revents != 0 {
+                streams[i].read_once(&mut chunk, ui, show);
             }
         }
     }
-    all
+    let [o, e] = streams;
+    (o.all, e.all)
+}
+
+/// One of a child's output streams being read: its pipe (`None` once it ended),
+/// the start of a line not yet complete, and every line so far.
+struct Stream {
+    fd: Option<OwnedFd>,
+    partial: Vec<u8>,
+    all: String,
+}
+
+impl Stream {
+    fn new(fd: Option<OwnedFd>) -> Stream {
+        Stream { fd, partial: Vec::new(), all: String::new() }
+    }
+
+    /// One `read`: shows and keeps each line it completes; at end of file (or an
+    /// error) also the unterminated last line, and closes the pipe.
+    fn read_once(&mut self, chunk: &mut [u8], ui: &Ui, show: bool) {
+        let Some(fd) = &self.fd else { return };
+        let n = loop {
+            // SAFETY: reads at most `chunk.len()` bytes into the live buffer.
+            let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break n;
+        };
+        if n <= 0 {
+            self.fd = None;
+            if !self.partial.is_empty() {
+                let last = std::mem::take(&mut self.partial);
+                self.line(&last, ui, show);
+            }
+            return;
+        }
+        self.partial.extend_from_slice(&chunk[..n as usize]);
+        let mut start = 0;
+        while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
+            let end = start + nl + 1;
+            let line = self.partial[start..end].to_vec();
+            self.line(&line, ui, show);
+            start = end;
+        }
+        self.partial.drain(..start);
+    }
+
+    fn read_to_end(&mut self, chunk: &mut [u8], ui: &Ui, show: bool) {
+        while self.fd.is_some() {
+            self.read_once(chunk, ui, show);
+        }
+    }
+
+    fn line(&mut self, bytes: &[u8], ui: &Ui, show: bool) {
+        let line = String::from_utf8_lossy(bytes);
+        if show {
+            ui.child_line(&line);
+        }
+        self.all.push_str(&line);
+    }
 }
 
 /// A one-line cause and next step for a command that could not be started.

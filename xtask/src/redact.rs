@@ -3,26 +3,28 @@
 /// What replaces a secret in output.
 pub(crate) const MASK: &str = "***";
 
-/// Known secrets of this run (the database password, and its percent-encoded form).
+/// Known secrets of this run (the database password, and its percent-encoded form;
+/// a fleet's, one or two per target).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Secrets {
-    values: Vec<String>,
+    /// Longest first, so a secret that contains another is masked whole; a set, so
+    /// adding the secrets of a 100,000-target fleet is not quadratic (it was a
+    /// search and a sort of the whole list per secret).
+    values: std::collections::BTreeSet<(std::cmp::Reverse<usize>, String)>,
 }
 
 impl Secrets {
     pub(crate) fn add(&mut self, secret: &str) {
         // Very short "secrets" would mask ordinary text everywhere; a password of one
         // or two characters is still masked where it appears as URL userinfo below.
-        if secret.len() >= 3 && !self.values.iter().any(|v| v == secret) {
-            self.values.push(secret.to_string());
-            // Longest first, so a secret that contains another is masked whole.
-            self.values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        if secret.len() >= 3 {
+            self.values.insert((std::cmp::Reverse(secret.len()), secret.to_string()));
         }
     }
 
     pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = mask_url_passwords(text);
-        for v in &self.values {
+        for (_, v) in &self.values {
             if out.contains(v.as_str()) {
                 out = out.replace(v.as_str(), MASK);
             }

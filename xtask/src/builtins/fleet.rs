@@ -30,13 +30,20 @@ pub(crate) static FLEET_DEPLOY: Builtin = Builtin {
 
 pub(crate) static FLEET_REPORT: Builtin = Builtin {
     kind: BuiltinKind::FleetReport,
-    about: "Merge the reports of fleet shards into one (each target once) and print its Markdown summary",
-    example: "{xtask} {task} shard-*.json --report fleet.json",
-    args: &[BuiltinArg {
-        name: "files",
-        help: "The shard reports (written by deploy-fleet --report)",
-        kind: ArgKind::Many,
-    }],
+    about: "Merge the reports of fleet shards into one (each target once) and print its Markdown summary; with --budget, exit 7 when a wave's failure budget is spent over all the shards (the gate before the next wave)",
+    example: "{xtask} {task} shard-*.json --report fleet.json\n         {xtask} {task} --budget early-*.json  # the gate: exit 7 when wave early spent its budget fleet-wide",
+    args: &[
+        BuiltinArg {
+            name: "files",
+            help: "The shard reports (written by deploy-fleet --report)",
+            kind: ArgKind::Many,
+        },
+        BuiltinArg {
+            name: "budget",
+            help: "Check each wave's failure budget ([[fleet.waves]] in tasks.toml) over all the reports together: exit 7 when one is spent (within a wave each shard holds its own)",
+            kind: ArgKind::Flag,
+        },
+    ],
     run: run_report,
     describe: describe_report,
 };
@@ -108,11 +115,27 @@ fn run_report(ctx: &mut Ctx) -> Result<(), Failure> {
         return Err(Failure::usage("name the shard reports to merge"));
     }
     let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
-    let record = summary::merge(&paths, &|s| ctx.ui.redact(s))?;
+    let mut record = summary::merge(&paths, &|s| ctx.ui.redact(s))?;
+    let spent = if ctx.args.flag("budget") {
+        let fleet = ctx.config.fleet.as_ref().ok_or_else(|| {
+            Failure::usage("--budget checks the budgets of [[fleet.waves]], and tasks.toml has no [fleet] section")
+        })?;
+        summary::check_budgets(&mut record, &fleet.waves).map_err(Failure::usage)?
+    } else {
+        None
+    };
     outln!("{}", record.markdown.trim_end());
     let targets: Vec<fleet::ledger::TargetResult> = serde_json::from_value(record.targets.clone()).unwrap_or_default();
     let exit = summary::exit_of(&targets);
     ctx.state.fleet = Some(record);
+    if let Some(why) = spent {
+        return Err(Failure::new(
+            Exit::FleetStopped,
+            format!(
+                "{why}: do not start the next wave; see the failed targets above, fix, then re-run the failed shards"
+            ),
+        ));
+    }
     match exit {
         Exit::Success => Ok(()),
         e => Err(Failure::new(e, "the merged fleet report has failed or untried targets (listed above)")),

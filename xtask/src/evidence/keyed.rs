@@ -13,8 +13,9 @@
 //! *applied* but cannot show it alone; a file of only such rows is *not applied*
 //! (running it again adds what is missing and skips the rest). A row whose key is not
 //! covered (no unique key among its constant, non-NULL columns), a table or column
-//! that is not there, or a literal the server does not take leaves the file to the
-//! trial run, as before.
+//! that is not there, a literal the server does not take, or a lookup that times out
+//! (`statement_timeout` 5 s, `lock_timeout` 1 s) leaves the file to the trial run, as
+//! before.
 
 use serde::Serialize;
 
@@ -45,6 +46,9 @@ pub struct Keys {
     /// Rows inserted `ON CONFLICT DO NOTHING`: how many are there, of how many.
     pub guarded_present: usize,
     pub guarded_total: usize,
+    /// The lines of the inserts whose rows were looked up.
+    #[serde(skip)]
+    pub(crate) lines: Vec<usize>,
 }
 
 /// The inserts of `sql` when every statement of it is a constant-row insert or has
@@ -88,7 +92,7 @@ pub(crate) fn inserts_among(sql: &str, default_schema: &str) -> Vec<Insert> {
 }
 
 /// An identifier's name: an unquoted word folded to lower case, a quoted one exact.
-fn ident(t: Option<&Token>) -> Option<String> {
+pub(super) fn ident(t: Option<&Token>) -> Option<String> {
     match &t?.tok {
         Tok::Word(w) => Some(w.to_ascii_lowercase()),
         Tok::Quoted(q) => Some(q.clone()),
@@ -97,7 +101,7 @@ fn ident(t: Option<&Token>) -> Option<String> {
 }
 
 /// The tokens of a parenthesised group starting at `s[at]` (`(`), and the index after it.
-fn group(s: &[Token], at: usize) -> Option<(&[Token], usize)> {
+pub(super) fn group(s: &[Token], at: usize) -> Option<(&[Token], usize)> {
     if !s.get(at)?.is_punct('(') {
         return None;
     }
@@ -116,7 +120,7 @@ fn group(s: &[Token], at: usize) -> Option<(&[Token], usize)> {
 }
 
 /// Splits a group's tokens at its top-level commas.
-fn items(g: &[Token]) -> Vec<&[Token]> {
+pub(super) fn items(g: &[Token]) -> Vec<&[Token]> {
     let mut out = Vec::new();
     let (mut depth, mut from) = (0usize, 0);
     for (i, t) in g.iter().enumerate() {
@@ -225,7 +229,7 @@ fn insert(src: &str, s: &[Token], default_schema: &str) -> Option<Insert> {
 }
 
 /// The unique keys of the inserts' tables, each as its columns.
-fn unique_keys(target: &Target, inserts: &[Insert]) -> Result<Vec<(String, String, Vec<String>)>, String> {
+fn table_keys(target: &Target, inserts: &[Insert]) -> Result<Vec<(String, String, Vec<String>)>, String> {
     let mut tables: Vec<String> =
         inserts.iter().map(|x| format!("({}, {})", quote_literal(&x.schema), quote_literal(&x.table))).collect();
     tables.dedup();
@@ -251,13 +255,27 @@ fn unique_keys(target: &Target, inserts: &[Insert]) -> Result<Vec<(String, Strin
         .collect()
 }
 
+/// The unique keys of `schema.table`, each as its columns.
+pub(super) fn unique_keys(target: &Target, schema: &str, table: &str) -> Result<Vec<Vec<String>>, String> {
+    let one = Insert {
+        line: 0,
+        schema: schema.to_string(),
+        table: table.to_string(),
+        columns: Vec::new(),
+        rows: Vec::new(),
+        guarded: false,
+    };
+    Ok(table_keys(target, &[one])?.into_iter().map(|(_, _, cols)| cols).collect())
+}
+
 /// Looks each inserted row's key up. `None` when the lookup cannot run, or when a
 /// row's key is not covered and `every` row must be (the file is then left to the trial
 /// run); otherwise rows not covered are passed over.
 pub(crate) fn look_up(target: &Target, inserts: &[Insert], every: bool) -> Option<Keys> {
-    let keys = unique_keys(target, inserts).ok()?;
+    let keys = table_keys(target, inserts).ok()?;
     // Each row: (guarded, description, the EXISTS condition).
     let mut probes: Vec<(bool, String, String)> = Vec::new();
+    let mut lines = Vec::new();
     for x in inserts {
         let table_keys: Vec<&Vec<String>> =
             keys.iter().filter(|(s, t, _)| *s == x.schema && *t == x.table).map(|(_, _, c)| c).collect();
@@ -273,6 +291,7 @@ pub(crate) fn look_up(target: &Target, inserts: &[Insert], every: bool) -> Optio
             let condition: Vec<String> =
                 key.iter().zip(&values).map(|(c, v)| format!("{} = ({v})", quote_ident(c))).collect();
             let table = format!("{}.{}", quote_ident(&x.schema), quote_ident(&x.table));
+            lines.push(x.line);
             probes.push((
                 x.guarded,
                 format!("{table} ({})=({}) (line {})", key.join(", "), values.join(", "), x.line),
@@ -286,14 +305,21 @@ pub(crate) fn look_up(target: &Target, inserts: &[Insert], every: bool) -> Optio
     let selects: Vec<String> =
         probes.iter().enumerate().map(|(i, (_, _, cond))| format!("SELECT {i}, ({cond})::int")).collect();
     // A psql of its own (a literal the server rejects must not end a shared session), read-only.
-    let script = format!("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\n{};\n", selects.join("\nUNION ALL "));
+    // Bounded: a lookup that times out or waits for a lock leaves the file undecided.
+    let script = format!(
+        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\nSET statement_timeout = '{}ms';\n\
+         SET lock_timeout = '1s';\n{};\n",
+        super::rows::STATEMENT_TIMEOUT.as_millis(),
+        selects.join("\nUNION ALL ")
+    );
     let rows = target.without_session().query_n::<2>(&script, &[]).ok()?;
     let mut found = vec![false; probes.len()];
     for [i, there] in rows {
         let i: usize = i?.parse().ok()?;
         *found.get_mut(i)? = there.as_deref() == Some("1");
     }
-    let mut k = Keys { present: Vec::new(), missing: Vec::new(), guarded_present: 0, guarded_total: 0 };
+    lines.dedup();
+    let mut k = Keys { present: Vec::new(), missing: Vec::new(), guarded_present: 0, guarded_total: 0, lines };
     for ((guarded, what, _), there) in probes.into_iter().zip(found) {
         match (guarded, there) {
             (true, t) => {

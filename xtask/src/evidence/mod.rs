@@ -61,6 +61,16 @@
 //! ran, when a re-run would change none of them and only set again what it replaces.
 //! The evidence says when these rules decided.
 //!
+//! **Half a file run by hand.** The rule holds for what Prisma ran, not for part of a
+//! file pasted into psql. A *partial* state of a one-transaction file (a change that
+//! shows it ran in place, another not) says "partial (run by hand?)" and names the first
+//! statement not done ([`Evidence::run_by_hand`]). Where the rule says *applied*, the
+//! rows its constant-row inserts give are looked up by their keys (`keyed.rs`) and its
+//! `UPDATE`, `DELETE` and `INSERT ... SELECT` are checked against the rows (`rows.rs`):
+//! one that would still change rows makes it "partial (run by hand?)"; what no check
+//! covers is listed in [`Evidence::relies_on_rule`] and the summary says it relies on the
+//! rule.
+//!
 //! Guarded objects ("may predate the migration") count toward *applied* like any
 //! other, but cannot prove it on their own: a migration whose only present objects
 //! are guarded is *not applied* unless every one of its changes is present. When all
@@ -139,6 +149,7 @@ mod keyed;
 pub mod lexer;
 mod objects;
 mod replay;
+mod rows;
 mod statements;
 mod units;
 mod trial;
@@ -151,6 +162,7 @@ use serde::Serialize;
 pub(crate) use keyed::Keys;
 pub use objects::{Object, Presence};
 pub(crate) use replay::Found;
+pub(crate) use rows::Rows;
 pub use trial::{Bounds as TrialBounds, Outcome as TrialOutcome};
 
 use crate::db::Target;
@@ -366,9 +378,23 @@ pub struct Evidence {
     pub trial: Option<TrialOutcome>,
     /// When the keys of the rows it inserts decided (see `keyed.rs`): what they found.
     pub keys: Option<Keys>,
+    /// When its data statements were checked against the rows (see `rows.rs`): what
+    /// the checks found.
+    pub rows: Option<Rows>,
+    /// For *applied*: the statements the verdict takes to have run only because the
+    /// transactional rule says so (neither the catalogs nor the rows show them),
+    /// `line N: STATEMENT (why)`. Part of a file run by hand would break that rule.
+    pub relies_on_rule: Vec<String>,
+    /// For *partial*: why the state looks like part of a one-transaction file run by
+    /// hand (Prisma cannot leave it so), naming what is not done.
+    pub run_by_hand: Option<String>,
     /// Decided because every statement does the same again when run again.
     #[serde(skip)]
     idempotent: bool,
+    /// The key lookups and row checks of its data statements, to apply again when
+    /// [`Evidence::discount`] judges again.
+    #[serde(skip)]
+    checked: Option<Box<Checked>>,
     /// What the verdict was computed from, to compute it again.
     #[serde(skip)]
     basis: Option<Box<(Analysis, HashMap<Object, Found>)>>,
@@ -382,6 +408,8 @@ impl Evidence {
         self.rule.as_ref()?;
         Some(if self.keys.is_some() {
             "key lookups"
+        } else if self.rows.as_ref().is_some_and(|r| !r.not_done.is_empty()) {
+            "row checks"
         } else if self.trial == Some(TrialOutcome::Unchanged) {
             "a trial run"
         } else {
@@ -431,6 +459,14 @@ impl Evidence {
             }
         };
         list("not understood", &mut self.unknown.iter().cloned());
+        if let Some(r) = &self.rows {
+            list("checked against the rows: not done", &mut r.not_done.iter().cloned());
+            list("checked against the rows: done", &mut r.done.iter().cloned());
+        }
+        list(
+            "relies on the transactional rule (not checked against the rows)",
+            &mut self.relies_on_rule.iter().cloned(),
+        );
         list("not checked (safe to run again)", &mut self.replaced.iter().cloned());
         list("done (as the migration leaves it)", &mut self.present.iter().map(|e| e.to_string()));
         // Each line says what the database holds now, so that it reads true on its own;
@@ -524,6 +560,20 @@ impl Evidence {
                  changes nothing whether or not it ran"
                     .to_string()
             }
+            Verdict::Applied if !self.relies_on_rule.is_empty() => {
+                let n = self.relies_on_rule.len();
+                let more = if n > 1 { format!(", and {} more", n - 1) } else { String::new() };
+                format!(
+                    "applied: all {total} of its checkable changes are in the database; {n} statement(s) neither the \
+                     catalogs nor the rows can show rely on the transactional rule (Prisma runs each transaction \
+                     of the file whole, so they ran with the rest; not so if part of it was run by hand): {}{more}",
+                    self.relies_on_rule[0]
+                )
+            }
+            Verdict::Applied if self.rows.as_ref().is_some_and(|r| !r.done.is_empty()) => format!(
+                "applied: all {total} of its checkable changes are in the database, and its data statement(s), \
+                 checked against the rows, would change no row now"
+            ),
             Verdict::Applied if self.rule.is_some() => format!(
                 "applied: all {total} of its checkable changes are in the database, and what it cannot check went with them"
             ),
@@ -543,6 +593,9 @@ impl Evidence {
             Verdict::NotApplied if p == 0 => format!("not applied: none of its {total} changes are in the database"),
             Verdict::NotApplied => {
                 format!("not applied: {p} of its {total} changes are in the database, all of them ones a re-run skips")
+            }
+            Verdict::Partial if self.run_by_hand.is_some() => {
+                format!("partial (run by hand?): {}", self.run_by_hand.as_deref().unwrap_or_default())
             }
             Verdict::Partial => {
                 let mut s = format!("partially applied: {p} of its {total} changes are in the database");
@@ -576,9 +629,14 @@ impl Evidence {
         off.extend(analysis.expectations.iter().filter(|e| names_object(e, name)).map(|e| e.object.clone()));
         let changed = off.len() != before;
         let trial = self.trial.take();
+        let checked = self.checked.take();
         *self = judge_with(analysis, found, &off);
         if let Some(t) = trial {
             self.apply_trial(t);
+        }
+        if let Some(c) = checked {
+            self.apply_checked(&c);
+            self.checked = Some(c);
         }
         changed
     }
@@ -834,12 +892,27 @@ fn judge_with(analysis: &Analysis, found_in: &HashMap<Object, Found>, predating_
         )),
         _ => None,
     };
+    // What an applied verdict takes on the rule alone (the row checks may take some off).
+    let relies_on_rule =
+        if verdict == Verdict::Applied && rule.is_some() { analysis.unknown.clone() } else { Vec::new() };
+    let run_by_hand = match verdict {
+        Verdict::Partial if analysis.transactional && invalid.is_empty() => {
+            hand_run(analysis, &present, &missing).map(|why| {
+                format!("{} of its {} changes are in the database; {why}", present.len(), present.len() + missing.len())
+            })
+        }
+        _ => None,
+    };
     let predating = analysis.expectations.iter().filter(|e| predating_in.contains(&e.object)).cloned().collect();
     let replaced = if verdict == Verdict::Unknown { Vec::new() } else { replaced.clone() };
     Evidence {
         rule,
         trial: None,
         keys: None,
+        rows: None,
+        relies_on_rule,
+        run_by_hand,
+        checked: None,
         replaced,
         verdict,
         present,
@@ -888,6 +961,37 @@ impl Looked {
         }
         out
     }
+}
+
+/// Why a partial state of a file Prisma runs as one transaction looks run by hand: a
+/// change that shows the file ran is in place while another is not, which one
+/// transaction cannot leave. Names the first change not done, with its statement.
+fn hand_run(analysis: &Analysis, present: &[Expectation], missing: &[Expectation]) -> Option<String> {
+    let done = present.iter().find(|e| analysis.informative.contains(&e.object))?;
+    let not = missing.first()?;
+    let now = match not.applied_means {
+        Presence::Present => Presence::Absent,
+        Presence::Absent => Presence::Present,
+    };
+    Some(format!(
+        "line {} is done ({}) and line {} is not ({}: {}), which Prisma, running the file as one transaction, cannot \
+         leave: was part of it run by hand (pasted into psql), or did something it creates exist before it ran? \
+         Repair by hand",
+        done.line,
+        done.object.describe(done.applied_means),
+        not.line,
+        not.statement,
+        not.object.describe(now),
+    ))
+}
+
+/// What the key lookups and row checks found for a file's data statements.
+#[derive(Debug, Clone)]
+struct Checked {
+    keys: Option<Keys>,
+    rows: Option<Rows>,
+    /// The lines of the inserts whose rows the key lookups looked up.
+    keyed: Vec<usize>,
 }
 
 /// Where the statements not understood stand in a file of several all-or-nothing
@@ -975,14 +1079,22 @@ pub(crate) fn assess_trying(
     let analysis = analyse_in(sql, default_schema);
     let found = catalog::look_up(target, &analysis.lookups)?;
     let mut ev = judge(&analysis, &found);
-    if ev.verdict == Verdict::Applied && !analysis.unknown.is_empty() {
+    if matches!(ev.verdict, Verdict::Applied | Verdict::Partial) && !analysis.unknown.is_empty() {
         // The transactional rule says its data statements ran with its schema changes,
         // which holds for what Prisma ran, not for part of a file run by hand: rows it
-        // inserts under a unique key show it.
-        let rows = keyed::inserts_among(sql, default_schema);
-        if let Some(keys) = (!rows.is_empty()).then(|| keyed::look_up(target, &rows, false)).flatten() {
-            ev.apply_keys(keys);
-        }
+        // inserts under a unique key show it, and so do rows an UPDATE, a DELETE or an
+        // INSERT ... SELECT would still change (`rows.rs`). Checked on a partial verdict
+        // too: `discount` may judge it applied once an object is not counted (the DDL
+        // pasted by hand, then a deploy that failed on "already exists").
+        let inserts = keyed::inserts_among(sql, default_schema);
+        let keys = (!inserts.is_empty()).then(|| keyed::look_up(target, &inserts, false)).flatten();
+        let keyed = keys.as_ref().map(|k| k.lines.clone()).unwrap_or_default();
+        let statements = rows::statements(sql, default_schema);
+        let schema = target.url.dropped.iter().any(|p| p == "schema").then_some(default_schema);
+        let rows = (!statements.is_empty()).then(|| rows::run(target, &statements, &keyed, schema));
+        let checked = Checked { keys, rows, keyed };
+        ev.apply_checked(&checked);
+        ev.checked = Some(Box::new(checked));
         return Ok(ev);
     }
     if ev.verdict != Verdict::Unknown || no_trial(&analysis, sql).is_some() {
@@ -1046,6 +1158,9 @@ impl Evidence {
                 "partial (run by hand?): its schema changes are in place but {} row(s) it inserts are not",
                 keys.missing.len()
             ));
+            self.relies_on_rule.clear();
+            self.run_by_hand =
+                Some(format!("its schema changes are in place but {} row(s) it inserts are not", keys.missing.len()));
             self.keys = Some(keys);
             return;
         }
@@ -1089,6 +1204,55 @@ impl Evidence {
         self.rule = Some(rule);
         self.unknown.retain(|u| !u.contains(statements::DATA_CHANGES));
         self.keys = Some(keys);
+    }
+
+    /// Takes what the checks of its data statements found into an applied verdict.
+    fn apply_checked(&mut self, c: &Checked) {
+        if self.verdict != Verdict::Applied {
+            return;
+        }
+        if let Some(keys) = &c.keys {
+            self.apply_keys(keys.clone());
+        }
+        if let (Verdict::Applied, Some(rows)) = (self.verdict, &c.rows) {
+            self.apply_rows(rows.clone(), &c.keyed);
+        }
+    }
+
+    /// Takes the row checks of an applied file's data statements (`rows.rs`): a statement
+    /// that would still change rows makes it *partial (run by hand?)*; one that would
+    /// change none no longer relies on the transactional rule, nor does an insert whose
+    /// rows the key lookups found (`keyed`: their lines); the rest still do, with why.
+    fn apply_rows(&mut self, rows: Rows, keyed: &[usize]) {
+        let line_of = |entry: &str| -> Option<usize> { entry.strip_prefix("line ")?.split(':').next()?.parse().ok() };
+        if let Some(first) = rows.not_done.first() {
+            self.verdict = Verdict::Partial;
+            self.relies_on_rule.clear();
+            let why = format!(
+                "its schema changes are all in place, but {} of its data statement(s) would still change rows \
+                 ({first}): Prisma runs it as one transaction, so part of it was run by hand (or those rows were \
+                 written since it ran); repair by hand",
+                rows.not_done.len()
+            );
+            self.rerun_blocker = Some(why.clone());
+            self.rule = Some(format!("partial (run by hand?): {why}"));
+            self.run_by_hand = Some(why);
+        } else {
+            let covered: Vec<usize> =
+                rows.done.iter().filter_map(|e| line_of(e)).chain(keyed.iter().copied()).collect();
+            let mut relies = Vec::new();
+            for u in &self.relies_on_rule {
+                let line = line_of(u);
+                if line.is_some_and(|l| covered.contains(&l)) {
+                    continue;
+                }
+                // The row checks' reason when they looked at it, else why the catalogs cannot show it.
+                let why = rows.not_checked.iter().find(|n| line.is_some() && line_of(n) == line);
+                relies.push(why.unwrap_or(u).clone());
+            }
+            self.relies_on_rule = relies;
+        }
+        self.rows = Some(rows);
     }
 
     /// Takes a trial run's outcome into unknown evidence: no rows changed is *not

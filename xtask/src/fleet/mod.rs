@@ -4,10 +4,11 @@
 //! child process of this binary (its own lock, backup, rehearsal, recovery, audit);
 //! this module only plans, schedules, keeps the ledger and reports.
 //!
-//! `inventory` reads the targets, `plan` checks them and forms the waves, `shard`
+//! `inventory` reads the targets, `check` reads their ledgers, `plan` forms the waves, `shard`
 //! splits the plan, `run` schedules the children, `ledger` remembers each attempt,
 //! `summary` builds the report and merges shard reports.
 
+pub(crate) mod check;
 pub(crate) mod inventory;
 pub(crate) mod ledger;
 pub(crate) mod plan;
@@ -183,16 +184,18 @@ pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Result<Vec<String>, Failure>
         ready.waves.iter().flat_map(|w| w.targets.iter().copied()).filter(|&i| ready.mine[i]).collect();
     let schema_dir = ctx.config.prisma.schema.as_deref().and_then(|s| s.parent());
     let t0 = std::time::Instant::now();
-    let checks = plan::check_all(&ready.targets, &indexes, &ready.local, schema_dir, fleet.workers.max(8));
+    let found = plan::check_all(&ready.targets, &indexes, &ready.local, schema_dir, fleet.workers.max(8));
+    let checks = found.checked;
     let mut lines = vec![format!(
-        "fleet plan: {} target(s){}, migrations {} (head {}), workers {}, per_server {}; checked read-only in {:.2}s",
+        "fleet plan: {} target(s){}, migrations {} (head {}), workers {}, per_server {}; checked read-only in {:.2}s by {} psql process(es)",
         indexes.len(),
         req.shard.map(|s| format!(" in shard {s} of {} in all", ready.targets.len())).unwrap_or_default(),
         ready.frozen.migrations_hash,
         ready.frozen.head.as_deref().unwrap_or("none"),
         fleet.workers,
         fleet.per_server,
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        found.psqls
     )];
     for w in &ready.waves {
         let ids: Vec<usize> = w.targets.iter().copied().filter(|&i| ready.mine[i]).collect();

@@ -1,8 +1,8 @@
 //! The plan every fleet run starts with: the targets in their waves (chosen
-//! stably), the shard each belongs to, the migrations' hash, and a read-only check
-//! of each target's `_prisma_migrations` (psql, no Node) saying what it needs.
+//! stably), the shard each belongs to, the migrations' hash; the read-only check
+//! of each target's `_prisma_migrations` (psql, no Node) is in `check`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -10,93 +10,9 @@ use sha2::{Digest, Sha256};
 use super::inventory::FleetTarget;
 use super::shard;
 use crate::config::fleet::{Budget, Selector, Wave};
-use crate::db::Target as Db;
 use crate::migrations::{self, Local};
 
-/// What the read-only check found on one target.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Check {
-    /// Every migration on disk is applied: nothing to start.
-    AtHead,
-    /// This many migrations to deploy (a failed one included: the pipeline recovers it).
-    Pending { pending: usize, failed: Vec<String> },
-    /// The database and the migrations disagree (changed or missing files): a person decides.
-    Drift(String),
-    /// The check could not run (unreachable, refused): the target is not started.
-    Error(String),
-}
-
-impl Check {
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Check::AtHead => "at head".into(),
-            Check::Pending { pending, failed } if failed.is_empty() => format!("{pending} pending"),
-            Check::Pending { pending, failed } => format!("{pending} pending, failed: {}", failed.join(", ")),
-            Check::Drift(why) => format!("drift: {why}"),
-            Check::Error(why) => format!("not checked: {why}"),
-        }
-    }
-}
-
-/// A checked target: what it is, and the last migration applied to it.
-#[derive(Debug, Clone)]
-pub(crate) struct Checked {
-    pub check: Check,
-    pub last_applied: Option<String>,
-}
-
-/// Reads one target's `_prisma_migrations` and compares it with the files.
-pub(crate) fn check_one(target: &FleetTarget, local: &[Local], schema_dir: Option<&std::path::Path>) -> Checked {
-    let db = match Db::from_url("the target's URL", &target.url, schema_dir) {
-        Ok(db) => db,
-        Err(f) => return Checked { check: Check::Error(f.message), last_applied: None },
-    };
-    let rows = match migrations::read_table(&db) {
-        Ok(rows) => rows.unwrap_or_default(),
-        Err(f) => return Checked { check: Check::Error(f.message), last_applied: None },
-    };
-    let status = migrations::compare(local, &rows);
-    let last_applied = status.applied.last().cloned();
-    let check = if !status.drift.is_empty() || !status.missing_on_disk.is_empty() {
-        let mut why = Vec::new();
-        if !status.drift.is_empty() {
-            why.push(format!("changed after it was applied: {}", status.drift.join(", ")));
-        }
-        if !status.missing_on_disk.is_empty() {
-            why.push(format!("applied but not on disk: {}", status.missing_on_disk.join(", ")));
-        }
-        Check::Drift(why.join("; "))
-    } else if status.pending.is_empty() && status.failed.is_empty() {
-        Check::AtHead
-    } else {
-        let failed: Vec<String> = status.failed.iter().map(|r| r.migration_name.clone()).collect();
-        Check::Pending { pending: status.pending.len() + failed.len(), failed }
-    };
-    Checked { check, last_applied }
-}
-
-/// Checks `targets` (indexes into `all`) with up to `threads` psql processes at once.
-pub(crate) fn check_all(
-    all: &[FleetTarget],
-    targets: &[usize],
-    local: &[Local],
-    schema_dir: Option<&std::path::Path>,
-    threads: usize,
-) -> HashMap<usize, Checked> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(HashMap::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, 16).min(targets.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&t) = targets.get(i) else { break };
-                let c = check_one(&all[t], local, schema_dir);
-                results.lock().unwrap_or_else(|e| e.into_inner()).insert(t, c);
-            });
-        }
-    });
-    results.into_inner().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use super::check::{check_all, check_one, Check, Checked};
 
 /// The hash of the migrations as the plan freezes them: names and checksums, in order.
 pub(crate) fn migrations_hash(local: &[Local]) -> String {

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::ledger::{self, TargetResult};
+use crate::config::fleet::Wave;
 use crate::context::FleetRecord;
 use crate::exit::{Exit, Failure};
 
@@ -176,4 +177,85 @@ pub(crate) fn merge(files: &[&Path], redact: &dyn Fn(&str) -> String) -> Result<
     }
     let stopped = if targets.iter().any(|t| t.outcome == ledger::NOT_TRIED) { stopped } else { None };
     Ok(record(targets, hash.as_deref(), shards, stopped.as_deref()))
+}
+
+/// Each wave's failure budget checked over all the merged reports
+/// (`fleet-report --budget`): within a wave every shard holds its budget on its
+/// own (shards never talk to each other), so between waves the merge of the
+/// wave's shard reports is where the budget holds fleet-wide. A wave whose
+/// failures over all shards spend its budget (a ratio counts the targets in the
+/// reports) marks the merged report stopped in that wave (exit 7) and comes back
+/// as the reason; a wave tasks.toml does not have is an error.
+pub(crate) fn check_budgets(record: &mut FleetRecord, waves: &[Wave]) -> Result<Option<String>, String> {
+    let targets: Vec<TargetResult> = serde_json::from_value(record.targets.clone()).unwrap_or_default();
+    let mut order: Vec<&str> = Vec::new();
+    for t in &targets {
+        if !order.contains(&t.wave.as_str()) {
+            order.push(&t.wave);
+        }
+    }
+    for name in order {
+        let wave = waves.iter().find(|w| w.name == name).ok_or_else(|| {
+            let names: Vec<&str> = waves.iter().map(|w| w.name.as_str()).collect();
+            format!(
+                "the reports have wave `{name}`, which [[fleet.waves]] in tasks.toml does not (it has {}): check the budgets with the tasks.toml the fleet ran with",
+                names.join(", ")
+            )
+        })?;
+        let size = targets.iter().filter(|t| t.wave == name).count();
+        let failed = targets.iter().filter(|t| t.wave == name && t.outcome == ledger::FAILED).count();
+        if wave.budget.spent(failed, size) {
+            let why = format!(
+                "wave `{name}` spent its failure budget over all shards ({failed} failed of {size}, {})",
+                wave.budget.describe()
+            );
+            record.fleet["stopped_in_wave"] = json!(name);
+            record.fleet["exit_code"] = json!(Exit::FleetStopped.code());
+            record.markdown = format!("{}**Stopped:** {why}: the next wave must not start.\n\n", record.markdown);
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::fleet::{Budget, Selector};
+
+    fn result(id: &str, wave: &str, outcome: &str) -> TargetResult {
+        serde_json::from_value(json!({"id": id, "wave": wave, "outcome": outcome, "fingerprint": "f"})).unwrap()
+    }
+
+    fn wave(name: &str, budget: Budget) -> Wave {
+        Wave { name: name.into(), selector: Selector::Rest, budget }
+    }
+
+    #[test]
+    fn budgets_hold_over_all_shards() {
+        // Two shards of wave `early`, each within its own max_failures = 1.
+        let targets = vec![
+            result("a", "canary", ledger::APPLIED),
+            result("b", "early", ledger::FAILED),
+            result("c", "early", ledger::APPLIED),
+            result("d", "early", ledger::FAILED),
+            result("e", "early", ledger::APPLIED),
+        ];
+        let waves = [wave("canary", Budget::Failures(0)), wave("early", Budget::Failures(1))];
+        let mut r = record(targets.clone(), Some("h"), vec!["0/2".into(), "1/2".into()], None);
+        assert_eq!(r.fleet["exit_code"], 4);
+        let why = check_budgets(&mut r, &waves).unwrap().expect("spent over both shards");
+        assert_eq!(why, "wave `early` spent its failure budget over all shards (2 failed of 4, max_failures = 1)");
+        assert_eq!((r.fleet["exit_code"].clone(), r.fleet["stopped_in_wave"].clone()), (json!(7), json!("early")));
+        assert!(r.markdown.contains("**Stopped:** wave `early`"), "{}", r.markdown);
+
+        let within = [wave("canary", Budget::Failures(0)), wave("early", Budget::Ratio(0.5))];
+        let mut r = record(targets.clone(), Some("h"), vec![], None);
+        assert_eq!(check_budgets(&mut r, &within), Ok(None));
+        assert_eq!(r.fleet["exit_code"], 4);
+
+        let unknown = [wave("early", Budget::Failures(5))];
+        let e = check_budgets(&mut record(targets, Some("h"), vec![], None), &unknown).unwrap_err();
+        assert!(e.contains("wave `canary`"), "{e}");
+    }
 }

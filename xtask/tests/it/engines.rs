@@ -151,7 +151,7 @@ fn fleet_workflow_runs_gated_sharded_waves_and_passes_actionlint() {
 
     // Each later wave: a matrix over the plan's shards, behind a gate job whose
     // environment has the required reviewers, after the wave before it.
-    for (wave, gate, before) in [("early", "approve-early", "canary"), ("rest", "approve-rest", "early")] {
+    for (wave, gate, before) in [("early", "approve-early", "canary"), ("rest", "approve-rest", "budget-early")] {
         let job = &jobs[wave];
         let strategy = &job["strategy"];
         assert_eq!(strategy["fail-fast"], false, "{wave}: one shard's failure must not cancel the others");
@@ -161,8 +161,21 @@ fn fleet_workflow_runs_gated_sharded_waves_and_passes_actionlint() {
         assert_contains(&runs(wave), &format!("deploy-fleet --wave {wave} --shard \"$SHARD\" --report \"$REPORT\""));
         assert!(needs(wave).contains(&gate.to_string()) && needs(wave).contains(&"plan".to_string()), "{wave}");
         assert!(jobs[gate]["environment"].as_str().is_some_and(|e| !e.is_empty()), "{gate} has no environment");
-        assert_eq!(needs(gate), [before], "{gate} must wait for wave {before}");
+        assert_eq!(needs(gate), [before], "{gate} must wait for {before}");
+        // A shard's 4 (failures within its budget) passes the job; anything else fails it.
+        assert_contains(&runs(wave), "if [ \"$status\" -eq 4 ]; then");
+        assert_contains(&runs(wave), "exit \"$status\"");
     }
+    // Between the sharded waves the budget holds over all shards: a job merges
+    // wave early's shard reports with `fleet-report --budget` (exit 7 when spent,
+    // which fails it) before the next wave can be approved.
+    assert_eq!(needs("budget-early"), ["early"]);
+    assert_contains(&runs("budget-early"), "cargo xtask fleet-report --budget early-reports/*.json || status=$?");
+    assert!(jobs["budget-early"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["with"]["pattern"] == "fleet-report-early-*" && s["with"]["path"] == "early-reports"));
 
     // Every job that deploys uploads its report, also after a failure, replacing a
     // failed attempt's on "Re-run failed jobs".
@@ -251,7 +264,7 @@ fn fleet_k8s_job_is_valid_kubernetes_and_shards_by_completion_index() {
     let path = root.join(K8S_JOB);
     let out = kubernetes_validate(&path);
     assert_eq!(out.code, Some(0), "{}", out.all());
-    assert_eq!(out.all().matches(" passed for resource job/").count(), 4, "{}", out.all());
+    assert_eq!(out.all().matches(" passed for resource job/").count(), 5, "{}", out.all());
 
     let docs = yaml_docs(&path);
     let jobs = deploy_jobs(&docs);
@@ -315,6 +328,15 @@ fn fleet_k8s_job_is_valid_kubernetes_and_shards_by_completion_index() {
             }
         }
     }
+
+    // The budget between the waves: a Job, suspended until the canary is done,
+    // that checks the wave's budget over all its shards' reports; 7 (spent) fails
+    // it, 4 (failures within the budget) passes.
+    let gate = docs.iter().find(|d| d["metadata"]["name"] == "deploy-fleet-budget-canary").expect("the budget Job");
+    assert_eq!(gate["spec"]["suspend"], true);
+    let script = strs(&gate["spec"]["template"]["spec"]["containers"][0]["args"]).join(" ");
+    assert_contains(&script, "xtask fleet-report --budget /reports/deploy-fleet-canary/*.json");
+    assert_contains(&script, "[ \"$s\" -eq 4 ] && exit 0; exit \"$s\"");
 
     // And the schema does catch this file broken.
     let text = std::fs::read_to_string(&path).unwrap();

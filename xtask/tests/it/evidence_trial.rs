@@ -404,3 +404,126 @@ fn a_half_file_run_by_hand_is_partial_by_its_seed_rows() {
     assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
     assert_eq!(ev.decided_by(), Some("the transactional rule"));
 }
+
+/// Issue 25 item 3: a file Prisma runs as one transaction whose DDL was pasted into psql
+/// and whose data statements were not (an UPDATE backfilling the new column, an
+/// INSERT ... SELECT filling the new table). The catalogs show all of its DDL, so the
+/// transactional rule alone said "applied"; the rows the UPDATE would still change, and
+/// the rows the SELECT would add, show that the data half did not run: "partial (run by
+/// hand?)". Checked read-only: the data is as it was. Run whole, it is applied, and the
+/// checks say its data statements would change no row now.
+#[test]
+fn a_half_file_run_by_hand_is_partial_by_the_rows_its_data_statements_would_change() {
+    let db = Db::start("hand-run-rows");
+    let ddl = "CREATE TABLE \"kinds\" (\"name\" TEXT PRIMARY KEY);\nALTER TABLE \"items\" ADD COLUMN \"label\" TEXT;\n";
+    let data = "UPDATE \"items\" SET \"label\" = coalesce(upper(\"kind\"), 'NONE') WHERE \"id\" > 0;\n\
+                INSERT INTO \"kinds\" (\"name\") SELECT DISTINCT \"kind\" FROM \"items\" WHERE \"kind\" IS NOT NULL;\n";
+    let file = format!("{ddl}{data}");
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    db.run(ddl);
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.summary().starts_with("partial (run by hand?)"), "{}", ev.summary());
+    assert_eq!(ev.decided_by(), Some("row checks"));
+    let rows = ev.rows.clone().unwrap();
+    assert_eq!(rows.not_done.len(), 2, "{rows:?}");
+    assert!(rows.not_done[0].starts_with("line 3: UPDATE \"items\""), "{rows:?}");
+    assert!(rows.not_done[1].starts_with("line 4: INSERT INTO \"kinds\""), "{rows:?}");
+    assert!(ev.rerun_blocker.as_deref().unwrap().contains("line 3: UPDATE"), "{:?}", ev.rerun_blocker);
+    assert!(ev.report().contains("  checked against the rows: not done:\n    line 3: UPDATE"), "{}", ev.report());
+    assert_eq!(ev.trial, None);
+    // A deploy after the paste fails on "already exists" for the table: not counting it
+    // (it predates that attempt) leaves the column, which would read applied; the rows
+    // still say otherwise.
+    let mut discounted = ev.clone();
+    assert!(discounted.discount("kinds"));
+    assert_eq!(discounted.verdict, Verdict::Partial, "{}", discounted.report());
+    assert!(discounted.summary().starts_with("partial (run by hand?)"), "{}", discounted.summary());
+    assert_eq!(db.run("SELECT count(*) FROM \"items\" WHERE \"label\" IS NOT NULL").trim(), "0");
+    assert_eq!(db.run("SELECT count(*) FROM \"kinds\"").trim(), "0");
+    // Half of the data half: the UPDATE ran, the INSERT did not.
+    db.run("UPDATE \"items\" SET \"label\" = coalesce(upper(\"kind\"), 'NONE') WHERE \"id\" > 0;");
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    let rows = ev.rows.clone().unwrap();
+    assert_eq!((rows.done.len(), rows.not_done.len()), (1, 1), "{rows:?}");
+    // All of it: applied, and nothing left to the rule.
+    db.run("INSERT INTO \"kinds\" (\"name\") SELECT DISTINCT \"kind\" FROM \"items\" WHERE \"kind\" IS NOT NULL;");
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert_eq!(ev.rows.as_ref().map(|r| r.done.len()), Some(2), "{}", ev.report());
+    assert!(ev.relies_on_rule.is_empty(), "{:?}", ev.relies_on_rule);
+    assert!(ev.summary().contains("checked against the rows, would change no row now"), "{}", ev.summary());
+}
+
+/// Issue 25 item 3: where the rows cannot show a data statement (an UPDATE that reads
+/// the column it sets changes the rows again every time), an applied verdict says, in
+/// its summary (which the JSON reports carry) and in its JSON, that it relies on the
+/// transactional rule. A check that cannot get its lock in time is "not checked", never
+/// "done".
+#[test]
+fn an_applied_verdict_says_what_relies_on_the_transactional_rule() {
+    let db = Db::start("hand-run-rule");
+    let file = "ALTER TABLE \"items\" ADD COLUMN \"n\" INTEGER NOT NULL DEFAULT 1;\n\
+                UPDATE \"items\" SET \"n\" = \"n\" * 60;\n";
+    db.run("ALTER TABLE \"items\" ADD COLUMN \"n\" INTEGER NOT NULL DEFAULT 1;");
+    let ev = db.assess(file);
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert!(ev.summary().contains("rely on the transactional rule"), "{}", ev.summary());
+    assert!(ev.summary().contains("line 2: UPDATE \"items\" SET \"n\" = \"n\" * 60"), "{}", ev.summary());
+    assert!(ev.summary().contains("from the columns it sets"), "{}", ev.summary());
+    let json = serde_json::to_value(&ev).unwrap();
+    assert!(json["relies_on_rule"][0].as_str().unwrap().contains("line 2: UPDATE"), "{json}");
+    assert!(
+        ev.report().contains("  relies on the transactional rule (not checked against the rows):\n"),
+        "{}",
+        ev.report()
+    );
+
+    // A checkable UPDATE whose table another session holds locked: the check gives up
+    // after its lock timeout, and the verdict relies on the rule for it.
+    let file = "ALTER TABLE \"items\" ADD COLUMN \"m\" TEXT;\nUPDATE \"items\" SET \"m\" = 'x';\n";
+    db.run("ALTER TABLE \"items\" ADD COLUMN \"m\" TEXT;");
+    let ev = std::thread::scope(|scope| {
+        let holder = scope.spawn(|| {
+            db.run("BEGIN; LOCK TABLE \"items\" IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;");
+        });
+        let locked =
+            "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = '\"items\"'::regclass";
+        while db.run(locked).trim() != "1" {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let ev = db.assess(file);
+        holder.join().unwrap();
+        ev
+    });
+    assert_eq!(ev.verdict, Verdict::Applied, "{}", ev.report());
+    assert_eq!(ev.rows.as_ref().map(|r| r.done.len()), Some(0), "{}", ev.report());
+    assert!(ev.relies_on_rule[0].contains("the check could not run"), "{:?}", ev.relies_on_rule);
+    assert!(ev.summary().contains("rely on the transactional rule"), "{}", ev.summary());
+}
+
+/// Issue 25 item 3: the catalogs show a statement of a one-transaction file missing
+/// (its CREATE TABLE is there, its CREATE INDEX and ADD COLUMN are not: a person pasted
+/// the first statement): "partial (run by hand?)", naming the first missing statement.
+#[test]
+fn a_statement_the_catalogs_show_missing_reads_run_by_hand() {
+    let db = Db::start("hand-run-ddl");
+    let create = "CREATE TABLE \"tags\" (\"id\" INTEGER NOT NULL, CONSTRAINT \"tags_pkey\" PRIMARY KEY (\"id\"));\n";
+    let file = format!(
+        "{create}CREATE INDEX \"items_kind_idx\" ON \"items\"(\"kind\");\nALTER TABLE \"items\" ADD COLUMN \"tag\" INTEGER;\n"
+    );
+    db.run(create);
+    let ev = db.assess(&file);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    let summary = ev.summary();
+    assert!(summary.starts_with("partial (run by hand?): "), "{summary}");
+    assert!(
+        summary.contains(
+            "line 2 is not (CREATE INDEX \"items_kind_idx\" ON \"items\"(\"kind\"): index \"public\".\"items_kind_idx\" does not exist)"
+        ),
+        "{summary}"
+    );
+    assert!(serde_json::to_value(&ev).unwrap()["run_by_hand"].as_str().is_some());
+}

@@ -76,6 +76,39 @@ fn plain_mode_lines_carry_rfc3339_timestamps() {
     assert!(!out.stderr.contains('\x1b'), "ANSI codes in plain mode: {:?}", out.stderr);
 }
 
+/// A task's output is shown line by line from both of its streams, whatever its
+/// size and however it ends: one loop reads stdout and stderr (proc::pump), so a
+/// child filling one pipe while the other stays quiet must not stall, each
+/// stream's lines keep their order, a last line without a newline is still shown
+/// and a byte that is not UTF-8 does not end the stream.
+#[test]
+fn a_tasks_output_from_both_streams_is_shown_whole_and_in_order() {
+    let p = Project::new(
+        r#"
+[tasks.noisy]
+run = ["sh", "-c", '''
+i=0; while [ $i -lt 3000 ]; do echo "out line $i ................"; i=$((i+1)); done
+i=0; while [ $i -lt 3000 ]; do echo "err line $i ................" >&2; i=$((i+1)); done
+printf 'not utf-8: \377\n'; printf 'out tail'; printf 'err tail' >&2
+''']
+"#,
+    );
+    let out = p.xtask().arg("noisy").env("CI", "true").run();
+    out.expect_code(0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for stream in ["out", "err"] {
+        let numbers: Vec<usize> = all
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{stream} line ")))
+            .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(numbers, (0..3000).collect::<Vec<_>>(), "{stream} lines lost or out of order");
+    }
+    for tail in ["out tail", "err tail", "not utf-8: \u{fffd}"] {
+        assert!(all.lines().any(|l| l == tail), "{tail:?} missing:\n{}", &all[all.len().saturating_sub(2000)..]);
+    }
+}
+
 #[test]
 fn unknown_task_exits_2_with_the_list_and_a_suggestion() {
     let p = Project::new(CHAIN);

@@ -40,7 +40,7 @@ pub(crate) const DATA_CHANGES: &str = "data changes cannot be checked in the cat
 /// Whether a `WITH` statement's own statement (after its common table expressions) is
 /// `INSERT`, `UPDATE`, `DELETE` or `MERGE`. (Its expressions may call functions, as an
 /// `UPDATE`'s may; a `WITH ... SELECT` may be `SELECT ... INTO` and make a table.)
-pub(super) fn modifies_rows(toks: &[Token]) -> bool {
+pub(crate) fn modifies_rows(toks: &[Token]) -> bool {
     let mut depth = 0usize;
     for t in toks.iter().skip(1) {
         if t.is_punct('(') {

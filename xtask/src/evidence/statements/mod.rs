@@ -33,8 +33,7 @@ pub(crate) use blocks::transactional;
 pub(crate) use blocks::{one_unit, units};
 #[cfg(test)]
 pub(crate) use constraints::pkey_name;
-use data::modifies_rows;
-pub(crate) use data::{into_temp, DATA_CHANGES};
+pub(crate) use data::{into_temp, modifies_rows, DATA_CHANGES};
 pub(crate) use parser::shorten;
 use parser::{fold, truncate, P};
 
