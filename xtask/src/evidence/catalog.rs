@@ -4,7 +4,9 @@
 //! `pg_type`, `pg_enum`, `pg_constraint`, `pg_trigger`, `pg_proc`, `pg_extension` and `pg_namespace`.
 //! A function is matched on its name, input argument types (`proargtypes`), body
 //! (`prosrc`, which the server stores verbatim), language, return type and attributes;
-//! a view only on its presence and kind.
+//! a view on its presence and kind, and where the migration re-creates it, on its query
+//! (`pg_get_viewdef`); a constraint without a name among its table's constraints by
+//! definition (`pg_get_constraintdef` of each, as a JSON array).
 //! Definitions (a column's default, a constraint's or an index's definition) come back
 //! as the server prints them (`pg_get_expr`, `pg_get_constraintdef`, `pg_get_indexdef`)
 //! and are compared here, in the spelling of [`super::definition`].
@@ -59,6 +61,10 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
         Object::View { schema, name, materialized } => {
             ("view", schema, name, "", if *materialized { "m" } else { "v" }.to_string(), Vec::new())
         }
+        Object::ViewDef { schema, name, materialized, .. } => {
+            ("view_def", schema, name, "", if *materialized { "m" } else { "v" }.to_string(), Vec::new())
+        }
+        Object::Unnamed { schema, table, .. } => ("unnamed", schema, table, "", String::new(), Vec::new()),
         Object::Function { schema, name, args, def } => {
             // `l`: each argument's candidate types as `aNNNN:type` (the first that exists
             // counts, as in `column_type`), the return type's as `r:type`; `m`: which parts
@@ -125,7 +131,7 @@ rels AS (
   FROM o JOIN pg_namespace n ON n.nspname = o.s
   JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = o.a
   LEFT JOIN pg_index x ON x.indexrelid = c.oid
-  WHERE o.kind IN ('table', 'index', 'sequence', 'index_def', 'view')
+  WHERE o.kind IN ('table', 'index', 'sequence', 'index_def', 'view', 'view_def', 'unnamed')
 ),
 cols AS (
   SELECT o.i, a.attnotnull, a.atthasdef, a.atttypid, a.atttypmod, pg_get_expr(d.adbin, d.adrelid) AS def
@@ -147,6 +153,8 @@ SELECT o.i, CASE o.kind
   WHEN 'extension' THEN CASE WHEN EXISTS (SELECT FROM pg_extension WHERE extname = o.a) THEN 'present' ELSE 'absent' END
   WHEN 'table' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind IN ('r', 'p') THEN 'present' ELSE 'invalid' END
   WHEN 'view' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind::text = o.m THEN 'present' ELSE 'invalid' END
+  WHEN 'view_def' THEN CASE WHEN r.oid IS NULL OR r.relkind::text <> o.m THEN 'absent' ELSE 'compare' END
+  WHEN 'unnamed' THEN CASE WHEN r.oid IS NULL OR r.relkind NOT IN ('r', 'p') THEN 'absent' ELSE 'compare' END
   WHEN 'function' THEN (
     SELECT CASE WHEN count(*) = 0 THEN 'absent' WHEN count(*) > 1 THEN 'invalid' ELSE 'present' END
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -210,6 +218,10 @@ END,
 CASE o.kind
   WHEN 'default' THEN k.def
   WHEN 'index_def' THEN pg_get_indexdef(r.oid)
+  WHEN 'view_def' THEN pg_get_viewdef(r.oid)
+  -- Every constraint of the table, as a JSON array of definitions.
+  WHEN 'unnamed' THEN (SELECT coalesce(json_agg(pg_get_constraintdef(x.oid) ORDER BY x.oid), '[]')::text
+    FROM pg_constraint x WHERE x.conrelid = r.oid)
   WHEN 'constraint_def' THEN (
     SELECT pg_get_constraintdef(x.oid) FROM pg_constraint x JOIN pg_class c ON c.oid = x.conrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -252,6 +264,29 @@ fn parse(objects: &[Object], rows: &[Vec<Option<String>>]) -> Result<HashMap<Obj
 /// Whether the definition the server printed is the one `o` expects.
 fn compare(o: &Object, printed: Option<&str>) -> Found {
     let same = match o {
+        Object::ViewDef { def, names, .. } => {
+            return match printed.map(|p| definition::view_compare(def, names, p)) {
+                Some(definition::ViewMatch::Same) => Found::Present,
+                Some(definition::ViewMatch::Other) => Found::Absent,
+                // Neither the same nor certainly another query: "invalid" (see `Object::ViewDef`).
+                _ => Found::Invalid,
+            };
+        }
+        Object::Unnamed { def, .. } => {
+            let Some(defs) = printed.and_then(|p| serde_json::from_str::<Vec<String>>(p).ok()) else {
+                return Found::Invalid;
+            };
+            let printed: Vec<String> = defs.iter().map(|d| definition::constraint(d)).collect();
+            // The server prints a check's expression its own way: another CHECK on the
+            // table may be this one spelled otherwise.
+            let check_unsure = def.starts_with("check ") && printed.iter().any(|d| d.starts_with("check "));
+            return match printed.iter().filter(|d| *d == def).count() {
+                0 if check_unsure => Found::Invalid,
+                0 => Found::Absent,
+                1 => Found::Present,
+                _ => Found::Invalid,
+            };
+        }
         Object::Default { value, .. } => value.as_deref() == printed.map(definition::expression).as_deref(),
         Object::ConstraintDef { def, .. } => printed.map(definition::constraint).as_deref() == Some(def.as_str()),
         Object::IndexDef { def, .. } => printed.and_then(definition::index).as_deref() == Some(def.as_str()),

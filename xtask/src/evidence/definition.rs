@@ -65,6 +65,11 @@ pub(crate) fn constraint_tokens(toks: &[Token]) -> String {
             i += 2;
             continue;
         }
+        // The defaults the server does not print.
+        if (w == "not" && next == Some("deferrable")) || (w == "initially" && next == Some("immediate")) {
+            i += 2;
+            continue;
+        }
         out.push(words[i].clone());
         i += 1;
     }
@@ -104,6 +109,191 @@ pub(crate) fn index_tokens(toks: &[Token]) -> Option<String> {
     }
     let rest: Vec<String> = canonical(toks.get(i..)?).into_iter().filter(|w| w != "asc").collect();
     Some(format!("{}using {method} {}", if unique { "unique " } else { "" }, rest.join(" ")))
+}
+
+/// How a view's query as the server prints it compares with the file's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ViewMatch {
+    /// The same query, in the spelling of [`view_query`].
+    Same,
+    /// Certainly another query: one of them references a name the other does not.
+    Other,
+    /// The spellings differ, but not in a way that shows another query.
+    Unsure,
+}
+
+/// A view's query (what follows `AS` in `CREATE VIEW`, or `pg_get_viewdef`) in one
+/// comparable spelling: the words of [`canonical`] without what the server adds or
+/// drops in printing a view: table qualifiers of columns, the alias it gives an
+/// output column after its own name (`count(*) AS count`, `lower(x) AS lower`,
+/// `AS "?column?"`), `AS` before a table alias, `INNER` and `OUTER` in joins, `ASC`,
+/// and the closing semicolon.
+pub(crate) fn view_query(toks: &[Token]) -> String {
+    let kept = without_implied_aliases(&without_cast_calls(toks));
+    let words = canonical(&kept);
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).map(String::as_str);
+        let skip = match w.as_str() {
+            "inner" => next == Some("join"),
+            "outer" => matches!(out.last().map(String::as_str), Some("left" | "right" | "full")),
+            "asc" | "as" => true,
+            ";" => next.is_none(),
+            _ => false,
+        };
+        if !skip {
+            out.push(w.clone());
+        }
+    }
+    out.join(" ")
+}
+
+/// `toks` with `CAST(x AS type)` as `(x)`: the server prints it `(x)::type`, and casts
+/// do not count (see [`canonical`]).
+fn without_cast_calls(toks: &[Token]) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    // The depth of each CAST( still open, and of the one whose `AS type` is being skipped.
+    let mut open: Vec<i32> = Vec::new();
+    let mut skip_at: Option<i32> = None;
+    let mut depth = 0i32;
+    for (i, t) in toks.iter().enumerate() {
+        let after_cast = i > 0 && toks[i - 1].is_word("cast");
+        if t.is_word("cast") && toks.get(i + 1).is_some_and(|n| n.is_punct('(')) && skip_at.is_none() {
+            continue;
+        }
+        if t.is_punct('(') {
+            depth += 1;
+            if after_cast && skip_at.is_none() {
+                open.push(depth);
+            }
+        } else if t.is_punct(')') {
+            if open.last() == Some(&depth) {
+                open.pop();
+                if skip_at == Some(depth) {
+                    skip_at = None;
+                }
+                depth -= 1;
+                out.push(t.clone());
+                continue;
+            }
+            depth -= 1;
+        } else if skip_at.is_none() && t.is_word("as") && open.last() == Some(&depth) {
+            skip_at = Some(depth);
+            continue;
+        }
+        if skip_at.is_none() {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
+/// `toks` without each `AS name` whose name is the one the server would give the
+/// output column anyway: the column's or the function's own name (the first word of
+/// the item, qualifiers aside), or `"?column?"`.
+fn without_implied_aliases(toks: &[Token]) -> Vec<Token> {
+    let ident = |t: &Token| match &t.tok {
+        Tok::Word(w) => Some(w.to_ascii_lowercase()),
+        Tok::Quoted(q) => Some(q.clone()),
+        _ => None,
+    };
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    let mut i = 0;
+    while i < toks.len() {
+        if toks[i].is_word("as") {
+            if let Some(alias) = toks.get(i + 1).and_then(ident) {
+                // The start of this item: after the last `,`, `SELECT` or `DISTINCT` at this depth.
+                let mut depth = 0i32;
+                let mut start = None;
+                for (k, t) in out.iter().enumerate().rev() {
+                    if t.is_punct(')') {
+                        depth += 1;
+                    } else if t.is_punct('(') {
+                        if depth == 0 {
+                            start = Some(k + 1);
+                            break;
+                        }
+                        depth -= 1;
+                    } else if depth == 0 && (t.is_punct(',') || t.is_word("select") || t.is_word("distinct")) {
+                        start = Some(k + 1);
+                        break;
+                    }
+                }
+                // Its first name, parentheses and qualifiers aside (`(u.id)::text` is `id`).
+                let mut k = start.unwrap_or(0);
+                while out.get(k).is_some_and(|t| t.is_punct('(')) {
+                    k += 1;
+                }
+                while out.get(k + 1).is_some_and(|t| t.is_punct('.')) && out.get(k + 2).and_then(ident).is_some() {
+                    k += 2;
+                }
+                let own = out.get(k).and_then(ident);
+                if alias == "?column?" || own.as_deref() == Some(alias.as_str()) {
+                    i += 2;
+                    continue;
+                }
+            }
+        }
+        out.push(toks[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// The names a view's query certainly references: its quoted identifiers and the
+/// names after a qualifier (`u.score` is `score`), apart from type names in casts.
+pub(crate) fn view_names(toks: &[Token]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let name = match &t.tok {
+            // The name the server gives an output column without one.
+            Tok::Quoted(q) if q == "?column?" => continue,
+            Tok::Quoted(q) => q.clone(),
+            Tok::Word(w) if i > 0 && toks[i - 1].is_punct('.') => w.to_ascii_lowercase(),
+            _ => continue,
+        };
+        // `::"Role"`, `::public."Role"`: a type the server may add or drop.
+        let cast = (i > 0 && matches!(toks[i - 1].tok, Tok::Cast))
+            || (i > 2 && toks[i - 1].is_punct('.') && matches!(toks[i - 3].tok, Tok::Cast));
+        if !cast && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Compares the view query the server printed (`pg_get_viewdef`) with the file's,
+/// given as [`view_query`] (`def`) and [`view_names`] (`names`) of it. Another query
+/// only when one side references a name the other does not: a name of the file's
+/// query missing from the printed one, or a column the printed query names after a
+/// qualifier that the file's query never mentions (not checked when the file's query
+/// has `*`, which the server prints as the list of columns).
+pub(crate) fn view_compare(def: &str, names: &[String], printed: &str) -> ViewMatch {
+    let toks = lexer::tokenize(printed);
+    if toks.iter().any(|t| matches!(t.tok, Tok::Bad(_) | Tok::Opaque)) {
+        return ViewMatch::Unsure;
+    }
+    if view_query(&toks) == def {
+        return ViewMatch::Same;
+    }
+    let printed_words: Vec<String> = toks
+        .iter()
+        .filter_map(|t| match &t.tok {
+            Tok::Word(w) => Some(w.to_ascii_lowercase()),
+            Tok::Quoted(q) => Some(q.clone()),
+            _ => None,
+        })
+        .collect();
+    if names.iter().any(|n| !printed_words.contains(n)) {
+        return ViewMatch::Other;
+    }
+    let file_words: Vec<&str> = def.split(' ').collect();
+    let star = file_words.contains(&"*");
+    let mentioned = |n: &String| file_words.contains(&n.as_str()) || (n.contains(' ') && def.contains(n.as_str()));
+    if !star && view_names(&toks).iter().any(|n| !mentioned(n)) {
+        return ViewMatch::Other;
+    }
+    ViewMatch::Unsure
 }
 
 /// Words that continue a type name after a cast (`::timestamp without time zone`).
@@ -376,6 +566,87 @@ mod tests {
         assert_eq!(constraint(r#"PRIMARY KEY ("id")"#), constraint("PRIMARY KEY (id)"));
         assert_ne!(constraint(r#"PRIMARY KEY ("a", "b")"#), constraint("PRIMARY KEY (a)"));
         assert_ne!(constraint(r#"PRIMARY KEY ("Id")"#), constraint("PRIMARY KEY (id)"));
+        assert_eq!(
+            constraint(r#"FOREIGN KEY ("a") REFERENCES "T"("id") NOT DEFERRABLE INITIALLY IMMEDIATE"#),
+            constraint(r#"FOREIGN KEY (a) REFERENCES "T"(id)"#)
+        );
+        assert_ne!(
+            constraint(r#"FOREIGN KEY ("a") REFERENCES "T"("id") DEFERRABLE INITIALLY DEFERRED"#),
+            constraint(r#"FOREIGN KEY (a) REFERENCES "T"(id)"#)
+        );
+    }
+
+    fn view(sql: &str) -> (String, Vec<String>) {
+        let toks = lexer::tokenize(sql);
+        (view_query(&toks), view_names(&toks))
+    }
+
+    fn cmp(file: &str, printed: &str) -> ViewMatch {
+        let (def, names) = view(file);
+        view_compare(&def, &names, printed)
+    }
+
+    #[test]
+    fn view_queries_compare_as_the_server_prints_them() {
+        // What PostgreSQL 15 prints (search_path = pg_catalog) for the file's query.
+        let same = [
+            (
+                r#"SELECT "id", "email" FROM "User" WHERE "active""#,
+                "SELECT \"User\".id,\n    \"User\".email\n   FROM public.\"User\"\n  WHERE \"User\".active;",
+            ),
+            (
+                r#"SELECT u."id", count(p."id") AS "posts", 'x' AS tag, u.score + 1 FROM "User" u LEFT OUTER JOIN "Post" p ON p."authorId" = u."id" WHERE u."role" IN ('A','B') AND p.title LIKE 'a%' GROUP BY u."id" ORDER BY u."id" ASC"#,
+                "SELECT u.id,\n    count(p.id) AS posts,\n    'x'::text AS tag,\n    (u.score + 1) AS \"?column?\"\n   FROM (public.\"User\" u\n     LEFT JOIN public.\"Post\" p ON ((p.\"authorId\" = u.id)))\n  WHERE ((u.role = ANY (ARRAY['A'::text, 'B'::text])) AND ((p.title)::text ~~ 'a%'::text))\n  GROUP BY u.id\n  ORDER BY u.id;",
+            ),
+            ("select count(*) from users", " SELECT count(*) AS count\n   FROM public.users;"),
+            (
+                r#"SELECT w."userId", 'own' AS "relation" FROM "W" w UNION ALL SELECT wm."userId", wm.relation::text AS "relation" FROM "M" wm WHERE wm."removedAt" IS NULL"#,
+                " SELECT w.\"userId\",\n    'own'::text AS relation\n   FROM public.\"W\" w\nUNION ALL\n SELECT wm.\"userId\",\n    (wm.relation)::text AS relation\n   FROM public.\"M\" wm\n  WHERE (wm.\"removedAt\" IS NULL);",
+            ),
+            (
+                r#"SELECT "a".x FROM "A" AS "a" INNER JOIN "B" ON "B".id = "a".x"#,
+                " SELECT a.x\n   FROM (public.\"A\" a\n     JOIN public.\"B\" ON ((\"B\".id = a.x)));",
+            ),
+        ];
+        // CAST(x AS type), printed as (x)::type.
+        assert_eq!(
+            view(r#"SELECT "id" FROM "P" WHERE "s" = CAST('A'::text AS "S") AND CAST("n" AS varchar(10)) <> ''"#).0,
+            view(" SELECT \"P\".id\n   FROM public.\"P\"\n  WHERE ((\"P\".s = ('A'::text)::public.\"S\") AND ((\"P\".n)::character varying(10) <> ''));").0
+        );
+        for (file, printed) in same {
+            assert_eq!(
+                cmp(file, printed),
+                ViewMatch::Same,
+                "{file}\n{:?}\n{:?}",
+                view(file).0,
+                view_query(&lexer::tokenize(printed))
+            );
+        }
+        // The old query: a column only the new one has, or one only the old one has.
+        let old = " SELECT \"User\".id,\n    \"User\".email\n   FROM public.\"User\";";
+        assert_eq!(cmp(r#"SELECT "id", "email", "slug" FROM "User""#, old), ViewMatch::Other);
+        assert_eq!(cmp(r#"SELECT "id" FROM "User""#, old), ViewMatch::Other);
+        assert_eq!(
+            cmp(
+                r#"SELECT id FROM "User" WHERE "role" = 'A'::"Role""#,
+                " SELECT \"User\".id\n   FROM public.\"User\"\n  WHERE (\"User\".role = 'B'::public.\"Role\");"
+            ),
+            ViewMatch::Unsure
+        );
+        // Another constant only: neither the same nor certainly another query.
+        let printed = " SELECT \"User\".id\n   FROM public.\"User\"\n  WHERE (\"User\".score > 1);";
+        assert_eq!(cmp(r#"SELECT "id" FROM "User" WHERE "score" > 2"#, printed), ViewMatch::Unsure);
+        assert_eq!(cmp(r#"SELECT "id" FROM "User" WHERE "score" > 1"#, printed), ViewMatch::Same);
+        // `*` is printed as the list of columns: never "another query" for that.
+        assert_eq!(cmp(r#"SELECT * FROM "User""#, old), ViewMatch::Unsure);
+        // A cast the server adds to an enum type names no column.
+        assert_eq!(
+            cmp(
+                r#"SELECT "id" FROM "User" WHERE "role" = 'A'"#,
+                " SELECT \"User\".id\n   FROM public.\"User\"\n  WHERE (\"User\".role = 'A'::public.\"Role\");"
+            ),
+            ViewMatch::Same
+        );
     }
 
     #[test]

@@ -49,9 +49,10 @@
 //! transaction it is in when that is decided (one that committed while the rest did not
 //! makes the verdict *partial*: a re-run would repeat it). `CREATE OR REPLACE` is
 //! repeated safely by a re-run, so it never stands in the way of *not applied*. What of
-//! it is checked: a function's definition (see "Definitions"); a view's or trigger's
-//! presence only, which cannot show *applied* outside one transaction (the view may be
-//! there with its old query), and the same for a view or trigger the file drops and
+//! it is checked: a function's definition (see "Definitions"); a trigger's presence
+//! only, and a view's presence and, where it can be told apart, its query (which can
+//! show that it did not run, never that it did: the view may have had that query
+//! before), so neither shows *applied* outside one transaction; the same for a view or trigger the file drops and
 //! creates again, or a view created after a `DROP ... CASCADE` (`Body::Replace` lists
 //! them as "not checked"); nothing of a procedure, a rule, or a function with attributes
 //! the analyser does not compare. A file of nothing but such statements (and
@@ -92,9 +93,15 @@
 //! `STRICT`: a `CREATE OR REPLACE FUNCTION` whose old body is found has not run. A
 //! function created without `OR REPLACE` fails when one with its argument types exists,
 //! so finding it shows that the file ran; `DROP FUNCTION f` without arguments expects
-//! exactly one function `f` (two or more are "in the way": the drop fails on them). Views
-//! are compared by presence and kind only (`pg_get_viewdef` prints a normalised query);
-//! a table where a view should be, or the reverse, is "in the way". A constraint or index dropped and added again in one file gets
+//! exactly one function `f` (two or more are "in the way": the drop fails on them). A
+//! view is compared by presence and kind (a table where a view should be, or the
+//! reverse, is "in the way"), and one the file re-creates under its name
+//! (`CREATE OR REPLACE VIEW`, or a `DROP VIEW` then `CREATE VIEW`) also by its query:
+//! `pg_get_viewdef` and the file's query in one spelling (`definition::view_query`). A
+//! live query that is certainly another one (one side references a name the other
+//! does not) shows that the statement has not run; the file's query found shows
+//! nothing on its own (the view may have had that query before), and spellings that
+//! differ otherwise are not counted, as before the comparison. A constraint or index dropped and added again in one file gets
 //! another definition, so its new definition shows that the file ran.
 //! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
 //! a column that already has the target type counts as applied.
@@ -123,8 +130,18 @@
 //! default `public`), or to the one schema a `SET search_path` in the file names.
 //! Unquoted identifiers fold to lower case, quoted ones are exact, and both are cut to
 //! 63 bytes as the server does. An unnamed `PRIMARY KEY` is `<table>_pkey`; other
-//! unnamed constraints are not looked up (they exist exactly when their table does),
-//! and an `ADD` of one, or a `CREATE INDEX` without a name, is unknown.
+//! unnamed constraints of a `CREATE TABLE` are not looked up (they exist exactly when
+//! their table does). One added by `ALTER TABLE ... ADD FOREIGN KEY|UNIQUE|CHECK (...)`
+//! without a name (old Prisma's foreign keys) is looked up by what it is: among the
+//! table's constraints, the ones whose `pg_get_constraintdef` reads as its definition
+//! (columns in order, referenced table and columns, `ON DELETE`/`ON UPDATE` with
+//! `NO ACTION` as the default). One is "there", none "not there"; two or more leave
+//! the statement undecided (the verdict says so), since the statement does not fail
+//! on a copy but adds another, which is also why one copy found is in the way of a
+//! re-run. Like `ADD CONSTRAINT name` without a guard, the file was written for a
+//! table without that constraint, so the one found shows that it ran. A
+//! `CREATE INDEX` without a name, or `ADD EXCLUDE` and `ADD ... USING INDEX` without
+//! one, is unknown.
 
 mod catalog;
 mod definition;
@@ -660,7 +677,11 @@ fn names(o: &Object) -> Vec<&str> {
         | Object::Policy { table, name, .. } => {
             vec![table, name]
         }
-        Object::IndexDef { name, .. } | Object::View { name, .. } | Object::Function { name, .. } => vec![name],
+        Object::IndexDef { name, .. }
+        | Object::View { name, .. }
+        | Object::ViewDef { name, .. }
+        | Object::Function { name, .. } => vec![name],
+        Object::Unnamed { table, .. } => vec![table],
         Object::ColumnType { table, column, .. } => vec![table, column],
         Object::EnumValue { enum_name, .. } | Object::EnumValues { enum_name, .. } => {
             vec![enum_name]
@@ -698,8 +719,26 @@ pub(crate) fn judge(analysis: &Analysis, found: &HashMap<Object, Found>) -> Evid
 }
 
 /// [`judge`], not counting the changes to `predating` objects.
-fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &HashSet<Object>) -> Evidence {
+fn judge_with(analysis: &Analysis, found_in: &HashMap<Object, Found>, predating_in: &HashSet<Object>) -> Evidence {
+    let found = found_in;
     let state = |o: &Object| found.get(o).copied().unwrap_or(Found::Absent);
+    // What the catalogs could not decide by definition (see `Looked`) is not counted,
+    // as if it predated the migration.
+    let looked = Looked::find(analysis, found);
+    let mut predating = predating_in.clone();
+    predating.extend(looked.unsure.iter().cloned());
+    let predating = &predating;
+    // A view's query not compared is set again by a re-run, as without the comparison.
+    let mut adjusted;
+    let found = if looked.unsure.iter().any(|o| matches!(o, Object::ViewDef { .. })) {
+        adjusted = found.clone();
+        for o in looked.unsure.iter().filter(|o| matches!(o, Object::ViewDef { .. })) {
+            adjusted.insert(o.clone(), Found::Present);
+        }
+        &adjusted
+    } else {
+        found
+    };
     let counted: Vec<&Expectation> = analysis.expectations.iter().filter(|e| !predating.contains(&e.object)).collect();
     let (mut present, mut missing, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     for e in &counted {
@@ -716,6 +755,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
     }
     let mut rerun_blocker = None;
     let mut unknown = analysis.unknown.clone();
+    unknown.extend(looked.reasons.iter().cloned());
     // The transactional rule: Prisma sends the file as one query, which the server runs
     // as one implicit transaction, so what the analyser cannot check (data changes,
     // functions, ...) ran exactly when the checkable changes did.
@@ -863,7 +903,7 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         }
         _ => None,
     };
-    let predating = analysis.expectations.iter().filter(|e| predating.contains(&e.object)).cloned().collect();
+    let predating = analysis.expectations.iter().filter(|e| predating_in.contains(&e.object)).cloned().collect();
     let replaced = if verdict == Verdict::Unknown { Vec::new() } else { replaced.clone() };
     Evidence {
         rule,
@@ -882,7 +922,44 @@ fn judge_with(analysis: &Analysis, found: &HashMap<Object, Found>, predating: &H
         unknown,
         rerun_blocker,
         idempotent,
-        basis: Some(Box::new((analysis.clone(), found.clone()))),
+        basis: Some(Box::new((analysis.clone(), found_in.clone()))),
+    }
+}
+
+/// What the catalogs' lookups by definition found beyond present and absent.
+#[derive(Default)]
+struct Looked {
+    /// A view's query that could not be told the same as the file's or another one, and
+    /// an unnamed constraint of which the table has two or more of the definition.
+    unsure: HashSet<Object>,
+    /// Why an unnamed constraint stays undecided: `line N: STATEMENT (why)`.
+    reasons: Vec<String>,
+}
+
+impl Looked {
+    fn find(analysis: &Analysis, found: &HashMap<Object, Found>) -> Looked {
+        let mut out = Looked::default();
+        for e in &analysis.expectations {
+            let state = found.get(&e.object).copied().unwrap_or(Found::Absent);
+            match (&e.object, state) {
+                // Its statement stays "not checked" (`Body::Replace`), as without the comparison.
+                (Object::ViewDef { .. }, Found::Invalid) => {
+                    out.unsure.insert(e.object.clone());
+                }
+                (Object::Unnamed { table, .. }, Found::Invalid) => {
+                    out.unsure.insert(e.object.clone());
+                    out.reasons.push(format!(
+                        "line {}: {} (the catalogs cannot tell whether this statement added its constraint: table \
+                         {table:?} has two or more constraints of this definition, or another CHECK that may be this \
+                         one printed otherwise; compare its constraints (pg_constraint) with what the migrations add, \
+                         and drop an extra copy by hand if it ran twice)",
+                        e.line, e.statement
+                    ));
+                }
+                _ => {}
+            }
+        }
+        out
     }
 }
 

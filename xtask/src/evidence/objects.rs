@@ -98,13 +98,37 @@ pub enum Object {
         table: String,
         name: String,
     },
-    /// A view (`relkind` 'v'), or a materialized view ('m'): only its presence is
-    /// checked (`pg_get_viewdef` prints a normalised query the file's text cannot be
-    /// compared with).
+    /// A view (`relkind` 'v'), or a materialized view ('m'), by its presence; its query
+    /// is [`Object::ViewDef`].
     View {
         schema: String,
         name: String,
         materialized: bool,
+    },
+    /// "Present" means the view exists with this query: its `pg_get_viewdef` and the
+    /// file's query come out the same in the spelling of `definition::view_query`
+    /// (`def`); `names` are the names the file's query certainly references (see
+    /// `definition::view_names`), which tell another query apart when the spellings
+    /// differ. Found "invalid" when the two cannot be told the same or apart.
+    ViewDef {
+        schema: String,
+        name: String,
+        materialized: bool,
+        def: String,
+        names: Vec<String>,
+    },
+    /// A constraint added without a name (`ADD FOREIGN KEY (...) REFERENCES ...`,
+    /// `ADD UNIQUE (...)`, `ADD CHECK (...)`), looked up by what it is: "present" means
+    /// exactly one constraint of the table has this definition (in the spelling of
+    /// `definition::constraint`), "absent" none; "invalid" when that cannot be told: two
+    /// or more have it, or for a CHECK none does but the table has another CHECK (the
+    /// server may print the same expression otherwise).
+    Unnamed {
+        schema: String,
+        table: String,
+        def: String,
+        /// The constraint as the file writes it, for people.
+        text: String,
     },
     /// A function (not a procedure). With `args`: the one with exactly these input
     /// argument types (`proargtypes`); without: the only function of that name (two or
@@ -259,6 +283,12 @@ impl Object {
             Object::EnumValue { schema, enum_name, .. } | Object::EnumValues { schema, enum_name, .. } => {
                 Some(Object::Enum { schema: schema.clone(), name: enum_name.clone() })
             }
+            Object::ViewDef { schema, name, materialized, .. } => {
+                Some(Object::View { schema: schema.clone(), name: name.clone(), materialized: *materialized })
+            }
+            Object::Unnamed { schema, table, .. } => {
+                Some(Object::Table { schema: schema.clone(), name: table.clone() })
+            }
             Object::Function { schema, name, args: Some(args), def: Some(_) } => Some(Object::Function {
                 schema: schema.clone(),
                 name: name.clone(),
@@ -315,7 +345,8 @@ impl Object {
                 | O::Constraint { schema, table, .. }
                 | O::ConstraintDef { schema, table, .. }
                 | O::Trigger { schema, table, .. }
-                | O::Policy { schema, table, .. },
+                | O::Policy { schema, table, .. }
+                | O::Unnamed { schema, table, .. },
                 Owner::Relation { schema: s, name: n },
             ) => schema == s && table == n,
             (O::Index { schema, name } | O::IndexDef { schema, name, .. }, Owner::Index { schema: s, name: n }) => {
@@ -368,7 +399,8 @@ impl Object {
                 | O::Constraint { table, .. }
                 | O::ConstraintDef { table, .. }
                 | O::Trigger { table, .. }
-                | O::Policy { table, .. },
+                | O::Policy { table, .. }
+                | O::Unnamed { table, .. },
                 Owner::Relation { name: n, .. },
             ) => *table = n.clone(),
             (O::Index { name, .. } | O::IndexDef { name, .. }, Owner::Index { name: n, .. })
@@ -398,8 +430,9 @@ impl Object {
         Some(o)
     }
 
-    /// `NOT NULL`, default or type of a column, or the definition of a constraint or
-    /// index: found "invalid" when what it belongs to is missing.
+    /// `NOT NULL`, default or type of a column, or the definition of a constraint, an
+    /// index or a view: found "invalid" when what it belongs to is missing (a view's
+    /// query also when it cannot be compared).
     pub(crate) fn is_column_property(&self) -> bool {
         matches!(
             self,
@@ -408,6 +441,7 @@ impl Object {
                 | Object::ColumnType { .. }
                 | Object::ConstraintDef { .. }
                 | Object::IndexDef { .. }
+                | Object::ViewDef { .. }
         )
     }
 
@@ -446,6 +480,9 @@ impl Object {
             Object::Default { schema, table, column: c, .. } => Some((column(schema, table, c), "default")),
             Object::EnumValues { schema, enum_name, .. } => {
                 Some((Owner::Type { schema: schema.clone(), name: enum_name.clone() }, "values"))
+            }
+            Object::ViewDef { schema, name, .. } => {
+                Some((Owner::Relation { schema: schema.clone(), name: name.clone() }, "query"))
             }
             Object::ConstraintDef { schema, table, name, .. } => Some((
                 Owner::Constraint { schema: schema.clone(), table: table.clone(), name: name.clone() },
@@ -512,6 +549,9 @@ impl Object {
                     d.language
                 )
             }
+            Object::ViewDef { .. } => {
+                format!("{self} {} the query of the file", if yes { "has" } else { "does not have" })
+            }
             Object::EnumValues { values, .. } => {
                 let list: Vec<String> = values.iter().map(|v| quote_literal(v)).collect();
                 format!("{self} {} exactly the values ({})", if yes { "has" } else { "does not have" }, list.join(", "))
@@ -555,6 +595,13 @@ impl fmt::Display for Object {
             Object::Function { schema, name, args: Some(args), .. } => {
                 let list: Vec<String> = args.iter().map(|a| a.to_string()).collect();
                 write!(f, "function {}.{}({})", q(schema), q(name), list.join(", "))
+            }
+            Object::ViewDef { schema, name, materialized, .. } => {
+                let kind = if *materialized { "materialized view" } else { "view" };
+                write!(f, "{kind} {}.{}", q(schema), q(name))
+            }
+            Object::Unnamed { schema, table, text, .. } => {
+                write!(f, "unnamed constraint {text} on {}.{}", q(schema), q(table))
             }
             Object::Sequence { schema, name } => write!(f, "sequence {}.{}", q(schema), q(name)),
             Object::Extension { name } => write!(f, "extension {}", q(name)),

@@ -436,6 +436,10 @@ fn apply(
         };
         match &c.op {
             Op::Create { object, children, error } => {
+                if let (Object::Unnamed { .. }, Found::Present | Found::Invalid) = (object, get(state, object)) {
+                    // The server names the new one otherwise: no error, but a second copy.
+                    return Err((error, format!("{object} is already there: running it again would add a second one")));
+                }
                 if get(state, object) != Found::Absent {
                     return Err((error, format!("{object} already exists")));
                 }

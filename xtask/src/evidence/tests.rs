@@ -313,7 +313,9 @@ fn statements_that_cannot_be_checked_are_unknown() {
         "CREATE OR REPLACE AGGREGATE f(int) (SFUNC = int4pl, STYPE = int)",
         "SELECT pg_sleep(1)",
         "CREATE INDEX ON users (email)",
-        "ALTER TABLE users ADD UNIQUE (email)",
+        "ALTER TABLE users ADD EXCLUDE USING gist (c WITH &&)",
+        "ALTER TABLE users ADD UNIQUE USING INDEX users_email_idx",
+        "ALTER TABLE posts ADD FOREIGN KEY (a) REFERENCES public.users ON DELETE CASCADE",
         "ALTER TABLE users SET SCHEMA other",
         "CREATE TYPE pair AS (a int, b int)",
         "SET search_path TO tenant, public",
@@ -1245,6 +1247,95 @@ fn policies_are_looked_up_by_name_on_their_table() {
     assert!(has(&a, &pol("Doc", "old_one"), Presence::Absent));
     assert!(expect_of(&a, &pol("Doc", "old_one")).guarded);
     assert!(!expect_of(&a, &pol("Doc", "own")).guarded);
+}
+
+fn unnamed(a: &Analysis) -> Object {
+    a.expectations
+        .iter()
+        .find(|e| matches!(e.object, Object::Unnamed { .. }))
+        .map(|e| e.object.clone())
+        .unwrap_or_else(|| panic!("no unnamed constraint: {:#?} {:?}", a.expectations, a.unknown))
+}
+
+/// Old Prisma's `ADD FOREIGN KEY` without a name: looked up by its definition; one
+/// there is applied, none not applied, two or more undecided (a re-run adds a copy).
+#[test]
+fn unnamed_constraints_are_looked_up_by_definition() {
+    let sql = r#"ALTER TABLE "Post" ADD FOREIGN KEY ("authorId") REFERENCES "User"("id") ON DELETE CASCADE ON UPDATE CASCADE;"#;
+    let a = analyse(sql);
+    assert!(a.unknown.is_empty(), "{:?}", a.unknown);
+    let o = unnamed(&a);
+    let Object::Unnamed { def, .. } = &o else { unreachable!() };
+    assert_eq!(
+        def,
+        &definition::constraint(
+            "FOREIGN KEY (\"authorId\") REFERENCES public.\"User\"(id) ON UPDATE CASCADE ON DELETE CASCADE"
+        )
+    );
+    assert!(o.to_string().contains("unnamed constraint FOREIGN KEY"), "{o}");
+    let base = world(&[t("Post"), t("User")]);
+    let mut w = base.clone();
+    w.insert(o.clone(), Found::Present);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Applied, "{}", judge(&a, &w).report());
+    assert_eq!(judge(&a, &base).verdict, Verdict::NotApplied);
+    w.insert(o.clone(), Found::Invalid);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert!(ev.unknown[0].contains("two or more constraints of this definition"), "{:?}", ev.unknown);
+    assert!(ev.unknown[0].contains("line 1: ALTER TABLE"), "{:?}", ev.unknown);
+    // Beside a change that did not happen, a copy already there is in the way of a re-run.
+    let a = analyse(&format!("ALTER TABLE \"Post\" ADD COLUMN \"x\" INTEGER;\n{sql}"));
+    let mut w = base.clone();
+    w.insert(unnamed(&a), Found::Present);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Partial, "{}", ev.report());
+    assert!(ev.rerun_blocker.as_deref().unwrap().contains("would add a second one"), "{}", ev.report());
+    // UNIQUE and CHECK too; EXCLUDE and USING INDEX are not.
+    for sql in ["ALTER TABLE t ADD UNIQUE (a, b)", "ALTER TABLE t ADD CHECK (a > 0) NOT VALID"] {
+        let a = analyse(sql);
+        assert!(a.unknown.is_empty(), "{sql}: {:?}", a.unknown);
+        unnamed(&a);
+    }
+}
+
+fn view_def(a: &Analysis) -> Object {
+    a.expectations
+        .iter()
+        .find(|e| matches!(e.object, Object::ViewDef { .. }))
+        .map(|e| e.object.clone())
+        .unwrap_or_else(|| panic!("no view query: {:#?}", a.expectations))
+}
+
+/// A view created again under its name: its query, found another, is "not applied";
+/// found the file's, it shows nothing on its own (the old query may have been the same).
+#[test]
+fn a_recreated_view_is_judged_by_its_query() {
+    let sql = "DROP VIEW \"Active\";\nCREATE VIEW \"Active\" AS SELECT \"id\", \"slug\" FROM \"Page\";";
+    let a = analyse(sql);
+    let before = world(&[view("Active")]);
+    let ev = judge(&a, &before);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    let mut w = before.clone();
+    w.insert(view_def(&a), Found::Present);
+    assert_eq!(judge(&a, &w).verdict, Verdict::Unknown, "{}", judge(&a, &w).report());
+    // Could not be compared: as before the comparison.
+    w.insert(view_def(&a), Found::Invalid);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
+    assert!(ev.predating.is_empty(), "{}", ev.report());
+    // ... also where a re-run changes nothing but sets the view again: safe to run again.
+    let a = analyse("ALTER TABLE t ADD COLUMN IF NOT EXISTS c int;\nCREATE OR REPLACE VIEW v AS SELECT c FROM t;");
+    let mut w = applied_world(&a);
+    w.insert(view_def(&a), Found::Invalid);
+    let ev = judge(&a, &w);
+    assert_eq!(ev.verdict, Verdict::NotApplied, "{}", ev.report());
+    assert!(ev.rule.is_some(), "{}", ev.report());
+    // A column list or CHECK OPTION: not compared.
+    for sql in
+        ["CREATE OR REPLACE VIEW v (a) AS SELECT 1;", "CREATE OR REPLACE VIEW v AS SELECT a FROM t WITH CHECK OPTION;"]
+    {
+        assert!(!analyse(sql).expectations.iter().any(|e| matches!(e.object, Object::ViewDef { .. })), "{sql}");
+    }
 }
 
 /// Issue 25 item 3: a file Prisma runs as one transaction whose CREATE TABLE is in place

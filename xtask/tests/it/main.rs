@@ -8,6 +8,7 @@ mod datacheck;
 mod deploy;
 mod engines;
 mod evidence;
+mod evidence_catalog;
 mod evidence_trial;
 mod faults;
 mod fleet;

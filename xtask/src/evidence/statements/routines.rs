@@ -4,6 +4,7 @@
 use super::parser::{split_commas, P};
 use super::types::type_name;
 use super::{create, one, Body, Change, Cx, Op, Res};
+use crate::evidence::definition;
 use crate::evidence::lexer::Tok;
 use crate::evidence::lexer::Token;
 use crate::evidence::objects::FunctionDef;
@@ -43,7 +44,9 @@ impl Cx<'_> {
     }
 
     /// `CREATE [OR REPLACE] [MATERIALIZED] VIEW [IF NOT EXISTS] name [(columns)] [WITH (...)] AS query`:
-    /// only its presence is checked (`pg_get_viewdef` prints the query normalised).
+    /// a new view by its presence; one replaced or created again under its name also by
+    /// its query ([`Object::ViewDef`]), except with a column list or `CHECK OPTION`, which
+    /// `pg_get_viewdef` prints elsewhere, or for a materialized view.
     pub(super) fn create_view(&mut self, p: &mut P, replace: bool, materialized: bool) -> Res<Body> {
         let guard = materialized && p.eat_seq(&["if", "not", "exists"]);
         let (schema, name) = p.qname()?;
@@ -51,25 +54,29 @@ impl Cx<'_> {
         if !p.t[p.i..].iter().any(|t| t.is_word("as")) {
             return Err("a view without AS".into());
         }
-        let object = Object::View { schema, name, materialized };
-        let unchecked = "only that the view exists is checked, not its query";
-        if replace {
-            let set = Op::Set { object, presence: Presence::Present, once: false };
-            return Ok(Body::Replace(
-                format!("CREATE OR REPLACE VIEW: {unchecked}"),
-                vec![Change::new(set, Vec::new())],
-            ));
+        let object = Object::View { schema: schema.clone(), name: name.clone(), materialized };
+        let again = self.dropped.contains(&object) || self.cascaded;
+        if !replace && !again {
+            return Ok(one(create(object, Vec::new(), guard)));
         }
-        if self.dropped.contains(&object) || self.cascaded {
-            // It was there before the drop (perhaps with another query): finding it shows
-            // nothing, and a DROP ... CASCADE may have removed it without the file saying so.
-            let set = Op::Set { object, presence: Presence::Present, once: false };
-            return Ok(Body::Replace(
-                format!("a view created again after the file dropped it or dropped with CASCADE: {unchecked}"),
-                vec![Change::new(set, Vec::new())],
-            ));
+        // The same name before and after: its query is compared where the server's print
+        // of it can be told the same as the file's or another one (`definition::view_compare`).
+        let unchecked = "its query is compared with the file's where the two can be told the same or apart";
+        let set =
+            |object: Object| Change::new(Op::Set { object, presence: Presence::Present, once: false }, Vec::new());
+        let mut changes = vec![set(object)];
+        if let Some(query) = view_query(&p.t[p.i..]).filter(|_| !materialized) {
+            let (def, names) = (definition::view_query(query), definition::view_names(query));
+            changes.push(set(Object::ViewDef { schema, name, materialized, def, names }));
         }
-        Ok(one(create(object, Vec::new(), guard)))
+        let what = if replace {
+            "CREATE OR REPLACE VIEW"
+        } else {
+            // It was there before the drop (perhaps with another query), and a DROP ... CASCADE
+            // may have removed it without the file saying so.
+            "a view created again after the file dropped it or dropped with CASCADE"
+        };
+        Ok(Body::Replace(format!("{what}: {unchecked}"), changes))
     }
 
     /// `CREATE [OR REPLACE] FUNCTION name (args) RETURNS type LANGUAGE l AS 'body' ...`:
@@ -325,4 +332,31 @@ pub(super) fn function_args(group: &[Token], schema: &str, defaults: bool) -> Re
         }
     }
     Ok(out)
+}
+
+/// The query of `CREATE VIEW name [(columns)] [WITH (options)] AS query` (`toks` from
+/// after the name): `None` with a column list or `WITH ... CHECK OPTION`, which the
+/// server prints in other places.
+fn view_query(toks: &[Token]) -> Option<&[Token]> {
+    if toks.first()?.is_punct('(') {
+        return None;
+    }
+    let mut depth = 0i32;
+    let mut at = None;
+    for (i, t) in toks.iter().enumerate() {
+        if t.is_punct('(') {
+            depth += 1;
+        } else if t.is_punct(')') {
+            depth -= 1;
+        } else if depth == 0 && t.is_word("as") {
+            at = Some(i);
+            break;
+        }
+    }
+    let query = &toks[at? + 1..];
+    let n = query.len();
+    if n >= 2 && query[n - 2].is_word("check") && query[n - 1].is_word("option") {
+        return None;
+    }
+    (!query.is_empty()).then_some(query)
 }

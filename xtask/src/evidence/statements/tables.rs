@@ -2,7 +2,7 @@
 //! column actions, and the `ALTER TABLE` actions that set again what they set.
 
 use super::constraints::{constraint_exists_error, key_list, pkey_name};
-use super::parser::{split_commas, P};
+use super::parser::{shorten, split_commas, P};
 use super::types::type_name;
 use super::{create, one, Body, Change, Cx, Op, Res};
 use crate::evidence::definition;
@@ -247,6 +247,35 @@ impl Cx<'_> {
             let mut children = self.constraint(schema, table, pkey_name(table), a)?;
             children.remove(0);
             Ok((Op::Create { object, children, error: "42P16" }, Vec::new()))
+        } else if ["unique", "check", "foreign"].iter().any(|k| a.is(k))
+            && !a.t[a.i..].windows(2).any(|w| w[0].is_word("using") && w[1].is_word("index"))
+        {
+            // Old Prisma's `ADD FOREIGN KEY (...) REFERENCES ...`: the server names it, so it
+            // is looked up by its definition among the table's constraints. Another one of
+            // the same definition does not stop it: the statement adds a second one.
+            let rest = &a.t[a.i..];
+            // `REFERENCES t` without columns means its primary key, which the server
+            // prints by name: not compared.
+            if let Some(r) = rest.iter().position(|t| t.is_word("references")) {
+                let mut k = r + 2;
+                while rest.get(k).is_some_and(|t| t.is_punct('.')) {
+                    k += 2;
+                }
+                if !rest.get(k).is_some_and(|t| t.is_punct('(')) {
+                    return Err("a foreign key without a name or referenced columns cannot be looked up".into());
+                }
+            }
+            let text = match (rest.first(), rest.last()) {
+                (Some(f), Some(l)) => shorten(&self.src[f.start..l.end]),
+                _ => String::new(),
+            };
+            let object = Object::Unnamed {
+                schema: schema.into(),
+                table: table.into(),
+                def: definition::constraint_tokens(rest),
+                text,
+            };
+            Ok((Op::Create { object, children: Vec::new(), error: "duplicate" }, Vec::new()))
         } else if ["unique", "check", "foreign"].iter().any(|k| a.is(k))
             || (a.is("exclude") && (a.is_punct_at(1, '(') || a.is_at(1, "using")))
         {
