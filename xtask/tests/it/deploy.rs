@@ -556,7 +556,7 @@ fn partial_migration_stops_with_the_list_of_what_is_there() {
     out.expect_code(4);
     assert_eq!(resolves(&out), 0, "{}", out.all());
     let all = out.all();
-    assert_contains(&all, "partially applied");
+    assert_contains(&all, "partial (run by hand?)");
     // The lists: what is there, then what is not.
     let done = all.find("done (as the migration leaves it):").expect("no list of what is there");
     let not_done = all.find("not done (as the database has it now):").expect("no list of what is not there");
