@@ -329,6 +329,23 @@ fn not_tried(t: &FleetTarget, wave: &str, req: &Request) -> TargetResult {
     TargetResult { outcome: ledger::NOT_TRIED.into(), ..base(t, wave, req, Check::AtHead) }
 }
 
+/// This program, to run each target with. When its file was replaced or removed
+/// since the fleet started (a rebuild, a package upgrade: Linux then names it
+/// `PATH (deleted)`), the running program is still there as `/proc/self/exe`, and
+/// running that keeps every target on the version the plan was made with.
+fn own_program() -> Result<PathBuf, Failure> {
+    let proc_exe = Path::new("/proc/self/exe");
+    match std::env::current_exe() {
+        Ok(path) if path.is_file() => Ok(path),
+        _ if proc_exe.is_file() => Ok(proc_exe.to_path_buf()),
+        Ok(path) => Err(Failure::task(format!(
+            "this program's file {} is gone, so no target can be started: run the fleet again",
+            path.display()
+        ))),
+        Err(e) => Err(Failure::task(format!("cannot find this program to run a target with: {e}"))),
+    }
+}
+
 /// Starts one target's pipeline: this binary, the per-target deploy task, the
 /// target's URL in the configured variables (never in argv), its own report, its
 /// own backup directory, its output to its own log.
@@ -342,8 +359,7 @@ fn start(
     attempt: u32,
 ) -> Result<Running, Failure> {
     let config = ctx.config;
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::task(format!("cannot find this program to run a target with: {e}")))?;
+    let exe = own_program()?;
     let report = state.join("reports").join(format!("{}.json", t.id));
     let log = state.join("logs").join(format!("{}.log", t.id));
     let _ = std::fs::remove_file(&report);

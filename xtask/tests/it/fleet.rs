@@ -422,6 +422,39 @@ fn kill_9_mid_wave_then_resume_converges() {
     assert_eq!(f.ledger().len(), ledger.len(), "the second resume started a target");
 }
 
+/// The program's file replaced mid-fleet (a `cargo build` in another terminal,
+/// a package upgrade): the targets after it still start, on the version the fleet
+/// started with. Before, each later target failed with "`.../xtask (deleted)` was
+/// not found on PATH".
+#[test]
+fn targets_still_start_after_the_programs_file_is_replaced_mid_fleet() {
+    let toml = "[fleet]\ntargets = \"fleet/targets.jsonl\"\nworkers = 1\nper_server = 1\n";
+    let f = Fleet::new(2, 0, toml, "rehearse = \"off\"");
+    let copy = f.app.path().join("bin/xtask");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_xtask"), &copy).unwrap();
+    let child = crate::harness::Xtask::of(&copy, f.app.path())
+        .env("PW", f.app.password())
+        .args(["deploy-fleet", "--report", "fleet.json"])
+        .spawn();
+    let t0 = Instant::now();
+    while std::fs::read_dir(f.state_dir().join("logs")).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "the fleet never started a target");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Replaced as cargo does: a new file renamed over the old one.
+    let fresh = f.app.path().join("bin/xtask.new");
+    std::fs::write(&fresh, "#!/bin/sh\nexit 99\n").unwrap();
+    std::fs::rename(&fresh, &copy).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for (id, db, _) in &f.tenants {
+        assert!(f.at_head(db, "public"), "{id}: {:?}\n{stderr}", f.states(db, "public"));
+    }
+    assert_eq!(outcomes(&f.report("fleet.json")).values().filter(|o| *o == "applied").count(), 2);
+}
+
 /// Two servers, three shards started together as matrix legs would be: each
 /// target is in exactly one shard's report, a server's targets in one shard,
 /// and the merged report equals a single-process run over the same tenants.

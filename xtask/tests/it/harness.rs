@@ -73,7 +73,12 @@ const SCRUBBED: &[&str] = &[
 
 impl Xtask {
     pub fn new(dir: &Path) -> Xtask {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        Xtask::of(Path::new(env!("CARGO_BIN_EXE_xtask")), dir)
+    }
+
+    /// Another copy of the binary (`program`), run like [`Xtask::new`]'s.
+    pub fn of(program: &Path, dir: &Path) -> Xtask {
+        let mut cmd = Command::new(program);
         cmd.current_dir(dir);
         for k in SCRUBBED {
             cmd.env_remove(k);
