@@ -438,7 +438,15 @@ fn targets_still_start_after_the_programs_file_is_replaced_mid_fleet() {
         .args(["deploy-fleet", "--report", "fleet.json"])
         .spawn();
     let t0 = Instant::now();
-    while std::fs::read_dir(f.state_dir().join("logs")).map(|d| d.count()).unwrap_or(0) == 0 {
+    // A target's own output in its log (its preflight line): its program has started.
+    // The fleet writes to the log before it starts the child, which could then still
+    // run the new file.
+    let started = || {
+        std::fs::read_dir(f.state_dir().join("logs"))
+            .map(|d| d.flatten().any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("preflight ok"))))
+            .unwrap_or(false)
+    };
+    while !started() {
         assert!(t0.elapsed() < Duration::from_secs(120), "the fleet never started a target");
         std::thread::sleep(Duration::from_millis(20));
     }
