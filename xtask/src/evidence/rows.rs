@@ -336,21 +336,7 @@ fn update(src: &str, s: &[Token]) -> Result<Check, String> {
             ));
         }
     }
-    let mut j = set_end;
-    let mut from = String::new();
-    if s.get(j).is_some_and(|t| t.is_word("from")) {
-        let end = top_level(s, j + 1, &["where", "returning"]);
-        from = format!(", {}", text(src, &s[j + 1..end]));
-        j = end;
-    }
-    let mut cond = "true".to_string();
-    if s.get(j).is_some_and(|t| t.is_word("where")) {
-        if s.get(j + 1).is_some_and(|t| t.is_word("current")) {
-            return Err("WHERE CURRENT OF is not checked".into());
-        }
-        let end = top_level(s, j + 1, &["returning"]);
-        cond = text(src, &s[j + 1..end]);
-    }
+    let (from, cond, _) = joined_and_where(src, s, set_end, "from")?;
     let lhs: Vec<String> = columns.iter().map(|c| format!("{q}.{}", quote_ident(c))).collect();
     let rhs: Vec<String> = values.iter().map(|v| format!("({v})")).collect();
     let distinct = if columns.len() == 1 {
@@ -365,16 +351,14 @@ fn update(src: &str, s: &[Token]) -> Result<Check, String> {
     })
 }
 
-/// `DELETE FROM [ONLY] t [[AS] a] [USING ...] [WHERE cond] [RETURNING ...]`.
-fn delete(src: &str, s: &[Token]) -> Result<Check, String> {
-    if !s.get(1).is_some_and(|t| t.is_word("from")) {
-        return Err("a DELETE the check does not read".into());
-    }
-    let (rel, _, mut j) = relation(src, s, 2, &["using", "where", "returning"])?;
-    let mut using = String::new();
-    if s.get(j).is_some_and(|t| t.is_word("using")) {
+/// From `j`: the list of other tables an UPDATE's `FROM` or a DELETE's `USING` (the
+/// word `joined`) adds, as `, list` for the check's own `FROM`; the `WHERE`
+/// condition (`true` without one); and where they end.
+fn joined_and_where(src: &str, s: &[Token], mut j: usize, joined: &str) -> Result<(String, String, usize), String> {
+    let mut others = String::new();
+    if s.get(j).is_some_and(|t| t.is_word(joined)) {
         let end = top_level(s, j + 1, &["where", "returning"]);
-        using = format!(", {}", text(src, &s[j + 1..end]));
+        others = format!(", {}", text(src, &s[j + 1..end]));
         j = end;
     }
     let mut cond = "true".to_string();
@@ -384,7 +368,19 @@ fn delete(src: &str, s: &[Token]) -> Result<Check, String> {
         }
         let end = top_level(s, j + 1, &["returning"]);
         cond = text(src, &s[j + 1..end]);
-    } else if j < s.len() && !s[j].is_word("returning") {
+        j = end;
+    }
+    Ok((others, cond, j))
+}
+
+/// `DELETE FROM [ONLY] t [[AS] a] [USING ...] [WHERE cond] [RETURNING ...]`.
+fn delete(src: &str, s: &[Token]) -> Result<Check, String> {
+    if !s.get(1).is_some_and(|t| t.is_word("from")) {
+        return Err("a DELETE the check does not read".into());
+    }
+    let (rel, _, j) = relation(src, s, 2, &["using", "where", "returning"])?;
+    let (using, cond, end) = joined_and_where(src, s, j, "using")?;
+    if end < s.len() && !s[end].is_word("returning") {
         return Err("a DELETE the check does not read".into());
     }
     Ok(Check::Query {
