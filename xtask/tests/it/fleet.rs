@@ -140,6 +140,31 @@ impl Fleet {
         self.app.project.xtask().env("PW", self.app.password())
     }
 
+    /// A second server with two tenants of its own (`eu-00`, `eu-01`: databases
+    /// `tenant_eu0`, `tenant_eu1`, at the head when `at_head`), added to
+    /// targets.jsonl with `extra` (more JSON keys, from `, `) on each line.
+    fn second_server(&self, at_head: bool, extra: &str) -> Cluster {
+        let second = Cluster::start(
+            &self.app.path().join("pg2"),
+            &ClusterOptions { tls: false, superuser_password: self.app.password().to_string() },
+        )
+        .unwrap();
+        let mut text = self.app.project.read("fleet/targets.jsonl");
+        for (id, db) in [("eu-00", "tenant_eu0"), ("eu-01", "tenant_eu1")] {
+            second.create_database(db).unwrap();
+            self.seed(&second, db, "public");
+            if at_head {
+                self.seed_head(&second, db, "public");
+            }
+            text.push_str(&format!(
+                "{{\"id\": \"{id}\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/{db}\"{extra}}}\n",
+                second.port()
+            ));
+        }
+        self.app.project.file("fleet/targets.jsonl", &text);
+        second
+    }
+
     fn psql(&self, db: &str, sql: &str) -> String {
         self.app.cluster.psql(db, sql).unwrap()
     }
@@ -470,23 +495,9 @@ fn targets_still_start_after_the_programs_file_is_replaced_mid_fleet() {
 fn shards_started_together_cover_every_target_once_and_merge() {
     let toml = "[fleet]\ntargets = \"fleet/targets.jsonl\"\nworkers = 2\nper_server = 1\n\n[[fleet.waves]]\nname = \"all\"\nmax_failures = 1\n";
     let f = Fleet::new(2, 0, toml, "rehearse = \"off\"");
-    let second = Cluster::start(
-        &f.app.path().join("pg2"),
-        &ClusterOptions { tls: false, superuser_password: f.app.password().to_string() },
-    )
-    .unwrap();
-    // Two more tenants on the second server; one of them with duplicates.
-    let mut text = f.app.project.read("fleet/targets.jsonl");
-    for (id, db) in [("eu-00", "tenant_eu0"), ("eu-01", "tenant_eu1")] {
-        second.create_database(db).unwrap();
-        f.seed(&second, db, "public");
-        text.push_str(&format!(
-            "{{\"id\": \"{id}\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/{db}\", \"labels\": {{\"region\": \"eu\"}}}}\n",
-            second.port()
-        ));
-    }
+    // Two more tenants on a second server; one of them with duplicates.
+    let second = f.second_server(false, ", \"labels\": {\"region\": \"eu\"}");
     second.psql("tenant_eu1", "INSERT INTO tenant_user (email) VALUES ('a@x')").unwrap();
-    f.app.project.file("fleet/targets.jsonl", &text);
 
     let legs: Vec<_> = (0..3)
         .map(|i| {
@@ -561,21 +572,8 @@ fn shards_started_together_cover_every_target_once_and_merge() {
 #[test]
 fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
     let f = Fleet::new(6, 3, WAVES_ALL, "rehearse = \"off\"");
-    let second = Cluster::start(
-        &f.app.path().join("pg2"),
-        &ClusterOptions { tls: false, superuser_password: f.app.password().to_string() },
-    )
-    .unwrap();
+    let second = f.second_server(true, "");
     let mut text = f.app.project.read("fleet/targets.jsonl");
-    for (id, db) in [("eu-00", "tenant_eu0"), ("eu-01", "tenant_eu1")] {
-        second.create_database(db).unwrap();
-        f.seed(&second, db, "public");
-        f.seed_head(&second, db, "public");
-        text.push_str(&format!(
-            "{{\"id\": \"{id}\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/{db}\"}}\n",
-            second.port()
-        ));
-    }
     for (_, db, schema) in &f.tenants {
         f.seed_head(&f.app.cluster, db, schema);
     }
