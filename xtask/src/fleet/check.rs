@@ -337,18 +337,11 @@ fn parse<'a>(conns: &'a [Conn], stdout: &str, marker: &str) -> Read<'a> {
 /// stdin, never argv.
 fn conninfo(db: &Db) -> String {
     let url = &db.url.libpq;
-    match &db.url.password {
-        Some(p) => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}password={}", crate::db::url::encode(p))
-        }
-        // No password of its own: none from the session's first target either
-        // (PGPASSWORD), as when its check runs alone (then libpq's passfile).
-        None => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}password=")
-        }
-    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    // No password of its own: an empty one, so none comes from the session's first
+    // target either (PGPASSWORD), as when its check runs alone (then libpq's passfile).
+    let password = db.url.password.as_deref().map(crate::db::url::encode).unwrap_or_default();
+    format!("{url}{sep}password={password}")
 }
 
 /// A psql meta-command argument in single quotes (psql reads `\` escapes there).
