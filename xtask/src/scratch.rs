@@ -140,11 +140,9 @@ fn hand_off(server: &Target, name: &str, alive: &Liveness) -> Result<(), String>
     // psql reads the whole script from the pipe, also after this process is gone.
     let written = child.stdin.take().map(|mut stdin| stdin.write_all(script.as_bytes()));
     let waiting = format!(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1 \
-         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         AND classid = {} AND objid = {};",
-        (alive.key >> 32) as u32,
-        (alive.key & 0xffff_ffff) as u32
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND {};",
+        crate::db::lock::key_filter(alive.key)
     );
     let started = std::time::Instant::now();
     let outcome = loop {

@@ -169,7 +169,7 @@ impl DeployLock {
 }
 
 /// `pg_locks` conditions for one bigint advisory key.
-fn key_filter(key: i64) -> String {
+pub(crate) fn key_filter(key: i64) -> String {
     format!("classid = {} AND objid = {} AND objsubid = 1", (key >> 32) as u32, (key & 0xffff_ffff) as u32)
 }
 
