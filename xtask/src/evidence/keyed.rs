@@ -308,8 +308,9 @@ pub(crate) fn look_up(target: &Target, inserts: &[Insert], every: bool) -> Optio
     // Bounded: a lookup that times out or waits for a lock leaves the file undecided.
     let script = format!(
         "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\nSET statement_timeout = '{}ms';\n\
-         SET lock_timeout = '1s';\n{};\n",
+         SET lock_timeout = '{}ms';\n{};\n",
         super::rows::STATEMENT_TIMEOUT.as_millis(),
+        super::rows::LOCK_TIMEOUT.as_millis(),
         selects.join("\nUNION ALL ")
     );
     let rows = target.without_session().query_n::<2>(&script, &[]).ok()?;

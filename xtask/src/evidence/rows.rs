@@ -42,7 +42,7 @@ pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a check waits for a lock (a read waits only behind an exclusive lock, such
 /// as a migration stuck holding one).
-const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// At most this many checks per file; the rest are not checked.
 const MAX_CHECKS: usize = 20;
