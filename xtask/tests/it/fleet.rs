@@ -563,22 +563,30 @@ fn shards_started_together_cover_every_target_once_and_merge() {
     drop(second);
 }
 
-/// The plan's read-only check reads many targets per psql session (one per
-/// server, `\connect`ing from database to database): targets at the head on two
-/// servers are "at head", a tenant with a failed row is pending with it, and an
-/// unreachable server, a wrong password and a missing database are each "not
-/// checked" with their own cause, without making their neighbours unchecked or
-/// taking their status. No password in the output.
+/// The plan's read-only check: with the native client (a connection per database,
+/// several at once) and with psql alone (`XTASK_FLEET_CHECK=psql`: one session per
+/// server, `\connect`ing from database to database), the same verdict for every
+/// target. Targets at the head on two servers are "at head", a tenant with a failed
+/// row is pending with it, one a migration behind is pending, a database without
+/// `_prisma_migrations` has everything pending, and an unreachable server, a wrong
+/// password and a missing database are each "not checked" with their own cause,
+/// without making their neighbours unchecked or taking their status. No password
+/// in the output.
 #[test]
 fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
     let f = Fleet::new(6, 3, WAVES_ALL, "rehearse = \"off\"");
     let second = f.second_server(true, "");
     let mut text = f.app.project.read("fleet/targets.jsonl");
     for (_, db, schema) in &f.tenants {
-        f.seed_head(&f.app.cluster, db, schema);
+        // db-05 stays a migration behind.
+        if db != "tenant_05" {
+            f.seed_head(&f.app.cluster, db, schema);
+        }
     }
     // A failed row for db-02: Prisma's record of a migration that stopped half-way.
     f.psql("tenant_02", &format!("UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = '{M2}'"));
+    // A database Prisma never migrated: no ledger at all.
+    f.app.cluster.create_database("no_ledger").unwrap();
     let port = f.app.cluster.port();
     // Ids sorted among the others, so each failure sits between targets that work.
     let refused = free_port();
@@ -586,6 +594,7 @@ fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
         format!("{{\"id\": \"db-01x\", \"url\": \"postgresql://postgres:${{PW_WRONG}}@127.0.0.1:{port}/tenant_01\"}}"),
         format!("{{\"id\": \"db-03x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/no_such_db\"}}"),
         format!("{{\"id\": \"db-04x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{refused}/tenant_04\"}}"),
+        format!("{{\"id\": \"db-06x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/no_ledger\"}}"),
     ] {
         text.push_str(&line);
         text.push('\n');
@@ -593,31 +602,52 @@ fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
     f.app.project.file("fleet/targets.jsonl", &text);
     let wrong = "wrong-Pa55word-for-the-check";
 
-    let plan = f.xtask().env("PW_WRONG", wrong).args(["deploy-fleet", "--dry-run"]).run();
-    plan.expect_code(0);
-    let status = |id: &str| -> String {
-        let prefix = format!("{id} [");
-        let line = plan.stdout.lines().find(|l| l.trim_start().starts_with(&prefix));
-        let line = line.unwrap_or_else(|| panic!("{id} missing from the plan:\n{}", plan.stdout));
-        line.split_once("] ").unwrap().1.to_string()
-    };
-    for id in ["db-00", "db-01", "db-03", "db-04", "db-05", "schema-00", "schema-01", "schema-02", "eu-00", "eu-01"] {
-        assert_eq!(status(id), "at head", "{}", plan.stdout);
+    let mut verdicts = Vec::new();
+    for check in ["native", "psql"] {
+        let plan =
+            f.xtask().env("PW_WRONG", wrong).env("XTASK_FLEET_CHECK", check).args(["deploy-fleet", "--dry-run"]).run();
+        plan.expect_code(0);
+        let status = |id: &str| -> String {
+            let prefix = format!("{id} [");
+            let line = plan.stdout.lines().find(|l| l.trim_start().starts_with(&prefix));
+            let line = line.unwrap_or_else(|| panic!("{id} missing from the plan:\n{}", plan.stdout));
+            line.split_once("] ").unwrap().1.to_string()
+        };
+        for id in ["db-00", "db-01", "db-03", "db-04", "schema-00", "schema-01", "schema-02", "eu-00", "eu-01"] {
+            assert_eq!(status(id), "at head", "{check}: {}", plan.stdout);
+        }
+        assert_eq!(status("db-02"), format!("1 pending, failed: {M2}"), "{check}: {}", plan.stdout);
+        assert_eq!(status("db-05"), "1 pending", "{check}: {}", plan.stdout);
+        assert_eq!(status("db-06x"), "2 pending", "{check}: {}", plan.stdout);
+        let wrong_password = status("db-01x");
+        assert!(wrong_password.starts_with("not checked: ") && wrong_password.contains("password"), "{wrong_password}");
+        let missing = status("db-03x");
+        assert!(missing.starts_with("not checked: ") && missing.contains("no_such_db"), "{missing}");
+        let unreachable = status("db-04x");
+        assert!(
+            unreachable.starts_with("not checked: ") && unreachable.contains(&refused.to_string()),
+            "{unreachable}"
+        );
+        assert!(plan.stdout.contains("6 target(s) would get the deploy pipeline"), "{}", plan.stdout);
+        let how = if check == "native" {
+            // A connection per database that works (8 on the first server, the
+            // shared database's three schemas on one, 2 on the second), one SCRAM
+            // key per server and password; each failure checked alone by psql.
+            "by 3 psql process(es) and 10 native connection(s), 3 SCRAM key(s) derived"
+        } else {
+            // Fewer psql processes than targets: on the first server one session up
+            // to each failure (3), and the two failures checked alone; one session
+            // and one check alone for the refused server; one session for the second.
+            "by 8 psql process(es) and 0 native connection(s) (psql because XTASK_FLEET_CHECK=psql)"
+        };
+        assert!(plan.stdout.contains(how), "{check}: {}", plan.stdout);
+        f.assert_no_secret("the plan", &plan.all());
+        assert!(!plan.all().contains(wrong), "the wrong password appears in the plan:\n{}", plan.all());
+        let ids: Vec<&str> = f.tenants.iter().map(|(id, _, _)| id.as_str()).collect();
+        let all = [&ids[..], &["eu-00", "eu-01", "db-01x", "db-03x", "db-04x", "db-06x"]].concat();
+        verdicts.push(all.iter().map(|id| (id.to_string(), status(id))).collect::<Vec<_>>());
     }
-    assert_eq!(status("db-02"), format!("1 pending, failed: {M2}"), "{}", plan.stdout);
-    let wrong_password = status("db-01x");
-    assert!(wrong_password.starts_with("not checked: ") && wrong_password.contains("password"), "{wrong_password}");
-    let missing = status("db-03x");
-    assert!(missing.starts_with("not checked: ") && missing.contains("no_such_db"), "{missing}");
-    let unreachable = status("db-04x");
-    assert!(unreachable.starts_with("not checked: ") && unreachable.contains(&refused.to_string()), "{unreachable}");
-    assert!(plan.stdout.contains("4 target(s) would get the deploy pipeline"), "{}", plan.stdout);
-    // Fewer psql processes than targets: on the first server one session up to
-    // each failure (3), and the two failures checked alone; one session and one
-    // check alone for the refused server; one session for the second server.
-    assert!(plan.stdout.contains("by 8 psql process(es)"), "{}", plan.stdout);
-    f.assert_no_secret("the plan", &plan.all());
-    assert!(!plan.all().contains(wrong), "the wrong password appears in the plan:\n{}", plan.all());
+    assert_eq!(verdicts[0], verdicts[1], "the native check and psql disagree");
     drop(second);
 }
 
