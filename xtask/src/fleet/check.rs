@@ -148,9 +148,9 @@ pub(crate) const CHECK_ENV: &str = "XTASK_FLEET_CHECK";
 /// The application_name of the check's sessions, for whoever looks at pg_stat_activity.
 const APP_NAME: &str = "xtask fleet check";
 
-/// Checks `targets` (indexes into `all`) with up to `threads` psql sessions at
-/// once, each covering the databases of one server (a share of them when a
-/// server has more databases than a session should take on alone).
+/// Checks `targets` (indexes into `all`) with up to `threads` jobs at once, each
+/// covering the databases of one server (a share of them when a server has more
+/// databases than a psql session should take on alone).
 pub(crate) fn check_all(
     all: &[FleetTarget],
     targets: &[usize],
@@ -158,14 +158,68 @@ pub(crate) fn check_all(
     schema_dir: Option<&Path>,
     threads: usize,
 ) -> Found {
-    let mut results = HashMap::new();
+    let (cache, psql_because) = native_client();
+    let mut found = Found { checked: HashMap::new(), psqls: 0, native: 0, keys: 0, psql_because };
+    let threads = threads.clamp(1, 16);
+    let jobs = jobs(all, targets, schema_dir, threads, &mut found.checked);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let jobs: Vec<std::sync::Mutex<Vec<Conn>>> = jobs.into_iter().map(std::sync::Mutex::new).collect();
+    let found = std::sync::Mutex::new(found);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let conns = std::mem::take(&mut *job.lock().unwrap_or_else(|e| e.into_inner()));
+                let job = match &cache {
+                    Some(cache) => check_native(all, conns, local, schema_dir, cache),
+                    None => {
+                        let (checked, psqls) = check_server(all, conns, local, schema_dir);
+                        Job { checked, psqls, native: 0, psql_because: None }
+                    }
+                };
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                found.psqls += job.psqls;
+                found.native += job.native;
+                if let Some(why) = job.psql_because {
+                    found.psql_because.get_or_insert(why);
+                }
+                found.checked.extend(job.checked);
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    found.keys = cache.as_ref().map_or(0, KeyCache::derived);
+    found
+}
+
+/// The native client's key cache, unless the client is turned off or libpq's
+/// environment could send psql elsewhere than the URL says (then why not).
+fn native_client() -> (Option<KeyCache>, Option<String>) {
+    match (std::env::var(CHECK_ENV).as_deref(), wire::libpq_env()) {
+        (Ok("psql"), _) => (None, Some(format!("{CHECK_ENV}=psql"))),
+        (_, Some(var)) => (None, Some(format!("{var} is set"))),
+        _ => (Some(KeyCache::default()), None),
+    }
+}
+
+/// The targets grouped into connections (one per database, user and password),
+/// the connections into jobs of one server each; a target whose URL does not
+/// parse goes to `errors`.
+fn jobs(
+    all: &[FleetTarget],
+    targets: &[usize],
+    schema_dir: Option<&Path>,
+    threads: usize,
+    errors: &mut HashMap<usize, Checked>,
+) -> Vec<Vec<Conn>> {
     // server -> connection key -> the targets on it, in the plan's order.
     let mut servers: BTreeMap<&str, Server> = BTreeMap::new();
     for &t in targets {
         let db = match Db::from_url("the target's URL", &all[t].url, schema_dir) {
             Ok(db) => db,
             Err(f) => {
-                results.insert(t, error(f.message));
+                errors.insert(t, error(f.message));
                 continue;
             }
         };
@@ -180,7 +234,6 @@ pub(crate) fn check_all(
             }
         }
     }
-    let threads = threads.clamp(1, 16);
     let total: usize = servers.values().map(|(c, _)| c.len()).sum();
     // Sessions of at most this many connections: a server with many databases
     // is split so that the threads all have work (a session is worth its start
@@ -193,48 +246,7 @@ pub(crate) fn check_all(
             jobs.push(conns.by_ref().take(per_session).collect());
         }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let psqls = std::sync::atomic::AtomicUsize::new(0);
-    let native = std::sync::atomic::AtomicUsize::new(0);
-    // The native client, unless turned off or unless libpq's environment could
-    // send psql elsewhere than the URL says.
-    let (cache, because) = match (std::env::var(CHECK_ENV).as_deref(), wire::libpq_env()) {
-        (Ok("psql"), _) => (None, Some(format!("{CHECK_ENV}=psql"))),
-        (_, Some(var)) => (None, Some(format!("{var} is set"))),
-        _ => (Some(KeyCache::default()), None),
-    };
-    let because = std::sync::Mutex::new(because);
-    let jobs: Vec<std::sync::Mutex<Vec<Conn>>> = jobs.into_iter().map(std::sync::Mutex::new).collect();
-    let found = std::sync::Mutex::new(results);
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(jobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let conns = std::mem::take(&mut *job.lock().unwrap_or_else(|e| e.into_inner()));
-                let job = match &cache {
-                    Some(cache) => check_native(all, conns, local, schema_dir, cache),
-                    None => {
-                        let (checked, psqls) = check_server(all, conns, local, schema_dir);
-                        Job { checked, psqls, native: 0, psql_because: None }
-                    }
-                };
-                psqls.fetch_add(job.psqls, std::sync::atomic::Ordering::Relaxed);
-                native.fetch_add(job.native, std::sync::atomic::Ordering::Relaxed);
-                if let Some(why) = job.psql_because {
-                    because.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(why);
-                }
-                found.lock().unwrap_or_else(|e| e.into_inner()).extend(job.checked);
-            });
-        }
-    });
-    Found {
-        checked: found.into_inner().unwrap_or_else(|e| e.into_inner()),
-        psqls: psqls.into_inner(),
-        native: native.into_inner(),
-        keys: cache.as_ref().map_or(0, KeyCache::derived),
-        psql_because: because.into_inner().unwrap_or_else(|e| e.into_inner()),
-    }
+    jobs
 }
 
 /// What one job of [`check_all`] found.
