@@ -270,11 +270,7 @@ impl Conn {
                 let mut last = io::Error::new(io::ErrorKind::NotFound, "no address for the host");
                 let mut found = None;
                 for a in addrs {
-                    let tried = match ep.timeout {
-                        Some(t) => TcpStream::connect_timeout(&a, t),
-                        None => TcpStream::connect(a),
-                    };
-                    match tried {
+                    match connect(&a, deadline) {
                         Ok(s) => {
                             found = Some(s);
                             break;
@@ -477,6 +473,22 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // Terminate; the server ends the session either way.
         let _ = self.stream.write_all(&[b'X', 0, 0, 0, 4]);
+    }
+}
+
+/// Connects to `addr` by the deadline (or without one), a second at a time so
+/// that Ctrl-C is seen within one; a host that takes longer to answer a SYN is
+/// retried until the deadline.
+fn connect(addr: &std::net::SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    loop {
+        if crate::interrupt::received().is_some() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+        }
+        let left = deadline.map_or(POLL * 5, |d| d.saturating_duration_since(Instant::now()));
+        match TcpStream::connect_timeout(addr, left.min(POLL * 5).max(Duration::from_millis(1))) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_none_or(|d| Instant::now() < d) => {}
+            other => return other,
+        }
     }
 }
 
