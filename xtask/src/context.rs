@@ -262,8 +262,8 @@ impl Ledger {
         self.rows().iter().rev().find(|r| r.migration_name == name)
     }
 
-    /// The migration a command acts on ([`migrations::named_or_failed`]) with its
-    /// latest row.
+    /// The migration a command acts on, with its latest row: the task's `name`
+    /// argument, or else the one recorded as failed ([`migrations::named_or_failed`]).
     pub(crate) fn named_or_failed(&self, ctx: &Ctx) -> Result<Option<(String, Option<&Row>)>, Failure> {
         let name = migrations::named_or_failed(self.rows(), ctx.args.get("name"), &ctx.task.name)?;
         Ok(name.map(|n| {
