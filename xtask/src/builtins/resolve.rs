@@ -67,10 +67,7 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     };
     // A failed migration is checked first: the mark must not contradict the database.
     // (Other states are Prisma's to refuse, with its own error.)
-    let assessment = match row {
-        Some(r) if r.is_failed() => Some(evidence_for(ctx, target, r)?),
-        _ => None,
-    };
+    let assessment = row.filter(|r| r.is_failed()).map(|r| evidence_for(ctx, target, r)).transpose()?;
     let verdict = assessment.as_ref().and_then(|a| a.verdict());
     let what = match row {
         Some(r) if r.is_failed() => format!(
