@@ -1,4 +1,4 @@
-//! The reaper: a small process started by xtask that outlives it only to stop
+//! The reaper: a small process forked from xtask that outlives it only to stop
 //! what it started. Each child runs in its own process group (`proc::spawn`) and
 //! gets SIGTERM when xtask dies (`PR_SET_PDEATHSIG`), but that signal reaches the
 //! child alone: `npx` passes it to the shell it started, which dies without
