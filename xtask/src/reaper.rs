@@ -9,20 +9,20 @@
 //! however it went) it sends each remaining group SIGTERM, then SIGKILL to what is
 //! still there after a grace period, and exits.
 //!
-//! It is started without exec, from a process that may have threads, and makes
-//! system calls only, on stack memory: no allocation, no libc function ([`sys`]).
-//! Where the kernel has `close_range` (Linux 5.9) it starts as a process that
-//! shares xtask's memory (`clone` with `CLONE_VM`, not a thread: its own process
-//! id, group, signal dispositions and copy of the descriptor table) on a stack of
-//! its own: no copy of xtask's page tables to make, and no page xtask writes
-//! afterwards copied for it, which made the forked reaper a tenth of a chain of
-//! no-op tasks (BENCHMARKS.md, "The runner's own start"). Sharing the memory holds
-//! it to more: it writes nothing but its own stack, and it calls no libc function,
-//! whose `errno` and cancellation state would be the thread-locals of the xtask
-//! thread that started it. And the out-of-memory killer ends every process that
-//! shares the memory of the one it picks: a run that lasts [`HANDOFF_MS`] hands
-//! the job to a forked copy with memory of its own. Elsewhere it is forked from
-//! the start.
+//! It is started without exec, from a process that may have threads: it only
+//! makes async-signal-safe calls (read, kill, nanosleep, close) on stack memory,
+//! no allocation. Where the kernel has `close_range` (Linux 5.9) it is a process
+//! that shares xtask's memory (`clone` with `CLONE_VM`, not a thread: its own
+//! process id, group, signal dispositions and copy of the descriptor table), on a
+//! stack of its own: no copy of xtask's page tables to make, and no page xtask
+//! writes afterwards copied for it, which made the forked reaper a tenth of a
+//! chain of no-op tasks (BENCHMARKS.md, "The runner's own start"). Sharing the
+//! memory holds it to more: it writes nothing but its own stack, and while xtask
+//! lives no call it makes can fail (a failing libc call writes `errno`, which is
+//! the thread-local of the xtask thread that started it): `read` of the pipe,
+//! `setpgid`, `sigaction` and `close_range`, which is checked before. Its other
+//! calls (`kill`, `usleep`) come after end-of-file, when no code of xtask runs any
+//! more. Elsewhere it is forked, as before.
 
 use std::sync::OnceLock;
 
@@ -78,7 +78,7 @@ fn start() -> Option<libc::c_int> {
 
 #[cfg(target_os = "linux")]
 fn start() -> Option<libc::c_int> {
-    start_as(SHARED_OK && has_close_range()).map(|(write_end, _)| write_end)
+    start_as(has_close_range()).map(|(write_end, _)| write_end)
 }
 
 /// Starts a reaper sharing xtask's memory (`shared`, where `close_range` works)
@@ -99,7 +99,7 @@ fn start_as(shared: bool) -> Option<(libc::c_int, libc::pid_t)> {
             clone_reaper(read_end)
         } else {
             match libc::fork() {
-                0 => reap(read_end, false),
+                0 => reap(read_end),
                 pid => pid,
             }
         }
@@ -135,7 +135,7 @@ unsafe fn clone_reaper(read_end: libc::c_int) -> libc::pid_t {
     // Ample for `reap`'s 2 KiB of slots at opt-level 0.
     const STACK: usize = 256 * 1024;
     extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
-        reap(arg as usize as libc::c_int, true)
+        reap(arg as usize as libc::c_int)
     }
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK;
     let stack = libc::mmap(std::ptr::null_mut(), STACK, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0);
@@ -158,46 +158,27 @@ unsafe fn clone_reaper(read_end: libc::c_int) -> libc::pid_t {
 /// largest cost in a chain of no-op tasks before close_range).
 ///
 /// # Safety
-/// Only system calls, and `sysconf` where the reaper has its own memory.
+/// Only async-signal-safe calls (raw syscalls); for the forked reaper.
 #[cfg(target_os = "linux")]
 unsafe fn close_all_but(keep: libc::c_int) {
     let keep = keep as libc::c_uint;
-    let close_range = |first: libc::c_uint, last: libc::c_uint| {
-        sys(libc::SYS_close_range, [first as usize, last as usize, 0, 0, 0]) == 0
-    };
-    let below = keep == 0 || close_range(0, keep - 1);
-    let above = close_range(keep + 1, libc::c_uint::MAX);
+    let below = keep == 0 || libc::syscall(libc::SYS_close_range, 0 as libc::c_uint, keep - 1, 0 as libc::c_uint) == 0;
+    let above = libc::syscall(libc::SYS_close_range, keep + 1, libc::c_uint::MAX, 0 as libc::c_uint) == 0;
     if below && above {
         return;
     }
-    // Forked only (a shared reaper needs close_range): its own memory.
     let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(256, 65536) as libc::c_int;
     for fd in 0..max {
         if fd as libc::c_uint != keep {
-            sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0]);
+            libc::close(fd);
         }
     }
 }
 
-/// A run longer than this hands the reaper's job to a forked copy of it that has
-/// memory of its own: the kernel's out-of-memory killer, when it picks xtask,
-/// also kills every process sharing its memory, and a reaper killed with xtask
-/// would leave the groups running. Forking then costs xtask a copy of its page
-/// tables and of the pages it writes afterwards: nothing in a run of this length.
+/// The reaper's whole life. Never returns.
 #[cfg(target_os = "linux")]
-const HANDOFF_MS: i64 = 100;
-
-/// The reaper's whole life: reads the groups to watch until end-of-file, then
-/// stops what is left of them. Never returns. `shared`: it shares xtask's memory
-/// ([`clone_reaper`]), and hands over to a forked copy after [`HANDOFF_MS`].
-///
-/// Only system calls made directly ([`sys`]), no libc function: in a process
-/// sharing xtask's memory those would use the thread-locals (`errno`,
-/// cancellation state) of the xtask thread that started it, which may have ended.
-#[cfg(target_os = "linux")]
-fn reap(read_end: libc::c_int, shared: bool) -> ! {
-    let mut shared = shared;
-    // SAFETY: system calls on this function's own stack memory only.
+fn reap(read_end: libc::c_int) -> ! {
+    // SAFETY: async-signal-safe calls only, on stack memory.
     unsafe {
         // Its own group, and deaf to the terminal: a Ctrl-C that ends xtask must
         // not end the reaper before it has done its job. Deaf to SIGTERM too: it
@@ -206,40 +187,27 @@ fn reap(read_end: libc::c_int, shared: bool) -> ! {
         // stop of everything (a CI runner's, a service manager's) must not end it
         // before xtask, after which it ends by itself. std's SIGSEGV and SIGBUS
         // handlers read xtask's thread-locals: the default instead.
-        sys(libc::SYS_setpgid, [0; 5]);
+        libc::setpgid(0, 0);
         for sig in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGTERM] {
-            set_disposition(sig, libc::SIG_IGN);
+            libc::signal(sig, libc::SIG_IGN);
         }
-        set_disposition(libc::SIGSEGV, libc::SIG_DFL);
-        set_disposition(libc::SIGBUS, libc::SIG_DFL);
+        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+        libc::signal(libc::SIGBUS, libc::SIG_DFL);
         // Hold nothing of xtask's: not the write end (end-of-file must come), not
         // its stdout (whoever reads xtask's output waits for end-of-file too), not
         // a backup's lock on its partial.
         close_all_but(read_end);
-        let mut handoff = libc::timespec { tv_sec: HANDOFF_MS / 1000, tv_nsec: (HANDOFF_MS % 1000) * 1_000_000 };
         let mut groups = [0i32; SLOTS];
         loop {
-            if shared {
-                // The kernel counts `handoff` down across calls.
-                let mut pfd = libc::pollfd { fd: read_end, events: libc::POLLIN, revents: 0 };
-                let ready = sys(libc::SYS_ppoll, [&raw mut pfd as usize, 1, &raw mut handoff as usize, 0, 8]);
-                if ready == 0 {
-                    // Time is up: a copy with memory of its own goes on, this one ends.
-                    match sys(libc::SYS_clone, [libc::SIGCHLD as usize, 0, 0, 0, 0]) {
-                        0 => shared = false,
-                        pid if pid > 0 => exit(),
-                        _ => shared = false, // no fork (out of processes): it stays as it is
-                    }
-                    continue;
-                }
-            }
             let mut buf = [0u8; 4];
             let mut got = 0usize;
             while got < 4 {
-                let n = sys(libc::SYS_read, [read_end as usize, buf.as_mut_ptr().add(got) as usize, 4 - got, 0, 0]);
+                // The raw system call: glibc's `read` wrapper may note a thread
+                // cancellation point in xtask's thread's memory.
+                let n = libc::syscall(libc::SYS_read, read_end, buf.as_mut_ptr().add(got), 4 - got);
                 if n > 0 {
                     got += n as usize;
-                } else if n == -(libc::EINTR as isize) {
+                } else if n < 0 && *libc::__errno_location() == libc::EINTR {
                     continue;
                 } else {
                     break;
@@ -257,112 +225,35 @@ fn reap(read_end: libc::c_int, shared: bool) -> ! {
                 *slot = 0;
             }
         }
-        let kill = |g: i32, sig: libc::c_int| sys(libc::SYS_kill, [(-g) as isize as usize, sig as usize, 0, 0, 0]);
         for g in groups.iter().filter(|g| **g > 0) {
-            kill(*g, libc::SIGTERM);
+            libc::kill(-*g, libc::SIGTERM);
         }
         let mut waited = 0;
-        while waited < GRACE_MS && groups.iter().any(|g| *g > 0 && kill(*g, 0) == 0) {
-            let pause = libc::timespec { tv_sec: 0, tv_nsec: 20_000_000 };
-            sys(libc::SYS_nanosleep, [&raw const pause as usize, 0, 0, 0, 0]);
+        while waited < GRACE_MS && groups.iter().any(|g| *g > 0 && libc::kill(-*g, 0) == 0) {
+            libc::usleep(20_000);
             waited += 20;
         }
         for g in groups.iter().filter(|g| **g > 0) {
-            kill(*g, libc::SIGKILL);
+            libc::kill(-*g, libc::SIGKILL);
         }
-        exit()
+        libc::_exit(0)
     }
 }
-
-/// Ends the reaper (this process alone, not xtask: it is not one of its threads).
-#[cfg(target_os = "linux")]
-fn exit() -> ! {
-    // SAFETY: exit_group ends the calling process and does not return.
-    unsafe { sys(libc::SYS_exit_group, [0; 5]) };
-    unreachable!("exit_group returned")
-}
-
-/// Sets `sig` to SIG_IGN or SIG_DFL with the kernel's own `rt_sigaction` (its
-/// `struct sigaction`, not libc's; no restorer needed for these two).
-///
-/// # Safety
-/// A system call on stack memory.
-#[cfg(target_os = "linux")]
-unsafe fn set_disposition(sig: libc::c_int, handler: libc::sighandler_t) {
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: libc::sighandler_t,
-        flags: libc::c_ulong,
-        restorer: usize,
-        mask: u64,
-    }
-    let act = KernelSigaction { handler, flags: 0, restorer: 0, mask: 0 };
-    sys(libc::SYS_rt_sigaction, [sig as usize, &raw const act as usize, 0, 8, 0]);
-}
-
-/// A system call made directly: its result, or minus the error number.
-///
-/// # Safety
-/// As the system call `n` with these arguments.
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-unsafe fn sys(n: libc::c_long, a: [usize; 5]) -> isize {
-    let ret: isize;
-    std::arch::asm!(
-        "syscall",
-        inlateout("rax") n as isize => ret,
-        in("rdi") a[0], in("rsi") a[1], in("rdx") a[2], in("r10") a[3], in("r8") a[4],
-        lateout("rcx") _, lateout("r11") _,
-        options(nostack),
-    );
-    ret
-}
-
-#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-unsafe fn sys(n: libc::c_long, a: [usize; 5]) -> isize {
-    let ret: isize;
-    std::arch::asm!(
-        "svc 0",
-        in("x8") n,
-        inlateout("x0") a[0] as isize => ret,
-        in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4],
-        options(nostack),
-    );
-    ret
-}
-
-/// Other architectures: libc's `syscall`, which sets `errno`; the reaper is
-/// forked there ([`SHARED_OK`]), so that is its own.
-#[cfg(all(target_os = "linux", not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
-unsafe fn sys(n: libc::c_long, a: [usize; 5]) -> isize {
-    let r = libc::syscall(n, a[0], a[1], a[2], a[3], a[4]);
-    if r == -1 {
-        -(*libc::__errno_location() as isize)
-    } else {
-        r as isize
-    }
-}
-
-/// Whether the reaper may share xtask's memory here: where [`sys`] makes the
-/// system calls itself.
-#[cfg(target_os = "linux")]
-const SHARED_OK: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 
-    /// Every way the reaper runs (sharing xtask's memory until xtask ends; sharing
-    /// it, then handing over to a forked copy after [`HANDOFF_MS`]; forked) stops
-    /// a watched process group, child and grandchild, when the pipe reports
-    /// end-of-file as it does when xtask dies, leaves a forgotten group alone, and
-    /// ends by itself.
+    /// Both ways of starting the reaper (sharing xtask's memory, forked) stop a
+    /// watched process group, child and grandchild, when the pipe reports
+    /// end-of-file as it does when xtask dies, leave a forgotten group alone, and
+    /// end by themselves.
     #[test]
-    fn every_way_the_reaper_runs_stops_the_watched_groups_when_xtask_goes() {
-        let hold = std::time::Duration::from_millis(HANDOFF_MS as u64 * 3);
-        for (shared, lasts) in [(true, std::time::Duration::ZERO), (true, hold), (false, std::time::Duration::ZERO)] {
-            if shared && !(SHARED_OK && has_close_range()) {
-                continue; // xtask forks it here
+    fn both_ways_of_starting_the_reaper_stop_the_watched_groups_when_xtask_goes() {
+        for shared in [true, false] {
+            if shared && !has_close_range() {
+                continue; // a kernel before 5.9: xtask forks it there
             }
             let (write_end, reaper) = start_as(shared).expect("start the reaper");
             let group = |script: &str| {
@@ -379,12 +270,11 @@ mod tests {
             send(watched.id() as i32);
             send(forgotten.id() as i32);
             send(-(forgotten.id() as i32));
-            std::thread::sleep(lasts);
             // What xtask's death does to the pipe.
             // SAFETY: our own descriptor, not used after.
             unsafe { libc::close(write_end) };
             let status = watched.wait().unwrap();
-            assert_eq!(status.signal(), Some(libc::SIGTERM), "shared: {shared}, lasts {lasts:?}");
+            assert_eq!(status.signal(), Some(libc::SIGTERM), "shared: {shared}");
             // The background `sleep 300` was in the same group: gone too.
             let pgid = watched.id() as libc::pid_t;
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -394,12 +284,11 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             let mut code = 0;
-            // SAFETY: waits for the reaper, a child of this process (after a
-            // handoff, the one that handed over: it ended then).
+            // SAFETY: waits for the reaper, a child of this process.
             assert_eq!(unsafe { libc::waitpid(reaper, &mut code, 0) }, reaper);
             assert!(libc::WIFEXITED(code) && libc::WEXITSTATUS(code) == 0, "reaper ended with {code:#x}");
             // The forgotten group was not signalled.
-            assert!(forgotten.try_wait().unwrap().is_none(), "shared: {shared}, lasts {lasts:?}");
+            assert!(forgotten.try_wait().unwrap().is_none(), "shared: {shared}");
             forgotten.kill().unwrap();
             forgotten.wait().unwrap();
         }
