@@ -9,20 +9,9 @@
 //! however it went) it sends each remaining group SIGTERM, then SIGKILL to what is
 //! still there after a grace period, and exits.
 //!
-//! It is started without exec, from a process that may have threads: it only
-//! makes async-signal-safe calls (read, kill, nanosleep, close) on stack memory,
-//! no allocation. Where the kernel has `close_range` (Linux 5.9) it is a process
-//! that shares xtask's memory (`clone` with `CLONE_VM`, not a thread: its own
-//! process id, group, signal dispositions and copy of the descriptor table), on a
-//! stack of its own: no copy of xtask's page tables to make, and no page xtask
-//! writes afterwards copied for it, which made the forked reaper a tenth of a
-//! chain of no-op tasks (BENCHMARKS.md, "The runner's own start"). Sharing the
-//! memory holds it to more: it writes nothing but its own stack, and while xtask
-//! lives no call it makes can fail (a failing libc call writes `errno`, which is
-//! the thread-local of the xtask thread that started it): `read` of the pipe,
-//! `setpgid`, `sigaction` and `close_range`, which is checked before. Its other
-//! calls (`kill`, `usleep`) come after end-of-file, when no code of xtask runs any
-//! more. Elsewhere it is forked, as before.
+//! It is forked without exec, from a process that may have threads: after the
+//! fork it only makes async-signal-safe calls (read, kill, nanosleep, close) on
+//! stack memory, no allocation.
 
 use std::sync::OnceLock;
 
@@ -78,13 +67,6 @@ fn start() -> Option<libc::c_int> {
 
 #[cfg(target_os = "linux")]
 fn start() -> Option<libc::c_int> {
-    start_as(has_close_range()).map(|(write_end, _)| write_end)
-}
-
-/// Starts a reaper sharing xtask's memory (`shared`, where `close_range` works)
-/// or forked: the write end of its pipe and its process id.
-#[cfg(target_os = "linux")]
-fn start_as(shared: bool) -> Option<(libc::c_int, libc::pid_t)> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills the two descriptors; both are close-on-exec, so no
     // exec'd child keeps the write end open (which would hide xtask's death).
@@ -92,64 +74,23 @@ fn start_as(shared: bool) -> Option<(libc::c_int, libc::pid_t)> {
         return None;
     }
     let [read_end, write_end] = fds;
-    // SAFETY: clone or fork; the reaper only calls async-signal-safe functions,
-    // and what sharing the memory asks more is kept (module documentation).
-    let pid = unsafe {
-        if shared {
-            clone_reaper(read_end)
-        } else {
-            match libc::fork() {
-                0 => reap(read_end),
-                pid => pid,
+    // SAFETY: fork; the child below only calls async-signal-safe functions.
+    match unsafe { libc::fork() } {
+        -1 => {
+            // SAFETY: closing the descriptors just made.
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
             }
+            None
         }
-    };
-    // SAFETY: closing descriptors of ours; the reaper has its own copy of the read end.
-    unsafe {
-        libc::close(read_end);
-        if pid == -1 {
-            libc::close(write_end);
-            return None;
+        0 => reap(read_end),
+        _ => {
+            // SAFETY: the reaper has its own copy of the read end.
+            unsafe { libc::close(read_end) };
+            Some(write_end)
         }
     }
-    Some((write_end, pid))
-}
-
-/// Whether the kernel has `close_range` (Linux 5.9 and later): closing a range
-/// that holds no descriptor succeeds there and fails with ENOSYS before.
-#[cfg(target_os = "linux")]
-fn has_close_range() -> bool {
-    let last = libc::c_uint::MAX;
-    // SAFETY: closes nothing: no descriptor has the largest possible number.
-    unsafe { libc::syscall(libc::SYS_close_range, last, last, 0 as libc::c_uint) == 0 }
-}
-
-/// Starts the reaper as a process sharing xtask's memory, on a stack of its own
-/// that is never unmapped (the reaper may outlive xtask by the grace period).
-/// Its process id, or -1.
-///
-/// # Safety
-/// Only where `close_range` works (the reaper's first call, which must not fail).
-#[cfg(target_os = "linux")]
-unsafe fn clone_reaper(read_end: libc::c_int) -> libc::pid_t {
-    // Ample for `reap`'s 2 KiB of slots at opt-level 0.
-    const STACK: usize = 256 * 1024;
-    extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
-        reap(arg as usize as libc::c_int)
-    }
-    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK;
-    let stack = libc::mmap(std::ptr::null_mut(), STACK, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0);
-    if stack == libc::MAP_FAILED {
-        return -1;
-    }
-    let top = stack.cast::<u8>().add(STACK).cast::<libc::c_void>();
-    // SIGCHLD at its end, as for a forked child; no CLONE_FILES (its own copy of
-    // the descriptors, which it closes), no CLONE_SIGHAND, no CLONE_THREAD.
-    let pid = libc::clone(entry, top, libc::CLONE_VM | libc::SIGCHLD, read_end as usize as *mut libc::c_void);
-    if pid == -1 {
-        libc::munmap(stack, STACK);
-    }
-    pid
 }
 
 /// Closes every descriptor but `keep`: with two `close_range` calls (Linux 5.9
@@ -181,18 +122,11 @@ fn reap(read_end: libc::c_int) -> ! {
     // SAFETY: async-signal-safe calls only, on stack memory.
     unsafe {
         // Its own group, and deaf to the terminal: a Ctrl-C that ends xtask must
-        // not end the reaper before it has done its job. Deaf to SIGTERM too: it
-        // came with xtask's handler when the reaper started during a step that
-        // catches signals (`interrupt`), which would run on xtask's memory; and a
-        // stop of everything (a CI runner's, a service manager's) must not end it
-        // before xtask, after which it ends by itself. std's SIGSEGV and SIGBUS
-        // handlers read xtask's thread-locals: the default instead.
+        // not end the reaper before it has done its job.
         libc::setpgid(0, 0);
-        for sig in [libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGTERM] {
-            libc::signal(sig, libc::SIG_IGN);
-        }
-        libc::signal(libc::SIGSEGV, libc::SIG_DFL);
-        libc::signal(libc::SIGBUS, libc::SIG_DFL);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
         // Hold nothing of xtask's: not the write end (end-of-file must come), not
         // its stdout (whoever reads xtask's output waits for end-of-file too), not
         // a backup's lock on its partial.
@@ -202,9 +136,7 @@ fn reap(read_end: libc::c_int) -> ! {
             let mut buf = [0u8; 4];
             let mut got = 0usize;
             while got < 4 {
-                // The raw system call: glibc's `read` wrapper may note a thread
-                // cancellation point in xtask's thread's memory.
-                let n = libc::syscall(libc::SYS_read, read_end, buf.as_mut_ptr().add(got), 4 - got);
+                let n = libc::read(read_end, buf.as_mut_ptr().add(got).cast(), 4 - got);
                 if n > 0 {
                     got += n as usize;
                 } else if n < 0 && *libc::__errno_location() == libc::EINTR {
@@ -237,60 +169,5 @@ fn reap(read_end: libc::c_int) -> ! {
             libc::kill(-*g, libc::SIGKILL);
         }
         libc::_exit(0)
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use super::*;
-    use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
-
-    /// Both ways of starting the reaper (sharing xtask's memory, forked) stop a
-    /// watched process group, child and grandchild, when the pipe reports
-    /// end-of-file as it does when xtask dies, leave a forgotten group alone, and
-    /// end by themselves.
-    #[test]
-    fn both_ways_of_starting_the_reaper_stop_the_watched_groups_when_xtask_goes() {
-        for shared in [true, false] {
-            if shared && !has_close_range() {
-                continue; // a kernel before 5.9: xtask forks it there
-            }
-            let (write_end, reaper) = start_as(shared).expect("start the reaper");
-            let group = |script: &str| {
-                let mut cmd = std::process::Command::new("sh");
-                cmd.args(["-c", script]).process_group(0);
-                cmd.spawn().unwrap()
-            };
-            let mut watched = group("sleep 300 & exec sleep 301");
-            let mut forgotten = group("exec sleep 302");
-            let send = |v: i32| {
-                // SAFETY: 4 bytes from a live buffer to the pipe's write end.
-                assert_eq!(unsafe { libc::write(write_end, v.to_ne_bytes().as_ptr().cast(), 4) }, 4);
-            };
-            send(watched.id() as i32);
-            send(forgotten.id() as i32);
-            send(-(forgotten.id() as i32));
-            // What xtask's death does to the pipe.
-            // SAFETY: our own descriptor, not used after.
-            unsafe { libc::close(write_end) };
-            let status = watched.wait().unwrap();
-            assert_eq!(status.signal(), Some(libc::SIGTERM), "shared: {shared}");
-            // The background `sleep 300` was in the same group: gone too.
-            let pgid = watched.id() as libc::pid_t;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            // SAFETY: signal 0 only asks whether the group still has a process.
-            while unsafe { libc::kill(-pgid, 0) } == 0 {
-                assert!(std::time::Instant::now() < deadline, "the watched group outlived the reaper's SIGTERM");
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let mut code = 0;
-            // SAFETY: waits for the reaper, a child of this process.
-            assert_eq!(unsafe { libc::waitpid(reaper, &mut code, 0) }, reaper);
-            assert!(libc::WIFEXITED(code) && libc::WEXITSTATUS(code) == 0, "reaper ended with {code:#x}");
-            // The forgotten group was not signalled.
-            assert!(forgotten.try_wait().unwrap().is_none(), "shared: {shared}");
-            forgotten.kill().unwrap();
-            forgotten.wait().unwrap();
-        }
     }
 }
