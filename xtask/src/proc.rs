@@ -422,6 +422,15 @@ pub(crate) fn shell_quote(arg: &str) -> String {
     }
 }
 
+/// `program` on PATH, or the one-line cause and fix ([`spawn_error`]) of its absence.
+pub(crate) fn require(program: &str) -> Result<(), String> {
+    if on_path(program) {
+        Ok(())
+    } else {
+        Err(spawn_error(program, &std::io::ErrorKind::NotFound.into()))
+    }
+}
+
 /// Whether `program` can be found on PATH (or is a path that exists).
 pub(crate) fn on_path(program: &str) -> bool {
     if program.contains('/') {

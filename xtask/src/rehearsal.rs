@@ -24,7 +24,7 @@ use crate::exit::{Exit, Failure};
 use crate::interrupt::{self, Interrupts};
 use crate::migrations::{self, DbError, Local, Row};
 use crate::proc;
-use crate::recovery::{decide, evidence_for, print_diagnosis, Decision, Mark};
+use crate::recovery::{decide, evidence_for, stop_diagnosed, Decision, Mark};
 use crate::room::Room;
 use crate::scratch::{self, Found, Scratch};
 use crate::ui::Ui;
@@ -625,20 +625,17 @@ fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str, earlier:
         started_at: None,
         error_code: error.code.clone(),
         error_message: error.message.clone(),
-        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
         next_commands: vec![
             format!("edit {file}   # {fix}"),
             format!("cargo xtask {}   # rehearses the fixed file, then deploys", ctx.task.name),
         ],
-        verdict: None,
+        ..Diagnosis::default()
     };
-    print_diagnosis(ctx, &diagnosis);
     let message = format!(
         "the rehearsal stopped the deploy: `{migration}` fails on a copy of production ({}); production was not changed",
         error.describe()
     );
-    ctx.state.diagnosis = Some(diagnosis);
-    Failure::new(Exit::MigrationFailed, message)
+    stop_diagnosed(ctx, diagnosis, Failure::new(Exit::MigrationFailed, message))
 }
 
 /// For an "already exists" failure on the copy: the earlier pending migration of
