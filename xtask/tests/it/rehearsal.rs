@@ -347,6 +347,46 @@ fn a_role_without_createdb_skips_by_default_fails_when_explicit_and_uses_a_scrat
     assert_eq!(all.matches("rehearsal: skipped").count(), 1, "{all}");
 }
 
+/// The schema's restore into the copy takes a share of the connections left on the
+/// server for the deploy's role (a quarter, at most 4): under `CONNECTION LIMIT 5`,
+/// two of them the run's own sessions, it restores over one (psql, one transaction)
+/// where four would have been refused ("too many connections for role"); without
+/// the limit, over four. The password stays out of every command line and output.
+#[test]
+fn the_copys_restore_takes_a_share_of_the_connections_left_for_the_role() {
+    let app = PrismaApp::new();
+    app.psql(
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw-Zq7' CREATEDB CONNECTION LIMIT 5; \
+         ALTER DATABASE school OWNER TO app; ALTER SCHEMA public OWNER TO app;",
+    );
+    let url = format!("postgresql://app:app-pw-Zq7@127.0.0.1:{}/school?schema=public", app.cluster.port());
+    // `init` first (the copy of an empty schema), then the runbook's migration on
+    // a copy of `init`'s tables, indexes and keys.
+    let dir = app.path().join(MIGRATIONS).join(MIGRATION);
+    let held = app.path().join("held-back-migration");
+    std::fs::rename(&dir, &held).unwrap();
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    assert_contains(&out.all(), "rehearsal: passed");
+    std::fs::rename(&held, &dir).unwrap();
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, &format!("rehearsal: `{MIGRATION}` applied on the copy"));
+    assert!(!all.contains("restored over"), "{all}");
+    assert_eq!(app.states(), crate::prisma_app::ledger(&[(INIT, "applied"), (MIGRATION, "applied")]));
+
+    app.psql("ALTER ROLE app CONNECTION LIMIT -1");
+    add_migration(&app, "20260301000000_add_note", "ALTER TABLE \"users\" ADD COLUMN \"note\" TEXT;\n");
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "restored over 4 connections");
+    assert_contains(&all, "rehearsal: `20260301000000_add_note` applied on the copy");
+    assert!(!all.contains("app-pw-Zq7"), "{all}");
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+}
+
 /// A run killed in the middle of its rehearsal leaves its scratch database; the
 /// next run drops it.
 #[test]
