@@ -213,6 +213,10 @@ struct Survey {
     /// Connections the role may still open on the scratch server (the server's and
     /// the role's limits, less the sessions there now): the restore takes a share.
     free_connections: i64,
+    /// What a restore can run side by side, in the whole database (pg_dump copies
+    /// every schema): its indexes (primary keys and unique constraints included)
+    /// and foreign keys.
+    builds: i64,
 }
 
 /// The scratch server's side of the survey: role, CREATEDB, databases named
@@ -246,7 +250,10 @@ fn survey(production: &Target, server: &Target, same_server: bool, prefix: &str)
     let ledger_sql = format!(
         r#"
 SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \gset
-SELECT :'present', (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :'schema')::text;
+SELECT :'present', (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :'schema')::text,
+       ((SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('i', 'I') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema')
+        + (SELECT count(*) FROM pg_constraint WHERE contype = 'f'))::text;
 \if :present
 SET datestyle TO ISO;
 SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
@@ -269,7 +276,7 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
     let [role, may, leftovers, free] = psql::columns::<4>(server_row)?;
     let leftovers = scratch::parse_found(leftovers.as_deref())?;
     let mut rows = ledger_rows.into_iter();
-    let [present, objects] = psql::columns::<2>(rows.next().unwrap_or_default())?;
+    let [present, objects, builds] = psql::columns::<3>(rows.next().unwrap_or_default())?;
     let (mut ledger, mut ledger_values) = (None, Vec::new());
     if present.as_deref() == Some("t") {
         let mut read = Vec::with_capacity(rows.len());
@@ -288,6 +295,7 @@ SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at,
         ledger_values,
         objects: objects.and_then(|c| c.parse().ok()).unwrap_or(0),
         free_connections: free.and_then(|c| c.parse().ok()).unwrap_or(0),
+        builds: builds.and_then(|c| c.parse().ok()).unwrap_or(0),
     })
 }
 
@@ -387,7 +395,7 @@ fn rehearse_into<'a>(
         }
         None => Ok(()),
     };
-    let jobs = if mode == Rehearse::Schema { parallel::jobs_for(survey.free_connections) } else { 1 };
+    let jobs = if mode == Rehearse::Schema { parallel::jobs_for(survey.free_connections, survey.builds) } else { 1 };
     ctx.ui.event(&format!(
         "rehearsal: copying production ({}) into scratch database `{name}` {}{}",
         if mode == Rehearse::Full { "schema and data" } else { "schema and _prisma_migrations" },

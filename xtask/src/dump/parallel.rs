@@ -26,10 +26,20 @@ use crate::ui::Ui;
 /// schema got slower (BENCHMARKS.md), and each is one more backend on the server.
 pub(crate) const MAX_JOBS: usize = 4;
 
-/// How many connections the restore may take, out of the connections `free` on the
-/// scratch server for this role: a quarter of them, between 1 and [`MAX_JOBS`], so
-/// the application's own connections keep most of what is left.
-pub(crate) fn jobs_for(free: i64) -> usize {
+/// Below this many index and foreign-key builds, one connection: starting
+/// pg_restore's workers and their connections cost more than sharing the builds
+/// saves (the example app's empty schema took 0.3 s longer over four connections
+/// at load 12-16; a build took 2-6 ms there, so about a hundred builds pay for it).
+pub(crate) const MIN_BUILDS: i64 = 100;
+
+/// How many connections the restore of a schema with `builds` index and
+/// foreign-key builds may take, out of the connections `free` on the scratch server
+/// for this role: a quarter of them, between 1 and [`MAX_JOBS`], so the
+/// application's own connections keep most of what is left; 1 for a small schema.
+pub(crate) fn jobs_for(free: i64, builds: i64) -> usize {
+    if builds < MIN_BUILDS {
+        return 1;
+    }
     usize::try_from(free / 4).unwrap_or(0).clamp(1, MAX_JOBS)
 }
 
@@ -139,13 +149,15 @@ mod tests {
 
     #[test]
     fn jobs_take_a_quarter_of_the_free_connections_between_one_and_four() {
-        assert_eq!(jobs_for(-3), 1);
-        assert_eq!(jobs_for(0), 1);
-        assert_eq!(jobs_for(7), 1);
-        assert_eq!(jobs_for(8), 2);
-        assert_eq!(jobs_for(12), 3);
-        assert_eq!(jobs_for(16), 4);
-        assert_eq!(jobs_for(95), 4);
+        let many = MIN_BUILDS;
+        assert_eq!(jobs_for(-3, many), 1);
+        assert_eq!(jobs_for(0, many), 1);
+        assert_eq!(jobs_for(7, many), 1);
+        assert_eq!(jobs_for(8, many), 2);
+        assert_eq!(jobs_for(12, many), 3);
+        assert_eq!(jobs_for(16, many), 4);
+        assert_eq!(jobs_for(95, many), 4);
+        assert_eq!(jobs_for(95, MIN_BUILDS - 1), 1);
     }
 
     #[test]
