@@ -30,34 +30,14 @@ WORKERS=${WORKERS:-1 2 4 8}
 PARTS=${PARTS:-deploy head plan}   # which sections to measure
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 root=$(cd "$(dirname "$0")/.." && pwd)
-pgbin=${XTASK_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 xtask=${XTASK_BIN:-$root/target/debug/xtask}
 [ -x "$xtask" ] || { echo "bench-fleet.sh: build first (cargo build -p xtask)" >&2; exit 2; }
 [ -d "$root/Backend/node_modules/prisma" ] || { echo "bench-fleet.sh: run scripts/install-test-deps.sh first" >&2; exit 2; }
 load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
-work=$(mktemp -d /tmp/bench-fleet.XXXXXX)
-chmod 0755 "$work"
-as_server=()
-[ "$(id -u)" = 0 ] && as_server=(runuser -u postgres --) && chown postgres "$work"
-cleanup() {
-  [ -d "$work/data" ] && "${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-password=bench-$RANDOM-$RANDOM-$RANDOM
-printf '%s\n' "$password" >"$work/pw"
-chmod 0644 "$work/pw"
-"${as_server[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --pwfile="$work/pw" \
-  --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-rm "$work/pw"
-port=""
-for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-"${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-  -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+. "$root/scripts/lib/bench-cluster.sh"
+bench_workdir bench-fleet
+bench_cluster_start -c max_connections=300
 export PGPASSWORD=$password PW=$password
 sql() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -d "postgresql://postgres@127.0.0.1:$port/${2:-postgres}" -c "$1"; }
 
