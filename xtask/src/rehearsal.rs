@@ -122,7 +122,7 @@ pub(crate) fn describe(ctx: &Ctx) -> Vec<String> {
     let name = format!("{prefix}<run id>");
     let copy = match mode {
         Rehearse::Full => "copy production: restore this run's backup (pg_dump --no-owner --no-privileges without one)",
-        _ => "copy production's schema: pg_dump --schema-only --no-owner --no-privileges --format=custom (in memory), restored by pg_restore --jobs=N (N: a quarter of the server's free connections, at most 4), then the rows of _prisma_migrations; with N = 1, a plain dump restored with psql --single-transaction",
+        _ => "copy production's schema: pg_dump --schema-only --no-owner --no-privileges --format=custom (in memory), restored by pg_restore --jobs=N (N: a quarter of the server's free connections, at most 4), then the rows of _prisma_migrations; with N = 1 or fewer than 100 index and foreign-key builds, a plain dump restored with psql --single-transaction",
     };
     vec![
         format!(
