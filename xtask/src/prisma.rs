@@ -41,6 +41,9 @@ pub(crate) fn shown(ctx: &Ctx, args: &[&str]) -> String {
 }
 
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
+/// Only the demo calls it outside a run's context; without the feature (a team's own
+/// xtask) it would be dead code and warn on every build of theirs.
+#[cfg(feature = "demo")]
 pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Result<Command, Failure> {
     Ok(line(&shell(p)?, p, args))
 }
