@@ -728,11 +728,13 @@ fn judge_with(analysis: &Analysis, found_in: &HashMap<Object, Found>, predating_
     let mut predating = predating_in.clone();
     predating.extend(looked.unsure.iter().cloned());
     let predating = &predating;
-    // A view's query not compared is set again by a re-run, as without the comparison.
+    // A view's query or a function's definition not compared is set again by a re-run,
+    // as without the comparison.
+    let replaced_unsure = |o: &&Object| matches!(o, Object::ViewDef { .. } | Object::Function { def: Some(_), .. });
     let mut adjusted;
-    let found = if looked.unsure.iter().any(|o| matches!(o, Object::ViewDef { .. })) {
+    let found = if looked.unsure.iter().any(|o| replaced_unsure(&o)) {
         adjusted = found.clone();
-        for o in looked.unsure.iter().filter(|o| matches!(o, Object::ViewDef { .. })) {
+        for o in looked.unsure.iter().filter(replaced_unsure) {
             adjusted.insert(o.clone(), Found::Present);
         }
         &adjusted
@@ -942,8 +944,10 @@ impl Looked {
         for e in &analysis.expectations {
             let state = found.get(&e.object).copied().unwrap_or(Found::Absent);
             match (&e.object, state) {
-                // Its statement stays "not checked" (`Body::Replace`), as without the comparison.
-                (Object::ViewDef { .. }, Found::Invalid) => {
+                // Its statement stays "not checked" (`Body::Replace`), as without the comparison:
+                // a view's query, or a replaced function's argument defaults, that the server
+                // prints otherwise than the file writes them.
+                (Object::ViewDef { .. } | Object::Function { def: Some(_), .. }, Found::Invalid) => {
                     out.unsure.insert(e.object.clone());
                 }
                 (Object::Unnamed { table, .. }, Found::Invalid) => {
