@@ -340,3 +340,28 @@ fn compare_defaults(file: Option<&[Option<String>]>, printed: Option<&str>) -> F
         Found::Present
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_defaults_compare_as_the_server_prints_them() {
+        let file = |v: &[Option<&str>]| v.iter().map(|x| x.map(definition::expression)).collect::<Vec<_>>();
+        let f = file(&[Some("'2020-01-01 00:00:00'"), None, Some("-1")]);
+        let printed = r#"["'2020-01-01 00:00:00'::timestamp without time zone", null, "'-1'::integer"]"#;
+        assert_eq!(compare_defaults(Some(&f), Some(printed)), Found::Present);
+        // A default on one side only, or another argument count: another function.
+        assert_eq!(compare_defaults(Some(&f), Some(r#"["'2020-01-01'", null, null]"#)), Found::Absent);
+        assert_eq!(compare_defaults(Some(&file(&[None])), Some(r#"["1"]"#)), Found::Absent);
+        assert_eq!(compare_defaults(Some(&f), Some("[null, null]")), Found::Absent);
+        // Read otherwise (another constant, or a spelling the rules do not follow): not told.
+        assert_eq!(
+            compare_defaults(Some(&file(&[Some("interval '1 day'")])), Some(r#"["'1 day'::interval"]"#)),
+            Found::Invalid
+        );
+        assert_eq!(compare_defaults(Some(&file(&[None])), Some("[null]")), Found::Present);
+        assert_eq!(compare_defaults(Some(&[]), Some("[]")), Found::Present);
+        assert_eq!(compare_defaults(None, None), Found::Present);
+    }
+}
