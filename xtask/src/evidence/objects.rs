@@ -549,8 +549,10 @@ impl Object {
             }
             Object::Function { def: Some(d), .. } => {
                 let verb = if yes { "has" } else { "does not have" };
+                let defaults = d.defaults.as_ref().is_some_and(|v| v.iter().any(Option::is_some));
                 format!(
-                    "{self} {verb} the body of the file ({} characters, LANGUAGE {})",
+                    "{self} {verb} the body {}of the file ({} characters, LANGUAGE {})",
+                    if defaults { "and argument defaults " } else { "" },
                     d.body.chars().count(),
                     d.language
                 )
