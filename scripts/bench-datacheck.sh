@@ -15,20 +15,9 @@ set -euo pipefail
 ROWS=${ROWS:-10000000}
 REPS=${REPS:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
-pgbin=${XTASK_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-work=$(mktemp -d /tmp/bench-datacheck.XXXXXX)
-chmod 0755 "$work"
-as_server=()
-[ "$(id -u)" = 0 ] && as_server=(runuser -u postgres --)
-cleanup() {
-  [ -d "$work/data" ] && "${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-port=$((20000 + RANDOM % 20000))
-"${as_server[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --auth=trust >/dev/null
-"${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -o "-p $port -k $work -c listen_addresses=''" -w start >/dev/null
+. "$root/scripts/lib/bench-cluster.sh"
+bench_workdir bench-datacheck
+bench_cluster_start
 psql_() { "$pgbin/psql" -X -q -h "$work" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 

@@ -32,7 +32,6 @@ ROWS=${ROWS:-800000}     # rows of each of the eight wide tables (800000 is abou
 PARTS=${PARTS:-cold runner status backup formats deploy}   # which sections to measure
 root=$(cd "$(dirname "$0")/.." && pwd)
 out_md=${OUT:-$root/BENCHMARKS.md}
-pgbin=${XTASK_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 target=${CARGO_TARGET_DIR:-$root/target}
 MARKER='<!-- scripts/bench.sh regenerates everything above this line; sections below it are kept as they are -->'
 interleave() { python3 "$root/scripts/bench-interleave.py" "$@"; }
@@ -45,15 +44,8 @@ for tool in just strace python3 pgbench; do
 done
 [ -d "$root/Backend/node_modules/prisma" ] || { echo "bench.sh: run scripts/install-test-deps.sh first" >&2; exit 2; }
 
-work=$(mktemp -d /tmp/bench.XXXXXX)
-chmod 0755 "$work"
-as_server=()
-[ "$(id -u)" = 0 ] && as_server=(runuser -u postgres --)
-cleanup() {
-  [ -d "$work/data" ] && "${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/scripts/lib/bench-cluster.sh"
+bench_workdir bench
 md=$work/generated.md
 section() { printf '\n## %s\n\n' "$1" >>"$md"; echo "== $1" >&2; }
 para() { printf '%s\n\n' "$*" >>"$md"; }
@@ -187,22 +179,7 @@ else keep "\`cargo xtask <task>\` when already built, against \`just\`"; fi
 if want status || want backup || want formats || want deploy; then
 # ---------------------------------------------------------------- cluster
 echo "starting PostgreSQL and filling the databases..." >&2
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-password=bench-$RANDOM-$RANDOM-$RANDOM
-printf '%s\n' "$password" >"$work/pw"
-chmod 0644 "$work/pw"
-"${as_server[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --pwfile="$work/pw" \
-  --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-rm "$work/pw"
-port=""
-for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port found" >&2; exit 1; }
-"${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-  -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c log_connections=on" start >/dev/null
-export PGPASSWORD=$password
+bench_cluster_start -c log_connections=on
 base_url="postgresql://postgres@127.0.0.1:$port"
 sql() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$base_url/${2:-postgres}" -c "$1"; }
 tool_url() { echo "postgresql://postgres:$password@127.0.0.1:$port/$1?schema=public&connection_limit=5"; }
