@@ -30,34 +30,14 @@ WORKERS=${WORKERS:-1 2 4 8}
 PARTS=${PARTS:-deploy head plan}   # which sections to measure
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 root=$(cd "$(dirname "$0")/.." && pwd)
-pgbin=${XTASK_PG_BINDIR:-/usr/lib/postgresql/15/bin}
 xtask=${XTASK_BIN:-$root/target/debug/xtask}
 [ -x "$xtask" ] || { echo "bench-fleet.sh: build first (cargo build -p xtask)" >&2; exit 2; }
 [ -d "$root/Backend/node_modules/prisma" ] || { echo "bench-fleet.sh: run scripts/install-test-deps.sh first" >&2; exit 2; }
 load() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
-work=$(mktemp -d /tmp/bench-fleet.XXXXXX)
-chmod 0755 "$work"
-as_server=()
-[ "$(id -u)" = 0 ] && as_server=(runuser -u postgres --) && chown postgres "$work"
-cleanup() {
-  [ -d "$work/data" ] && "${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-password=bench-$RANDOM-$RANDOM-$RANDOM
-printf '%s\n' "$password" >"$work/pw"
-chmod 0644 "$work/pw"
-"${as_server[@]}" "$pgbin/initdb" -D "$work/data" -U postgres --pwfile="$work/pw" \
-  --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-rm "$work/pw"
-port=""
-for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-"${as_server[@]}" "$pgbin/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-  -o "-p $port -k $work -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+. "$root/scripts/lib/bench-cluster.sh"
+bench_workdir bench-fleet
+bench_cluster_start -c max_connections=300
 export PGPASSWORD=$password PW=$password
 sql() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -d "postgresql://postgres@127.0.0.1:$port/${2:-postgres}" -c "$1"; }
 
@@ -238,10 +218,15 @@ make_tenants "$AT_HEAD" seed_head
 rm -rf "$app/backups"
 # HEAD_BASELINE_BIN (optional): another build's binary, run on the same tenants
 # in turn with this one (HEAD_ROUNDS times each, interleaved), for a ratio.
-head_run() { # $1 binary, $2 log; prints the check's seconds
+head_run() { # $1 binary, $2 log; prints the check's seconds, the run's client CPU s and the server's CPU s
+  local s0 s1
   rm -rf "$app/backups"
-  "$1" --no-progress deploy-fleet >/dev/null 2>"$2" || true
-  grep -o 'checked in [0-9.]*s' "$2" | head -1 | grep -o '[0-9.]*[0-9]'
+  s0=$(server_cpu)
+  /usr/bin/time -f '%U %S' -o "$work/htime" "$1" --no-progress deploy-fleet >/dev/null 2>"$2" || true
+  s1=$(server_cpu)
+  echo "$(grep -o 'checked in [0-9.]*s' "$2" | head -1 | grep -o '[0-9.]*[0-9]')" \
+    "$(python3 -c "u, s = open('$work/htime').read().split()[-2:]; print(round(float(u) + float(s), 2))")" \
+    "$(python3 -c "print(round($s1 - $s0, 2))")"
 }
 echo "at head: $(load)" >&2
 load_before=$(load)
@@ -249,7 +234,7 @@ t0=$(now)
 "$xtask" --no-progress deploy-fleet >/dev/null 2>"$work/head.log"
 t=$(python3 -c "print($(now) - $t0)")
 checked=$(grep -o 'checked in [0-9.]*s' "$work/head.log" | head -1)
-psqls=$(grep -o 'by [0-9]* psql process(es)' "$work/head.log" | head -1)
+psqls=$(grep -o 'by [0-9]* psql process(es)[^:]*' "$work/head.log" | head -1)
 started=$(grep -c 'started (attempt' "$work/head.log" || true)
 echo "Whole run $(secs "$t") s; the read-only check of the $AT_HEAD targets ($checked $psqls, up to 8 at once):"
 echo "$started Prisma or pipeline starts. $load_before before, $(load) after."
@@ -259,14 +244,18 @@ if [ -n "${HEAD_BASELINE_BIN:-}" ]; then
     theirs+=("$(head_run "$HEAD_BASELINE_BIN" "$work/base.log")")
     ours+=("$(head_run "$xtask" "$work/head.log")")
   done
-  python3 - "${ours[*]}" "${theirs[*]}" "$HEAD_BASELINE_BIN" <<'PY'
+  python3 - "$(printf '%s;' "${ours[@]}")" "$(printf '%s;' "${theirs[@]}")" "$HEAD_BASELINE_BIN" <<'PY'
 import statistics, sys
-ours = [float(x) for x in sys.argv[1].split()]
-theirs = [float(x) for x in sys.argv[2].split()]
-o, t = statistics.median(ours), statistics.median(theirs)
+def rounds(arg):
+    return [[float(x) for x in r.split()] for r in arg.split(";") if r.strip()]
+ours, theirs = rounds(sys.argv[1]), rounds(sys.argv[2])
+med = lambda rs, i: statistics.median(r[i] for r in rs)
+o, t = med(ours, 0), med(theirs, 0)
 print()
 print(f"Interleaved with the baseline `{sys.argv[3]}` on the same tenants ({len(ours)} rounds each), the check's median:")
-print(f"{o:.2f} s against {t:.2f} s ({t / o:.1f}x faster; rounds: {ours} against {theirs}).")
+print(f"{o:.2f} s against {t:.2f} s ({t / o:.1f}x faster; rounds: {[r[0] for r in ours]} against {[r[0] for r in theirs]}).")
+print(f"CPU per run (median; the client: xtask and its children, the whole run; the server: PostgreSQL):")
+print(f"client {med(ours, 1):.2f} s against {med(theirs, 1):.2f} s, server {med(ours, 2):.2f} s against {med(theirs, 2):.2f} s.")
 PY
   echo "$(load) after the rounds."
 fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-# Helper of scripts/bench.sh: runs commands interleaved (order rotated every repetition,
-# so none always runs first or after the same one), then prints each one's median wall
+# Helper of scripts/bench.sh: runs commands interleaved (a new order every repetition, a
+# shuffle with a fixed seed: a rotation kept each command after the same one, so one
+# that follows a heavy command such as `cargo xtask` always paid for its aftermath),
+# then prints each one's median wall
 # time, its ratio to the first command's median, the median of the per-repetition
 # ratios ("paired": the two ran back to back, so a change of machine load between
 # repetitions cancels out), and the median CPU time (user+sys) of the command and the
@@ -10,7 +12,7 @@
 #
 # SPEC: {"warmup": 1, "commands": [{"name", "argv", "env": {}, "cwd", "setup": argv,
 #        "cleanup": argv, "ok": [exit codes]}]}; setup/cleanup run untimed around each run.
-import json, os, resource, statistics, subprocess, sys, time
+import json, os, random, resource, statistics, subprocess, sys, time
 
 reps = int(sys.argv[1])
 spec = json.load(open(sys.argv[2]))
@@ -40,9 +42,9 @@ for _ in range(spec.get("warmup", 1)):
         run(c)
 wall = {c["name"]: [] for c in cmds}
 cpu = {c["name"]: [] for c in cmds}
+order = random.Random(23)
 for i in range(reps):
-    for j in range(len(cmds)):
-        c = cmds[(i + j) % len(cmds)]
+    for c in order.sample(cmds, len(cmds)):
         w, u = run(c)
         wall[c["name"]].append(w)
         cpu[c["name"]].append(u)

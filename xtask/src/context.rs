@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{Config, Task};
+use crate::config::{BackupFormat, Config, Task};
 use crate::db::lock::RunLock;
 use crate::db::{self, Target};
 use crate::exit::{Exit, Failure};
@@ -52,7 +52,7 @@ pub(crate) struct BackupRecord {
     pub path: String,
     pub bytes: u64,
     pub sha256: String,
-    pub format: String,
+    pub format: BackupFormat,
     pub seconds: f64,
 }
 
@@ -261,6 +261,16 @@ impl Ledger {
     pub(crate) fn latest(&self, name: &str) -> Option<&Row> {
         self.rows().iter().rev().find(|r| r.migration_name == name)
     }
+
+    /// The migration a command acts on, with its latest row: the task's `name`
+    /// argument, or else the one recorded as failed ([`migrations::named_or_failed`]).
+    pub(crate) fn named_or_failed(&self, ctx: &Ctx) -> Result<Option<(String, Option<&Row>)>, Failure> {
+        let name = migrations::named_or_failed(self.rows(), ctx.args.get("name"), &ctx.task.name)?;
+        Ok(name.map(|n| {
+            let row = self.latest(&n);
+            (n, row)
+        }))
+    }
 }
 
 impl<'a> RunDb<'a> {
@@ -362,6 +372,16 @@ impl<'a> RunDb<'a> {
     pub(crate) fn read_ledger(&self, via: &Target) -> Result<Rc<Ledger>, Failure> {
         let table = migrations::read_table(via)?;
         Ok(self.remember_ledger(table))
+    }
+
+    /// What a read-only built-in (`status`, `diagnose`) works through: one psql
+    /// session of production whose transactions are read-only, and
+    /// `_prisma_migrations` read on it (one process start, one connection).
+    pub(crate) fn read_only(&self) -> Result<(Target, Rc<Ledger>), Failure> {
+        let target = self.target()?;
+        let session = target.with_read_only_session(&migrations::ledger_vars(target))?;
+        let ledger = self.read_ledger(&session)?;
+        Ok((session, ledger))
     }
 
     /// Keeps rows of production's `_prisma_migrations` read by another query.

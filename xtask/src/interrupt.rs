@@ -109,6 +109,13 @@ impl Interrupts {
     pub(crate) fn received(&self) -> Option<i32> {
         received()
     }
+
+    /// Stops the step ([`failure`]: `what` happened) when a signal was received
+    /// since `catch`: between the parts of a step, and after one a signal may have
+    /// cut short (it reaches the child too: the signal is then the cause).
+    pub(crate) fn check(&self, what: &str) -> Result<(), Failure> {
+        self.received().map_or(Ok(()), |sig| Err(failure(sig, what)))
+    }
 }
 
 impl Drop for Interrupts {

@@ -33,6 +33,17 @@ impl Row {
         self.finished_at.is_some() && self.rolled_back_at.is_none()
     }
 
+    /// Its state for people: "failed", "applied" or "rolled back".
+    pub(crate) fn state(&self) -> &'static str {
+        if self.is_failed() {
+            "failed"
+        } else if self.is_applied() {
+            "applied"
+        } else {
+            "rolled back"
+        }
+    }
+
     /// The database error of a failed migration, from its logs.
     pub(crate) fn error(&self) -> DbError {
         DbError::from_logs(self.logs.as_deref().unwrap_or(""))
@@ -93,18 +104,24 @@ pub(crate) fn named_or_failed(rows: &[Row], named: Option<&str>, task: &str) -> 
     if let Some(n) = named {
         return Ok(Some(n.to_string()));
     }
-    let failed: Vec<&str> = rows.iter().filter(|r| r.is_failed()).map(|r| r.migration_name.as_str()).collect();
+    let failed: Vec<&Row> = rows.iter().filter(|r| r.is_failed()).collect();
     match failed.as_slice() {
         [] => Ok(None),
-        [one] => Ok(Some(one.to_string())),
+        [one] => Ok(Some(one.migration_name.clone())),
         many => Err(Failure::task(format!(
-            "{} migrations are recorded as failed ({}): name one, e.g. `{} {task} {}`",
-            many.len(),
-            many.join(", "),
+            "{}: name one, e.g. `{} {task} {}`",
+            several_failed(many),
             crate::invocation::name(),
-            many[0]
+            many[0].migration_name
         ))),
     }
+}
+
+/// "2 migrations are recorded as failed (a, b)": how a message that needs one
+/// failed migration starts when there are several.
+pub(crate) fn several_failed(failed: &[&Row]) -> String {
+    let names: Vec<&str> = failed.iter().map(|r| r.migration_name.as_str()).collect();
+    format!("{} migrations are recorded as failed ({})", failed.len(), names.join(", "))
 }
 
 /// The psql variables [`read_table`] uses (the schema of `_prisma_migrations`).

@@ -219,9 +219,7 @@ fn prisma_cli(p: &Prisma) -> Result<String, Failure> {
     let program = &p.command[0];
     let base = Path::new(program).file_name().and_then(|b| b.to_str()).unwrap_or(program);
     let installed = if RUNNERS.contains(&base) {
-        if !proc::on_path(program) {
-            return Err(Failure::usage(proc::spawn_error(program, &std::io::ErrorKind::NotFound.into())));
-        }
+        proc::require(program).map_err(Failure::usage)?;
         // The package's binary: the first argument that is not a flag or a runner verb.
         let package = p.command[1..]
             .iter()
@@ -291,9 +289,7 @@ fn package_of(bin: &Path) -> Option<(String, PathBuf)> {
 /// pg_dump's major version and its version text; `None` when it does not say (then
 /// the backup itself reports what is wrong).
 fn pg_dump_version(ui: &Ui) -> Result<Option<(u32, String)>, Failure> {
-    if !proc::on_path("pg_dump") {
-        return Err(Failure::usage(proc::spawn_error("pg_dump", &std::io::ErrorKind::NotFound.into())));
-    }
+    proc::require("pg_dump").map_err(Failure::usage)?;
     // The binary the backup will start (pgbin: the real one, not Debian's Perl wrapper).
     let sh = proc::shell()?;
     let pg_dump = crate::pgbin::program(&sh, "pg_dump");

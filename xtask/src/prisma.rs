@@ -10,7 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::context::{Ctx, PrismaCall};
 use crate::db;
-use crate::exit::Failure;
+use crate::exit::{Exit, Failure};
 use crate::proc::{self, Output};
 
 /// npm's setting that makes `npx` fail rather than download a package it does not
@@ -41,6 +41,9 @@ pub(crate) fn shown(ctx: &Ctx, args: &[&str]) -> String {
 }
 
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
+/// Only the demo calls it outside a run's context; without the feature (a team's own
+/// xtask) it would be dead code and warn on every build of theirs.
+#[cfg(feature = "demo")]
 pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Result<Command, Failure> {
     Ok(line(&shell(p)?, p, args))
 }
@@ -170,6 +173,17 @@ pub(crate) enum Problem {
     /// npx found no local Prisma and was told not to download one.
     CliMissing,
     Other,
+}
+
+impl Problem {
+    /// The exit status a failed Prisma call ends the run with: the database's (3)
+    /// when Prisma could not reach or use it, else a failed task (1).
+    pub(crate) fn exit(self) -> Exit {
+        match self {
+            Problem::Unreachable | Problem::Authentication | Problem::NoDatabase => Exit::DatabaseUnreachable,
+            _ => Exit::TaskFailed,
+        }
+    }
 }
 
 pub(crate) fn problem(output: &str) -> Problem {

@@ -108,11 +108,22 @@ fn spawn_grouped(mut command: Command, pipes: Pipes, inherit_stdin: bool) -> Res
     // stopped with SIGTTIN, so it stays in ours, where Ctrl-C reaches it as it would
     // if the user had started it directly.
     let own_group = !(inherit_stdin && stdin_is_terminal());
-    if own_group {
+    let watched = own_group && {
         command.process_group(0);
-        reaper::start_once();
+        reaper::start_once()
+    };
+    // A user's `run` task in its own group, with the reaper running, goes without
+    // the parent-death signal: should xtask die, the reaper stops its whole group
+    // (more than that signal, which reaches the child alone). Without a `pre_exec`
+    // hook std starts it with `posix_spawn` (vfork: no copy of xtask's page tables,
+    // none torn down again at the child's exec), which took a tenth off a chain of
+    // no-op tasks (BENCHMARKS.md, "The runner's own start"). What that leaves open:
+    // a `kill -9` in the microseconds between the start and the message to the
+    // reaper below. The built-ins' children (pg_dump, psql, Prisma: an orphan of
+    // theirs would act on a database) keep both.
+    if !(inherit_stdin && watched) {
+        die_with_parent(&mut command);
     }
-    die_with_parent(&mut command);
     let child = command.spawn().map_err(|e| Failure::task(spawn_error(&program(&command), &e)))?;
     if own_group {
         // Should xtask die, the reaper stops this child's whole group (what it
@@ -147,7 +158,8 @@ pub(crate) fn waited(child: &Child) {
 
 /// Asks the kernel to send the child SIGTERM when this process dies, however it
 /// dies (even `kill -9`, when no code of ours runs): no pg_dump, Prisma or lock
-/// session outlives the tool and goes on unsupervised. SIGTERM rather than
+/// session outlives the tool and goes on unsupervised. (A user's `run` task
+/// watched by the reaper goes without it: [`spawn_grouped`].) SIGTERM rather than
 /// SIGKILL because the children pass it on and clean up: pg_dump cancels its query
 /// on the server, npm (`npx`) forwards it to the Prisma CLI it started, psql closes
 /// its connection. The kernel sends it when the *thread* that forked the child
@@ -262,7 +274,8 @@ fn read_all(stream: Option<impl Read>) -> Vec<u8> {
 /// like one at end of file, as `read_until` did.
 fn pump(out: Option<ChildStdout>, err: Option<ChildStderr>, ui: &Ui, show: bool) -> (String, String) {
     let mut streams = [Stream::new(out.map(OwnedFd::from)), Stream::new(err.map(OwnedFd::from))];
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Not zeroed: `read` fills what is used, and a quiet child touches none of it.
+    let mut chunk: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
         let mut which = Vec::with_capacity(2);
@@ -312,11 +325,12 @@ impl Stream {
 
     /// One `read`: shows and keeps each line it completes; at end of file (or an
     /// error) also the unterminated last line, and closes the pipe.
-    fn read_once(&mut self, chunk: &mut [u8], ui: &Ui, show: bool) {
+    fn read_once(&mut self, chunk: &mut Vec<u8>, ui: &Ui, show: bool) {
         let Some(fd) = &self.fd else { return };
+        let buf = chunk.spare_capacity_mut();
         let n = loop {
-            // SAFETY: reads at most `chunk.len()` bytes into the live buffer.
-            let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            // SAFETY: reads at most `buf.len()` bytes into the buffer's spare capacity.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
@@ -330,7 +344,9 @@ impl Stream {
             }
             return;
         }
-        self.partial.extend_from_slice(&chunk[..n as usize]);
+        // SAFETY: `read` initialised the first `n` bytes of `buf`.
+        let got = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        self.partial.extend_from_slice(got);
         let mut start = 0;
         while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
             let end = start + nl + 1;
@@ -341,7 +357,7 @@ impl Stream {
         self.partial.drain(..start);
     }
 
-    fn read_to_end(&mut self, chunk: &mut [u8], ui: &Ui, show: bool) {
+    fn read_to_end(&mut self, chunk: &mut Vec<u8>, ui: &Ui, show: bool) {
         while self.fd.is_some() {
             self.read_once(chunk, ui, show);
         }
@@ -403,6 +419,15 @@ pub(crate) fn shell_quote(arg: &str) -> String {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+/// `program` on PATH, or the one-line cause and fix ([`spawn_error`]) of its absence.
+pub(crate) fn require(program: &str) -> Result<(), String> {
+    if on_path(program) {
+        Ok(())
+    } else {
+        Err(spawn_error(program, &std::io::ErrorKind::NotFound.into()))
     }
 }
 

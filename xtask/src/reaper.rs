@@ -23,9 +23,9 @@ fn channel() -> Option<libc::c_int> {
 }
 
 /// Starts the reaper if it is not running yet; before the first child is
-/// spawned, so that it never even briefly holds a child's pipes.
-pub(crate) fn start_once() {
-    channel();
+/// spawned, so that it never even briefly holds a child's pipes. Whether it runs.
+pub(crate) fn start_once() -> bool {
+    channel().is_some()
 }
 
 /// Tells the reaper about a child leading its own process group.

@@ -73,16 +73,17 @@ impl Assessment {
 /// be that attempt's leftover, and it counts like any other. The earlier attempts
 /// come from the run's ledger as last read (every caller has just read it).
 pub(crate) fn evidence_for(ctx: &Ctx, target: &Target, row: &Row) -> Result<Assessment, Failure> {
-    assess(ctx, target, &row.migration_name, Some(row))
+    evidence_for_name(ctx, target, &row.migration_name, Some(row))
 }
 
-/// [`evidence_for`] a migration named on the command line, recorded or not.
-pub(crate) fn evidence_for_name(ctx: &Ctx, target: &Target, name: &str) -> Result<Assessment, Failure> {
-    let ledger = ctx.db.ledger()?;
-    assess(ctx, target, name, ledger.latest(name))
-}
-
-fn assess(ctx: &Ctx, target: &Target, name: &str, recorded: Option<&Row>) -> Result<Assessment, Failure> {
+/// [`evidence_for`] a migration named on the command line, with its latest row
+/// (`None`: not recorded).
+pub(crate) fn evidence_for_name(
+    ctx: &Ctx,
+    target: &Target,
+    name: &str,
+    recorded: Option<&Row>,
+) -> Result<Assessment, Failure> {
     let path = ctx.db.migration_sql(name)?;
     let recorded = recorded.cloned();
     let Ok(sql) = std::fs::read_to_string(&path) else {
@@ -255,7 +256,7 @@ impl Mark {
 /// Prisma can report success without changing anything (e.g. `--rolled-back` on a
 /// name whose failed row was already rolled back): check the table, read again, says
 /// what we asked.
-pub(crate) fn verify_marked(ctx: &Ctx, name: &str, mark: Mark) -> Result<(), Failure> {
+fn verify_marked(ctx: &Ctx, name: &str, mark: Mark) -> Result<(), Failure> {
     let ledger = ctx.db.read_ledger(ctx.db.target()?)?;
     let mine: Vec<&Row> = ledger.rows().iter().filter(|r| r.migration_name == name).collect();
     let ok = match mark {
@@ -289,25 +290,15 @@ pub(crate) fn confirm(ctx: &Ctx, question: &str) -> Result<(), Failure> {
     }
 }
 
-/// Runs `prisma migrate resolve` and records the resolution.
+/// Runs `prisma migrate resolve`, records the resolution (with the evidence it
+/// rests on and `overrode`, the verdict a `--force` went against) and checks that
+/// `_prisma_migrations` shows the mark ([`verify_marked`]).
 pub(crate) fn mark_migration(
     ctx: &mut Ctx,
     name: &str,
     mark: Mark,
     reason: &str,
-    evidence: serde_json::Value,
-) -> Result<(), Failure> {
-    mark_migration_forced(ctx, name, mark, reason, evidence, None)
-}
-
-/// [`mark_migration`]; `overrode` is the verdict a `--force` went against, which the
-/// audit log records with the resolve.
-pub(crate) fn mark_migration_forced(
-    ctx: &mut Ctx,
-    name: &str,
-    mark: Mark,
-    reason: &str,
-    evidence: serde_json::Value,
+    evidence: Option<&Assessment>,
     overrode: Option<Verdict>,
 ) -> Result<(), Failure> {
     // Checked before the resolve is announced: a run that lost its lock resolves nothing.
@@ -320,11 +311,7 @@ pub(crate) fn mark_migration_forced(
     let out = prisma::run(ctx, &["migrate", "resolve", mark.flag(), name])?;
     if !out.success() {
         let p = prisma::problem(&out.combined());
-        let exit = match p {
-            Problem::Unreachable | Problem::Authentication | Problem::NoDatabase => Exit::DatabaseUnreachable,
-            _ => Exit::TaskFailed,
-        };
-        return Err(Failure::new(exit, prisma::explain(p, Some(name))));
+        return Err(Failure::new(p.exit(), prisma::explain(p, Some(name))));
     }
     ctx.ui.event(&format!("marked `{name}` as {}", mark.word()));
     let resolution =
@@ -336,13 +323,14 @@ pub(crate) fn mark_migration_forced(
             "migration": name,
             "as": mark.word(),
             "reason": reason,
-            "evidence": evidence,
+            "evidence": evidence.map(Assessment::to_json),
             "forced": overrode.is_some(),
             "overrode_verdict": overrode,
         }),
     );
     ctx.state.resolutions.push(resolution);
-    logged
+    logged?;
+    verify_marked(ctx, name, mark)
 }
 /// How a database error behaves when the same SQL runs again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -602,14 +590,19 @@ pub(crate) fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
     vec![format!("first: {fix}"), format!("then: {}", deploy_command(ctx))]
 }
 
-pub(crate) fn print_diagnosis(ctx: &Ctx, d: &Diagnosis) {
-    for (i, line) in diagnosis_lines(d).iter().enumerate() {
+/// Stops the run with a diagnosis: completes it with this run's backup, prints it,
+/// keeps it for the reports, and gives back `failure`, the run's error.
+pub(crate) fn stop_diagnosed(ctx: &mut Ctx, diagnosis: Diagnosis, failure: Failure) -> Failure {
+    let d = Diagnosis { backup: ctx.state.backup.as_ref().map(|b| b.path.clone()), ..diagnosis };
+    for (i, line) in diagnosis_lines(&d).iter().enumerate() {
         if i == 0 {
             ctx.ui.event(&format!("diagnosis: {line}"));
         } else {
             ctx.ui.event(&format!("  {line}"));
         }
     }
+    ctx.state.diagnosis = Some(d);
+    failure
 }
 
 #[cfg(test)]

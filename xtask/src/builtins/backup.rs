@@ -38,15 +38,16 @@ pub(crate) static BACKUP: Builtin = Builtin {
 /// What stands for the timestamp in `--dry-run`.
 const STAMP_PATTERN: &str = "<YYYYMMDDTHHMMSSZ>";
 
+/// What a signal during the backup did (it exits 128 + the signal, 130 for Ctrl-C).
+const INTERRUPTED: &str = "pg_dump was stopped and the partial backup removed; no backup was written";
+
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let started = Instant::now();
     let b = &ctx.config.backup;
     let ui = ctx.ui;
     let target = ctx.db.target()?;
     for tool in tools(b.format) {
-        if !proc::on_path(tool) {
-            return Err(Failure::task(proc::spawn_error(tool, &io::ErrorKind::NotFound.into())));
-        }
+        proc::require(tool).map_err(Failure::task)?;
     }
     if b.when == BackupWhen::Pending && nothing_pending(ctx)? {
         ui.event("backup: skipped: no migration is pending or failed (backup.when = \"pending\")");
@@ -57,7 +58,6 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         )?;
         return Ok(());
     }
-    let b = &ctx.config.backup;
     // Each database its own names and retention: two databases deployed from one
     // checkout never rotate each other's backups out.
     let prefix = format!("{}-{}", b.prefix, naming::database_label(&target.url.database, &target.url.hosts));
@@ -79,7 +79,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         .map_err(|e| dump_failure(ui, target, e))?;
 
     let sha256 = verify_dump(ui, b, &partial, dumped.sha256, &interrupts)?;
-    stop_if_interrupted(&interrupts)?;
+    interrupts.check(INTERRUPTED)?;
     let path = partial.commit().map_err(|e| write_failure(&b.dir, &e))?;
     drop(interrupts);
 
@@ -93,7 +93,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
         path: path.to_string_lossy().into_owned(),
         bytes: dumped.bytes,
         sha256,
-        format: format_name(b.format).into(),
+        format: b.format,
         seconds,
     };
     let mut audit = serde_json::to_value(&record).unwrap_or_default();
@@ -128,7 +128,7 @@ fn verify_dump(
         BackupFormat::Custom | BackupFormat::Directory => verify::archive(ui, &partial.path),
     };
     // A Ctrl-C reaches pg_restore too: then the interruption is the cause, not the archive.
-    stop_if_interrupted(interrupts)?;
+    interrupts.check(INTERRUPTED)?;
     checked.map_err(|why| {
         Failure::task(format!("the dump did not verify: {}; it was removed, run the backup again", why.message))
     })?;
@@ -147,20 +147,12 @@ fn tools(format: BackupFormat) -> &'static [&'static str] {
     }
 }
 
-fn format_name(format: BackupFormat) -> &'static str {
-    match format {
-        BackupFormat::Plain => "plain",
-        BackupFormat::Custom => "custom",
-        BackupFormat::Directory => "directory",
-    }
-}
-
 /// The database size, as the progress total of an uncompressed dump. An unreachable
 /// database fails here, before pg_dump starts; any other problem only costs the estimate.
 fn estimate(ui: &Ui, target: &Target, b: &Backup, interrupts: &Interrupts) -> Result<Option<u64>, Failure> {
     let queried = target.query_n::<1>("SELECT pg_database_size(current_database())", &[]);
     // A Ctrl-C also ends psql: then the interruption is the cause.
-    stop_if_interrupted(interrupts)?;
+    interrupts.check(INTERRUPTED)?;
     let size = match queried {
         Ok(rows) => rows.first().and_then(|[v]| v.as_deref()?.parse::<u64>().ok()),
         Err(f) if f.exit == Exit::DatabaseUnreachable => return Err(f),
@@ -174,22 +166,10 @@ fn estimate(ui: &Ui, target: &Target, b: &Backup, interrupts: &Interrupts) -> Re
     Ok(size.filter(|_| !compressed))
 }
 
-fn stop_if_interrupted(interrupts: &Interrupts) -> Result<(), Failure> {
-    match interrupts.received() {
-        Some(sig) => Err(interrupted(sig)),
-        None => Ok(()),
-    }
-}
-
-/// Exit 128 + the signal (130 for Ctrl-C), as a shell reports a process a signal ended.
-fn interrupted(sig: i32) -> Failure {
-    interrupt::failure(sig, "pg_dump was stopped and the partial backup removed; no backup was written")
-}
-
 fn dump_failure(ui: &Ui, target: &Target, e: DumpError) -> Failure {
     match e {
         DumpError::Spawn(msg) => Failure::task(msg),
-        DumpError::Interrupted(sig) => interrupted(sig),
+        DumpError::Interrupted(sig) => interrupt::failure(sig, INTERRUPTED),
         DumpError::Read(e) => {
             Failure::task(format!("cannot read the dump back to hash it ({e}); it was removed, run the backup again"))
         }

@@ -12,11 +12,11 @@ use crate::config::{BuiltinKind, Recover};
 use crate::context::{Ctx, Diagnosis};
 use crate::db::Target;
 use crate::exit::{Exit, Failure};
-use crate::migrations::Row;
+use crate::migrations::{several_failed, Row};
 use crate::prisma::{self, Problem};
 use crate::recovery::{
-    decide, diagnose_command, evidence_for, mark_migration, next_steps, print_diagnosis, problem_steps, verify_marked,
-    Assessment, Decision,
+    decide, diagnose_command, evidence_for, mark_migration, next_steps, problem_steps, stop_diagnosed, Assessment,
+    Decision,
 };
 
 pub(crate) static DEPLOY: Builtin = Builtin {
@@ -110,8 +110,7 @@ fn deploy_checked(ctx: &mut Ctx, target: &Target) -> Result<(), Failure> {
         mark.word()
     ));
     let reason = format!("deploy failed with {} and the evidence says: {}", problem_code(problem), evidence.summary());
-    mark_migration(ctx, &name, mark, &reason, evidence.to_json())?;
-    verify_marked(ctx, &name, mark)?;
+    mark_migration(ctx, &name, mark, &reason, Some(&evidence), None)?;
 
     let retry = prisma::run(ctx, &["migrate", "deploy"])?;
     if retry.success() {
@@ -146,17 +145,7 @@ fn failed_row(ctx: &mut Ctx, problem: Problem) -> Result<Row, Failure> {
     match (migration_problem, failed.as_slice()) {
         (true, [one]) => Ok((*one).clone()),
         (true, many) if many.len() > 1 => {
-            let names: Vec<&str> = many.iter().map(|r| r.migration_name.as_str()).collect();
-            Err(stop(
-                ctx,
-                failed[0],
-                None,
-                &format!(
-                    "{} migrations are recorded as failed ({}): resolve them one by one",
-                    many.len(),
-                    names.join(", ")
-                ),
-            ))
+            Err(stop(ctx, failed[0], None, &format!("{}: resolve them one by one", several_failed(many))))
         }
         _ => Err(stop_without_migration(ctx, problem, None)),
     }
@@ -188,35 +177,24 @@ fn stop(ctx: &mut Ctx, row: &Row, evidence: Option<&Assessment>, why: &str) -> F
         started_at: Some(row.started_at.clone()),
         error_code: err.code.clone(),
         error_message: err.message.clone(),
-        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
         next_commands: next,
         verdict: evidence.and_then(|a| a.verdict_name()).map(String::from),
+        ..Diagnosis::default()
     };
-    print_diagnosis(ctx, &diagnosis);
     let message = format!("migration `{name}` failed ({}) and was not recovered: {why}", err.describe());
-    ctx.state.diagnosis = Some(diagnosis);
-    Failure::new(Exit::MigrationFailed, message)
+    stop_diagnosed(ctx, diagnosis, Failure::new(Exit::MigrationFailed, message))
 }
 
 /// Stops on a failure that is not a failed migration (unreachable, auth, schema...).
 fn stop_without_migration(ctx: &mut Ctx, problem: Problem, db_failure: Option<Failure>) -> Failure {
-    let (exit, message) = match db_failure {
-        Some(f) => (f.exit, f.message),
-        None => {
-            let exit = match problem {
-                Problem::Unreachable | Problem::Authentication | Problem::NoDatabase => Exit::DatabaseUnreachable,
-                _ => Exit::TaskFailed,
-            };
-            (exit, format!("prisma migrate deploy failed: {}; nothing was resolved", prisma::explain(problem, None)))
-        }
-    };
+    let failure = db_failure.unwrap_or_else(|| {
+        let why = prisma::explain(problem, None);
+        Failure::new(problem.exit(), format!("prisma migrate deploy failed: {why}; nothing was resolved"))
+    });
     let diagnosis = Diagnosis {
-        summary: message.clone(),
-        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
+        summary: failure.message.clone(),
         next_commands: problem_steps(ctx, problem),
         ..Diagnosis::default()
     };
-    print_diagnosis(ctx, &diagnosis);
-    ctx.state.diagnosis = Some(diagnosis);
-    Failure::new(exit, message)
+    stop_diagnosed(ctx, diagnosis, failure)
 }

@@ -7,7 +7,7 @@ use crate::config::BuiltinKind;
 use crate::context::Ctx;
 use crate::evidence::{self, Verdict};
 use crate::exit::{Exit, Failure};
-use crate::migrations;
+use crate::migrations::Row;
 use crate::recovery::{evidence_for_name, known_migration, next_steps};
 
 pub(crate) static DIAGNOSE: Builtin = Builtin {
@@ -35,10 +35,8 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // One psql session for the ledger and the catalog query: one process start and
     // one connection for the whole diagnosis, read-only (a trial run, where one may run,
     // has a psql of its own and is always rolled back).
-    let target = ctx.db.target()?;
-    let target = target.with_read_only_session(&migrations::ledger_vars(target))?;
-    let ledger = ctx.db.read_ledger(&target)?;
-    let Some(name) = migrations::named_or_failed(ledger.rows(), ctx.args.get("name"), &ctx.task.name)? else {
+    let (target, ledger) = ctx.db.read_only()?;
+    let Some((name, row)) = ledger.named_or_failed(ctx)? else {
         outln!("No failed migration in _prisma_migrations: nothing to diagnose.");
         return Ok(());
     };
@@ -46,8 +44,7 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     // Started and not finished while another session holds Prisma's migrate lock:
     // a `prisma migrate` is applying it right now (a container entrypoint, a
     // laptop), so it is in progress, not failed, and nothing is tried on it.
-    let unfinished = ledger.latest(&name).is_some_and(|r| r.is_failed());
-    if unfinished {
+    if row.is_some_and(Row::is_failed) {
         if let Some(holder) = crate::db::lock::prisma_lock_holder(&target)? {
             outln!("Migration {name}: in progress, not failed: Prisma's migrate lock is held by {holder}");
             return Err(Failure::new(
@@ -59,20 +56,10 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
             ));
         }
     }
-    let a = evidence_for_name(ctx, &target, &name)?;
+    let a = evidence_for_name(ctx, &target, &name, row)?;
     outln!("Migration {name}:");
     if let Some(r) = &a.recorded {
-        outln!(
-            "  recorded:  started {}, {}",
-            r.started_at,
-            if r.is_failed() {
-                "failed"
-            } else if r.is_applied() {
-                "applied"
-            } else {
-                "rolled back"
-            }
-        );
+        outln!("  recorded:  started {}, {}", r.started_at, r.state());
         if r.is_failed() {
             outln!("  error:     {}", r.error().describe());
         }

@@ -7,11 +7,8 @@ use crate::config::BuiltinKind;
 use crate::context::Ctx;
 use crate::evidence::Verdict;
 use crate::exit::Failure;
-use crate::migrations;
 use crate::prisma;
-use crate::recovery::{
-    confirm, evidence_for, mark_migration_forced, next_steps, unchanged_blocker, verify_marked, Mark,
-};
+use crate::recovery::{confirm, evidence_for, mark_migration, next_steps, unchanged_blocker, Mark};
 
 const NAME_ARG: &[BuiltinArg] = &[
     BuiltinArg {
@@ -59,22 +56,18 @@ fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
 fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
     let target = ctx.db.target()?;
     let ledger = ctx.db.ledger()?;
-    let Some(rows) = &ledger.table else {
+    if ledger.table.is_none() {
         // Prisma itself fails here with an "Invariant violation".
         ctx.ui.event("no _prisma_migrations table: Prisma never migrated this database, so there is nothing to resolve; nothing changed");
         return Ok(());
-    };
-    let Some(name) = migrations::named_or_failed(rows, ctx.args.get("name"), &ctx.task.name)? else {
+    }
+    let Some((name, row)) = ledger.named_or_failed(ctx)? else {
         ctx.ui.event("no failed migration in _prisma_migrations: nothing to resolve, nothing changed");
         return Ok(());
     };
-    let row = ledger.latest(&name);
     // A failed migration is checked first: the mark must not contradict the database.
     // (Other states are Prisma's to refuse, with its own error.)
-    let assessment = match row {
-        Some(r) if r.is_failed() => Some(evidence_for(ctx, target, r)?),
-        _ => None,
-    };
+    let assessment = row.filter(|r| r.is_failed()).map(|r| evidence_for(ctx, target, r)).transpose()?;
     let verdict = assessment.as_ref().and_then(|a| a.verdict());
     let what = match row {
         Some(r) if r.is_failed() => format!(
@@ -113,9 +106,7 @@ fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {
         Some(v) => format!("asked for on the command line with --force, overriding the verdict: {v}"),
         None => "asked for on the command line".to_string(),
     };
-    let evidence = assessment.as_ref().map(|a| a.to_json()).unwrap_or(serde_json::Value::Null);
-    mark_migration_forced(ctx, &name, mark, &reason, evidence, overrode)?;
-    verify_marked(ctx, &name, mark)
+    mark_migration(ctx, &name, mark, &reason, assessment.as_ref(), overrode)
 }
 
 /// Whether the verdict says the mark is wrong: rolled back while changes are in the

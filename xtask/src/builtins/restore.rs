@@ -8,7 +8,7 @@ use crate::config::BuiltinKind;
 use crate::context::Ctx;
 use crate::db::admin::{self, database_exists};
 use crate::dump::restore::{format_of, restore_into};
-use crate::exit::{Exit, Failure};
+use crate::exit::Failure;
 
 pub(crate) static RESTORE: Builtin = Builtin {
     kind: BuiltinKind::Restore,
@@ -27,7 +27,7 @@ pub(crate) static RESTORE: Builtin = Builtin {
 };
 
 fn file_arg(ctx: &Ctx) -> Result<PathBuf, Failure> {
-    let raw = ctx.args.get("file").ok_or_else(|| Failure::new(Exit::Usage, "name the backup file to restore"))?;
+    let raw = ctx.args.get("file").ok_or_else(|| Failure::usage("name the backup file to restore"))?;
     let path = std::env::current_dir().map(|d| d.join(raw)).unwrap_or_else(|_| PathBuf::from(raw));
     if !path.exists() {
         return Err(Failure::task(format!(
@@ -94,10 +94,9 @@ fn run(ctx: &mut Ctx) -> Result<(), Failure> {
 /// Restoring over the live database: `--yes`, and on a terminal its name typed.
 fn confirm_live(ctx: &Ctx, name: &str) -> Result<(), Failure> {
     if !ctx.opts.yes {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!("restoring over the live database `{name}` replaces everything in it: pass --yes (and type its name when asked), or restore --into a new database"),
-        ));
+        return Err(Failure::usage(format!(
+            "restoring over the live database `{name}` replaces everything in it: pass --yes (and type its name when asked), or restore --into a new database"
+        )));
     }
     if ctx.ui.options().interactive {
         let typed = ctx

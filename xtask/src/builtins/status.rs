@@ -28,12 +28,11 @@ fn describe(ctx: &Ctx) -> Vec<String> {
 
 fn run(ctx: &mut Ctx) -> Result<(), Failure> {
     let dir = ctx.db.migrations_dir()?;
-    let target = ctx.db.target()?;
     let local = migrations::read_dir(dir)?;
     // Read-only, and made so: its one query runs in a session whose transactions are read-only.
-    let session = target.with_read_only_session(&migrations::ledger_vars(target))?;
-    let status = migrations::compare(&local, ctx.db.read_ledger(&session)?.rows());
-    print(&status, dir, target, ctx.args.flag("all"));
+    let (target, ledger) = ctx.db.read_only()?;
+    let status = migrations::compare(&local, ledger.rows());
+    print(&status, dir, &target, ctx.args.flag("all"));
     verdict(&status)
 }
 
@@ -45,23 +44,17 @@ const SHOWN: usize = 5;
 fn print(s: &Status, dir: &std::path::Path, target: &Target, all: bool) {
     outln!("Migrations in {} against {} (schema {}):", dir.display(), target.url.display_target(), target.url.schema);
     let group = |label: &str, names: &[&String]| {
+        let each = |names: &[&String]| names.iter().for_each(|name| outln!("  {label:<12} {name}"));
         if all || names.len() <= SCREENFUL {
-            for name in names {
-                outln!("  {label:<12} {name}");
-            }
-            return;
+            return each(names);
         }
-        for name in &names[..SHOWN] {
-            outln!("  {label:<12} {name}");
-        }
+        each(&names[..SHOWN]);
         outln!(
             "  ...          {} more {label} (`{}` lists them all)",
             names.len() - 2 * SHOWN,
             crate::invocation::cmd("status --all")
         );
-        for name in &names[names.len() - SHOWN..] {
-            outln!("  {label:<12} {name}");
-        }
+        each(&names[names.len() - SHOWN..]);
     };
     group("applied", &s.applied.iter().collect::<Vec<_>>());
     for row in &s.failed {

@@ -226,23 +226,21 @@ fn stop(ctx: &mut Ctx, dir: &std::path::Path, p: &Probed, failed: usize) -> Fail
         started_at: None,
         error_code: None,
         error_message: None,
-        backup: ctx.state.backup.as_ref().map(|b| b.path.clone()),
         next_commands: vec![
             format!("edit {}   # line {}: {}", file.display(), c.place.line, c.need.fix()),
             format!("cargo xtask {}   # checks the rows again, then deploys", ctx.task.name),
         ],
-        verdict: None,
+        ..Diagnosis::default()
     };
-    crate::recovery::print_diagnosis(ctx, &diagnosis);
-    ctx.state.diagnosis = Some(diagnosis);
     let more = if failed > 1 { format!(" ({} checks failed; the first is shown)", failed) } else { String::new() };
-    Failure::new(
+    let failure = Failure::new(
         Exit::MigrationFailed,
         format!(
             "the data checks stopped the deploy: `{}` line {} would fail on production's rows ({what}){more}; production was not changed",
             c.place.migration, c.place.line
         ),
-    )
+    );
+    crate::recovery::stop_diagnosed(ctx, diagnosis, failure)
 }
 
 #[cfg(test)]

@@ -13,11 +13,23 @@
 //! refused connection or a wrong password ends a non-interactive psql; a query
 //! that failed) is checked again on its own with [`check_one`], which names the
 //! cause; a target is "at head" only from rows read on its own connection.
+//!
+//! Before psql, each connection is tried with the small client of [`super::wire`]:
+//! a connection per database, several at once, the SCRAM key derived once per
+//! role and server instead of once per connection (half of psql's time for a
+//! fleet at the head). It reads the same rows with the same queries on the same
+//! kind of session (`default_transaction_read_only` on). A server it cannot
+//! serve (TLS, another password method, a URL only libpq understands) goes to
+//! psql as above; a connection that fails (refused, wrong password, no such
+//! database) is checked alone with [`check_one`], whose message names the cause.
+//! `XTASK_FLEET_CHECK=psql` turns the client off.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::inventory::FleetTarget;
+use super::scram::KeyCache;
+use super::wire::{self, Endpoint, Trouble};
 use crate::db::psql::{self, Psql, Rows};
 use crate::db::Target as Db;
 use crate::migrations::{self, Local, Row};
@@ -109,15 +121,36 @@ const MIN_SESSION: usize = 16;
 /// One server's connections, and where each is in that list by (libpq URL, password).
 type Server = (Vec<Conn>, HashMap<(String, Option<String>), usize>);
 
-/// What [`check_all`] found, and how many psql processes it took.
+/// What [`check_all`] found, how many psql processes and native connections it took.
 pub(crate) struct Found {
     pub checked: HashMap<usize, Checked>,
     pub psqls: usize,
+    pub native: usize,
+    /// SCRAM keys the native client derived (one per role and server, not per connection).
+    pub keys: usize,
+    /// Why psql checked a server's targets instead of the native client, if it did.
+    pub psql_because: Option<String>,
 }
 
-/// Checks `targets` (indexes into `all`) with up to `threads` psql sessions at
-/// once, each covering the databases of one server (a share of them when a
-/// server has more databases than a session should take on alone).
+impl Found {
+    /// How the check ran, for the plan's line: `by P psql process(es) and N
+    /// native connection(s)`, and why psql took over a server's targets.
+    pub(crate) fn how(&self) -> String {
+        let why = self.psql_because.as_deref().map(|w| format!(" (psql because {w})")).unwrap_or_default();
+        let keys = if self.native > 0 { format!(", {} SCRAM key(s) derived", self.keys) } else { String::new() };
+        format!("by {} psql process(es) and {} native connection(s){keys}{why}", self.psqls, self.native)
+    }
+}
+
+/// The variable that turns the native client off (`psql`): every target through psql.
+pub(crate) const CHECK_ENV: &str = "XTASK_FLEET_CHECK";
+
+/// The application_name of the check's sessions, for whoever looks at pg_stat_activity.
+const APP_NAME: &str = "xtask fleet check";
+
+/// Checks `targets` (indexes into `all`) with up to `threads` jobs at once, each
+/// covering the databases of one server (a share of them when a server has more
+/// databases than a psql session should take on alone).
 pub(crate) fn check_all(
     all: &[FleetTarget],
     targets: &[usize],
@@ -125,14 +158,68 @@ pub(crate) fn check_all(
     schema_dir: Option<&Path>,
     threads: usize,
 ) -> Found {
-    let mut results = HashMap::new();
+    let (cache, psql_because) = native_client();
+    let mut found = Found { checked: HashMap::new(), psqls: 0, native: 0, keys: 0, psql_because };
+    let threads = threads.clamp(1, 16);
+    let jobs = jobs(all, targets, schema_dir, threads, &mut found.checked);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let jobs: Vec<std::sync::Mutex<Vec<Conn>>> = jobs.into_iter().map(std::sync::Mutex::new).collect();
+    let found = std::sync::Mutex::new(found);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let conns = std::mem::take(&mut *job.lock().unwrap_or_else(|e| e.into_inner()));
+                let job = match &cache {
+                    Some(cache) => check_native(all, conns, local, schema_dir, cache),
+                    None => {
+                        let (checked, psqls) = check_server(all, conns, local, schema_dir);
+                        Job { checked, psqls, native: 0, psql_because: None }
+                    }
+                };
+                let mut found = found.lock().unwrap_or_else(|e| e.into_inner());
+                found.psqls += job.psqls;
+                found.native += job.native;
+                if let Some(why) = job.psql_because {
+                    found.psql_because.get_or_insert(why);
+                }
+                found.checked.extend(job.checked);
+            });
+        }
+    });
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    found.keys = cache.as_ref().map_or(0, KeyCache::derived);
+    found
+}
+
+/// The native client's key cache, unless the client is turned off or libpq's
+/// environment could send psql elsewhere than the URL says (then why not).
+fn native_client() -> (Option<KeyCache>, Option<String>) {
+    match (std::env::var(CHECK_ENV).as_deref(), wire::libpq_env()) {
+        (Ok("psql"), _) => (None, Some(format!("{CHECK_ENV}=psql"))),
+        (_, Some(var)) => (None, Some(format!("{var} is set"))),
+        _ => (Some(KeyCache::default()), None),
+    }
+}
+
+/// The targets grouped into connections (one per database, user and password),
+/// the connections into jobs of one server each; a target whose URL does not
+/// parse goes to `errors`.
+fn jobs(
+    all: &[FleetTarget],
+    targets: &[usize],
+    schema_dir: Option<&Path>,
+    threads: usize,
+    errors: &mut HashMap<usize, Checked>,
+) -> Vec<Vec<Conn>> {
     // server -> connection key -> the targets on it, in the plan's order.
     let mut servers: BTreeMap<&str, Server> = BTreeMap::new();
     for &t in targets {
         let db = match Db::from_url("the target's URL", &all[t].url, schema_dir) {
             Ok(db) => db,
             Err(f) => {
-                results.insert(t, error(f.message));
+                errors.insert(t, error(f.message));
                 continue;
             }
         };
@@ -147,7 +234,6 @@ pub(crate) fn check_all(
             }
         }
     }
-    let threads = threads.clamp(1, 16);
     let total: usize = servers.values().map(|(c, _)| c.len()).sum();
     // Sessions of at most this many connections: a server with many databases
     // is split so that the threads all have work (a session is worth its start
@@ -160,23 +246,137 @@ pub(crate) fn check_all(
             jobs.push(conns.by_ref().take(per_session).collect());
         }
     }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let psqls = std::sync::atomic::AtomicUsize::new(0);
-    let jobs: Vec<std::sync::Mutex<Vec<Conn>>> = jobs.into_iter().map(std::sync::Mutex::new).collect();
-    let found = std::sync::Mutex::new(results);
-    std::thread::scope(|s| {
-        for _ in 0..threads.min(jobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let conns = std::mem::take(&mut *job.lock().unwrap_or_else(|e| e.into_inner()));
-                let (checked, started) = check_server(all, conns, local, schema_dir);
-                psqls.fetch_add(started, std::sync::atomic::Ordering::Relaxed);
-                found.lock().unwrap_or_else(|e| e.into_inner()).extend(checked);
-            });
+    jobs
+}
+
+/// What one job of [`check_all`] found.
+struct Job {
+    checked: Vec<(usize, Checked)>,
+    psqls: usize,
+    native: usize,
+    psql_because: Option<String>,
+}
+
+/// Checks the connections of one job (one server's, or a share of them) with the
+/// native client, one after the other. A connection that fails is checked alone
+/// (psql names the cause); after two failures in a row the rest go to psql's
+/// sessions ([`check_server`]: a server that refuses everyone costs no more than
+/// before), and so do they all when the client cannot serve this server.
+fn check_native(
+    all: &[FleetTarget],
+    conns: Vec<Conn>,
+    local: &[Local],
+    schema_dir: Option<&Path>,
+    cache: &KeyCache,
+) -> Job {
+    let mut job = Job { checked: Vec::new(), psqls: 0, native: 0, psql_because: None };
+    let alone = |job: &mut Job, t: usize| {
+        job.psqls += 1;
+        job.checked.push((t, check_one(&all[t], local, schema_dir)));
+    };
+    let mut failed_in_row = 0;
+    let mut conns = conns.into_iter();
+    let mut to_psql = Vec::new();
+    for c in conns.by_ref() {
+        if crate::interrupt::received().is_some() {
+            job.checked.extend(c.targets.iter().map(|(t, _)| (*t, error("the check was interrupted".into()))));
+            continue;
         }
-    });
-    Found { checked: found.into_inner().unwrap_or_else(|e| e.into_inner()), psqls: psqls.into_inner() }
+        if failed_in_row >= 2 {
+            to_psql.push(c);
+            continue;
+        }
+        let read = Endpoint::of(&c.db.url, APP_NAME).map_err(Trouble::Psql).and_then(|ep| read_native(&ep, &c, cache));
+        match read {
+            Ok(read) => {
+                failed_in_row = 0;
+                job.native += 1;
+                for (t, rows) in read {
+                    match rows {
+                        Some(rows) => job.checked.push((t, judge(local, &rows))),
+                        // This target's query failed on a connection that worked: its own check says why.
+                        None => alone(&mut job, t),
+                    }
+                }
+            }
+            Err(Trouble::Failed) if crate::interrupt::received().is_some() => {
+                job.checked.extend(c.targets.iter().map(|(t, _)| (*t, error("the check was interrupted".into()))));
+            }
+            Err(Trouble::Failed) => {
+                failed_in_row += 1;
+                for (t, _) in &c.targets {
+                    alone(&mut job, *t);
+                }
+            }
+            Err(Trouble::Psql(why)) => {
+                job.psql_because = Some(why);
+                to_psql.push(c);
+                break;
+            }
+        }
+    }
+    to_psql.extend(conns);
+    if !to_psql.is_empty() {
+        let (checked, psqls) = check_server(all, to_psql, local, schema_dir);
+        job.checked.extend(checked);
+        job.psqls += psqls;
+    }
+    job
+}
+
+/// Each target of a connection with its ledger rows (`None` where its query failed).
+type Ledgers = Vec<(usize, Option<Vec<Row>>)>;
+
+/// The ledger rows of each target of `conn`, read on one native connection, as
+/// the psql script reads them.
+fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, Trouble> {
+    let mut session = wire::Conn::open(ep, cache)?;
+    let failed_all = || conn.targets.iter().map(|(t, _)| (*t, None)).collect();
+    // Every transaction of this connection read-only: the check cannot write.
+    if !matches!(session.query("SET default_transaction_read_only = on")?.as_slice(), [Ok(_)]) {
+        return Ok(failed_all());
+    }
+    // The schema names go into the queries as literals and identifiers.
+    if !session.standard_strings {
+        return Err(Trouble::Psql("standard_conforming_strings is off".into()));
+    }
+    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let present: String = conn
+        .targets
+        .iter()
+        .map(|(_, schema)| {
+            format!("SELECT to_regclass(format('%I._prisma_migrations', {})) IS NOT NULL;", literal(schema))
+        })
+        .collect();
+    let present = session.query(&present)?;
+    let mut out = Vec::with_capacity(conn.targets.len());
+    for (i, (t, schema)) in conn.targets.iter().enumerate() {
+        let cell = match present.get(i) {
+            Some(Ok(rows)) => rows.first().and_then(|r| r.first()).cloned().flatten(),
+            _ => None,
+        };
+        let rows = match cell.as_deref() {
+            Some("f") => Some(Vec::new()),
+            Some("t") => {
+                let sql = format!(
+                    "SELECT {} FROM {}._prisma_migrations ORDER BY started_at, migration_name",
+                    migrations::LEDGER_COLUMNS,
+                    ident(schema)
+                );
+                match session.query(&sql)?.as_slice() {
+                    [Ok(rows)] => rows
+                        .iter()
+                        .map(|r| psql::columns::<8>(r.clone()).ok().and_then(migrations::row_from))
+                        .collect::<Option<Vec<Row>>>(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        out.push((*t, rows));
+    }
+    Ok(out)
 }
 
 /// Checks the targets of `conns` (one server's) in as few psql sessions as their

@@ -4,7 +4,8 @@
 //! child process of this binary (its own lock, backup, rehearsal, recovery, audit);
 //! this module only plans, schedules, keeps the ledger and reports.
 //!
-//! `inventory` reads the targets, `check` reads their ledgers, `plan` forms the waves, `shard`
+//! `inventory` reads the targets, `check` reads their ledgers (over `wire`, a small
+//! PostgreSQL client with `scram`'s password answers, or psql), `plan` forms the waves, `shard`
 //! splits the plan, `run` schedules the children, `ledger` remembers each attempt,
 //! `summary` builds the report and merges shard reports.
 
@@ -13,8 +14,10 @@ pub(crate) mod inventory;
 pub(crate) mod ledger;
 pub(crate) mod plan;
 pub(crate) mod run;
+pub(crate) mod scram;
 pub(crate) mod shard;
 pub(crate) mod summary;
+pub(crate) mod wire;
 
 use std::path::{Path, PathBuf};
 
@@ -185,9 +188,10 @@ pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Result<Vec<String>, Failure>
     let schema_dir = ctx.config.prisma.schema.as_deref().and_then(|s| s.parent());
     let t0 = std::time::Instant::now();
     let found = plan::check_all(&ready.targets, &indexes, &ready.local, schema_dir, fleet.workers.max(8));
+    let how = found.how();
     let checks = found.checked;
     let mut lines = vec![format!(
-        "fleet plan: {} target(s){}, migrations {} (head {}), workers {}, per_server {}; checked read-only in {:.2}s by {} psql process(es)",
+        "fleet plan: {} target(s){}, migrations {} (head {}), workers {}, per_server {}; checked read-only in {:.2}s {}",
         indexes.len(),
         req.shard.map(|s| format!(" in shard {s} of {} in all", ready.targets.len())).unwrap_or_default(),
         ready.frozen.migrations_hash,
@@ -195,7 +199,7 @@ pub(crate) fn describe(ctx: &Ctx, req: &Request) -> Result<Vec<String>, Failure>
         fleet.workers,
         fleet.per_server,
         t0.elapsed().as_secs_f64(),
-        found.psqls
+        how
     )];
     for w in &ready.waves {
         let ids: Vec<usize> = w.targets.iter().copied().filter(|&i| ready.mine[i]).collect();

@@ -55,15 +55,16 @@ pub(crate) fn run(ctx: &Ctx, req: &Request, ready: &Ready) -> Result<Outcome, Fa
     // The plan's check: every target read-only, before anything starts.
     let t0 = Instant::now();
     let found = plan::check_all(&ready.targets, &mine, &ready.local, schema_dir, fleet.workers.max(8));
+    let how = found.how();
     let checks = found.checked;
     let to_start = checks.values().filter(|c| !matches!(c.check, Check::AtHead)).count();
     ui.event(&format!(
-        "fleet: {} target(s){} in {} wave(s), checked in {:.2}s by {} psql process(es): {} at the head, {to_start} to deploy",
+        "fleet: {} target(s){} in {} wave(s), checked in {:.2}s {}: {} at the head, {to_start} to deploy",
         mine.len(),
         req.shard.map(|s| format!(" (shard {s})")).unwrap_or_default(),
         ready.waves.len(),
         t0.elapsed().as_secs_f64(),
-        found.psqls,
+        how,
         mine.len() - to_start
     ));
     let earlier = ledger::read(&state);

@@ -151,10 +151,13 @@ fn cargo_files(
     // The workspace: written when there is none, otherwise explained.
     let manifest = root.join("Cargo.toml");
     match detect::read_text(&manifest) {
-        Err(_) if !manifest.exists() => planned.push(Planned::new("Cargo.toml", render::WORKSPACE.into())),
+        Err(_) if !manifest.exists() => planned.push(Planned::new("Cargo.toml", render::workspace())),
         Err(e) => return Err(Failure::usage(format!("cannot read {} ({e})", manifest.display()))),
         Ok(text) => {
             if let Some(a) = workspace_advice(&text) {
+                advice.push(a);
+            }
+            if let Some(a) = profile_advice(&text) {
                 advice.push(a);
             }
         }
@@ -335,6 +338,22 @@ fn workspace_advice(text: &str) -> Option<String> {
         }
         None => Some("Cargo.toml is a package, not a workspace (kept as it is): make it one that includes the xtask crate:\n      [workspace]\n      members = [\".\", \"xtask\"]".into()),
     }
+}
+
+/// The dev-profile lines to suggest for an existing root Cargo.toml that does not
+/// optimise sha2 yet (it hashes every backup); `None` when it does or cannot be read.
+fn profile_advice(text: &str) -> Option<String> {
+    let parsed = text.parse::<toml::Table>().ok()?;
+    let sha2 =
+        parsed.get("profile").and_then(|p| p.get("dev")).and_then(|d| d.get("package")).and_then(|p| p.get("sha2"));
+    if sha2.is_some() {
+        return None;
+    }
+    let lines: Vec<String> = render::DEV_PACKAGES.lines().map(|l| format!("      {l}")).collect();
+    Some(format!(
+        "for speed, add to Cargo.toml (`cargo xtask` builds the dev profile; these touch only these crates: sha2 hashes every backup, the others run at each start):\n{}",
+        lines.join("\n")
+    ))
 }
 
 fn has_alias(text: &str) -> bool {
@@ -532,6 +551,21 @@ mod tests {
         assert!(workspace_advice("[workspace]\nmembers = [\"api\", \"xtask\"]\n").is_none());
         assert!(workspace_advice("[workspace]\nmembers = [\"api\"]\n").unwrap().contains("add \"xtask\""));
         assert!(workspace_advice("[package]\nname = \"app\"\n").unwrap().contains("not a workspace"));
+    }
+
+    #[test]
+    fn the_written_workspace_carries_this_projects_dev_profile() {
+        // The team's workspace gets the per-crate settings of this project's own root
+        // manifest, whatever is added there later: the two are compared table by table.
+        let ours: toml::Table = include_str!("../../../Cargo.toml").parse().unwrap();
+        let written: toml::Table = render::workspace().parse().unwrap();
+        let dev = |t: &toml::Table| t["profile"]["dev"]["package"].clone();
+        assert_eq!(dev(&written), dev(&ours));
+        assert_eq!(written["workspace"]["members"].as_array().unwrap().len(), 1);
+        let advice = profile_advice("[workspace]\nmembers = [\"api\", \"xtask\"]\n").unwrap();
+        assert!(advice.contains("[profile.dev.package.sha2]") && advice.contains("opt-level = 3"), "{advice}");
+        assert!(!advice.contains("\"*\""), "a team's own crates' debug info is theirs to choose: {advice}");
+        assert!(profile_advice("[profile.dev.package.sha2]\nopt-level = 2\n").is_none());
     }
 
     /// A failure half-way (here a name the file system refuses, after a file and a

@@ -62,10 +62,46 @@ fn main() -> std::process::ExitCode {
 }
 "#;
 
-pub(crate) const WORKSPACE: &str = r#"# Written by `xtask init`: a Cargo workspace holding the xtask/ crate.
-[workspace]
-members = ["xtask"]
-resolver = "2"
+/// The workspace manifest for a repository that has none: the xtask/ crate, and
+/// this project's dev profile for it (cargo reads profiles from the workspace root
+/// only, so without these lines the team's `cargo xtask` hashes backups with
+/// unoptimised sha2 and starts slower; BENCHMARKS.md, issues 14 and 23).
+pub(crate) fn workspace() -> String {
+    format!(
+        "# Written by `xtask init`: a Cargo workspace holding the xtask/ crate.\n\
+         [workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n\
+         # `cargo xtask` builds the dev profile: optimise what its runs spend time in.\n\
+         {DEV_PACKAGES}\n\
+         # Dependencies' debug info as line tables only: a smaller binary that starts faster.\n\
+         [profile.dev.package.\"*\"]\ndebug = \"line-tables-only\"\n"
+    )
+}
+
+/// The per-crate dev-profile settings of this project's own root Cargo.toml (a test
+/// keeps the two the same): sha2 hashes every backup; the others run at each start.
+/// Also what init suggests for a team's existing workspace, where they touch nothing
+/// but these crates' code generation.
+pub(crate) const DEV_PACKAGES: &str = r#"[profile.dev.package.sha2]
+opt-level = 3
+[profile.dev.package.clap_builder]
+debug-assertions = false
+opt-level = 1
+[profile.dev.package.clap_lex]
+opt-level = 1
+[profile.dev.package.toml]
+opt-level = 1
+[profile.dev.package.toml_parser]
+opt-level = 1
+[profile.dev.package.toml_datetime]
+opt-level = 1
+[profile.dev.package.winnow]
+opt-level = 1
+[profile.dev.package.serde_core]
+opt-level = 1
+[profile.dev.package.serde_spanned]
+opt-level = 1
+[profile.dev.package.chrono]
+opt-level = 1
 "#;
 
 /// The tasks tasks_toml writes: what the parse-back check expects, no more.

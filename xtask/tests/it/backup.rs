@@ -399,7 +399,7 @@ fn dry_run_shows_the_exact_pg_dump_command_and_the_target_path() {
 }
 
 /// The pids of `pid`'s children, from /proc/*/stat.
-fn children(pid: u32) -> Vec<u32> {
+pub(crate) fn children(pid: u32) -> Vec<u32> {
     let mut kids = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -418,7 +418,7 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 /// argv of a process, `None` once it is gone.
-fn cmdline(pid: u32) -> Option<Vec<String>> {
+pub(crate) fn cmdline(pid: u32) -> Option<Vec<String>> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     Some(raw.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect())
 }

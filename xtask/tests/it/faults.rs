@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::Out;
+use crate::harness::{Out, Project};
 use crate::prisma_app::{PrismaApp, MIGRATION};
 
 /// Every process below `root` (children, their children...), from /proc.
@@ -114,6 +114,30 @@ fn entries(app: &PrismaApp) -> Vec<String> {
 
 fn partials(app: &PrismaApp) -> Vec<String> {
     entries(app).into_iter().filter(|n| n.ends_with(".partial")).collect()
+}
+
+/// `kill -9` of xtask while a user's `run` task runs (stdin not a terminal, so the
+/// task has its own process group): the command and what it started in the
+/// background are gone within two seconds. Such a command is started without the
+/// parent-death signal (`posix_spawn`, BENCHMARKS.md "The runner's own start"):
+/// the reaper, which signals the whole group, is what stops both.
+#[test]
+fn kill_9_mid_run_task_leaves_neither_the_command_nor_its_background_job() {
+    let p = Project::new(
+        r#"
+[tasks.wait]
+run = ["sh", "-c", "sleep 300 & exec sleep 301"]
+"#,
+    );
+    let xtask = p.xtask().arg("wait").spawn();
+    let pid = xtask.id();
+    wait_for("the task's command and its background job", Duration::from_secs(10), || {
+        let argvs: Vec<String> = descendants(pid).into_iter().map(argv).collect();
+        argvs.iter().any(|a| a == "sleep 300") && argvs.iter().any(|a| a == "sleep 301")
+    });
+    let below = kill_9_and_expect_no_orphans(xtask);
+    assert!(below.iter().any(|(_, a)| a == "sleep 301"), "{below:?}");
+    assert!(below.iter().any(|(_, a)| a == "sleep 300"), "{below:?}");
 }
 
 /// `kill -9` of xtask while pg_dump waits for a table another session locked:

@@ -563,22 +563,30 @@ fn shards_started_together_cover_every_target_once_and_merge() {
     drop(second);
 }
 
-/// The plan's read-only check reads many targets per psql session (one per
-/// server, `\connect`ing from database to database): targets at the head on two
-/// servers are "at head", a tenant with a failed row is pending with it, and an
-/// unreachable server, a wrong password and a missing database are each "not
-/// checked" with their own cause, without making their neighbours unchecked or
-/// taking their status. No password in the output.
+/// The plan's read-only check: with the native client (a connection per database,
+/// several at once) and with psql alone (`XTASK_FLEET_CHECK=psql`: one session per
+/// server, `\connect`ing from database to database), the same verdict for every
+/// target. Targets at the head on two servers are "at head", a tenant with a failed
+/// row is pending with it, one a migration behind is pending, a database without
+/// `_prisma_migrations` has everything pending, and an unreachable server, a wrong
+/// password and a missing database are each "not checked" with their own cause,
+/// without making their neighbours unchecked or taking their status. No password
+/// in the output.
 #[test]
 fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
     let f = Fleet::new(6, 3, WAVES_ALL, "rehearse = \"off\"");
     let second = f.second_server(true, "");
     let mut text = f.app.project.read("fleet/targets.jsonl");
     for (_, db, schema) in &f.tenants {
-        f.seed_head(&f.app.cluster, db, schema);
+        // db-05 stays a migration behind.
+        if db != "tenant_05" {
+            f.seed_head(&f.app.cluster, db, schema);
+        }
     }
     // A failed row for db-02: Prisma's record of a migration that stopped half-way.
     f.psql("tenant_02", &format!("UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = '{M2}'"));
+    // A database Prisma never migrated: no ledger at all.
+    f.app.cluster.create_database("no_ledger").unwrap();
     let port = f.app.cluster.port();
     // Ids sorted among the others, so each failure sits between targets that work.
     let refused = free_port();
@@ -586,6 +594,7 @@ fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
         format!("{{\"id\": \"db-01x\", \"url\": \"postgresql://postgres:${{PW_WRONG}}@127.0.0.1:{port}/tenant_01\"}}"),
         format!("{{\"id\": \"db-03x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/no_such_db\"}}"),
         format!("{{\"id\": \"db-04x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{refused}/tenant_04\"}}"),
+        format!("{{\"id\": \"db-06x\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{port}/no_ledger\"}}"),
     ] {
         text.push_str(&line);
         text.push('\n');
@@ -593,32 +602,205 @@ fn the_plan_checks_many_targets_per_session_and_names_each_failure() {
     f.app.project.file("fleet/targets.jsonl", &text);
     let wrong = "wrong-Pa55word-for-the-check";
 
-    let plan = f.xtask().env("PW_WRONG", wrong).args(["deploy-fleet", "--dry-run"]).run();
-    plan.expect_code(0);
-    let status = |id: &str| -> String {
-        let prefix = format!("{id} [");
-        let line = plan.stdout.lines().find(|l| l.trim_start().starts_with(&prefix));
-        let line = line.unwrap_or_else(|| panic!("{id} missing from the plan:\n{}", plan.stdout));
-        line.split_once("] ").unwrap().1.to_string()
-    };
-    for id in ["db-00", "db-01", "db-03", "db-04", "db-05", "schema-00", "schema-01", "schema-02", "eu-00", "eu-01"] {
-        assert_eq!(status(id), "at head", "{}", plan.stdout);
+    let mut verdicts = Vec::new();
+    for check in ["native", "psql"] {
+        let plan =
+            f.xtask().env("PW_WRONG", wrong).env("XTASK_FLEET_CHECK", check).args(["deploy-fleet", "--dry-run"]).run();
+        plan.expect_code(0);
+        let status = |id: &str| -> String {
+            let prefix = format!("{id} [");
+            let line = plan.stdout.lines().find(|l| l.trim_start().starts_with(&prefix));
+            let line = line.unwrap_or_else(|| panic!("{id} missing from the plan:\n{}", plan.stdout));
+            line.split_once("] ").unwrap().1.to_string()
+        };
+        for id in ["db-00", "db-01", "db-03", "db-04", "schema-00", "schema-01", "schema-02", "eu-00", "eu-01"] {
+            assert_eq!(status(id), "at head", "{check}: {}", plan.stdout);
+        }
+        assert_eq!(status("db-02"), format!("1 pending, failed: {M2}"), "{check}: {}", plan.stdout);
+        assert_eq!(status("db-05"), "1 pending", "{check}: {}", plan.stdout);
+        assert_eq!(status("db-06x"), "2 pending", "{check}: {}", plan.stdout);
+        let wrong_password = status("db-01x");
+        assert!(wrong_password.starts_with("not checked: ") && wrong_password.contains("password"), "{wrong_password}");
+        let missing = status("db-03x");
+        assert!(missing.starts_with("not checked: ") && missing.contains("no_such_db"), "{missing}");
+        let unreachable = status("db-04x");
+        assert!(
+            unreachable.starts_with("not checked: ") && unreachable.contains(&refused.to_string()),
+            "{unreachable}"
+        );
+        assert!(plan.stdout.contains("6 target(s) would get the deploy pipeline"), "{}", plan.stdout);
+        let how = if check == "native" {
+            // A connection per database that works (8 on the first server, the
+            // shared database's three schemas on one, 2 on the second), one SCRAM
+            // key per server and password; each failure checked alone by psql.
+            "by 3 psql process(es) and 10 native connection(s), 3 SCRAM key(s) derived"
+        } else {
+            // Fewer psql processes than targets: on the first server one session up
+            // to each failure (3), and the two failures checked alone; one session
+            // and one check alone for the refused server; one session for the second.
+            "by 8 psql process(es) and 0 native connection(s) (psql because XTASK_FLEET_CHECK=psql)"
+        };
+        assert!(plan.stdout.contains(how), "{check}: {}", plan.stdout);
+        f.assert_no_secret("the plan", &plan.all());
+        assert!(!plan.all().contains(wrong), "the wrong password appears in the plan:\n{}", plan.all());
+        let ids: Vec<&str> = f.tenants.iter().map(|(id, _, _)| id.as_str()).collect();
+        let all = [&ids[..], &["eu-00", "eu-01", "db-01x", "db-03x", "db-04x", "db-06x"]].concat();
+        verdicts.push(all.iter().map(|id| (id.to_string(), status(id))).collect::<Vec<_>>());
     }
-    assert_eq!(status("db-02"), format!("1 pending, failed: {M2}"), "{}", plan.stdout);
-    let wrong_password = status("db-01x");
-    assert!(wrong_password.starts_with("not checked: ") && wrong_password.contains("password"), "{wrong_password}");
-    let missing = status("db-03x");
-    assert!(missing.starts_with("not checked: ") && missing.contains("no_such_db"), "{missing}");
-    let unreachable = status("db-04x");
-    assert!(unreachable.starts_with("not checked: ") && unreachable.contains(&refused.to_string()), "{unreachable}");
-    assert!(plan.stdout.contains("4 target(s) would get the deploy pipeline"), "{}", plan.stdout);
-    // Fewer psql processes than targets: on the first server one session up to
-    // each failure (3), and the two failures checked alone; one session and one
-    // check alone for the refused server; one session for the second server.
-    assert!(plan.stdout.contains("by 8 psql process(es)"), "{}", plan.stdout);
-    f.assert_no_secret("the plan", &plan.all());
-    assert!(!plan.all().contains(wrong), "the wrong password appears in the plan:\n{}", plan.all());
+    assert_eq!(verdicts[0], verdicts[1], "the native check and psql disagree");
     drop(second);
+}
+
+/// The native check speaks the password methods PostgreSQL offers over TCP:
+/// scram-sha-256 (one key derived for a role's two databases), md5 and password
+/// (cleartext), as the server's log shows; a server with `ssl=on` (a self-signed
+/// certificate) is left to psql, which connects with TLS. Every target is at the
+/// head either way, and no child's argv (the psql that checks the TLS server,
+/// held by a lock while its argv is read) has a password.
+#[test]
+fn the_native_check_speaks_scram_md5_and_password_and_leaves_tls_to_psql() {
+    let f = Fleet::new(2, 0, WAVES_ALL, "rehearse = \"off\"");
+    for (_, db, schema) in &f.tenants {
+        f.seed_head(&f.app.cluster, db, schema);
+    }
+    let roles = [
+        ("scram", "fleet_scram", "Scram-pw-1"),
+        ("md5", "fleet_md5", "Md5-pw-2"),
+        ("pw", "fleet_cleartext", "Clear-pw-3"),
+    ];
+    f.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE fleet_scram LOGIN PASSWORD '{}';\n\
+             SET password_encryption = 'md5'; CREATE ROLE fleet_md5 LOGIN PASSWORD '{}';\n\
+             RESET password_encryption; CREATE ROLE fleet_cleartext LOGIN PASSWORD '{}';\n\
+             GRANT pg_read_all_data TO fleet_scram, fleet_md5, fleet_cleartext;\n\
+             ALTER SYSTEM SET log_connections = on;",
+            roles[0].2, roles[1].2, roles[2].2
+        ),
+    );
+    // pg_hba.conf lines of our own before the cluster's (first match wins).
+    let hba = f.app.cluster.data_dir().join("pg_hba.conf");
+    let old = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host all fleet_md5 127.0.0.1/32 md5\nhost all fleet_cleartext 127.0.0.1/32 password\n{old}"),
+    )
+    .unwrap();
+    f.psql("postgres", "SELECT pg_reload_conf()");
+
+    let tls = Cluster::start(
+        &f.app.path().join("pg-tls"),
+        &ClusterOptions { tls: true, superuser_password: f.app.password().to_string() },
+    )
+    .unwrap();
+    tls.psql("postgres", "ALTER SYSTEM SET log_connections = on; SELECT pg_reload_conf();").unwrap();
+    let mut text = String::new();
+    for (i, (_, db, _)) in f.tenants.iter().enumerate() {
+        for (kind, role, _) in roles {
+            let var = format!("PW_{}", kind.to_uppercase());
+            let port = f.app.cluster.port();
+            text.push_str(&format!(
+                "{{\"id\": \"{kind}-{i}\", \"url\": \"postgresql://{role}:${{{var}}}@127.0.0.1:{port}/{db}\"}}\n"
+            ));
+        }
+        let tls_db = format!("tenant_tls{i}");
+        tls.create_database(&tls_db).unwrap();
+        f.seed(&tls, &tls_db, "public");
+        f.seed_head(&tls, &tls_db, "public");
+        // No sslmode: libpq's default (prefer) takes TLS when the server offers it.
+        text.push_str(&format!(
+            "{{\"id\": \"tls-{i}\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/{tls_db}\"}}\n",
+            tls.port()
+        ));
+    }
+    f.app.project.file("fleet/targets.jsonl", &text);
+
+    // The first TLS tenant's ledger locked: psql waits on it, long enough to read its argv.
+    let mut lock = std::process::Command::new("psql")
+        .env("PGPASSWORD", f.app.password())
+        .env_remove("PGPASSFILE")
+        .args(["-X", "-q", "--no-password", "-d"])
+        .arg(format!("postgresql://postgres@127.0.0.1:{}/tenant_tls0?sslmode=require", tls.port()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let stdin = lock.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; LOCK TABLE _prisma_migrations IN ACCESS EXCLUSIVE MODE;").unwrap();
+        stdin.flush().unwrap();
+    }
+    let granted = "SELECT count(*) FROM pg_locks l JOIN pg_class r ON r.oid = l.relation \
+                   WHERE r.relname = '_prisma_migrations' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tls.psql("tenant_tls0", granted).unwrap().trim() != "1" {
+        assert!(Instant::now() < deadline, "the lock was never granted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut xtask = f.xtask();
+    for (kind, _, password) in roles {
+        xtask = xtask.env(format!("PW_{}", kind.to_uppercase()).as_str(), password);
+    }
+    let child = xtask.args(["deploy-fleet", "--dry-run"]).spawn();
+    let mut argvs: Vec<Vec<String>> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !argvs.iter().any(|a| a[0].ends_with("psql")) {
+        for kid in crate::backup::children(child.id()) {
+            if let Some(argv) = crate::backup::cmdline(kid).filter(|a| !a.is_empty()) {
+                argvs.push(argv);
+            }
+        }
+        assert!(Instant::now() < deadline, "no psql started for the TLS server; seen: {argvs:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drop(lock.stdin.take());
+    lock.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{all}");
+
+    for (kind, _, _) in roles {
+        for i in 0..2 {
+            let line = stdout.lines().find(|l| l.trim_start().starts_with(&format!("{kind}-{i} [")));
+            assert!(line.is_some_and(|l| l.ends_with("] at head")), "{kind}-{i}: {stdout}");
+        }
+    }
+    for i in 0..2 {
+        let line = stdout.lines().find(|l| l.trim_start().starts_with(&format!("tls-{i} [")));
+        assert!(line.is_some_and(|l| l.ends_with("] at head")), "tls-{i}: {stdout}");
+    }
+    // Six native connections, one SCRAM key for fleet_scram's two databases; one
+    // psql session for the TLS server's two.
+    assert!(
+        stdout.contains(
+            "by 1 psql process(es) and 6 native connection(s), 1 SCRAM key(s) derived (psql because the server offers TLS)"
+        ),
+        "{stdout}"
+    );
+    let log = std::fs::read_to_string(f.app.cluster.log_path()).unwrap();
+    for (method, role) in [("scram-sha-256", "fleet_scram"), ("md5", "fleet_md5"), ("password", "fleet_cleartext")] {
+        let authenticated = format!("identity=\"{role}\" method={method} ");
+        assert_eq!(log.matches(&authenticated).count(), 2, "{role} by {method}:\n{log}");
+    }
+    let tls_log = std::fs::read_to_string(tls.log_path()).unwrap();
+    assert!(
+        tls_log.lines().any(|l| l.contains("application_name=xtask fleet check SSL enabled")),
+        "psql did not use TLS:\n{tls_log}"
+    );
+    for argv in &argvs {
+        for (_, _, password) in roles {
+            assert!(!argv.iter().any(|a| a.contains(password)), "a password in a child's argv: {argv:?}");
+        }
+        assert!(!argv.iter().any(|a| a.contains(f.app.password())), "the password in a child's argv: {argv:?}");
+    }
+    for (_, _, password) in roles {
+        assert!(!all.contains(password), "a password in the output:\n{all}");
+    }
+    f.assert_no_secret("the plan", &all);
+    drop(tls);
 }
 
 /// A TCP port nothing listens on (bound, then released).

@@ -61,6 +61,7 @@ const SCRUBBED: &[&str] = &[
     "XTASK_YES",
     "XTASK_NO_PROGRESS",
     "XTASK_REPORT",
+    "XTASK_FLEET_CHECK",
     "XTASK_LOCK_TIMEOUT",
     "PGPASSWORD",
     "PGPASSFILE",

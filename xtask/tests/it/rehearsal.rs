@@ -347,6 +347,112 @@ fn a_role_without_createdb_skips_by_default_fails_when_explicit_and_uses_a_scrat
     assert_eq!(all.matches("rehearsal: skipped").count(), 1, "{all}");
 }
 
+/// A role `app` (CREATEDB, owner of `school`) whose database also holds a schema of
+/// 60 tables, each with a primary key and an index: 120 builds, enough for the
+/// copy's restore to run over several connections. Returns its URL.
+fn app_role_with_a_wide_schema(app: &PrismaApp, limit: i32) -> String {
+    app.psql(&format!(
+        "CREATE ROLE app LOGIN PASSWORD 'app-pw-Zq7' CREATEDB CONNECTION LIMIT {limit}; \
+         ALTER DATABASE school OWNER TO app; ALTER SCHEMA public OWNER TO app; SET ROLE app; \
+         CREATE SCHEMA reporting; \
+         DO $$ BEGIN FOR i IN 1..60 LOOP \
+           EXECUTE format('CREATE TABLE reporting.t%s (id int PRIMARY KEY, v text)', i); \
+           EXECUTE format('CREATE INDEX t%s_v_idx ON reporting.t%s (v)', i, i); \
+         END LOOP; END $$;"
+    ));
+    format!("postgresql://app:app-pw-Zq7@127.0.0.1:{}/school?schema=public", app.cluster.port())
+}
+
+/// The schema's restore into the copy takes a share of the connections left on the
+/// server for the deploy's role (a quarter, at most 4): under `CONNECTION LIMIT 5`,
+/// two of them the run's own sessions, it restores over one (psql, one transaction)
+/// where four would have been refused ("too many connections for role"); without
+/// the limit, over four, and the copy has what production has: a migration that
+/// creates an index production already has fails on it, one that needs a restored
+/// primary key passes. The password stays out of the output.
+#[test]
+fn the_copys_restore_takes_a_share_of_the_connections_left_for_the_role() {
+    let app = PrismaApp::new();
+    let url = app_role_with_a_wide_schema(&app, 5);
+    // `init` first, then the runbook's migration on a copy of `init`'s tables.
+    let dir = app.path().join(MIGRATIONS).join(MIGRATION);
+    let held = app.path().join("held-back-migration");
+    std::fs::rename(&dir, &held).unwrap();
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    assert_contains(&out.all(), "rehearsal: passed");
+    std::fs::rename(&held, &dir).unwrap();
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, &format!("rehearsal: `{MIGRATION}` applied on the copy"));
+    assert!(!all.contains("restored over"), "{all}");
+    assert_eq!(app.states(), crate::prisma_app::ledger(&[(INIT, "applied"), (MIGRATION, "applied")]));
+
+    app.psql("ALTER ROLE app CONNECTION LIMIT -1");
+    let drift = "20260301000000_index_again";
+    add_migration(&app, drift, "CREATE INDEX \"t60_v_idx\" ON \"reporting\".\"t60\" (\"v\");\n");
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(4);
+    let all = out.all();
+    assert_contains(&all, "restored over 4 connections");
+    assert_contains(&all, &format!("rehearsal: migration `{drift}` failed on a copy of production"));
+    assert_contains(&all, "\"t60_v_idx\" already exists");
+    assert!(!app.states().iter().any(|s| s.starts_with(drift)), "{:?}", app.states());
+
+    add_migration(
+        &app,
+        drift,
+        "ALTER TABLE \"reporting\".\"t60\" ADD CONSTRAINT \"t60_t1\" FOREIGN KEY (\"id\") REFERENCES \"reporting\".\"t1\"(\"id\");\n",
+    );
+    let out = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).run();
+    out.expect_code(0);
+    let all = out.all();
+    assert_contains(&all, "restored over 4 connections");
+    assert_contains(&all, &format!("rehearsal: `{drift}` applied on the copy"));
+    assert!(!all.contains("app-pw-Zq7"), "{all}");
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+}
+
+/// A Ctrl-C while pg_restore's workers build the copy's keys and indexes (slowed by
+/// an event trigger in `template1`, which the copy is made from): pg_restore and its workers stop,
+/// the copy is dropped, the run exits 130 and production is not changed.
+#[test]
+fn ctrl_c_mid_parallel_restore_stops_its_workers_and_drops_the_copy() {
+    let app = PrismaApp::new();
+    let url = app_role_with_a_wide_schema(&app, -1);
+    app.cluster
+        .psql(
+            "template1",
+            "CREATE FUNCTION slow_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.5); END $$; \
+             CREATE EVENT TRIGGER slow_ddl ON ddl_command_end WHEN TAG IN ('CREATE INDEX', 'ALTER TABLE') \
+             EXECUTE FUNCTION slow_ddl();",
+        )
+        .unwrap();
+    let child = app.xtask().env("DATABASE_URL", &url).args(["deploy"]).spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workers = "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE '%\\_rehearsal\\_%' AND application_name = 'pg_restore'";
+    while app.psql(workers).trim().parse::<i32>().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "the restore never ran over several connections");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = wait_escalating(
+        child,
+        &[
+            (libc::SIGINT, Duration::ZERO),
+            (libc::SIGTERM, Duration::from_millis(7500)),
+            (libc::SIGKILL, Duration::from_millis(2500)),
+        ],
+    );
+    out.expect_code(130);
+    assert_contains(&out.all(), "restored over 4 connections");
+    assert_contains(&out.all(), "interrupted by SIGINT: the rehearsal was stopped, its scratch database dropped");
+    assert_eq!(scratch_databases(&app), Vec::<String>::new());
+    assert_eq!(app.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore'").trim(), "0");
+    // Prisma never ran: production has no ledger yet.
+    assert!(!app.has_object("_prisma_migrations"));
+}
+
 /// A run killed in the middle of its rehearsal leaves its scratch database; the
 /// next run drops it.
 #[test]
