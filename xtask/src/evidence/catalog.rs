@@ -82,7 +82,7 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
                 }
                 let flag = |b: bool| u8::from(b);
                 m = format!(
-                    "{m}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+                    "{m}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
                     d.language,
                     flag(d.returns.is_some()),
                     flag(d.setof),
@@ -92,7 +92,8 @@ fn row(o: &Object) -> (&'static str, &str, &str, &str, String, Vec<String>) {
                     d.cost.as_deref().unwrap_or(""),
                     d.rows.as_deref().unwrap_or(""),
                     d.parallel,
-                    flag(d.leakproof)
+                    flag(d.leakproof),
+                    flag(d.defaults.is_some())
                 );
             }
             ("function", schema, name, body, m, list)
@@ -141,6 +142,35 @@ cols AS (
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
   WHERE o.kind IN ('column', 'not_null', 'default', 'column_type')
 ),
+funcs AS (
+  SELECT o.i, p.oid, coalesce(array_length(p.proallargtypes, 1), p.pronargs) AS nargs
+  FROM o JOIN pg_namespace n ON n.nspname = o.s
+  JOIN pg_proc p ON p.pronamespace = n.oid AND p.proname = o.a AND p.prokind IN ('f', 'w')
+  WHERE o.kind = 'function'
+    -- oidvector is 0-based; its text form gives a 1-based array, comparable with ours.
+    AND (split_part(o.m, '|', 1) <> '1' OR string_to_array(p.proargtypes::text, ' ')::oid[] = coalesce((
+      SELECT array_agg(z.t ORDER BY z.k) FROM (
+        SELECT DISTINCT ON (left(u.v, 5)) left(u.v, 5) AS k, to_regtype(substr(u.v, 7))::oid AS t
+        FROM unnest(o.l) WITH ORDINALITY u(v, pos)
+        WHERE u.v LIKE 'a%' AND to_regtype(substr(u.v, 7)) IS NOT NULL
+        ORDER BY left(u.v, 5), u.pos) z), '{{}}'::oid[]))
+    AND (split_part(o.m, '|', 2) <> '1' OR (
+      p.prosrc = o.b
+      AND (SELECT g.lanname::text FROM pg_language g WHERE g.oid = p.prolang) = split_part(o.m, '|', 3)
+      AND (split_part(o.m, '|', 4) <> '1' OR (p.proretset = (split_part(o.m, '|', 5) = '1')
+        AND p.prorettype = (SELECT to_regtype(substr(u.v, 3))::oid FROM unnest(o.l) WITH ORDINALITY u(v, pos)
+                            WHERE u.v LIKE 'r:%' AND to_regtype(substr(u.v, 3)) IS NOT NULL ORDER BY u.pos LIMIT 1)))
+      AND p.provolatile::text = split_part(o.m, '|', 6)
+      AND p.prosecdef = (split_part(o.m, '|', 7) = '1')
+      AND p.proisstrict = (split_part(o.m, '|', 8) = '1')
+      -- COST and ROWS left out get the server's defaults again on a replace.
+      AND p.procost = CASE WHEN split_part(o.m, '|', 9) <> '' THEN split_part(o.m, '|', 9)::real
+        WHEN split_part(o.m, '|', 3) IN ('c', 'internal') THEN 1 ELSE 100 END
+      AND p.prorows = CASE WHEN split_part(o.m, '|', 10) <> '' THEN split_part(o.m, '|', 10)::real
+        WHEN p.proretset THEN 1000 ELSE 0 END
+      AND p.proparallel::text = split_part(o.m, '|', 11)
+      AND p.proleakproof = (split_part(o.m, '|', 12) = '1')))
+),
 types AS (
   SELECT o.i, t.oid, t.typtype, t.typrelid, c.relkind
   FROM o JOIN pg_namespace n ON n.nspname = o.s
@@ -155,33 +185,11 @@ SELECT o.i, CASE o.kind
   WHEN 'view' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind::text = o.m THEN 'present' ELSE 'invalid' END
   WHEN 'view_def' THEN CASE WHEN r.oid IS NULL OR r.relkind::text <> o.m THEN 'absent' ELSE 'compare' END
   WHEN 'unnamed' THEN CASE WHEN r.oid IS NULL OR r.relkind NOT IN ('r', 'p') THEN 'absent' ELSE 'compare' END
+  -- One function with the definition, and its argument defaults to compare where the file has them.
   WHEN 'function' THEN (
-    SELECT CASE WHEN count(*) = 0 THEN 'absent' WHEN count(*) > 1 THEN 'invalid' ELSE 'present' END
-    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE n.nspname = o.s AND p.proname = o.a AND p.prokind IN ('f', 'w')
-      -- oidvector is 0-based; its text form gives a 1-based array, comparable with ours.
-      AND (split_part(o.m, '|', 1) <> '1' OR string_to_array(p.proargtypes::text, ' ')::oid[] = coalesce((
-        SELECT array_agg(z.t ORDER BY z.k) FROM (
-          SELECT DISTINCT ON (left(u.v, 5)) left(u.v, 5) AS k, to_regtype(substr(u.v, 7))::oid AS t
-          FROM unnest(o.l) WITH ORDINALITY u(v, pos)
-          WHERE u.v LIKE 'a%' AND to_regtype(substr(u.v, 7)) IS NOT NULL
-          ORDER BY left(u.v, 5), u.pos) z), '{{}}'::oid[]))
-      AND (split_part(o.m, '|', 2) <> '1' OR (
-        p.prosrc = o.b
-        AND (SELECT g.lanname::text FROM pg_language g WHERE g.oid = p.prolang) = split_part(o.m, '|', 3)
-        AND (split_part(o.m, '|', 4) <> '1' OR (p.proretset = (split_part(o.m, '|', 5) = '1')
-          AND p.prorettype = (SELECT to_regtype(substr(u.v, 3))::oid FROM unnest(o.l) WITH ORDINALITY u(v, pos)
-                              WHERE u.v LIKE 'r:%' AND to_regtype(substr(u.v, 3)) IS NOT NULL ORDER BY u.pos LIMIT 1)))
-        AND p.provolatile::text = split_part(o.m, '|', 6)
-        AND p.prosecdef = (split_part(o.m, '|', 7) = '1')
-        AND p.proisstrict = (split_part(o.m, '|', 8) = '1')
-        -- COST and ROWS left out get the server's defaults again on a replace.
-        AND p.procost = CASE WHEN split_part(o.m, '|', 9) <> '' THEN split_part(o.m, '|', 9)::real
-          WHEN split_part(o.m, '|', 3) IN ('c', 'internal') THEN 1 ELSE 100 END
-        AND p.prorows = CASE WHEN split_part(o.m, '|', 10) <> '' THEN split_part(o.m, '|', 10)::real
-          WHEN p.proretset THEN 1000 ELSE 0 END
-        AND p.proparallel::text = split_part(o.m, '|', 11)
-        AND p.proleakproof = (split_part(o.m, '|', 12) = '1'))))
+    SELECT CASE WHEN count(*) = 0 THEN 'absent' WHEN count(*) > 1 THEN 'invalid'
+      WHEN split_part(o.m, '|', 13) = '1' THEN 'compare' ELSE 'present' END
+    FROM funcs f WHERE f.i = o.i)
   WHEN 'sequence' THEN CASE WHEN r.oid IS NULL THEN 'absent' WHEN r.relkind = 'S' THEN 'present' ELSE 'invalid' END
   WHEN 'index' THEN CASE WHEN r.oid IS NULL THEN 'absent'
     WHEN r.relkind IN ('i', 'I') AND r.indisvalid AND r.indisready THEN 'present' ELSE 'invalid' END
@@ -219,6 +227,9 @@ CASE o.kind
   WHEN 'default' THEN k.def
   WHEN 'index_def' THEN pg_get_indexdef(r.oid)
   WHEN 'view_def' THEN pg_get_viewdef(r.oid)
+  -- Each argument's default (null for one without), as a JSON array.
+  WHEN 'function' THEN (SELECT coalesce(json_agg(pg_get_function_arg_default(f.oid, k) ORDER BY k), '[]')::text
+    FROM funcs f CROSS JOIN generate_series(1, f.nargs) k WHERE f.i = o.i)
   -- Every constraint of the table, as a JSON array of definitions.
   WHEN 'unnamed' THEN (SELECT coalesce(json_agg(pg_get_constraintdef(x.oid) ORDER BY x.oid), '[]')::text
     FROM pg_constraint x WHERE x.conrelid = r.oid)
@@ -287,6 +298,7 @@ fn compare(o: &Object, printed: Option<&str>) -> Found {
                 _ => Found::Invalid,
             };
         }
+        Object::Function { def: Some(d), .. } => return compare_defaults(d.defaults.as_deref(), printed),
         Object::Default { value, .. } => value.as_deref() == printed.map(definition::expression).as_deref(),
         Object::ConstraintDef { def, .. } => printed.map(definition::constraint).as_deref() == Some(def.as_str()),
         Object::IndexDef { def, .. } => printed.and_then(definition::index).as_deref() == Some(def.as_str()),
@@ -296,5 +308,60 @@ fn compare(o: &Object, printed: Option<&str>) -> Found {
         Found::Present
     } else {
         Found::Absent
+    }
+}
+
+/// A replaced function's argument defaults (`file`, see `FunctionDef::defaults`) against
+/// the server's (`printed`: a JSON array, null for an argument without one). One on one
+/// side only, or another number of arguments, is another function ("absent": the
+/// statement has not run); two that read otherwise may be one printed its own way
+/// ("invalid": not counted, as a view's query).
+fn compare_defaults(file: Option<&[Option<String>]>, printed: Option<&str>) -> Found {
+    let Some(file) = file else {
+        return Found::Present;
+    };
+    let Some(live) = printed.and_then(|p| serde_json::from_str::<Vec<Option<String>>>(p).ok()) else {
+        return Found::Invalid;
+    };
+    if live.len() != file.len() {
+        return Found::Absent;
+    }
+    let mut unsure = false;
+    for (f, l) in file.iter().zip(&live) {
+        match (f, l) {
+            (None, None) => {}
+            (Some(f), Some(l)) => unsure |= *f != definition::expression(l),
+            _ => return Found::Absent,
+        }
+    }
+    if unsure {
+        Found::Invalid
+    } else {
+        Found::Present
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_defaults_compare_as_the_server_prints_them() {
+        let file = |v: &[Option<&str>]| v.iter().map(|x| x.map(definition::expression)).collect::<Vec<_>>();
+        let f = file(&[Some("'2020-01-01 00:00:00'"), None, Some("-1")]);
+        let printed = r#"["'2020-01-01 00:00:00'::timestamp without time zone", null, "'-1'::integer"]"#;
+        assert_eq!(compare_defaults(Some(&f), Some(printed)), Found::Present);
+        // A default on one side only, or another argument count: another function.
+        assert_eq!(compare_defaults(Some(&f), Some(r#"["'2020-01-01'", null, null]"#)), Found::Absent);
+        assert_eq!(compare_defaults(Some(&file(&[None])), Some(r#"["1"]"#)), Found::Absent);
+        assert_eq!(compare_defaults(Some(&f), Some("[null, null]")), Found::Absent);
+        // Read otherwise (another constant, or a spelling the rules do not follow): not told.
+        assert_eq!(
+            compare_defaults(Some(&file(&[Some("interval '1 day'")])), Some(r#"["'1 day'::interval"]"#)),
+            Found::Invalid
+        );
+        assert_eq!(compare_defaults(Some(&file(&[None])), Some("[null]")), Found::Present);
+        assert_eq!(compare_defaults(Some(&[]), Some("[]")), Found::Present);
+        assert_eq!(compare_defaults(None, None), Found::Present);
     }
 }

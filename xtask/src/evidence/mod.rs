@@ -54,8 +54,9 @@
 //! show that it did not run, never that it did: the view may have had that query
 //! before), so neither shows *applied* outside one transaction; the same for a view or trigger the file drops and
 //! creates again, or a view created after a `DROP ... CASCADE` (`Body::Replace` lists
-//! them as "not checked"); nothing of a procedure, a rule, or a function with attributes
-//! the analyser does not compare. A file of nothing but such statements (and
+//! them as "not checked"); of a function with attributes the analyser does not compare,
+//! only its presence with its argument types (which, like a view's query, can show that
+//! it did not run, never that it did); nothing of a procedure or a rule. A file of nothing but such statements (and
 //! `DROP VIEW|FUNCTION|TRIGGER IF EXISTS`) is *not applied* whenever a re-run gets
 //! through; so is one whose checkable changes are all in place without one showing it
 //! ran, when a re-run would change none of them and only set again what it replaces.
@@ -101,7 +102,14 @@
 //! live query that is certainly another one (one side references a name the other
 //! does not) shows that the statement has not run; the file's query found shows
 //! nothing on its own (the view may have had that query before), and spellings that
-//! differ otherwise are not counted, as before the comparison. A constraint or index dropped and added again in one file gets
+//! differ otherwise are not counted, as before the comparison. The server stores a `*`
+//! as the columns it stood for when the view was made, so a view made again with `*`
+//! over a table the file added columns to must name them (`routines::star_tables`,
+//! `Cx::added`): a live query without them was made before them. A replaced function is
+//! also compared on its argument defaults (`pg_get_function_arg_default`): one on one
+//! side only is another function, two that read otherwise are not counted (as a view's
+//! query); one with what the analyser does not compare is looked up by its argument
+//! types alone, whose absence shows that it has not run. A constraint or index dropped and added again in one file gets
 //! another definition, so its new definition shows that the file ran.
 //! `ALTER COLUMN ... TYPE ... USING` converts the stored data, so it must not run twice:
 //! a column that already has the target type counts as applied.
@@ -728,11 +736,13 @@ fn judge_with(analysis: &Analysis, found_in: &HashMap<Object, Found>, predating_
     let mut predating = predating_in.clone();
     predating.extend(looked.unsure.iter().cloned());
     let predating = &predating;
-    // A view's query not compared is set again by a re-run, as without the comparison.
+    // A view's query or a function's definition not compared is set again by a re-run,
+    // as without the comparison.
+    let replaced_unsure = |o: &&Object| matches!(o, Object::ViewDef { .. } | Object::Function { def: Some(_), .. });
     let mut adjusted;
-    let found = if looked.unsure.iter().any(|o| matches!(o, Object::ViewDef { .. })) {
+    let found = if looked.unsure.iter().any(|o| replaced_unsure(&o)) {
         adjusted = found.clone();
-        for o in looked.unsure.iter().filter(|o| matches!(o, Object::ViewDef { .. })) {
+        for o in looked.unsure.iter().filter(replaced_unsure) {
             adjusted.insert(o.clone(), Found::Present);
         }
         &adjusted
@@ -929,8 +939,9 @@ fn judge_with(analysis: &Analysis, found_in: &HashMap<Object, Found>, predating_
 /// What the catalogs' lookups by definition found beyond present and absent.
 #[derive(Default)]
 struct Looked {
-    /// A view's query that could not be told the same as the file's or another one, and
-    /// an unnamed constraint of which the table has two or more of the definition.
+    /// A view's query that could not be told the same as the file's or another one, a
+    /// replaced function whose argument defaults could not (see `catalog::compare_defaults`),
+    /// and an unnamed constraint of which the table has two or more of the definition.
     unsure: HashSet<Object>,
     /// Why an unnamed constraint stays undecided: `line N: STATEMENT (why)`.
     reasons: Vec<String>,
@@ -942,8 +953,10 @@ impl Looked {
         for e in &analysis.expectations {
             let state = found.get(&e.object).copied().unwrap_or(Found::Absent);
             match (&e.object, state) {
-                // Its statement stays "not checked" (`Body::Replace`), as without the comparison.
-                (Object::ViewDef { .. }, Found::Invalid) => {
+                // Its statement stays "not checked" (`Body::Replace`), as without the comparison:
+                // a view's query, or a replaced function's argument defaults, that the server
+                // prints otherwise than the file writes them.
+                (Object::ViewDef { .. } | Object::Function { def: Some(_), .. }, Found::Invalid) => {
                     out.unsure.insert(e.object.clone());
                 }
                 (Object::Unnamed { table, .. }, Found::Invalid) => {

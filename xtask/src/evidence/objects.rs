@@ -226,6 +226,12 @@ pub struct FunctionDef {
     /// `proparallel`: `u`, `r` or `s` (UNSAFE is the default).
     pub parallel: char,
     pub leakproof: bool,
+    /// For a replaced function: each argument's default in declaration order (`OUT`
+    /// ones included), in the spelling of `definition::expression`, `None` for one
+    /// without; the catalogs' are compared where the file gives one (one that reads
+    /// otherwise cannot be told apart and is "invalid"), and one on only one side is
+    /// another function. `None`: not compared (a new function).
+    pub defaults: Option<Vec<Option<String>>>,
 }
 
 /// Whether an object exists (or a property holds).
@@ -543,8 +549,10 @@ impl Object {
             }
             Object::Function { def: Some(d), .. } => {
                 let verb = if yes { "has" } else { "does not have" };
+                let defaults = d.defaults.as_ref().is_some_and(|v| v.iter().any(Option::is_some));
                 format!(
-                    "{self} {verb} the body of the file ({} characters, LANGUAGE {})",
+                    "{self} {verb} the body {}of the file ({} characters, LANGUAGE {})",
+                    if defaults { "and argument defaults " } else { "" },
                     d.body.chars().count(),
                     d.language
                 )

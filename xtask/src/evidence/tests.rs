@@ -1004,14 +1004,41 @@ fn functions_are_read_with_their_arguments_and_body() {
     });
     assert_eq!(ga.unwrap()[0].regtype_texts(), ["\"pg_catalog\".\"int4\""]);
 
-    // What a replaced function cannot be compared on: left unchecked, as before.
+    // A replaced one with argument defaults: compared on them too (`OUT` ones have none),
+    // and its statement stays listed as not checked in full.
+    let a = analyse(
+        "CREATE OR REPLACE FUNCTION g(a timestamp DEFAULT '2020-01-01 00:00:00', OUT o int, n int = -1, m text DEFAULT \
+         NULL) RETURNS int AS $$ SELECT n $$ LANGUAGE sql;",
+    );
+    assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{:?} {:?}", a.unknown, a.replaced);
+    let d = fun_def(&a, "g");
+    let defaults = |v: &[Option<&str>]| Some(v.iter().map(|x| x.map(String::from)).collect::<Vec<_>>());
+    assert_eq!(d.defaults, defaults(&[Some("'2020-01-01 00:00:00'"), None, Some("-1"), Some("null")]));
+    // Without defaults, each must have none; a new function's are not compared.
+    let d = fun_def(&analyse("CREATE OR REPLACE FUNCTION g(n int) RETURNS int AS $$ SELECT n $$ LANGUAGE sql;"), "g");
+    assert_eq!(d.defaults, defaults(&[None]));
+    assert_eq!(
+        fun_def(&analyse("CREATE FUNCTION g(n int) RETURNS int AS 'SELECT n' LANGUAGE sql;"), "g").defaults,
+        None
+    );
+
+    // What a replaced function cannot be compared on: checked by its presence with its
+    // argument types alone (absent, it has not run).
     for sql in [
-        "CREATE OR REPLACE FUNCTION g(n int DEFAULT 21) RETURNS int AS $$ SELECT n $$ LANGUAGE sql;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql SET search_path = public;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql COST 1e3;",
         "CREATE OR REPLACE FUNCTION g() RETURNS TABLE (a int) AS $$ SELECT 1 $$ LANGUAGE sql;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int LANGUAGE sql RETURN 1;",
         "CREATE OR REPLACE FUNCTION g() RETURNS int AS 'lib', 'g' LANGUAGE c;",
+    ] {
+        let a = analyse(sql);
+        assert!(a.unknown.is_empty() && a.replaced.len() == 1, "{sql}: {:?}", a.unknown);
+        assert_eq!(a.expectations.len(), 1, "{sql}: {:#?}", a.expectations);
+        assert!(has(&a, &fun("g", Some(&[])), Presence::Present) && a.expectations[0].guarded, "{sql}");
+    }
+    // What it cannot read at all (an argument type, a procedure): left unchecked, as before.
+    for sql in [
+        "CREATE OR REPLACE FUNCTION g(n \"T\" more words) RETURNS int AS $$ SELECT 1 $$ LANGUAGE sql;",
         "CREATE OR REPLACE PROCEDURE p() AS $$ SELECT 1 $$ LANGUAGE sql;",
     ] {
         let a = analyse(sql);
@@ -1362,4 +1389,62 @@ fn a_statement_missing_from_a_one_transaction_file_reads_run_by_hand() {
     let two = format!("BEGIN;\n{}\nCOMMIT;\nCREATE INDEX \"users_tier_idx\" ON \"users\"(\"tier\");\nALTER TABLE \"users\" ADD COLUMN \"seats\" INTEGER;", sql.lines().next().unwrap());
     let ev = judge(&analyse(&two), &w);
     assert_eq!(ev.run_by_hand, None, "{}", ev.report());
+}
+
+/// The names a re-created view's query must show, given as [`Object::ViewDef`]'s `names`.
+fn view_names_of(a: &Analysis) -> Vec<String> {
+    a.expectations
+        .iter()
+        .find_map(|e| match &e.object {
+            Object::ViewDef { names, .. } => Some(names.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no view query: {:#?}", a.expectations))
+}
+
+#[test]
+fn a_star_view_made_after_add_column_must_list_the_column() {
+    let add = "ALTER TABLE \"public\".\"P\" ADD COLUMN \"img\" text, ADD COLUMN n int;\nDROP VIEW IF EXISTS v;\n";
+    let names = |view: &str| view_names_of(&analyse(&format!("{add}CREATE VIEW v AS {view};")));
+    let has = |view: &str| {
+        let n = names(view);
+        n.contains(&"img".to_string()) && n.contains(&"n".to_string())
+    };
+    // `*` or `alias.*` over the table the columns were added to.
+    for view in [
+        r#"SELECT *, EXISTS (SELECT 1 FROM "B" WHERE "B"."p" = "P".id) AS "isPublished" FROM "P""#,
+        r#"SELECT p.*, b.x FROM public."P" AS p JOIN "B" b ON b.p = p.id WHERE b.x > 1"#,
+        r#"SELECT * FROM "B" b, "P""#,
+        r#"SELECT ALL "P".* FROM ONLY "P" ORDER BY 1"#,
+    ] {
+        assert!(has(view), "{view}: {:?}", names(view));
+    }
+    // Not where the `*` may stand for something else, or not for those columns.
+    for view in [
+        r#"SELECT * FROM "B""#,
+        r#"SELECT b.* FROM "B" b JOIN "P" p ON p.id = b.p"#,
+        r#"WITH "P" AS (SELECT 1 AS id) SELECT * FROM "P""#,
+        r#"SELECT * FROM "P" UNION ALL SELECT * FROM "P""#,
+        r#"SELECT * FROM (SELECT * FROM "P") s"#,
+        r#"SELECT * FROM "P" AS p (a, b)"#,
+        r#"SELECT DISTINCT * FROM "P""#,
+        r#"SELECT count(*) FROM "P""#,
+        r#"SELECT * FROM other."P""#,
+    ] {
+        assert!(!names(view).contains(&"img".to_string()), "{view}: {:?}", names(view));
+    }
+    // Renamed or dropped since, or after a statement that may have changed the schema: not listed.
+    for between in [
+        "ALTER TABLE \"P\" RENAME COLUMN \"img\" TO \"image\";",
+        "ALTER TABLE \"P\" DROP COLUMN \"img\";",
+        "ALTER TABLE \"P\" RENAME TO \"Q\";",
+        "SELECT do_something();",
+        "DO $$ BEGIN ALTER TABLE \"P\" RENAME COLUMN \"img\" TO \"i\"; END $$;",
+    ] {
+        let a = analyse(&format!("{add}{between}\nCREATE VIEW v AS SELECT * FROM \"P\";"));
+        assert!(!view_names_of(&a).contains(&"img".to_string()), "{between}");
+    }
+    // A data change in between changes no column.
+    let a = analyse(&format!("{add}UPDATE \"P\" SET n = 1;\nCREATE VIEW v AS SELECT * FROM \"P\";"));
+    assert!(view_names_of(&a).contains(&"img".to_string()));
 }

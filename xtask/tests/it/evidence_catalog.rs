@@ -158,3 +158,107 @@ CREATE VIEW "PostList" AS SELECT "id", "title" FROM "Post" WHERE NOT "published"
     let ev = db.assess_in("c_n", "", constant);
     assert_eq!(ev.verdict, Verdict::Unknown, "{}", ev.report());
 }
+
+/// Issue 25: a view re-created with `SELECT *` after the file adds a column to its table
+/// (webstudio's `DashboardProject`). The server prints `*` as the columns the table had
+/// when the view was made, so the old view, made before the column, lacks it: with the
+/// ADD COLUMN pasted by hand and the view not made again, the state reads "partial (run
+/// by hand?)", not "applied" as the transactional rule alone said. Run whole, applied;
+/// not run, not applied. A `*` over a table the file does not change shows nothing.
+#[test]
+fn a_select_star_view_made_again_after_add_column_is_judged_by_its_columns() {
+    let db = Db::start("ev-starview");
+    let old = r#"CREATE VIEW "PostFeed" AS
+SELECT *, EXISTS (SELECT 1 FROM "User" WHERE "User"."id" = "Post"."authorId") AS "hasAuthor" FROM "Post";"#;
+    let add = r#"ALTER TABLE "public"."Post" ADD COLUMN "coverId" TEXT;
+"#;
+    let file = format!("{add}\n-- Update the view\nDROP VIEW IF EXISTS \"PostFeed\";\n{old}\n");
+    let none = db.assess_in("s_n", old, &file);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    db.cluster.psql("s_n", &file).expect("the re-run the verdict promises");
+
+    let half = db.assess_in("s_h", &format!("{old}\n{add}"), &file);
+    assert_eq!(half.verdict, Verdict::Partial, "{}", half.report());
+    assert!(half.summary().starts_with("partial (run by hand?)"), "{}", half.summary());
+    assert!(
+        listed(&half.missing).iter().any(|m| m == "view \"public\".\"PostFeed\" has the query of the file"),
+        "{}",
+        half.report()
+    );
+
+    let all = db.assess_in("s_a", &format!("{old}\n{file}"), &file);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+
+    // `p.*` over an alias of the table, beside a join: the same.
+    let aliased = r#"CREATE VIEW "PostAuthors" AS
+SELECT p.*, u."name" AS "author" FROM "Post" AS p LEFT JOIN "User" u ON u."id" = p."authorId";"#;
+    let file = format!("{add}DROP VIEW \"PostAuthors\";\n{aliased}\n");
+    let half = db.assess_in("p_h", &format!("{aliased}\n{add}"), &file);
+    assert_eq!(half.verdict, Verdict::Partial, "{}", half.report());
+    let all = db.assess_in("p_a", &format!("{aliased}\n{file}"), &file);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+
+    // The column added to another table than the one under `*`: the view's columns show
+    // nothing, and the rule decides as before.
+    let other = r#"ALTER TABLE "User" ADD COLUMN "bio" TEXT;
+"#;
+    let file = format!("{other}DROP VIEW IF EXISTS \"PostFeed\";\n{old}\n");
+    let half = db.assess_in("o_h", &format!("{old}\n{other}"), &file);
+    assert_eq!(half.verdict, Verdict::Applied, "{}", half.report());
+    assert!(half.rule.is_some(), "{}", half.report());
+}
+
+/// Issue 25: a `CREATE OR REPLACE FUNCTION` with argument defaults (webstudio's
+/// `database_cleanup`), which was not checked at all. Its absence shows that the
+/// statement has not run, and so does a function of its arguments whose defaults are
+/// not the file's (here, the version before it, without defaults); its body, attributes
+/// and defaults found are only consistent with it having run. With the ADD COLUMN
+/// beside it pasted by hand, "partial (run by hand?)"; run whole, "applied".
+#[test]
+fn a_replaced_function_with_argument_defaults_is_checked() {
+    let db = Db::start("ev-fndefaults");
+    let add = "ALTER TABLE \"Post\" ADD COLUMN \"archived\" BOOLEAN DEFAULT FALSE;\n";
+    let function = |defaults: bool| {
+        let (from, limit) = if defaults { (" DEFAULT '2020-01-01 00:00:00'", " = 100 -- at most") } else { ("", "") };
+        format!(
+            "CREATE OR REPLACE FUNCTION archive_posts(\n  from_date timestamp{from},\n  OUT archived_count integer,\n  \
+             max_posts integer{limit}\n) RETURNS integer AS $$\nBEGIN\n  UPDATE \"Post\" SET \"archived\" = TRUE WHERE \"id\" <= max_posts;\n  \
+             GET DIAGNOSTICS archived_count = ROW_COUNT;\nEND;\n$$ LANGUAGE plpgsql;\n"
+        )
+    };
+    let file = format!("{add}\n{}", function(true));
+    let none = db.assess_in("f_n", "", &file);
+    assert_eq!(none.verdict, Verdict::NotApplied, "{}", none.report());
+    db.cluster.psql("f_n", &file).expect("the re-run the verdict promises");
+
+    let half = db.assess_in("f_h", add, &file);
+    assert_eq!(half.verdict, Verdict::Partial, "{}", half.report());
+    assert!(half.summary().starts_with("partial (run by hand?)"), "{}", half.summary());
+    assert!(half.summary().contains("\"archive_posts\"(timestamp, int4)"), "{}", half.summary());
+
+    // The version before it, with the same body but no defaults: not this statement's.
+    let before = db.assess_in("f_b", &format!("{}{add}", function(false)), &file);
+    assert_eq!(before.verdict, Verdict::Partial, "{}", before.report());
+    assert!(before.summary().starts_with("partial (run by hand?)"), "{}", before.summary());
+
+    let all = db.assess_in("f_a", &file, &file);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+    assert!(
+        listed(&all.present)
+            .iter()
+            .any(|p| p.starts_with("function \"public\".\"archive_posts\"(timestamp, int4) has")),
+        "{}",
+        all.report()
+    );
+
+    // One it cannot compare (an attribute not read): checked by its presence alone.
+    let set =
+        "CREATE OR REPLACE FUNCTION touch_posts() RETURNS void AS $$ UPDATE \"Post\" SET \"archived\" = FALSE $$ \
+               LANGUAGE sql SET search_path = public;\n";
+    let file = format!("{add}{set}");
+    let half = db.assess_in("t_h", add, &file);
+    assert_eq!(half.verdict, Verdict::Partial, "{}", half.report());
+    assert!(half.summary().starts_with("partial (run by hand?)"), "{}", half.summary());
+    let all = db.assess_in("t_a", &file, &file);
+    assert_eq!(all.verdict, Verdict::Applied, "{}", all.report());
+}

@@ -118,6 +118,7 @@ pub(crate) fn parse(src: &str, default_schema: &str) -> Vec<Stmt> {
         temp: Vec::new(),
         dropped: HashSet::new(),
         cascaded: false,
+        added: Vec::new(),
     };
     let tokens = lexer::tokenize(src);
     lexer::split_statements(&tokens).into_iter().map(|toks| cx.statement(toks, false)).collect()
@@ -139,6 +140,10 @@ struct Cx<'s> {
     /// The file dropped something with CASCADE, which may have taken views along that
     /// the analyser does not know of.
     cascaded: bool,
+    /// Columns `(schema, table, column)` the file added so far (outside `DO` blocks) and
+    /// has not renamed or dropped since: a view created later with `*` over their table
+    /// lists them (see `routines::star_tables`).
+    added: Vec<(String, String, String)>,
 }
 
 type Res<T> = Result<T, String>;
@@ -166,13 +171,51 @@ impl<'s> Cx<'s> {
             if in_block {
                 return Stmt { line, text, body: Body::Unknown("a DO block inside a DO block".into()) };
             }
-            return self.do_block(toks, line, text);
+            let block = self.do_block(toks, line, text);
+            self.track_columns(&block.body);
+            return block;
         }
         let body = match self.body(&mut p, in_block) {
             Ok(b) => b,
             Err(why) => Body::Unknown(why),
         };
+        if !in_block {
+            self.track_columns(&body);
+        }
         Stmt { line, text, body }
+    }
+
+    /// Follows the columns the file adds ([`Cx::added`]): an `ADD COLUMN` adds one; a
+    /// drop or rename of it or of its table takes it off. A statement the analyser
+    /// cannot read that may change the schema (not a data change) may have done either,
+    /// so it forgets them all: a column left off only makes a view's query less sure.
+    fn track_columns(&mut self, body: &Body) {
+        let changes = match body {
+            Body::Changes(c) | Body::Replace(_, c) => c,
+            Body::Unknown(why) if why == DATA_CHANGES => return,
+            Body::Ignored => return,
+            Body::Unknown(_) | Body::Block { .. } => {
+                self.added.clear();
+                return;
+            }
+        };
+        for c in changes {
+            match &c.op {
+                Op::Create { object: Object::Column { schema, table, name }, .. } => {
+                    self.added.push((schema.clone(), table.clone(), name.clone()))
+                }
+                Op::Drop { object } | Op::Rename { from: object, .. } => {
+                    if let Some(id) = object.identity() {
+                        self.added.retain(|(schema, table, name)| {
+                            let column =
+                                Object::Column { schema: schema.clone(), table: table.clone(), name: name.clone() };
+                            !column.within(&id)
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn body(&mut self, p: &mut P, in_block: bool) -> Res<Body> {
