@@ -436,14 +436,7 @@ fn ctrl_c_mid_parallel_restore_stops_its_workers_and_drops_the_copy() {
         assert!(Instant::now() < deadline, "the restore never ran over several connections");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let out = wait_escalating(
-        child,
-        &[
-            (libc::SIGINT, Duration::ZERO),
-            (libc::SIGTERM, Duration::from_millis(7500)),
-            (libc::SIGKILL, Duration::from_millis(2500)),
-        ],
-    );
+    let out = ctrl_c_escalating(child);
     out.expect_code(130);
     assert_contains(&out.all(), "restored over 4 connections");
     assert_contains(&out.all(), "interrupted by SIGINT: the rehearsal was stopped, its scratch database dropped");
@@ -570,6 +563,19 @@ fn wait_for_the_slow_migration(app: &PrismaApp) {
 /// and SIGKILL 2.5 s after that. Returns the exit code and the output, and prints
 /// the time from the first signal to the exit (a figure for BENCHMARKS.md, not
 /// an assertion).
+/// Ctrl-C at once, then SIGTERM 7.5 s later and SIGKILL 2.5 s after that: what a
+/// user (or CI) does to a run that does not stop.
+fn ctrl_c_escalating(child: std::process::Child) -> crate::harness::Out {
+    wait_escalating(
+        child,
+        &[
+            (libc::SIGINT, Duration::ZERO),
+            (libc::SIGTERM, Duration::from_millis(7500)),
+            (libc::SIGKILL, Duration::from_millis(2500)),
+        ],
+    )
+}
+
 fn wait_escalating(mut child: std::process::Child, then: &[(i32, Duration)]) -> crate::harness::Out {
     let t0 = Instant::now();
     for (sig, after) in then {
@@ -603,14 +609,7 @@ fn ctrl_c_mid_rehearsal_stops_the_migration_and_drops_the_scratch_database() {
 
     let child = app.xtask().args(["deploy", "--report", "report.json"]).spawn();
     wait_for_the_slow_migration(&app);
-    let out = wait_escalating(
-        child,
-        &[
-            (libc::SIGINT, Duration::ZERO),
-            (libc::SIGTERM, Duration::from_millis(7500)),
-            (libc::SIGKILL, Duration::from_millis(2500)),
-        ],
-    );
+    let out = ctrl_c_escalating(child);
     out.expect_code(130);
     let all = out.all();
     assert_contains(
