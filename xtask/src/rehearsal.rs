@@ -498,7 +498,7 @@ fn ledger_insert(ctx: &Ctx, copy: &Target, survey: &Survey) -> String {
     if !schema_only || survey.ledger_values.is_empty() {
         return String::new();
     }
-    let table = format!("\"{}\".\"_prisma_migrations\"", copy.url.schema.replace('"', "\"\""));
+    let table = format!("{}.\"_prisma_migrations\"", crate::db::sql::quote_ident(&copy.url.schema));
     format!(
         "INSERT INTO {table} (id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) VALUES\n{};\n",
         survey.ledger_values.join(",\n")

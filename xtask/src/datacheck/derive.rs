@@ -33,15 +33,7 @@ impl std::fmt::Display for Rel {
     }
 }
 
-/// A quoted identifier.
-pub(crate) fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// A string literal.
-pub(crate) fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub(crate) use crate::db::sql::{quote_ident as ident, quote_literal as literal};
 
 /// What a statement needs of the existing rows of its table.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,7 @@ pub(crate) mod admin;
 pub(crate) mod classify;
 pub(crate) mod lock;
 pub(crate) mod psql;
+pub(crate) mod sql;
 pub(crate) mod url;
 
 use crate::config::Config;

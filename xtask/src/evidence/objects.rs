@@ -617,15 +617,7 @@ impl fmt::Display for Object {
     }
 }
 
-/// `"name"` with embedded quotes doubled.
-pub(crate) fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-/// `'text'` with embedded quotes doubled (for `standard_conforming_strings = on`).
-pub(crate) fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+pub(crate) use crate::db::sql::{quote_ident, quote_literal};
 
 #[cfg(test)]
 mod tests {

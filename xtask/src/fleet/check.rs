@@ -31,6 +31,7 @@ use super::inventory::FleetTarget;
 use super::scram::KeyCache;
 use super::wire::{self, Endpoint, Trouble};
 use crate::db::psql::{self, Psql, Rows};
+use crate::db::sql::{quote_ident, quote_literal};
 use crate::db::Target as Db;
 use crate::migrations::{self, Local, Row};
 
@@ -340,13 +341,11 @@ fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, 
     if !session.standard_strings {
         return Err(Trouble::Psql("standard_conforming_strings is off".into()));
     }
-    let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
-    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let present: String = conn
         .targets
         .iter()
         .map(|(_, schema)| {
-            format!("SELECT to_regclass(format('%I._prisma_migrations', {})) IS NOT NULL;", literal(schema))
+            format!("SELECT to_regclass(format('%I._prisma_migrations', {})) IS NOT NULL;", quote_literal(schema))
         })
         .collect();
     let present = session.query(&present)?;
@@ -362,7 +361,7 @@ fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, 
                 let sql = format!(
                     "SELECT {} FROM {}._prisma_migrations ORDER BY started_at, migration_name",
                     migrations::LEDGER_COLUMNS,
-                    ident(schema)
+                    quote_ident(schema)
                 );
                 match session.query(&sql)?.as_slice() {
                     [Ok(rows)] => rows
