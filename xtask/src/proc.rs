@@ -274,8 +274,7 @@ fn read_all(stream: Option<impl Read>) -> Vec<u8> {
 /// like one at end of file, as `read_until` did.
 fn pump(out: Option<ChildStdout>, err: Option<ChildStderr>, ui: &Ui, show: bool) -> (String, String) {
     let mut streams = [Stream::new(out.map(OwnedFd::from)), Stream::new(err.map(OwnedFd::from))];
-    // Not zeroed: `read` fills what is used, and a quiet child touches none of it.
-    let mut chunk: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
         let mut which = Vec::with_capacity(2);
@@ -325,12 +324,11 @@ impl Stream {
 
     /// One `read`: shows and keeps each line it completes; at end of file (or an
     /// error) also the unterminated last line, and closes the pipe.
-    fn read_once(&mut self, chunk: &mut Vec<u8>, ui: &Ui, show: bool) {
+    fn read_once(&mut self, chunk: &mut [u8], ui: &Ui, show: bool) {
         let Some(fd) = &self.fd else { return };
-        let buf = chunk.spare_capacity_mut();
         let n = loop {
-            // SAFETY: reads at most `buf.len()` bytes into the buffer's spare capacity.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            // SAFETY: reads at most `chunk.len()` bytes into the live buffer.
+            let n = unsafe { libc::read(fd.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
             if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
@@ -344,9 +342,7 @@ impl Stream {
             }
             return;
         }
-        // SAFETY: `read` initialised the first `n` bytes of `buf`.
-        let got = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
-        self.partial.extend_from_slice(got);
+        self.partial.extend_from_slice(&chunk[..n as usize]);
         let mut start = 0;
         while let Some(nl) = self.partial[start..].iter().position(|&b| b == b'\n') {
             let end = start + nl + 1;
@@ -357,7 +353,7 @@ impl Stream {
         self.partial.drain(..start);
     }
 
-    fn read_to_end(&mut self, chunk: &mut Vec<u8>, ui: &Ui, show: bool) {
+    fn read_to_end(&mut self, chunk: &mut [u8], ui: &Ui, show: bool) {
         while self.fd.is_some() {
             self.read_once(chunk, ui, show);
         }
