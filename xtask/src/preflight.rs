@@ -218,7 +218,10 @@ const RUNNERS: &[&str] = &["npx", "pnpm", "yarn", "bunx"];
 fn prisma_cli(p: &Prisma) -> Result<String, Failure> {
     let program = &p.command[0];
     let base = Path::new(program).file_name().and_then(|b| b.to_str()).unwrap_or(program);
-    let installed = if RUNNERS.contains(&base) {
+    let installed = if let Some(bin) = crate::prisma::direct(p) {
+        // A plain `npx prisma` starts this file without npx (prisma::direct).
+        bin
+    } else if RUNNERS.contains(&base) {
         proc::require(program).map_err(Failure::usage)?;
         // The package's binary: the first argument that is not a flag or a runner verb.
         let package = p.command[1..]

@@ -17,6 +17,7 @@ mod harness;
 mod hostile;
 mod init_hostile;
 mod layers;
+mod local_bin;
 mod pooler;
 mod prisma_app;
 mod rehearsal;
