@@ -114,7 +114,7 @@ fn resolve_bin_false_keeps_npx() {
 
 /// `dir/node_modules` as links to each entry of `real`, without `.bin/prisma`: the
 /// packages are installed, the Prisma CLI's bin link is not.
-fn node_modules_without_the_bin(real: &Path, dir: &Path) {
+pub(crate) fn node_modules_without_the_bin(real: &Path, dir: &Path) {
     std::fs::remove_file(dir).expect("the app copy's node_modules is a link");
     std::fs::create_dir_all(dir.join(".bin")).unwrap();
     for entry in std::fs::read_dir(real).unwrap().flatten() {
