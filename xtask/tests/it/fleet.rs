@@ -355,6 +355,8 @@ fn a_failing_tenant_spends_the_canary_budget_or_stays_within_the_last() {
     let out = f.xtask().args(["deploy-fleet", "--report", "stopped.json"]).run();
     out.expect_code(7);
     assert!(out.stderr.contains("wave `canary` spent its failure budget"), "{}", out.stderr);
+    assert!(out.stderr.contains("failed: db-01: see each target's log and the report, fix, then `"), "{}", out.stderr);
+    assert!(out.stderr.contains("deploy-fleet --resume`"), "{}", out.stderr);
     let report = f.report("stopped.json");
     validate(&report);
     let o = outcomes(&report);
