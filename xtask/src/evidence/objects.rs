@@ -234,6 +234,26 @@ pub struct FunctionDef {
     pub defaults: Option<Vec<Option<String>>>,
 }
 
+/// PostgreSQL's defaults for what a `CREATE FUNCTION` does not state.
+impl Default for FunctionDef {
+    fn default() -> FunctionDef {
+        FunctionDef {
+            body: String::new(),
+            language: String::new(),
+            returns: None,
+            setof: false,
+            volatility: 'v',
+            security_definer: false,
+            strict: false,
+            cost: None,
+            rows: None,
+            parallel: 'u',
+            leakproof: false,
+            defaults: None,
+        }
+    }
+}
+
 /// Whether an object exists (or a property holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Presence {
@@ -654,20 +674,7 @@ mod tests {
         let v = Object::EnumValues { schema: "s".into(), enum_name: "e".into(), values: vec!["a'b".into()] };
         assert_eq!(v.describe(Presence::Absent), "enum \"s\".\"e\" does not have exactly the values ('a''b')");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
-        let def = FunctionDef {
-            body: "select 1".into(),
-            language: "sql".into(),
-            returns: None,
-            setof: false,
-            volatility: 'v',
-            security_definer: false,
-            strict: false,
-            cost: None,
-            rows: None,
-            parallel: 'u',
-            leakproof: false,
-            defaults: None,
-        };
+        let def = FunctionDef { body: "select 1".into(), language: "sql".into(), ..FunctionDef::default() };
         let f = Object::Function { schema: "public".into(), name: "f".into(), args: Some(vec![]), def: Some(def) };
         assert!(f.describe(Presence::Present).ends_with(" has the body of the file (8 characters, LANGUAGE sql)"));
         // Absent: missing, or there with another body; one lookup cannot say which.
