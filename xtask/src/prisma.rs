@@ -14,6 +14,8 @@ use crate::db;
 use crate::exit::{Exit, Failure};
 use crate::proc::{self, Output};
 
+pub(crate) use local_bin::npm_exec;
+
 /// npm's setting that makes `npx` fail rather than download a package it does not
 /// find installed (`npx --no-install`).
 pub(crate) const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
@@ -104,10 +106,10 @@ fn shell(p: &crate::config::Prisma, direct: Option<&Path>) -> Result<Shell, Fail
     // No update notices and no telemetry call: a deploy must not wait on Prisma's
     // checkpoint server (behind a firewall that call hangs until it times out).
     // A `[prisma] env` entry still wins.
-    // npx never downloads a Prisma of its choosing (the latest, not the app's pinned
-    // version) when the app's own is not installed: it fails instead.
-    let npx = p.command.first().is_some_and(|c| c == "npx" || c.ends_with("/npx"));
-    if npx && !p.env.contains_key(NPX_NO_DOWNLOAD.0) {
+    // npx (and `npm exec`, the same code in npm) never downloads a Prisma of its
+    // choosing (the latest, not the app's pinned version) when the app's own is not
+    // installed: it fails instead.
+    if local_bin::npm_exec(&p.command) && !p.env.contains_key(NPX_NO_DOWNLOAD.0) {
         sh.set_var(NPX_NO_DOWNLOAD.0, NPX_NO_DOWNLOAD.1);
     }
     for (k, v) in [("PRISMA_HIDE_UPDATE_MESSAGE", "1"), ("CHECKPOINT_DISABLE", "1")] {

@@ -17,6 +17,22 @@ pub(crate) fn direct(command: &[String], cwd: &Path) -> Option<PathBuf> {
     cwd.ancestors().map(|d| d.join("node_modules/.bin/prisma")).find(|b| executable(b))
 }
 
+/// Whether `command` starts npm's exec (`npx ...`, `npm exec ...`, `npm x ...`),
+/// which downloads a package it does not find installed unless told not to
+/// (without a terminal it does not ask).
+pub(crate) fn npm_exec(command: &[String]) -> bool {
+    match command {
+        [first, ..] if is(first, "npx") => true,
+        [first, verb, ..] => is(first, "npm") && matches!(verb.as_str(), "exec" | "x"),
+        _ => false,
+    }
+}
+
+/// `word` is `runner`, by bare name or as a path ending in `/runner`.
+fn is(word: &str, runner: &str) -> bool {
+    word == runner || word.strip_suffix(runner).is_some_and(|dir| dir.ends_with('/'))
+}
+
 /// `PATH` with the bin's directory first, as npx sets it for the CLI it starts
 /// (Prisma, or a generator it spawns, may start another installed binary by name).
 pub(crate) fn path_with(bin: &Path, path: Option<OsString>) -> OsString {
@@ -32,7 +48,6 @@ pub(crate) fn path_with(bin: &Path, path: Option<OsString>) -> OsString {
 /// `--yes`, a version `prisma@6.1.0`, an argument) may ask the runner for a
 /// different package than the installed one: that command runs as written.
 fn plain_runner(command: &[String]) -> bool {
-    let is = |word: &str, runner: &str| word == runner || word.ends_with(&format!("/{runner}"));
     let words: Vec<&str> = command.iter().map(String::as_str).collect();
     match words.as_slice() {
         [runner, "prisma"] => is(runner, "npx"),
@@ -131,6 +146,27 @@ mod tests {
         let want = root.join("node_modules/.bin/prisma");
         assert_eq!(direct(&argv(&["npx", "prisma"]), &nested), Some(want));
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn npm_exec_is_told_not_to_download() {
+        for command in [
+            &["npx", "prisma"][..],
+            &["/usr/bin/npx", "--yes", "prisma@6"],
+            &["npm", "exec", "prisma"],
+            &["npm", "x", "prisma"],
+        ] {
+            assert!(npm_exec(&argv(command)), "{command:?}");
+        }
+        for command in [
+            &["npm", "run", "prisma"][..],
+            &["pnpm", "exec", "prisma"],
+            &["yarn", "prisma"],
+            &["xnpx", "prisma"],
+            &["npm"],
+        ] {
+            assert!(!npm_exec(&argv(command)), "{command:?}");
+        }
     }
 
     #[test]

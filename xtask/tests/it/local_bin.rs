@@ -134,17 +134,26 @@ fn without_the_installed_bin_the_configured_command_stays() {
     let app = PrismaApp::new();
     let real = crate::prisma_app::repo_root().join("Backend/node_modules");
     node_modules_without_the_bin(&real, &app.path().join("Backend/node_modules"));
+    let toml = tasks_toml(&Options::default());
+    let plain = "command = [\"npx\", \"prisma\"]\n";
+    for (command, shown) in [
+        (plain, "npx prisma migrate deploy"),
+        ("command = [\"npm\", \"exec\", \"prisma\"]\n", "npm exec prisma migrate deploy"),
+    ] {
+        app.project.file("tasks.toml", &toml.replace(plain, command));
 
-    // The plan shows npx and no file of its own.
-    let plan = app.xtask().args(["deploy", "--dry-run"]).run();
-    assert_contains(&plan.all(), "npx prisma migrate deploy --schema");
-    assert!(!plan.all().contains("directly"), "{}", plan.all());
+        // The plan shows the configured command and no file of its own.
+        let plan = app.xtask().args(["deploy", "--dry-run"]).run();
+        assert_contains(&plan.all(), &format!("{shown} --schema"));
+        assert!(!plan.all().contains("directly"), "{}", plan.all());
 
-    // npx itself would fetch the latest Prisma here: the run stops before any
-    // backup or Prisma call, as it did before the tool skipped npx.
-    let out = app.xtask().arg("deploy").run();
-    out.expect_code(2);
-    assert_contains(&out.all(), "the app's Prisma CLI is not installed");
-    assert!(app.backups().is_empty(), "{:?}", app.backups());
-    assert!(prisma_events(&app, "prisma-start").is_empty());
+        // npx (`npm exec`) would fetch the latest Prisma here: the run stops before
+        // any backup or Prisma call, as it did before the tool skipped npx (and,
+        // for `npm exec`, before this preflight knew it).
+        let out = app.xtask().arg("deploy").run();
+        out.expect_code(2);
+        assert_contains(&out.all(), "the app's Prisma CLI is not installed");
+        assert!(app.backups().is_empty(), "{:?}", app.backups());
+        assert!(prisma_events(&app, "prisma-start").is_empty());
+    }
 }
