@@ -91,31 +91,32 @@ pub(crate) fn choose(root: &Path, app: Option<&str>, rerun: &str) -> Result<Choi
         (Some(Mark::Dependency), Some(_)) => Vec::new(),
         (Some(b), _) => marked.iter().filter(|(m, _)| *m == b).map(|(_, a)| *a).collect(),
     };
-    let bound = if found.truncated {
-        format!(" (init stopped looking after {MAX_ENTRIES} entries; `--app DIR` names a folder it did not reach)")
-    } else {
-        String::new()
+    let bound = found.truncated.then(|| {
+        format!("init stopped looking after {MAX_ENTRIES} entries; `--app DIR` names a folder it did not reach")
+    });
+    let with_bound = |text: String| match &bound {
+        Some(b) => format!("{text}; {b}"),
+        None => text,
     };
     match apps.as_slice() {
-        [] => Ok(Choice { dir: String::new(), how: found.truncated.then(|| bound.trim().to_string()) }),
+        [] => Ok(Choice { dir: String::new(), how: bound.clone() }),
         [one] => Ok(Choice {
             dir: one.to_string(),
-            how: Some(format!("the one Prisma app found below the root, which has none of its own{bound}")),
+            how: Some(with_bound("the one Prisma app found below the root, which has none of its own".into())),
         }),
         many => {
             let list: Vec<String> = many
                 .iter()
                 .map(|a| {
-                    format!(
-                        "  {}",
-                        crate::invocation::cmd(&format!("init{rerun} --app {}", crate::proc::shell_quote(a)))
-                    )
+                    let quoted = crate::proc::shell_quote(a);
+                    format!("  {}", crate::invocation::cmd(&format!("init{rerun} --app {quoted}")))
                 })
                 .collect();
+            let names: Vec<String> = many.iter().map(|a| super::render::comment(a)).collect();
             Err(Failure::usage(format!(
-                "{} Prisma apps found below the root and none at it ({}){bound}: nothing was written; run init again with the one whose migrations to deploy:\n{}",
+                "{} Prisma apps found below the root and none at it ({}): nothing was written; run init again with the one whose migrations to deploy:\n{}",
                 many.len(),
-                many.iter().map(|a| super::render::comment(a)).collect::<Vec<_>>().join(", "),
+                with_bound(names.join(", ")),
                 list.join("\n")
             )))
         }
@@ -181,7 +182,12 @@ fn outside(p: &str) -> bool {
 
 /// The folders below the root that hold a Prisma app.
 pub(crate) fn search(root: &Path) -> Found {
-    let mut walk = Walk { root, budget: MAX_ENTRIES, truncated: false, matched: BTreeSet::new() };
+    search_within(root, MAX_ENTRIES)
+}
+
+/// [`search`], reading at most `budget` directory entries.
+fn search_within(root: &Path, budget: usize) -> Found {
+    let mut walk = Walk { root, budget, truncated: false, matched: BTreeSet::new() };
     let (include, exclude) = patterns(root);
     for p in &include {
         let segments: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
@@ -389,6 +395,42 @@ mod tests {
         assert_eq!(pnpm_packages(block), ["apps/*", "packages/db", "!**/test/**"]);
         assert_eq!(pnpm_packages("packages: [\"svc/*\", 'tools/x']\n"), ["svc/*", "tools/x"]);
         assert!(pnpm_packages("catalog:\n  - x\n").is_empty());
+    }
+
+    /// A scratch directory for one test, removed at the end.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("xtask-apps-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn the_walk_stops_at_its_budget_and_says_so() {
+        let root = scratch("budget");
+        for i in 0..30 {
+            std::fs::create_dir_all(root.join(format!("pkg{i:02}"))).unwrap();
+        }
+        std::fs::create_dir_all(root.join("pkg29/prisma")).unwrap();
+        std::fs::write(root.join("pkg29/prisma/schema.prisma"), "").unwrap();
+        let found = search_within(&root, 10);
+        assert!(found.truncated);
+        let found = search_within(&root, 1000);
+        assert_eq!((found.apps, found.truncated), (vec!["pkg29".to_string()], false));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn app_refuses_a_link_out_of_the_repository() {
+        let (root, out) = (scratch("link-root"), scratch("link-out"));
+        std::fs::write(out.join("schema.prisma"), "").unwrap();
+        std::os::unix::fs::symlink(&out, root.join("db")).unwrap();
+        let e = given_app(&root, "db").unwrap_err();
+        assert!(e.message.contains("--app db: is outside this repository"), "{}", e.message);
+        // Nor is it found by the search.
+        assert!(search(&root).apps.is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::remove_dir_all(&out).unwrap();
     }
 
     #[test]
