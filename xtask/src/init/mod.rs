@@ -128,6 +128,16 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         Planned::new("tasks.toml", render::tasks_toml(&found, BACKUP_DIR)?),
     ];
     let mut advice = Vec::new();
+    // An app's own .env is Prisma's (it loads it from where it runs); the tool reads
+    // the environment and a .env beside tasks.toml only.
+    let app_env = format!("{}/.env", app.dir);
+    if !app.dir.is_empty() && root.join(&app_env).is_file() && !root.join(".env").exists() {
+        advice.push(format!(
+            "{} is not read by the tool (only a .env beside tasks.toml is): set {} in the environment, or in a .env at the root",
+            render::comment(&app_env),
+            url_vars(&found).join(" or ")
+        ));
+    }
 
     cargo_files(root, source.as_ref(), &mut planned, &mut advice)?;
 

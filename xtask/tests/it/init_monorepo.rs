@@ -319,8 +319,10 @@ fn pnpm_workspaces_and_app_beside_a_root_app() {
     assert!(t["prisma"].get("cwd").is_none());
     assert_eq!(t["prisma"]["schema"].as_str(), Some("prisma/schema.prisma"));
 
+    write(dir, "tools/audit-db/.env", "AUDIT_URL=postgresql://localhost/audit\n");
     let out = init(dir).args(["--app", "./tools/audit-db/", "--force", "--ci", "github"]).run();
     out.expect_code(0);
+    assert_contains(&out.stdout, "to do: tools/audit-db/.env is not read by the tool");
     let t = tasks(dir);
     assert_eq!(t["prisma"]["cwd"].as_str(), Some("tools/audit-db"));
     assert_eq!(t["prisma"]["schema"].as_str(), Some("tools/audit-db/prisma/schema.prisma"));
@@ -331,4 +333,9 @@ fn pnpm_workspaces_and_app_beside_a_root_app() {
     assert_contains(&wf, "working-directory: tools/audit-db\n        run: npm ci");
     let lint = actionlint(dir, &wf_path);
     assert_eq!((lint.code, lint.stdout.as_str()), (Some(0), ""), "actionlint: {}", lint.all());
+    // Adopted already: `init --ci github` alone writes the same workflow, for the
+    // app tasks.toml's `[prisma] cwd` names.
+    std::fs::remove_file(&wf_path).unwrap();
+    Xtask::new(dir).args(["init", "--ci", "github"]).run().expect_code(0);
+    assert_eq!(std::fs::read_to_string(&wf_path).unwrap(), wf);
 }
