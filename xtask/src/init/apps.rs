@@ -15,7 +15,8 @@ use crate::exit::Failure;
 /// The deepest a workspace glob (`**`) is followed, in folders below the root.
 const MAX_DEPTH: usize = 5;
 
-/// The most directory entries the walk reads before it stops looking.
+/// The most directory entries the walk reads before it stops looking (and then
+/// again, the most it reads to check the folders found).
 const MAX_ENTRIES: usize = 20_000;
 
 /// Folders never looked into (besides hidden ones).
@@ -63,8 +64,8 @@ pub(crate) struct Choice {
 /// The Prisma apps found below the root.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
-    /// Folders relative to the root, sorted.
-    pub apps: Vec<String>,
+    /// Folders relative to the root, sorted, with what marks each as an app.
+    pub apps: Vec<(String, Mark)>,
     /// The walk stopped at its bound before looking everywhere.
     pub truncated: bool,
 }
@@ -83,13 +84,12 @@ pub(crate) fn choose(root: &Path, app: Option<&str>, rerun: &str) -> Result<Choi
     }
     let found = search(root);
     // Folders where migrations live win over ones that only use the client.
-    let marked: Vec<(Mark, &String)> = found.apps.iter().filter_map(|a| Some((mark(root, a)?, a))).collect();
-    let best = marked.iter().map(|(m, _)| *m).max();
+    let best = found.apps.iter().map(|(_, m)| *m).max();
     let apps: Vec<&String> = match (best, at_root) {
         (None, _) => Vec::new(),
         // The root depends on Prisma itself: only an app with a schema beats it.
         (Some(Mark::Dependency), Some(_)) => Vec::new(),
-        (Some(b), _) => marked.iter().filter(|(m, _)| *m == b).map(|(_, a)| *a).collect(),
+        (Some(b), _) => found.apps.iter().filter(|(_, m)| *m == b).map(|(a, _)| a).collect(),
     };
     let bound = found.truncated.then(|| {
         format!("init stopped looking after {MAX_ENTRIES} entries; `--app DIR` names a folder it did not reach")
@@ -196,13 +196,32 @@ fn search_within(root: &Path, budget: usize) -> Found {
         }
         walk.expand("", &segments, 0);
     }
-    let apps = walk
-        .matched
-        .into_iter()
-        .filter(|d| !exclude.iter().any(|x| matches_path(x, d)))
-        .filter(|d| mark(root, d).is_some())
-        .collect();
-    Found { apps, truncated: walk.truncated }
+    let mut candidates: Vec<String> =
+        std::mem::take(&mut walk.matched).into_iter().filter(|d| !exclude.iter().any(|x| matches_path(x, d))).collect();
+    // Shallow folders first (where apps are), with a budget of their own: a walk
+    // that spent its budget under `packages/**` still checks `apps/api`.
+    candidates.sort_by_key(|d| d.matches('/').count());
+    let walk_truncated = std::mem::replace(&mut walk.truncated, false);
+    walk.budget = budget;
+    let mut apps = Vec::new();
+    for d in candidates {
+        // An app's own folders (its `prisma/` holds a schema.prisma too) are its own.
+        if apps.iter().any(|(a, _): &(String, Mark)| d.starts_with(&format!("{a}/"))) {
+            continue;
+        }
+        // A glob such as `packages/**` matches every folder it reaches: one listing
+        // each (counted in the budget) tells the few that may hold an app.
+        if walk.may_hold_app(&d) {
+            if let Some(m) = mark(root, &d) {
+                apps.push((d, m));
+            }
+        }
+        if walk.truncated {
+            break;
+        }
+    }
+    apps.sort();
+    Found { apps, truncated: walk_truncated || walk.truncated }
 }
 
 /// The globs to look at: the direct subfolders, the usual workspace folders, and
@@ -270,12 +289,18 @@ impl Walk<'_> {
             return;
         };
         if *first == "**" {
-            // Zero folders, then one more (bounded).
-            self.expand(dir, rest, depth);
-            if depth < MAX_DEPTH {
-                for child in self.children(dir) {
-                    self.expand(&child, segments, depth + 1);
+            // Zero folders or more, level by level (breadth first): when the budget
+            // runs out in one big package, its siblings were seen already.
+            let (mut level, mut d) = (vec![dir.to_string()], depth);
+            while !level.is_empty() {
+                let mut next = Vec::new();
+                for f in &level {
+                    self.expand(f, rest, d);
+                    if d < MAX_DEPTH {
+                        next.extend(self.children(f));
+                    }
                 }
+                (level, d) = (next, d + 1);
             }
         } else if !first.contains(['*', '?']) {
             let child = join(dir, first);
@@ -292,9 +317,35 @@ impl Walk<'_> {
         }
     }
 
+    /// Whether the folder `dir` has an entry that can make it an app (package.json,
+    /// a schema, a `prisma` or `.config` folder, a Prisma config file): one listing
+    /// instead of the twenty-odd lookups of [`mark`].
+    fn may_hold_app(&mut self, dir: &str) -> bool {
+        let Ok(entries) = std::fs::read_dir(self.root.join(dir)) else { return false };
+        for e in entries.flatten() {
+            if self.budget == 0 {
+                self.truncated = true;
+                return false;
+            }
+            self.budget -= 1;
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if ["package.json", "schema.prisma", "prisma", ".config"].contains(&name.as_ref())
+                || name.starts_with("prisma.config.")
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// The subfolders of `dir` the walk may enter: real directories (no link),
     /// neither hidden nor skipped, within the budget.
     fn children(&mut self, dir: &str) -> Vec<String> {
+        if self.budget == 0 {
+            self.truncated = true;
+            return Vec::new();
+        }
         let Ok(entries) = std::fs::read_dir(self.root.join(dir)) else { return Vec::new() };
         let mut out = Vec::new();
         for e in entries.flatten() {
@@ -408,15 +459,28 @@ mod tests {
     #[test]
     fn the_walk_stops_at_its_budget_and_says_so() {
         let root = scratch("budget");
+        std::fs::write(root.join("package.json"), r#"{"workspaces": ["packages/**"]}"#).unwrap();
         for i in 0..30 {
-            std::fs::create_dir_all(root.join(format!("pkg{i:02}"))).unwrap();
+            std::fs::create_dir_all(root.join(format!("packages/gen/pkg{i:02}"))).unwrap();
         }
-        std::fs::create_dir_all(root.join("pkg29/prisma")).unwrap();
-        std::fs::write(root.join("pkg29/prisma/schema.prisma"), "").unwrap();
+        std::fs::create_dir_all(root.join("packages/gen/pkg29/prisma")).unwrap();
+        std::fs::write(root.join("packages/gen/pkg29/prisma/schema.prisma"), "").unwrap();
+        std::fs::create_dir_all(root.join("apps/api")).unwrap();
+        std::fs::write(root.join("apps/api/schema.prisma"), "").unwrap();
+        // The budget is spent under packages/**: apps/api, shallower, is still checked.
         let found = search_within(&root, 10);
-        assert!(found.truncated);
+        assert_eq!((found.apps, found.truncated), (vec![("apps/api".to_string(), Mark::Schema)], true));
+        // Breadth first: a big first package does not hide its siblings.
+        for i in 0..40 {
+            std::fs::create_dir_all(root.join(format!("packages/gen/pkg00/src/m{i:02}"))).unwrap();
+        }
+        std::fs::create_dir_all(root.join("packages/nested/db")).unwrap();
+        std::fs::write(root.join("packages/nested/db/schema.prisma"), "").unwrap();
+        let found = search_within(&root, 60);
+        assert!(found.truncated && found.apps.iter().any(|(a, _)| a == "packages/nested/db"), "{:?}", found.apps);
         let found = search_within(&root, 1000);
-        assert_eq!((found.apps, found.truncated), (vec!["pkg29".to_string()], false));
+        let apps: Vec<&str> = found.apps.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!((apps, found.truncated), (vec!["apps/api", "packages/gen/pkg29", "packages/nested/db"], false));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
