@@ -109,7 +109,9 @@ pub(crate) fn choose(root: &Path, app: Option<&str>, rerun: &str) -> Result<Choi
                 .iter()
                 .map(|a| {
                     let quoted = crate::proc::shell_quote(a);
-                    format!("  {}", crate::invocation::cmd(&format!("init{rerun} --app {quoted}")))
+                    // A folder's name is untrusted: no line break reaches the terminal.
+                    let line = crate::invocation::cmd(&format!("init{rerun} --app {quoted}"));
+                    format!("  {}", super::render::comment(&line))
                 })
                 .collect();
             let names: Vec<String> = many.iter().map(|a| super::render::comment(a)).collect();
