@@ -59,8 +59,13 @@ pub(crate) struct BackupRecord {
 /// One call of the Prisma CLI.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct PrismaCall {
-    /// The command, secrets masked.
+    /// The command, secrets masked, as configured.
     pub command: String,
+    /// The file that ran instead of the configured runner (`npx prisma` started
+    /// the project's `node_modules/.bin/prisma` directly); absent when the command
+    /// ran as configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
     pub exit_code: Option<i32>,
     pub seconds: f64,
 }

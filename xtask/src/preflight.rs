@@ -218,13 +218,16 @@ const RUNNERS: &[&str] = &["npx", "pnpm", "yarn", "bunx"];
 fn prisma_cli(p: &Prisma) -> Result<String, Failure> {
     let program = &p.command[0];
     let base = Path::new(program).file_name().and_then(|b| b.to_str()).unwrap_or(program);
-    let installed = if RUNNERS.contains(&base) {
+    let installed = if let Some(bin) = crate::prisma::direct(p) {
+        // A plain `npx prisma` starts this file without npx (prisma::direct).
+        bin
+    } else if RUNNERS.contains(&base) || crate::prisma::npm_exec(&p.command) {
         proc::require(program).map_err(Failure::usage)?;
         // The package's binary: the first argument that is not a flag or a runner verb.
         let package = p.command[1..]
             .iter()
             .map(String::as_str)
-            .find(|a| !a.starts_with('-') && !matches!(*a, "exec" | "dlx" | "run"))
+            .find(|a| !a.starts_with('-') && !matches!(*a, "exec" | "x" | "dlx" | "run"))
             .unwrap_or("prisma");
         let bin = package_bin(package);
         let Some(found) = p.cwd.ancestors().map(|d| d.join("node_modules/.bin").join(bin)).find(|b| b.exists()) else {

@@ -3,6 +3,7 @@
 //! environment (never in argv); and what its error texts mean here.
 
 use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -13,18 +14,26 @@ use crate::db;
 use crate::exit::{Exit, Failure};
 use crate::proc::{self, Output};
 
+pub(crate) use local_bin::npm_exec;
+
 /// npm's setting that makes `npx` fail rather than download a package it does not
 /// find installed (`npx --no-install`).
 pub(crate) const NPX_NO_DOWNLOAD: (&str, &str) = ("npm_config_yes", "false");
 
-/// Builds `<prisma command> <args> --schema <schema>` for a task. Prisma reads the
-/// URL itself, from its config or schema (`env("X")`, or `process.env.A ??
-/// process.env.B`, whose `??` takes an empty A): each `[database] url_env`
-/// variable that is unset or empty gets the URL the tool chose ([`db::url_var`])
-/// in Prisma's environment, so whichever of them Prisma's config reads first, it
-/// connects where the tool does. Variables that are set are passed as they are.
+/// Builds `<prisma command> <args> --schema <schema>` for a task, as configured
+/// (what `--dry-run`, the advice and the log show). Prisma reads the URL itself,
+/// from its config or schema (`env("X")`, or `process.env.A ?? process.env.B`,
+/// whose `??` takes an empty A): each `[database] url_env` variable that is unset
+/// or empty gets the URL the tool chose ([`db::url_var`]) in Prisma's environment,
+/// so whichever of them Prisma's config reads first, it connects where the tool
+/// does. Variables that are set are passed as they are.
 pub(crate) fn command(ctx: &Ctx, args: &[&str]) -> Result<Command, Failure> {
-    let sh = shell(&ctx.config.prisma)?;
+    build(ctx, args, None)
+}
+
+/// [`command`] as it runs: with `direct`, that file instead of the runner.
+fn build(ctx: &Ctx, args: &[&str], direct: Option<&Path>) -> Result<Command, Failure> {
+    let sh = shell(&ctx.config.prisma, direct)?;
     if let Some((_, url)) = db::url_var(ctx.config) {
         for name in &ctx.config.database.url_env {
             if std::env::var(name).map_or(true, |v| v.trim().is_empty()) {
@@ -32,7 +41,7 @@ pub(crate) fn command(ctx: &Ctx, args: &[&str]) -> Result<Command, Failure> {
             }
         }
     }
-    Ok(line(&sh, &ctx.config.prisma, args))
+    Ok(line(&sh, &ctx.config.prisma, args, direct))
 }
 
 /// [`command`] as `--dry-run` and the advice show it.
@@ -40,35 +49,67 @@ pub(crate) fn shown(ctx: &Ctx, args: &[&str]) -> String {
     command(ctx, args).map_or_else(|f| f.message, |c| proc::display(&c))
 }
 
+/// The project's `node_modules/.bin/prisma` when the configured command is a plain
+/// `npx prisma` (or `npm exec prisma`, `pnpm exec prisma`) and `[prisma]
+/// resolve_bin` is on: the file the runner would start, started without it.
+pub(crate) fn direct(p: &crate::config::Prisma) -> Option<PathBuf> {
+    if p.resolve_bin {
+        local_bin::direct(&p.command, &p.cwd)
+    } else {
+        None
+    }
+}
+
+/// What `--dry-run` says about the file that runs, when it is not the command's own.
+pub(crate) fn runs_note(ctx: &Ctx) -> Option<String> {
+    let p = &ctx.config.prisma;
+    direct(p).map(|bin| {
+        let runner = Path::new(&p.command[0]).file_name().map_or(p.command[0].clone(), |n| n.to_string_lossy().into());
+        format!(
+            "  runs {} directly: the file `{}` would start, without starting {runner} ([prisma] resolve_bin = false keeps {runner})",
+            bin.display(),
+            p.command.join(" "),
+        )
+    })
+}
+
 /// Builds `<prisma command> <args> --schema <schema>` from the `[prisma]` section.
 /// Only the demo calls it outside a run's context; without the feature (a team's own
 /// xtask) it would be dead code and warn on every build of theirs.
 #[cfg(feature = "demo")]
 pub(crate) fn cli(p: &crate::config::Prisma, args: &[&str]) -> Result<Command, Failure> {
-    Ok(line(&shell(p)?, p, args))
+    let direct = direct(p);
+    Ok(line(&shell(p, direct.as_deref())?, p, args, direct.as_deref()))
 }
 
-fn line(sh: &Shell, p: &crate::config::Prisma, args: &[&str]) -> Command {
-    let (program, prefix) = (&p.command[0], &p.command[1..]);
+fn line(sh: &Shell, p: &crate::config::Prisma, args: &[&str], direct: Option<&Path>) -> Command {
+    let (program, prefix): (&OsStr, &[String]) = match direct {
+        Some(bin) => (bin.as_os_str(), &[]),
+        None => (OsStr::new(&p.command[0]), &p.command[1..]),
+    };
     let schema: Vec<&OsStr> =
         p.schema.as_deref().map(|s| vec![OsStr::new("--schema"), s.as_os_str()]).unwrap_or_default();
     cmd!(sh, "{program} {prefix...} {args...} {schema...}").into()
 }
 
-/// The directory and environment Prisma runs in: `[prisma] cwd` and `env`.
-fn shell(p: &crate::config::Prisma) -> Result<Shell, Failure> {
+/// The directory and environment Prisma runs in: `[prisma] cwd` and `env`; with
+/// `direct`, `PATH` starts with its directory, as the runner would have set it.
+fn shell(p: &crate::config::Prisma, direct: Option<&Path>) -> Result<Shell, Failure> {
     let sh = proc::shell()?;
     sh.change_dir(&p.cwd);
     for (k, v) in &p.env {
         sh.set_var(k, v);
     }
+    if let Some(bin) = direct {
+        sh.set_var("PATH", local_bin::path_with(bin, sh.var_os("PATH")));
+    }
     // No update notices and no telemetry call: a deploy must not wait on Prisma's
     // checkpoint server (behind a firewall that call hangs until it times out).
     // A `[prisma] env` entry still wins.
-    // npx never downloads a Prisma of its choosing (the latest, not the app's pinned
-    // version) when the app's own is not installed: it fails instead.
-    let npx = p.command.first().is_some_and(|c| c == "npx" || c.ends_with("/npx"));
-    if npx && !p.env.contains_key(NPX_NO_DOWNLOAD.0) {
+    // npx (and `npm exec`, the same code in npm) never downloads a Prisma of its
+    // choosing (the latest, not the app's pinned version) when the app's own is not
+    // installed: it fails instead.
+    if local_bin::npm_exec(&p.command) && !p.env.contains_key(NPX_NO_DOWNLOAD.0) {
         sh.set_var(NPX_NO_DOWNLOAD.0, NPX_NO_DOWNLOAD.1);
     }
     for (k, v) in [("PRISMA_HIDE_UPDATE_MESSAGE", "1"), ("CHECKPOINT_DISABLE", "1")] {
@@ -109,14 +150,26 @@ pub(crate) fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     // The run holds Prisma's migrate lock itself (db/lock.rs): its own calls skip
     // it, and name themselves so that an engine which cannot skip it is recognised
     // while it waits. Set last: a `[prisma] env` entry cannot turn the lock back on.
-    let mut cmd = command(ctx, args)?;
+    let direct = direct(&ctx.config.prisma);
+    let mut cmd = build(ctx, args, direct.as_deref())?;
     cmd.env(DISABLE_ADVISORY_LOCK, "1").env("PGAPPNAME", crate::db::lock::prisma_app_name());
-    let shown = ctx.ui.redact(&proc::display(&cmd));
+    // The log and the output name the command as configured; `program` says which
+    // file ran instead of the runner.
+    let shown = ctx.ui.redact(&self::shown(ctx, args));
+    let program = direct.map(|b| ctx.ui.redact(&b.display().to_string()));
     crate::audit::check_lock(ctx, Some(&format!("`{shown}`")))?;
     ctx.ui.event(&format!("$ {shown}"));
+    if let Some(bin) = &program {
+        ctx.ui
+            .event(&format!("  runs {bin} directly (the file `{}` would start)", ctx.config.prisma.command.join(" ")));
+    }
     // Written before the call: should this process die during it, the log still
     // says what was running.
-    crate::audit::record(ctx, "prisma-start", serde_json::json!({ "command": shown }))?;
+    let mut start = serde_json::json!({ "command": shown });
+    if let Some(bin) = &program {
+        start["program"] = bin.as_str().into();
+    }
+    crate::audit::record(ctx, "prisma-start", start)?;
     let t0 = Instant::now();
     let release_now = predates_disable_lock(&ctx.config.prisma);
     if let Some(lock) = ctx.state.lock.as_mut() {
@@ -129,7 +182,8 @@ pub(crate) fn run(ctx: &mut Ctx, args: &[&str]) -> Result<Output, Failure> {
     // Whatever the outcome, Prisma may have written `_prisma_migrations`.
     ctx.db.ledger_changed();
     let out = out?;
-    let call = PrismaCall { command: shown, exit_code: out.status.code(), seconds: t0.elapsed().as_secs_f64() };
+    let call =
+        PrismaCall { command: shown, program, exit_code: out.status.code(), seconds: t0.elapsed().as_secs_f64() };
     let logged = crate::audit::record(ctx, "prisma", serde_json::to_value(&call).unwrap_or_default());
     ctx.state.ran(format!("`{}` ({})", call.command, proc::describe_status(&out.status)));
     ctx.state.prisma_calls.push(call);
@@ -272,6 +326,7 @@ pub(crate) fn explain(problem: Problem, migration: Option<&str>) -> String {
     }
 }
 
+mod local_bin;
 #[cfg(test)]
 mod native_texts;
 #[cfg(test)]

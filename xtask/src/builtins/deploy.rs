@@ -44,7 +44,9 @@ fn describe(ctx: &Ctx) -> Vec<String> {
     let mut lines = vec!["take the deploy lock (PostgreSQL advisory lock)".into()];
     lines.extend(crate::rehearsal::describe(ctx));
     lines.extend(crate::datacheck::describe(ctx));
-    lines.extend([prisma::shown(ctx, &["migrate", "deploy"]), policy]);
+    lines.push(prisma::shown(ctx, &["migrate", "deploy"]));
+    lines.extend(prisma::runs_note(ctx));
+    lines.push(policy);
     lines
 }
 

@@ -43,14 +43,16 @@ pub(crate) static APPLIED: Builtin = Builtin {
 
 fn describe(ctx: &Ctx, mark: Mark) -> Vec<String> {
     let name = ctx.args.get("name").unwrap_or("<the failed migration>");
-    vec![
+    let mut lines = vec![
         "read _prisma_migrations and check the database for the migration's changes (psql)".into(),
         format!(
             "refuse if the check contradicts marking it {} (unless --force); ask for confirmation unless --yes",
             mark.word()
         ),
         prisma::shown(ctx, &["migrate", "resolve", mark.flag(), name]),
-    ]
+    ];
+    lines.extend(prisma::runs_note(ctx));
+    lines
 }
 
 fn run(ctx: &mut Ctx, mark: Mark) -> Result<(), Failure> {

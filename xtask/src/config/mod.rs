@@ -201,6 +201,10 @@ pub struct Prisma {
     pub env: BTreeMap<String, String>,
     /// Absolute migrations directory (default: `migrations` beside the schema).
     pub migrations: Option<PathBuf>,
+    /// Whether a plain `npx prisma` (or `npm exec prisma`, `pnpm exec prisma`) starts
+    /// the project's `node_modules/.bin/prisma` directly, without the runner
+    /// (`resolve_bin = false` keeps the runner).
+    pub resolve_bin: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -318,6 +322,7 @@ struct RawPrisma {
     #[serde(default)]
     env: BTreeMap<String, String>,
     migrations: Option<String>,
+    resolve_bin: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -557,6 +562,7 @@ fn build_prisma(src: &Source, root: &Path, raw: RawPrisma) -> Result<Prisma, Con
         schema,
         cwd: prisma_cwd,
         env: raw.env,
+        resolve_bin: raw.resolve_bin.unwrap_or(true),
     })
 }
 
@@ -802,9 +808,17 @@ mod tests {
         let c = parse_str("[tasks.a]\nrun = [\"true\"]\n").unwrap();
         assert_eq!(c.database.url_env, ["DATABASE_URL"]);
         assert_eq!(c.prisma.command, vec!["npx", "prisma"]);
+        assert!(c.prisma.resolve_bin);
         assert_eq!(c.backup.prefix, "pre-migration");
         assert_eq!(c.backup.dir, Path::new("/repo/backups"));
         assert_eq!(c.tasks[0].cwd, Path::new("/repo/."));
+    }
+
+    #[test]
+    fn resolve_bin_can_be_turned_off() {
+        let c = parse_str("[prisma]\nresolve_bin = false\n[tasks.a]\nrun = [\"true\"]\n").unwrap();
+        assert!(!c.prisma.resolve_bin);
+        assert!(err("[prisma]\nresolve_bin = \"no\"\n[tasks.a]\nrun = [\"true\"]\n").starts_with("2:15: invalid type"));
     }
 
     #[test]

@@ -268,15 +268,16 @@ fn recording_wrapper(dir: &Path, program: &str, log: &Path) {
     let real = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join(program)).find(|f| f.is_file()))
         .unwrap_or_else(|| panic!("{program} is not on PATH"));
-    let script = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"{program} $*\" >> '{}'\nexec '{}' \"$@\"\n",
-        log.display(),
-        real.display()
-    );
-    let path = dir.join(program);
-    std::fs::write(&path, script).unwrap();
+    write_wrapper(&dir.join(program), program, &real, log);
+}
+
+/// A recording wrapper at `path` that logs `name` and its argv, then execs `real`.
+fn write_wrapper(path: &Path, name: &str, real: &Path, log: &Path) {
+    let script =
+        format!("#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{}'\nexec '{}' \"$@\"\n", log.display(), real.display());
+    std::fs::write(path, script).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -290,6 +291,13 @@ fn no_child_of_the_tool_gets_the_password_in_argv() {
     for program in ["pg_dump", "psql", "pg_restore", "npx"] {
         recording_wrapper(&wrappers, program, &log);
     }
+    // `npx prisma` starts the app's node_modules/.bin/prisma directly (prisma::direct):
+    // that file becomes a recording wrapper in front of the real CLI.
+    let node_modules = app.path().join("Backend/node_modules");
+    let real = std::fs::canonicalize(&node_modules).unwrap();
+    crate::local_bin::node_modules_without_the_bin(&real, &node_modules);
+    let real_bin = std::fs::canonicalize(real.join(".bin/prisma")).unwrap();
+    write_wrapper(&node_modules.join(".bin/prisma"), "prisma", &real_bin, &log);
     let path = format!("{}:{}", wrappers.display(), std::env::var("PATH").unwrap_or_default());
     // Backup, P3009, evidence, resolve --rolled-back, deploy: every kind of child.
     let out: Out = app.xtask().arg("deploy").env("PATH", &path).run();
@@ -297,10 +305,11 @@ fn no_child_of_the_tool_gets_the_password_in_argv() {
     let backup = app.backups().pop().expect("a backup");
     app.xtask().arg("restore").arg(&backup).args(["--into", "school_check"]).env("PATH", &path).run().expect_code(0);
     let argv = std::fs::read_to_string(&log).unwrap();
-    for program in ["pg_dump ", "psql ", "npx prisma migrate deploy", "npx prisma migrate resolve --rolled-back"] {
+    for program in ["pg_dump ", "psql ", "prisma migrate deploy", "prisma migrate resolve --rolled-back"] {
         assert!(argv.lines().any(|l| l.starts_with(program)), "no `{program}` call recorded:\n{argv}");
     }
     assert!(argv.contains(MIGRATION), "{argv}");
+    assert!(!argv.lines().any(|l| l.starts_with("npx ")), "npx was started:\n{argv}");
     let password = app.password();
     assert!(!argv.contains(password), "the password is in a child's argv:\n{argv}");
     assert!(!argv.contains("connection_limit"), "Prisma's URL is in a child's argv:\n{argv}");

@@ -18,6 +18,7 @@ mod hostile;
 mod init_hostile;
 mod init_monorepo;
 mod layers;
+mod local_bin;
 mod pooler;
 mod prisma_app;
 mod rehearsal;
