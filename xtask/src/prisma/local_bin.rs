@@ -43,14 +43,15 @@ pub(crate) fn path_with(bin: &Path, path: Option<OsString>) -> OsString {
     std::env::join_paths(std::iter::once(dir).chain(rest.iter().cloned())).unwrap_or_else(|_| path.unwrap_or_default())
 }
 
-/// Exactly `npx prisma`, `npm exec prisma`, `npm exec -- prisma` or `pnpm exec
+/// Exactly `npx prisma`, `npx --no-install prisma` (what `init` writes: the
+/// installed one or nothing), `npm exec prisma`, `npm exec -- prisma` or `pnpm exec
 /// prisma`, the runner a bare name or a path to it. Anything more (a flag such as
 /// `--yes`, a version `prisma@6.1.0`, an argument) may ask the runner for a
 /// different package than the installed one: that command runs as written.
 fn plain_runner(command: &[String]) -> bool {
     let words: Vec<&str> = command.iter().map(String::as_str).collect();
     match words.as_slice() {
-        [runner, "prisma"] => is(runner, "npx"),
+        [runner, "prisma"] | [runner, "--no-install", "prisma"] => is(runner, "npx"),
         [runner, "exec", "prisma"] => is(runner, "npm") || is(runner, "pnpm"),
         [runner, "exec", "--", "prisma"] => is(runner, "npm"),
         _ => false,
@@ -94,6 +95,7 @@ mod tests {
         let bin = app.join("node_modules/.bin/prisma");
         for command in [
             &["npx", "prisma"][..],
+            &["npx", "--no-install", "prisma"],
             &["/usr/local/bin/npx", "prisma"],
             &["npm", "exec", "prisma"],
             &["npm", "exec", "--", "prisma"],
@@ -109,7 +111,7 @@ mod tests {
         let (root, app) = project("more", Some("app"), 0o755);
         for command in [
             &["npx", "--yes", "prisma"][..],
-            &["npx", "--no-install", "prisma"],
+            &["npx", "--no-install", "prisma@6.1.0"],
             &["npx", "prisma@6.1.0"],
             &["npx", "prisma", "--help"],
             &["npx"],

@@ -159,6 +159,11 @@ fn init_adopts_the_one_app_of_a_monorepo_and_it_deploys() {
     let plan = Xtask::new(dir).args(["deploy", "--dry-run"]).env("DATABASE_URL", &url).run();
     plan.expect_code(0);
     assert_contains(&plan.stdout, &format!("migrate deploy --schema {}", dir.join("apps/api/prisma/schema").display()));
+    // init's `npx --no-install prisma` starts the app's installed CLI without npx.
+    assert_contains(
+        &plan.stdout,
+        &format!("runs {} directly", dir.join("apps/api/node_modules/.bin/prisma").display()),
+    );
     let deploy = Xtask::new(dir).args(["deploy", "--no-progress"]).env("DATABASE_URL", &url).run();
     deploy.expect_code(0);
     assert!(!deploy.all().contains(cluster.password()), "password shown:\n{}", deploy.all());
