@@ -164,9 +164,9 @@ impl Target {
     /// server connection after the tool's transaction, and the application's
     /// next transactions there would be read-only or get the tool's timeouts.
     /// Nor is `default_transaction_read_only` a startup option (`PGOPTIONS`):
-    /// PgBouncer refuses unknown startup options, or drops them unread when
-    /// `ignore_startup_parameters` lists `options`, which would lose the guard
-    /// without a word. A query may not end the transaction itself (`COMMIT`,
+    /// PgBouncer (1.18) refuses the `options` startup parameter, or drops it
+    /// unread when `ignore_startup_parameters` lists it, which would lose the
+    /// guard without a word. A query may not end the transaction itself (`COMMIT`,
     /// `BEGIN`): what follows would run outside it.
     pub fn read_only(&self) -> Target {
         Target { read_only: true, ..self.clone() }
