@@ -18,13 +18,13 @@ use crate::harness::{Out, Project};
 
 /// The role PgBouncer logs in as: a server session of PgBouncer's shows this user
 /// in pg_stat_activity, a direct session of the tool shows `postgres`.
-const POOL_USER: &str = "pooler";
-const POOL_PASSWORD: &str = "pool-pw-77";
+pub(crate) const POOL_USER: &str = "pooler";
+pub(crate) const POOL_PASSWORD: &str = "pool-pw-77";
 
-struct Bouncer {
+pub(crate) struct Bouncer {
     child: Child,
     dir: PathBuf,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Bouncer {
@@ -43,7 +43,7 @@ impl Bouncer {
     }
 
     /// [`Bouncer::start`] with more lines for its `[pgbouncer]` section.
-    fn start_with(cluster: &Cluster, db: &str, extra: &str) -> Bouncer {
+    pub(crate) fn start_with(cluster: &Cluster, db: &str, extra: &str) -> Bouncer {
         let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].into_iter().map(PathBuf::from).find(|p| p.is_file());
         let bin = bin.expect("pgbouncer is not installed: run scripts/install-test-deps.sh (Debian package pgbouncer)");
         let dir = std::env::temp_dir().join(format!("xtask-it-pgbouncer-{}-{}", std::process::id(), cluster.port()));
@@ -82,12 +82,12 @@ impl Bouncer {
         b
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
     }
 
     /// Client logins PgBouncer has seen so far.
-    fn logins(&self) -> usize {
+    pub(crate) fn logins(&self) -> usize {
         self.log().lines().filter(|l| l.contains("login attempt")).count()
     }
 
@@ -264,8 +264,9 @@ fn a_trial_run_through_pgbouncer_is_rolled_back() {
     assert!(bouncer.logins() >= 3, "{}", bouncer.log());
 }
 
-/// The session settings a client of the pooler gets, as `name=value` lines.
-fn settings_seen_through(bouncer: &Bouncer, cluster: &Cluster) -> String {
+/// The session settings a client of the pooler gets on database `db`, as
+/// `name=value` lines.
+pub(crate) fn settings_seen_through(bouncer: &Bouncer, db: &str) -> String {
     let out = Command::new("psql")
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c"])
         .arg(
@@ -273,21 +274,20 @@ fn settings_seen_through(bouncer: &Bouncer, cluster: &Cluster) -> String {
              ('transaction_read_only', 'default_transaction_read_only', 'statement_timeout', 'lock_timeout', \
               'search_path', 'idle_in_transaction_session_timeout') ORDER BY name",
         )
-        .arg(format!("postgresql://postgres@127.0.0.1:{}/shop", bouncer.port))
-        .env("PGPASSWORD", cluster.password())
+        .arg(format!("postgresql://postgres@127.0.0.1:{}/{db}", bouncer.port))
+        .env("PGPASSWORD", "any")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A write of the application through the pooler, as its next client.
-fn app_insert_through(bouncer: &Bouncer, cluster: &Cluster, id: i32) -> Result<(), String> {
+/// A write of the application through the pooler on database `db`, as its next client.
+pub(crate) fn app_write_through(bouncer: &Bouncer, db: &str, sql: &str) -> Result<(), String> {
     let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c"])
-        .arg(format!("INSERT INTO t VALUES ({id})"))
-        .arg(format!("postgresql://postgres@127.0.0.1:{}/shop", bouncer.port))
-        .env("PGPASSWORD", cluster.password())
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .arg(format!("postgresql://postgres@127.0.0.1:{}/{db}", bouncer.port))
+        .env("PGPASSWORD", "any")
         .output()
         .unwrap();
     if out.status.success() {
@@ -312,9 +312,9 @@ fn status_and_diagnose_leave_nothing_on_an_unrecognised_pgbouncer() {
     let bouncer = Bouncer::start_with(&cluster, "shop", "default_pool_size = 1\nmin_pool_size = 0\n");
     let plain = cluster.url("shop").replace(&format!(":{}/", cluster.port()), &format!(":{}/", bouncer.port));
     // The server's own settings, seen through the pooler before the tool ran.
-    let before = settings_seen_through(&bouncer, &cluster);
+    let before = settings_seen_through(&bouncer, "shop");
     assert!(before.contains("transaction_read_only=off") && before.contains("statement_timeout=0"), "{before}");
-    app_insert_through(&bouncer, &cluster, 10).unwrap();
+    app_write_through(&bouncer, "shop", "INSERT INTO t VALUES (10)").unwrap();
 
     // Failed migrations diagnose checks in each of its ways: one that added a column
     // (in place: the catalogs), seeded a row by its key and changed rows, which the key
@@ -356,8 +356,8 @@ fn status_and_diagnose_leave_nothing_on_an_unrecognised_pgbouncer() {
     let status = run("status");
     status.expect_code(4);
     assert_contains(&status.stdout, &format!("against postgres@127.0.0.1:{}/shop", bouncer.port));
-    assert_eq!(settings_seen_through(&bouncer, &cluster), before, "after status:\n{}", status.all());
-    app_insert_through(&bouncer, &cluster, 11).unwrap_or_else(|e| panic!("after status: {e}"));
+    assert_eq!(settings_seen_through(&bouncer, "shop"), before, "after status:\n{}", status.all());
+    app_write_through(&bouncer, "shop", "INSERT INTO t VALUES (11)").unwrap_or_else(|e| panic!("after status: {e}"));
 
     let failed = |name: &str| {
         cluster
@@ -384,8 +384,9 @@ fn status_and_diagnose_leave_nothing_on_an_unrecognised_pgbouncer() {
         let diagnose = run("diagnose");
         assert_contains(&diagnose.stdout, &format!("Migration {name}:"));
         assert_contains(&diagnose.stdout, decided_by);
-        assert_eq!(settings_seen_through(&bouncer, &cluster), before, "after diagnose {name}:\n{}", diagnose.all());
-        app_insert_through(&bouncer, &cluster, 20 + i as i32).unwrap_or_else(|e| panic!("after diagnose {name}: {e}"));
+        assert_eq!(settings_seen_through(&bouncer, "shop"), before, "after diagnose {name}:\n{}", diagnose.all());
+        app_write_through(&bouncer, "shop", &format!("INSERT INTO t VALUES ({})", 20 + i))
+            .unwrap_or_else(|e| panic!("after diagnose {name}: {e}"));
     }
     assert!(bouncer.logins() > logins + 4, "the tool did not go through PgBouncer:\n{}", bouncer.log());
 
@@ -397,8 +398,8 @@ fn status_and_diagnose_leave_nothing_on_an_unrecognised_pgbouncer() {
     assert_contains(&err.message, "25006");
     let err = target.read_only().query("SET LOCAL statement_timeout = '1s';\nDELETE FROM t", &[]).unwrap_err();
     assert_contains(&err.message, "25006");
-    assert_eq!(settings_seen_through(&bouncer, &cluster), before);
-    app_insert_through(&bouncer, &cluster, 14).unwrap();
+    assert_eq!(settings_seen_through(&bouncer, "shop"), before);
+    app_write_through(&bouncer, "shop", "INSERT INTO t VALUES (14)").unwrap();
     assert_eq!(
         cluster.psql("shop", "SELECT string_agg(id::text, ',' ORDER BY id) FROM t;").unwrap().trim(),
         "1,10,11,14,20,21,22"
