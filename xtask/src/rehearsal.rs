@@ -716,7 +716,7 @@ fn stop(ctx: &mut Ctx, migration: &str, error: &DbError, scratch: &str, earlier:
         error_message: error.message.clone(),
         next_commands: vec![
             format!("edit {file}   # {fix}"),
-            format!("cargo xtask {}   # rehearses the fixed file, then deploys", ctx.task.name),
+            format!("{}   # rehearses the fixed file, then deploys", crate::invocation::cmd(&ctx.task.name)),
         ],
         ..Diagnosis::default()
     };

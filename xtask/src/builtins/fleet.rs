@@ -62,7 +62,7 @@ fn run_deploy(ctx: &mut Ctx) -> Result<(), Failure> {
         req.shard.map(|s| s.to_string()).into_iter().collect(),
         outcome.stopped_in.as_deref(),
     );
-    let targets: Vec<fleet::ledger::TargetResult> = serde_json::from_value(record.targets.clone()).unwrap_or_default();
+    let targets = summary::targets_of(&record);
     let exit = summary::exit_of(&targets);
     let count = |o: &str| targets.iter().filter(|t| t.outcome == o).count();
     let line = format!(
@@ -78,26 +78,19 @@ fn run_deploy(ctx: &mut Ctx) -> Result<(), Failure> {
     let failed: Vec<&str> =
         targets.iter().filter(|t| t.outcome == fleet::ledger::FAILED).map(|t| t.id.as_str()).collect();
     ctx.state.fleet = Some(record);
-    match exit {
-        Exit::Success => Ok(()),
-        Exit::FleetStopped => Err(Failure::new(
-            exit,
-            format!(
-                "wave `{}` spent its failure budget, so the fleet stopped ({line}); failed: {}: see each target's log and the report, fix, then `{}`",
-                outcome.stopped_in.as_deref().unwrap_or("?"),
-                failed.join(", "),
-                crate::invocation::cmd(&format!("{} --resume", ctx.task.name))
-            ),
-        )),
-        _ => Err(Failure::new(
-            exit,
-            format!(
-                "{line}; failed: {}: see each target's log and the report, then `{}`",
-                failed.join(", "),
-                crate::invocation::cmd(&format!("{} --resume", ctx.task.name))
-            ),
-        )),
-    }
+    let resume = crate::invocation::cmd(&format!("{} --resume", ctx.task.name));
+    let why = match exit {
+        Exit::Success => return Ok(()),
+        Exit::FleetStopped => format!(
+            "wave `{}` spent its failure budget, so the fleet stopped ({line})",
+            outcome.stopped_in.as_deref().unwrap_or("?")
+        ),
+        _ => line,
+    };
+    Err(Failure::new(
+        exit,
+        format!("{why}; failed: {}: see each target's log and the report, fix, then `{resume}`", failed.join(", ")),
+    ))
 }
 
 fn files(ctx: &Ctx) -> Vec<std::path::PathBuf> {
@@ -125,8 +118,7 @@ fn run_report(ctx: &mut Ctx) -> Result<(), Failure> {
         None
     };
     outln!("{}", record.markdown.trim_end());
-    let targets: Vec<fleet::ledger::TargetResult> = serde_json::from_value(record.targets.clone()).unwrap_or_default();
-    let exit = summary::exit_of(&targets);
+    let exit = summary::exit_of(&summary::targets_of(&record));
     ctx.state.fleet = Some(record);
     if let Some(why) = spent {
         return Err(Failure::new(

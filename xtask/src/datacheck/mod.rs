@@ -228,7 +228,7 @@ fn stop(ctx: &mut Ctx, dir: &std::path::Path, p: &Probed, failed: usize) -> Fail
         error_message: None,
         next_commands: vec![
             format!("edit {}   # line {}: {}", file.display(), c.place.line, c.need.fix()),
-            format!("cargo xtask {}   # checks the rows again, then deploys", ctx.task.name),
+            format!("{}   # checks the rows again, then deploys", crate::invocation::cmd(&ctx.task.name)),
         ],
         ..Diagnosis::default()
     };

@@ -234,6 +234,26 @@ pub struct FunctionDef {
     pub defaults: Option<Vec<Option<String>>>,
 }
 
+/// PostgreSQL's defaults for what a `CREATE FUNCTION` does not state.
+impl Default for FunctionDef {
+    fn default() -> FunctionDef {
+        FunctionDef {
+            body: String::new(),
+            language: String::new(),
+            returns: None,
+            setof: false,
+            volatility: 'v',
+            security_definer: false,
+            strict: false,
+            cost: None,
+            rows: None,
+            parallel: 'u',
+            leakproof: false,
+            defaults: None,
+        }
+    }
+}
+
 /// Whether an object exists (or a property holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Presence {
@@ -548,7 +568,9 @@ impl Object {
                 format!("{self} {} type {ty}", if yes { "has" } else { "does not have" })
             }
             Object::Function { def: Some(d), .. } => {
-                let verb = if yes { "has" } else { "does not have" };
+                // Absent covers two states one lookup does not tell apart: no such
+                // function, or one with another body; the words say both.
+                let verb = if yes { "has" } else { "is missing, or does not have" };
                 let defaults = d.defaults.as_ref().is_some_and(|v| v.iter().any(Option::is_some));
                 format!(
                     "{self} {verb} the body {}of the file ({} characters, LANGUAGE {})",
@@ -652,5 +674,10 @@ mod tests {
         let v = Object::EnumValues { schema: "s".into(), enum_name: "e".into(), values: vec!["a'b".into()] };
         assert_eq!(v.describe(Presence::Absent), "enum \"s\".\"e\" does not have exactly the values ('a''b')");
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        let def = FunctionDef { body: "select 1".into(), language: "sql".into(), ..FunctionDef::default() };
+        let f = Object::Function { schema: "public".into(), name: "f".into(), args: Some(vec![]), def: Some(def) };
+        assert!(f.describe(Presence::Present).ends_with(" has the body of the file (8 characters, LANGUAGE sql)"));
+        // Absent: missing, or there with another body; one lookup cannot say which.
+        assert!(f.describe(Presence::Absent).contains(" is missing, or does not have the body of the file"));
     }
 }

@@ -27,6 +27,11 @@ pub(crate) fn exit_of(targets: &[TargetResult]) -> Exit {
     }
 }
 
+/// The targets of a record made by [`record`] (or [`merge`]), read back.
+pub(crate) fn targets_of(record: &FleetRecord) -> Vec<TargetResult> {
+    serde_json::from_value(record.targets.clone()).unwrap_or_default()
+}
+
 /// The report parts of a fleet run or a merge.
 pub(crate) fn record(
     targets: Vec<TargetResult>,
@@ -187,7 +192,7 @@ pub(crate) fn merge(files: &[&Path], redact: &dyn Fn(&str) -> String) -> Result<
 /// reports) marks the merged report stopped in that wave (exit 7) and comes back
 /// as the reason; a wave tasks.toml does not have is an error.
 pub(crate) fn check_budgets(record: &mut FleetRecord, waves: &[Wave]) -> Result<Option<String>, String> {
-    let targets: Vec<TargetResult> = serde_json::from_value(record.targets.clone()).unwrap_or_default();
+    let targets = targets_of(record);
     let mut order: Vec<&str> = Vec::new();
     for t in &targets {
         if !order.contains(&t.wave.as_str()) {

@@ -355,6 +355,8 @@ fn a_failing_tenant_spends_the_canary_budget_or_stays_within_the_last() {
     let out = f.xtask().args(["deploy-fleet", "--report", "stopped.json"]).run();
     out.expect_code(7);
     assert!(out.stderr.contains("wave `canary` spent its failure budget"), "{}", out.stderr);
+    assert!(out.stderr.contains("failed: db-01: see each target's log and the report, fix, then `"), "{}", out.stderr);
+    assert!(out.stderr.contains("deploy-fleet --resume`"), "{}", out.stderr);
     let report = f.report("stopped.json");
     validate(&report);
     let o = outcomes(&report);
@@ -801,6 +803,37 @@ fn the_native_check_speaks_scram_md5_and_password_and_leaves_tls_to_psql() {
     }
     f.assert_no_secret("the plan", &all);
     drop(tls);
+}
+
+/// The native check over a Unix socket, the two ways a URL names one (`?host=DIR`
+/// and a percent-encoded directory as the host): both databases at the head, read
+/// natively, no psql started.
+#[test]
+fn the_native_check_reaches_databases_over_a_unix_socket() {
+    let f = Fleet::new(2, 0, WAVES_ALL, "rehearse = \"off\"");
+    for (_, db, schema) in &f.tenants {
+        f.seed_head(&f.app.cluster, db, schema);
+    }
+    // The test cluster's socket is in its data directory, `local ... trust`.
+    let dir = f.app.cluster.data_dir().to_str().unwrap().to_string();
+    let port = f.app.cluster.port();
+    let encoded: String =
+        dir.bytes().map(|b| if b == b'/' { "%2F".to_string() } else { (b as char).to_string() }).collect();
+    let (db0, db1) = (&f.tenants[0].1, &f.tenants[1].1);
+    f.app.project.file(
+        "fleet/targets.jsonl",
+        &format!(
+            "{{\"id\": \"by-param\", \"url\": \"postgresql://postgres@/{db0}?host={dir}&port={port}\"}}\n\
+             {{\"id\": \"by-host\", \"url\": \"postgresql://postgres@{encoded}:{port}/{db1}\"}}\n"
+        ),
+    );
+    let out = f.xtask().args(["deploy-fleet", "--dry-run"]).run();
+    out.expect_code(0);
+    for id in ["by-param", "by-host"] {
+        let line = out.stdout.lines().find(|l| l.trim_start().starts_with(&format!("{id} [")));
+        assert!(line.is_some_and(|l| l.ends_with("] at head")), "{id}: {}", out.stdout);
+    }
+    assert!(out.stdout.contains("by 0 psql process(es) and 2 native connection(s)"), "{}", out.stdout);
 }
 
 /// A TCP port nothing listens on (bound, then released).

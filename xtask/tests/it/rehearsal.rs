@@ -227,11 +227,15 @@ fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
     let unique = "20260301000000_unique_user_name";
     add_migration(&app, unique, "CREATE UNIQUE INDEX \"users_name_key\" ON \"users\"(\"name\");\n");
 
-    let out = app.xtask().args(["deploy"]).run();
+    // Started as an installed binary (no CARGO from cargo's alias), the advice names
+    // the command the user typed, not `cargo xtask`.
+    let out = app.xtask().env("CARGO", "").args(["deploy"]).run();
     out.expect_code(4);
     let all = out.all();
     assert_contains(&all, "23505");
     assert_contains(&all, "rehearsal: migration `20260301000000_unique_user_name` failed on a copy");
+    assert_contains(&all, "xtask deploy   # rehearses the fixed file, then deploys");
+    assert!(!all.contains("cargo xtask deploy   #"), "{all}");
     assert!(prisma_calls(&out).is_empty(), "{all}");
     assert!(!app.states().iter().any(|s| s.starts_with(unique)), "{:?}", app.states());
     assert_eq!(scratch_databases(&app), Vec::<String>::new());
@@ -239,10 +243,12 @@ fn a_full_rehearsal_catches_a_unique_index_over_duplicates() {
     // The schema copy has no rows: its rehearsal passes, and the data checks that
     // follow it stop the deploy before production (issue 19).
     app.reconfigure(policy("rehearse = \"schema\"\nrecover = \"stop\""));
-    let out = app.xtask().args(["deploy"]).run();
+    let out = app.xtask().env("CARGO", "").args(["deploy"]).run();
     out.expect_code(4);
     assert_contains(&out.all(), "rehearsal: passed");
     assert_contains(&out.all(), "1 duplicated value(s) of (name)");
+    assert_contains(&out.all(), "xtask deploy   # checks the rows again, then deploys");
+    assert!(!out.all().contains("cargo xtask deploy   #"), "{}", out.all());
     assert!(prisma_calls(&out).is_empty(), "{}", out.all());
     assert!(!app.states().iter().any(|s| s.starts_with(unique)), "{:?}", app.states());
     assert_eq!(scratch_databases(&app), Vec::<String>::new());

@@ -123,7 +123,7 @@ impl Cx<'_> {
             Ok(a) => a.clone(),
             Err(why) => return fallback(why),
         };
-        let mut c = Clauses { def: new_definition(), body: None, returns: false };
+        let mut c = Clauses { def: FunctionDef::default(), body: None, returns: false };
         while !p.at_end() {
             if let Err(why) = self.function_clause(p, &mut c, replace)? {
                 return fallback(&why);
@@ -221,24 +221,6 @@ struct Clauses {
     body: Option<String>,
     /// A `RETURNS` clause was read.
     returns: bool,
-}
-
-/// A function's definition before its clauses are read: PostgreSQL's defaults.
-fn new_definition() -> FunctionDef {
-    FunctionDef {
-        body: String::new(),
-        language: String::new(),
-        returns: None,
-        setof: false,
-        volatility: 'v',
-        security_definer: false,
-        strict: false,
-        cost: None,
-        rows: None,
-        parallel: 'u',
-        leakproof: false,
-        defaults: None,
-    }
 }
 
 /// Reads one attribute of `CREATE FUNCTION` (volatility, `STRICT`, `COST`, `ROWS`,
