@@ -8,6 +8,7 @@
 //! connection: the next client's transactions are not read-only and keep the
 //! server's timeouts.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,13 +66,17 @@ impl Bouncer {
         .unwrap();
         // SAFETY: geteuid has no preconditions and cannot fail.
         let as_root = unsafe { libc::geteuid() } == 0;
-        let mut cmd = if as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&bin);
-            c
-        } else {
-            Command::new(&bin)
-        };
+        let mut cmd = Command::new(&bin);
+        if as_root {
+            // PgBouncer itself as `postgres`, not under runuser: Drop's kill must reach
+            // PgBouncer (runuser's child outlived a kill of runuser, one orphan a test).
+            // SAFETY: a NUL-terminated name; the entry is read before any other call.
+            let pw = unsafe { libc::getpwnam(c"postgres".as_ptr()) };
+            assert!(!pw.is_null(), "no `postgres` OS user to run PgBouncer as");
+            // SAFETY: not null, checked above.
+            let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+            cmd.uid(uid).gid(gid);
+        }
         let child = cmd.arg(&ini).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let b = Bouncer { child, dir, port };
         let deadline = Instant::now() + Duration::from_secs(20);
