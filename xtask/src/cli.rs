@@ -214,6 +214,12 @@ fn command_with(config: Option<&Config>, demo: bool) -> Command {
                     .help("Depend on the xtask checkout at PATH (a path dependency: offline, vendored, monorepos) instead of its git repository"),
             )
             .arg(
+                Arg::new("app")
+                    .long("app")
+                    .value_name("DIR")
+                    .help("The folder of the Prisma app, relative to the root (a monorepo's apps/api); by default the root's own app, else the one found below it"),
+            )
+            .arg(
                 Arg::new("force")
                     .long("force")
                     .action(ArgAction::SetTrue)
@@ -234,7 +240,7 @@ fn command_with(config: Option<&Config>, demo: bool) -> Command {
                     .requires("ci")
                     .help("hosted: a GitHub-hosted runner, the backups uploaded as an artifact [default]; self-hosted: a runner on the production host, backups kept there"),
             )
-            .after_help(crate::invocation::fill("Run it from the root of the repository.\n\nExample: {xtask} init --source ../xtask\n         {xtask} init --ci github --runner self-hosted")),
+            .after_help(crate::invocation::fill("Run it from the root of the repository.\n\nExample: {xtask} init --source ../xtask\n         {xtask} init --app apps/api\n         {xtask} init --ci github --runner self-hosted")),
     );
     if let Some(config) = config {
         for task in &config.tasks {

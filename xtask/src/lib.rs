@@ -218,7 +218,7 @@ fn run_init(args: &[String]) -> Result<Exit, Failure> {
     let Some((cli::INIT, sub)) = matches.subcommand() else {
         return Err(Failure::usage(format!(
             "usage: {}",
-            invocation::cmd("init [--source PATH] [--force] [--ci github [--runner hosted|self-hosted]]")
+            invocation::cmd("init [--app DIR] [--source PATH] [--force] [--ci github [--runner hosted|self-hosted]]")
         )));
     };
     let root = std::env::current_dir().map_err(|e| {
@@ -227,6 +227,7 @@ fn run_init(args: &[String]) -> Result<Exit, Failure> {
     let opts = init::Options {
         source: sub.get_one::<String>("source").map(std::path::PathBuf::from),
         force: sub.get_flag("force"),
+        app: sub.get_one::<String>("app").cloned(),
         ci: sub.get_one::<String>("ci").map(|_| match sub.get_one::<String>("runner").map(String::as_str) {
             Some("self-hosted") => init::Runner::SelfHosted,
             _ => init::Runner::Hosted,

@@ -168,9 +168,9 @@ fn files(config: &Config) -> Result<String, Vec<Failure>> {
     let toml = config.path.display();
     let mut problems = Vec::new();
     if let Some(schema) = &p.schema {
-        if !schema.is_file() {
+        if !crate::config::prisma_schema::is_schema(schema) {
             problems.push(Failure::usage(format!(
-                "the schema {} does not exist: fix [prisma] schema in {toml} (relative to its directory)",
+                "the schema {} does not exist: fix [prisma] schema in {toml} (relative to its directory; a schema.prisma, or a folder of .prisma files)",
                 schema.display()
             )));
         }

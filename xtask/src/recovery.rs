@@ -576,7 +576,7 @@ pub(crate) fn problem_steps(ctx: &Ctx, problem: Problem) -> Vec<String> {
             "wait until the other migration holding Prisma's lock is done (it is not a failed migration)".into()
         }
         Problem::SchemaError => match &ctx.config.prisma.schema {
-            Some(s) if !s.is_file() => format!("{} does not exist: fix [prisma] schema in {config}", s.display()),
+            Some(s) if !crate::config::prisma_schema::is_schema(s) => format!("{} does not exist: fix [prisma] schema in {config}", s.display()),
             Some(s) => format!("fix the schema {} (Prisma's message above names the problem)", s.display()),
             None => format!("set [prisma] schema in {config} to your schema.prisma"),
         },

@@ -43,6 +43,15 @@ pub(crate) fn datasource(schema: &str) -> Option<Datasource> {
 
 /// The datasource of a schema file, or of the first file of a schema folder
 /// (Prisma's multi-file schemas) that has one.
+/// Whether `path` is a schema Prisma accepts as `--schema`: a file, or a folder
+/// holding `.prisma` files (the multi-file schema, Prisma 6.7 and later).
+pub(crate) fn is_schema(path: &Path) -> bool {
+    path.is_file()
+        || std::fs::read_dir(path).is_ok_and(|entries| {
+            entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "prisma") && e.path().is_file())
+        })
+}
+
 pub(crate) fn datasource_of(path: &Path) -> Option<Datasource> {
     if path.is_dir() {
         let mut files: Vec<_> = std::fs::read_dir(path)

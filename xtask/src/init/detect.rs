@@ -52,6 +52,8 @@ impl Finding {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Detection {
+    /// The app's folder relative to the root ("" for the root): where Prisma runs.
+    pub app: String,
     /// The Prisma config file, relative to the root.
     pub config_file: Option<String>,
     pub schema: Finding,
@@ -66,6 +68,8 @@ pub(crate) struct Detection {
     pub prisma_major: Option<u32>,
     /// The package manager, from the lock file beside package.json.
     pub package_manager: Option<PackageManager>,
+    /// The folder of its lock file, relative to the root ("" for the root).
+    pub lock_dir: Option<String>,
     /// Things the user should know (wrong provider, literal URL, ...).
     pub warnings: Vec<String>,
 }
@@ -99,18 +103,21 @@ pub(crate) fn config_files() -> Vec<String> {
 
 /// Prisma's conventional schema places, tried when nothing names one (or what
 /// names one cannot be followed).
-const CONVENTIONAL: [&str; 3] = ["prisma/schema.prisma", "schema.prisma", "prisma/schema"];
+pub(crate) const CONVENTIONAL: [&str; 3] = ["prisma/schema.prisma", "schema.prisma", "prisma/schema"];
 
-pub(crate) fn detect(root: &Path) -> Detection {
-    let config_file = config_files().into_iter().find(|f| root.join(f).is_file());
+/// What the app in the folder `app` (relative to `root`, "" for the root) has,
+/// with every path relative to the root: Prisma runs in `app`, and reads its
+/// config, package.json and conventional schema places from there.
+pub(crate) fn detect(root: &Path, app: &str) -> Detection {
+    let config_file = config_files().into_iter().map(|f| join(app, &f)).find(|f| root.join(f).is_file());
     let config: Option<ConfigFile> =
         config_file.as_ref().and_then(|f| read_text(&root.join(f)).ok()).map(|t| prisma_schema::config_file(&t));
     let config_dir = config_file.as_deref().map(parent).unwrap_or_default();
     let package: Option<serde_json::Value> =
-        read_text(&root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        read_text(&root.join(join(app, "package.json"))).ok().and_then(|t| serde_json::from_str(&t).ok());
     let mut warnings = Vec::new();
     let cfg_name = config_file.clone().unwrap_or_default();
-    let project = Project { root, config, config_dir, cfg_name, package };
+    let project = Project { root, app, config, config_dir, cfg_name, package };
 
     // The schema: the config, then package.json, then Prisma's conventional places.
     let schema = project.schema(&mut warnings);
@@ -122,9 +129,10 @@ pub(crate) fn detect(root: &Path) -> Detection {
     // The project's own Prisma CLI (npx would download one otherwise).
     let (command, prisma_version, wanted) = project.command();
     let prisma_major = prisma_version.as_deref().or(wanted.as_deref()).and_then(major);
-    let package_manager = project.package_manager();
+    let (package_manager, lock_dir) = project.package_manager();
 
     Detection {
+        app: app.to_string(),
         config_file,
         schema,
         migrations,
@@ -134,6 +142,7 @@ pub(crate) fn detect(root: &Path) -> Detection {
         prisma_version,
         prisma_major,
         package_manager,
+        lock_dir,
         warnings,
     }
 }
@@ -142,6 +151,8 @@ pub(crate) fn detect(root: &Path) -> Detection {
 /// (its text parsed, its folder and name) and package.json.
 struct Project<'a> {
     root: &'a Path,
+    /// The app's folder relative to the root ("" for the root).
+    app: &'a str,
     config: Option<ConfigFile>,
     config_dir: String,
     cfg_name: String,
@@ -153,11 +164,15 @@ impl Project<'_> {
     fn schema(&self, warnings: &mut Vec<String>) -> Finding {
         let (root, config, config_dir, cfg_name, package) =
             (self.root, &self.config, self.config_dir.as_str(), self.cfg_name.as_str(), &self.package);
+        let app = self.app;
+        // package.json's path is relative to package.json's folder, the app's.
         let package_schema = package.as_ref().and_then(|p| p["prisma"]["schema"].as_str()).map(clean);
-        let conventional = CONVENTIONAL.into_iter().find(|s| root.join(s).exists());
+        let package_json = join(app, "package.json");
+        let conventional = CONVENTIONAL.into_iter().map(|s| join(app, s)).find(|s| root.join(s).exists());
+        let conventional = conventional.as_deref();
         if let Some(expr) = config.as_ref().and_then(|c| c.schema.clone()) {
             let from = format!("`schema` in {cfg_name}");
-            match resolve(config_dir, &expr) {
+            match resolve(config_dir, app, &expr) {
                 Ok(s) => exists_or_warn(root, &s, &from, warnings),
                 Err(why) => match conventional {
                     Some(s) => Finding::found(
@@ -170,10 +185,10 @@ impl Project<'_> {
                 },
             }
         } else if let Some(s) = package_schema {
-            match normalize(&s) {
-                Some(s) => exists_or_warn(root, &s, "`prisma.schema` in package.json", warnings),
+            match normalize(&join(app, &s)) {
+                Some(s) => exists_or_warn(root, &s, &format!("`prisma.schema` in {package_json}"), warnings),
                 None => Finding::missing(format!(
-                    "`prisma.schema` in package.json is {s}, outside the repository: set the path of schema.prisma"
+                    "`prisma.schema` in {package_json} is {s}, outside the repository: set the path of schema.prisma"
                 )),
             }
         } else if let Some(s) = conventional {
@@ -197,7 +212,7 @@ impl Project<'_> {
         match (config.as_ref().and_then(|c| c.migrations.clone()), beside_schema(schema)) {
         (Some(expr), beside) => {
             let from = format!("`migrations.path` in {cfg_name}");
-            match (resolve(config_dir, &expr), beside) {
+            match (resolve(config_dir, self.app, &expr), beside) {
                 (Ok(m), _) => exists_or_warn(root, &m, &from, warnings),
                 (Err(why), Some(m)) if root.join(&m).is_dir() => {
                     Finding::found(m, format!("{from} {why}; the migrations directory beside the schema is used: check it"))
@@ -262,22 +277,41 @@ impl Project<'_> {
         (url_env, direct_url_env)
     }
 
+    /// The folders from the app's up to the root (relative, "" last): where
+    /// node_modules and lock files are looked for, as Node and npx look (a
+    /// workspace hoists its packages to the root).
+    fn app_and_above(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut dir = self.app.to_string();
+        loop {
+            out.push(dir.clone());
+            if dir.is_empty() {
+                return out;
+            }
+            dir = parent(&dir);
+        }
+    }
+
     /// The Prisma CLI to run: the finding, the installed version and the one
     /// package.json asks for.
     fn command(&self) -> (Finding, Option<String>, Option<String>) {
         let (root, package) = (self.root, &self.package);
-        let installed: Option<serde_json::Value> =
-            read_text(&root.join("node_modules/prisma/package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let bin = self.app_and_above().into_iter().find(|d| root.join(join(d, "node_modules/.bin/prisma")).exists());
+        let installed: Option<serde_json::Value> = bin
+            .as_deref()
+            .and_then(|d| read_text(&root.join(join(d, "node_modules/prisma/package.json"))).ok())
+            .and_then(|t| serde_json::from_str(&t).ok());
         let prisma_version = installed.as_ref().and_then(|p| p["version"].as_str()).map(String::from);
         let wanted = package.as_ref().and_then(|p| {
             ["devDependencies", "dependencies"].iter().find_map(|k| p[k]["prisma"].as_str()).map(String::from)
         });
         let npx = || Some(Value::Array(["npx", "--no-install", "prisma"].map(|a| Value::String(a.into())).to_vec()));
-        let command = if root.join("node_modules/.bin/prisma").exists() {
+        let command = if let Some(d) = &bin {
             Finding {
                 value: npx(),
                 note: format!(
-                    "the project's own CLI, node_modules/.bin/prisma ({}); --no-install: never a downloaded one",
+                    "the project's own CLI, {} ({}); --no-install: never a downloaded one",
+                    join(d, "node_modules/.bin/prisma"),
                     prisma_version
                         .as_deref()
                         .map(|v| format!("prisma {v}"))
@@ -286,9 +320,12 @@ impl Project<'_> {
             }
         } else if let Some(w) = &wanted {
             Finding {
-            value: npx(),
-            note: format!("package.json asks for prisma {w}; it is not installed here yet: install your packages before deploying"),
-        }
+                value: npx(),
+                note: format!(
+                    "{} asks for prisma {w}; it is not installed here yet: install your packages before deploying",
+                    join(self.app, "package.json")
+                ),
+            }
         } else {
             Finding::missing(
             "no Prisma CLI found (node_modules/.bin/prisma, or prisma in package.json): set the command that runs your Prisma CLI, e.g. [\"npx\", \"--no-install\", \"prisma\"]",
@@ -297,23 +334,30 @@ impl Project<'_> {
         (command, prisma_version, wanted)
     }
 
-    /// The package manager: its lock file, else package.json's `packageManager`.
-    fn package_manager(&self) -> Option<PackageManager> {
-        PackageManager::by_lock_file(self.root).or_else(|| {
-            // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
-            PackageManager::by_field(self.package.as_ref()?["packageManager"].as_str()?)
-        })
+    /// The package manager and the folder of its lock file: the nearest lock file
+    /// from the app's folder up to the root, else package.json's `packageManager`.
+    fn package_manager(&self) -> (Option<PackageManager>, Option<String>) {
+        for d in self.app_and_above() {
+            if let Some(pm) = PackageManager::by_lock_file(&self.root.join(&d)) {
+                return (Some(pm), Some(d));
+            }
+        }
+        // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
+        let field = |p: Option<&serde_json::Value>| PackageManager::by_field(p?["packageManager"].as_str()?);
+        let root_package: Option<serde_json::Value> =
+            read_text(&self.root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        (field(self.package.as_ref()).or_else(|| field(root_package.as_ref())), None)
     }
 }
 
 /// A config path as a path relative to the root, as Prisma resolves it: from the
-/// config file's folder (`FromConfig`) or the directory Prisma runs in, the root
-/// (`FromCwd`). `Err` says why it cannot be used: not evaluable, or outside the
-/// repository.
-fn resolve(config_dir: &str, expr: &ConfigPath) -> Result<String, String> {
+/// config file's folder (`FromConfig`) or the directory Prisma runs in, the app's
+/// folder `cwd` (`FromCwd`). `Err` says why it cannot be used: not evaluable, or
+/// outside the repository.
+fn resolve(config_dir: &str, cwd: &str, expr: &ConfigPath) -> Result<String, String> {
     let (base, rel) = match expr {
         ConfigPath::FromConfig(p) => (config_dir, p.as_str()),
-        ConfigPath::FromCwd(p) => ("", p.as_str()),
+        ConfigPath::FromCwd(p) => (cwd, p.as_str()),
         ConfigPath::Unknown(text) => {
             return Err(format!("is `{text}`, which init cannot evaluate without running the file"))
         }
@@ -341,10 +385,31 @@ fn normalize(p: &str) -> Option<String> {
     (!out.is_empty()).then(|| out.join("/"))
 }
 
+/// A relative path kept inside the root, normalised (`.` is ""); `None` when it
+/// leaves the root or is absolute.
+pub(crate) fn inside(p: &str) -> Option<String> {
+    if p.starts_with('/') {
+        return None;
+    }
+    if p.split(['/', '\\']).all(|s| s.is_empty() || s == ".") {
+        return Some(String::new());
+    }
+    normalize(p)
+}
+
 /// `./prisma/schema.prisma` and `prisma\schema.prisma` as `prisma/schema.prisma`.
 fn clean(p: &str) -> String {
     let p = p.replace('\\', "/");
     p.trim_start_matches("./").trim_end_matches('/').to_string()
+}
+
+/// `name` in the folder `dir` (relative; "" for the root).
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 fn parent(p: &str) -> String {
@@ -380,13 +445,20 @@ mod tests {
     #[test]
     fn config_paths_resolve_from_the_config_folder_and_stay_inside() {
         let from = |p: &str| ConfigPath::FromConfig(p.into());
-        assert_eq!(resolve(".config", &from("../prisma/schema.prisma")).unwrap(), "prisma/schema.prisma");
-        assert_eq!(resolve(".config", &from("db/schema.prisma")).unwrap(), ".config/db/schema.prisma");
-        assert_eq!(resolve("", &from("./prisma/schema.prisma")).unwrap(), "prisma/schema.prisma");
-        assert_eq!(resolve(".config", &ConfigPath::FromCwd("db/m".into())).unwrap(), "db/m");
-        assert!(resolve("", &from("../prisma/schema.prisma")).unwrap_err().contains("outside the repository"));
-        assert!(resolve("", &from("/etc/passwd")).is_err());
-        assert!(resolve("", &ConfigPath::Unknown("process.env.X".into())).unwrap_err().contains("`process.env.X`"));
+        assert_eq!(resolve(".config", "", &from("../prisma/schema.prisma")).unwrap(), "prisma/schema.prisma");
+        assert_eq!(resolve(".config", "", &from("db/schema.prisma")).unwrap(), ".config/db/schema.prisma");
+        assert_eq!(resolve("", "", &from("./prisma/schema.prisma")).unwrap(), "prisma/schema.prisma");
+        assert_eq!(resolve(".config", "", &ConfigPath::FromCwd("db/m".into())).unwrap(), "db/m");
+        // In a monorepo's app: from the app's config up to a shared package, and from where Prisma runs.
+        assert_eq!(
+            resolve("apps/api", "apps/api", &from("../../packages/db/schema.prisma")).unwrap(),
+            "packages/db/schema.prisma"
+        );
+        assert_eq!(resolve("apps/api", "apps/api", &ConfigPath::FromCwd("db/m".into())).unwrap(), "apps/api/db/m");
+        assert!(resolve("apps/api", "apps/api", &from("../../../x")).is_err());
+        assert!(resolve("", "", &from("../prisma/schema.prisma")).unwrap_err().contains("outside the repository"));
+        assert!(resolve("", "", &from("/etc/passwd")).is_err());
+        assert!(resolve("", "", &ConfigPath::Unknown("process.env.X".into())).unwrap_err().contains("`process.env.X`"));
     }
 
     #[test]

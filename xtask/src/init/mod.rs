@@ -6,6 +6,7 @@
 //! anything, and never edits the team's own Cargo.toml or cargo config: it says
 //! what to add instead.
 
+mod apps;
 mod detect;
 mod render;
 mod workflow;
@@ -15,7 +16,6 @@ use std::path::{Path, PathBuf};
 use crate::exit::{Exit, Failure};
 use crate::invocation;
 
-pub(crate) use detect::detect;
 pub(crate) use workflow::Runner;
 
 /// This project's published repository, when its Cargo.toml names one
@@ -63,6 +63,28 @@ pub(crate) struct Options {
     pub force: bool,
     /// `--ci github`: also write a GitHub Actions workflow for this runner.
     pub ci: Option<Runner>,
+    /// `--app DIR`: the folder of the Prisma app, relative to the root.
+    pub app: Option<String>,
+}
+
+impl Options {
+    /// The options besides `--app`, as the user would type them again (quoted),
+    /// for the command that chooses among several apps.
+    fn rerun(&self) -> String {
+        let mut out = String::new();
+        if let Some(s) = &self.source {
+            out.push_str(&format!(" --source {}", crate::proc::shell_quote(&s.to_string_lossy())));
+        }
+        if self.force {
+            out.push_str(" --force");
+        }
+        match self.ci {
+            Some(Runner::SelfHosted) => out.push_str(" --ci github --runner self-hosted"),
+            Some(_) => out.push_str(" --ci github"),
+            None => {}
+        }
+        out
+    }
 }
 
 /// One file init writes.
@@ -90,13 +112,15 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
             return workflow_only(root, runner);
         }
     }
+    // Which app: checked first, as it may need the user's choice.
+    let app = apps::choose(root, opts.app.as_deref(), &opts.rerun())?;
     let source = opts.source.as_deref().map(|s| source_crate(root, s)).transpose()?;
     let git = match &source {
         Some(_) => String::new(),
         None => git_source()?,
     };
     let dependency = render::dependency(source.as_ref().map(|s| s.dependency_path.as_str()), &git);
-    let found = detect(root);
+    let found = detect::detect(root, &app.dir);
 
     let mut planned = vec![
         Planned::new("xtask/Cargo.toml", render::crate_manifest(&dependency)),
@@ -104,6 +128,16 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         Planned::new("tasks.toml", render::tasks_toml(&found, BACKUP_DIR)?),
     ];
     let mut advice = Vec::new();
+    // An app's own .env is Prisma's (it loads it from where it runs); the tool reads
+    // the environment and a .env beside tasks.toml only.
+    let app_env = format!("{}/.env", app.dir);
+    if !app.dir.is_empty() && root.join(&app_env).is_file() && !root.join(".env").exists() {
+        advice.push(format!(
+            "{} is not read by the tool (only a .env beside tasks.toml is): set {} in the environment, or in a .env at the root",
+            render::comment(&app_env),
+            url_vars(&found).join(" or ")
+        ));
+    }
 
     cargo_files(root, source.as_ref(), &mut planned, &mut advice)?;
 
@@ -135,7 +169,7 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
 
     let written = write_all(root, &planned)?;
 
-    print_summary(root, &written, &dependency, &found, &advice);
+    print_summary(root, &written, &dependency, &found, &app, &advice);
     Ok(Exit::Success)
 }
 
@@ -195,12 +229,30 @@ fn cargo_files(
 }
 
 /// What init wrote and found, what is left to do, and the commands to run next.
-fn print_summary(root: &Path, written: &[String], dependency: &str, found: &detect::Detection, advice: &[String]) {
+fn print_summary(
+    root: &Path,
+    written: &[String],
+    dependency: &str,
+    found: &detect::Detection,
+    app: &apps::Choice,
+    advice: &[String],
+) {
     outln!("init: wrote, in {}:", root.display());
     for w in written {
         outln!("  {w}");
     }
     outln!("  dependency: {dependency}");
+    // Folder names are untrusted text too.
+    match (&app.how, app.dir.is_empty()) {
+        (Some(how), false) => outln!(
+            "  Prisma app: {} ({}); tasks.toml [prisma] cwd = {:?}",
+            render::comment(&app.dir),
+            render::comment(how),
+            render::comment(&app.dir)
+        ),
+        (Some(how), true) => outln!("  Prisma app: the root ({})", render::comment(how)),
+        (None, _) => {}
+    }
     for (label, f) in [
         ("schema", &found.schema),
         ("migrations", &found.migrations),
@@ -240,8 +292,9 @@ fn workflow_inputs<'a>(root: &Path, found: &'a detect::Detection, url_vars: Vec<
         .ok()
         .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "app".into());
-    let lock_file = found.package_manager.and_then(|pm| pm.lock_file(root));
-    workflow::Inputs { detection: found, url_vars, branch, app, lock_file }
+    let lock_dir = found.lock_dir.clone().unwrap_or_default();
+    let lock_file = found.package_manager.and_then(|pm| pm.lock_file(&root.join(&lock_dir)));
+    workflow::Inputs { detection: found, url_vars, branch, app, lock_file, lock_dir }
 }
 
 /// `init --ci github` in a repository that has its tasks.toml: the workflow only,
@@ -253,7 +306,15 @@ fn workflow_only(root: &Path, runner: Runner) -> Result<Exit, Failure> {
         .parse()
         .map_err(|e| Failure::usage(format!("tasks.toml does not parse ({e}): fix it first; nothing was written")))?;
     let db = table.get("database");
-    let mut found = detect(root);
+    // The app Prisma runs in (`[prisma] cwd`, a folder inside the repository), else the root.
+    let app = table
+        .get("prisma")
+        .and_then(|p| p.get("cwd"))
+        .and_then(|c| c.as_str())
+        .and_then(detect::inside)
+        .filter(|d| root.join(d).is_dir())
+        .unwrap_or_default();
+    let mut found = detect::detect(root, &app);
     let mut vars: Vec<String> = match db.and_then(|d| d.get("url_env")) {
         Some(toml::Value::String(s)) => vec![s.clone()],
         Some(toml::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),

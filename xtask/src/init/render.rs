@@ -156,11 +156,19 @@ fn tasks_toml_text(d: &Detection, backup_dir: &str) -> String {
     key(&mut t, "direct_url_env", &d.direct_url_env, "\"DIRECT_URL\"");
 
     t.push_str("\n[prisma]\n");
+    if !d.app.is_empty() {
+        note(
+            &mut t,
+            "The Prisma app's folder: Prisma runs there (npx finds its node_modules); paths here are from this file's folder.",
+        );
+        t.push_str(&format!("cwd = {}\n", toml_str(&d.app)));
+    }
     key(&mut t, "command", &d.command, "[\"npx\", \"--no-install\", \"prisma\"]");
     key(&mut t, "schema", &d.schema, "\"prisma/schema.prisma\"");
     key(&mut t, "migrations", &d.migrations, "\"prisma/migrations\"");
     if let Some(c) = &d.config_file {
-        note(&mut t, &format!("Prisma runs in this directory and reads {c} itself."));
+        let place = if d.app.is_empty() { "this directory".to_string() } else { d.app.clone() };
+        note(&mut t, &format!("Prisma runs in {place} and reads {c} itself."));
     }
 
     t.push_str(&fixed_tables(backup_dir));

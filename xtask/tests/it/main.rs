@@ -16,6 +16,7 @@ mod harm;
 mod harness;
 mod hostile;
 mod init_hostile;
+mod init_monorepo;
 mod layers;
 mod pooler;
 mod prisma_app;
