@@ -247,19 +247,23 @@ const FREE_CONNECTIONS_SQL: &str = "(SELECT least( \
 /// values for the copy, DateStyle ISO so that any server reads them back) and,
 /// for a database without a ledger, how many objects its schema has.
 fn survey(production: &Target, server: &Target, same_server: bool, prefix: &str) -> Result<Survey, Failure> {
+    // One read-only transaction: DateStyle is set for it alone (`SET LOCAL`), so that
+    // nothing outlives it on a pooled server connection.
     let ledger_sql = format!(
         r#"
+BEGIN READ ONLY;
 SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \gset
 SELECT :'present', (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :'schema')::text,
        ((SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('i', 'I') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema')
         + (SELECT count(*) FROM pg_constraint WHERE contype = 'f'))::text;
 \if :present
-SET datestyle TO ISO;
+SET LOCAL datestyle TO ISO;
 SELECT {}, format('(%L, %L, %L, %L, %L, %L, %L, %s)', id, checksum, finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count)
   FROM :"schema"._prisma_migrations
  ORDER BY started_at, migration_name;
 \endif
+COMMIT;
 "#,
         migrations::LEDGER_COLUMNS
     );

@@ -133,6 +133,9 @@ fn hand_off(server: &Target, name: &str, alive: &Liveness) -> Result<(), String>
         })
         .map_err(|f| f.message)?;
     let mut child = crate::proc::spawn_detached(cmd).map_err(|f| f.message)?;
+    // Session-level settings on purpose: this session is the dropper's own (it waits
+    // for a session advisory lock, and DROP DATABASE cannot run in a transaction
+    // block), on the scratch server, and it ends when the DROP is done.
     let script = format!(
         "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSELECT pg_advisory_lock({});\nDROP DATABASE IF EXISTS :\"db\" WITH (FORCE);\n",
         alive.key

@@ -448,7 +448,10 @@ pub(crate) fn acquire(
     loop {
         match s.ask(&try_lock).as_deref() {
             Some("t") => {
-                // Marks when the lock was taken, for anyone who waits for it.
+                // Marks when the lock was taken, for anyone who waits for it. Session-level
+                // on purpose, like the advisory locks: both last as long as this session,
+                // which is a direct connection of its own (a URL recognised as pooled is
+                // refused, see Target::from_env), never handed to another client.
                 let mark = s.ask(&format!(
                     "SELECT pg_backend_pid() || '|' || current_setting('server_version_num') || '|' || \
                      set_config('application_name', '{APP_NAME}@' || floor(extract(epoch FROM now()))::bigint, false);"

@@ -33,6 +33,8 @@ pub struct Target {
     pub url: DbUrl,
     /// A psql session kept open for several queries (see [`Target::with_session`]).
     session: Option<psql::Shared>,
+    /// Each query runs in a read-only transaction of its own (see [`Target::read_only`]).
+    read_only: bool,
 }
 
 impl Target {
@@ -83,7 +85,7 @@ impl Target {
     pub fn from_url(env_name: &str, raw: &str, schema_dir: Option<&std::path::Path>) -> Result<Target, Failure> {
         let url = url::parse(raw, schema_dir)
             .map_err(|why| Failure::task(format!("{env_name} is not a valid PostgreSQL URL: {why}")))?;
-        Ok(Target { env_name: env_name.to_string(), url, session: None })
+        Ok(Target { env_name: env_name.to_string(), url, session: None, read_only: false })
     }
 
     /// The same server, another database.
@@ -93,9 +95,11 @@ impl Target {
     }
 
     /// This target without its shared psql session: for a query that may fail on
-    /// purpose (a failed query ends the session for every clone).
+    /// purpose (a failed query ends the session for every clone). Its queries are
+    /// not made read-only ([`Target::read_only`] again where they must be): the
+    /// evidence's trial run writes, in a transaction it rolls back.
     pub fn without_session(&self) -> Target {
-        Target { session: None, ..self.clone() }
+        Target { session: None, read_only: false, ..self.clone() }
     }
 
     /// The shell a libpq tool (pg_dump, psql, pg_restore) runs in: the password in

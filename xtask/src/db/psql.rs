@@ -88,6 +88,14 @@ impl Target {
     /// Runs one query (psql variables usable as `:'name'`) and returns its rows;
     /// NULL is `None`. Connection problems become a `Failure` saying what to fix.
     pub fn query(&self, sql: &str, vars: &[(&str, &str)]) -> Result<Vec<Row>, Failure> {
+        // New lines around the query: it may end in a `--` comment, or without `;`.
+        let wrapped;
+        let sql = if self.read_only {
+            wrapped = format!("BEGIN READ ONLY;\n{sql}\n;\nCOMMIT;");
+            wrapped.as_str()
+        } else {
+            sql
+        };
         // A poisoned lock (a panic elsewhere) falls back to a psql of its own.
         if let Some(mut session) = self.session.as_ref().and_then(|s| s.lock().ok()).filter(|s| s.has_vars(vars)) {
             return match session.run(sql) {
@@ -139,13 +147,29 @@ impl Target {
         Ok(Target { session: Some(Arc::new(Mutex::new(session))), ..self.clone() })
     }
 
-    /// [`Target::with_session`] whose transactions are all read-only: a read-only
-    /// command (`status`, `diagnose`'s catalog checks) cannot write through it, and a
-    /// write slipped in by mistake fails (25006) instead of changing production.
+    /// [`Target::with_session`] whose queries are all read-only ([`Target::read_only`]):
+    /// a read-only command (`status`, `diagnose`'s catalog checks) cannot write
+    /// through it, and a write slipped in by mistake fails (25006) instead of
+    /// changing production.
     pub fn with_read_only_session(&self, vars: &[(&str, &str)]) -> Result<Target, Failure> {
-        let target = self.with_session(vars)?;
-        target.query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;", vars)?;
-        Ok(target)
+        Ok(self.with_session(vars)?.read_only())
+    }
+
+    /// This target whose every query ([`Target::query`]) runs in a read-only
+    /// transaction of its own: `BEGIN READ ONLY`, the query, `COMMIT`. A write in
+    /// it fails (25006), and its `SET LOCAL`s (a statement timeout, a search
+    /// path) end with it. Nothing is set for the session: behind a
+    /// transaction-mode pooler the tool does not recognise (self-hosted
+    /// PgBouncer on its usual port), a session-level `SET` stays on the pooled
+    /// server connection after the tool's transaction, and the application's
+    /// next transactions there would be read-only or get the tool's timeouts.
+    /// Nor is `default_transaction_read_only` a startup option (`PGOPTIONS`):
+    /// PgBouncer (1.18) refuses the `options` startup parameter, or drops it
+    /// unread when `ignore_startup_parameters` lists it, which would lose the
+    /// guard without a word. A query may not end the transaction itself (`COMMIT`,
+    /// `BEGIN`): what follows would run outside it.
+    pub fn read_only(&self) -> Target {
+        Target { read_only: true, ..self.clone() }
     }
 }
 

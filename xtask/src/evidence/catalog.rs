@@ -24,7 +24,9 @@ pub(crate) fn look_up(target: &Target, objects: &[Object]) -> Result<HashMap<Obj
     if objects.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = target.query(&query(objects), &[])?;
+    // In a read-only transaction (Target::read_only): its `SET LOCAL`s end with it and
+    // never reach the next transaction of a pooled server connection.
+    let rows = target.read_only().query(&query(objects), &[])?;
     parse(objects, &rows)
         .map_err(|why| Failure::task(format!("reading the catalogs for the migration's objects: {why}")))
 }
@@ -121,9 +123,9 @@ pub(crate) fn query(objects: &[Object]) -> String {
         })
         .collect();
     format!(
-        r#"SET standard_conforming_strings = on;
-SET client_encoding = 'UTF8';
-SET search_path = pg_catalog;
+        r#"SET LOCAL standard_conforming_strings = on;
+SET LOCAL client_encoding = 'UTF8';
+SET LOCAL search_path = pg_catalog;
 WITH o(i, kind, s, a, b, m, l) AS (VALUES
 {values}
 ),

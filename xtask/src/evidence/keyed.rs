@@ -304,16 +304,16 @@ pub(crate) fn look_up(target: &Target, inserts: &[Insert], every: bool) -> Optio
     }
     let selects: Vec<String> =
         probes.iter().enumerate().map(|(i, (_, _, cond))| format!("SELECT {i}, ({cond})::int")).collect();
-    // A psql of its own (a literal the server rejects must not end a shared session), read-only.
-    // Bounded: a lookup that times out or waits for a lock leaves the file undecided.
+    // A psql of its own (a literal the server rejects must not end a shared session), in a
+    // read-only transaction (Target::read_only) whose timeouts end with it. Bounded: a
+    // lookup that times out or waits for a lock leaves the file undecided.
     let script = format!(
-        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\nSET statement_timeout = '{}ms';\n\
-         SET lock_timeout = '{}ms';\n{};\n",
+        "SET LOCAL statement_timeout = '{}ms';\nSET LOCAL lock_timeout = '{}ms';\n{};\n",
         super::rows::STATEMENT_TIMEOUT.as_millis(),
         super::rows::LOCK_TIMEOUT.as_millis(),
         selects.join("\nUNION ALL ")
     );
-    let rows = target.without_session().query_n::<2>(&script, &[]).ok()?;
+    let rows = target.without_session().read_only().query_n::<2>(&script, &[]).ok()?;
     let mut found = vec![false; probes.len()];
     for [i, there] in rows {
         let i: usize = i?.parse().ok()?;

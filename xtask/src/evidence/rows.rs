@@ -535,13 +535,13 @@ fn exists(target: &Target, query: &str, functions: &[String], schema: Option<&st
     let path = schema.map(|s| format!("SET LOCAL search_path TO {};\n", quote_ident(s))).unwrap_or_default();
     // The query is the file's own text, which may end in a `--` comment: new lines around it.
     let script = format!(
-        "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;\nBEGIN READ ONLY;\nSET LOCAL statement_timeout = '{}ms';\n\
-         SET LOCAL lock_timeout = '{}ms';\n{path}SELECT CASE WHEN {volatile} THEN 'volatile' WHEN EXISTS (\n{query}\n) \
-         THEN 'some' ELSE 'none' END;\nCOMMIT;\n",
+        "SET LOCAL statement_timeout = '{}ms';\nSET LOCAL lock_timeout = '{}ms';\n\
+         {path}SELECT CASE WHEN {volatile} THEN 'volatile' WHEN EXISTS (\n{query}\n) THEN 'some' ELSE 'none' END;\n",
         STATEMENT_TIMEOUT.as_millis(),
         LOCK_TIMEOUT.as_millis()
     );
-    let rows = target.query_n::<1>(&script, &[]).map_err(|f| {
+    // In a read-only transaction (Target::read_only): the timeouts and the path end with it.
+    let rows = target.read_only().query_n::<1>(&script, &[]).map_err(|f| {
         let m = f.message.lines().find(|l| l.contains("ERROR")).unwrap_or(f.message.lines().next().unwrap_or(""));
         m.trim().to_string()
     })?;

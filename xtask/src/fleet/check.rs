@@ -5,23 +5,24 @@
 //! Starting a psql and a connection per target cost about 50 ms a target on a busy
 //! machine (10 s for 200); a `\connect` inside a running psql costs a few.
 //!
-//! Every connection of the script sets `default_transaction_read_only`, so the
-//! check cannot write. Passwords travel in the script (stdin), never in argv; psql
-//! prints the script's errors without its text, and that output is not shown
-//! anyway. Each target's rows are framed by marker lines, so one target's rows are
-//! never read as another's. A target whose part of the script did not finish (a
-//! refused connection or a wrong password ends a non-interactive psql; a query
-//! that failed) is checked again on its own with [`check_one`], which names the
-//! cause; a target is "at head" only from rows read on its own connection.
+//! Every query of the script runs in a read-only transaction (`BEGIN READ ONLY`),
+//! so the check cannot write; nothing is set for the session. Passwords travel in
+//! the script (stdin), never in argv; psql prints the script's errors without its
+//! text, and that output is not shown anyway. Each target's rows are framed by
+//! marker lines, so one target's rows are never read as another's. A target whose
+//! part of the script did not finish (a refused connection or a wrong password
+//! ends a non-interactive psql; a query that failed) is checked again on its own
+//! with [`check_one`], which names the cause; a target is "at head" only from rows
+//! read on its own connection.
 //!
 //! Before psql, each connection is tried with the small client of [`super::wire`]:
 //! a connection per database, several at once, the SCRAM key derived once per
 //! role and server instead of once per connection (half of psql's time for a
-//! fleet at the head). It reads the same rows with the same queries on the same
-//! kind of session (`default_transaction_read_only` on). A server it cannot
-//! serve (TLS, another password method, a URL only libpq understands) goes to
-//! psql as above; a connection that fails (refused, wrong password, no such
-//! database) is checked alone with [`check_one`], whose message names the cause.
+//! fleet at the head). It reads the same rows with the same queries in the same
+//! kind of transaction (`BEGIN READ ONLY`). A server it cannot serve (TLS,
+//! another password method, a URL only libpq understands) goes to psql as above;
+//! a connection that fails (refused, wrong password, no such database) is checked
+//! alone with [`check_one`], whose message names the cause.
 //! `XTASK_FLEET_CHECK=psql` turns the client off.
 
 use std::collections::{BTreeMap, HashMap};
@@ -332,11 +333,6 @@ type Ledgers = Vec<(usize, Option<Vec<Row>>)>;
 /// the psql script reads them.
 fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, Trouble> {
     let mut session = wire::Conn::open(ep, cache)?;
-    let failed_all = || conn.targets.iter().map(|(t, _)| (*t, None)).collect();
-    // Every transaction of this connection read-only: the check cannot write.
-    if !matches!(session.query("SET default_transaction_read_only = on")?.as_slice(), [Ok(_)]) {
-        return Ok(failed_all());
-    }
     // The schema names go into the queries as literals and identifiers.
     if !session.standard_strings {
         return Err(Trouble::Psql("standard_conforming_strings is off".into()));
@@ -348,7 +344,7 @@ fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, 
             format!("SELECT to_regclass(format('%I._prisma_migrations', {})) IS NOT NULL;", quote_literal(schema))
         })
         .collect();
-    let present = session.query(&present)?;
+    let present = read_only(&mut session, &present)?;
     let mut out = Vec::with_capacity(conn.targets.len());
     for (i, (t, schema)) in conn.targets.iter().enumerate() {
         let cell = match present.get(i) {
@@ -363,7 +359,7 @@ fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, 
                     migrations::LEDGER_COLUMNS,
                     quote_ident(schema)
                 );
-                match session.query(&sql)?.as_slice() {
+                match read_only(&mut session, &sql)?.as_slice() {
                     [Ok(rows)] => rows
                         .iter()
                         .map(|r| psql::columns::<8>(r.clone()).ok().and_then(migrations::row_from))
@@ -376,6 +372,22 @@ fn read_native(ep: &Endpoint, conn: &Conn, cache: &KeyCache) -> Result<Ledgers, 
         out.push((*t, rows));
     }
     Ok(out)
+}
+
+/// The statements of `sql` in a read-only transaction of their own (one round
+/// trip): the check cannot write, and nothing is set for the session, which
+/// behind a transaction-mode pooler would stay on the server connection for its
+/// next client. One result per statement of `sql`, up to the first that failed.
+fn read_only(session: &mut wire::Conn, sql: &str) -> Result<Vec<wire::Statement>, Trouble> {
+    let mut done = session.query(&format!("BEGIN READ ONLY;{};COMMIT", sql.trim_end_matches([';', ' ', '\n'])))?;
+    if done.iter().any(Result::is_err) {
+        // The failed statement skipped the rest, COMMIT too: end the aborted transaction.
+        session.query("ROLLBACK")?;
+    } else {
+        done.pop();
+    }
+    // BEGIN's result (when it failed, what is left is empty: a failed read).
+    Ok(done.into_iter().skip(1).collect())
 }
 
 /// Checks the targets of `conns` (one server's) in as few psql sessions as their
@@ -467,26 +479,25 @@ fn script(conns: &[Conn], marker: &str) -> String {
         if k > 0 {
             s.push_str(&format!("\\connect -reuse-previous=off {}\n", quote(&conninfo(&c.db))));
         }
-        // Every transaction of this connection read-only: the check cannot write.
-        s.push_str("SET default_transaction_read_only = on;\n\\if :ERROR\n");
-        for (i, _) in c.targets.iter().enumerate() {
-            s.push_str(&format!("\\echo {marker} x {k} {i}\n"));
-        }
-        s.push_str("\\else\n");
+        // Each schema's queries in a read-only transaction: the check cannot write, and
+        // nothing is set for the session (behind a transaction-mode pooler, a
+        // session's setting would stay on the server connection for the next client).
+        // A failed query ends its transaction (`COMMIT` of an aborted one rolls back).
         for (i, (_, schema)) in c.targets.iter().enumerate() {
             s.push_str(&format!(
-                "\\echo {marker} s {k} {i}\n\\unset present\n\\set schema {}\n\
+                "\\echo {marker} s {k} {i}\nBEGIN READ ONLY;\n\\if :ERROR\n\\echo {marker} x {k} {i}\n\\else\n\
+                 \\unset present\n\\set schema {}\n\
                  SELECT to_regclass(format('%I._prisma_migrations', :'schema')) IS NOT NULL AS present \\gset\n\
                  \\if :{{?present}}\n\\if :present\n\
                  SELECT {} FROM :\"schema\"._prisma_migrations ORDER BY started_at, migration_name;\n\
                  \\if :ERROR\n\\echo {marker} x {k} {i}\n\\else\n\\echo {marker} ok {k} {i}\n\\endif\n\
                  \\else\n\\echo {marker} none {k} {i}\n\\endif\n\
-                 \\else\n\\echo {marker} x {k} {i}\n\\endif\n",
+                 \\else\n\\echo {marker} x {k} {i}\n\\endif\nCOMMIT;\n\\endif\n",
                 quote(schema),
                 migrations::LEDGER_COLUMNS
             ));
         }
-        s.push_str(&format!("\\endif\n\\echo {marker} e {k}\n"));
+        s.push_str(&format!("\\echo {marker} e {k}\n"));
     }
     s
 }

@@ -907,3 +907,48 @@ fn hostile_inventories_are_refused_before_anything_runs() {
     assert!(!f.state_dir().exists(), "a refused inventory left fleet state behind");
     assert_eq!(f.states("tenant_00", "public"), [format!("{M1} applied")]);
 }
+
+/// The plan's read-only check through a self-hosted PgBouncer in transaction mode
+/// that the inventory cannot tell from a server (its own port, no
+/// `pgbouncer=true`), with one server connection in its pool: after the check, by
+/// the native client and by psql, the application's next client gets that server
+/// connection as the server set it up (not read-only, no timeout of the tool's),
+/// and its write succeeds.
+#[test]
+fn the_check_leaves_nothing_on_an_unrecognised_pgbouncer() {
+    use crate::pooler::{app_write_through, settings_seen_through, Bouncer, POOL_PASSWORD, POOL_USER};
+    let f = Fleet::new(1, 0, WAVES_ALL, "rehearse = \"off\"");
+    f.seed_head(&f.app.cluster, "tenant_00", "public");
+    f.psql("postgres", &format!("CREATE ROLE {POOL_USER} LOGIN SUPERUSER PASSWORD '{POOL_PASSWORD}'"));
+    let bouncer = Bouncer::start_with(&f.app.cluster, "tenant_00", "default_pool_size = 1\nmin_pool_size = 0\n");
+    let mut text = f.app.project.read("fleet/targets.jsonl");
+    text.push_str(&format!(
+        "{{\"id\": \"db-00p\", \"url\": \"postgresql://postgres:${{PW}}@127.0.0.1:{}/tenant_00\"}}\n",
+        bouncer.port
+    ));
+    f.app.project.file("fleet/targets.jsonl", &text);
+    let before = settings_seen_through(&bouncer, "tenant_00");
+    assert!(before.contains("transaction_read_only=off"), "{before}");
+    for (i, check) in ["native", "psql"].into_iter().enumerate() {
+        let logins = bouncer.logins();
+        let plan = f.xtask().env("XTASK_FLEET_CHECK", check).args(["deploy-fleet", "--dry-run"]).run();
+        plan.expect_code(0);
+        // Each way of checking went through the pooler: the native client's
+        // connections, or psql's script.
+        let how = if check == "native" {
+            "by 0 psql process(es) and 2 native connection(s)"
+        } else {
+            "by 2 psql process(es)"
+        };
+        assert!(plan.stdout.contains(how), "{check}: {}", plan.stdout);
+        assert!(
+            plan.stdout.lines().any(|l| l.trim_start().starts_with("db-00p [") && l.ends_with("] at head")),
+            "{check}: {}",
+            plan.stdout
+        );
+        assert!(bouncer.logins() > logins, "{check}: the check did not go through PgBouncer:\n{}", bouncer.log());
+        assert_eq!(settings_seen_through(&bouncer, "tenant_00"), before, "after the {check} check:\n{}", plan.all());
+        app_write_through(&bouncer, "tenant_00", &format!("INSERT INTO tenant_user (email) VALUES ('app-{i}@x')"))
+            .unwrap_or_else(|e| panic!("after the {check} check: {e}"));
+    }
+}

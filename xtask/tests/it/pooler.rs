@@ -3,7 +3,12 @@
 //! backup and status connect directly (pg_stat_activity and PgBouncer's own log
 //! show it); with the pooled URL alone they are refused with the fix, exit 2. The
 //! evidence's trial run through it is rolled back on success and on error.
+//! Through a PgBouncer the tool does not recognise as one (its own port, no
+//! `pgbouncer=true`), `status` and `diagnose` leave nothing on the pooled server
+//! connection: the next client's transactions are not read-only and keep the
+//! server's timeouts.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,13 +19,13 @@ use crate::harness::{Out, Project};
 
 /// The role PgBouncer logs in as: a server session of PgBouncer's shows this user
 /// in pg_stat_activity, a direct session of the tool shows `postgres`.
-const POOL_USER: &str = "pooler";
-const POOL_PASSWORD: &str = "pool-pw-77";
+pub(crate) const POOL_USER: &str = "pooler";
+pub(crate) const POOL_PASSWORD: &str = "pool-pw-77";
 
-struct Bouncer {
+pub(crate) struct Bouncer {
     child: Child,
     dir: PathBuf,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Bouncer {
@@ -35,6 +40,11 @@ impl Bouncer {
     /// PgBouncer (transaction pooling) for database `db` of the cluster. It refuses
     /// to run as root, so as root it runs as the `postgres` OS user (like the cluster).
     fn start(cluster: &Cluster, db: &str) -> Bouncer {
+        Bouncer::start_with(cluster, db, "")
+    }
+
+    /// [`Bouncer::start`] with more lines for its `[pgbouncer]` section.
+    pub(crate) fn start_with(cluster: &Cluster, db: &str, extra: &str) -> Bouncer {
         let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].into_iter().map(PathBuf::from).find(|p| p.is_file());
         let bin = bin.expect("pgbouncer is not installed: run scripts/install-test-deps.sh (Debian package pgbouncer)");
         let dir = std::env::temp_dir().join(format!("xtask-it-pgbouncer-{}-{}", std::process::id(), cluster.port()));
@@ -48,7 +58,7 @@ impl Bouncer {
                 "[databases]\n{db} = host=127.0.0.1 port={} dbname={db} user={POOL_USER} password={POOL_PASSWORD}\n\n\
                  [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
                  auth_type = any\npool_mode = transaction\nlogfile = {}\npidfile =\n\
-                 ignore_startup_parameters = extra_float_digits,options\nlog_connections = 1\n",
+                 ignore_startup_parameters = extra_float_digits,options\nlog_connections = 1\n{extra}",
                 cluster.port(),
                 dir.join("pgbouncer.log").display()
             ),
@@ -56,13 +66,17 @@ impl Bouncer {
         .unwrap();
         // SAFETY: geteuid has no preconditions and cannot fail.
         let as_root = unsafe { libc::geteuid() } == 0;
-        let mut cmd = if as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&bin);
-            c
-        } else {
-            Command::new(&bin)
-        };
+        let mut cmd = Command::new(&bin);
+        if as_root {
+            // PgBouncer itself as `postgres`, not under runuser: Drop's kill must reach
+            // PgBouncer (runuser's child outlived a kill of runuser, one orphan a test).
+            // SAFETY: a NUL-terminated name; the entry is read before any other call.
+            let pw = unsafe { libc::getpwnam(c"postgres".as_ptr()) };
+            assert!(!pw.is_null(), "no `postgres` OS user to run PgBouncer as");
+            // SAFETY: not null, checked above.
+            let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+            cmd.uid(uid).gid(gid);
+        }
         let child = cmd.arg(&ini).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let b = Bouncer { child, dir, port };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -73,12 +87,12 @@ impl Bouncer {
         b
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("pgbouncer.log")).unwrap_or_default()
     }
 
     /// Client logins PgBouncer has seen so far.
-    fn logins(&self) -> usize {
+    pub(crate) fn logins(&self) -> usize {
         self.log().lines().filter(|l| l.contains("login attempt")).count()
     }
 
@@ -253,4 +267,146 @@ fn a_trial_run_through_pgbouncer_is_rolled_back() {
     assert_eq!(ev.trial, Some(TrialOutcome::Changes { rows: 1 }));
     assert_eq!(cluster.psql("shop", "SELECT string_agg(id::text, ',') FROM t;").unwrap().trim(), "1");
     assert!(bouncer.logins() >= 3, "{}", bouncer.log());
+}
+
+/// The session settings a client of the pooler gets on database `db`, as
+/// `name=value` lines.
+pub(crate) fn settings_seen_through(bouncer: &Bouncer, db: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(
+            "SELECT name || '=' || setting FROM pg_settings WHERE name IN \
+             ('transaction_read_only', 'default_transaction_read_only', 'statement_timeout', 'lock_timeout', \
+              'search_path', 'idle_in_transaction_session_timeout') ORDER BY name",
+        )
+        .arg(format!("postgresql://postgres@127.0.0.1:{}/{db}", bouncer.port))
+        .env("PGPASSWORD", "any")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A write of the application through the pooler on database `db`, as its next client.
+pub(crate) fn app_write_through(bouncer: &Bouncer, db: &str, sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .arg(format!("postgresql://postgres@127.0.0.1:{}/{db}", bouncer.port))
+        .env("PGPASSWORD", "any")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A self-hosted PgBouncer in transaction mode on a port of its own and a URL
+/// without `pgbouncer=true`: the tool cannot tell it from a server, so `status`
+/// and `diagnose` (catalog, key and row checks of a failed migration, and its
+/// trial run) go through it. With one server connection in the pool, the
+/// application's next client gets the very connection the tool used: it must find
+/// the server's own settings there (not read-only, no statement or lock timeout
+/// of the tool's, the default search path), and its write must succeed. A write
+/// slipped into the tool's read-only queries still fails with 25006, through the
+/// pooler as on a direct connection.
+#[test]
+fn status_and_diagnose_leave_nothing_on_an_unrecognised_pgbouncer() {
+    let (cluster, project) = setup();
+    let bouncer = Bouncer::start_with(&cluster, "shop", "default_pool_size = 1\nmin_pool_size = 0\n");
+    let plain = cluster.url("shop").replace(&format!(":{}/", cluster.port()), &format!(":{}/", bouncer.port));
+    // The server's own settings, seen through the pooler before the tool ran.
+    let before = settings_seen_through(&bouncer, "shop");
+    assert!(before.contains("transaction_read_only=off") && before.contains("statement_timeout=0"), "{before}");
+    app_write_through(&bouncer, "shop", "INSERT INTO t VALUES (10)").unwrap();
+
+    // Failed migrations diagnose checks in each of its ways: one that added a column
+    // (in place: the catalogs), seeded a row by its key and changed rows, which the key
+    // lookup and the row query check; then constant rows alone (the key lookup decides);
+    // then an UPDATE alone (a trial run, rolled back).
+    cluster
+        .psql(
+            "shop",
+            "CREATE TABLE \"Plan\" (\"id\" TEXT PRIMARY KEY, \"name\" TEXT NOT NULL, \"limit\" INTEGER NOT NULL, \"seats\" INTEGER);\n\
+             INSERT INTO \"Plan\" VALUES ('free', 'Free', 10), ('pro', 'Pro', 100);\n\
+             CREATE TABLE \"_prisma_migrations\" (\"id\" VARCHAR(36) PRIMARY KEY NOT NULL, \"checksum\" VARCHAR(64) NOT NULL, \
+             \"finished_at\" TIMESTAMPTZ, \"migration_name\" VARCHAR(255) NOT NULL, \"logs\" TEXT, \"rolled_back_at\" TIMESTAMPTZ, \
+             \"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(), \"applied_steps_count\" INTEGER NOT NULL DEFAULT 0);\n\
+             INSERT INTO \"_prisma_migrations\" (id, checksum, migration_name, logs, started_at) VALUES \
+             ('m2', 'x', '20260102000000_plans', 'Database error code: 23505', now());",
+        )
+        .unwrap();
+    project.file(
+        "prisma/migrations/20260102000000_plans/migration.sql",
+        "-- AlterTable\nALTER TABLE \"Plan\" ADD COLUMN \"seats\" INTEGER;\n\n\
+         INSERT INTO \"Plan\" (\"id\", \"name\", \"limit\") VALUES ('team', 'Team', 1000);\n\n\
+         UPDATE \"Plan\" SET \"limit\" = 20 WHERE \"id\" = 'free';\n",
+    );
+    project.file(
+        "prisma/migrations/20260103000000_seed/migration.sql",
+        "INSERT INTO \"Plan\" (\"id\", \"name\", \"limit\") VALUES ('team', 'Team', 1000), ('corp', 'Corp', 5000);\n",
+    );
+    project.file(
+        "prisma/migrations/20260104000000_limits/migration.sql",
+        "UPDATE \"Plan\" SET \"limit\" = \"limit\" * 2;\n",
+    );
+    project.file(
+        "tasks.toml",
+        "[prisma]\nschema = \"prisma/schema.prisma\"\ncommand = [\"false\"]\n\n\
+         [tasks.status]\nuses = \"status\"\n\n[tasks.diagnose]\nuses = \"diagnose\"\n",
+    );
+    let logins = bouncer.logins();
+    let run = |task: &str| -> Out { project.xtask().env("DATABASE_URL", &plain).args([task, "--no-progress"]).run() };
+    let status = run("status");
+    status.expect_code(4);
+    assert_contains(&status.stdout, &format!("against postgres@127.0.0.1:{}/shop", bouncer.port));
+    assert_eq!(settings_seen_through(&bouncer, "shop"), before, "after status:\n{}", status.all());
+    app_write_through(&bouncer, "shop", "INSERT INTO t VALUES (11)").unwrap_or_else(|e| panic!("after status: {e}"));
+
+    let failed = |name: &str| {
+        cluster
+            .psql(
+                "shop",
+                &format!(
+                    "UPDATE _prisma_migrations SET rolled_back_at = now() WHERE rolled_back_at IS NULL;\n\
+                     INSERT INTO _prisma_migrations (id, checksum, migration_name, logs) VALUES ('{name}', 'x', '{name}', 'Database error code: 23505');"
+                ),
+            )
+            .unwrap();
+    };
+    for (i, (name, decided_by)) in [
+        ("20260102000000_plans", "decided by key lookups: partial"),
+        ("20260103000000_seed", "decided by key lookups: none of the 2 row(s)"),
+        ("20260104000000_limits", "trial run (in a transaction that was rolled back): it changed"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i > 0 {
+            failed(name);
+        }
+        let diagnose = run("diagnose");
+        assert_contains(&diagnose.stdout, &format!("Migration {name}:"));
+        assert_contains(&diagnose.stdout, decided_by);
+        assert_eq!(settings_seen_through(&bouncer, "shop"), before, "after diagnose {name}:\n{}", diagnose.all());
+        app_write_through(&bouncer, "shop", &format!("INSERT INTO t VALUES ({})", 20 + i))
+            .unwrap_or_else(|e| panic!("after diagnose {name}: {e}"));
+    }
+    assert!(bouncer.logins() > logins + 4, "the tool did not go through PgBouncer:\n{}", bouncer.log());
+
+    // The read-only queries still refuse a write (25006), through the pooler too.
+    let target = xtask::testing::db::Target::from_url("DATABASE_URL", &plain, None).unwrap();
+    let session = target.with_read_only_session(&[]).unwrap();
+    assert_eq!(session.query("SELECT count(*) FROM t", &[]).unwrap(), vec![vec![Some("6".to_string())]]);
+    let err = session.query("INSERT INTO t VALUES (13)", &[]).unwrap_err();
+    assert_contains(&err.message, "25006");
+    let err = target.read_only().query("SET LOCAL statement_timeout = '1s';\nDELETE FROM t", &[]).unwrap_err();
+    assert_contains(&err.message, "25006");
+    assert_eq!(settings_seen_through(&bouncer, "shop"), before);
+    app_write_through(&bouncer, "shop", "INSERT INTO t VALUES (14)").unwrap();
+    assert_eq!(
+        cluster.psql("shop", "SELECT string_agg(id::text, ',' ORDER BY id) FROM t;").unwrap().trim(),
+        "1,10,11,14,20,21,22"
+    );
 }
