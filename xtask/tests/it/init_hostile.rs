@@ -9,11 +9,13 @@ use std::path::Path;
 use crate::harness::{TempDir, Xtask};
 use crate::prisma_app::repo_root;
 
-fn init(dir: &Path) -> Xtask {
+/// `init --source <this checkout>` in `dir` (also the monorepo tests').
+pub(crate) fn init(dir: &Path) -> Xtask {
     Xtask::new(dir).args(["init", "--source"]).arg(repo_root())
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
+/// Writes `text` to `root/rel`, making its folders.
+pub(crate) fn write(root: &Path, rel: &str, text: &str) {
     let p = root.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, text).unwrap();

@@ -12,17 +12,8 @@ use pgcluster::{Cluster, ClusterOptions};
 
 use crate::adoption::actionlint;
 use crate::harness::{TempDir, Xtask};
+use crate::init_hostile::{init, write};
 use crate::prisma_app::repo_root;
-
-fn init(dir: &Path) -> Xtask {
-    Xtask::new(dir).args(["init", "--source"]).arg(repo_root())
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, text).unwrap();
-}
 
 #[track_caller]
 fn assert_contains(hay: &str, needle: &str) {
