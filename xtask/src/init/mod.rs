@@ -109,6 +109,14 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
         if std::fs::symlink_metadata(root.join("tasks.toml")).is_ok_and(|m| m.is_file())
             && root.join("xtask/Cargo.toml").is_file()
         {
+            // The workflow follows tasks.toml's `[prisma] cwd`; an `--app` here would
+            // be silently ignored, so it is refused before anything is written.
+            if let Some(app) = &opts.app {
+                return Err(Failure::usage(format!(
+                    "--app {} chooses the app when init writes tasks.toml, and this repository has one already (its [prisma] cwd decides the workflow's folder): drop --app to write the workflow for that app, or add --force to write tasks.toml again for this one; nothing was written",
+                    app
+                )));
+            }
             return workflow_only(root, runner);
         }
     }

@@ -332,6 +332,13 @@ fn pnpm_workspaces_and_app_beside_a_root_app() {
     // Adopted already: `init --ci github` alone writes the same workflow, for the
     // app tasks.toml's `[prisma] cwd` names.
     std::fs::remove_file(&wf_path).unwrap();
+    // With --app and no --force it would write tasks.toml's app's workflow, not the
+    // one asked for: refused, nothing written.
+    let before = tree(dir);
+    let out = Xtask::new(dir).args(["init", "--ci", "github", "--app", "."]).run();
+    out.expect_code(2);
+    assert_contains(&out.stderr, "--app . chooses the app when init writes tasks.toml");
+    assert_eq!(tree(dir), before);
     Xtask::new(dir).args(["init", "--ci", "github"]).run().expect_code(0);
     assert_eq!(std::fs::read_to_string(&wf_path).unwrap(), wf);
 }
