@@ -41,29 +41,31 @@ pub(crate) fn datasource(schema: &str) -> Option<Datasource> {
     Some(ds)
 }
 
-/// The datasource of a schema file, or of the first file of a schema folder
-/// (Prisma's multi-file schemas) that has one.
 /// Whether `path` is a schema Prisma accepts as `--schema`: a file, or a folder
 /// holding `.prisma` files (the multi-file schema, Prisma 6.7 and later).
 pub(crate) fn is_schema(path: &Path) -> bool {
-    path.is_file()
-        || std::fs::read_dir(path).is_ok_and(|entries| {
-            entries.flatten().any(|e| e.path().extension().is_some_and(|x| x == "prisma") && e.path().is_file())
-        })
+    path.is_file() || schema_files(path).is_some_and(|files| files.iter().any(|f| f.is_file()))
 }
 
+/// The datasource of a schema file, or of the first file of a schema folder
+/// (Prisma's multi-file schemas) that has one.
 pub(crate) fn datasource_of(path: &Path) -> Option<Datasource> {
     if path.is_dir() {
-        let mut files: Vec<_> = std::fs::read_dir(path)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "prisma"))
-            .collect();
-        files.sort();
-        return files.iter().find_map(|f| datasource(&std::fs::read_to_string(f).ok()?));
+        return schema_files(path)?.iter().find_map(|f| datasource(&std::fs::read_to_string(f).ok()?));
     }
     datasource(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The `.prisma` entries of a schema folder, sorted; `None` when it cannot be read.
+fn schema_files(dir: &Path) -> Option<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "prisma"))
+        .collect();
+    files.sort();
+    Some(files)
 }
 
 fn strip_comment(line: &str) -> &str {
