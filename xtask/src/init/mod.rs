@@ -114,7 +114,8 @@ pub(crate) fn run(root: &Path, opts: &Options) -> Result<Exit, Failure> {
             if let Some(app) = &opts.app {
                 return Err(Failure::usage(format!(
                     "--app {} chooses the app when init writes tasks.toml, and this repository has one already (its [prisma] cwd decides the workflow's folder): drop --app to write the workflow for that app, or add --force to write tasks.toml again for this one; nothing was written",
-                    app
+                    // A folder's name is untrusted, as in apps::given_app's messages.
+                    render::comment(app)
                 )));
             }
             return workflow_only(root, runner);
