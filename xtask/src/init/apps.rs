@@ -134,7 +134,7 @@ fn given_app(root: &Path, given: &str) -> Result<Choice, Failure> {
     let path = root.join(given);
     let real = match path.canonicalize() {
         Ok(r) => r,
-        Err(_) if !path.exists() && outside(given) => {
+        Err(_) if !path.exists() && super::detect::inside(given).is_none() => {
             return refuse("is outside this repository: pass a folder inside it, relative to the root".into())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -161,25 +161,6 @@ fn given_app(root: &Path, given: &str) -> Result<Choice, Failure> {
     }
     let how = Some(if rel.is_empty() { "the root, from --app".to_string() } else { "from --app".to_string() });
     Ok(Choice { dir: rel, how })
-}
-
-/// Whether a relative path leaves the root (`..` past it) or is absolute.
-fn outside(p: &str) -> bool {
-    if p.starts_with('/') {
-        return true;
-    }
-    let mut depth: i64 = 0;
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => depth -= 1,
-            _ => depth += 1,
-        }
-        if depth < 0 {
-            return true;
-        }
-    }
-    false
 }
 
 /// The folders below the root that hold a Prisma app.
@@ -501,6 +482,7 @@ mod tests {
 
     #[test]
     fn leaving_the_root_is_seen_lexically() {
+        let outside = |p: &str| crate::init::detect::inside(p).is_none();
         assert!(outside("../x") && outside("/etc") && outside("a/../../b"));
         assert!(!outside("apps/../apps/api") && !outside(".") && !outside("apps/api"));
     }

@@ -369,8 +369,22 @@ fn resolve(config_dir: &str, cwd: &str, expr: &ConfigPath) -> Result<String, Str
     normalize(&joined).ok_or_else(|| format!("resolves to {joined}, outside the repository"))
 }
 
-/// `a/./b/../c` as `a/c`; `None` when `..` leaves the root.
+/// `a/./b/../c` as `a/c`; `None` when `..` leaves the root or nothing is left.
 fn normalize(p: &str) -> Option<String> {
+    lexical(p).filter(|n| !n.is_empty())
+}
+
+/// A relative path kept inside the root, normalised (`.` and `a/..` are ""); `None`
+/// when it leaves the root or is absolute. Lexical: no link is followed.
+pub(crate) fn inside(p: &str) -> Option<String> {
+    if p.starts_with('/') {
+        return None;
+    }
+    lexical(p)
+}
+
+/// `p` with `.` and `..` applied, `\` read as `/`; `None` when `..` goes above the start.
+fn lexical(p: &str) -> Option<String> {
     let p = p.replace('\\', "/");
     let mut out: Vec<&str> = Vec::new();
     for part in p.split('/') {
@@ -382,19 +396,7 @@ fn normalize(p: &str) -> Option<String> {
             other => out.push(other),
         }
     }
-    (!out.is_empty()).then(|| out.join("/"))
-}
-
-/// A relative path kept inside the root, normalised (`.` is ""); `None` when it
-/// leaves the root or is absolute.
-pub(crate) fn inside(p: &str) -> Option<String> {
-    if p.starts_with('/') {
-        return None;
-    }
-    if p.split(['/', '\\']).all(|s| s.is_empty() || s == ".") {
-        return Some(String::new());
-    }
-    normalize(p)
+    Some(out.join("/"))
 }
 
 /// `./prisma/schema.prisma` and `prisma\schema.prisma` as `prisma/schema.prisma`.
