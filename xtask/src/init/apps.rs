@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::detect::{config_files, read_text, CONVENTIONAL};
+use super::detect::{config_files, read_json, read_text, CONVENTIONAL};
 use crate::exit::Failure;
 
 /// The deepest a workspace glob (`**`) is followed, in folders below the root.
@@ -35,8 +35,7 @@ pub(crate) enum Mark {
 /// What marks the folder `rel` (relative to `root`, "" for the root) as a Prisma app.
 pub(crate) fn mark(root: &Path, rel: &str) -> Option<Mark> {
     let dir = root.join(rel);
-    let package: Option<serde_json::Value> =
-        read_text(&dir.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let package: Option<serde_json::Value> = read_json(&dir.join("package.json"));
     let schema_key = package.as_ref().is_some_and(|p| p["prisma"]["schema"].is_string());
     if schema_key
         || config_files().iter().any(|f| dir.join(f).is_file())
@@ -211,8 +210,7 @@ fn search_within(root: &Path, budget: usize) -> Found {
 /// the workspaces package.json and pnpm-workspace.yaml declare (`!` ones excluded).
 fn patterns(root: &Path) -> (Vec<String>, Vec<String>) {
     let mut globs: Vec<String> = ["*", "apps/*", "packages/*", "services/*"].map(String::from).to_vec();
-    let package: Option<serde_json::Value> =
-        read_text(&root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let package: Option<serde_json::Value> = read_json(&root.join("package.json"));
     if let Some(p) = package {
         let ws = &p["workspaces"];
         let list = ws.as_array().or_else(|| ws["packages"].as_array());

@@ -88,6 +88,12 @@ pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
 
+/// A repository JSON file (package.json) read with [`read_text`]'s bounds and
+/// parsed; `None` when it is missing, too large or not JSON.
+pub(crate) fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&read_text(path).ok()?).ok()
+}
+
 /// Prisma's config file names, in the order Prisma 7 looks for them (its loader,
 /// c12, tries `prisma.config.<ext>`, then `.config/prisma.<ext>`, then
 /// `.config/prisma.config.<ext>`, each with the extensions in this order).
@@ -113,8 +119,7 @@ pub(crate) fn detect(root: &Path, app: &str) -> Detection {
     let config: Option<ConfigFile> =
         config_file.as_ref().and_then(|f| read_text(&root.join(f)).ok()).map(|t| prisma_schema::config_file(&t));
     let config_dir = config_file.as_deref().map(parent).unwrap_or_default();
-    let package: Option<serde_json::Value> =
-        read_text(&root.join(join(app, "package.json"))).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let package: Option<serde_json::Value> = read_json(&root.join(join(app, "package.json")));
     let mut warnings = Vec::new();
     let cfg_name = config_file.clone().unwrap_or_default();
     let project = Project { root, app, config, config_dir, cfg_name, package };
@@ -297,10 +302,7 @@ impl Project<'_> {
     fn command(&self) -> (Finding, Option<String>, Option<String>) {
         let (root, package) = (self.root, &self.package);
         let bin = self.app_and_above().into_iter().find(|d| root.join(join(d, "node_modules/.bin/prisma")).exists());
-        let installed: Option<serde_json::Value> = bin
-            .as_deref()
-            .and_then(|d| read_text(&root.join(join(d, "node_modules/prisma/package.json"))).ok())
-            .and_then(|t| serde_json::from_str(&t).ok());
+        let installed = bin.as_deref().and_then(|d| read_json(&root.join(join(d, "node_modules/prisma/package.json"))));
         let prisma_version = installed.as_ref().and_then(|p| p["version"].as_str()).map(String::from);
         let wanted = package.as_ref().and_then(|p| {
             ["devDependencies", "dependencies"].iter().find_map(|k| p[k]["prisma"].as_str()).map(String::from)
@@ -344,8 +346,7 @@ impl Project<'_> {
         }
         // package.json's `packageManager: "pnpm@9.1.0"` (corepack) without a lock file.
         let field = |p: Option<&serde_json::Value>| PackageManager::by_field(p?["packageManager"].as_str()?);
-        let root_package: Option<serde_json::Value> =
-            read_text(&self.root.join("package.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let root_package: Option<serde_json::Value> = read_json(&self.root.join("package.json"));
         (field(self.package.as_ref()).or_else(|| field(root_package.as_ref())), None)
     }
 }
